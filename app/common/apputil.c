@@ -1,0 +1,131 @@
+/* apputil.c - signals, clocks, progress lines and parsing shared by the framering programs. */
+#include "apputil.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+volatile sig_atomic_t app_stop_requested;
+
+static void on_stop_signal(int sig)
+{
+	(void)sig;
+	app_stop_requested = 1;
+}
+
+void app_install_stop_signals(void)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_stop_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+uint64_t app_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+double app_now_s(void)
+{
+	return (double)app_now_ns() / 1e9;
+}
+
+bool app_stderr_is_tty(void)
+{
+	static int cached = -1;
+	if (cached < 0)
+		cached = isatty(STDERR_FILENO) ? 1 : 0;
+	return cached == 1;
+}
+
+static bool progress_open;
+
+void app_progress(const char *fmt, ...)
+{
+	if (!app_stderr_is_tty())
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	fputs("\r\033[K", stderr);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fflush(stderr);
+	progress_open = true;
+}
+
+void app_progress_end(void)
+{
+	if (progress_open) {
+		fputc('\n', stderr);
+		progress_open = false;
+	}
+}
+
+int app_parse_u64(const char *s, uint64_t *out)
+{
+	if (!s || !*s || *s == '-')
+		return -1;
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno || *end)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+int app_parse_seconds(const char *s, double *out)
+{
+	if (!s || !*s)
+		return -1;
+	char *end;
+	errno = 0;
+	double v = strtod(s, &end);
+	if (errno || *end || !(v >= 0) || v > 1e9)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+int app_parse_size(const char *s, unsigned *w, unsigned *h)
+{
+	char *end;
+	if (!s || *s < '0' || *s > '9')
+		return -1;
+	unsigned long a = strtoul(s, &end, 10);
+	if (*end != 'x' && *end != 'X')
+		return -1;
+	const char *p = end + 1;
+	if (*p < '0' || *p > '9')
+		return -1;
+	unsigned long b = strtoul(p, &end, 10);
+	if (*end || a < 1 || b < 1 || a > 16384 || b > 16384)
+		return -1;
+	*w = (unsigned)a;
+	*h = (unsigned)b;
+	return 0;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return (x > y) - (x < y);
+}
+
+double app_percentile(double *v, size_t n, double pct)
+{
+	if (n == 0)
+		return 0;
+	qsort(v, n, sizeof(*v), cmp_double);
+	size_t i = (size_t)(pct / 100.0 * (double)(n - 1) + 0.5);
+	return v[i < n ? i : n - 1];
+}

@@ -1,0 +1,39 @@
+/* apputil.h - small helpers every framering program shares: signals, clocks, progress lines, parsing. */
+#ifndef FRAMERING_APPUTIL_H
+#define FRAMERING_APPUTIL_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+/* Set by SIGINT/SIGTERM once app_install_stop_signals() ran; the main loop polls it. */
+extern volatile sig_atomic_t app_stop_requested;
+
+/* Install SIGINT/SIGTERM handlers that only set app_stop_requested (no
+ * SA_RESTART, so blocking calls return EINTR), and ignore SIGPIPE. */
+void app_install_stop_signals(void);
+
+/* CLOCK_MONOTONIC in nanoseconds / seconds. */
+uint64_t app_now_ns(void);
+double app_now_s(void);
+
+/* Whether stderr is a terminal (progress lines are shown only then). */
+bool app_stderr_is_tty(void);
+
+/* Rewrite the one live progress line on stderr (printf-style). Does nothing
+ * unless stderr is a TTY; app_progress_end() finishes the line. */
+void app_progress(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void app_progress_end(void);
+
+/* Parse "WxH" (both 1..16384); returns 0 or -1. */
+int app_parse_size(const char *s, unsigned *w, unsigned *h);
+
+/* Parse a non-negative integer / a duration in seconds ("2.5"); 0 or -1. */
+int app_parse_u64(const char *s, uint64_t *out);
+int app_parse_seconds(const char *s, double *out);
+
+/* Percentile (0..100) of n samples; sorts the array in place. 0 for n == 0. */
+double app_percentile(double *v, size_t n, double pct);
+
+#endif

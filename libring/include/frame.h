@@ -1,0 +1,152 @@
+/* frame.h - the self-describing raw video frame record carried by a framering ring.
+ *
+ * A frame record is one ring record: a struct frame_header (FRAME_HEADER_SIZE
+ * bytes) followed by the pixel planes. Offsets in the header are relative to
+ * the start of the record, so a reader needs nothing but the record itself.
+ * Planes are laid out like FFmpeg's rawvideo / OpenCV's Mat: packed rows
+ * (stride = width * bytes per pixel), planes back to back. The record starts
+ * 64-byte aligned in the ring (frame_reserve), so the first plane does too.
+ *
+ * Functions return 0 or a negative errno value (see ring.h), like the ring.
+ */
+#ifndef FRAMERING_FRAME_H
+#define FRAMERING_FRAME_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ring.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define FRAME_FOURCC(a, b, c, d) \
+	((uint32_t)(a) | ((uint32_t)(b) << 8) | ((uint32_t)(c) << 16) | ((uint32_t)(d) << 24))
+
+/* Pixel formats. Byte order in memory is the order in the name. */
+#define FRAME_FMT_BGR24 FRAME_FOURCC('B', 'G', 'R', '3') /* 1 plane, 3 bytes/pixel: B G R */
+#define FRAME_FMT_RGB24 FRAME_FOURCC('R', 'G', 'B', '3') /* 1 plane, 3 bytes/pixel: R G B */
+#define FRAME_FMT_GRAY8 FRAME_FOURCC('G', 'R', 'E', 'Y') /* 1 plane, 1 byte/pixel */
+#define FRAME_FMT_I420 FRAME_FOURCC('I', '4', '2', '0')  /* Y, U, V planes; chroma (w+1)/2 x (h+1)/2 */
+#define FRAME_FMT_NV12 FRAME_FOURCC('N', 'V', '1', '2')  /* Y plane, interleaved UV plane */
+
+#define FRAME_MAGIC FRAME_FOURCC('F', 'R', 'M', 'H')
+#define FRAME_VERSION 1u
+#define FRAME_HEADER_SIZE 128u
+#define FRAME_MAX_PLANES 4u
+#define FRAME_MAX_DIM 16384u /* largest width or height accepted */
+#define FRAME_ALIGN 64u      /* alignment of a frame record in the ring */
+
+/* Frame flags. */
+#define FRAME_FLAG_KEY (1u << 0)           /* decoded from a key frame */
+#define FRAME_FLAG_DISCONTINUITY (1u << 1) /* timeline jump: seek, loop or format change */
+#define FRAME_FLAG_EOS (1u << 2)           /* last frame of the stream */
+
+/* The header at offset 0 of every frame record; little-endian, packed to
+ * FRAME_HEADER_SIZE bytes (static_assert in frame.c).
+ *
+ *  off size field
+ *    0    4 magic         FRAME_MAGIC ("FRMH")
+ *    4    2 version       FRAME_VERSION
+ *    6    2 header_size   FRAME_HEADER_SIZE; plane data starts at or after it
+ *    8    4 fourcc        FRAME_FMT_*
+ *   12    4 width         pixels
+ *   16    4 height        pixels
+ *   20    4 plane_count   1..FRAME_MAX_PLANES, as the format implies
+ *   24    4 flags         FRAME_FLAG_*
+ *   28    4 reserved0     0
+ *   32    8 seq           frame sequence number from 0, +1 per frame written
+ *   40    8 pts           presentation time in time_base units (INT64_MIN: unknown)
+ *   48    4 time_base_num the stream time base pts counts in
+ *   52    4 time_base_den
+ *   56    8 capture_ns    CLOCK_MONOTONIC when the frame was captured/decoded
+ *   64   32 plane[4]      { u32 offset from record start, u32 stride in bytes }
+ *   96    8 image_size    bytes from plane[0].offset to the end of the last plane
+ *  104   24 reserved1     0
+ */
+struct frame_plane {
+	uint32_t offset;
+	uint32_t stride;
+};
+
+struct frame_header {
+	uint32_t magic;
+	uint16_t version;
+	uint16_t header_size;
+	uint32_t fourcc;
+	uint32_t width;
+	uint32_t height;
+	uint32_t plane_count;
+	uint32_t flags;
+	uint32_t reserved0;
+	uint64_t seq;
+	int64_t pts;
+	int32_t time_base_num;
+	int32_t time_base_den;
+	uint64_t capture_ns;
+	struct frame_plane plane[FRAME_MAX_PLANES];
+	uint64_t image_size;
+	uint8_t reserved1[24];
+};
+
+/* frame_format_from_name - FRAME_FMT_* for "bgr24", "rgb24", "gray", "gray8",
+ * "i420", "yuv420p", "nv12" (case-insensitive); 0 if unknown. */
+uint32_t frame_format_from_name(const char *name);
+
+/* frame_format_name - "bgr24", "rgb24", "gray8", "i420", "nv12", or NULL. */
+const char *frame_format_name(uint32_t fourcc);
+
+/* frame_image_size - bytes of pixel data for FOURCC at WIDTH x HEIGHT with
+ * packed planes; 0 for an unknown format, a zero or too large size. */
+size_t frame_image_size(uint32_t fourcc, uint32_t width, uint32_t height);
+
+/* frame_record_size - FRAME_HEADER_SIZE + frame_image_size(), or 0. */
+size_t frame_record_size(uint32_t fourcc, uint32_t width, uint32_t height);
+
+/* frame_header_init - fill *h for a frame of FOURCC, WIDTH x HEIGHT: magic,
+ * version, plane layout and image_size; seq, pts, flags zeroed, pts unknown.
+ * Errors: -EINVAL (unknown format, zero or too large size). */
+int frame_header_init(struct frame_header *h, uint32_t fourcc, uint32_t width, uint32_t height);
+
+/* frame_header_validate - check the header at the start of a record of
+ * RECORD_LEN bytes and copy it to *out (the copy is what was checked, so a
+ * producer changing the record meanwhile cannot make a checked header lie).
+ * Checks: magic, version, header_size, known format, plane count, strides at
+ * least the row size and not overflowing, every plane inside the record.
+ * Errors: -EBADMSG (corrupt or foreign), -EPROTO (other version). */
+int frame_header_validate(const void *record, size_t record_len, struct frame_header *out);
+
+/* frame_plane_rows / frame_plane_row_bytes - geometry of plane I of a format. */
+uint32_t frame_plane_rows(uint32_t fourcc, uint32_t height, uint32_t plane);
+uint32_t frame_plane_row_bytes(uint32_t fourcc, uint32_t width, uint32_t plane);
+
+/* frame_now_ns - CLOCK_MONOTONIC in nanoseconds (the clock of capture_ns). */
+uint64_t frame_now_ns(void);
+
+/* ------------------------------------------------------------ on a ring */
+
+/* frame_reserve - reserve a frame record for FOURCC, WIDTH x HEIGHT in the
+ * producer ring R, FRAME_ALIGN-aligned, with its header initialised; *hdr
+ * points to it in shared memory, pixels go to (uint8_t *)*hdr + plane[i].offset.
+ * seq is set from the ring's frame counter and capture_ns to now; the caller
+ * may overwrite pts, time base, flags and capture_ns. Errors as ring_reserve()
+ * and frame_header_init(). */
+int frame_reserve(ring_t *r, uint32_t fourcc, uint32_t width, uint32_t height,
+		  struct frame_header **hdr, int64_t timeout_ns);
+
+/* frame_commit - publish the frame reserved by frame_reserve(). */
+int frame_commit(ring_t *r, struct frame_header *hdr);
+
+/* frame_peek - ring_peek() (or ring_peek_latest() when LATEST is non-zero,
+ * adding the discarded count to *skipped if not NULL) and validate the frame
+ * header; *hdr receives the checked copy, *record the record in place. A
+ * record that is not a valid frame gives -EBADMSG and stays peeked (release
+ * it to go on). */
+int frame_peek(ring_t *r, struct frame_header *hdr, const uint8_t **record, int latest,
+	       uint64_t *skipped, int64_t timeout_ns);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* FRAMERING_FRAME_H */

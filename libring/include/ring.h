@@ -1,0 +1,221 @@
+/* ring.h - a single-producer/single-consumer record ring in POSIX shared memory.
+ *
+ * One producer process creates a named ring; one consumer process opens it.
+ * The producer reserves space *inside* the shared mapping, writes its payload
+ * there and commits it; the consumer peeks the record where it lies and
+ * releases it when done. No byte is copied by the library on this path.
+ *
+ * Every function that can fail returns 0 (or a non-negative count) on success
+ * and a negative errno value on failure; ring_strerror() turns it into text.
+ * The codes that have a ring-specific meaning:
+ *
+ *   -EINVAL        bad argument (NULL, capacity not a power of two, ...)
+ *   -ENAMETOOLONG  ring name longer than RING_NAME_MAX
+ *   -ENOENT        no ring of that name (consumer)
+ *   -EBUSY         the ring already has a live producer / a live consumer
+ *   -EEXIST        the name is taken by a segment that is not a ring
+ *   -EPROTO        the segment is a ring of another layout version
+ *   -EBADMSG       the segment or a record in it is corrupt
+ *   -EMSGSIZE      record larger than ring_max_record(), or a read buffer too small
+ *   -EAGAIN        non-blocking call could not proceed now
+ *   -ETIMEDOUT     a blocking call's timeout expired
+ *   -ENOBUFS       ring full under RING_FULL_DROP: the record was dropped and counted
+ *   -ENODATA       end of stream: the producer marked it (or closed) and all
+ *                  records before it have been consumed
+ *   -EOWNERDEAD    the peer process died (producer: consumer died while we
+ *                  waited for space; consumer: producer died and its records
+ *                  are drained)
+ *   -EALREADY      a reservation / peeked record is already outstanding
+ *   -EPERM         operation not allowed on this side (e.g. peek on a producer)
+ *
+ * Threading: a ring_t handle belongs to one side and is not shared between
+ * threads without external locking. The two sides run concurrently without
+ * locks; ordering is documented next to each index in ring_layout.h.
+ */
+#ifndef FRAMERING_RING_H
+#define FRAMERING_RING_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define RING_NAME_MAX 200            /* bytes, without the leading '/' */
+#define RING_DEFAULT_CAPACITY (64u << 20)
+#define RING_MIN_CAPACITY 4096u
+#define RING_MAX_CAPACITY (1ull << 40)
+#define RING_MAX_ALIGN 4096u         /* largest payload alignment ring_reserve() accepts */
+
+/* Timeouts are in nanoseconds. */
+#define RING_WAIT_FOREVER ((int64_t)-1)
+#define RING_NO_WAIT ((int64_t)0)
+
+typedef struct ring ring_t;
+
+/* What the producer does when a record does not fit. */
+enum ring_full_policy {
+	RING_FULL_BLOCK = 0, /* wait for the consumer (lossless) up to the call's timeout */
+	RING_FULL_DROP = 1,  /* fail at once with -ENOBUFS and count a drop */
+};
+
+struct ring_create_opts {
+	uint64_t capacity;             /* data area in bytes, a power of two; 0: RING_DEFAULT_CAPACITY */
+	mode_t mode;                   /* permission bits of the segment; 0: 0600 */
+	enum ring_full_policy on_full; /* default for ring_reserve() */
+};
+
+/* Counters and liveness, readable by either side or from outside (ring_inspect). */
+struct ring_stats {
+	uint64_t capacity;          /* data area bytes */
+	uint64_t used;              /* bytes committed and not yet released */
+	uint64_t records_written, bytes_written;   /* committed by the producer */
+	uint64_t records_dropped, bytes_dropped;   /* refused under RING_FULL_DROP or ring_note_drop() */
+	uint64_t records_read, bytes_read;         /* released by the consumer */
+	uint64_t records_skipped, bytes_skipped;   /* discarded by ring_skip_to_latest() */
+	uint64_t producer_futex_waits, producer_futex_wakes; /* system calls made by each side: */
+	uint64_t consumer_futex_waits, consumer_futex_wakes; /* zero while nobody sleeps */
+	pid_t producer_pid, consumer_pid;          /* 0: none attached */
+	bool producer_alive, consumer_alive;
+	bool eos;                   /* the producer marked end of stream */
+	enum ring_full_policy on_full;
+};
+
+/* ring_create - create the ring NAME and attach as its producer.
+ * NAME is 1..RING_NAME_MAX bytes of [A-Za-z0-9._-], no '/'. A segment of that
+ * name left by a dead producer is reclaimed (unlinked and made anew); one held
+ * by a live producer gives -EBUSY. opts may be NULL for the defaults.
+ * Errors: -EINVAL, -ENAMETOOLONG, -EBUSY, -EEXIST, or an errno from shm_open,
+ * ftruncate or mmap (e.g. -EACCES, -ENOMEM). */
+int ring_create(ring_t **out, const char *name, const struct ring_create_opts *opts);
+
+/* ring_open - open the existing ring NAME as its consumer.
+ * The segment's header is validated before anything else is read. The
+ * consumer starts at the oldest unread record.
+ * Errors: -ENOENT, -EBUSY (a live consumer is attached), -EPROTO (other
+ * layout version), -EBADMSG (not a ring, or corrupt), -EACCES, -EINVAL. */
+int ring_open(ring_t **out, const char *name);
+
+/* ring_open_wait - ring_open(), but wait up to timeout_ns for NAME to be
+ * created (inotify on /dev/shm; no polling loop). -ETIMEDOUT if it never came. */
+int ring_open_wait(ring_t **out, const char *name, int64_t timeout_ns);
+
+/* ring_close - detach and free *r, then set *r to NULL; NULL is a no-op.
+ * A producer marks end of stream (if not yet done) and unlinks the name: the
+ * consumer keeps its mapping, drains what is left, then gets -ENODATA.
+ * A consumer detaches; if the producer is dead it also unlinks the stale
+ * segment (only if the name still refers to this segment). */
+void ring_close(ring_t **r);
+
+/* ------------------------------------------------------------ producer */
+
+/* ring_reserve - reserve LEN bytes for one record and return in *data a
+ * pointer into the shared mapping where the payload is written in place.
+ * The payload starts at a multiple of ALIGN (a power of two up to
+ * RING_MAX_ALIGN; 0 means 8) and is one contiguous span: a record never
+ * wraps. Publish it with ring_commit(), or give it back with ring_abort().
+ * Waiting follows the ring's policy: RING_FULL_BLOCK waits up to timeout_ns
+ * (-EAGAIN for RING_NO_WAIT, -ETIMEDOUT after a wait); RING_FULL_DROP never
+ * waits and returns -ENOBUFS, counted as a dropped record.
+ * Errors: -EMSGSIZE, -EINVAL, -EALREADY, -EPERM, -EAGAIN, -ETIMEDOUT,
+ * -ENOBUFS, -EOWNERDEAD (the consumer died while we waited). */
+int ring_reserve(ring_t *r, size_t len, size_t align, void **data, int64_t timeout_ns);
+
+/* ring_commit - publish the reserved record with its final length LEN
+ * (<= the reserved length). Wakes the consumer only if it sleeps.
+ * Errors: -EINVAL (no reservation, or LEN too large). */
+int ring_commit(ring_t *r, size_t len);
+
+/* ring_abort - give back the outstanding reservation; the consumer never sees it. */
+void ring_abort(ring_t *r);
+
+/* ring_write - copy LEN bytes from DATA as one record (reserve + memcpy +
+ * commit). For small messages; errors as ring_reserve(). */
+int ring_write(ring_t *r, const void *data, size_t len, int64_t timeout_ns);
+
+/* ring_mark_eos - mark end of stream after the last committed record and wake
+ * the consumer. Further reserves give -EPIPE. */
+int ring_mark_eos(ring_t *r);
+
+/* ring_note_drop - count a record of LEN bytes the caller chose not to write
+ * (e.g. after an -EAGAIN under RING_FULL_BLOCK). */
+void ring_note_drop(ring_t *r, size_t len);
+
+/* ring_set_full_policy - change the policy ring_reserve() follows from now on. */
+void ring_set_full_policy(ring_t *r, enum ring_full_policy policy);
+
+/* ring_max_record - the largest LEN ring_reserve() accepts (capacity / 2). */
+size_t ring_max_record(const ring_t *r);
+
+/* ------------------------------------------------------------ consumer */
+
+/* ring_peek - wait up to timeout_ns for the next record and return it in
+ * place: *data points into the shared mapping, *len is its length. The record
+ * stays valid until ring_release(). Every header read from the segment is
+ * checked against the mapping first.
+ * Errors: -EAGAIN, -ETIMEDOUT, -ENODATA (end of stream), -EOWNERDEAD
+ * (producer died, nothing left), -EBADMSG (corrupt record), -EALREADY, -EPERM. */
+int ring_peek(ring_t *r, const void **data, size_t *len, int64_t timeout_ns);
+
+/* ring_peek_latest - like ring_peek(), but first discard every committed
+ * record except the newest (counted as skipped) and return that one. If
+ * skipped is not NULL it receives how many records were discarded. */
+int ring_peek_latest(ring_t *r, const void **data, size_t *len, uint64_t *skipped,
+		     int64_t timeout_ns);
+
+/* ring_release - free the record returned by the last peek, so the producer
+ * may reuse its space; wakes the producer only if it sleeps. */
+int ring_release(ring_t *r);
+
+/* ring_read - copy the next record into BUF (BUFLEN bytes) and release it;
+ * returns its length. -EMSGSIZE if it does not fit (the record stays);
+ * other errors as ring_peek(). */
+ssize_t ring_read(ring_t *r, void *buf, size_t buflen, int64_t timeout_ns);
+
+/* ring_skip_to_latest - discard every committed record except the newest, without
+ * waiting; returns how many were discarded (>= 0), or an error as ring_peek(). */
+int64_t ring_skip_to_latest(ring_t *r);
+
+/* ------------------------------------------------------------ both sides */
+
+/* ring_stats - fill *st from the shared counters. */
+void ring_get_stats(const ring_t *r, struct ring_stats *st);
+
+/* ring_inspect - read the counters of ring NAME without attaching to it
+ * (read-only mapping, header validated). For tools like framering-ctl.
+ * Errors as ring_open(), except -EBUSY never happens. */
+int ring_inspect(const char *name, struct ring_stats *st);
+
+/* ring_unlink_stale - remove ring NAME if its producer is not alive.
+ * -EBUSY if a live producer holds it, -ENOENT if there is none. */
+int ring_unlink_stale(const char *name);
+
+/* ring_peer_alive - whether the other side is attached and its process lives. */
+bool ring_peer_alive(const ring_t *r);
+
+/* ring_mapping - the whole shared mapping (for callers that want to prove
+ * that a pointer lies inside it). */
+void ring_mapping(const ring_t *r, const void **base, size_t *size);
+
+/* ring_name - the name the ring was created or opened with. */
+const char *ring_name(const ring_t *r);
+
+/* ring_set_meta / ring_get_meta - a small (RING_META_SIZE bytes) area the
+ * producer fills with a description of the stream (e.g. the current frame
+ * format), readable at any time by the consumer or ring_inspect_meta();
+ * consistent under concurrent updates (sequence lock). */
+#define RING_META_SIZE 64u
+int ring_set_meta(ring_t *r, const void *meta, size_t len);
+int ring_get_meta(const ring_t *r, void *meta, size_t len);
+int ring_inspect_meta(const char *name, void *meta, size_t len);
+
+/* ring_strerror - a static description of a negative error code from this library. */
+const char *ring_strerror(int err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* FRAMERING_RING_H */

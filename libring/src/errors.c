@@ -1,0 +1,30 @@
+/* errors.c - ring_strerror: what each negative error code of the library means. */
+#include <errno.h>
+#include <string.h>
+
+#include "ring.h"
+
+__attribute__((visibility("default"))) const char *ring_strerror(int err)
+{
+	switch (err) {
+	case 0: return "success";
+	case -EINVAL: return "invalid argument";
+	case -ENAMETOOLONG: return "ring name too long";
+	case -ENOENT: return "no such ring";
+	case -EBUSY: return "ring is in use by a live process";
+	case -EEXIST: return "name is taken by a segment that is not a framering ring";
+	case -EPROTO: return "ring has another layout version";
+	case -EBADMSG: return "ring segment or record is corrupt";
+	case -EMSGSIZE: return "record too large";
+	case -EAGAIN: return "would block";
+	case -ETIMEDOUT: return "timed out";
+	case -ENOBUFS: return "ring full: record dropped";
+	case -ENODATA: return "end of stream";
+	case -EOWNERDEAD: return "peer process died";
+	case -EALREADY: return "a reservation or peeked record is outstanding";
+	case -EPERM: return "operation not allowed on this side of the ring";
+	case -EPIPE: return "end of stream already marked";
+	case -EINTR: return "interrupted";
+	default: return err < 0 ? strerror(-err) : "unknown error";
+	}
+}

@@ -1,0 +1,227 @@
+/* frame.c - the frame record format: plane layout per pixel format, header fill and validation. */
+#include "frame.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "ring_internal.h"
+
+#define FRAME_API __attribute__((visibility("default")))
+
+_Static_assert(sizeof(struct frame_header) == FRAME_HEADER_SIZE, "frame header is 128 bytes");
+_Static_assert(offsetof(struct frame_header, seq) == 32, "layout as documented");
+_Static_assert(offsetof(struct frame_header, capture_ns) == 56, "layout as documented");
+_Static_assert(offsetof(struct frame_header, plane) == 64, "layout as documented");
+_Static_assert(offsetof(struct frame_header, image_size) == 96, "layout as documented");
+
+struct format_desc {
+	uint32_t fourcc;
+	const char *name;
+	uint32_t planes;
+	/* Row bytes of plane i = ceil(width / hsub) * bpp; rows = ceil(height / vsub). */
+	uint8_t bpp[3], hsub[3], vsub[3];
+};
+
+static const struct format_desc formats[] = {
+	{FRAME_FMT_BGR24, "bgr24", 1, {3}, {1}, {1}},
+	{FRAME_FMT_RGB24, "rgb24", 1, {3}, {1}, {1}},
+	{FRAME_FMT_GRAY8, "gray8", 1, {1}, {1}, {1}},
+	{FRAME_FMT_I420, "i420", 3, {1, 1, 1}, {1, 2, 2}, {1, 2, 2}},
+	{FRAME_FMT_NV12, "nv12", 2, {1, 2}, {1, 2}, {1, 2}},
+};
+
+static const struct format_desc *find_format(uint32_t fourcc)
+{
+	for (size_t i = 0; i < sizeof(formats) / sizeof(formats[0]); i++)
+		if (formats[i].fourcc == fourcc)
+			return &formats[i];
+	return NULL;
+}
+
+FRAME_API uint32_t frame_format_from_name(const char *name)
+{
+	static const struct {
+		const char *alias;
+		uint32_t fourcc;
+	} aliases[] = {{"bgr24", FRAME_FMT_BGR24}, {"rgb24", FRAME_FMT_RGB24}, {"gray", FRAME_FMT_GRAY8},
+		       {"gray8", FRAME_FMT_GRAY8}, {"i420", FRAME_FMT_I420},   {"yuv420p", FRAME_FMT_I420},
+		       {"nv12", FRAME_FMT_NV12}};
+	if (!name)
+		return 0;
+	for (size_t i = 0; i < sizeof(aliases) / sizeof(aliases[0]); i++)
+		if (strcasecmp(name, aliases[i].alias) == 0)
+			return aliases[i].fourcc;
+	return 0;
+}
+
+FRAME_API const char *frame_format_name(uint32_t fourcc)
+{
+	const struct format_desc *f = find_format(fourcc);
+	return f ? f->name : NULL;
+}
+
+FRAME_API uint32_t frame_plane_rows(uint32_t fourcc, uint32_t height, uint32_t plane)
+{
+	const struct format_desc *f = find_format(fourcc);
+	if (!f || plane >= f->planes)
+		return 0;
+	return (height + f->vsub[plane] - 1) / f->vsub[plane];
+}
+
+FRAME_API uint32_t frame_plane_row_bytes(uint32_t fourcc, uint32_t width, uint32_t plane)
+{
+	const struct format_desc *f = find_format(fourcc);
+	if (!f || plane >= f->planes)
+		return 0;
+	return (width + f->hsub[plane] - 1) / f->hsub[plane] * f->bpp[plane];
+}
+
+FRAME_API size_t frame_image_size(uint32_t fourcc, uint32_t width, uint32_t height)
+{
+	const struct format_desc *f = find_format(fourcc);
+	if (!f || width == 0 || height == 0 || width > FRAME_MAX_DIM || height > FRAME_MAX_DIM)
+		return 0;
+	/* At most 16384 * 16384 * 3 * 1.5 bytes: no overflow in 64 bits. */
+	uint64_t total = 0;
+	for (uint32_t p = 0; p < f->planes; p++)
+		total += (uint64_t)frame_plane_row_bytes(fourcc, width, p) * frame_plane_rows(fourcc, height, p);
+	return (size_t)total;
+}
+
+FRAME_API size_t frame_record_size(uint32_t fourcc, uint32_t width, uint32_t height)
+{
+	size_t image = frame_image_size(fourcc, width, height);
+	return image ? FRAME_HEADER_SIZE + image : 0;
+}
+
+FRAME_API int frame_header_init(struct frame_header *h, uint32_t fourcc, uint32_t width, uint32_t height)
+{
+	const struct format_desc *f = find_format(fourcc);
+	size_t image = frame_image_size(fourcc, width, height);
+	if (!h || !f || !image)
+		return -EINVAL;
+	memset(h, 0, sizeof(*h));
+	h->magic = FRAME_MAGIC;
+	h->version = FRAME_VERSION;
+	h->header_size = FRAME_HEADER_SIZE;
+	h->fourcc = fourcc;
+	h->width = width;
+	h->height = height;
+	h->plane_count = f->planes;
+	h->pts = INT64_MIN;
+	h->time_base_num = 1;
+	h->time_base_den = 1000000000;
+	uint64_t off = FRAME_HEADER_SIZE;
+	for (uint32_t p = 0; p < f->planes; p++) {
+		uint32_t stride = frame_plane_row_bytes(fourcc, width, p);
+		h->plane[p].offset = (uint32_t)off;
+		h->plane[p].stride = stride;
+		off += (uint64_t)stride * frame_plane_rows(fourcc, height, p);
+	}
+	h->image_size = image;
+	return 0;
+}
+
+FRAME_API int frame_header_validate(const void *record, size_t record_len, struct frame_header *out)
+{
+	struct frame_header h;
+	if (!record || !out)
+		return -EINVAL;
+	if (record_len < sizeof(h))
+		return -EBADMSG;
+	/* One copy, then every check on the copy: the record lives in memory a
+	 * producer can still write. */
+	memcpy(&h, record, sizeof(h));
+	if (h.magic != FRAME_MAGIC)
+		return -EBADMSG;
+	if (h.version != FRAME_VERSION)
+		return -EPROTO;
+	const struct format_desc *f = find_format(h.fourcc);
+	if (h.header_size < FRAME_HEADER_SIZE || h.header_size > record_len || !f ||
+	    h.plane_count != f->planes || h.width == 0 || h.height == 0 || h.width > FRAME_MAX_DIM ||
+	    h.height > FRAME_MAX_DIM)
+		return -EBADMSG;
+	uint64_t end_max = 0;
+	for (uint32_t p = 0; p < h.plane_count; p++) {
+		uint64_t row = frame_plane_row_bytes(h.fourcc, h.width, p);
+		uint64_t rows = frame_plane_rows(h.fourcc, h.height, p);
+		uint64_t stride = h.plane[p].stride, off = h.plane[p].offset;
+		/* Strides and offsets are 32-bit, rows <= 16384: products fit in 64 bits. */
+		if (stride < row || off < h.header_size)
+			return -EBADMSG;
+		uint64_t end = off + stride * (rows - 1) + row;
+		if (end > record_len)
+			return -EBADMSG;
+		if (end > end_max)
+			end_max = end;
+	}
+	for (uint32_t p = h.plane_count; p < FRAME_MAX_PLANES; p++)
+		if (h.plane[p].offset || h.plane[p].stride)
+			return -EBADMSG;
+	if (h.image_size > record_len - h.plane[0].offset || h.image_size < end_max - h.plane[0].offset)
+		return -EBADMSG;
+	if (h.time_base_den <= 0 || h.time_base_num <= 0)
+		return -EBADMSG;
+	*out = h;
+	return 0;
+}
+
+FRAME_API uint64_t frame_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+FRAME_API int frame_reserve(ring_t *r, uint32_t fourcc, uint32_t width, uint32_t height,
+			    struct frame_header **hdr, int64_t timeout_ns)
+{
+	struct frame_header h;
+	void *dst;
+	if (!r || !hdr)
+		return -EINVAL;
+	*hdr = NULL;
+	int rc = frame_header_init(&h, fourcc, width, height);
+	if (rc < 0)
+		return rc;
+	rc = ring_reserve(r, FRAME_HEADER_SIZE + (size_t)h.image_size, FRAME_ALIGN, &dst, timeout_ns);
+	if (rc == -ENOBUFS)
+		r->frame_seq++; /* a dropped frame still takes its number: consumers see the gap */
+	if (rc < 0)
+		return rc;
+	h.seq = r->frame_seq;
+	h.capture_ns = frame_now_ns();
+	memcpy(dst, &h, sizeof(h));
+	*hdr = dst;
+	return 0;
+}
+
+FRAME_API int frame_commit(ring_t *r, struct frame_header *hdr)
+{
+	if (!r || !hdr)
+		return -EINVAL;
+	int rc = ring_commit(r, FRAME_HEADER_SIZE + (size_t)hdr->image_size);
+	if (rc == 0)
+		r->frame_seq++;
+	return rc;
+}
+
+FRAME_API int frame_peek(ring_t *r, struct frame_header *hdr, const uint8_t **record, int latest,
+			 uint64_t *skipped, int64_t timeout_ns)
+{
+	const void *data;
+	size_t len;
+	uint64_t n = 0;
+	if (!hdr || !record)
+		return -EINVAL;
+	int rc = latest ? ring_peek_latest(r, &data, &len, &n, timeout_ns) : ring_peek(r, &data, &len, timeout_ns);
+	if (rc < 0)
+		return rc;
+	if (skipped)
+		*skipped += n;
+	*record = data;
+	return frame_header_validate(data, len, hdr);
+}

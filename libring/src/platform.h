@@ -1,0 +1,47 @@
+/* platform.h - the operating-system services the ring needs: futex, process liveness, shm naming, clocks. */
+#ifndef FRAMERING_PLATFORM_H
+#define FRAMERING_PLATFORM_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* CLOCK_MONOTONIC in nanoseconds. */
+uint64_t plat_now_ns(void);
+
+/* Sleep on the shared (cross-process: no FUTEX_PRIVATE_FLAG) futex word ADDR
+ * while it holds EXPECTED, at most timeout_ns (>= 0). Returns 0 when woken,
+ * -EAGAIN if the word had changed, -ETIMEDOUT, -EINTR. */
+int plat_futex_wait(_Atomic uint32_t *addr, uint32_t expected, int64_t timeout_ns);
+
+/* Wake up to N sleepers of ADDR. */
+void plat_futex_wake(_Atomic uint32_t *addr, int n);
+
+/* This process's identity as stored in the ring (pid | start time << 22). */
+uint64_t plat_self_owner(void);
+
+/* Whether the process OWNER names still runs: same pid, same start time, not
+ * a zombie. A pid of another process namespace cannot be seen and counts as alive. */
+bool plat_owner_alive(uint64_t owner);
+
+/* The pid part of OWNER. */
+pid_t plat_owner_pid(uint64_t owner);
+
+/* Wait until something is created in the directory that holds shm segments,
+ * or timeout_ns passes (>= 0; no polling: inotify). Returns 0 or -ETIMEDOUT /
+ * -EINTR. *state is opaque, starts as -1 and must be released with plat_watch_close(). */
+int plat_watch_shm_dir(int *state, int64_t timeout_ns);
+void plat_watch_close(int *state);
+
+/* Spin hint for a busy-wait loop. */
+static inline void plat_cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield");
+#endif
+}
+
+#endif
