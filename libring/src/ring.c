@@ -308,7 +308,6 @@ RING_API int ring_open(ring_t **out, const char *name)
 		unmap_and_free(r);
 		return -EBADMSG;
 	}
-	r->peer_owner = atomic_load_explicit(&h->producer_owner, memory_order_relaxed);
 	*out = r;
 	return 0;
 }
@@ -390,10 +389,10 @@ RING_API void ring_close(ring_t **rp)
 /* ------------------------------------------------------------ waiting */
 
 /* Whether the peer has died. Rate-limited: reading /proc costs system calls. */
-static bool peer_dead(ring_t *r, bool force)
+static bool peer_dead(ring_t *r)
 {
 	uint64_t now = plat_now_ns();
-	if (!force && now - r->last_liveness_check < LIVENESS_CHECK_INTERVAL_NS)
+	if (now - r->last_liveness_check < LIVENESS_CHECK_INTERVAL_NS)
 		return false;
 	r->last_liveness_check = now;
 	struct ring_shm_header *h = r->hdr;
@@ -419,7 +418,7 @@ static int wait_until(ring_t *r, _Atomic uint32_t *word, _Atomic uint64_t *wait_
 	uint64_t now = plat_now_ns();
 	if (now >= deadline)
 		return -ETIMEDOUT;
-	if (peer_dead(r, true))
+	if (peer_dead(r))
 		return -EOWNERDEAD;
 	/* Announce the sleep, then look once more (see ring_layout.h: the other
 	 * side stores its index, fences, then reads this word). */
@@ -720,7 +719,7 @@ static int next_record(ring_t *r, uint32_t *len, uint64_t *span, int64_t timeout
 			continue;
 		}
 		if (timeout_ns == 0) {
-			if (peer_dead(r, false))
+			if (peer_dead(r))
 				goto dead;
 			return -EAGAIN;
 		}

@@ -17,7 +17,6 @@ struct ring {
 	bool is_producer;
 	bool read_only;              /* ring_inspect_meta's look, no side attached */
 	char name[RING_NAME_MAX + 1];
-	uint64_t peer_owner;
 
 	/* producer */
 	uint64_t tail;               /* own index; the shared one lags until publish */
