@@ -115,8 +115,8 @@ void ring_close(ring_t **r);
 /* ring_reserve - reserve LEN bytes for one record and return in *data a
  * pointer into the shared mapping where the payload is written in place.
  * The payload starts at a multiple of ALIGN (a power of two up to
- * RING_MAX_ALIGN; 0 means 8) and is one contiguous span: a record never
- * wraps. Publish it with ring_commit(), or give it back with ring_abort().
+ * RING_MAX_ALIGN; below 8, or 0, means 8) and is one contiguous span: a
+ * record never wraps. LEN + ALIGN must fit in the capacity (-EMSGSIZE). Publish it with ring_commit(), or give it back with ring_abort().
  * Waiting follows the ring's policy: RING_FULL_BLOCK waits up to timeout_ns
  * (-EAGAIN for RING_NO_WAIT, -ETIMEDOUT after a wait); RING_FULL_DROP never
  * waits and returns -ENOBUFS, counted as a dropped record.
@@ -167,7 +167,8 @@ int ring_peek_latest(ring_t *r, const void **data, size_t *len, uint64_t *skippe
 		     int64_t timeout_ns);
 
 /* ring_release - free the record returned by the last peek, so the producer
- * may reuse its space; wakes the producer only if it sleeps. */
+ * may reuse its space; wakes the producer only if it sleeps.
+ * Errors: -EINVAL (nothing peeked), -EPERM (not a consumer). */
 int ring_release(ring_t *r);
 
 /* ring_read - copy the next record into BUF (BUFLEN bytes) and release it;
@@ -190,7 +191,8 @@ void ring_get_stats(const ring_t *r, struct ring_stats *st);
 int ring_inspect(const char *name, struct ring_stats *st);
 
 /* ring_unlink_stale - remove ring NAME if its producer is not alive.
- * -EBUSY if a live producer holds it, -ENOENT if there is none. */
+ * -EBUSY if a live producer holds it, -ENOENT if there is none, -EEXIST if
+ * the segment of that name is not a framering ring (it is left alone). */
 int ring_unlink_stale(const char *name);
 
 /* ring_peer_alive - whether the other side is attached and its process lives. */
@@ -206,7 +208,9 @@ const char *ring_name(const ring_t *r);
 /* ring_set_meta / ring_get_meta - a small (RING_META_SIZE bytes) area the
  * producer fills with a description of the stream (e.g. the current frame
  * format), readable at any time by the consumer or ring_inspect_meta();
- * consistent under concurrent updates (sequence lock). */
+ * consistent under concurrent updates (sequence lock). The getters zero-fill
+ * META to LEN bytes and return the stored length (>= 0); -EAGAIN if the
+ * producer kept rewriting it through 1000 attempts. */
 #define RING_META_SIZE 64u
 int ring_set_meta(ring_t *r, const void *meta, size_t len);
 int ring_get_meta(const ring_t *r, void *meta, size_t len);

@@ -287,6 +287,9 @@ static int open_segment(ring_t **out, const char *name, bool attach)
 RING_API int ring_open(ring_t **out, const char *name)
 {
 	ring_t *r;
+	if (!out)
+		return -EINVAL;
+	*out = NULL;
 	int rc = open_segment(&r, name, true);
 	if (rc < 0)
 		return rc;
@@ -314,9 +317,15 @@ RING_API int ring_open(ring_t **out, const char *name)
 
 RING_API int ring_open_wait(ring_t **out, const char *name, int64_t timeout_ns)
 {
+	char path[RING_NAME_MAX + 2];
+	if (!out)
+		return -EINVAL;
+	*out = NULL;
+	int rc = check_name(name, path);
+	if (rc < 0)
+		return rc;
 	uint64_t deadline = timeout_ns < 0 ? UINT64_MAX : plat_now_ns() + (uint64_t)timeout_ns;
 	int watch = -1;
-	int rc;
 	for (;;) {
 		rc = ring_open(out, name);
 		/* -EBADMSG can be a segment still being created (magic not yet stored). */
@@ -514,10 +523,10 @@ RING_API int ring_reserve(ring_t *r, size_t len, size_t align, void **data, int6
 		return -EALREADY;
 	if (r->eos_marked)
 		return -EPIPE;
-	if (align == 0)
-		align = 8;
-	if (align < 8 || align > RING_MAX_ALIGN || (align & (align - 1)) != 0)
+	if (align > RING_MAX_ALIGN || (align & (align - 1)) != 0)
 		return -EINVAL;
+	if (align < 8)
+		align = 8; /* records are 8-byte aligned anyway */
 	if (len > ring_max_record(r))
 		return -EMSGSIZE;
 	bool drop = r->policy == RING_FULL_DROP;
@@ -525,14 +534,15 @@ RING_API int ring_reserve(ring_t *r, size_t len, size_t align, void **data, int6
 	uint64_t deadline = deadline_of(timeout_ns);
 	uint64_t body = RING_REC_HDR + round8(len);
 	int rc;
+	/* The worst case starts at offset 0 after a wrap: it must fit then. */
+	if (align - RING_REC_HDR + body > r->capacity)
+		return -EMSGSIZE;
 
 	for (;;) {
 		uint64_t off = r->tail & r->mask;
 		/* Padding so that the payload (after the 8-byte header) is aligned. */
 		uint64_t lead = (align - ((off + RING_REC_HDR) & (align - 1))) & (align - 1);
 		if (off + lead + body <= r->capacity) {
-			if (lead + body > r->capacity)
-				return -EMSGSIZE;
 			rc = wait_for_space(r, lead + body, deadline, may_wait);
 			if (rc < 0)
 				break;
@@ -764,7 +774,11 @@ RING_API int ring_peek(ring_t *r, const void **data, size_t *len, int64_t timeou
 
 RING_API int ring_release(ring_t *r)
 {
-	if (!r || r->is_producer || !r->peeked)
+	if (!r)
+		return -EINVAL;
+	if (r->is_producer || r->read_only)
+		return -EPERM;
+	if (!r->peeked)
 		return -EINVAL;
 	r->head += r->peek_span;
 	r->peeked = false;
@@ -908,11 +922,12 @@ RING_API int ring_unlink_stale(const char *name)
 	if (rc < 0)
 		return rc;
 	rc = ring_inspect(name, &st);
-	if (rc == -ENOENT)
+	if (rc == -EBADMSG || rc == -EPROTO)
+		return -EEXIST; /* not a ring of ours: somebody else's segment */
+	if (rc < 0)
 		return rc;
-	if (rc == 0 && st.producer_alive)
+	if (st.producer_alive)
 		return -EBUSY;
-	/* Not a valid ring header (corrupt or half-made) or a dead producer: remove. */
 	if (shm_unlink(path) < 0)
 		return -errno;
 	return 0;
