@@ -1,0 +1,183 @@
+/* fuzz_ring_open.c - libFuzzer target: the input is a whole shared-memory segment; opening and reading it must never crash. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "frame.h"
+#include "ring.h"
+#include "ring_layout.h"
+
+/* Input byte 0 selects what is mixed in; the rest is the segment.
+ *  bit 0: overlay a valid immutable header (magic, version, sizes) sized to the input,
+ *         so mutations reach the indices and records instead of dying at the magic
+ *  bit 1: clamp the indices into a plausible range (tail - head <= capacity)
+ *  bit 2: read with ring_peek_latest / ring_skip_to_latest too
+ *  bit 3: try ring_create on the segment (reclaim path) after reading
+ *  bit 4: no consumer attached (consumer_owner = 0) */
+#define MODE_HEADER 1u
+#define MODE_CLAMP 2u
+#define MODE_LATEST 4u
+#define MODE_CREATE 8u
+#define MODE_FREE 16u
+
+static char name[64];
+static unsigned char *seg;
+static size_t seg_cap;
+
+static void touch(const void *p, size_t len)
+{
+	volatile unsigned char sink = 0;
+	const unsigned char *b = p;
+
+	for (size_t i = 0; i < len; i++)
+		sink ^= b[i];
+	(void)sink;
+}
+
+static void check_frame(const void *rec, size_t len)
+{
+	struct frame_header fh;
+
+	if (frame_header_validate(rec, len, &fh) != 0)
+		return;
+	/* A header that passed must describe planes inside the record: read them all. */
+	for (uint32_t p = 0; p < fh.plane_count && p < FRAME_MAX_PLANES; p++) {
+		uint64_t rows = frame_plane_rows(fh.fourcc, fh.height, p);
+		uint64_t row = frame_plane_row_bytes(fh.fourcc, fh.width, p);
+		if (!rows)
+			continue;
+		uint64_t end = (uint64_t)fh.plane[p].offset + (uint64_t)fh.plane[p].stride * (rows - 1) + row;
+		if (end > len)
+			abort(); /* validate accepted a plane outside the record */
+		touch((const unsigned char *)rec + fh.plane[p].offset, (size_t)(end - fh.plane[p].offset));
+	}
+}
+
+static void read_ring(unsigned mode)
+{
+	ring_t *c = NULL;
+	const void *base, *d;
+	size_t size, len;
+	struct ring_stats st;
+	unsigned char meta[RING_META_SIZE];
+
+	ring_inspect(name, &st);
+	ring_inspect_meta(name, meta, sizeof(meta));
+	if (ring_open(&c, name) != 0)
+		return;
+	ring_mapping(c, &base, &size);
+	ring_get_stats(c, &st);
+	ring_get_meta(c, meta, sizeof(meta));
+	for (int i = 0; i < 64; i++) {
+		int rc;
+		if ((mode & MODE_LATEST) && i % 2)
+			rc = ring_peek_latest(c, &d, &len, NULL, RING_NO_WAIT);
+		else
+			rc = ring_peek(c, &d, &len, RING_NO_WAIT);
+		if (rc != 0)
+			break;
+		const unsigned char *lo = (const unsigned char *)base + RING_HEADER_SIZE;
+		const unsigned char *hi = (const unsigned char *)base + size;
+		if ((const unsigned char *)d < lo || (const unsigned char *)d > hi || len > (size_t)(hi - (const unsigned char *)d))
+			abort(); /* a record outside the data area */
+		touch(d, len);
+		check_frame(d, len);
+		ring_release(c);
+		if ((mode & MODE_LATEST) && i == 3)
+			ring_skip_to_latest(c);
+	}
+	ring_close(&c);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	unsigned mode;
+	size_t n;
+	int fd;
+
+	if (!name[0])
+		snprintf(name, sizeof(name), "frt-fuzz-%d", (int)getpid());
+	/* the raw bytes as a frame record, too (copied: ring records are 8-byte aligned) */
+	{
+		static unsigned char *rec;
+		static size_t rec_cap;
+		if (size > rec_cap) {
+			free(rec);
+			rec = malloc(size);
+			rec_cap = rec ? size : 0;
+		}
+		if (rec && size) {
+			memcpy(rec, data, size);
+			check_frame(rec, size);
+		}
+	}
+	if (size < 1)
+		return 0;
+	mode = data[0];
+	data++;
+	size--;
+
+	/* The segment: the input, grown to a header plus the smallest data area when
+	 * a valid header is mixed in. */
+	n = size;
+	if ((mode & MODE_HEADER) && n < RING_HEADER_SIZE + RING_MIN_CAPACITY)
+		n = RING_HEADER_SIZE + RING_MIN_CAPACITY;
+	if (n > seg_cap || !seg) {
+		free(seg);
+		seg = malloc(n ? n : 1);
+		seg_cap = seg ? n : 0;
+		if (!seg)
+			return 0;
+	}
+	memset(seg, 0, n);
+	if (size)
+		memcpy(seg, data, size);
+	if ((mode & MODE_HEADER) && n >= sizeof(struct ring_shm_header)) {
+		struct ring_shm_header *h = (struct ring_shm_header *)seg;
+		uint64_t cap = RING_MIN_CAPACITY;
+		while (RING_HEADER_SIZE + cap * 2 <= n && cap * 2 <= (1u << 20))
+			cap *= 2;
+		h->magic = RING_MAGIC;
+		h->layout_version = RING_LAYOUT_VERSION;
+		h->header_size = RING_HEADER_SIZE;
+		h->capacity = cap;
+		h->segment_size = RING_HEADER_SIZE + cap;
+		if (mode & MODE_CLAMP) {
+			uint64_t head = h->head & ~(uint64_t)7;
+			h->head = head;
+			h->tail = head + (h->tail % (cap + 1));
+		}
+		if (mode & MODE_FREE)
+			h->consumer_owner = 0;
+	}
+
+	char path[128];
+	snprintf(path, sizeof(path), "/%s", name);
+	shm_unlink(path);
+	fd = shm_open(path, O_CREAT | O_EXCL | O_RDWR, 0600);
+	if (fd < 0)
+		return 0;
+	size_t off = 0;
+	while (off < n) {
+		ssize_t w = pwrite(fd, seg + off, n - off, (off_t)off);
+		if (w <= 0)
+			break;
+		off += (size_t)w;
+	}
+	close(fd);
+
+	read_ring(mode);
+	if (mode & MODE_CREATE) {
+		struct ring_create_opts o = { .capacity = RING_MIN_CAPACITY };
+		ring_t *p = NULL;
+		if (ring_create(&p, name, &o) == 0)
+			ring_close(&p);
+	}
+	shm_unlink(path);
+	return 0;
+}
