@@ -27,6 +27,9 @@
  *                  are drained)
  *   -EALREADY      a reservation / peeked record is already outstanding
  *   -EPERM         operation not allowed on this side (e.g. peek on a producer)
+ *   -EPIPE         reserve after ring_mark_eos()
+ *   -EINTR         a blocking call was interrupted by a signal handler (call again,
+ *                  or stop: this is how Ctrl-C reaches a program that waits)
  *
  * Threading: a ring_t handle belongs to one side and is not shared between
  * threads without external locking. The two sides run concurrently without
@@ -100,7 +103,8 @@ int ring_create(ring_t **out, const char *name, const struct ring_create_opts *o
 int ring_open(ring_t **out, const char *name);
 
 /* ring_open_wait - ring_open(), but wait up to timeout_ns for NAME to be
- * created (inotify on /dev/shm; no polling loop). -ETIMEDOUT if it never came. */
+ * created (inotify on /dev/shm; no polling loop). -ETIMEDOUT if it never came.
+ * A ring appears whole: ring_create() links it into place once built. */
 int ring_open_wait(ring_t **out, const char *name, int64_t timeout_ns);
 
 /* ring_close - detach and free *r, then set *r to NULL; NULL is a no-op.

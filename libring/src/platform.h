@@ -34,6 +34,11 @@ pid_t plat_owner_pid(uint64_t owner);
 int plat_watch_shm_dir(int *state, int64_t timeout_ns);
 void plat_watch_close(int *state);
 
+/* Give the shm segment FROM (a name with its leading '/') the second name TO,
+ * atomically, failing with -EEXIST if TO exists: how a fully built ring is
+ * published. */
+int plat_shm_link(const char *from, const char *to);
+
 /* Spin hint for a busy-wait loop. */
 static inline void plat_cpu_relax(void)
 {

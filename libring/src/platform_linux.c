@@ -137,6 +137,15 @@ int plat_watch_shm_dir(int *state, int64_t timeout_ns)
 	return 0;
 }
 
+int plat_shm_link(const char *from, const char *to)
+{
+	/* POSIX shm names are files in the tmpfs at /dev/shm on Linux. */
+	char a[512], b[512];
+	snprintf(a, sizeof(a), SHM_DIR "%s", from);
+	snprintf(b, sizeof(b), SHM_DIR "%s", to);
+	return link(a, b) == 0 ? 0 : -errno;
+}
+
 void plat_watch_close(int *state)
 {
 	if (*state >= 0)

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -141,9 +142,32 @@ static void unmap_and_free(ring_t *r)
 
 /* ------------------------------------------------------------ create / open */
 
+/* The name is taken: -EBUSY for a live ring, -EEXIST for a segment that is
+ * not a ring of ours, 0 after removing a dead producer's ring. */
+static int reclaim_name(const char *path)
+{
+	int old = shm_open(path, O_RDONLY | O_CLOEXEC, 0);
+	if (old < 0)
+		return errno == ENOENT ? 0 : -errno; /* removed meanwhile */
+	struct ring_shm_header h;
+	uint64_t size;
+	int rc = read_header_copy(old, &h, &size);
+	close(old);
+	if (rc == 0)
+		rc = validate_header(&h, size);
+	if (rc < 0)
+		return -EEXIST; /* another version, or not a ring: not ours to remove */
+	uint64_t owner = atomic_load_explicit(&h.producer_owner, memory_order_relaxed);
+	if (owner && plat_owner_alive(owner))
+		return -EBUSY;
+	if (shm_unlink(path) < 0 && errno != ENOENT)
+		return -errno;
+	return 0;
+}
+
 RING_API int ring_create(ring_t **out, const char *name, const struct ring_create_opts *opts)
 {
-	char path[RING_NAME_MAX + 2];
+	char path[RING_NAME_MAX + 2], tmp_path[RING_NAME_MAX + 40];
 	int rc;
 	if (!out)
 		return -EINVAL;
@@ -160,41 +184,22 @@ RING_API int ring_create(ring_t **out, const char *name, const struct ring_creat
 	if (policy != RING_FULL_BLOCK && policy != RING_FULL_DROP)
 		return -EINVAL;
 
-	int fd = -1;
-	for (int attempt = 0; fd < 0; attempt++) {
-		fd = shm_open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, mode);
-		if (fd >= 0)
-			break;
-		if (errno != EEXIST || attempt >= 3)
-			return -errno;
-		/* The name is taken: refuse a live ring, reclaim a dead producer's. */
-		int old = shm_open(path, O_RDONLY | O_CLOEXEC, 0);
-		if (old < 0) {
-			if (errno == ENOENT)
-				continue; /* removed meanwhile: try again */
-			return -errno;
-		}
-		struct ring_shm_header h;
-		uint64_t size;
-		rc = read_header_copy(old, &h, &size);
-		close(old);
-		if (rc == 0)
-			rc = validate_header(&h, size);
-		if (rc == -EPROTO)
-			return -EEXIST; /* a ring of another version: not ours to remove */
-		if (rc < 0)
-			return -EEXIST;
-		uint64_t owner = atomic_load_explicit(&h.producer_owner, memory_order_relaxed);
-		if (owner && plat_owner_alive(owner))
-			return -EBUSY;
-		if (shm_unlink(path) < 0 && errno != ENOENT)
-			return -errno;
+	/* The segment is built under a private name and linked into place only
+	 * when its header is complete: a consumer never sees a half-made ring,
+	 * and link() refuses an existing name atomically. */
+	snprintf(tmp_path, sizeof(tmp_path), "%s.creating.%d", path, (int)getpid());
+	int fd = shm_open(tmp_path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+	if (fd < 0 && errno == EEXIST) { /* left by an earlier process with our pid */
+		shm_unlink(tmp_path);
+		fd = shm_open(tmp_path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, mode);
 	}
+	if (fd < 0)
+		return -errno;
 
 	ring_t *r = calloc(1, sizeof(*r));
 	if (!r) {
 		close(fd);
-		shm_unlink(path);
+		shm_unlink(tmp_path);
 		return -ENOMEM;
 	}
 	r->fd = fd;
@@ -225,12 +230,22 @@ RING_API int ring_create(ring_t **out, const char *name, const struct ring_creat
 	h->segment_size = r->map_size;
 	atomic_store_explicit(&h->on_full, (uint32_t)policy, memory_order_relaxed);
 	atomic_store_explicit(&h->producer_owner, plat_self_owner(), memory_order_relaxed);
-	/* Everything above is visible before a consumer can see a valid magic. */
 	atomic_store_explicit(&h->magic, RING_MAGIC, memory_order_release);
+
+	for (int attempt = 0;; attempt++) {
+		rc = plat_shm_link(tmp_path, path);
+		if (rc != -EEXIST || attempt >= 3)
+			break;
+		if ((rc = reclaim_name(path)) < 0)
+			break;
+	}
+	if (rc < 0)
+		goto fail;
+	shm_unlink(tmp_path);
 	*out = r;
 	return 0;
 fail:
-	shm_unlink(path);
+	shm_unlink(tmp_path);
 	unmap_and_free(r);
 	return rc;
 }
@@ -327,19 +342,15 @@ RING_API int ring_open_wait(ring_t **out, const char *name, int64_t timeout_ns)
 	uint64_t deadline = timeout_ns < 0 ? UINT64_MAX : plat_now_ns() + (uint64_t)timeout_ns;
 	int watch = -1;
 	for (;;) {
-		rc = ring_open(out, name);
-		/* -EBADMSG can be a segment still being created (magic not yet stored). */
-		if (rc != -ENOENT && rc != -EBADMSG)
+		rc = ring_open(out, name); /* rings appear whole (ring_create links them in) */
+		if (rc != -ENOENT)
 			break;
 		uint64_t now = plat_now_ns();
 		if (now >= deadline) {
-			rc = rc == -ENOENT ? -ETIMEDOUT : rc;
+			rc = -ETIMEDOUT;
 			break;
 		}
 		int64_t left = deadline == UINT64_MAX ? LIVENESS_SLICE_NS : (int64_t)(deadline - now);
-		/* A half-created segment produces no further inotify event: re-check it soon. */
-		if (rc == -EBADMSG && left > 10000000)
-			left = 10000000;
 		int w = plat_watch_shm_dir(&watch, left);
 		if (w == -EINTR) {
 			rc = -EINTR;
