@@ -156,7 +156,7 @@ static void test_name_rules(void **state)
 	assert_int_equal(ring_open(&C, longname), -ENAMETOOLONG);
 
 	/* every allowed character class */
-	char okname[256];
+	char okname[sizeof(name) + 16];
 	snprintf(okname, sizeof(okname), "%s.Az09_-x", name);
 	assert_int_equal(ring_create(&P, okname, NULL), 0);
 	ring_close(&P);
