@@ -1,0 +1,271 @@
+"""test_errors - every ring failure surfaces as its own Python exception, and no misuse crashes the interpreter."""
+
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+
+import framering
+from conftest import SHM, program, python_env, remove_segment
+
+# A Python producer process: 64x48 BGR frames as fast as the consumer takes them.
+PY_PRODUCER = textwrap.dedent("""
+    import sys, numpy as np, framering
+    p = framering.Producer(sys.argv[1], slots=4, width=64, height=48)
+    print("ready", flush=True)
+    i = 0
+    while True:
+        p.write_frame(np.full((48, 64, 3), i % 256, np.uint8), pts=i)
+        i += 1
+""")
+
+
+def test_missing_ring(ring_name):
+    with pytest.raises(framering.RingNotFound) as ei:
+        framering.Consumer(ring_name, timeout=0)
+    assert ei.value.code == -errno.ENOENT
+    assert ring_name in str(ei.value)
+    assert isinstance(ei.value, framering.FrameringError)
+    # Waiting for it: still not found after the timeout, with a message that says so.
+    with pytest.raises(framering.RingNotFound, match="appeared"):
+        framering.Consumer(ring_name, timeout=0.2)
+
+
+def test_consumer_waits_for_ring_to_appear(ring_name):
+    import threading
+    made = {}
+
+    def create_later():
+        time.sleep(0.3)
+        made["p"] = framering.Producer(ring_name, capacity=1 << 16)
+
+    t = threading.Thread(target=create_later)
+    t.start()
+    try:
+        with framering.Consumer(ring_name, timeout=10) as cons:
+            assert cons.peer_alive
+    finally:
+        t.join()
+        made["p"].close()
+
+
+def test_busy_ring(ring_name):
+    with framering.Producer(ring_name, capacity=1 << 16):
+        with framering.Consumer(ring_name, timeout=1):
+            with pytest.raises(framering.RingBusy) as ei:
+                framering.Consumer(ring_name, timeout=0)
+            assert ei.value.code == -errno.EBUSY
+        # A second live producer on the same name is refused too.
+        with pytest.raises(framering.RingBusy):
+            framering.Producer(ring_name, capacity=1 << 16)
+
+
+def test_foreign_segment(ring_name):
+    (SHM / ring_name).write_bytes(b"not a ring" * 1000)
+    with pytest.raises(framering.ForeignRing) as ei:
+        framering.Consumer(ring_name, timeout=0)
+    assert ei.value.code in (-errno.EBADMSG, -errno.EPROTO)
+    with pytest.raises(framering.ForeignRing) as ei:
+        framering.Producer(ring_name, capacity=1 << 16)
+    assert ei.value.code == -errno.EEXIST
+    assert (SHM / ring_name).read_bytes()[:10] == b"not a ring", "a foreign segment must be left alone"
+
+
+def test_timeout_and_no_wait(ring_name):
+    with framering.Producer(ring_name, capacity=1 << 16), framering.Consumer(ring_name, timeout=1) as cons:
+        with pytest.raises(framering.Timeout) as ei:
+            cons.next_frame(timeout=0.2)
+        assert ei.value.code == -errno.ETIMEDOUT
+        with pytest.raises(framering.Timeout) as ei:
+            cons.latest(timeout=0)
+        assert ei.value.code == -errno.EAGAIN
+
+
+def test_drop_policy_raises_ring_full(ring_name):
+    with framering.Producer(ring_name, slots=2, width=64, height=48, on_full="drop") as prod:
+        written = 0
+        with pytest.raises(framering.RingFull):
+            for _ in range(100):
+                prod.write_frame(np.zeros((48, 64, 3), np.uint8))
+                written += 1
+        assert written >= 2
+        assert prod.stats.records_dropped == 1
+        prod.on_full = "block"
+        with pytest.raises(framering.Timeout):
+            prod.write_frame(np.zeros((48, 64, 3), np.uint8), timeout=0.1)
+
+
+def test_exception_in_with_block_aborts_frame(ring_name):
+    with framering.Producer(ring_name, capacity=1 << 16) as prod, \
+            framering.Consumer(ring_name, timeout=1) as cons:
+        with pytest.raises(RuntimeError):
+            with prod.reserve_frame(16, 16) as out:
+                out.array[:] = 1
+                raise RuntimeError("processing failed")
+        prod.write_frame(np.full((16, 16, 3), 2, np.uint8))
+        with cons.next_frame(timeout=1) as f:
+            assert int(f.array[0, 0, 0]) == 2, "the aborted frame must never be seen"
+
+
+def test_bad_arguments(ring_name):
+    with pytest.raises(ValueError, match="unknown frame format"):
+        framering.format_code("yuyv")
+    with pytest.raises(ValueError, match="on_full"):
+        framering.Producer(ring_name, on_full="maybe")
+    with pytest.raises(framering.FrameringError) as ei:
+        framering.Producer("bad/name", capacity=1 << 16)
+    assert ei.value.code == -errno.EINVAL
+    assert "bad/name" in str(ei.value)
+    with pytest.raises(ValueError, match="slots needs"):
+        framering.Producer(ring_name, slots=4)
+
+
+def test_use_after_release_and_close_never_crash(ring_name):
+    prod = framering.Producer(ring_name, slots=4, width=64, height=48)
+    cons = framering.Consumer(ring_name, timeout=1)
+    prod.write_frame(np.full((48, 64, 3), 77, np.uint8))
+    f = cons.next_frame(timeout=1)
+    view = f.array
+    f.release()
+    with pytest.raises(framering.FrameReleased, match="copy"):
+        f.array
+    with pytest.raises(framering.FrameReleased):
+        f.planes
+    assert f.seq == 0 and f.width == 64  # header fields are a private copy
+    assert int(view.max()) == 77  # stale but readable
+
+    # Close the consumer with a live view: no crash, the data is still there.
+    prod.write_frame(np.full((48, 64, 3), 78, np.uint8))
+    g = cons.next_frame(timeout=1)
+    live = g.array
+    cons.close()
+    assert g.released
+    with pytest.raises(framering.RingClosed):
+        cons.next_frame(timeout=0)
+    assert int(live.mean()) == 78
+    # The consumer is still attached while a view lives (deferred ring_close) ...
+    assert prod.stats.consumer_pid == os.getpid()
+    # ... and even the producer going away leaves the mapping readable.
+    prod.close()
+    assert not (SHM / ring_name).exists(), "Producer.close() must remove the ring"
+    assert int(live.mean()) == 78 and int(view.max()) == 77
+    del live, view, g, f
+    import gc
+    gc.collect()
+    # The last view is gone: ring_close ran; a new producer/consumer pair works.
+    with framering.Producer(ring_name, capacity=1 << 16), framering.Consumer(ring_name, timeout=1):
+        pass
+
+
+def test_release_after_consumer_handle_gone(ring_name):
+    with framering.Producer(ring_name, capacity=1 << 16) as prod:
+        prod.write_frame(np.zeros((8, 8, 3), np.uint8))
+        cons = framering.Consumer(ring_name, timeout=1)
+        f = cons.next_frame(timeout=1)
+        del cons  # the Consumer object dies first
+        import gc
+        gc.collect()
+        f.release()  # must be harmless
+        f.release()
+
+
+def _read_until_peer_died(cons, killed_at):
+    """Drain frames; return (frames, seconds from kill to PeerDied). Timeout is a failure."""
+    n = 0
+    while True:
+        try:
+            with cons.next_frame(timeout=10):
+                n += 1
+        except framering.PeerDied as e:
+            assert e.code == -errno.EOWNERDEAD
+            return n, time.monotonic() - killed_at
+
+
+@pytest.mark.parametrize("producer", ["capture", "python"])
+def test_producer_killed_mid_stream(ring_name, procs, producer):
+    if producer == "capture":
+        exe = program("FRAMERING_CAPTURE")
+        p = procs([exe, "-r", ring_name, "-f", "lavfi", "-s", "source", "--quiet",
+                   "testsrc2=size=160x120:rate=100"])
+    else:
+        p = procs([sys.executable, "-c", PY_PRODUCER, ring_name], env=python_env())
+    try:
+        with framering.Consumer(ring_name, timeout=10) as cons:
+            for _ in range(5):
+                with cons.next_frame(timeout=10) as f:
+                    assert f.width > 0
+            os.kill(p.pid, signal.SIGKILL)
+            killed = time.monotonic()
+            p.wait(timeout=10)
+            n, delay = _read_until_peer_died(cons, killed)
+            # The issue asks for PeerDied within 2 s; the figure is printed, not asserted
+            # (timing on a shared machine), the 10 s frame timeout above bounds it.
+            print(f"PeerDied {delay * 1e3:.0f} ms after SIGKILL ({n} frames drained)")
+            assert not cons.peer_alive
+    finally:
+        remove_segment(ring_name)  # a killed producer cannot remove its segment
+
+
+def test_consumer_killed_while_producer_waits(ring_name, procs):
+    code = textwrap.dedent("""
+        import sys, time, framering
+        c = framering.Consumer(sys.argv[1], timeout=10)
+        f = c.next_frame(timeout=10)
+        print("holding", flush=True)
+        time.sleep(60)
+    """)
+    with framering.Producer(ring_name, slots=2, width=64, height=48) as prod:
+        p = procs([sys.executable, "-c", code, ring_name], env=python_env())
+        prod.write_frame(np.zeros((48, 64, 3), np.uint8))
+        assert p.stdout.readline().strip() == b"holding"
+        # Fill the ring until the producer would wait.
+        with pytest.raises(framering.Timeout):
+            for _ in range(100):
+                prod.write_frame(np.zeros((48, 64, 3), np.uint8), timeout=0.2)
+        os.kill(p.pid, signal.SIGKILL)
+        with pytest.raises(framering.PeerDied):
+            prod.write_frame(np.zeros((48, 64, 3), np.uint8), timeout=10)
+
+
+def test_ctrl_c_during_long_wait(ring_name, procs):
+    code = textwrap.dedent("""
+        import sys, framering
+        print("opening", flush=True)
+        c = framering.Consumer(sys.argv[1], timeout=None)  # waits for a ring that never comes
+        print("never", flush=True)
+    """)
+    code2 = textwrap.dedent("""
+        import sys, framering
+        p = framering.Producer(sys.argv[1], capacity=1 << 16)
+        c = framering.Consumer(sys.argv[1], timeout=1)
+        try:
+            print("waiting", flush=True)
+            c.next_frame(timeout=None)  # nothing ever comes
+        except KeyboardInterrupt:
+            print("interrupted", flush=True)
+            c.close(); p.close()
+            sys.exit(0)
+    """)
+    p = procs([sys.executable, "-c", code2, ring_name], env=python_env())
+    assert p.stdout.readline().strip() == b"waiting"
+    time.sleep(0.3)  # let it enter the wait
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=10)
+    assert p.returncode == 0, err.decode()
+    assert out.strip() == b"interrupted"
+    assert not (SHM / ring_name).exists()
+
+    # Ctrl-C while waiting for a ring to appear (ring_open_wait) works too.
+    q = procs([sys.executable, "-c", code, ring_name + "-o"], env=python_env())
+    assert q.stdout.readline().strip() == b"opening"
+    time.sleep(0.3)
+    q.send_signal(signal.SIGINT)
+    out, err = q.communicate(timeout=10)
+    assert b"KeyboardInterrupt" in err and b"never" not in out

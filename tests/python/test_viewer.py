@@ -1,0 +1,231 @@
+"""test_viewer - python3 -m framering.view: headless runs, no-display refusal, and a real window under Xvfb (screenshot colours)."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import cv2
+import numpy as np
+import pytest
+
+import framering
+from framering import view as view_mod
+from conftest import program, python_env, remove_segment, sample
+
+VIEW = [sys.executable, "-m", "framering.view"]
+
+
+def run_view(args, env=None, timeout=60):
+    return subprocess.run(VIEW + args, env=python_env(env), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          timeout=timeout)
+
+
+def test_help():
+    r = run_view(["--help"])
+    assert r.returncode == 0
+    for opt in ("--latest", "--every", "--headless", "--frames", "--timeout"):
+        assert opt.encode() in r.stdout
+
+
+def test_bad_option_one_line_exit_1():
+    r = run_view(["--frames", "-3"])
+    assert r.returncode == 1
+    assert r.stderr.count(b"\n") == 1 and b"--frames" in r.stderr
+
+
+def test_no_display_refuses_cleanly(ring_name):
+    env = python_env()
+    env.pop("DISPLAY", None)
+    env.pop("WAYLAND_DISPLAY", None)
+    r = subprocess.run(VIEW + [ring_name, "--timeout", "0"], env=env, stderr=subprocess.PIPE, timeout=60)
+    # A Qt abort would be a negative return code (SIGABRT) and a core dump.
+    assert r.returncode == 2
+    assert b"no display" in r.stderr and b"--headless" in r.stderr
+    env["DISPLAY"] = ":4095"  # a display nobody serves
+    r = subprocess.run(VIEW + [ring_name], env=env, stderr=subprocess.PIPE, timeout=60)
+    assert r.returncode == 2 and b"cannot connect" in r.stderr and b"--headless" in r.stderr
+
+
+def test_missing_ring_exit_2(ring_name):
+    r = run_view([ring_name, "--headless", "--timeout", "0.2"])
+    assert r.returncode == 2 and ring_name.encode() in r.stderr
+
+
+def test_headless_until_end_of_stream(ring_name, procs):
+    capture = program("FRAMERING_CAPTURE")
+    cap = procs([capture, "-r", ring_name, "--quiet", "-s", "source", sample("FRAMERING_SAMPLE_SMALL")])
+    r = run_view([ring_name, "--headless", "--every", "--timeout", "10"])
+    assert r.returncode == 0, r.stderr.decode()
+    assert b"end of stream: 90 frames" in r.stderr
+    assert cap.wait(timeout=30) == 0
+
+
+def test_headless_frames_limit(ring_name):
+    with framering.Producer(ring_name, slots=8, width=32, height=32) as prod:
+        for i in range(6):
+            prod.write_frame(np.full((32, 32, 3), i, np.uint8))
+        r = run_view([ring_name, "--headless", "--every", "--frames", "4", "--timeout", "5"])
+        assert r.returncode == 0, r.stderr.decode()
+        assert b"4 frames" in r.stderr
+        assert prod.stats.records_read == 4
+
+
+def wait_attached(name: str, proc) -> None:
+    """Wait until PROC is the ring's consumer (so a signal lands in its read loop, not in its imports)."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        if framering.inspect(name).consumer_pid == proc.pid:
+            return
+        time.sleep(0.02)
+    pytest.fail(f"process {proc.pid} never attached to ring {name}")
+
+
+def test_headless_ctrl_c_and_peer_death(ring_name, procs):
+    code = textwrap.dedent("""
+        import sys, time, framering
+        p = framering.Producer(sys.argv[1], capacity=1 << 16)
+        print("ready", flush=True)
+        time.sleep(120)
+    """)
+    prod = procs([sys.executable, "-c", code, ring_name], env=python_env())
+    try:
+        assert prod.stdout.readline().strip() == b"ready"
+        v = procs(VIEW + [ring_name, "--headless", "--timeout", "10"], env=python_env())
+        wait_attached(ring_name, v)
+        time.sleep(0.2)  # into the frame wait
+        v.send_signal(signal.SIGINT)
+        out, err = v.communicate(timeout=10)
+        assert v.returncode == 0 and b"interrupted" in err, err.decode()
+
+        v = procs(VIEW + [ring_name, "--headless", "--timeout", "10"], env=python_env())
+        wait_attached(ring_name, v)
+        os.kill(prod.pid, signal.SIGKILL)
+        out, err = v.communicate(timeout=20)
+        assert v.returncode == 3 and b"producer died" in err, err.decode()
+    finally:
+        remove_segment(ring_name)
+
+
+# The test pattern: four quadrants whose colours change under an R/B swap
+# (red->blue, yellow->cyan), so a wrong conversion cannot pass.
+QUADS = {"red": (0, 0, 255), "green": (0, 255, 0), "yellow": (0, 255, 255), "white": (255, 255, 255)}
+ABSENT = {"blue": (255, 0, 0), "cyan": (255, 255, 0)}
+
+
+def pattern(w=320, h=240) -> np.ndarray:
+    img = np.zeros((h, w, 3), np.uint8)
+    img[:h // 2, :w // 2] = QUADS["red"]
+    img[:h // 2, w // 2:] = QUADS["green"]
+    img[h // 2:, :w // 2] = QUADS["yellow"]
+    img[h // 2:, w // 2:] = QUADS["white"]
+    return img
+
+
+def as_format(img: np.ndarray, fmt: str) -> np.ndarray:
+    if fmt == "bgr24":
+        return img
+    if fmt == "rgb24":
+        return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+    if fmt == "gray8":
+        return cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
+    i420 = cv2.cvtColor(img, cv2.COLOR_BGR2YUV_I420)
+    if fmt == "i420":
+        return i420
+    h, w = img.shape[:2]
+    y, u, v = i420[:h], i420[h:h + h // 4].reshape(h // 2, w // 2), i420[h + h // 4:].reshape(h // 2, w // 2)
+    uv = np.dstack([u, v]).reshape(h // 2, w)
+    return np.vstack([y, uv])
+
+
+def count_colour(img: np.ndarray, bgr, tol: int = 40) -> int:
+    return int(np.count_nonzero((np.abs(img.astype(np.int16) - np.array(bgr)) <= tol).all(axis=2)))
+
+
+@pytest.mark.parametrize("fmt", ["bgr24", "rgb24", "gray8", "i420", "nv12"])
+def test_to_bgr_conversions(ring_name, fmt):
+    img = pattern(64, 48)
+    with framering.Producer(ring_name, slots=2, width=64, height=48, format=fmt) as prod, \
+            framering.Consumer(ring_name, timeout=1) as cons:
+        prod.write_frame(as_format(img, fmt), fmt)
+        with cons.next_frame(timeout=1) as f:
+            bgr = view_mod.to_bgr(f, cv2)
+    assert bgr.shape == (48, 64, 3)
+    if fmt == "gray8":
+        expect = cv2.cvtColor(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
+        assert np.array_equal(bgr, expect)
+    else:
+        # 4:2:0 chroma round trip: exact inside the quadrants, off only at their edges.
+        assert np.abs(bgr[4:20, 4:28].astype(int) - img[4:20, 4:28]).max() <= 8
+
+
+def test_to_bgr_odd_size_i420(ring_name):
+    with framering.Producer(ring_name, slots=2, width=33, height=17, format="i420") as prod, \
+            framering.Consumer(ring_name, timeout=1) as cons:
+        with prod.reserve_frame(33, 17, "i420") as out:
+            y, u, v = out.planes
+            y[:] = 81
+            u[:] = 90
+            v[:] = 240  # red
+        with cons.next_frame(timeout=1) as f:
+            bgr = view_mod.to_bgr(f, cv2)
+    assert bgr.shape == (16, 32, 3)
+    b, g, r = (int(c) for c in bgr[8, 16])
+    assert r > 200 and g < 60 and b < 60
+
+
+@pytest.mark.parametrize("fmt", ["bgr24", "rgb24", "i420"])
+def test_window_under_xvfb_shows_frame_colours(ring_name, tmp_path, procs, fmt):
+    if shutil.which("xvfb-run") is None or shutil.which("import") is None:
+        pytest.skip("xvfb-run or ImageMagick's import not installed (apt-get install xvfb imagemagick)")
+    shot, ready, done = tmp_path / "shot.png", tmp_path / "ready", tmp_path / "done"
+    # Overlay on: for bgr24 its copy cost is printed in the summary.
+    view_cmd = shlex.join(VIEW + [ring_name, "--every", "--timeout", "20"])
+    script = textwrap.dedent(f"""
+        {view_cmd} &
+        V=$!
+        i=0
+        while [ ! -e {ready} ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done
+        import -window root {shot}
+        touch {done}
+        wait $V
+        echo "viewer-exit=$?"
+    """)
+    env = python_env({"XDG_RUNTIME_DIR": str(tmp_path)})
+    env.pop("WAYLAND_DISPLAY", None)
+    frame = as_format(pattern(), fmt)
+    with framering.Producer(ring_name, slots=4, width=320, height=240, format=fmt) as prod:
+        x = procs(["xvfb-run", "-a", "-s", "-screen 0 1024x768x24", "sh", "-c", script], env=env)
+        # Keep showing the pattern until the window surely painted it: the
+        # viewer releases a frame only after imshow + waitKey.
+        for _ in range(15):
+            prod.write_frame(frame, fmt, timeout=30)
+        deadline = time.monotonic() + 60
+        while prod.stats.records_read < 15 and time.monotonic() < deadline and x.poll() is None:
+            time.sleep(0.05)
+        assert prod.stats.records_read == 15, "the viewer did not read the frames"
+        time.sleep(0.5)  # a last repaint
+        ready.touch()
+        while not done.exists() and time.monotonic() < deadline and x.poll() is None:
+            time.sleep(0.05)
+        prod.mark_eos()
+    out, err = x.communicate(timeout=60)
+    assert x.returncode == 0, err.decode()
+    assert b"viewer-exit=0" in out, err.decode()
+    assert b"end of stream: 15 frames" in err
+    if fmt == "bgr24":
+        assert b"overlay copy" in err
+    img = cv2.imread(str(shot))
+    assert img is not None, "no screenshot"
+    for name, bgr in QUADS.items():
+        n = count_colour(img, bgr)
+        assert n >= 10000, f"{fmt}: only {n} {name} pixels on screen (quadrant is 19200)"
+    for name, bgr in ABSENT.items():
+        n = count_colour(img, bgr)
+        assert n < 500, f"{fmt}: {n} {name} pixels on screen: colour channels swapped?"

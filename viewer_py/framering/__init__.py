@@ -1,0 +1,65 @@
+"""framering - read and write raw video frames in a framering shared-memory ring, zero-copy, from Python.
+
+A C producer (framering-capture) decodes video into a ring; this package maps
+its frames as numpy arrays without copying a byte, and can itself produce
+frames other programs (framering-view, framering-dump) read:
+
+    import framering, cv2
+    with framering.Consumer("framering", timeout=5) as cons:
+        for frame in cons:                       # stops at end of stream
+            img = frame.array                    # (H, W, 3) uint8 view of shared memory
+            print(frame.seq, frame.pts_seconds, frame.latency, img[::64, ::64].mean())
+
+    with framering.Producer("edges", slots=4, width=w, height=h, format="gray8") as prod:
+        with prod.reserve_frame(w, h, "gray8") as out:
+            cv2.Canny(gray, 50, 150, edges=out.array)   # written in place, committed on exit
+
+Errors are exceptions derived from FrameringError (RingNotFound, RingBusy,
+ForeignRing, PeerDied, Timeout, EndOfStream, RingFull, FrameReleased,
+RingClosed). End of stream: next_frame()/latest() raise EndOfStream, and
+iterating a Consumer simply ends.
+
+The shared library libframering-ring.so is found via $FRAMERING_LIB, next to
+this package, the build trees of the source checkout (newest first), then
+the system's library path; see framering.library_path().
+
+The OpenCV viewer: python3 -m framering.view NAME  (--help).
+"""
+
+from .errors import (
+    EndOfStream,
+    ForeignRing,
+    FrameReleased,
+    FrameringError,
+    PeerDied,
+    RingBusy,
+    RingClosed,
+    RingFull,
+    RingNotFound,
+    Timeout,
+)
+from .ring import (
+    WAIT_SLICE,
+    Consumer,
+    Frame,
+    OutFrame,
+    Producer,
+    RingStats,
+    capacity_for,
+    format_code,
+    format_name,
+    inspect,
+    now_ns,
+    unlink_stale,
+)
+from ._lib import lib_path as library_path
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Consumer", "Producer", "Frame", "OutFrame", "RingStats",
+    "FrameringError", "RingNotFound", "RingBusy", "ForeignRing", "PeerDied", "Timeout",
+    "EndOfStream", "RingFull", "FrameReleased", "RingClosed",
+    "inspect", "unlink_stale", "capacity_for", "format_code", "format_name", "now_ns",
+    "library_path", "WAIT_SLICE",
+]

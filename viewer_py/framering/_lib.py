@@ -1,0 +1,267 @@
+"""_lib - find libframering-ring.so and declare its C API for ctypes.
+
+The library is loaded with ctypes.CDLL (never PyDLL): every foreign call
+releases the GIL, so a consumer blocked in a futex wait inside ring_peek()
+does not stop the other Python threads.
+
+Search order (the first that loads wins):
+  1. $FRAMERING_LIB (a file path)
+  2. next to the package (an installed copy: framering/libframering-ring.so*)
+  3. build trees of the source checkout this package lives in:
+     <repo>/build*/libring/libframering-ring.so*, newest first
+  4. ctypes.util.find_library("framering-ring") (ldconfig / LD_LIBRARY_PATH)
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import glob
+import os
+from pathlib import Path
+from typing import List, Optional, Tuple
+
+from .errors import FrameringError
+
+LIB_BASENAME = "libframering-ring.so"
+
+c_int64_p = ctypes.POINTER(ctypes.c_int64)
+
+
+class RingStatsStruct(ctypes.Structure):
+    """struct ring_stats from ring.h (field order and C types must match)."""
+
+    _fields_ = [
+        ("capacity", ctypes.c_uint64),
+        ("used", ctypes.c_uint64),
+        ("records_written", ctypes.c_uint64),
+        ("bytes_written", ctypes.c_uint64),
+        ("records_dropped", ctypes.c_uint64),
+        ("bytes_dropped", ctypes.c_uint64),
+        ("records_read", ctypes.c_uint64),
+        ("bytes_read", ctypes.c_uint64),
+        ("records_skipped", ctypes.c_uint64),
+        ("bytes_skipped", ctypes.c_uint64),
+        ("producer_futex_waits", ctypes.c_uint64),
+        ("producer_futex_wakes", ctypes.c_uint64),
+        ("consumer_futex_waits", ctypes.c_uint64),
+        ("consumer_futex_wakes", ctypes.c_uint64),
+        ("producer_pid", ctypes.c_int32),  # pid_t
+        ("consumer_pid", ctypes.c_int32),
+        ("producer_alive", ctypes.c_bool),
+        ("consumer_alive", ctypes.c_bool),
+        ("eos", ctypes.c_bool),
+        ("on_full", ctypes.c_int),  # enum ring_full_policy
+    ]
+
+
+class RingCreateOpts(ctypes.Structure):
+    """struct ring_create_opts from ring.h."""
+
+    _fields_ = [
+        ("capacity", ctypes.c_uint64),
+        ("mode", ctypes.c_uint32),  # mode_t
+        ("on_full", ctypes.c_int),
+    ]
+
+
+class FramePlane(ctypes.Structure):
+    _fields_ = [("offset", ctypes.c_uint32), ("stride", ctypes.c_uint32)]
+
+
+class FrameHeader(ctypes.Structure):
+    """struct frame_header from frame.h: 128 bytes, little-endian."""
+
+    _fields_ = [
+        ("magic", ctypes.c_uint32),
+        ("version", ctypes.c_uint16),
+        ("header_size", ctypes.c_uint16),
+        ("fourcc", ctypes.c_uint32),
+        ("width", ctypes.c_uint32),
+        ("height", ctypes.c_uint32),
+        ("plane_count", ctypes.c_uint32),
+        ("flags", ctypes.c_uint32),
+        ("reserved0", ctypes.c_uint32),
+        ("seq", ctypes.c_uint64),
+        ("pts", ctypes.c_int64),
+        ("time_base_num", ctypes.c_int32),
+        ("time_base_den", ctypes.c_int32),
+        ("capture_ns", ctypes.c_uint64),
+        ("plane", FramePlane * 4),
+        ("image_size", ctypes.c_uint64),
+        ("reserved1", ctypes.c_uint8 * 24),
+    ]
+
+
+assert ctypes.sizeof(FrameHeader) == 128, "struct frame_header must be 128 bytes"
+
+FRAME_HEADER_SIZE = 128
+FRAME_ALIGN = 64
+FRAME_FLAG_KEY = 1 << 0
+FRAME_FLAG_DISCONTINUITY = 1 << 1
+FRAME_FLAG_EOS = 1 << 2
+PTS_UNKNOWN = -(1 << 63)  # INT64_MIN
+RING_WAIT_FOREVER = -1
+
+
+def fourcc(code: str) -> int:
+    """FRAME_FOURCC('B','G','R','3') for a 4-character string."""
+    b = code.encode("ascii")
+    return b[0] | (b[1] << 8) | (b[2] << 16) | (b[3] << 24)
+
+
+FMT_BGR24 = fourcc("BGR3")
+FMT_RGB24 = fourcc("RGB3")
+FMT_GRAY8 = fourcc("GREY")
+FMT_I420 = fourcc("I420")
+FMT_NV12 = fourcc("NV12")
+
+# Names the Python side understands without asking the library (aliases as
+# frame_format_from_name() accepts them).
+FORMAT_NAMES = {
+    "bgr24": FMT_BGR24,
+    "rgb24": FMT_RGB24,
+    "gray": FMT_GRAY8,
+    "gray8": FMT_GRAY8,
+    "i420": FMT_I420,
+    "yuv420p": FMT_I420,
+    "nv12": FMT_NV12,
+}
+CANONICAL_NAMES = {
+    FMT_BGR24: "bgr24",
+    FMT_RGB24: "rgb24",
+    FMT_GRAY8: "gray8",
+    FMT_I420: "i420",
+    FMT_NV12: "nv12",
+}
+
+
+def _candidates() -> List[Tuple[str, str]]:
+    """(path or name, where it came from) in search order."""
+    out: List[Tuple[str, str]] = []
+    env = os.environ.get("FRAMERING_LIB")
+    if env:
+        out.append((env, "$FRAMERING_LIB"))
+    here = Path(__file__).resolve().parent
+    for p in sorted(here.glob(LIB_BASENAME + "*")):
+        out.append((str(p), "next to the package"))
+    # viewer_py/framering/_lib.py -> the repository root is two levels up.
+    repo = here.parent.parent
+    found = glob.glob(str(repo / "build*" / "libring" / (LIB_BASENAME + "*")))
+    # Newest first, so the tree you built last is the one you test.
+    found.sort(key=lambda p: os.path.getmtime(p), reverse=True)
+    seen = set()
+    for p in found:
+        real = os.path.realpath(p)
+        if real in seen:
+            continue
+        seen.add(real)
+        out.append((p, "build tree"))
+    name = ctypes.util.find_library("framering-ring")
+    if name:
+        out.append((name, "ctypes.util.find_library"))
+    return out
+
+
+def _declare(lib: ctypes.CDLL) -> None:
+    """Set argtypes/restype so ctypes converts (and checks) every argument."""
+    vp = ctypes.c_void_p
+    vpp = ctypes.POINTER(ctypes.c_void_p)
+    sz = ctypes.c_size_t
+    i64 = ctypes.c_int64
+    cp = ctypes.c_char_p
+    protos = {
+        "ring_create": (ctypes.c_int, [vpp, cp, ctypes.POINTER(RingCreateOpts)]),
+        "ring_open": (ctypes.c_int, [vpp, cp]),
+        "ring_open_wait": (ctypes.c_int, [vpp, cp, i64]),
+        "ring_close": (None, [vpp]),
+        "ring_reserve": (ctypes.c_int, [vp, sz, sz, vpp, i64]),
+        "ring_commit": (ctypes.c_int, [vp, sz]),
+        "ring_abort": (None, [vp]),
+        "ring_mark_eos": (ctypes.c_int, [vp]),
+        "ring_note_drop": (None, [vp, sz]),
+        "ring_set_full_policy": (None, [vp, ctypes.c_int]),
+        "ring_max_record": (sz, [vp]),
+        "ring_release": (ctypes.c_int, [vp]),
+        "ring_skip_to_latest": (i64, [vp]),
+        "ring_get_stats": (None, [vp, ctypes.POINTER(RingStatsStruct)]),
+        "ring_inspect": (ctypes.c_int, [cp, ctypes.POINTER(RingStatsStruct)]),
+        "ring_unlink_stale": (ctypes.c_int, [cp]),
+        "ring_peer_alive": (ctypes.c_bool, [vp]),
+        "ring_mapping": (None, [vp, vpp, ctypes.POINTER(sz)]),
+        "ring_name": (cp, [vp]),
+        "ring_set_meta": (ctypes.c_int, [vp, vp, sz]),
+        "ring_get_meta": (ctypes.c_int, [vp, vp, sz]),
+        "ring_strerror": (cp, [ctypes.c_int]),
+        "frame_format_from_name": (ctypes.c_uint32, [cp]),
+        "frame_format_name": (cp, [ctypes.c_uint32]),
+        "frame_image_size": (sz, [ctypes.c_uint32, ctypes.c_uint32, ctypes.c_uint32]),
+        "frame_record_size": (sz, [ctypes.c_uint32, ctypes.c_uint32, ctypes.c_uint32]),
+        "frame_plane_rows": (ctypes.c_uint32, [ctypes.c_uint32, ctypes.c_uint32, ctypes.c_uint32]),
+        "frame_plane_row_bytes": (ctypes.c_uint32, [ctypes.c_uint32, ctypes.c_uint32, ctypes.c_uint32]),
+        "frame_now_ns": (ctypes.c_uint64, []),
+        "frame_reserve": (ctypes.c_int, [vp, ctypes.c_uint32, ctypes.c_uint32, ctypes.c_uint32,
+                                         ctypes.POINTER(ctypes.POINTER(FrameHeader)), i64]),
+        "frame_commit": (ctypes.c_int, [vp, ctypes.POINTER(FrameHeader)]),
+        "frame_peek": (ctypes.c_int, [vp, ctypes.POINTER(FrameHeader), vpp, ctypes.c_int,
+                                      ctypes.POINTER(ctypes.c_uint64), i64]),
+    }
+    missing = []
+    for name, (restype, argtypes) in protos.items():
+        try:
+            fn = getattr(lib, name)
+        except AttributeError:
+            missing.append(name)
+            continue
+        fn.restype = restype
+        fn.argtypes = argtypes
+    if missing:
+        raise FrameringError(0, f"{lib._name}: symbols not exported: {', '.join(missing)}")
+
+
+def load() -> ctypes.CDLL:
+    """Load the first library of the search order; raise with the list of places tried."""
+    tried: List[str] = []
+    for path, where in _candidates():
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError as e:
+            if where == "$FRAMERING_LIB":
+                # An explicit choice that fails must not fall back to another copy silently.
+                raise FrameringError(0, f"FRAMERING_LIB={path}: cannot load: {e}") from None
+            tried.append(f"  {path} ({where}): {e}")
+            continue
+        _declare(lib)
+        return lib
+    here = Path(__file__).resolve().parent
+    env = os.environ.get("FRAMERING_LIB")
+    places = [
+        f"  $FRAMERING_LIB ({env!r})" if env else "  $FRAMERING_LIB (not set)",
+        f"  {here}/{LIB_BASENAME}*",
+        f"  {here.parent.parent}/build*/libring/{LIB_BASENAME}*",
+        "  ctypes.util.find_library('framering-ring')",
+    ]
+    failed = "\n".join(tried) if tried else "  (no candidate file exists)"
+    raise FrameringError(
+        0,
+        f"cannot find {LIB_BASENAME}. Looked in:\n" + "\n".join(places)
+        + "\nFailed candidates:\n" + failed
+        + "\nBuild it (cmake --build <build> --target ring_shared) or set "
+        f"FRAMERING_LIB=/path/to/{LIB_BASENAME}",
+    )
+
+
+_LIB: Optional[ctypes.CDLL] = None
+
+
+def lib() -> ctypes.CDLL:
+    """The loaded library (loaded on first use, so `import framering` never fails)."""
+    global _LIB
+    if _LIB is None:
+        _LIB = load()
+    return _LIB
+
+
+def lib_path() -> str:
+    """Path of the library in use."""
+    return lib()._name

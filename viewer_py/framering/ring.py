@@ -1,0 +1,983 @@
+"""ring - Consumer, Producer and Frame: numpy views of video frames that live in a framering ring.
+
+Zero copy: ``frame.array`` is a numpy array whose memory *is* the frame
+record inside the shared-memory ring (no byte is copied); ``out.array`` of a
+reserved frame is where the producer writes the pixels in place.
+
+Lifetime rule (why a view can never crash the interpreter): the C handle
+(``ring_t*``) and its mapping belong to a small owner object. Every numpy view
+keeps that owner alive through its ``.base`` chain, and the owner calls
+``ring_close()`` (which unmaps) only when the last reference is gone. So
+``consumer.close()`` detaches logically at once (no further reads; the
+current frame is released), but the unmap waits until no view remains.
+
+What a view shows after its frame was released: the ring reuses the space,
+so an old view shows whatever the producer wrote there later -- the stale
+frame or parts of a newer one. It never faults. Call ``frame.copy()`` (or
+``np.array(frame.array)``) to keep pixels past the release. Consumer views
+are read-only (``arr.flags.writeable`` is False).
+
+Waiting: blocking calls run in the C library (futex waits) with the GIL
+released (ctypes.CDLL), in slices of at most ``WAIT_SLICE`` seconds, so other
+Python threads keep running and Ctrl-C (KeyboardInterrupt) is honoured
+within a slice even during a long wait.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import time
+import weakref
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Iterator, List, Optional, Tuple, Union
+
+import numpy as np
+
+from . import _lib
+from ._lib import (
+    FMT_BGR24,
+    FMT_GRAY8,
+    FMT_I420,
+    FMT_NV12,
+    FMT_RGB24,
+    FRAME_FLAG_DISCONTINUITY,
+    FRAME_FLAG_EOS,
+    FRAME_FLAG_KEY,
+    FrameHeader,
+    PTS_UNKNOWN,
+)
+from .errors import (
+    EndOfStream,
+    FrameReleased,
+    FrameringError,
+    RingClosed,
+    RingNotFound,
+    Timeout,
+    error_class,
+)
+
+#: Longest single wait inside the C library, in seconds. Between slices
+#: Python runs its signal handlers (Ctrl-C) and re-checks the deadline.
+WAIT_SLICE = 0.1
+
+_SLICE_NS = int(WAIT_SLICE * 1e9)
+
+Seconds = Optional[float]
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _raise(code: int, what: str) -> None:
+    """Raise the exception for negative errno CODE, with the library's message."""
+    msg = _lib.lib().ring_strerror(code)
+    text = msg.decode() if msg else f"error {code}"
+    raise error_class(code)(code, f"{what}: {text}")
+
+
+def format_code(fmt: Union[str, int]) -> int:
+    """The FRAME_FMT_* fourcc for a name ('bgr24', 'rgb24', 'gray'/'gray8',
+    'i420'/'yuv420p', 'nv12', case-insensitive) or a fourcc int."""
+    if isinstance(fmt, int):
+        if fmt not in _lib.CANONICAL_NAMES:
+            raise ValueError(f"unknown frame format code {fmt:#x}")
+        return fmt
+    code = _lib.FORMAT_NAMES.get(fmt.lower())
+    if code is None:
+        raise ValueError(f"unknown frame format {fmt!r}: use one of bgr24, rgb24, gray8, i420, nv12")
+    return code
+
+
+def format_name(code: int) -> str:
+    """'bgr24', 'rgb24', 'gray8', 'i420' or 'nv12' for a fourcc (hex text if unknown)."""
+    return _lib.CANONICAL_NAMES.get(code, f"{code:#010x}")
+
+
+def _plane_geometry(fourcc: int, width: int, height: int) -> List[Tuple[int, int]]:
+    """(rows, row_bytes) of each plane, as frame_plane_rows()/row_bytes() give them."""
+    if fourcc in (FMT_BGR24, FMT_RGB24):
+        return [(height, width * 3)]
+    if fourcc == FMT_GRAY8:
+        return [(height, width)]
+    cw, ch = (width + 1) // 2, (height + 1) // 2
+    if fourcc == FMT_I420:
+        return [(height, width), (ch, cw), (ch, cw)]
+    if fourcc == FMT_NV12:
+        return [(height, width), (ch, cw * 2)]
+    raise FrameringError(-errno.EBADMSG, f"frame format {fourcc:#x} is not known to this package")
+
+
+def _record_len(hdr: FrameHeader) -> int:
+    """Bytes from the record start to the end of its last plane."""
+    end = _lib.FRAME_HEADER_SIZE
+    for i, (rows, _) in enumerate(_plane_geometry(hdr.fourcc, hdr.width, hdr.height)):
+        p = hdr.plane[i]
+        end = max(end, p.offset + p.stride * rows)
+    return end
+
+
+def _view_planes(buf: np.ndarray, off: int, hdr: FrameHeader) -> List[np.ndarray]:
+    """One 2-D uint8 view (rows, row_bytes) per plane, with the header's strides."""
+    out = []
+    for i, (rows, row_bytes) in enumerate(_plane_geometry(hdr.fourcc, hdr.width, hdr.height)):
+        p = hdr.plane[i]
+        out.append(np.ndarray((rows, row_bytes), np.uint8, buffer=buf, offset=off + p.offset,
+                              strides=(p.stride, 1)))
+    return out
+
+
+def _view_array(buf: np.ndarray, off: int, hdr: FrameHeader) -> np.ndarray:
+    """The OpenCV-shaped view of a frame record starting at BUF[OFF] (see Frame.array)."""
+    fourcc, w, h = hdr.fourcc, hdr.width, hdr.height
+    p0 = hdr.plane[0]
+    if fourcc in (FMT_BGR24, FMT_RGB24):
+        return np.ndarray((h, w, 3), np.uint8, buffer=buf, offset=off + p0.offset,
+                          strides=(p0.stride, 3, 1))
+    if fourcc == FMT_GRAY8:
+        return np.ndarray((h, w), np.uint8, buffer=buf, offset=off + p0.offset,
+                          strides=(p0.stride, 1))
+    # I420 / NV12 as OpenCV wants them for cvtColor: one (H*3/2, W) block. That
+    # is only a view when the planes are packed back to back with stride W.
+    packed = w % 2 == 0 and h % 2 == 0 and p0.stride == w
+    if packed and fourcc == FMT_I420:
+        p1, p2 = hdr.plane[1], hdr.plane[2]
+        packed = (p1.stride == w // 2 and p2.stride == w // 2
+                  and p1.offset == p0.offset + w * h and p2.offset == p1.offset + w * h // 4)
+    elif packed and fourcc == FMT_NV12:
+        p1 = hdr.plane[1]
+        packed = p1.stride == w and p1.offset == p0.offset + w * h
+    if not packed:
+        raise ValueError(
+            f"{format_name(fourcc)} {w}x{h} with strides {[hdr.plane[i].stride for i in range(hdr.plane_count)]}"
+            " cannot be one (H*3/2, W) view (odd size or padded planes): use frame.planes")
+    return np.ndarray((h * 3 // 2, w), np.uint8, buffer=buf, offset=off + p0.offset, strides=(w, 1))
+
+
+class _Handle:
+    """Owns one ring_t* and exposes its whole mapping to numpy (__array_interface__).
+
+    Views of frames are slices of ``np.asarray(handle)``, so each keeps this
+    object alive; ring_close() (and with it munmap) runs from a weakref
+    finalizer only once the last of them is gone, or at interpreter exit.
+    """
+
+    def __init__(self, ptr: ctypes.c_void_p, writable: bool) -> None:
+        lib = _lib.lib()
+        self.ptr = ptr
+        base = ctypes.c_void_p()
+        size = ctypes.c_size_t()
+        lib.ring_mapping(ptr, ctypes.byref(base), ctypes.byref(size))
+        self.base: int = base.value or 0
+        self.size: int = size.value
+        self.__array_interface__ = {
+            "version": 3,
+            "shape": (self.size,),
+            "typestr": "|u1",
+            "data": (self.base, not writable),
+        }
+        self.closed = weakref.finalize(self, _close_ring, lib, ptr)
+
+
+def _close_ring(lib: ctypes.CDLL, ptr: ctypes.c_void_p) -> None:
+    if ptr.value:
+        lib.ring_close(ctypes.byref(ptr))
+
+
+def _to_ns(timeout: Seconds) -> int:
+    return -1 if timeout is None else max(0, int(timeout * 1e9))
+
+
+@dataclass(frozen=True)
+class RingStats:
+    """Counters and liveness of a ring (struct ring_stats)."""
+
+    capacity: int
+    used: int
+    records_written: int
+    bytes_written: int
+    records_dropped: int
+    bytes_dropped: int
+    records_read: int
+    bytes_read: int
+    records_skipped: int
+    bytes_skipped: int
+    producer_futex_waits: int
+    producer_futex_wakes: int
+    consumer_futex_waits: int
+    consumer_futex_wakes: int
+    producer_pid: int
+    consumer_pid: int
+    producer_alive: bool
+    consumer_alive: bool
+    eos: bool
+    on_full: str
+
+    @classmethod
+    def _from_struct(cls, st: _lib.RingStatsStruct) -> "RingStats":
+        vals = {name: getattr(st, name) for name, _ in st._fields_}
+        vals["on_full"] = "drop" if vals["on_full"] == 1 else "block"
+        return cls(**vals)
+
+
+def inspect(name: str) -> RingStats:
+    """Counters of ring NAME without attaching to it (ring_inspect)."""
+    st = _lib.RingStatsStruct()
+    rc = _lib.lib().ring_inspect(name.encode(), ctypes.byref(st))
+    if rc < 0:
+        _raise(rc, f"inspect ring '{name}'")
+    return RingStats._from_struct(st)
+
+
+def unlink_stale(name: str) -> None:
+    """Remove ring NAME if its producer is dead (RingBusy if alive, RingNotFound if none)."""
+    rc = _lib.lib().ring_unlink_stale(name.encode())
+    if rc < 0:
+        _raise(rc, f"unlink ring '{name}'")
+
+
+def now_ns() -> int:
+    """CLOCK_MONOTONIC in nanoseconds: the clock of Frame.capture_ns."""
+    return time.monotonic_ns()
+
+
+# ---------------------------------------------------------------- frames
+
+
+class _HeaderFields:
+    """Read-only header properties shared by Frame and OutFrame (self._hdr is a FrameHeader)."""
+
+    __slots__ = ()
+    _hdr: FrameHeader
+
+    @property
+    def seq(self) -> int:
+        """Frame sequence number: 0 for the first frame written, +1 per frame."""
+        return self._hdr.seq
+
+    @property
+    def pts(self) -> Optional[int]:
+        """Presentation time in time_base units, None if unknown."""
+        v = self._hdr.pts
+        return None if v == PTS_UNKNOWN else v
+
+    @property
+    def time_base(self) -> Optional[Fraction]:
+        """The time base pts counts in (None if unset)."""
+        n, d = self._hdr.time_base_num, self._hdr.time_base_den
+        return Fraction(n, d) if d else None
+
+    @property
+    def pts_seconds(self) -> Optional[float]:
+        """pts * time_base in seconds, None if either is unknown."""
+        pts, tb = self.pts, self.time_base
+        return None if pts is None or tb is None else float(pts * tb)
+
+    @property
+    def capture_ns(self) -> int:
+        """CLOCK_MONOTONIC nanoseconds when the frame was captured/decoded."""
+        return self._hdr.capture_ns
+
+    @property
+    def latency(self) -> float:
+        """Seconds from capture_ns to now (time.monotonic_ns is CLOCK_MONOTONIC)."""
+        return (time.monotonic_ns() - self._hdr.capture_ns) / 1e9
+
+    @property
+    def width(self) -> int:
+        return self._hdr.width
+
+    @property
+    def height(self) -> int:
+        return self._hdr.height
+
+    @property
+    def fourcc(self) -> int:
+        """The FRAME_FMT_* code."""
+        return self._hdr.fourcc
+
+    @property
+    def format(self) -> str:
+        """Pixel format name: 'bgr24', 'rgb24', 'gray8', 'i420' or 'nv12'."""
+        return format_name(self._hdr.fourcc)
+
+    @property
+    def flags(self) -> int:
+        """FRAME_FLAG_* bits (see is_key, is_discontinuity, is_eos)."""
+        return self._hdr.flags
+
+    @property
+    def is_key(self) -> bool:
+        """Decoded from a key frame."""
+        return bool(self._hdr.flags & FRAME_FLAG_KEY)
+
+    @property
+    def is_discontinuity(self) -> bool:
+        """Timeline jump before this frame (seek, loop or format change)."""
+        return bool(self._hdr.flags & FRAME_FLAG_DISCONTINUITY)
+
+    @property
+    def is_eos(self) -> bool:
+        """The producer flagged this as the last frame of the stream."""
+        return bool(self._hdr.flags & FRAME_FLAG_EOS)
+
+    @property
+    def strides(self) -> Tuple[int, ...]:
+        """Row stride in bytes of each plane."""
+        return tuple(self._hdr.plane[i].stride for i in range(self._hdr.plane_count))
+
+    @property
+    def plane_count(self) -> int:
+        return self._hdr.plane_count
+
+    def header(self) -> dict:
+        """All header fields as a dict."""
+        return {
+            "seq": self.seq, "pts": self.pts, "time_base": self.time_base,
+            "capture_ns": self.capture_ns, "width": self.width, "height": self.height,
+            "format": self.format, "flags": self.flags, "strides": self.strides,
+        }
+
+
+class Frame(_HeaderFields):
+    """One frame read from a ring: header fields plus zero-copy numpy views.
+
+    Use it as a context manager (``with consumer.next_frame() as f:``) to
+    release the record on exit; release() does it explicitly, and the
+    consumer releases the current frame anyway when the next one is asked
+    for. After release, header fields still work (they are a private copy of
+    the validated header) but ``array``/``planes`` raise FrameReleased;
+    views taken before the release stay readable (see the module docstring).
+    """
+
+    __slots__ = ("_hdr", "_buf", "_off", "_consumer", "_released", "skipped")
+
+    def __init__(self, hdr: FrameHeader, buf: np.ndarray, off: int,
+                 consumer: Optional["Consumer"], skipped: int = 0) -> None:
+        self._hdr = hdr
+        self._buf = buf
+        self._off = off
+        self._consumer = consumer
+        self._released = False
+        #: Frames discarded just before this one by latest() (0 otherwise).
+        self.skipped = skipped
+
+    @property
+    def array(self) -> np.ndarray:
+        """A read-only numpy view of the pixels in shared memory (no copy).
+
+        Shapes: (H, W, 3) uint8 for bgr24/rgb24, (H, W) for gray8, and the
+        OpenCV layout (H*3/2, W) for i420/nv12 -- the latter only when W and H
+        are even and the planes packed (always true for libring producers at
+        even sizes); otherwise ValueError: use ``planes``. Strides are the
+        header's. Raises FrameReleased after release().
+        """
+        if self._released:
+            raise FrameReleased(0, f"frame {self.seq} was released; keep data with frame.copy()")
+        return _view_array(self._buf, self._off, self._hdr)
+
+    @property
+    def planes(self) -> List[np.ndarray]:
+        """One read-only 2-D uint8 view (rows, row_bytes) per plane (Y, U, V / Y, UV / packed)."""
+        if self._released:
+            raise FrameReleased(0, f"frame {self.seq} was released; keep data with frame.copy()")
+        return _view_planes(self._buf, self._off, self._hdr)
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        """np.asarray(frame) is frame.array (a view); np.array(frame) copies."""
+        a = self.array
+        if dtype is not None and np.dtype(dtype) != a.dtype:
+            return a.astype(dtype)
+        return a.copy() if copy else a
+
+    @property
+    def address(self) -> int:
+        """Address of the record (its header) in memory."""
+        return self._buf.__array_interface__["data"][0] + self._off
+
+    @property
+    def released(self) -> bool:
+        return self._released
+
+    def release(self) -> None:
+        """Give the record back to the producer (idempotent). Private copies ignore it."""
+        c = self._consumer
+        if self._released or c is None:  # already released, or a private copy
+            return
+        self._released = True
+        if c is not None:
+            # Drop our reference to the mapping: only views the caller kept
+            # may delay the unmap now.
+            self._buf = None
+            self._consumer = None
+            c._release(self)
+
+    def copy(self) -> "Frame":
+        """A Frame with a private (writable) copy of this record: valid forever;
+        release() does nothing on it."""
+        if self._released:
+            raise FrameReleased(0, f"frame {self.seq} was released before copy()")
+        n = _record_len(self._hdr)
+        buf = np.array(self._buf[self._off:self._off + n])  # the one copy
+        hdr = FrameHeader.from_buffer_copy(self._hdr)
+        return Frame(hdr, buf, 0, None, self.skipped)
+
+    def __enter__(self) -> "Frame":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+    def __repr__(self) -> str:
+        state = " released" if self._released else ""
+        return (f"<framering.Frame seq={self.seq} {self.width}x{self.height} {self.format}"
+                f" pts={self.pts}{state}>")
+
+
+class OutFrame(_HeaderFields):
+    """A frame reserved in a producer ring: write pixels into ``array`` in place,
+    set pts/time_base/flags, then commit() (or abort()). As a context manager
+    it commits on normal exit and aborts if the block raised.
+
+    The header lives in shared memory; setting fields writes there directly.
+    """
+
+    __slots__ = ("_hdr", "_hdrp", "_buf", "_off", "_producer", "_done")
+
+    def __init__(self, hdrp, buf: np.ndarray, off: int, producer: "Producer") -> None:
+        self._hdrp = hdrp  # POINTER(FrameHeader) for frame_commit
+        self._hdr = hdrp.contents
+        self._buf = buf
+        self._off = off
+        self._producer = producer
+        self._done = False
+
+    def _check(self) -> None:
+        if self._done:
+            raise FrameReleased(0, f"frame {self._hdr.seq} was already committed or aborted")
+
+    @property
+    def array(self) -> np.ndarray:
+        """WRITABLE numpy view of the pixels in shared memory (shapes as Frame.array),
+        e.g. ``cv2.Canny(img, 50, 150, edges=out.array)``."""
+        self._check()
+        return _view_array(self._buf, self._off, self._hdr)
+
+    @property
+    def planes(self) -> List[np.ndarray]:
+        """Writable 2-D uint8 view per plane."""
+        self._check()
+        return _view_planes(self._buf, self._off, self._hdr)
+
+    @_HeaderFields.pts.setter
+    def pts(self, value: Optional[int]) -> None:
+        self._check()
+        self._hdr.pts = PTS_UNKNOWN if value is None else int(value)
+
+    @_HeaderFields.time_base.setter
+    def time_base(self, value: Union[Fraction, Tuple[int, int], None]) -> None:
+        self._check()
+        if value is None:
+            n, d = 0, 0
+        elif isinstance(value, tuple):
+            n, d = value
+        else:
+            value = Fraction(value)
+            n, d = value.numerator, value.denominator
+        self._hdr.time_base_num, self._hdr.time_base_den = int(n), int(d)
+
+    @_HeaderFields.capture_ns.setter
+    def capture_ns(self, value: int) -> None:
+        self._check()
+        self._hdr.capture_ns = int(value)
+
+    @_HeaderFields.flags.setter
+    def flags(self, value: int) -> None:
+        self._check()
+        self._hdr.flags = int(value)
+
+    def _set_flag(self, bit: int, on: bool) -> None:
+        self._check()
+        self._hdr.flags = (self._hdr.flags | bit) if on else (self._hdr.flags & ~bit)
+
+    @_HeaderFields.is_key.setter
+    def is_key(self, on: bool) -> None:
+        self._set_flag(FRAME_FLAG_KEY, on)
+
+    @_HeaderFields.is_discontinuity.setter
+    def is_discontinuity(self, on: bool) -> None:
+        self._set_flag(FRAME_FLAG_DISCONTINUITY, on)
+
+    @_HeaderFields.is_eos.setter
+    def is_eos(self, on: bool) -> None:
+        self._set_flag(FRAME_FLAG_EOS, on)
+
+    def commit(self) -> None:
+        """Publish the frame to the consumer."""
+        self._check()
+        self._done = True
+        self._buf = None
+        # From now on the fields read a private copy: the shared header may
+        # be reused (or unmapped) once the consumer released the record.
+        self._hdr = FrameHeader.from_buffer_copy(self._hdr)
+        self._producer._commit(self)
+
+    def abort(self) -> None:
+        """Give the reservation back; the consumer never sees it."""
+        if self._done:
+            return
+        self._done = True
+        self._buf = None
+        self._hdr = FrameHeader.from_buffer_copy(self._hdr)
+        self._producer._abort(self)
+
+    def __enter__(self) -> "OutFrame":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if self._done:
+            return
+        if exc_type is None:
+            self.commit()
+        else:
+            self.abort()
+
+    def __repr__(self) -> str:
+        state = " done" if self._done else ""
+        return f"<framering.OutFrame seq={self.seq} {self.width}x{self.height} {self.format}{state}>"
+
+
+# ---------------------------------------------------------------- consumer
+
+
+def _open_consumer(name: str, timeout: Seconds) -> ctypes.c_void_p:
+    lib = _lib.lib()
+    ptr = ctypes.c_void_p()
+    bname = name.encode()
+    if timeout is not None and timeout <= 0:
+        rc = lib.ring_open(ctypes.byref(ptr), bname)
+        if rc < 0:
+            _raise(rc, f"open ring '{name}'")
+        return ptr
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        if deadline is None:
+            slice_ns = _SLICE_NS
+        else:
+            slice_ns = max(0, min(_SLICE_NS, int((deadline - time.monotonic()) * 1e9)))
+        rc = lib.ring_open_wait(ctypes.byref(ptr), bname, slice_ns)
+        if rc == 0:
+            return ptr
+        if rc == -errno.EINTR:
+            continue  # a signal: Python ran its handler (KeyboardInterrupt propagates from there)
+        if rc == -errno.ETIMEDOUT and (deadline is None or time.monotonic() < deadline):
+            continue  # next slice; Ctrl-C is handled between slices
+        if rc == -errno.ETIMEDOUT:
+            raise RingNotFound(rc, f"open ring '{name}': no ring of that name appeared within {timeout:g} s")
+        _raise(rc, f"open ring '{name}'")
+
+
+class Consumer:
+    """The reading side of ring NAME: frames as zero-copy numpy views.
+
+    >>> with Consumer("framering", timeout=5) as cons:     # doctest: +SKIP
+    ...     for frame in cons:                 # ends at end of stream
+    ...         print(frame.seq, frame.array.mean())
+
+    Args:
+        name: ring name (as given to framering-capture -r).
+        timeout: seconds to wait for the ring to appear (ring_open_wait);
+            None waits forever, 0 does not wait. RingNotFound if it never came.
+
+    Raises RingNotFound, RingBusy (another consumer attached), ForeignRing.
+
+    Reading: next_frame() returns the next frame in order, latest() the
+    newest one (skipping older ones). Only one frame is held at a time:
+    asking for another releases the current one. At end of stream they raise
+    EndOfStream (iteration just stops); PeerDied if the producer died.
+    """
+
+    def __init__(self, name: str, timeout: Seconds = 5.0) -> None:
+        self.name = name
+        self._lib = _lib.lib()
+        self._ptr = _open_consumer(name, timeout)
+        self._handle: Optional[_Handle] = _Handle(self._ptr, writable=False)
+        self._map: Optional[np.ndarray] = np.asarray(self._handle)
+        self._current: Optional[Frame] = None
+        self._rec = ctypes.c_void_p()
+        self._skipped = ctypes.c_uint64()
+
+    # -- lifetime
+    def close(self) -> None:
+        """Release the current frame and detach. Views still alive keep the
+        mapping (and the consumer slot) until they are dropped; then
+        ring_close() runs. Idempotent."""
+        if self._handle is None:
+            return
+        if self._current is not None:
+            self._current.release()
+        self._handle = None
+        self._map = None
+        self._ptr = None
+
+    @property
+    def closed(self) -> bool:
+        return self._handle is None
+
+    def __enter__(self) -> "Consumer":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    def _check_open(self) -> None:
+        if self._handle is None:
+            raise RingClosed(0, f"consumer of ring '{self.name}' is closed")
+
+    # -- reading
+    def _peek(self, latest: bool, timeout: Seconds) -> Frame:
+        self._check_open()
+        if self._current is not None:
+            self._current.release()
+        lib, ptr = self._lib, self._ptr
+        hdr = FrameHeader()
+        rec, skipped = self._rec, self._skipped
+        skipped.value = 0
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            if deadline is None:
+                slice_ns = _SLICE_NS
+            else:
+                slice_ns = max(0, min(_SLICE_NS, int((deadline - time.monotonic()) * 1e9)))
+            rc = lib.frame_peek(ptr, ctypes.byref(hdr), ctypes.byref(rec), int(latest),
+                                ctypes.byref(skipped), slice_ns)
+            if rc == 0:
+                break
+            if rc == -errno.EINTR:
+                continue  # a signal; its Python handler runs now (Ctrl-C raises from here)
+            if rc in (-errno.ETIMEDOUT, -errno.EAGAIN):
+                if deadline is None or time.monotonic() < deadline:
+                    continue  # next slice: signal handlers ran in between
+                raise Timeout(rc, f"ring '{self.name}': no frame within {timeout:g} s")
+            if rc == -errno.EBADMSG:
+                # frame_peek leaves a non-frame record peeked: drop it so the
+                # next call goes on, and report it.
+                lib.ring_release(ptr)
+            _raise(rc, f"read ring '{self.name}'")
+        frame = Frame(hdr, self._map, rec.value - self._handle.base, self, skipped.value)
+        self._current = frame
+        return frame
+
+    def next_frame(self, timeout: Seconds = None) -> Frame:
+        """The next frame in order (waits up to TIMEOUT seconds; None: forever).
+
+        Releases the frame held before. Raises EndOfStream at end of stream,
+        Timeout, PeerDied, ForeignRing (corrupt record, skipped).
+        """
+        return self._peek(False, timeout)
+
+    def latest(self, timeout: Seconds = None) -> Frame:
+        """The newest committed frame, discarding older unread ones (counted as
+        skipped; ``frame.skipped`` says how many). Waits like next_frame()."""
+        return self._peek(True, timeout)
+
+    def frames(self, latest: bool = False, timeout: Seconds = None) -> Iterator[Frame]:
+        """Iterate frames until end of stream. Each frame is released when
+        the next is asked for (keep data with frame.copy())."""
+        get = self.latest if latest else self.next_frame
+        while True:
+            try:
+                frame = get(timeout)
+            except EndOfStream:
+                return
+            yield frame
+
+    def __iter__(self) -> Iterator[Frame]:
+        return self.frames()
+
+    def _release(self, frame: Frame) -> None:
+        if self._current is frame:
+            self._current = None
+            if self._ptr is not None:
+                rc = self._lib.ring_release(self._ptr)
+                if rc < 0:
+                    _raise(rc, f"release on ring '{self.name}'")
+
+    def skip_to_latest(self) -> int:
+        """Discard every committed frame but the newest, without waiting; returns how many."""
+        self._check_open()
+        if self._current is not None:
+            self._current.release()
+        n = self._lib.ring_skip_to_latest(self._ptr)
+        if n < 0:
+            _raise(int(n), f"skip on ring '{self.name}'")
+        return int(n)
+
+    # -- state
+    @property
+    def stats(self) -> RingStats:
+        """Counters of the ring (ring_get_stats)."""
+        self._check_open()
+        st = _lib.RingStatsStruct()
+        self._lib.ring_get_stats(self._ptr, ctypes.byref(st))
+        return RingStats._from_struct(st)
+
+    @property
+    def peer_alive(self) -> bool:
+        """Whether the producer is attached and its process lives."""
+        self._check_open()
+        return bool(self._lib.ring_peer_alive(self._ptr))
+
+    @property
+    def meta(self) -> bytes:
+        """The producer's 64-byte stream description area (ring_get_meta)."""
+        self._check_open()
+        buf = ctypes.create_string_buffer(64)
+        rc = self._lib.ring_get_meta(self._ptr, buf, 64)
+        if rc < 0:
+            _raise(rc, f"meta of ring '{self.name}'")
+        return buf.raw
+
+    @property
+    def mapping(self) -> Tuple[int, int]:
+        """(address, size) of the whole shared mapping (ring_mapping)."""
+        self._check_open()
+        return self._handle.base, self._handle.size
+
+    def __repr__(self) -> str:
+        return f"<framering.Consumer {self.name!r}{' closed' if self.closed else ''}>"
+
+
+# ---------------------------------------------------------------- producer
+
+
+_POLICIES = {"block": 0, "drop": 1}
+
+
+def capacity_for(slots: int, width: int, height: int, fmt: Union[str, int] = "bgr24") -> int:
+    """A ring capacity (power of two) that holds at least SLOTS frames of this size.
+
+    Each record takes its 64-byte aligned size plus up to 64 bytes of ring
+    framing; a record may not exceed half the capacity (ring_max_record)."""
+    rec = _lib.lib().frame_record_size(format_code(fmt), width, height)
+    if rec == 0:
+        raise ValueError(f"bad frame size {width}x{height} for {fmt}")
+    per = (rec + 63) // 64 * 64 + 64
+    need = max(slots, 2) * per
+    cap = 4096
+    while cap < need:
+        cap <<= 1
+    return cap
+
+
+class Producer:
+    """The writing side: creates ring NAME (and removes it on close).
+
+    >>> with Producer("edges", slots=4, width=640, height=480, format="gray8") as prod:  # doctest: +SKIP
+    ...     with prod.reserve_frame(640, 480, "gray8") as out:
+    ...         cv2.Canny(img, 50, 150, edges=out.array)   # written in place
+    ...         out.pts = 0; out.time_base = (1, 30)
+    ...     prod.mark_eos()
+
+    Args:
+        name: ring name.
+        capacity: data area bytes (power of two); or give slots with the
+            frame width/height/format and a capacity for that many frames
+            is chosen. Neither: the library default (64 MiB).
+        on_full: 'block' (wait for the consumer, lossless) or 'drop'
+            (reserve_frame raises RingFull and the drop is counted).
+        mode: permission bits of the segment.
+
+    Raises RingBusy (a live producer holds the name), ForeignRing.
+    """
+
+    def __init__(self, name: str, capacity: Optional[int] = None, *, slots: Optional[int] = None,
+                 width: Optional[int] = None, height: Optional[int] = None,
+                 format: Union[str, int] = "bgr24", on_full: str = "block",
+                 mode: int = 0o600) -> None:
+        if on_full not in _POLICIES:
+            raise ValueError(f"on_full must be 'block' or 'drop', not {on_full!r}")
+        if slots is not None:
+            if capacity is not None:
+                raise ValueError("give capacity or slots, not both")
+            if width is None or height is None:
+                raise ValueError("slots needs width and height (and format) of the frames")
+            capacity = capacity_for(slots, width, height, format)
+        self.name = name
+        self._lib = _lib.lib()
+        opts = _lib.RingCreateOpts(capacity or 0, mode, _POLICIES[on_full])
+        ptr = ctypes.c_void_p()
+        rc = self._lib.ring_create(ctypes.byref(ptr), name.encode(), ctypes.byref(opts))
+        if rc < 0:
+            _raise(rc, f"create ring '{name}'")
+        self._ptr = ptr
+        self._handle: Optional[_Handle] = _Handle(ptr, writable=True)
+        self._map: Optional[np.ndarray] = np.asarray(self._handle)
+        self._pending: Optional[OutFrame] = None
+        self._on_full = on_full
+
+    def close(self) -> None:
+        """Abort a pending reservation, mark end of stream and detach. The
+        ring_close() that removes the name runs as soon as no view of its
+        memory remains (at once in the usual case). Idempotent."""
+        if self._handle is None:
+            return
+        if self._pending is not None:
+            self._pending.abort()
+        self._lib.ring_mark_eos(self._ptr)
+        self._handle = None
+        self._map = None
+        self._ptr = None
+
+    @property
+    def closed(self) -> bool:
+        return self._handle is None
+
+    def __enter__(self) -> "Producer":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    def _check_open(self) -> None:
+        if self._handle is None:
+            raise RingClosed(0, f"producer of ring '{self.name}' is closed")
+
+    def reserve_frame(self, width: int, height: int, format: Union[str, int] = "bgr24",
+                      timeout: Seconds = None) -> OutFrame:
+        """Reserve a WIDTH x HEIGHT frame in the ring; write it through out.array.
+
+        Under on_full='block' waits up to TIMEOUT seconds (None: forever) for
+        space (Timeout after that); under 'drop' raises RingFull at once.
+        PeerDied if the consumer died while we waited.
+        """
+        self._check_open()
+        if self._pending is not None:
+            raise FrameringError(-errno.EALREADY, f"ring '{self.name}': a reserved frame is not committed yet")
+        code = format_code(format)
+        lib, ptr = self._lib, self._ptr
+        hdrp = ctypes.POINTER(FrameHeader)()
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            if deadline is None:
+                slice_ns = _SLICE_NS
+            else:
+                slice_ns = max(0, min(_SLICE_NS, int((deadline - time.monotonic()) * 1e9)))
+            rc = lib.frame_reserve(ptr, code, width, height, ctypes.byref(hdrp), slice_ns)
+            if rc == 0:
+                break
+            if rc == -errno.EINTR:
+                continue
+            if rc in (-errno.ETIMEDOUT, -errno.EAGAIN):
+                if deadline is None or time.monotonic() < deadline:
+                    continue
+                raise Timeout(rc, f"ring '{self.name}': no space for a frame within {timeout:g} s")
+            _raise(rc, f"reserve {width}x{height} {format_name(code)} in ring '{self.name}'")
+        addr = ctypes.addressof(hdrp.contents)
+        out = OutFrame(hdrp, self._map, addr - self._handle.base, self)
+        self._pending = out
+        return out
+
+    def _commit(self, out: OutFrame) -> None:
+        self._pending = None
+        rc = self._lib.frame_commit(self._ptr, out._hdrp)
+        if rc < 0:
+            _raise(rc, f"commit to ring '{self.name}'")
+
+    def _abort(self, out: OutFrame) -> None:
+        self._pending = None
+        if self._ptr is not None:
+            self._lib.ring_abort(self._ptr)
+
+    def write_frame(self, image: np.ndarray, format: Union[str, int] = "bgr24", *,
+                    pts: Optional[int] = None, time_base=None, flags: int = 0,
+                    timeout: Seconds = None) -> int:
+        """Copy IMAGE (OpenCV layout, as Frame.array gives) into a new frame and
+        commit it; returns its seq. For data that is not produced in place."""
+        code = format_code(format)
+        if code in (FMT_BGR24, FMT_RGB24, FMT_GRAY8):
+            h, w = image.shape[:2]
+        else:
+            h, w = image.shape[0] * 2 // 3, image.shape[1]
+        with self.reserve_frame(w, h, code, timeout) as out:
+            np.copyto(out.array, image)
+            out.pts = pts
+            if time_base is not None:
+                out.time_base = time_base
+            out.flags = flags
+            seq = out.seq
+        return seq
+
+    def mark_eos(self) -> None:
+        """Mark end of stream: the consumer reads what is left, then gets EndOfStream."""
+        self._check_open()
+        rc = self._lib.ring_mark_eos(self._ptr)
+        if rc < 0:
+            _raise(rc, f"mark end of stream on ring '{self.name}'")
+
+    def note_drop(self, nbytes: int = 0) -> None:
+        """Count a frame the caller chose not to write."""
+        self._check_open()
+        self._lib.ring_note_drop(self._ptr, nbytes)
+
+    @property
+    def on_full(self) -> str:
+        """'block' or 'drop'; settable."""
+        return self._on_full
+
+    @on_full.setter
+    def on_full(self, policy: str) -> None:
+        if policy not in _POLICIES:
+            raise ValueError(f"on_full must be 'block' or 'drop', not {policy!r}")
+        self._check_open()
+        self._lib.ring_set_full_policy(self._ptr, _POLICIES[policy])
+        self._on_full = policy
+
+    @property
+    def max_record(self) -> int:
+        """Largest record the ring accepts (capacity / 2)."""
+        self._check_open()
+        return int(self._lib.ring_max_record(self._ptr))
+
+    @property
+    def stats(self) -> RingStats:
+        self._check_open()
+        st = _lib.RingStatsStruct()
+        self._lib.ring_get_stats(self._ptr, ctypes.byref(st))
+        return RingStats._from_struct(st)
+
+    @property
+    def peer_alive(self) -> bool:
+        """Whether a consumer is attached and its process lives."""
+        self._check_open()
+        return bool(self._lib.ring_peer_alive(self._ptr))
+
+    def set_meta(self, data: bytes) -> None:
+        """Fill the 64-byte stream description area consumers can read."""
+        self._check_open()
+        buf = ctypes.create_string_buffer(bytes(data), len(data))
+        rc = self._lib.ring_set_meta(self._ptr, buf, len(data))
+        if rc < 0:
+            _raise(rc, f"set meta of ring '{self.name}'")
+
+    @property
+    def mapping(self) -> Tuple[int, int]:
+        """(address, size) of the whole shared mapping."""
+        self._check_open()
+        return self._handle.base, self._handle.size
+
+    def __repr__(self) -> str:
+        return f"<framering.Producer {self.name!r}{' closed' if self.closed else ''}>"
