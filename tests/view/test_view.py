@@ -1,0 +1,295 @@
+"""test_view.py - framering-view end to end, headless: a producer into the viewer; counts, exit codes, snapshots.
+
+The producer is view_testsrc (known block patterns, any format, padded strides, format switches) or
+framering-capture (testsrc2 through lavfi, the sample video). Snapshots are the RENDERED frame read
+back from SDL's renderer and are compared with the frame that was sent: exactly for BGR24/RGB24/GRAY8,
+within viewtest.YUV_TOLERANCE for I420/NV12.
+"""
+import json
+import os
+import signal
+import subprocess
+import time
+
+import cv2
+import numpy as np
+import pytest
+
+import viewtest as vt
+from viewtest import CAPTURE, DUMP, SAMPLE, TESTSRC, TIMEOUT, VIEW
+
+
+@pytest.fixture
+def ring(request):
+    name = vt.unique_ring(request.node.name.split("[")[0][5:20])
+    yield name
+    vt.remove_ring(name)
+
+
+def run_pair(tmp_path, ring, view_args, prod_args, viewer_first=True):
+    """Run the headless viewer and view_testsrc (which must succeed) on RING; return (rc, stderr, stats)."""
+    stats = tmp_path / "stats.json"
+    vargs = [VIEW, "-r", ring, "--wait", "20", "--headless", "--stats-json", str(stats)] + view_args
+    pargs = [TESTSRC, "--ring", ring, "--wait-consumer", "20"] + prod_args
+    first, second = (vargs, pargs) if viewer_first else (pargs, vargs)
+    p1 = vt.start(first)
+    if not viewer_first:
+        time.sleep(0.2)  # only to exercise the order; either order works
+    p2 = vt.start(second)
+    r1 = vt.finish(p1)
+    r2 = vt.finish(p2)
+    (vrc, _, verr), (prc, _, perr) = (r1, r2) if viewer_first else (r2, r1)
+    assert prc == 0, f"producer failed: {perr}"
+    st = json.loads(stats.read_text()) if stats.exists() else None
+    return vrc, verr, st
+
+
+def test_help_and_bad_options():
+    r = subprocess.run([VIEW, "--help"], capture_output=True, text=True, timeout=TIMEOUT)
+    assert r.returncode == 0
+    assert "Exit status" in r.stdout and "--headless" in r.stdout
+    for bad in (["--bogus"], ["--frames", "x"], ["--wait", "-1"], ["--at", "3"], ["--size", "10"], ["extra"],
+                ["--upload", "mmap"], ["--frames"]):
+        r = subprocess.run([VIEW] + bad, capture_output=True, text=True, timeout=TIMEOUT)
+        assert r.returncode == 1, bad
+        assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+@pytest.mark.parametrize("viewer_first", [True, False], ids=["viewer-first", "producer-first"])
+@pytest.mark.parametrize("fmt", ["bgr24", "rgb24", "gray", "i420", "nv12"])
+def test_every_counts(tmp_path, ring, fmt, viewer_first):
+    rc, err, st = run_pair(tmp_path, ring, ["--every"], ["--format", fmt, "--size", "160x120", "--frames", "25"],
+                           viewer_first)
+    assert rc == 0, err
+    assert "end of stream" in err
+    assert st["frames_shown"] == 25 and st["frames_skipped"] == 0 and st["frames_lost"] == 0
+    assert st["last_seq"] == 24
+    assert (st["width"], st["height"], st["format"]) == (160, 120, "gray8" if fmt == "gray" else fmt)
+
+
+@pytest.mark.parametrize("fmt,size,pad", [
+    ("bgr24", "320x240", 0), ("bgr24", "161x121", 13), ("rgb24", "320x240", 0), ("rgb24", "161x121", 5),
+    ("gray", "320x240", 0), ("gray", "161x121", 7),
+    ("i420", "320x240", 0), ("i420", "161x121", 13), ("nv12", "320x240", 0), ("nv12", "161x121", 3)])
+@pytest.mark.parametrize("upload", ["lock", "update"])
+def test_snapshot_matches_sent_frame(tmp_path, ring, fmt, size, pad, upload):
+    w, h = map(int, size.split("x"))
+    raw, snap = tmp_path / "sent.raw", tmp_path / "snap.bmp"
+    rc, err, st = run_pair(tmp_path, ring, ["--every", "--snapshot", str(snap), "--at", "4", "--upload", upload],
+                           ["--format", fmt, "--size", size, "--pad", str(pad), "--frames", "8", "--raw", str(raw)])
+    assert rc == 0, err
+    img = cv2.imread(str(snap), cv2.IMREAD_COLOR)
+    assert img is not None and img.shape == (h, w, 3)
+    data = raw.read_bytes()
+    want = vt.reference_bgr(fmt, w, h, data, 4)
+    diff = np.abs(img.astype(int) - want.astype(int))
+    limit = vt.YUV_TOLERANCE if fmt in ("i420", "nv12") else 0
+    assert diff.max() <= limit, f"max diff {diff.max()} at {np.unravel_index(diff.argmax(), diff.shape)}"
+    # And it is frame 4, not a neighbour: frames differ everywhere by the pattern's design.
+    other = vt.reference_bgr(fmt, w, h, data, 3)
+    assert np.abs(img.astype(int) - other.astype(int)).max() > limit
+    assert "wrote frame 4" in err
+
+
+def test_format_and_size_change_followed(tmp_path, ring):
+    raw, snap = tmp_path / "sent.raw", tmp_path / "snap.ppm"  # and the PPM writer
+    rc, err, st = run_pair(tmp_path, ring, ["--every", "--snapshot", str(snap), "--at", "7"],
+                           ["--format", "bgr24", "--size", "320x240", "--switch-at", "5", "--format2", "i420",
+                            "--size2", "200x100", "--frames", "9", "--raw", str(raw)])
+    assert rc == 0, err
+    assert st["frames_shown"] == 9 and (st["width"], st["height"], st["format"]) == (200, 100, "i420")
+    data = raw.read_bytes()
+    first = 5 * vt.frame_bytes("bgr24", 320, 240)
+    want = vt.reference_bgr("i420", 200, 100, data[first:], 7 - 5)
+    img = cv2.imread(str(snap), cv2.IMREAD_COLOR)
+    assert img.shape == (100, 200, 3)
+    assert np.abs(img.astype(int) - want.astype(int)).max() <= vt.YUV_TOLERANCE
+
+
+def test_latest_shows_newest_and_counts_skipped(tmp_path, ring):
+    # An unpaced producer and the default --latest: every frame is shown or counted as skipped,
+    # none is lost (the producer blocks when full), and the last one is always shown.
+    rc, err, st = run_pair(tmp_path, ring, ["--latest"],
+                           ["--format", "bgr24", "--size", "640x360", "--frames", "60", "--slots", "8"])
+    assert rc == 0, err
+    assert st["frames_shown"] + st["frames_skipped"] == 60, st
+    assert st["frames_lost"] == 0 and st["last_seq"] == 59
+
+
+def test_frames_limit(tmp_path, ring):
+    stats = tmp_path / "stats.json"
+    prod = vt.start([TESTSRC, "--ring", ring, "--wait-consumer", "20", "--frames", "0", "--fps", "200"])
+    try:
+        r = subprocess.run([VIEW, "-r", ring, "--wait", "20", "--headless", "--every", "--frames", "7",
+                            "--stats-json", str(stats)], capture_output=True, text=True, timeout=TIMEOUT)
+    finally:
+        vt.stop(prod)
+    assert r.returncode == 0, r.stderr
+    st = json.loads(stats.read_text())
+    assert st["frames_shown"] == 7 and st["end"] == "frame limit reached"
+
+
+def test_missing_ring_times_out(ring):
+    r = subprocess.run([VIEW, "-r", ring, "--wait", "0.3", "--headless"], capture_output=True, text=True,
+                       timeout=TIMEOUT)
+    assert r.returncode == 2
+    assert f"no ring '{ring}' appeared" in r.stderr
+    assert f"waiting up to 0.3 s for a producer to create ring '{ring}'" in r.stderr
+
+
+@pytest.mark.parametrize("content", ["random", "short", "empty"])
+def test_foreign_segment(ring, content):
+    data = {"random": np.random.default_rng(1).bytes(65536), "short": b"not a ring", "empty": b""}[content]
+    with open(f"/dev/shm/{ring}", "wb") as f:
+        f.write(data)
+    r = subprocess.run([VIEW, "-r", ring, "--wait", "5", "--headless"], capture_output=True, text=True,
+                       timeout=TIMEOUT)
+    assert r.returncode == 4, r.stderr
+    assert f"'{ring}' is not a valid framering ring" in r.stderr
+
+
+def test_producer_killed(tmp_path, ring):
+    err_path = tmp_path / "view.err"
+    prod = vt.start([TESTSRC, "--ring", ring, "--frames", "0", "--fps", "30", "--size", "160x120"])
+    with open(err_path, "w") as err:
+        view = subprocess.Popen([VIEW, "-r", ring, "--wait", "20", "--headless"], stdout=subprocess.DEVNULL,
+                                stderr=err)
+    try:
+        vt.wait_for_line(err_path, "renderer", view)  # printed when the first frame arrives
+        prod.send_signal(signal.SIGKILL)
+        prod.wait()
+        rc = view.wait(timeout=TIMEOUT)
+    finally:
+        vt.stop(view)
+        vt.stop(prod)
+    text = err_path.read_text()
+    assert rc == 3, text
+    assert f"the producer of ring '{ring}' died" in text
+    assert "producer died" in text  # the summary
+    # The consumer removed the dead producer's segment when it closed.
+    assert not os.path.exists(f"/dev/shm/{ring}")
+
+
+def test_reconnect_after_producer_death(tmp_path, ring):
+    err_path, stats = tmp_path / "view.err", tmp_path / "stats.json"
+    prod = vt.start([TESTSRC, "--ring", ring, "--frames", "0", "--fps", "30", "--size", "160x120"])
+    with open(err_path, "w") as err:
+        view = subprocess.Popen([VIEW, "-r", ring, "--wait", "20", "--headless", "--every", "--reconnect",
+                                 "--stats-json", str(stats)], stdout=subprocess.DEVNULL, stderr=err)
+    prod2 = None
+    try:
+        vt.wait_for_line(err_path, "renderer", view)
+        prod.send_signal(signal.SIGKILL)
+        prod.wait()
+        vt.wait_for_line(err_path, "died", view)
+        prod2 = vt.start([TESTSRC, "--ring", ring, "--frames", "6", "--size", "200x100", "--format", "nv12",
+                          "--wait-consumer", "20"])
+        rc = view.wait(timeout=TIMEOUT)
+        assert vt.finish(prod2)[0] == 0
+    finally:
+        vt.stop(view)
+        vt.stop(prod)
+        if prod2:
+            vt.stop(prod2)
+    text = err_path.read_text()
+    assert rc == 0, text
+    assert "reconnected" in text
+    st = json.loads(stats.read_text())
+    assert st["reconnects"] == 1 and st["last_seq"] == 5 and st["format"] == "nv12"
+
+
+def test_sigint_while_waiting(tmp_path, ring):
+    err_path = tmp_path / "view.err"
+    with open(err_path, "w") as err:
+        view = subprocess.Popen([VIEW, "-r", ring, "--headless"], stdout=subprocess.DEVNULL, stderr=err)
+    try:
+        vt.wait_for_line(err_path, "waiting for a producer", view)  # waits forever for the ring
+        view.send_signal(signal.SIGINT)
+        rc = view.wait(timeout=TIMEOUT)
+    finally:
+        vt.stop(view)
+    text = err_path.read_text()
+    assert rc == 0, text
+    assert "interrupted: shown 0 frames" in text
+
+
+def test_snapshot_never_reached(tmp_path, ring):
+    snap = tmp_path / "snap.bmp"
+    rc, err, st = run_pair(tmp_path, ring, ["--every", "--snapshot", str(snap), "--at", "50"], ["--frames", "3"])
+    assert rc == 6 and not snap.exists()
+    assert "frame 50 was never shown" in err
+
+
+# ---------------------------------------------------------------- with framering-capture / framering-dump
+
+def need_capture():
+    if not (CAPTURE and os.access(CAPTURE, os.X_OK)):
+        pytest.skip("framering-capture is not built")
+
+
+def need_dump():
+    if not (DUMP and os.access(DUMP, os.X_OK)):
+        pytest.skip("framering-dump is not built: the snapshot was not compared with the frame sent")
+
+
+def capture_into(ring, consumer_args, capture_args, tmp_path):
+    """Start CONSUMER (waiting for RING) first, then framering-capture; return the consumer's result."""
+    cons = vt.start(consumer_args)
+    cap = vt.start([CAPTURE, "-r", ring, "--quiet"] + capture_args)
+    rc, out, err = vt.finish(cons)
+    crc, _, cerr = vt.finish(cap)
+    assert crc == 0, f"framering-capture failed: {cerr}"
+    return rc, out, err
+
+
+# Lossless and unpaced: a lavfi graph is a live source for framering-capture (paced, dropping when full).
+LAVFI = ["-f", "lavfi", "testsrc2=size=320x240:rate=30", "-s", "320x240", "--frames", "30", "--no-realtime",
+         "--on-full", "block"]
+
+
+@pytest.mark.parametrize("fmt", ["bgr24", "i420"])
+def test_capture_testsrc2(tmp_path, ring, fmt):
+    need_capture()
+    stats, snap, raw = tmp_path / "stats.json", tmp_path / "snap.bmp", tmp_path / "dump.raw"
+    rc, _, err = capture_into(ring, [VIEW, "-r", ring, "--wait", "20", "--headless", "--every", "--snapshot",
+                                     str(snap), "--at", "12", "--stats-json", str(stats)],
+                              LAVFI + ["-p", fmt], tmp_path)
+    assert rc == 0, err
+    st = json.loads(stats.read_text())
+    assert st["frames_shown"] == 30 and st["frames_lost"] == 0 and st["last_seq"] == 29
+    need_dump()
+    # testsrc2 is deterministic: a second run into framering-dump gives the frames that were sent.
+    rc, _, err = capture_into(ring, [DUMP, "--ring", ring, "--wait", "20", "--raw", str(raw), "--quiet"],
+                              LAVFI + ["-p", fmt], tmp_path)
+    assert rc == 0, err
+    want = vt.reference_bgr(fmt, 320, 240, raw.read_bytes(), 12)
+    img = cv2.imread(str(snap), cv2.IMREAD_COLOR)
+    diff = np.abs(img.astype(int) - want.astype(int))
+    assert diff.max() <= (0 if fmt == "bgr24" else vt.YUV_TOLERANCE), diff.max()
+
+
+def test_capture_sample(tmp_path, ring):
+    need_capture()
+    if not os.path.exists(SAMPLE):
+        pytest.skip(f"sample video {SAMPLE!r} is missing")
+    args = [SAMPLE, "-s", "480x270", "-p", "bgr24", "--frames", "20"]
+    stats, snap, raw = tmp_path / "stats.json", tmp_path / "snap.bmp", tmp_path / "dump.raw"
+    rc, _, err = capture_into(ring, [VIEW, "-r", ring, "--wait", "20", "--headless", "--every", "--snapshot",
+                                     str(snap), "--at", "10", "--stats-json", str(stats)], args, tmp_path)
+    assert rc == 0, err
+    st = json.loads(stats.read_text())
+    assert st["frames_shown"] == 20 and st["last_seq"] == 19
+    need_dump()
+    rc, _, err = capture_into(ring, [DUMP, "--ring", ring, "--wait", "20", "--raw", str(raw), "--quiet"],
+                              args, tmp_path)
+    assert rc == 0, err
+    want = vt.reference_bgr("bgr24", 480, 270, raw.read_bytes(), 10)
+    img = cv2.imread(str(snap), cv2.IMREAD_COLOR)
+    assert np.array_equal(img, want)
+
+
+def test_no_display_is_an_sdl_failure(ring):
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "SDL_VIDEODRIVER")}
+    r = subprocess.run([VIEW, "-r", ring, "--wait", "0"], capture_output=True, text=True, timeout=TIMEOUT, env=env)
+    assert r.returncode == 5, r.stderr
+    assert "SDL_Init failed" in r.stderr and "--headless" in r.stderr

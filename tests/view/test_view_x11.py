@@ -1,0 +1,150 @@
+"""test_view_x11.py - framering-view's real X11 window under Xvfb: a screenshot of the screen shows the frame sent.
+
+ctest runs this file inside `xvfb-run -a -s "-screen 0 1280x720x24"`. The viewer opens a real window
+(whatever renderer SDL picks there: OpenGL through Mesa, or software), holds the last frame at end of
+stream, and `xwd -root` grabs the screen. The frame is located in the screenshot by template matching
+and must match the sent frame closely everywhere and within a small tolerance at every block centre
+(the blocks are large, so the renderer's chroma filtering only touches their edges). Then the keys
+s (save the shown frame) and q (quit) are typed through XTEST.
+"""
+import ctypes
+import os
+import shutil
+import struct
+import subprocess
+import time
+
+import cv2
+import numpy as np
+import pytest
+
+import viewtest as vt
+from viewtest import TESTSRC, VIEW
+
+
+def read_xwd(path):
+    """Parse an XWD (X Window Dump) file of a 24/32-bit TrueColor screen into a BGR image."""
+    data = open(path, "rb").read()
+    hdr = struct.unpack(">25I", data[:100])
+    (header_size, version, fmt, depth, width, height, _xoff, byte_order, _unit, _bit_order, _pad, bpp,
+     bytes_per_line, _vclass, rmask, gmask, bmask, _bits_rgb, _cmap_entries, ncolors) = hdr[:20]
+    assert version == 7 and fmt == 2 and bpp in (24, 32), f"unsupported XWD: version {version} format {fmt} bpp {bpp}"
+    off = header_size + ncolors * 12
+    nb = bpp // 8
+    rows = np.frombuffer(data, np.uint8, height * bytes_per_line, off).reshape(height, bytes_per_line)
+    b = rows[:, : width * nb].reshape(height, width, nb).astype(np.uint32)
+    if byte_order != 0:  # MSBFirst
+        b = b[:, :, ::-1]
+    px = sum(b[:, :, i] << (8 * i) for i in range(nb))
+
+    def channel(mask):
+        shift = (mask & -mask).bit_length() - 1
+        return ((px & mask) >> shift).astype(np.uint8)
+
+    return np.stack([channel(bmask), channel(gmask), channel(rmask)], -1)
+
+
+class XKeys:
+    """Fake pointer motion and key presses with the XTEST extension (libXtst through ctypes)."""
+
+    def __init__(self):
+        try:
+            self.x11 = ctypes.CDLL("libX11.so.6")
+            self.xtst = ctypes.CDLL("libXtst.so.6")
+        except OSError as e:
+            pytest.skip(f"libXtst is not installed ({e}): keys cannot be typed")
+        self.x11.XOpenDisplay.restype = ctypes.c_void_p
+        self.x11.XOpenDisplay.argtypes = [ctypes.c_char_p]
+        self.x11.XStringToKeysym.restype = ctypes.c_ulong
+        self.x11.XStringToKeysym.argtypes = [ctypes.c_char_p]
+        self.x11.XKeysymToKeycode.argtypes = [ctypes.c_void_p, ctypes.c_ulong]
+        self.x11.XFlush.argtypes = [ctypes.c_void_p]
+        self.xtst.XTestFakeKeyEvent.argtypes = [ctypes.c_void_p, ctypes.c_uint, ctypes.c_int, ctypes.c_ulong]
+        self.xtst.XTestFakeMotionEvent.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_int,
+                                                   ctypes.c_ulong]
+        self.dpy = self.x11.XOpenDisplay(None)
+        assert self.dpy, "XOpenDisplay failed"
+
+    def move(self, x, y):
+        self.xtst.XTestFakeMotionEvent(self.dpy, -1, x, y, 0)
+        self.x11.XFlush(self.dpy)
+
+    def press(self, key):
+        code = self.x11.XKeysymToKeycode(self.dpy, self.x11.XStringToKeysym(key.encode()))
+        self.xtst.XTestFakeKeyEvent(self.dpy, code, 1, 0)
+        self.xtst.XTestFakeKeyEvent(self.dpy, code, 0, 0)
+        self.x11.XFlush(self.dpy)
+
+
+def expected_frame(w, h, n):
+    img = np.zeros((h, w, 3), np.uint8)
+    for by in range(8):
+        for bx in range(8):
+            r, g, b = vt.pattern_rgb(bx, by, n)
+            img[(by * h + 7) // 8:((by + 1) * h + 7) // 8, (bx * w + 7) // 8:((bx + 1) * w + 7) // 8] = (b, g, r)
+    return img
+
+
+@pytest.fixture
+def ring():
+    name = vt.unique_ring("x11")
+    yield name
+    vt.remove_ring(name)
+
+
+def test_window_shows_the_frame(tmp_path, ring):
+    if not os.environ.get("DISPLAY"):
+        pytest.skip("no X display: run under xvfb-run (ctest does when xvfb-run is installed)")
+    if not shutil.which("xwd"):
+        pytest.skip("xwd (x11-apps) is not installed")
+    w, h, frames = 640, 360, 3
+    err_path, shot = tmp_path / "view.err", tmp_path / "shot.xwd"
+    with open(err_path, "w") as err:
+        view = subprocess.Popen([VIEW, "-r", ring, "--wait", "20", "--every", "--hold"],
+                                stdout=subprocess.DEVNULL, stderr=err, cwd=tmp_path)
+    try:
+        prod = vt.start([TESTSRC, "--ring", ring, "--wait-consumer", "20", "--format", "i420", "--size",
+                         f"{w}x{h}", "--frames", str(frames)])
+        assert vt.finish(prod)[0] == 0
+        vt.wait_for_line(err_path, "holding frame", view)
+        want = expected_frame(w, h, frames - 1)
+        # The last present may still be on its way to the X server: grab until it shows (bounded).
+        deadline = time.monotonic() + 20
+        while True:
+            subprocess.run(["xwd", "-root", "-silent", "-out", str(shot)], check=True, timeout=vt.TIMEOUT)
+            screen = read_xwd(shot)
+            res = cv2.matchTemplate(screen, want, cv2.TM_SQDIFF_NORMED)
+            _, _, (x, y), _ = cv2.minMaxLoc(res)
+            got = screen[y:y + h, x:x + w]
+            diff = np.abs(got.astype(int) - want.astype(int))
+            if diff.mean() < 2 or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        cv2.imwrite(str(tmp_path / "shot.png"), screen)
+        assert view.poll() is None, "the viewer left although --hold keeps it up until q"
+        # Keys, typed through XTEST with the pointer over the window (no window manager: focus
+        # follows the pointer): s saves the shown frame, q quits.
+        keys = XKeys()
+        keys.move(x + w // 2, y + h // 2)
+        keys.press("s")
+        vt.wait_for_line(err_path, "saved frame", view)
+        keys.press("q")
+        assert view.wait(timeout=vt.TIMEOUT) == 0
+    finally:
+        vt.stop(view)
+    text = err_path.read_text()
+    assert "video driver x11" in text, text
+    saved = cv2.imread(str(tmp_path / f"framering-view-{frames - 1:06d}.bmp"), cv2.IMREAD_COLOR)
+    assert saved is not None and saved.shape == want.shape
+    assert np.abs(saved.astype(int) - want.astype(int)).mean() < 2
+    assert "end of stream: shown 3 frames" in text
+    # The frame is I420 drawn by the X11 renderer: close everywhere (chroma filtering at block
+    # edges differs between renderers) and within YUV_TOLERANCE + 2 at every block centre.
+    assert got.shape == want.shape, f"frame not found on screen (best match at {x},{y})"
+    assert diff.mean() < 2, f"mean difference {diff.mean():.2f} at {x},{y}; see {tmp_path / 'shot.png'}"
+    for by in range(8):
+        for bx in range(8):
+            cx, cy = bx * w // 8 + w // 16, by * h // 8 + h // 16
+            assert diff[cy, cx].max() <= vt.YUV_TOLERANCE + 2, (bx, by, got[cy, cx], want[cy, cx])
+    # The window is centred on the 1280x720 screen (SDL_WINDOWPOS_CENTERED, no window manager).
+    assert (x, y) == ((screen.shape[1] - w) // 2, (screen.shape[0] - h) // 2)
