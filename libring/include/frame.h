@@ -56,7 +56,9 @@ extern "C" {
  *   20    4 plane_count   1..FRAME_MAX_PLANES, as the format implies
  *   24    4 flags         FRAME_FLAG_*
  *   28    4 reserved0     0
- *   32    8 seq           frame sequence number from 0, +1 per frame written
+ *   32    8 seq           frame number from 0, +1 per frame produced; a frame
+ *                         dropped on a full ring keeps its number, so a gap
+ *                         in seq is exactly the frames the consumer missed
  *   40    8 pts           presentation time in time_base units (INT64_MIN: unknown)
  *   48    4 time_base_num the stream time base pts counts in
  *   52    4 time_base_den

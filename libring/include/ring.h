@@ -28,6 +28,8 @@
  *   -EALREADY      a reservation / peeked record is already outstanding
  *   -EPERM         operation not allowed on this side (e.g. peek on a producer)
  *   -EPIPE         reserve after ring_mark_eos()
+ *   -ENOTCONN      producer waited for a consumer that has detached (cleanly) and
+ *                  none is attached now: like writing to a pipe without a reader
  *   -EINTR         a blocking call was interrupted by a signal handler (call again,
  *                  or stop: this is how Ctrl-C reaches a program that waits)
  *
@@ -125,7 +127,8 @@ void ring_close(ring_t **r);
  * (-EAGAIN for RING_NO_WAIT, -ETIMEDOUT after a wait); RING_FULL_DROP never
  * waits and returns -ENOBUFS, counted as a dropped record.
  * Errors: -EMSGSIZE, -EINVAL, -EALREADY, -EPERM, -EAGAIN, -ETIMEDOUT,
- * -ENOBUFS, -EOWNERDEAD (the consumer died while we waited). */
+ * -ENOBUFS, -EOWNERDEAD (the consumer died while we waited), -ENOTCONN (the
+ * consumer detached; while none has attached yet, a full ring just waits). */
 int ring_reserve(ring_t *r, size_t len, size_t align, void **data, int64_t timeout_ns);
 
 /* ring_commit - publish the reserved record with its final length LEN
@@ -143,6 +146,13 @@ int ring_write(ring_t *r, const void *data, size_t len, int64_t timeout_ns);
 /* ring_mark_eos - mark end of stream after the last committed record and wake
  * the consumer. Further reserves give -EPIPE. */
 int ring_mark_eos(ring_t *r);
+
+/* ring_wait_drained - wait up to timeout_ns until the consumer has released
+ * every committed record (so closing the ring loses nothing). Waits for a
+ * consumer to attach if none has yet; woken by release, attach and detach,
+ * no polling. Errors: -ETIMEDOUT, -EAGAIN (RING_NO_WAIT), -ENOTCONN (the
+ * consumer detached with records unread), -EOWNERDEAD, -EINTR, -EPERM. */
+int ring_wait_drained(ring_t *r, int64_t timeout_ns);
 
 /* ring_note_drop - count a record of LEN bytes the caller chose not to write
  * (e.g. after an -EAGAIN under RING_FULL_BLOCK). */

@@ -24,6 +24,7 @@ __attribute__((visibility("default"))) const char *ring_strerror(int err)
 	case -EALREADY: return "a reservation or peeked record is outstanding";
 	case -EPERM: return "operation not allowed on this side of the ring";
 	case -EPIPE: return "end of stream already marked";
+	case -ENOTCONN: return "the consumer detached";
 	case -EINTR: return "interrupted";
 	default: return err < 0 ? strerror(-err) : "unknown error";
 	}

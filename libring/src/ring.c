@@ -140,6 +140,8 @@ static void unmap_and_free(ring_t *r)
 	free(r);
 }
 
+static inline void wake_if_sleeping(_Atomic uint32_t *word, _Atomic uint64_t *wake_counter);
+
 /* ------------------------------------------------------------ create / open */
 
 /* The name is taken: -EBUSY for a live ring, -EEXIST for a segment that is
@@ -326,6 +328,9 @@ RING_API int ring_open(ring_t **out, const char *name)
 		unmap_and_free(r);
 		return -EBADMSG;
 	}
+	atomic_fetch_add_explicit(&h->consumer_attaches, 1, memory_order_relaxed);
+	/* A producer may be waiting for a consumer (ring_wait_drained). */
+	wake_if_sleeping(&h->producer_sleeping, &h->producer_futex_wakes);
 	*out = r;
 	return 0;
 }
@@ -389,6 +394,8 @@ RING_API void ring_close(ring_t **rp)
 			ring_publish_head(r);
 		uint64_t self = plat_self_owner();
 		atomic_compare_exchange_strong(&h->consumer_owner, &self, 0);
+		/* A producer waiting for space or for the drain learns we left. */
+		wake_if_sleeping(&h->producer_sleeping, &h->producer_futex_wakes);
 		uint64_t prod = atomic_load_explicit(&h->producer_owner, memory_order_relaxed);
 		if (prod && !plat_owner_alive(prod) && have_path) {
 			/* The producer died without cleaning up: remove its stale name. */
@@ -478,10 +485,18 @@ static uint64_t deadline_of(int64_t timeout_ns)
 
 /* ------------------------------------------------------------ producer */
 
+/* Whether a consumer has been attached and none is now (a dead one is the
+ * liveness check's business: its owner word stays set). */
+static bool consumer_detached(ring_t *r)
+{
+	return atomic_load_explicit(&r->hdr->consumer_owner, memory_order_relaxed) == 0 &&
+	       atomic_load_explicit(&r->hdr->consumer_attaches, memory_order_relaxed) > 0;
+}
+
 static bool space_ready(ring_t *r)
 {
 	r->cached_head = atomic_load_explicit(&r->hdr->head, memory_order_acquire);
-	return r->capacity - (r->tail - r->cached_head) >= r->want_space;
+	return r->capacity - (r->tail - r->cached_head) >= r->want_space || consumer_detached(r);
 }
 
 /* Make WANT bytes free at the tail, waiting as the policy and timeout allow. */
@@ -498,6 +513,8 @@ static int wait_for_space(ring_t *r, uint64_t want, uint64_t deadline, bool may_
 		return -EAGAIN;
 	r->want_space = want;
 	for (;;) {
+		if (consumer_detached(r))
+			return -ENOTCONN; /* like a pipe without a reader: nobody will make room */
 		int rc = wait_until(r, &r->hdr->producer_sleeping, &r->hdr->producer_futex_waits, space_ready,
 				    deadline);
 		if (r->tail - r->cached_head > r->capacity)
@@ -505,6 +522,37 @@ static int wait_for_space(ring_t *r, uint64_t want, uint64_t deadline, bool may_
 		if (r->capacity - (r->tail - r->cached_head) >= want)
 			return 0;
 		if (rc < 0)
+			return rc;
+	}
+}
+
+static bool drained_or_consumer_changed(ring_t *r)
+{
+	return atomic_load_explicit(&r->hdr->head, memory_order_acquire) == r->tail ||
+	       atomic_load_explicit(&r->hdr->consumer_owner, memory_order_relaxed) != r->owner_at_wait;
+}
+
+RING_API int ring_wait_drained(ring_t *r, int64_t timeout_ns)
+{
+	if (!r)
+		return -EINVAL;
+	if (!r->is_producer)
+		return -EPERM;
+	uint64_t deadline = deadline_of(timeout_ns);
+	for (;;) {
+		uint64_t head = atomic_load_explicit(&r->hdr->head, memory_order_acquire);
+		if (r->tail - head > r->capacity)
+			return -EBADMSG;
+		if (head == r->tail)
+			return 0;
+		if (consumer_detached(r))
+			return -ENOTCONN;
+		if (timeout_ns == 0)
+			return -EAGAIN;
+		r->owner_at_wait = atomic_load_explicit(&r->hdr->consumer_owner, memory_order_relaxed);
+		int rc = wait_until(r, &r->hdr->producer_sleeping, &r->hdr->producer_futex_waits,
+				    drained_or_consumer_changed, deadline);
+		if (rc < 0 && atomic_load_explicit(&r->hdr->head, memory_order_acquire) != r->tail)
 			return rc;
 	}
 }

@@ -24,6 +24,7 @@ struct ring {
 	uint64_t want_space;         /* what wait_for_space() waits for */
 	enum ring_full_policy policy;
 	bool reserved, eos_marked;
+	uint64_t owner_at_wait;      /* consumer_owner when ring_wait_drained() went to sleep */
 	uint64_t res_lead, res_len;  /* outstanding reservation: alignment pad, length */
 	uint64_t frame_seq;          /* next frame sequence number (frame.c) */
 

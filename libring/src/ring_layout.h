@@ -87,6 +87,7 @@ struct ring_shm_header {
 	/* line 2: consumer control, written by the consumer only. */
 	alignas(RING_LINE) _Atomic uint64_t head; /* bytes consumed; release after reading */
 	_Atomic uint64_t consumer_owner;          /* RING_OWNER pack, 0: none */
+	_Atomic uint64_t consumer_attaches;       /* consumers ever attached; with owner 0: one left */
 	_Atomic uint64_t records_read;
 	_Atomic uint64_t bytes_read;
 	_Atomic uint64_t records_skipped;

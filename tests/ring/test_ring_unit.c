@@ -933,6 +933,111 @@ static void test_open_wait(void **state)
 	rt_watchdog(0, "");
 }
 
+/* ring_wait_drained: at once when the consumer has read everything, -EAGAIN
+ * without waiting, and woken (not polled) by a consumer in another process
+ * that attaches late and reads everything. */
+static void test_wait_drained(void **state)
+{
+	struct ring_create_opts o = { .capacity = 1 << 16 };
+	char buf[64];
+
+	(void)state;
+	assert_int_equal(ring_create(&P, name, &o), 0);
+	assert_int_equal(ring_wait_drained(P, RING_NO_WAIT), 0); /* nothing written */
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(ring_write(P, "abc", 3, RING_NO_WAIT), 0);
+	assert_int_equal(ring_wait_drained(P, RING_NO_WAIT), -EAGAIN);
+	assert_int_equal(ring_wait_drained(P, 50 * 1000000ll), -ETIMEDOUT); /* no consumer yet: waits */
+
+	rt_watchdog(30, "wait_drained with a late consumer");
+	pid_t child = fork();
+	assert_true(child >= 0);
+	if (child == 0) {
+		ring_t *c = NULL;
+		rt_sleep_ns(100 * 1000000ull);
+		int ok = ring_open(&c, name) == 0;
+		for (int i = 0; ok && i < 3; i++)
+			ok = ring_read(c, buf, sizeof(buf), 5000000000ll) == 3;
+		ring_close(&c);
+		_exit(ok ? 0 : 1);
+	}
+	rt_track_child(child);
+	assert_int_equal(ring_wait_drained(P, 10000000000ll), 0);
+	assert_int_equal(rt_wait_child(child), 0);
+	rt_untrack_child(child);
+	rt_watchdog(0, "");
+	struct ring_stats st;
+	ring_get_stats(P, &st);
+	assert_int_equal(st.records_read, 3);
+	assert_true(st.producer_futex_waits >= 1); /* it slept rather than spun */
+}
+
+/* A consumer that detaches cleanly: a producer waiting for space, or for the
+ * drain, gets -ENOTCONN (a pipe without a reader), not a timeout. A new
+ * consumer makes the ring usable again. */
+static void test_consumer_detached(void **state)
+{
+	void *d;
+
+	(void)state;
+	make_pair(1 << 14, RING_FULL_BLOCK);
+	while (ring_reserve(P, 1000, 8, &d, RING_NO_WAIT) == 0)
+		assert_int_equal(ring_commit(P, 1000), 0);
+	ring_close(&C);
+	uint64_t t0 = rt_now_ns();
+	assert_int_equal(ring_reserve(P, 1000, 8, &d, 5000000000ll), -ENOTCONN);
+	assert_int_equal(ring_wait_drained(P, 5000000000ll), -ENOTCONN);
+	print_message("detached consumer noticed after %.1f ms\n", (double)(rt_now_ns() - t0) / 1e6);
+
+	assert_int_equal(ring_open(&C, name), 0);
+	const void *data;
+	size_t len;
+	assert_int_equal(ring_peek(C, &data, &len, RING_NO_WAIT), 0);
+	assert_int_equal(ring_release(C), 0);
+	assert_int_equal(ring_reserve(P, 1000, 8, &d, RING_NO_WAIT), 0);
+	ring_abort(P);
+}
+
+/* A producer blocked on a full ring wakes with -ENOTCONN when its consumer,
+ * in another process, detaches while it waits. */
+static void test_detach_wakes_waiting_producer(void **state)
+{
+	void *d;
+	char b;
+	int to_parent[2], to_child[2];
+
+	(void)state;
+	struct ring_create_opts o = { .capacity = 1 << 14 };
+	assert_int_equal(ring_create(&P, name, &o), 0);
+	rt_watchdog(30, "producer waiting for a detaching consumer");
+	assert_int_equal(pipe(to_parent), 0);
+	assert_int_equal(pipe(to_child), 0);
+	pid_t child = fork();
+	assert_true(child >= 0);
+	if (child == 0) {
+		ring_t *c = NULL;
+		int ok = ring_open(&c, name) == 0;
+		ok = ok && write(to_parent[1], "x", 1) == 1;
+		ok = ok && read(to_child[0], &b, 1) == 1; /* parent: ring full, about to wait */
+		rt_sleep_ns(100 * 1000000ull);
+		ring_close(&c);
+		_exit(ok ? 0 : 1);
+	}
+	rt_track_child(child);
+	assert_int_equal(read(to_parent[0], &b, 1), 1); /* consumer attached */
+	while (ring_reserve(P, 1000, 8, &d, RING_NO_WAIT) == 0)
+		assert_int_equal(ring_commit(P, 1000), 0);
+	assert_int_equal(write(to_child[1], "y", 1), 1);
+	assert_int_equal(ring_reserve(P, 1000, 8, &d, RING_WAIT_FOREVER), -ENOTCONN);
+	assert_int_equal(rt_wait_child(child), 0);
+	rt_untrack_child(child);
+	rt_watchdog(0, "");
+	for (int i = 0; i < 2; i++) {
+		close(to_parent[i]);
+		close(to_child[i]);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -958,6 +1063,9 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_unlink_stale, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_strerror, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_wait, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_wait_drained, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_consumer_detached, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_detach_wakes_waiting_producer, setup, teardown),
 		/* last: under UBSAN a NULL store aborts the whole program, let the others run first */
 		cmocka_unit_test_setup_teardown(test_null_args, setup, teardown),
 	};
