@@ -1,0 +1,1046 @@
+/* capture.c - framering-capture: decode video with FFmpeg and write raw frames into a framering ring.
+ *
+ * demux (libavformat) -> decode (libavcodec, threaded) -> swscale or plane copy
+ * straight into a frame record reserved in the ring -> commit. One linear loop in
+ * main(); the per-frame work is output_frame(). Layout follows FFmpeg's
+ * doc/examples/demux_decode.c: every call checked, one cleanup path.
+ *
+ * Pacing: files go as fast as the consumer takes them unless --realtime;
+ * lavfi graphs generate frames as fast as they can, so they are paced by their
+ * timestamps implicitly (a synthetic live camera); V4L2 and network sources are
+ * paced by the source itself.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <libavcodec/avcodec.h>
+#include <libavdevice/avdevice.h>
+#include <libavformat/avformat.h>
+#include <libavutil/avutil.h>
+#include <libavutil/cpu.h>
+#include <libavutil/opt.h>
+#include <libavutil/pixdesc.h>
+
+#include "apputil.h"
+#include "capture_meta.h"
+#include "convert.h"
+#include "frame.h"
+#include "ring.h"
+
+#ifndef FRAMERING_DEFAULT_INPUT
+#define FRAMERING_DEFAULT_INPUT "assets/sample.mp4"
+#endif
+
+/* Exit codes, one per class of failure (listed in --help). */
+enum {
+	EXIT_OK = 0,
+	EXIT_RUNTIME = 1,   /* failure while running: ring, conversion, frame too large */
+	EXIT_USAGE = 2,     /* bad option or value */
+	EXIT_NOT_FOUND = 3, /* input file does not exist */
+	EXIT_BAD_INPUT = 4, /* input unreadable, corrupt, no video stream, no decoder */
+	EXIT_FORMAT = 5,    /* unknown input format (-f) or output pixel format (-p) */
+	EXIT_SIZE = 6,      /* bad --size */
+	EXIT_RING = 7,      /* ring name in use by a live producer, or ring cannot be created */
+	EXIT_NO_CAMERA = 8, /* camera device missing */
+};
+
+#define PROGRESS_INTERVAL_NS 500000000ull
+#define RESERVE_SLICE_NS 100000000ll /* block in slices this long so Ctrl-C is seen */
+
+struct options {
+	const char *ring_name;
+	const char *input;
+	const char *input_format;
+	AVDictionary *av_opts;
+	unsigned width, height; /* 0 x 0: source size */
+	bool stretch;
+	uint32_t fourcc;
+	int realtime;           /* -1: default for the source, 0 off, 1 on */
+	bool loop;
+	uint64_t max_frames;    /* 0: no limit */
+	double duration;        /* < 0: no limit */
+	double start;           /* < 0: from the beginning */
+	int on_full;            /* -1: default for the source, else enum ring_full_policy */
+	uint64_t slots;
+	bool quiet;
+	const char *stats_json;
+};
+
+struct counters {
+	uint64_t produced;      /* frames that reached the ring (written + dropped) */
+	uint64_t written, dropped;
+	uint64_t decode_errors; /* packets the decoder refused + errors it reported */
+	uint64_t corrupt_frames;
+	uint64_t skipped_before_start;
+	uint64_t loops, discontinuities, format_changes;
+	uint64_t cpu_demux_ns, cpu_decode_ns, cpu_convert_ns;
+};
+
+struct capture {
+	const struct options *opt;
+	AVFormatContext *fmt;
+	AVCodecContext *dec;
+	AVStream *st;
+	AVPacket *pkt;
+	AVFrame *frame;
+	ring_t *ring;
+	struct conv conv;
+	bool conv_ready;
+	bool live, camera, pace;
+	enum ring_full_policy policy;
+	double frame_dur;       /* seconds, nominal */
+	double start_target;    /* stream time (s) of --start, or -inf */
+
+	/* timeline: seconds of output since the first frame, across loops */
+	bool seg_started;
+	int64_t seg_first_pts;
+	double seg_base, last_t;
+	bool discont_pending;
+	bool have_first;
+
+	/* --realtime pacing */
+	bool pace_set;
+	uint64_t pace_wall0;
+	double pace_t0;
+
+	bool stopped_by_consumer;
+	uint64_t t_start_ns, t_progress_ns, cpu_start_ns;
+	struct counters n;
+	int exit_code;
+};
+
+/* Decoder error reports arrive through av_log, from the decoder's worker
+ * threads too (each has its own AVCodecContext), so count by class. */
+static atomic_uint_fast64_t decoder_log_errors;
+
+/* Until the first frame is out FFmpeg's own messages are held back: a bad
+ * input gets one line from us naming the file and the problem, not a cascade.
+ * The last error held back is kept to quote in that line. */
+static atomic_bool log_muted;
+static pthread_mutex_t muted_lock = PTHREAD_MUTEX_INITIALIZER;
+static char muted_error[160];
+
+static void log_callback(void *avcl, int level, const char *fmt, va_list vl)
+{
+	if (level <= AV_LOG_ERROR && avcl && *(const AVClass **)avcl == avcodec_get_class())
+		atomic_fetch_add(&decoder_log_errors, 1);
+	if (!atomic_load(&log_muted)) {
+		av_log_default_callback(avcl, level, fmt, vl);
+		return;
+	}
+	if (level > AV_LOG_ERROR)
+		return;
+	pthread_mutex_lock(&muted_lock);
+	vsnprintf(muted_error, sizeof(muted_error), fmt, vl);
+	muted_error[strcspn(muted_error, "\r\n")] = 0;
+	pthread_mutex_unlock(&muted_lock);
+}
+
+/* " (FFmpeg: <last held-back error>)" or "", for the one-line complaints. */
+static const char *ffmpeg_detail(void)
+{
+	static char buf[sizeof(muted_error) + 16];
+	pthread_mutex_lock(&muted_lock);
+	if (muted_error[0])
+		snprintf(buf, sizeof(buf), " (FFmpeg: %s)", muted_error);
+	else
+		buf[0] = 0;
+	pthread_mutex_unlock(&muted_lock);
+	return buf;
+}
+
+static int interrupt_cb(void *opaque)
+{
+	(void)opaque;
+	return app_stop_requested != 0;
+}
+
+static uint64_t thread_cpu_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t process_cpu_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+"usage: framering-capture [OPTIONS] [INPUT]\n"
+"Decode video with FFmpeg and write raw frames into the framering ring NAME in\n"
+"/dev/shm, converted straight into ring memory. INPUT is a file or URL, a V4L2\n"
+"device (/dev/videoN) or, with -f lavfi, a filter graph. Default INPUT:\n"
+"  %s\n"
+"\n"
+"  -r, --ring NAME         ring name (default \"framering\")\n"
+"  -f, --input-format FMT  force the input format: lavfi, v4l2, rawvideo, mp4, ...\n"
+"  -o, --option KEY=VALUE  demuxer/device/decoder option, repeatable; e.g. for v4l2\n"
+"                          -o video_size=1280x720 -o framerate=30 -o input_format=mjpeg,\n"
+"                          for rawvideo -o video_size=WxH -o pixel_format=yuv420p,\n"
+"                          for the decoder -o threads=2. Unused options are an error.\n"
+"  -s, --size WxH|source   output size (default 1920x1080); 'source' follows the input\n"
+"      --fit letterbox|stretch\n"
+"                          keep the aspect ratio with black bars (default) or stretch.\n"
+"                          Bars: Y=16 U=V=128 for i420/nv12, 0 for bgr24/rgb24/gray\n"
+"  -p, --format FMT        bgr24 (default), rgb24, gray, i420, nv12\n"
+"      --realtime          pace output by the stream timestamps (the demo passes it\n"
+"                          for files); implicit for lavfi graphs, which would run\n"
+"                          flat out otherwise\n"
+"      --no-realtime       do not pace a lavfi graph (as fast as the consumer takes)\n"
+"      --loop              start the file again at its end (marked DISCONTINUITY)\n"
+"      --frames N          stop after N frames (written + dropped)\n"
+"      --duration SEC      stop after SEC seconds of stream time (from the first\n"
+"                          frame, counted on across loops)\n"
+"      --start SEC         seek to SEC first (frame accurate, like ffmpeg -ss)\n"
+"      --on-full block|drop\n"
+"                          when the ring is full: wait for the consumer (default for\n"
+"                          files: lossless) or drop the frame and count it (default\n"
+"                          for live sources: lavfi, v4l2, network streams)\n"
+"      --slots N           ring holds at least N frames of the initial size (default\n"
+"                          4; the capacity is rounded up to a power of two)\n"
+"  -q, --quiet             no progress line, no summary, FFmpeg messages only if fatal\n"
+"      --stats-json FILE   write counters and CPU times to FILE at exit\n"
+"  -h, --help              this text\n"
+"\n"
+"Without --realtime a file is decoded as fast as the consumer reads it. In block\n"
+"mode the producer also waits at the end until a consumer has read every frame\n"
+"(closing removes the ring's name, so a late consumer would miss them), and it\n"
+"stops when its consumer leaves (exits or dies), like a writer whose pipe reader\n"
+"closed. On a TTY a progress line shows frames, fps, drops, ring fill and decode\n"
+"errors; a summary is printed at the end. SIGINT/SIGTERM stop cleanly: end of\n"
+"stream is marked and the ring is removed. A stream with damaged packets keeps\n"
+"going and counts the errors.\n"
+"\n"
+"Exit status: 0 done (end of input, limit reached, consumer left, or stopped by a\n"
+"  signal)\n"
+"  1 failure while running (ring, conversion, frame too large for the ring)\n"
+"  2 bad option or value            3 input file not found\n"
+"  4 input unreadable or corrupt, no video stream, no decoder\n"
+"  5 unknown input format or pixel format   6 bad --size\n"
+"  7 ring name in use by a live producer, or the ring cannot be created\n"
+"  8 camera device missing\n",
+		FRAMERING_DEFAULT_INPUT);
+}
+
+/* One line on stderr, the program name first. */
+static void __attribute__((format(printf, 1, 2))) complain(const char *fmt, ...)
+{
+	va_list ap;
+	app_progress_end();
+	fputs("framering-capture: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+static int parse_options(int argc, char **argv, struct options *o)
+{
+	enum { OPT_FIT = 256, OPT_REALTIME, OPT_NO_REALTIME, OPT_LOOP, OPT_FRAMES, OPT_DURATION,
+	       OPT_START, OPT_ON_FULL, OPT_SLOTS, OPT_STATS };
+	static const struct option longopts[] = {
+		{"ring", required_argument, NULL, 'r'},
+		{"input-format", required_argument, NULL, 'f'},
+		{"option", required_argument, NULL, 'o'},
+		{"size", required_argument, NULL, 's'},
+		{"fit", required_argument, NULL, OPT_FIT},
+		{"format", required_argument, NULL, 'p'},
+		{"realtime", no_argument, NULL, OPT_REALTIME},
+		{"no-realtime", no_argument, NULL, OPT_NO_REALTIME},
+		{"loop", no_argument, NULL, OPT_LOOP},
+		{"frames", required_argument, NULL, OPT_FRAMES},
+		{"duration", required_argument, NULL, OPT_DURATION},
+		{"start", required_argument, NULL, OPT_START},
+		{"on-full", required_argument, NULL, OPT_ON_FULL},
+		{"slots", required_argument, NULL, OPT_SLOTS},
+		{"quiet", no_argument, NULL, 'q'},
+		{"stats-json", required_argument, NULL, OPT_STATS},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	*o = (struct options){.ring_name = "framering", .input = FRAMERING_DEFAULT_INPUT,
+			      .width = 1920, .height = 1080, .fourcc = FRAME_FMT_BGR24,
+			      .realtime = -1, .duration = -1, .start = -1, .on_full = -1,
+			      .slots = 4};
+	int c;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":r:f:o:s:p:qh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'r':
+			o->ring_name = optarg;
+			break;
+		case 'f':
+			o->input_format = optarg;
+			break;
+		case 'o': {
+			const char *eq = strchr(optarg, '=');
+			if (!eq || eq == optarg) {
+				complain("bad -o '%s': expected KEY=VALUE", optarg);
+				return EXIT_USAGE;
+			}
+			char *key = av_strndup(optarg, (size_t)(eq - optarg));
+			if (!key || av_dict_set(&o->av_opts, key, eq + 1, 0) < 0) {
+				av_free(key);
+				complain("out of memory");
+				return EXIT_RUNTIME;
+			}
+			av_free(key);
+			break;
+		}
+		case 's':
+			if (!strcmp(optarg, "source")) {
+				o->width = o->height = 0;
+			} else if (app_parse_size(optarg, &o->width, &o->height) < 0) {
+				complain("bad size '%s': expected WxH (1..16384 each) or 'source'", optarg);
+				return EXIT_SIZE;
+			}
+			break;
+		case OPT_FIT:
+			if (!strcmp(optarg, "letterbox")) {
+				o->stretch = false;
+			} else if (!strcmp(optarg, "stretch")) {
+				o->stretch = true;
+			} else {
+				complain("bad --fit '%s': expected letterbox or stretch", optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		case 'p':
+			o->fourcc = frame_format_from_name(optarg);
+			if (!o->fourcc) {
+				complain("unknown pixel format '%s': expected bgr24, rgb24, gray, i420 or nv12",
+					 optarg);
+				return EXIT_FORMAT;
+			}
+			break;
+		case OPT_REALTIME:
+			o->realtime = 1;
+			break;
+		case OPT_NO_REALTIME:
+			o->realtime = 0;
+			break;
+		case OPT_LOOP:
+			o->loop = true;
+			break;
+		case OPT_FRAMES:
+			if (app_parse_u64(optarg, &o->max_frames) < 0 || o->max_frames == 0) {
+				complain("bad --frames '%s': expected a positive integer", optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		case OPT_DURATION:
+			if (app_parse_seconds(optarg, &o->duration) < 0 || o->duration <= 0) {
+				complain("bad --duration '%s': expected seconds > 0", optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		case OPT_START:
+			if (app_parse_seconds(optarg, &o->start) < 0) {
+				complain("bad --start '%s': expected seconds >= 0", optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		case OPT_ON_FULL:
+			if (!strcmp(optarg, "block")) {
+				o->on_full = RING_FULL_BLOCK;
+			} else if (!strcmp(optarg, "drop")) {
+				o->on_full = RING_FULL_DROP;
+			} else {
+				complain("bad --on-full '%s': expected block or drop", optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		case OPT_SLOTS:
+			if (app_parse_u64(optarg, &o->slots) < 0 || o->slots < 1 || o->slots > 4096) {
+				complain("bad --slots '%s': expected 1..4096", optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		case 'q':
+			o->quiet = true;
+			break;
+		case OPT_STATS:
+			o->stats_json = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			exit(EXIT_OK);
+		case ':':
+			complain("option '%s' needs a value (see --help)", argv[optind - 1]);
+			return EXIT_USAGE;
+		default:
+			complain("unknown option '%s' (see --help)", argv[optind - 1]);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind < argc)
+		o->input = argv[optind++];
+	if (optind < argc) {
+		complain("more than one INPUT given ('%s'); see --help", argv[optind]);
+		return EXIT_USAGE;
+	}
+	return EXIT_OK;
+}
+
+static bool is_v4l2_name(const char *name)
+{
+	return name && (!strcmp(name, "v4l2") || !strcmp(name, "video4linux2"));
+}
+
+/* Open the input and find its video stream. Sets cap->live/camera. */
+static int open_input(struct capture *cap, AVDictionary **av_opts)
+{
+	const struct options *o = cap->opt;
+	const AVInputFormat *ifmt = NULL;
+	const char *fmt_name = o->input_format;
+
+	/* A /dev/videoN path means a camera even without -f v4l2. */
+	if (!fmt_name && !strncmp(o->input, "/dev/video", 10))
+		fmt_name = "v4l2";
+	if (fmt_name) {
+		ifmt = av_find_input_format(fmt_name);
+		if (!ifmt) {
+			complain("unknown input format '%s' (see `ffmpeg -demuxers`)", fmt_name);
+			return EXIT_FORMAT;
+		}
+	}
+	cap->camera = is_v4l2_name(fmt_name);
+	if (cap->camera && access(o->input, F_OK) != 0) {
+		complain("camera '%s' not found: no such device", o->input);
+		return EXIT_NO_CAMERA;
+	}
+
+	cap->fmt = avformat_alloc_context();
+	if (!cap->fmt) {
+		complain("out of memory");
+		return EXIT_RUNTIME;
+	}
+	cap->fmt->interrupt_callback = (AVIOInterruptCB){interrupt_cb, NULL};
+	int ret = avformat_open_input(&cap->fmt, o->input, ifmt, av_opts);
+	if (ret < 0) {
+		/* avformat_open_input freed the context */
+		if (cap->camera && (ret == AVERROR(ENOENT) || ret == AVERROR(ENODEV) ||
+				    ret == AVERROR(ENXIO))) {
+			complain("camera '%s' not available: %s", o->input, av_err2str(ret));
+			return EXIT_NO_CAMERA;
+		}
+		if (ret == AVERROR(ENOENT)) {
+			complain("input '%s' not found: no such file", o->input);
+			return EXIT_NOT_FOUND;
+		}
+		if (ret == AVERROR_EXIT) /* interrupted by a signal */
+			return EXIT_OK;
+		complain("cannot open input '%s': %s%s", o->input, av_err2str(ret), ffmpeg_detail());
+		return EXIT_BAD_INPUT;
+	}
+	ret = avformat_find_stream_info(cap->fmt, NULL);
+	if (ret < 0) {
+		complain("cannot read stream information from '%s': %s%s", o->input, av_err2str(ret),
+			 ffmpeg_detail());
+		return EXIT_BAD_INPUT;
+	}
+	ret = av_find_best_stream(cap->fmt, AVMEDIA_TYPE_VIDEO, -1, -1, NULL, 0);
+	if (ret < 0) {
+		complain("'%s' has no video stream", o->input);
+		return EXIT_BAD_INPUT;
+	}
+	cap->st = cap->fmt->streams[ret];
+
+	const char *name = cap->fmt->iformat->name;
+	const AVClass *cls = cap->fmt->iformat->priv_class;
+	bool device = cls && (cls->category == AV_CLASS_CATEGORY_DEVICE_VIDEO_INPUT ||
+			      cls->category == AV_CLASS_CATEGORY_DEVICE_INPUT);
+	bool network = !strncmp(o->input, "rtsp://", 7) || !strncmp(o->input, "rtp://", 6) ||
+		       !strncmp(o->input, "udp://", 6) || !strncmp(o->input, "srt://", 6) ||
+		       !strncmp(o->input, "rtmp://", 7);
+	cap->live = device || network || !strcmp(name, "lavfi");
+	if (strstr(name, "video4linux2"))
+		cap->camera = true;
+	/* lavfi renders as fast as it can: pace it like the camera it imitates. */
+	cap->pace = o->realtime == 1 || (o->realtime == -1 && !strcmp(name, "lavfi"));
+	cap->policy = o->on_full >= 0 ? (enum ring_full_policy)o->on_full
+				      : cap->live ? RING_FULL_DROP : RING_FULL_BLOCK;
+
+	AVRational fr = av_guess_frame_rate(cap->fmt, cap->st, NULL);
+	cap->frame_dur = fr.num > 0 && fr.den > 0 ? av_q2d(av_inv_q(fr)) : 1.0 / 30;
+	return EXIT_OK;
+}
+
+static int open_decoder(struct capture *cap, AVDictionary **av_opts)
+{
+	const AVCodec *codec = avcodec_find_decoder(cap->st->codecpar->codec_id);
+	if (!codec) {
+		complain("no decoder for the video codec '%s' of '%s'",
+			 avcodec_get_name(cap->st->codecpar->codec_id), cap->opt->input);
+		return EXIT_BAD_INPUT;
+	}
+	cap->dec = avcodec_alloc_context3(codec);
+	if (!cap->dec) {
+		complain("out of memory");
+		return EXIT_RUNTIME;
+	}
+	int ret = avcodec_parameters_to_context(cap->dec, cap->st->codecpar);
+	if (ret < 0) {
+		complain("bad codec parameters in '%s': %s", cap->opt->input, av_err2str(ret));
+		return EXIT_BAD_INPUT;
+	}
+	cap->dec->pkt_timebase = cap->st->time_base;
+	/* Frame threading decodes N frames at once: the throughput files want. It
+	 * delays output by a frame per thread, so live sources get slice threads. */
+	cap->dec->thread_count = 0;
+	cap->dec->thread_type = cap->live ? FF_THREAD_SLICE : FF_THREAD_FRAME | FF_THREAD_SLICE;
+	ret = avcodec_open2(cap->dec, codec, av_opts);
+	if (ret < 0) {
+		complain("cannot open the %s decoder: %s", codec->name, av_err2str(ret));
+		return EXIT_BAD_INPUT;
+	}
+	const AVDictionaryEntry *e = av_dict_get(*av_opts, "", NULL, AV_DICT_IGNORE_SUFFIX);
+	if (e) {
+		complain("option '%s' is not known to the demuxer or the decoder", e->key);
+		return EXIT_USAGE;
+	}
+	cap->pkt = av_packet_alloc();
+	cap->frame = av_frame_alloc();
+	if (!cap->pkt || !cap->frame) {
+		complain("out of memory");
+		return EXIT_RUNTIME;
+	}
+	return EXIT_OK;
+}
+
+static uint64_t next_pow2(uint64_t v)
+{
+	uint64_t p = RING_MIN_CAPACITY;
+	while (p < v)
+		p <<= 1;
+	return p;
+}
+
+static void set_meta(struct capture *cap, unsigned w, unsigned h, unsigned src_w, unsigned src_h)
+{
+	struct capture_meta m = {
+		.magic = CAPTURE_META_MAGIC, .version = CAPTURE_META_VERSION,
+		.size = sizeof(m), .fourcc = cap->opt->fourcc, .width = w, .height = h,
+		.src_width = src_w, .src_height = src_h,
+		.time_base_num = cap->st->time_base.num, .time_base_den = cap->st->time_base.den,
+		.flags = (cap->live ? CAPTURE_META_LIVE : 0) | (cap->opt->loop ? CAPTURE_META_LOOP : 0),
+	};
+	AVRational fr = av_guess_frame_rate(cap->fmt, cap->st, NULL);
+	m.fps_num = fr.num;
+	m.fps_den = fr.den;
+	const char *base = strrchr(cap->opt->input, '/');
+	snprintf(m.source, sizeof(m.source), "%s", base && base[1] ? base + 1 : cap->opt->input);
+	ring_set_meta(cap->ring, &m, sizeof(m)); /* informational: a failure costs nothing */
+}
+
+/* Create the ring sized for --slots frames of the first output size. */
+static int open_ring(struct capture *cap)
+{
+	const struct options *o = cap->opt;
+	unsigned src_w = (unsigned)cap->st->codecpar->width, src_h = (unsigned)cap->st->codecpar->height;
+	unsigned w = o->width ? o->width : src_w, h = o->height ? o->height : src_h;
+	if (!w || !h) { /* size unknown until the first frame: assume 1080p */
+		w = 1920;
+		h = 1080;
+	}
+	size_t rec = frame_record_size(o->fourcc, w, h);
+	if (!rec) {
+		complain("cannot make %ux%u %s frames", w, h, frame_format_name(o->fourcc));
+		return EXIT_SIZE;
+	}
+	/* Space per frame: the record, the ring's own record header and alignment
+	 * padding, rounded to pages. One slot more than asked, because a record
+	 * never wraps and the end of the data area may go unused. */
+	uint64_t slot = ((uint64_t)rec + 256 + 4095) & ~(uint64_t)4095;
+	struct ring_create_opts ro = {.capacity = next_pow2(slot * (o->slots + 1)),
+				      .on_full = cap->policy};
+	int ret = ring_create(&cap->ring, o->ring_name, &ro);
+	if (ret == -EBUSY) {
+		struct ring_stats st;
+		if (ring_inspect(o->ring_name, &st) == 0 && st.producer_pid)
+			complain("ring '%s' is in use by a live producer (pid %d)", o->ring_name,
+				 (int)st.producer_pid);
+		else
+			complain("ring '%s' is in use by a live producer", o->ring_name);
+		return EXIT_RING;
+	}
+	if (ret == -EINVAL || ret == -ENAMETOOLONG) {
+		complain("bad ring name '%s': 1..%u characters of A-Z a-z 0-9 . _ -", o->ring_name,
+			 RING_NAME_MAX);
+		return EXIT_USAGE;
+	}
+	if (ret < 0) {
+		complain("cannot create ring '%s': %s", o->ring_name, ring_strerror(ret));
+		return EXIT_RING;
+	}
+	set_meta(cap, w, h, src_w, src_h);
+	return EXIT_OK;
+}
+
+/* Seek to the --start position (or the file's beginning when looping). */
+static int seek_start(struct capture *cap)
+{
+	int64_t ts = cap->opt->start > 0 ? (int64_t)(cap->opt->start * AV_TIME_BASE) : 0;
+	if (cap->fmt->start_time != AV_NOPTS_VALUE)
+		ts += cap->fmt->start_time; /* --start counts from the file's start, like ffmpeg -ss */
+	int ret = avformat_seek_file(cap->fmt, -1, INT64_MIN, ts, ts, 0);
+	if (ret < 0)
+		return ret;
+	avcodec_flush_buffers(cap->dec);
+	cap->discont_pending = true;
+	cap->seg_started = false;
+	return 0;
+}
+
+/* Sleep until stream time T is due (--realtime). Restarts the clock after a
+ * stall (a consumer that held us up) instead of bursting to catch up. */
+static void pace(struct capture *cap, double t)
+{
+	uint64_t now = app_now_ns();
+	if (!cap->pace_set || t < cap->pace_t0) {
+		cap->pace_set = true;
+		cap->pace_wall0 = now;
+		cap->pace_t0 = t;
+		return;
+	}
+	uint64_t due = cap->pace_wall0 + (uint64_t)((t - cap->pace_t0) * 1e9);
+	if (now > due + 1000000000ull) {
+		cap->pace_wall0 = now;
+		cap->pace_t0 = t;
+		return;
+	}
+	if (due <= now)
+		return;
+	struct timespec ts = {.tv_sec = (time_t)(due / 1000000000u), .tv_nsec = (long)(due % 1000000000u)};
+	/* EINTR on a stop signal: fine, the loop checks the flag next */
+	clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
+}
+
+/* Reserve a record, waiting in slices so a stop signal is seen. Returns 0,
+ * 1 if the frame is dropped (ring full under the drop policy), 2 if stopping
+ * (signal, or the consumer left or died while we waited for space: like a
+ * pipe whose reader closed, a lossless producer has nobody to deliver to),
+ * or a negative ring error. */
+static int reserve(struct capture *cap, struct frame_header **hdr)
+{
+	for (;;) {
+		if (app_stop_requested)
+			return 2;
+		int ret = frame_reserve(cap->ring, cap->conv.fourcc, cap->conv.out_w, cap->conv.out_h,
+					hdr, RESERVE_SLICE_NS);
+		if (ret == 0)
+			return 0;
+		if (ret == -ENOBUFS)
+			return 1;
+		if (ret == -EOWNERDEAD || ret == -ENOTCONN) {
+			cap->stopped_by_consumer = true;
+			return 2;
+		}
+		if (ret == -ETIMEDOUT || ret == -EAGAIN || ret == -EINTR)
+			continue;
+		return ret;
+	}
+}
+
+/* Closing the ring removes its name, so a consumer that has not attached yet
+ * would never see the frames still in it. Block mode promises lossless
+ * delivery: wait until a consumer has read them all (or one that attached
+ * has left). Drop mode waits only for a consumer that is attached now. */
+static void wait_drained(struct capture *cap)
+{
+	struct ring_stats rs;
+	ring_get_stats(cap->ring, &rs);
+	if (cap->policy == RING_FULL_DROP && !(rs.consumer_pid && rs.consumer_alive))
+		return;
+	bool noted = false;
+	while (!app_stop_requested) {
+		/* Slices only so that Ctrl-C is seen; the wait itself is a futex. */
+		int ret = ring_wait_drained(cap->ring, RESERVE_SLICE_NS);
+		if (ret != -ETIMEDOUT && ret != -EINTR)
+			return; /* drained, or the consumer left or died */
+		ring_get_stats(cap->ring, &rs);
+		if (!rs.consumer_pid && !noted && !cap->opt->quiet) {
+			complain("waiting for a consumer to read the last %" PRIu64 " frames (Ctrl-C to quit)",
+				 rs.records_written - rs.records_read - rs.records_skipped);
+			noted = true;
+		}
+	}
+}
+
+static void progress(struct capture *cap, bool force)
+{
+	uint64_t now = app_now_ns();
+	if (cap->opt->quiet || (!force && now - cap->t_progress_ns < PROGRESS_INTERVAL_NS))
+		return;
+	cap->t_progress_ns = now;
+	struct ring_stats rs;
+	ring_get_stats(cap->ring, &rs);
+	double el = (double)(now - cap->t_start_ns) / 1e9;
+	app_progress("frames %" PRIu64 "  %.1f fps  drops %" PRIu64 "  ring %3.0f%%  decode errors %" PRIu64,
+		     cap->n.written, el > 0 ? (double)cap->n.written / el : 0.0, cap->n.dropped,
+		     rs.capacity ? 100.0 * (double)rs.used / (double)rs.capacity : 0.0,
+		     cap->n.decode_errors + atomic_load(&decoder_log_errors));
+}
+
+/* Put one decoded frame into the ring. Returns 0 to go on, 1 when a limit
+ * (--frames, --duration) or a stop request ends the stream, or an exit code
+ * (> 1) after complaining. */
+static int output_frame(struct capture *cap, AVFrame *f, uint64_t decoded_ns)
+{
+	const struct options *o = cap->opt;
+	AVRational tb = cap->st->time_base;
+	int64_t pts = f->best_effort_timestamp;
+
+	if (pts != AV_NOPTS_VALUE && (double)pts * av_q2d(tb) < cap->start_target - 1e-6) {
+		cap->n.skipped_before_start++; /* decoded from the key frame before --start */
+		return 0;
+	}
+	if (f->decode_error_flags || (f->flags & AV_FRAME_FLAG_CORRUPT))
+		cap->n.corrupt_frames++;
+
+	/* Stream time since the first frame, continuing across loops. */
+	double t;
+	if (!cap->seg_started) {
+		cap->seg_started = true;
+		cap->seg_first_pts = pts;
+		cap->seg_base = cap->have_first ? cap->last_t + cap->frame_dur : 0;
+		t = cap->seg_base;
+	} else if (pts != AV_NOPTS_VALUE && cap->seg_first_pts != AV_NOPTS_VALUE) {
+		t = cap->seg_base + (double)(pts - cap->seg_first_pts) * av_q2d(tb);
+	} else {
+		t = cap->last_t + cap->frame_dur;
+	}
+	if (o->duration > 0 && t >= o->duration - 1e-6)
+		return 1;
+	cap->last_t = t;
+
+	uint32_t flags = f->key_frame ? FRAME_FLAG_KEY : 0;
+	int ret = conv_prepare(&cap->conv, f);
+	if (ret < 0) {
+		complain("cannot convert %dx%d %s frames to %s: %s", f->width, f->height,
+			 av_get_pix_fmt_name(f->format) ? av_get_pix_fmt_name(f->format) : "?",
+			 frame_format_name(o->fourcc), av_err2str(ret));
+		return EXIT_RUNTIME;
+	}
+	if (ret == 1) {
+		cap->conv_ready = true;
+		if (cap->have_first) { /* a new size or format mid-stream: follow it */
+			cap->n.format_changes++;
+			flags |= FRAME_FLAG_DISCONTINUITY;
+		}
+		set_meta(cap, cap->conv.out_w, cap->conv.out_h, (unsigned)f->width, (unsigned)f->height);
+	}
+	if (cap->discont_pending) {
+		flags |= FRAME_FLAG_DISCONTINUITY;
+		cap->discont_pending = false;
+	}
+	if (flags & FRAME_FLAG_DISCONTINUITY)
+		cap->n.discontinuities++;
+	if (!cap->have_first)
+		atomic_store(&log_muted, false); /* the input works: FFmpeg may speak now */
+	cap->have_first = true;
+
+	uint64_t capture_ns = decoded_ns;
+	if (cap->pace) {
+		/* A paced source (a file with --realtime, lavfi) decodes ahead of time:
+		 * the frame is "captured" when it falls due, which is when a camera
+		 * would have delivered it. Glass-to-glass latency is measured from here. */
+		pace(cap, t);
+		capture_ns = app_now_ns();
+	}
+	if (app_stop_requested)
+		return 1;
+
+	cap->n.produced++;
+	bool last = o->max_frames && cap->n.produced >= o->max_frames;
+	struct frame_header *hdr = NULL;
+	ret = reserve(cap, &hdr);
+	if (ret == 2)
+		return 1;
+	if (ret == 1) {
+		cap->n.dropped++;
+		return last ? 1 : 0;
+	}
+	if (ret < 0) {
+		if (ret == -EMSGSIZE)
+			complain("a %ux%u %s frame does not fit the ring (largest record %zu bytes): "
+				 "use --size or more --slots", cap->conv.out_w, cap->conv.out_h,
+				 frame_format_name(o->fourcc), ring_max_record(cap->ring));
+		else
+			complain("cannot reserve a frame in ring '%s': %s", o->ring_name, ring_strerror(ret));
+		return EXIT_RUNTIME;
+	}
+
+	uint64_t c0 = thread_cpu_ns();
+	ret = conv_frame(&cap->conv, f, hdr);
+	cap->n.cpu_convert_ns += thread_cpu_ns() - c0;
+	if (ret < 0) {
+		ring_abort(cap->ring);
+		complain("conversion failed: %s", av_err2str(ret));
+		return EXIT_RUNTIME;
+	}
+	hdr->pts = pts == AV_NOPTS_VALUE ? INT64_MIN : pts;
+	hdr->time_base_num = tb.num;
+	hdr->time_base_den = tb.den;
+	hdr->capture_ns = capture_ns;
+	hdr->flags = flags | (last ? FRAME_FLAG_EOS : 0);
+	ret = frame_commit(cap->ring, hdr);
+	if (ret < 0) {
+		complain("cannot commit a frame to ring '%s': %s", o->ring_name, ring_strerror(ret));
+		return EXIT_RUNTIME;
+	}
+	cap->n.written++;
+	progress(cap, false);
+	return last ? 1 : 0;
+}
+
+/* Send one packet (NULL: drain) and put every frame it yields into the ring.
+ * Damaged packets are counted and skipped. Returns as output_frame(). */
+static int decode_packet(struct capture *cap, const AVPacket *pkt)
+{
+	uint64_t c0 = thread_cpu_ns();
+	int ret = avcodec_send_packet(cap->dec, pkt);
+	cap->n.cpu_decode_ns += thread_cpu_ns() - c0;
+	if (ret < 0 && ret != AVERROR_EOF)
+		cap->n.decode_errors++;
+
+	for (;;) {
+		c0 = thread_cpu_ns();
+		ret = avcodec_receive_frame(cap->dec, cap->frame);
+		cap->n.cpu_decode_ns += thread_cpu_ns() - c0;
+		if (ret == AVERROR(EAGAIN) || ret == AVERROR_EOF)
+			return 0;
+		if (ret < 0) {
+			cap->n.decode_errors++;
+			return 0;
+		}
+		ret = output_frame(cap, cap->frame, app_now_ns());
+		av_frame_unref(cap->frame);
+		if (ret != 0)
+			return ret;
+	}
+}
+
+static void json_string(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+		if (ch == '"' || ch == '\\')
+			fprintf(f, "\\%c", ch);
+		else if (ch < 0x20)
+			fprintf(f, "\\u%04x", ch);
+		else
+			fputc(ch, f);
+	}
+	fputc('"', f);
+}
+
+static void write_stats(struct capture *cap, double wall_s, uint64_t cpu_main_ns, uint64_t cpu_proc_ns)
+{
+	const struct options *o = cap->opt;
+	FILE *f = fopen(o->stats_json, "w");
+	if (!f) {
+		complain("cannot write --stats-json '%s': %s", o->stats_json, strerror(errno));
+		return;
+	}
+	struct ring_stats rs = {0};
+	if (cap->ring)
+		ring_get_stats(cap->ring, &rs);
+	const struct counters *n = &cap->n;
+	uint64_t frames = n->written ? n->written : 1;
+	uint64_t inner = n->cpu_decode_ns + n->cpu_convert_ns;
+	uint64_t other = cpu_main_ns > inner ? cpu_main_ns - inner : 0;
+	fputs("{\n  \"input\": ", f);
+	json_string(f, o->input);
+	fputs(",\n  \"ring\": ", f);
+	json_string(f, o->ring_name);
+	fprintf(f, ",\n  \"format\": \"%s\",\n  \"width\": %u,\n  \"height\": %u,\n",
+		frame_format_name(o->fourcc), cap->conv.out_w, cap->conv.out_h);
+	fprintf(f, "  \"conversion\": \"%s\",\n", !cap->conv_ready ? "none" : cap->conv.copy ? "copy" : "swscale");
+	fprintf(f, "  \"live\": %s,\n  \"realtime\": %s,\n  \"on_full\": \"%s\",\n",
+		cap->live ? "true" : "false", cap->pace ? "true" : "false",
+		cap->policy == RING_FULL_DROP ? "drop" : "block");
+	fprintf(f, "  \"frames_produced\": %" PRIu64 ",\n  \"frames_written\": %" PRIu64 ",\n"
+		   "  \"frames_dropped\": %" PRIu64 ",\n",
+		n->produced, n->written, n->dropped);
+	fprintf(f, "  \"decode_errors\": %" PRIu64 ",\n  \"corrupt_frames\": %" PRIu64 ",\n",
+		n->decode_errors + atomic_load(&decoder_log_errors), n->corrupt_frames);
+	fprintf(f, "  \"skipped_before_start\": %" PRIu64 ",\n  \"loops\": %" PRIu64 ",\n"
+		   "  \"discontinuities\": %" PRIu64 ",\n  \"format_changes\": %" PRIu64 ",\n",
+		n->skipped_before_start, n->loops, n->discontinuities, n->format_changes);
+	fprintf(f, "  \"wall_s\": %.6f,\n  \"fps\": %.3f,\n", wall_s,
+		wall_s > 0 ? (double)n->written / wall_s : 0.0);
+	fprintf(f, "  \"cpu_process_s\": %.6f,\n  \"cpu_main_thread_s\": %.6f,\n"
+		   "  \"cpu_demux_s\": %.6f,\n  \"cpu_decode_s\": %.6f,\n  \"cpu_convert_s\": %.6f,\n"
+		   "  \"cpu_other_s\": %.6f,\n",
+		(double)cpu_proc_ns / 1e9, (double)cpu_main_ns / 1e9, (double)n->cpu_demux_ns / 1e9,
+		(double)n->cpu_decode_ns / 1e9, (double)n->cpu_convert_ns / 1e9, (double)other / 1e9);
+	/* "other": the main thread's CPU outside decode and conversion calls:
+	 * demuxing, ring reserve/commit, pacing and bookkeeping. */
+	uint64_t no_demux = other > n->cpu_demux_ns ? other - n->cpu_demux_ns : 0;
+	fprintf(f, "  \"cpu_other_per_frame_us\": %.3f,\n  \"cpu_other_no_demux_per_frame_us\": %.3f,\n"
+		   "  \"cpu_convert_per_frame_us\": %.3f,\n  \"cpu_process_per_frame_us\": %.3f,\n",
+		(double)other / 1e3 / (double)frames, (double)no_demux / 1e3 / (double)frames,
+		(double)n->cpu_convert_ns / 1e3 / (double)frames, (double)cpu_proc_ns / 1e3 / (double)frames);
+	fprintf(f, "  \"ring_capacity\": %" PRIu64 ",\n  \"ring_records_written\": %" PRIu64 ",\n"
+		   "  \"ring_records_dropped\": %" PRIu64 ",\n  \"ring_records_read\": %" PRIu64 ",\n",
+		rs.capacity, rs.records_written, rs.records_dropped, rs.records_read);
+	fprintf(f, "  \"exit_code\": %d\n}\n", cap->exit_code);
+	if (fclose(f) != 0)
+		complain("cannot write --stats-json '%s': %s", o->stats_json, strerror(errno));
+}
+
+int main(int argc, char **argv)
+{
+	struct options opt;
+	struct capture cap = {.opt = &opt, .start_target = -INFINITY};
+	AVDictionary *av_opts = NULL;
+	int ret;
+
+	cap.exit_code = parse_options(argc, argv, &opt);
+	av_opts = opt.av_opts; /* open_input/open_decoder consume what they know */
+	if (cap.exit_code != EXIT_OK)
+		goto end;
+
+	app_install_stop_signals();
+	av_log_set_level(opt.quiet ? AV_LOG_FATAL : AV_LOG_WARNING);
+	av_log_set_callback(log_callback);
+	avdevice_register_all();
+
+	atomic_store(&log_muted, true); /* until the first frame is out */
+	cap.exit_code = open_input(&cap, &av_opts);
+	atomic_store(&decoder_log_errors, 0); /* probing decodes a few frames: not ours to count */
+	if (cap.exit_code != EXIT_OK || !cap.fmt)
+		goto end;
+	if (cap.live && (opt.loop || opt.start >= 0)) {
+		complain("--loop and --start apply to files, not to the live source '%s'", opt.input);
+		cap.exit_code = EXIT_USAGE;
+		goto end;
+	}
+	if ((cap.exit_code = open_decoder(&cap, &av_opts)) != EXIT_OK)
+		goto end;
+	ret = conv_init(&cap.conv, opt.fourcc, opt.width, opt.height, opt.stretch, av_cpu_count());
+	if (ret < 0) {
+		complain("unsupported output format");
+		cap.exit_code = EXIT_FORMAT;
+		goto end;
+	}
+	if ((cap.exit_code = open_ring(&cap)) != EXIT_OK)
+		goto end;
+	if (opt.start > 0) {
+		cap.start_target = opt.start;
+		if (cap.fmt->start_time != AV_NOPTS_VALUE)
+			cap.start_target += (double)cap.fmt->start_time / AV_TIME_BASE;
+		if ((ret = seek_start(&cap)) < 0) {
+			complain("cannot seek to %.3f s in '%s': %s", opt.start, opt.input, av_err2str(ret));
+			cap.exit_code = EXIT_BAD_INPUT;
+			goto end;
+		}
+	}
+
+	cap.t_start_ns = app_now_ns();
+	cap.cpu_start_ns = thread_cpu_ns();
+	bool produced_this_pass = false;
+	ret = 0;
+	/* The main loop: read a packet, decode it, put its frames into the ring. */
+	while (!app_stop_requested && ret == 0) {
+		uint64_t c0 = thread_cpu_ns();
+		int rd = av_read_frame(cap.fmt, cap.pkt);
+		cap.n.cpu_demux_ns += thread_cpu_ns() - c0;
+		if (rd == AVERROR(EAGAIN)) { /* a non-blocking device with nothing yet */
+			struct timespec nap = {0, 1000000};
+			nanosleep(&nap, NULL);
+			continue;
+		}
+		if (rd == AVERROR_EXIT) /* interrupted by a stop signal */
+			break;
+		if (rd < 0) {
+			if (rd != AVERROR_EOF && !opt.quiet)
+				complain("reading '%s' failed (%s): treating it as the end", opt.input,
+					 av_err2str(rd));
+			uint64_t before = cap.n.produced;
+			ret = decode_packet(&cap, NULL); /* drain the decoder */
+			produced_this_pass |= cap.n.produced != before;
+			if (ret != 0 || !opt.loop || !produced_this_pass || app_stop_requested)
+				break;
+			if ((rd = seek_start(&cap)) < 0) {
+				complain("cannot rewind '%s' for --loop: %s", opt.input, av_err2str(rd));
+				cap.exit_code = EXIT_RUNTIME;
+				break;
+			}
+			cap.n.loops++;
+			produced_this_pass = false;
+			continue;
+		}
+		if (cap.pkt->stream_index == cap.st->index) {
+			uint64_t before = cap.n.produced;
+			ret = decode_packet(&cap, cap.pkt);
+			produced_this_pass |= cap.n.produced != before;
+		}
+		av_packet_unref(cap.pkt);
+	}
+	if (ret > 1)
+		cap.exit_code = ret;
+	if (cap.exit_code == EXIT_OK && !cap.have_first && !app_stop_requested) {
+		if (cap.n.skipped_before_start || opt.start > 0)
+			complain("nothing to play after --start %.3f s in '%s'", opt.start, opt.input);
+		else
+			complain("no video frame could be decoded from '%s' (truncated or corrupt?)%s",
+				 opt.input, ffmpeg_detail());
+		cap.exit_code = EXIT_BAD_INPUT;
+	}
+
+	/* Summary, counters, then close: ring_close() marks end of stream and
+	 * removes the ring (a consumer drains what is left from its mapping). */
+	double wall_s = (double)(app_now_ns() - cap.t_start_ns) / 1e9;
+	uint64_t cpu_main = thread_cpu_ns() - cap.cpu_start_ns;
+	uint64_t cpu_proc = process_cpu_ns();
+	int eos = ring_mark_eos(cap.ring);
+	if (eos < 0 && cap.exit_code == EXIT_OK)
+		complain("cannot mark end of stream: %s", ring_strerror(eos));
+	if (cap.exit_code == EXIT_OK)
+		wait_drained(&cap);
+	if (!opt.quiet && cap.have_first) {
+		progress(&cap, true);
+		app_progress_end();
+		fprintf(stderr,
+			"framering-capture: %" PRIu64 " frames written to ring '%s' (%ux%u %s), %" PRIu64
+			" dropped, %" PRIu64 " decode errors, %" PRIu64 " loops, in %.2f s (%.1f fps)%s\n",
+			cap.n.written, opt.ring_name, cap.conv.out_w, cap.conv.out_h,
+			frame_format_name(opt.fourcc), cap.n.dropped,
+			cap.n.decode_errors + atomic_load(&decoder_log_errors), cap.n.loops, wall_s,
+			wall_s > 0 ? (double)cap.n.written / wall_s : 0.0,
+			app_stop_requested ? ", stopped by signal"
+			: cap.stopped_by_consumer ? ", stopped: the consumer left" : "");
+	}
+	if (opt.stats_json)
+		write_stats(&cap, wall_s, cpu_main, cpu_proc);
+
+end:
+	ring_close(&cap.ring);
+	conv_free(&cap.conv);
+	av_frame_free(&cap.frame);
+	av_packet_free(&cap.pkt);
+	avcodec_free_context(&cap.dec);
+	avformat_close_input(&cap.fmt);
+	av_dict_free(&av_opts);
+	return cap.exit_code;
+}

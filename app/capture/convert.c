@@ -1,0 +1,310 @@
+/* convert.c - put one decoded AVFrame into a frame record in the ring: letterbox, swscale or plane copy.
+ *
+ * The destination of every conversion is the ring record itself: sws_scale_frame()
+ * writes through an AVFrame whose data pointers are the record's planes (wrapped in
+ * a non-owning AVBufferRef, because swscale wants refcounted frames), so a frame
+ * goes from the decoder's buffer to shared memory in one pass. When the decoded
+ * frame already is in the output format and size, av_image_copy_plane() copies the
+ * planes instead (swscale would do the same work slower).
+ *
+ * The swscale setup copies what the ffmpeg CLI (5.1) does in its auto-inserted
+ * scale filter, so our pixels match `ffmpeg -pix_fmt FMT -s WxH -f rawvideo`:
+ * SWS_BICUBIC, MPEG-2 vertical chroma siting for yuv420p (src/dst_v_chr_pos 128),
+ * the frame's colour matrix and range.
+ *
+ * Letterbox bars are black in each format's own convention: Y=16, U=V=128 for
+ * i420/nv12 (limited range, what swscale outputs), 0 for bgr24, rgb24 and gray
+ * (full range, again what swscale outputs for black).
+ */
+#include "convert.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include <libavutil/imgutils.h>
+#include <libavutil/opt.h>
+#include <libavutil/pixdesc.h>
+#include <libswscale/swscale.h>
+
+/* Per-plane facts of an output format the letterbox code needs. */
+struct plane_desc {
+	unsigned count;
+	unsigned bpp[FRAME_MAX_PLANES];  /* bytes per sample group in the plane */
+	unsigned hsub, vsub;             /* log2 chroma subsampling of planes 1.. */
+	uint8_t black[FRAME_MAX_PLANES]; /* bar value */
+};
+
+static struct plane_desc describe(uint32_t fourcc)
+{
+	struct plane_desc d = {0};
+	switch (fourcc) {
+	case FRAME_FMT_BGR24:
+	case FRAME_FMT_RGB24:
+		d = (struct plane_desc){.count = 1, .bpp = {3}, .black = {0}};
+		break;
+	case FRAME_FMT_GRAY8:
+		d = (struct plane_desc){.count = 1, .bpp = {1}, .black = {0}};
+		break;
+	case FRAME_FMT_I420:
+		d = (struct plane_desc){.count = 3, .bpp = {1, 1, 1}, .hsub = 1, .vsub = 1,
+					.black = {16, 128, 128}};
+		break;
+	case FRAME_FMT_NV12:
+		d = (struct plane_desc){.count = 2, .bpp = {1, 2}, .hsub = 1, .vsub = 1,
+					.black = {16, 128}};
+		break;
+	}
+	return d;
+}
+
+enum AVPixelFormat conv_av_format(uint32_t fourcc)
+{
+	switch (fourcc) {
+	case FRAME_FMT_BGR24: return AV_PIX_FMT_BGR24;
+	case FRAME_FMT_RGB24: return AV_PIX_FMT_RGB24;
+	case FRAME_FMT_GRAY8: return AV_PIX_FMT_GRAY8;
+	case FRAME_FMT_I420: return AV_PIX_FMT_YUV420P;
+	case FRAME_FMT_NV12: return AV_PIX_FMT_NV12;
+	}
+	return AV_PIX_FMT_NONE;
+}
+
+int conv_init(struct conv *c, uint32_t fourcc, unsigned req_w, unsigned req_h, bool stretch,
+	      int sws_threads)
+{
+	memset(c, 0, sizeof(*c));
+	c->fourcc = fourcc;
+	c->dst_fmt = conv_av_format(fourcc);
+	if (c->dst_fmt == AV_PIX_FMT_NONE)
+		return AVERROR(EINVAL);
+	c->req_w = req_w;
+	c->req_h = req_h;
+	c->stretch = stretch;
+	c->sws_threads = sws_threads > 0 ? sws_threads : 1;
+	c->src_fmt = AV_PIX_FMT_NONE;
+	return 0;
+}
+
+void conv_free(struct conv *c)
+{
+	sws_freeContext(c->sws);
+	c->sws = NULL;
+}
+
+/* The picture rectangle inside the record: the whole record (stretch, or the
+ * aspect ratios agree), else the largest centred rectangle of the source's
+ * display aspect ratio. Chroma-subsampled formats keep it on even coordinates
+ * so that the bars and the picture split chroma samples cleanly. */
+static void fit(struct conv *c)
+{
+	c->out_w = c->req_w ? c->req_w : (unsigned)c->src_w;
+	c->out_h = c->req_h ? c->req_h : (unsigned)c->src_h;
+	c->img_x = c->img_y = 0;
+	c->img_w = c->out_w;
+	c->img_h = c->out_h;
+	if (c->stretch || !c->req_w)
+		return;
+
+	AVRational sar = c->src_sar;
+	if (sar.num <= 0 || sar.den <= 0)
+		sar = (AVRational){1, 1};
+	/* display aspect = dar_num / dar_den */
+	int64_t dar_num = (int64_t)c->src_w * sar.num, dar_den = (int64_t)c->src_h * sar.den;
+	int64_t w = c->out_w, h = c->out_h;
+	if (w * dar_den > h * dar_num)
+		w = (h * dar_num + dar_den / 2) / dar_den; /* pillarbox */
+	else if (w * dar_den < h * dar_num)
+		h = (w * dar_den + dar_num / 2) / dar_num; /* letterbox */
+
+	bool sub = describe(c->fourcc).hsub > 0;
+	if (sub) {
+		if (w != c->out_w)
+			w = (w + 1) & ~(int64_t)1;
+		if (h != c->out_h)
+			h = (h + 1) & ~(int64_t)1;
+	}
+	w = w < 1 ? 1 : w > c->out_w ? c->out_w : w;
+	h = h < 1 ? 1 : h > c->out_h ? c->out_h : h;
+	c->img_w = (unsigned)w;
+	c->img_h = (unsigned)h;
+	c->img_x = (c->out_w - c->img_w) / 2;
+	c->img_y = (c->out_h - c->img_h) / 2;
+	if (sub) {
+		c->img_x &= ~1u;
+		c->img_y &= ~1u;
+	}
+}
+
+/* swscale warns about the deprecated full-range "J" formats; hand it the plain
+ * format and say full range explicitly instead (what libavfilter does). */
+static enum AVPixelFormat unjpeg(enum AVPixelFormat f, int *full)
+{
+	switch (f) {
+	case AV_PIX_FMT_YUVJ420P: *full = 1; return AV_PIX_FMT_YUV420P;
+	case AV_PIX_FMT_YUVJ422P: *full = 1; return AV_PIX_FMT_YUV422P;
+	case AV_PIX_FMT_YUVJ444P: *full = 1; return AV_PIX_FMT_YUV444P;
+	case AV_PIX_FMT_YUVJ440P: *full = 1; return AV_PIX_FMT_YUV440P;
+	case AV_PIX_FMT_YUVJ411P: *full = 1; return AV_PIX_FMT_YUV411P;
+	default: return f;
+	}
+}
+
+static int make_sws(struct conv *c)
+{
+	int src_full = 0;
+	enum AVPixelFormat src_fmt = unjpeg(c->src_fmt, &src_full);
+	if (c->src_range == AVCOL_RANGE_JPEG)
+		src_full = 1;
+	else if (c->src_range == AVCOL_RANGE_MPEG)
+		src_full = 0;
+
+	struct SwsContext *s = sws_alloc_context();
+	if (!s)
+		return AVERROR(ENOMEM);
+	int ret = 0;
+	/* What ffmpeg's scale filter sets; the chroma positions are its "MPEG-2
+	 * siting for yuv420p" override, the flags the CLI's default "bicubic". */
+	if ((ret = av_opt_set_int(s, "srcw", c->src_w, 0)) < 0 ||
+	    (ret = av_opt_set_int(s, "srch", c->src_h, 0)) < 0 ||
+	    (ret = av_opt_set_int(s, "src_format", src_fmt, 0)) < 0 ||
+	    (ret = av_opt_set_int(s, "dstw", c->img_w, 0)) < 0 ||
+	    (ret = av_opt_set_int(s, "dsth", c->img_h, 0)) < 0 ||
+	    (ret = av_opt_set_int(s, "dst_format", c->dst_fmt, 0)) < 0 ||
+	    (ret = av_opt_set_int(s, "sws_flags", SWS_BICUBIC, 0)) < 0 ||
+	    (ret = av_opt_set_int(s, "threads", c->sws_threads, 0)) < 0)
+		goto fail;
+	if (src_fmt == AV_PIX_FMT_YUV420P && (ret = av_opt_set_int(s, "src_v_chr_pos", 128, 0)) < 0)
+		goto fail;
+	if (c->dst_fmt == AV_PIX_FMT_YUV420P && (ret = av_opt_set_int(s, "dst_v_chr_pos", 128, 0)) < 0)
+		goto fail;
+	if ((ret = sws_init_context(s, NULL, NULL)) < 0)
+		goto fail;
+
+	int *inv_table, *table, in_full, out_full, brightness, contrast, saturation;
+	if (sws_getColorspaceDetails(s, &inv_table, &in_full, &table, &out_full, &brightness,
+				     &contrast, &saturation) >= 0) {
+		/* The source's matrix on both sides, as the scale filter does when no
+		 * output matrix is asked for (YUV->YUV keeps the matrix). Not every
+		 * format pair supports this (RGB->RGB): then the defaults stay. */
+		const int *coefs = sws_getCoefficients(c->src_space);
+		sws_setColorspaceDetails(s, coefs, src_full, coefs, out_full, brightness, contrast,
+					 saturation);
+	}
+	c->sws = s;
+	return 0;
+fail:
+	sws_freeContext(s);
+	return ret;
+}
+
+int conv_prepare(struct conv *c, const AVFrame *f)
+{
+	if (c->src_fmt == (enum AVPixelFormat)f->format && c->src_w == f->width &&
+	    c->src_h == f->height && c->src_space == f->colorspace && c->src_range == f->color_range &&
+	    c->src_sar.num == f->sample_aspect_ratio.num && c->src_sar.den == f->sample_aspect_ratio.den)
+		return 0;
+	if (f->width < 1 || f->height < 1 || f->format < 0)
+		return AVERROR(EINVAL);
+
+	conv_free(c);
+	c->src_fmt = f->format;
+	c->src_w = f->width;
+	c->src_h = f->height;
+	c->src_space = f->colorspace;
+	c->src_range = f->color_range;
+	c->src_sar = f->sample_aspect_ratio;
+	fit(c);
+	if (c->out_w > FRAME_MAX_DIM || c->out_h > FRAME_MAX_DIM)
+		return AVERROR(ERANGE);
+	c->copy = c->src_fmt == c->dst_fmt && (unsigned)c->src_w == c->out_w &&
+		  (unsigned)c->src_h == c->out_h && c->img_w == c->out_w && c->img_h == c->out_h;
+	if (c->copy)
+		return 1;
+	int ret = make_sws(c);
+	return ret < 0 ? ret : 1;
+}
+
+static void fill_bars(const struct conv *c, const struct plane_desc *d, struct frame_header *hdr)
+{
+	uint8_t *rec = (uint8_t *)hdr;
+	for (unsigned i = 0; i < d->count; i++) {
+		unsigned hs = i ? d->hsub : 0, vs = i ? d->vsub : 0;
+		uint8_t *base = rec + hdr->plane[i].offset;
+		size_t stride = hdr->plane[i].stride;
+		unsigned rows = frame_plane_rows(c->fourcc, c->out_h, i);
+		size_t row_bytes = frame_plane_row_bytes(c->fourcc, c->out_w, i);
+		unsigned y0 = c->img_y >> vs, y1 = y0 + ((c->img_h + (1u << vs) - 1) >> vs);
+		size_t x0 = (size_t)(c->img_x >> hs) * d->bpp[i];
+		size_t x1 = x0 + (size_t)((c->img_w + (1u << hs) - 1) >> hs) * d->bpp[i];
+		if (y1 > rows)
+			y1 = rows;
+		if (x1 > row_bytes)
+			x1 = row_bytes;
+		for (unsigned y = 0; y < rows; y++) {
+			uint8_t *row = base + y * stride;
+			if (y < y0 || y >= y1) {
+				memset(row, d->black[i], row_bytes);
+				continue;
+			}
+			if (x0)
+				memset(row, d->black[i], x0);
+			if (x1 < row_bytes)
+				memset(row + x1, d->black[i], row_bytes - x1);
+		}
+	}
+}
+
+/* swscale refcounts its destination frame; the ring owns this memory, so the
+ * buffer wrapping it frees nothing. */
+static void no_free(void *opaque, uint8_t *data)
+{
+	(void)opaque;
+	(void)data;
+}
+
+int conv_frame(struct conv *c, const AVFrame *f, struct frame_header *hdr)
+{
+	struct plane_desc d = describe(c->fourcc);
+	uint8_t *rec = (uint8_t *)hdr;
+	uint8_t *dst[4] = {0};
+	int dst_stride[4] = {0};
+
+	if (c->img_w != c->out_w || c->img_h != c->out_h)
+		fill_bars(c, &d, hdr);
+	for (unsigned i = 0; i < d.count; i++) {
+		unsigned hs = i ? d.hsub : 0, vs = i ? d.vsub : 0;
+		dst_stride[i] = (int)hdr->plane[i].stride;
+		dst[i] = rec + hdr->plane[i].offset + (size_t)(c->img_y >> vs) * hdr->plane[i].stride +
+			 (size_t)(c->img_x >> hs) * d.bpp[i];
+	}
+
+	if (c->copy) {
+		for (unsigned i = 0; i < d.count; i++)
+			av_image_copy_plane(dst[i], dst_stride[i], f->data[i], f->linesize[i],
+					    (int)frame_plane_row_bytes(c->fourcc, c->out_w, i),
+					    (int)frame_plane_rows(c->fourcc, c->out_h, i));
+		return 0;
+	}
+
+	AVFrame *out = av_frame_alloc();
+	if (!out)
+		return AVERROR(ENOMEM);
+	int ret = 0;
+	out->buf[0] = av_buffer_create(rec, (size_t)hdr->plane[0].offset + hdr->image_size, no_free,
+				       NULL, 0);
+	if (!out->buf[0]) {
+		ret = AVERROR(ENOMEM);
+		goto end;
+	}
+	out->format = c->dst_fmt;
+	out->width = (int)c->img_w;
+	out->height = (int)c->img_h;
+	for (unsigned i = 0; i < d.count; i++) {
+		out->data[i] = dst[i];
+		out->linesize[i] = dst_stride[i];
+	}
+	ret = sws_scale_frame(c->sws, out, f);
+end:
+	av_frame_free(&out);
+	return ret;
+}

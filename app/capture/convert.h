@@ -1,0 +1,55 @@
+/* convert.h - put one decoded AVFrame into a frame record in the ring: letterbox, swscale or plane copy. */
+#ifndef FRAMERING_CAPTURE_CONVERT_H
+#define FRAMERING_CAPTURE_CONVERT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <libavutil/frame.h>
+#include <libavutil/pixfmt.h>
+
+#include "frame.h"
+
+/* How a source frame maps onto the output record. Rebuilt by conv_prepare()
+ * whenever the source size, pixel format or colour description changes. */
+struct conv {
+	/* what the output records are */
+	uint32_t fourcc;
+	enum AVPixelFormat dst_fmt;
+	unsigned req_w, req_h;  /* requested output size; 0 x 0: follow the source */
+	bool stretch;           /* --fit stretch: fill the record, ignore the aspect ratio */
+	int sws_threads;
+
+	/* the current source and geometry (valid after conv_prepare) */
+	int src_w, src_h;
+	enum AVPixelFormat src_fmt;
+	enum AVColorSpace src_space;
+	enum AVColorRange src_range;
+	AVRational src_sar;
+	unsigned out_w, out_h;  /* record size */
+	unsigned img_x, img_y;  /* picture rectangle inside the record (the rest is bars) */
+	unsigned img_w, img_h;
+	bool copy;              /* same format and size: av_image_copy_plane, no swscale */
+	struct SwsContext *sws;
+};
+
+/* conv_init - set up for FOURCC records of REQ_W x REQ_H (0 x 0: source size). */
+int conv_init(struct conv *c, uint32_t fourcc, unsigned req_w, unsigned req_h, bool stretch,
+	      int sws_threads);
+
+/* conv_prepare - make the converter fit source frame F. Returns 1 if the
+ * geometry changed (first frame, or a new size/format: the caller marks a
+ * discontinuity), 0 if it was already right, or a negative AVERROR. */
+int conv_prepare(struct conv *c, const AVFrame *f);
+
+/* conv_frame - write F into the record HDR (reserved by frame_reserve for
+ * c->fourcc, c->out_w x c->out_h): fill the bars, then scale/convert or copy
+ * the picture straight into ring memory. 0 or a negative AVERROR. */
+int conv_frame(struct conv *c, const AVFrame *f, struct frame_header *hdr);
+
+void conv_free(struct conv *c);
+
+/* conv_av_format - the AVPixelFormat of a FRAME_FMT_* fourcc, AV_PIX_FMT_NONE if unknown. */
+enum AVPixelFormat conv_av_format(uint32_t fourcc);
+
+#endif

@@ -1,0 +1,215 @@
+/* ctl.c - framering-ctl: list, inspect and remove framering rings in /dev/shm (like ipcs/ipcrm for rings).
+ *
+ * Everything goes through ring_inspect()/ring_inspect_meta() (a read-only
+ * mapping, header validated) and ring_unlink_stale(), so the tool never attaches
+ * to a ring and never disturbs a running producer or consumer. The stream format
+ * comes from the meta area framering-capture fills (app/capture/capture_meta.h).
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../capture/capture_meta.h"
+#include "frame.h"
+#include "ring.h"
+
+#define SHM_DIR "/dev/shm"
+
+enum {
+	EXIT_OK = 0,
+	EXIT_USAGE = 1,    /* bad command or option */
+	EXIT_NO_RING = 2,  /* no ring of that name */
+	EXIT_LIVE = 3,     /* rm refused: a live producer holds the ring */
+	EXIT_ERROR = 4,    /* not a ring, other layout version, permission, ... */
+};
+
+static void usage(FILE *out)
+{
+	fputs("usage: framering-ctl list [--all]\n"
+	      "       framering-ctl stat NAME\n"
+	      "       framering-ctl rm NAME\n"
+	      "Inspect and clean up framering rings (POSIX shared memory in " SHM_DIR ").\n"
+	      "\n"
+	      "  list        one line per ring: name, producer and consumer pid (+ alive or\n"
+	      "              dead), frames written/read/dropped, fill level, end of stream,\n"
+	      "              and the frame format framering-capture stored in the ring.\n"
+	      "              --all also names segments in " SHM_DIR " that are not rings.\n"
+	      "  stat NAME   every counter of ring NAME, one 'key: value' per line\n"
+	      "  rm NAME     remove ring NAME if its producer is gone (a stale ring);\n"
+	      "              a ring with a live producer is never removed\n"
+	      "  -h, --help  this text\n"
+	      "\n"
+	      "Nothing here attaches to a ring: running producers and consumers are not\n"
+	      "disturbed. Exit status: 0 ok, 1 bad command, 2 no such ring,\n"
+	      "3 rm refused (live producer), 4 not a ring or other error.\n",
+	      out);
+}
+
+static void __attribute__((format(printf, 1, 2))) complain(const char *fmt, ...)
+{
+	va_list ap;
+	fputs("framering-ctl: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+/* The capture meta of ring NAME, or false if the ring carries none we know. */
+static bool read_meta(const char *name, struct capture_meta *m)
+{
+	if (ring_inspect_meta(name, m, sizeof(*m)) < 0)
+		return false;
+	return m->magic == CAPTURE_META_MAGIC && m->version == CAPTURE_META_VERSION &&
+	       m->size == sizeof(*m);
+}
+
+static void format_side(char *buf, size_t len, pid_t pid, bool alive)
+{
+	if (!pid)
+		snprintf(buf, len, "-");
+	else
+		snprintf(buf, len, "%d(%s)", (int)pid, alive ? "alive" : "dead");
+}
+
+static int cmd_list(bool all)
+{
+	DIR *d = opendir(SHM_DIR);
+	if (!d) {
+		complain("cannot read " SHM_DIR ": %s", strerror(errno));
+		return EXIT_ERROR;
+	}
+	printf("%-24s %-16s %-16s %10s %10s %8s %5s %-4s %s\n", "NAME", "PRODUCER", "CONSUMER",
+	       "WRITTEN", "READ", "DROPPED", "FILL", "EOS", "FORMAT");
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		if (e->d_name[0] == '.' || (e->d_type != DT_REG && e->d_type != DT_UNKNOWN))
+			continue;
+		struct ring_stats st;
+		int ret = ring_inspect(e->d_name, &st);
+		if (ret < 0) {
+			if (all)
+				printf("%-24s (not a ring: %s)\n", e->d_name, ring_strerror(ret));
+			continue;
+		}
+		char prod[32], cons[32], fmt[64] = "-";
+		format_side(prod, sizeof(prod), st.producer_pid, st.producer_alive);
+		format_side(cons, sizeof(cons), st.consumer_pid, st.consumer_alive);
+		struct capture_meta m;
+		if (read_meta(e->d_name, &m)) {
+			const char *fname = frame_format_name(m.fourcc);
+			snprintf(fmt, sizeof(fmt), "%ux%u %s %s", m.width, m.height, fname ? fname : "?",
+				 m.source);
+		}
+		printf("%-24s %-16s %-16s %10" PRIu64 " %10" PRIu64 " %8" PRIu64 " %4.0f%% %-4s %s\n",
+		       e->d_name, prod, cons, st.records_written, st.records_read, st.records_dropped,
+		       st.capacity ? 100.0 * (double)st.used / (double)st.capacity : 0.0,
+		       st.eos ? "yes" : "no", fmt);
+	}
+	closedir(d);
+	return EXIT_OK;
+}
+
+static int inspect_error(const char *name, int ret)
+{
+	if (ret == -ENOENT) {
+		complain("no ring named '%s'", name);
+		return EXIT_NO_RING;
+	}
+	complain("'%s' cannot be inspected: %s", name, ring_strerror(ret));
+	return EXIT_ERROR;
+}
+
+static int cmd_stat(const char *name)
+{
+	struct ring_stats st;
+	int ret = ring_inspect(name, &st);
+	if (ret < 0)
+		return inspect_error(name, ret);
+	printf("name: %s\n", name);
+	printf("capacity: %" PRIu64 "\n", st.capacity);
+	printf("used: %" PRIu64 "\n", st.used);
+	printf("fill_percent: %.1f\n", st.capacity ? 100.0 * (double)st.used / (double)st.capacity : 0.0);
+	printf("producer_pid: %d\nproducer_alive: %s\n", (int)st.producer_pid,
+	       st.producer_alive ? "yes" : "no");
+	printf("consumer_pid: %d\nconsumer_alive: %s\n", (int)st.consumer_pid,
+	       st.consumer_alive ? "yes" : "no");
+	printf("eos: %s\n", st.eos ? "yes" : "no");
+	printf("on_full: %s\n", st.on_full == RING_FULL_DROP ? "drop" : "block");
+	printf("records_written: %" PRIu64 "\nbytes_written: %" PRIu64 "\n", st.records_written,
+	       st.bytes_written);
+	printf("records_read: %" PRIu64 "\nbytes_read: %" PRIu64 "\n", st.records_read, st.bytes_read);
+	printf("records_dropped: %" PRIu64 "\nbytes_dropped: %" PRIu64 "\n", st.records_dropped,
+	       st.bytes_dropped);
+	printf("records_skipped: %" PRIu64 "\nbytes_skipped: %" PRIu64 "\n", st.records_skipped,
+	       st.bytes_skipped);
+	printf("producer_futex_waits: %" PRIu64 "\nproducer_futex_wakes: %" PRIu64 "\n",
+	       st.producer_futex_waits, st.producer_futex_wakes);
+	printf("consumer_futex_waits: %" PRIu64 "\nconsumer_futex_wakes: %" PRIu64 "\n",
+	       st.consumer_futex_waits, st.consumer_futex_wakes);
+	struct capture_meta m;
+	if (read_meta(name, &m)) {
+		const char *fname = frame_format_name(m.fourcc);
+		printf("format: %s\nwidth: %u\nheight: %u\n", fname ? fname : "?", m.width, m.height);
+		printf("source_width: %u\nsource_height: %u\n", m.src_width, m.src_height);
+		printf("time_base: %d/%d\nframe_rate: %d/%d\n", m.time_base_num, m.time_base_den,
+		       m.fps_num, m.fps_den);
+		printf("source: %s\nlive: %s\nloop: %s\n", m.source,
+		       m.flags & CAPTURE_META_LIVE ? "yes" : "no", m.flags & CAPTURE_META_LOOP ? "yes" : "no");
+	}
+	return EXIT_OK;
+}
+
+static int cmd_rm(const char *name)
+{
+	int ret = ring_unlink_stale(name);
+	if (ret == 0) {
+		printf("removed stale ring '%s'\n", name);
+		return EXIT_OK;
+	}
+	if (ret == -EBUSY) {
+		struct ring_stats st;
+		if (ring_inspect(name, &st) == 0 && st.producer_pid)
+			complain("ring '%s' has a live producer (pid %d): not removed", name,
+				 (int)st.producer_pid);
+		else
+			complain("ring '%s' has a live producer: not removed", name);
+		return EXIT_LIVE;
+	}
+	return inspect_error(name, ret);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	const char *cmd = argv[1];
+	if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
+		usage(stdout);
+		return EXIT_OK;
+	}
+	if (!strcmp(cmd, "list") || !strcmp(cmd, "ls")) {
+		bool all = argc == 3 && !strcmp(argv[2], "--all");
+		if (argc > 3 || (argc == 3 && !all)) {
+			complain("usage: framering-ctl list [--all]");
+			return EXIT_USAGE;
+		}
+		return cmd_list(all);
+	}
+	if (!strcmp(cmd, "stat") || !strcmp(cmd, "rm")) {
+		if (argc != 3) {
+			complain("usage: framering-ctl %s NAME", cmd);
+			return EXIT_USAGE;
+		}
+		return !strcmp(cmd, "stat") ? cmd_stat(argv[2]) : cmd_rm(argv[2]);
+	}
+	complain("unknown command '%s' (see --help)", cmd);
+	return EXIT_USAGE;
+}

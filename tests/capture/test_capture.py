@@ -1,0 +1,590 @@
+"""test_capture.py - end-to-end tests of framering-capture -> ring -> framering-dump, and framering-ctl.
+
+Run by ctest (tests/capture/CMakeLists.txt) with FRAMERING_PYTHON_EXE -m pytest; the
+programs and samples come from environment variables CMake sets:
+FRAMERING_CAPTURE, FRAMERING_DUMP, FRAMERING_CTL, FRAMERING_SAMPLE, FRAMERING_SAMPLE_SMALL.
+
+Pixels are compared with what the ffmpeg CLI makes of the same frames
+(`ffmpeg -i IN -s WxH -pix_fmt FMT -f rawvideo`). Tolerance: none, byte for byte.
+framering-capture sets swscale up like ffmpeg's auto-inserted scaler (SWS_BICUBIC,
+MPEG-2 chroma siting for yuv420p, the frame's matrix and range) and both use the
+same libswscale on the same machine, so the output must be identical.
+
+Every test uses a ring name with the pid and a random suffix, and the `ring`
+fixture fails the test if a segment is left in /dev/shm (and removes it).
+"""
+
+import json
+import os
+import re
+import signal
+import subprocess
+import time
+import uuid
+
+import numpy as np
+import pytest
+
+CAPTURE = os.environ.get("FRAMERING_CAPTURE", "framering-capture")
+DUMP = os.environ.get("FRAMERING_DUMP", "framering-dump")
+CTL = os.environ.get("FRAMERING_CTL", "framering-ctl")
+SAMPLE = os.environ.get("FRAMERING_SAMPLE", "assets/sample.mp4")
+SMALL = os.environ.get("FRAMERING_SAMPLE_SMALL", "assets/sample-320x240.mp4")
+TIMEOUT = 120
+
+FORMATS = ["bgr24", "rgb24", "gray", "i420", "nv12"]
+FF_PIXFMT = {"bgr24": "bgr24", "rgb24": "rgb24", "gray": "gray", "i420": "yuv420p", "nv12": "nv12"}
+HEADER_FMT = {"bgr24": "bgr24", "rgb24": "rgb24", "gray": "gray8", "i420": "i420", "nv12": "nv12"}
+FLAG_KEY, FLAG_DISCONT, FLAG_EOS = 1, 2, 4
+
+
+# ------------------------------------------------------------------ helpers
+
+def shm_path(name):
+    return os.path.join("/dev/shm", name)
+
+
+@pytest.fixture
+def ring():
+    name = "frtest-cap-%d-%s" % (os.getpid(), uuid.uuid4().hex[:8])
+    yield name
+    left = os.path.exists(shm_path(name))
+    if left:
+        os.unlink(shm_path(name))
+    assert not left, "ring segment %s was left in /dev/shm" % name
+
+
+def ffprobe_count(path, lavfi=False):
+    cmd = ["ffprobe", "-v", "error"] + (["-f", "lavfi"] if lavfi else []) + [
+        "-count_frames", "-select_streams", "v:0", "-show_entries", "stream=nb_read_frames",
+        "-of", "csv=p=0", path]
+    # an MPEG-TS lists the stream once per program: take the first figure
+    return int(subprocess.check_output(cmd, text=True).split()[0].split(",")[0])
+
+
+def ffmpeg_raw(inputs, out, pix_fmt, size=None, frames=None, vf=None):
+    cmd = ["ffmpeg", "-hide_banner", "-loglevel", "error"] + inputs
+    if frames:
+        cmd += ["-frames:v", str(frames)]
+    if size:
+        cmd += ["-s", size]
+    if vf:
+        cmd += ["-vf", vf]
+    cmd += ["-pix_fmt", pix_fmt, "-f", "rawvideo", "-y", str(out)]
+    subprocess.run(cmd, check=True, timeout=TIMEOUT)
+    return np.fromfile(out, np.uint8)
+
+
+class Run:
+    """One producer + one framering-dump consumer on a fresh ring."""
+
+    def __init__(self, cap, dump, raw, headers, stats):
+        self.cap, self.dump = cap, dump
+        self.raw = np.fromfile(raw, np.uint8) if raw and os.path.exists(raw) else None
+        self.headers = []
+        if headers and os.path.exists(headers):
+            for line in open(headers):
+                f = line.split()
+                self.headers.append(dict(
+                    seq=int(f[0]), pts=int(f[1]), tb=(int(f[2]), int(f[3])), capture_ns=int(f[4]),
+                    width=int(f[5]), height=int(f[6]), fmt=f[7], flags=int(f[8]),
+                    planes=int(f[9]), strides=[int(f[10]), int(f[11]), int(f[12])]))
+        self.stats = json.load(open(stats)) if stats and os.path.exists(stats) else None
+
+
+def run_pipeline(tmp_path, ring, cap_args, dump_args=(), raw=True):
+    raw_path = tmp_path / "out.raw" if raw else None
+    hdr_path = tmp_path / "out.hdr"
+    stats_path = tmp_path / "stats.json"
+    dcmd = [DUMP, "--ring", ring, "--wait", "20", "--headers", str(hdr_path)] + list(dump_args)
+    if raw:
+        dcmd += ["--raw", str(raw_path)]
+    dump = subprocess.Popen(dcmd, stderr=subprocess.PIPE, text=True)
+    try:
+        cap = subprocess.run([CAPTURE, "--ring", ring, "--stats-json", str(stats_path)] + list(cap_args),
+                             stderr=subprocess.PIPE, text=True, timeout=TIMEOUT)
+        _, derr = dump.communicate(timeout=TIMEOUT)
+    finally:
+        if dump.poll() is None:
+            dump.kill()
+            dump.wait()
+    dres = subprocess.CompletedProcess(dcmd, dump.returncode, None, derr)
+    assert cap.returncode == 0, cap.stderr
+    assert dres.returncode == 0, derr
+    return Run(cap, dres, raw_path, hdr_path, stats_path)
+
+
+def plane_shapes(fmt, w, h):
+    """(rows, row_bytes, hsub, vsub, bytes per sample group) per plane."""
+    cw, ch = (w + 1) // 2, (h + 1) // 2
+    return {"bgr24": [(h, w * 3, 0, 0, 3)], "rgb24": [(h, w * 3, 0, 0, 3)],
+            "gray": [(h, w, 0, 0, 1)],
+            "i420": [(h, w, 0, 0, 1), (ch, cw, 1, 1, 1), (ch, cw, 1, 1, 1)],
+            "nv12": [(h, w, 0, 0, 1), (ch, cw * 2, 1, 1, 2)]}[fmt]
+
+
+def frame_bytes(fmt, w, h):
+    return sum(r * b for r, b, *_ in plane_shapes(fmt, w, h))
+
+
+def split_planes(buf, fmt, w, h):
+    out, off = [], 0
+    for rows, rb, *_ in plane_shapes(fmt, w, h):
+        out.append(buf[off:off + rows * rb].reshape(rows, rb))
+        off += rows * rb
+    return out
+
+
+def check_headers(run, n, fmt, w, h, tb=None, first_key=True):
+    hs = run.headers
+    assert len(hs) == n
+    strides = [rb for _, rb, *_ in plane_shapes(fmt, w, h)] + [0, 0]
+    for i, hd in enumerate(hs):
+        assert hd["seq"] == i
+        assert (hd["width"], hd["height"], hd["fmt"]) == (w, h, HEADER_FMT[fmt])
+        assert hd["planes"] == len(plane_shapes(fmt, w, h))
+        assert hd["strides"] == strides[:3]
+        if tb:
+            assert hd["tb"] == tb
+    for a, b in zip(hs, hs[1:]):
+        assert b["capture_ns"] >= a["capture_ns"]
+        if not b["flags"] & FLAG_DISCONT:
+            assert b["pts"] > a["pts"], "pts not increasing at seq %d" % b["seq"]
+    if first_key:
+        assert hs[0]["flags"] & FLAG_KEY
+
+
+def assert_same(ours, ref, what):
+    assert ours is not None and ours.size == ref.size, "%s: %s bytes vs %d from ffmpeg" % (
+        what, None if ours is None else ours.size, ref.size)
+    if not np.array_equal(ours, ref):
+        d = np.abs(ours.astype(np.int16) - ref.astype(np.int16))
+        pytest.fail("%s: pixels differ from ffmpeg: max %d, %.4f%% of bytes" % (
+            what, d.max(), 100.0 * np.count_nonzero(d) / d.size))
+
+
+# ------------------------------------------------------------------ help
+
+@pytest.mark.parametrize("prog", [CAPTURE, DUMP, CTL])
+def test_help(prog):
+    r = subprocess.run([prog, "--help"], capture_output=True, text=True, timeout=10)
+    assert r.returncode == 0
+    assert "usage:" in r.stdout and "Exit status" in r.stdout
+
+
+# ------------------------------------------------------------------ end to end, pixels
+
+def test_sample_count_and_headers(tmp_path, ring):
+    """Every frame of the sample arrives (count = ffprobe's), headers right."""
+    n = ffprobe_count(SAMPLE)
+    run = run_pipeline(tmp_path, ring, [SAMPLE, "-s", "320x180"], raw=False)
+    check_headers(run, n, "bgr24", 320, 180, tb=(1, 15360))
+    assert run.headers[-1]["pts"] > run.headers[0]["pts"]
+    assert not any(h["flags"] & FLAG_DISCONT for h in run.headers)
+    st = run.stats
+    assert st["frames_written"] == n and st["frames_dropped"] == 0 and st["decode_errors"] == 0
+    assert st["on_full"] == "block" and not st["live"]
+    assert "%d frames" % n in run.dump.stderr and "end of stream" in run.dump.stderr
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_sample_1080p_pixels(tmp_path, ring, fmt):
+    """Default size (1920x1080 = the source): conversion only; i420 is the plain-copy path."""
+    n = 4
+    run = run_pipeline(tmp_path, ring, [SAMPLE, "-p", fmt, "--frames", str(n)])
+    check_headers(run, n, fmt, 1920, 1080, tb=(1, 15360))
+    assert run.headers[-1]["flags"] & FLAG_EOS
+    # the decoder gives yuv420p 1920x1080: i420 output is a plain plane copy
+    assert run.stats["conversion"] == ("copy" if fmt == "i420" else "swscale")
+    ref = ffmpeg_raw(["-i", SAMPLE], tmp_path / "ref.raw", FF_PIXFMT[fmt], frames=n)
+    assert_same(run.raw, ref, fmt)
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_sample_scaled_pixels(tmp_path, ring, fmt):
+    """A non-1080p size of the same aspect ratio: swscale straight into the ring."""
+    n = 20
+    run = run_pipeline(tmp_path, ring, [SAMPLE, "-p", fmt, "-s", "640x360", "--frames", str(n)])
+    check_headers(run, n, fmt, 640, 360)
+    ref = ffmpeg_raw(["-i", SAMPLE], tmp_path / "ref.raw", FF_PIXFMT[fmt], size="640x360", frames=n)
+    assert_same(run.raw, ref, fmt)
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_letterbox_bars(tmp_path, ring, fmt):
+    """4:3 source into 16:9 (pillarbox) and 16:9 into 4:3 (letterbox): the picture
+    equals ffmpeg's scale to the inner size, the bars are black (Y=16 U=V=128, or 0)."""
+    cases = [(SMALL, 640, 360, 480, 360, 80, 0), (SAMPLE, 640, 480, 640, 360, 0, 60)]
+    for src, w, h, iw, ih, x, y in cases:
+        n = 5
+        run = run_pipeline(tmp_path, ring, [src, "-p", fmt, "-s", "%dx%d" % (w, h), "--frames", str(n)])
+        check_headers(run, n, fmt, w, h)
+        ref = ffmpeg_raw(["-i", src], tmp_path / "ref.raw", FF_PIXFMT[fmt], size="%dx%d" % (iw, ih),
+                         frames=n)
+        fb, rfb = frame_bytes(fmt, w, h), frame_bytes(fmt, iw, ih)
+        black = {"bgr24": [0], "rgb24": [0], "gray": [0], "i420": [16, 128, 128], "nv12": [16, 128]}[fmt]
+        for i in range(n):
+            ours = split_planes(run.raw[i * fb:(i + 1) * fb], fmt, w, h)
+            theirs = split_planes(ref[i * rfb:(i + 1) * rfb], fmt, iw, ih)
+            for p, (o, t, (rows, rb, hs, vs, bpp)) in enumerate(zip(ours, theirs, plane_shapes(fmt, w, h))):
+                py, px = y >> vs, (x >> hs) * bpp
+                inner = o[py:py + t.shape[0], px:px + t.shape[1]]
+                assert np.array_equal(inner, t), "%s %dx%d frame %d plane %d picture differs" % (
+                    fmt, w, h, i, p)
+                mask = np.ones(o.shape, bool)
+                mask[py:py + t.shape[0], px:px + t.shape[1]] = False
+                assert mask.any()
+                assert np.all(o[mask] == black[p]), "%s frame %d plane %d bars not black" % (fmt, i, p)
+
+
+def test_stretch_and_source_size(tmp_path, ring):
+    run = run_pipeline(tmp_path, ring, [SMALL, "-s", "640x360", "--fit", "stretch", "--frames", "5"])
+    ref = ffmpeg_raw(["-i", SMALL], tmp_path / "ref.raw", "bgr24", size="640x360", frames=5)
+    assert_same(run.raw, ref, "stretch")
+    run = run_pipeline(tmp_path, ring, [SMALL, "-s", "source", "-p", "i420"])
+    n = ffprobe_count(SMALL)
+    check_headers(run, n, "i420", 320, 240)
+    ref = ffmpeg_raw(["-i", SMALL], tmp_path / "ref.raw", "yuv420p")
+    assert_same(run.raw, ref, "source size")
+
+
+def test_testsrc2_live(tmp_path, ring):
+    """lavfi as a synthetic camera: count = ffprobe's, pts 0..n-1 in 1/30, pixels = ffmpeg's."""
+    graph = "testsrc2=size=320x240:rate=30:duration=2"
+    n = ffprobe_count(graph, lavfi=True)
+    run = run_pipeline(tmp_path, ring, ["-f", "lavfi", graph, "-s", "source", "--no-realtime",
+                                        "--on-full", "block"])
+    check_headers(run, n, "bgr24", 320, 240, tb=(1, 30))
+    assert [h["pts"] for h in run.headers] == list(range(n))
+    ref = ffmpeg_raw(["-f", "lavfi", "-i", graph], tmp_path / "ref.raw", "bgr24")
+    assert_same(run.raw, ref, "testsrc2")
+    assert run.stats["live"] and not run.stats["realtime"] and run.stats["on_full"] == "block"
+
+
+def test_testsrc2_defaults_live(tmp_path, ring):
+    """A lavfi source is paced (implicit --realtime) and drops when full by default."""
+    run = run_pipeline(tmp_path, ring, ["-f", "lavfi", "testsrc2=size=160x120:rate=30", "-s", "source",
+                                        "--frames", "10"], raw=False)
+    st = run.stats
+    assert st["live"] and st["realtime"] and st["on_full"] == "drop"
+    assert st["frames_written"] + st["frames_dropped"] == st["frames_produced"] == 10
+    assert len(run.headers) == st["frames_written"]
+
+
+def test_rawvideo_input_copy(tmp_path, ring):
+    """--input-format rawvideo with -o options; same format and size: a plain copy."""
+    src = tmp_path / "in.bgr"
+    ref = ffmpeg_raw(["-i", SMALL], src, "bgr24", frames=10)
+    run = run_pipeline(tmp_path, ring, ["-f", "rawvideo", "-o", "video_size=320x240", "-o",
+                                        "pixel_format=bgr24", "-o", "framerate=30", str(src),
+                                        "-s", "source"])
+    check_headers(run, 10, "bgr24", 320, 240, first_key=False)
+    assert run.stats["conversion"] == "copy"
+    assert_same(run.raw, ref, "rawvideo")
+
+
+# ------------------------------------------------------------------ timeline
+
+def test_loop(tmp_path, ring):
+    n = ffprobe_count(SMALL)
+    total = 2 * n + 20
+    run = run_pipeline(tmp_path, ring, [SMALL, "-s", "160x120", "--loop", "--frames", str(total)])
+    hs = run.headers
+    assert len(hs) == total and [h["seq"] for h in hs] == list(range(total))
+    disc = [h["seq"] for h in hs if h["flags"] & FLAG_DISCONT]
+    assert disc == [n, 2 * n]
+    assert hs[n]["pts"] == hs[0]["pts"] and hs[n]["flags"] & FLAG_KEY
+    fb = frame_bytes("bgr24", 160, 120)
+    assert np.array_equal(run.raw[:n * fb], run.raw[n * fb:2 * n * fb])
+    assert run.stats["loops"] == 2 and hs[-1]["flags"] & FLAG_EOS
+    check_headers(run, total, "bgr24", 160, 120)
+
+
+def test_seek_start(tmp_path, ring):
+    """--start 2: the first frame is the one at 2.000 s (not the key frame before), like ffmpeg -ss."""
+    n = 10
+    run = run_pipeline(tmp_path, ring, [SAMPLE, "--start", "2", "-s", "640x360", "--frames", str(n)])
+    hs = run.headers
+    assert hs[0]["pts"] == 2 * 15360 and hs[0]["flags"] & FLAG_DISCONT
+    check_headers(run, n, "bgr24", 640, 360, first_key=False)
+    ref = ffmpeg_raw(["-ss", "2", "-i", SAMPLE], tmp_path / "ref.raw", "bgr24", size="640x360", frames=n)
+    assert_same(run.raw, ref, "seek")
+
+
+def test_duration(tmp_path, ring):
+    run = run_pipeline(tmp_path, ring, [SAMPLE, "--duration", "1", "-s", "160x90"], raw=False)
+    assert len(run.headers) == 30
+    run_bad([SAMPLE, "--start", "100"], ring, 4, r"nothing to play after --start")
+
+
+@pytest.fixture(scope="module")
+def size_change_ts(tmp_path_factory):
+    """An MPEG-TS whose H.264 stream goes from 320x240 to 640x360 after 1 s."""
+    d = tmp_path_factory.mktemp("sizechange")
+    parts = []
+    for i, size in enumerate(["320x240", "640x360"]):
+        p = d / ("part%d.ts" % i)
+        subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i",
+                        "testsrc2=size=%s:rate=30:duration=1" % size, "-c:v", "libx264", "-preset",
+                        "ultrafast", "-pix_fmt", "yuv420p", "-bf", "0", "-f", "mpegts", "-y", str(p)],
+                       check=True, timeout=TIMEOUT)
+        parts.append(p)
+    out = d / "change.ts"
+    with open(out, "wb") as f:
+        for p in parts:
+            f.write(p.read_bytes())
+    return out, parts
+
+
+def test_resolution_change(tmp_path, ring, size_change_ts):
+    path, parts = size_change_ts
+    n = ffprobe_count(str(path))
+    # output follows the source size: the record size changes
+    run = run_pipeline(tmp_path, ring, [str(path), "-s", "source"])
+    hs = run.headers
+    assert len(hs) == n == 60
+    sizes = [(h["width"], h["height"]) for h in hs]
+    k = sizes.index((640, 360))
+    assert set(sizes[:k]) == {(320, 240)} and set(sizes[k:]) == {(640, 360)}
+    assert [h["seq"] for h in hs if h["flags"] & FLAG_DISCONT] == [k]
+    assert run.stats["format_changes"] == 1
+    ref = ffmpeg_raw(["-i", str(parts[1])], tmp_path / "ref.raw", "bgr24")
+    assert_same(run.raw[k * 320 * 240 * 3:], ref, "after the size change")
+    # fixed output size: the scaler is re-made, records keep their size
+    run = run_pipeline(tmp_path, ring, [str(path), "-s", "640x360", "-p", "nv12"])
+    check_headers(run, n, "nv12", 640, 360)
+    assert [h["seq"] for h in run.headers if h["flags"] & FLAG_DISCONT] == [k]
+    ref = ffmpeg_raw(["-i", str(parts[1])], tmp_path / "ref.raw", "nv12")
+    assert_same(run.raw[k * frame_bytes("nv12", 640, 360):], ref, "fixed size after the change")
+
+
+# ------------------------------------------------------------------ full ring
+
+def test_drop_mode_slow_consumer(tmp_path, ring):
+    """Drop policy and a consumer holding every frame 200 ms: drops are counted
+    and written + dropped == produced; the consumer gets every written frame.
+    The source is paced (30 fps, lavfi's default) so the consumer is surely
+    attached before the producer ends; it reads 5 frames/s of 30, so drops
+    must happen whatever the machine's speed."""
+    n = 45
+    run = run_pipeline(tmp_path, ring, ["-f", "lavfi", "testsrc2=size=320x240:rate=30", "-s", "source",
+                                        "--on-full", "drop", "--slots", "2",
+                                        "--frames", str(n)], ["--slow-ms", "200"], raw=False)
+    st = run.stats
+    assert st["frames_produced"] == n
+    assert st["frames_written"] + st["frames_dropped"] == n
+    assert st["frames_dropped"] > 0
+    assert st["ring_records_dropped"] == st["frames_dropped"]
+    assert len(run.headers) == st["frames_written"]
+    # seq is the ring's frame counter: strictly increasing; whether dropped frames
+    # consume numbers (gaps) is the ring's business, so only bound it
+    seqs = [h["seq"] for h in run.headers]
+    assert all(b > a for a, b in zip(seqs, seqs[1:])) and seqs[0] == 0 and seqs[-1] < n
+    assert seqs[-1] + 1 - len(seqs) <= st["frames_dropped"]  # gaps, if any, are drops
+    assert "%d drops seen" % st["frames_dropped"] in run.dump.stderr
+
+
+def test_block_mode_slow_consumer_lossless(tmp_path, ring):
+    n = ffprobe_count(SMALL)
+    run = run_pipeline(tmp_path, ring, [SMALL, "-s", "source", "--slots", "1"], ["--slow-ms", "5"],
+                       raw=False)
+    assert len(run.headers) == n and run.stats["frames_dropped"] == 0
+
+
+def test_block_mode_consumer_leaves(tmp_path, ring):
+    """Block mode: when the consumer quits early the producer stops (exit 0),
+    like a pipe writer, instead of waiting forever for ring space."""
+    r = subprocess.Popen([DUMP, "--ring", ring, "--wait", "20", "--frames", "10", "--quiet"])
+    cap = subprocess.run([CAPTURE, "--ring", ring, "--stats-json", str(tmp_path / "s.json"), SAMPLE],
+                         capture_output=True, text=True, timeout=TIMEOUT)
+    assert r.wait(timeout=TIMEOUT) == 0
+    assert cap.returncode == 0, cap.stderr
+    assert "stopped: the consumer left" in cap.stderr
+    st = json.load(open(tmp_path / "s.json"))
+    assert st["ring_records_read"] == 10 and st["frames_written"] < ffprobe_count(SAMPLE)
+
+
+def test_corrupt_packets_keep_going(tmp_path, ring):
+    src = tmp_path / "good.ts"
+    subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i",
+                    "testsrc2=size=320x240:rate=30:duration=2", "-c:v", "libx264", "-preset", "fast",
+                    "-g", "15", "-f", "mpegts", "-y", str(src)], check=True, timeout=TIMEOUT)
+    data = bytearray(src.read_bytes())
+    rng = np.random.default_rng(1)
+    npk = len(data) // 188
+    for i in range(npk // 5, npk, 23):  # damage payloads, keep the TS headers
+        data[i * 188 + 8:(i + 1) * 188] = rng.integers(0, 256, 180, dtype=np.uint8).tobytes()
+    bad = tmp_path / "damaged.ts"
+    bad.write_bytes(bytes(data))
+    run = run_pipeline(tmp_path, ring, [str(bad), "-s", "source", "--quiet"], raw=False)
+    assert run.stats["decode_errors"] > 0
+    assert run.stats["frames_written"] > 30 and len(run.headers) == run.stats["frames_written"]
+
+
+# ------------------------------------------------------------------ signals
+
+def wait_for(path, timeout=20):
+    t = time.monotonic()
+    while not os.path.exists(path):
+        assert time.monotonic() - t < timeout, "%s never appeared" % path
+        time.sleep(0.02)
+
+
+@pytest.mark.parametrize("live", [False, True])
+def test_sigint_stops_cleanly(tmp_path, ring, live):
+    """Blocked on a full ring (file, no consumer) or dropping (live): SIGINT ends
+    with exit 0, end of stream for the consumer, and the segment removed."""
+    args = ["-f", "lavfi", "testsrc2=size=320x240:rate=30"] if live else [SAMPLE, "--loop"]
+    cap = subprocess.Popen([CAPTURE, "--ring", ring, "--slots", "2"] + args, stderr=subprocess.PIPE,
+                           text=True)
+    dump = None
+    try:
+        wait_for(shm_path(ring))
+        time.sleep(0.5)
+        dump = subprocess.Popen([DUMP, "--ring", ring, "--wait", "5", "--frames", "1000000", "--quiet"])
+        time.sleep(0.5)
+        cap.send_signal(signal.SIGINT)
+        _, err = cap.communicate(timeout=20)
+        assert dump.wait(timeout=20) == 0
+    finally:
+        for p in (cap, dump):
+            if p is not None and p.poll() is None:
+                p.kill()
+                p.wait()
+    assert cap.returncode == 0, err
+    assert "stopped by signal" in err
+    assert not os.path.exists(shm_path(ring))
+
+
+# ------------------------------------------------------------------ bad input
+
+def run_bad(args, ring, code, pattern):
+    r = subprocess.run([CAPTURE, "--ring", ring] + args, capture_output=True, text=True, timeout=60)
+    lines = [l for l in r.stderr.splitlines() if l.strip()]
+    assert r.returncode == code, r.stderr
+    assert len(lines) == 1, "expected one line, got: %r" % r.stderr
+    assert lines[0].startswith("framering-capture: ") and re.search(pattern, lines[0]), lines[0]
+    assert not os.path.exists(shm_path(ring))
+
+
+def test_bad_missing_file(ring, tmp_path):
+    run_bad([str(tmp_path / "nope.mp4")], ring, 3, r"not found")
+
+
+def test_bad_corrupt_file(ring, tmp_path):
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(np.random.default_rng(2).integers(0, 256, 100000, dtype=np.uint8).tobytes())
+    run_bad([str(junk)], ring, 4, r"junk\.mp4")
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(open(SAMPLE, "rb").read()[:3000])
+    run_bad([str(cut)], ring, 4, r"cut\.mp4")
+    empty = tmp_path / "empty.mp4"
+    empty.write_bytes(b"")
+    run_bad([str(empty)], ring, 4, r"empty\.mp4")
+
+
+def test_bad_formats(ring):
+    run_bad(["-f", "nosuchformat", SAMPLE], ring, 5, r"unknown input format 'nosuchformat'")
+    run_bad(["-p", "yuv999", SAMPLE], ring, 5, r"unknown pixel format 'yuv999'")
+
+
+@pytest.mark.parametrize("size", ["0x10", "abc", "20000x100", "640x", "-640x480"])
+def test_bad_size(ring, size):
+    run_bad(["-s", size, SAMPLE], ring, 6, r"bad size")
+
+
+def test_bad_usage(ring):
+    run_bad(["--no-such-option"], ring, 2, r"unknown option")
+    run_bad(["-o", "nosuchopt=1", SAMPLE], ring, 2, r"'nosuchopt'")
+    run_bad(["-o", "novalue", SAMPLE], ring, 2, r"KEY=VALUE")
+    run_bad(["--frames", "x", SAMPLE], ring, 2, r"--frames")
+    run_bad(["-f", "lavfi", "--loop", "testsrc2"], ring, 2, r"--loop")
+    run_bad(["--on-full", "maybe", SAMPLE], ring, 2, r"--on-full")
+
+
+def test_bad_ring_name(ring):
+    run_bad(["--ring", "a/b", SAMPLE], ring, 2, r"bad ring name")
+
+
+def test_bad_missing_camera(ring):
+    run_bad(["/dev/video99"], ring, 8, r"camera '/dev/video99' not found")
+    run_bad(["-f", "v4l2", "-o", "video_size=640x480", "-o", "framerate=30", "-o", "input_format=mjpeg",
+             "/dev/video98"], ring, 8, r"camera '/dev/video98'")
+
+
+def test_bad_ring_in_use(ring):
+    holder = subprocess.Popen([CAPTURE, "--ring", ring, "--quiet", "--loop", SMALL])
+    try:
+        wait_for(shm_path(ring))
+        r = subprocess.run([CAPTURE, "--ring", ring, SMALL], capture_output=True, text=True, timeout=60)
+        assert r.returncode == 7, r.stderr
+        want = r"ring '%s' is in use by a live producer \(pid %d\)" % (ring, holder.pid)
+        assert re.search(want, r.stderr), r.stderr
+        assert os.path.exists(shm_path(ring))  # the holder's ring is untouched
+    finally:
+        holder.send_signal(signal.SIGTERM)
+        rc = holder.wait(timeout=20)
+    assert rc == 0, "the holder exited with %d after SIGTERM" % rc
+    assert not os.path.exists(shm_path(ring))
+
+
+def test_dump_errors(ring):
+    r = subprocess.run([DUMP, "--ring", ring, "--wait", "0.2"], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 2 and "not found" in r.stderr
+    r = subprocess.run([DUMP, "--bogus"], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 1 and "unknown option" in r.stderr
+
+
+def test_dump_producer_died(ring):
+    cap = subprocess.Popen([CAPTURE, "--ring", ring, "--quiet", "--loop", "-s", "160x120", SMALL])
+    try:
+        wait_for(shm_path(ring))
+        dump = subprocess.Popen([DUMP, "--ring", ring, "--slow-ms", "50"], stderr=subprocess.PIPE, text=True)
+        time.sleep(0.5)
+        cap.kill()
+        cap.wait()
+        _, err = dump.communicate(timeout=30)
+        assert dump.returncode == 3, err
+        assert "died" in err
+    finally:
+        if cap.poll() is None:
+            cap.kill()
+            cap.wait()
+    # the consumer removes the stale segment when its producer is dead (ring_close)
+    if os.path.exists(shm_path(ring)):
+        subprocess.run([CTL, "rm", ring], timeout=10)
+
+
+# ------------------------------------------------------------------ framering-ctl
+
+def test_ctl_list_stat_rm(ring):
+    cap = subprocess.Popen([CAPTURE, "--ring", ring, "--quiet", "--loop", "-s", "320x240", SMALL])
+    try:
+        wait_for(shm_path(ring))
+        time.sleep(0.3)
+        out = subprocess.run([CTL, "list"], capture_output=True, text=True, timeout=10)
+        assert out.returncode == 0
+        line = [l for l in out.stdout.splitlines() if l.split()[:1] == [ring]]
+        assert line, out.stdout
+        assert "%d(alive)" % cap.pid in line[0] and "320x240 bgr24 sample-320x240" in line[0]
+        st = subprocess.run([CTL, "stat", ring], capture_output=True, text=True, timeout=10)
+        kv = dict(l.split(": ", 1) for l in st.stdout.splitlines())
+        assert st.returncode == 0 and kv["producer_pid"] == str(cap.pid) and kv["producer_alive"] == "yes"
+        assert kv["format"] == "bgr24" and kv["width"] == "320" and kv["frame_rate"] == "30/1"
+        rm = subprocess.run([CTL, "rm", ring], capture_output=True, text=True, timeout=10)
+        assert rm.returncode == 3 and "live producer" in rm.stderr
+        assert os.path.exists(shm_path(ring))
+        cap.kill()  # no cleanup: leaves a stale ring
+        cap.wait()
+        st = subprocess.run([CTL, "stat", ring], capture_output=True, text=True, timeout=10)
+        assert "producer_alive: no" in st.stdout
+        rm = subprocess.run([CTL, "rm", ring], capture_output=True, text=True, timeout=10)
+        assert rm.returncode == 0, rm.stderr
+        assert not os.path.exists(shm_path(ring))
+    finally:
+        if cap.poll() is None:
+            cap.kill()
+            cap.wait()
+    for args, code in ((["stat", ring], 2), (["rm", ring], 2), (["frobnicate"], 1), (["stat"], 1)):
+        r = subprocess.run([CTL] + args, capture_output=True, text=True, timeout=10)
+        assert r.returncode == code, (args, r.stderr)
