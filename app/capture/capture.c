@@ -239,18 +239,6 @@ static void usage(FILE *out)
 		FRAMERING_DEFAULT_INPUT);
 }
 
-/* One line on stderr, the program name first. */
-static void __attribute__((format(printf, 1, 2))) complain(const char *fmt, ...)
-{
-	va_list ap;
-	app_progress_end();
-	fputs("framering-capture: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-}
-
 static int parse_options(int argc, char **argv, struct options *o)
 {
 	enum { OPT_FIT = 256, OPT_REALTIME, OPT_NO_REALTIME, OPT_LOOP, OPT_FRAMES, OPT_DURATION,
@@ -292,13 +280,13 @@ static int parse_options(int argc, char **argv, struct options *o)
 		case 'o': {
 			const char *eq = strchr(optarg, '=');
 			if (!eq || eq == optarg) {
-				complain("bad -o '%s': expected KEY=VALUE", optarg);
+				app_complain("bad -o '%s': expected KEY=VALUE", optarg);
 				return EXIT_USAGE;
 			}
 			char *key = av_strndup(optarg, (size_t)(eq - optarg));
 			if (!key || av_dict_set(&o->av_opts, key, eq + 1, 0) < 0) {
 				av_free(key);
-				complain("out of memory");
+				app_complain("out of memory");
 				return EXIT_RUNTIME;
 			}
 			av_free(key);
@@ -308,7 +296,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 			if (!strcmp(optarg, "source")) {
 				o->width = o->height = 0;
 			} else if (app_parse_size(optarg, &o->width, &o->height) < 0) {
-				complain("bad size '%s': expected WxH (1..16384 each) or 'source'", optarg);
+				app_complain("bad size '%s': expected WxH (1..16384 each) or 'source'", optarg);
 				return EXIT_SIZE;
 			}
 			break;
@@ -318,14 +306,14 @@ static int parse_options(int argc, char **argv, struct options *o)
 			} else if (!strcmp(optarg, "stretch")) {
 				o->stretch = true;
 			} else {
-				complain("bad --fit '%s': expected letterbox or stretch", optarg);
+				app_complain("bad --fit '%s': expected letterbox or stretch", optarg);
 				return EXIT_USAGE;
 			}
 			break;
 		case 'p':
 			o->fourcc = frame_format_from_name(optarg);
 			if (!o->fourcc) {
-				complain("unknown pixel format '%s': expected bgr24, rgb24, gray, i420 or nv12",
+				app_complain("unknown pixel format '%s': expected bgr24, rgb24, gray, i420 or nv12",
 					 optarg);
 				return EXIT_FORMAT;
 			}
@@ -341,19 +329,19 @@ static int parse_options(int argc, char **argv, struct options *o)
 			break;
 		case OPT_FRAMES:
 			if (app_parse_u64(optarg, &o->max_frames) < 0 || o->max_frames == 0) {
-				complain("bad --frames '%s': expected a positive integer", optarg);
+				app_complain("bad --frames '%s': expected a positive integer", optarg);
 				return EXIT_USAGE;
 			}
 			break;
 		case OPT_DURATION:
 			if (app_parse_seconds(optarg, &o->duration) < 0 || o->duration <= 0) {
-				complain("bad --duration '%s': expected seconds > 0", optarg);
+				app_complain("bad --duration '%s': expected seconds > 0", optarg);
 				return EXIT_USAGE;
 			}
 			break;
 		case OPT_START:
 			if (app_parse_seconds(optarg, &o->start) < 0) {
-				complain("bad --start '%s': expected seconds >= 0", optarg);
+				app_complain("bad --start '%s': expected seconds >= 0", optarg);
 				return EXIT_USAGE;
 			}
 			break;
@@ -363,13 +351,13 @@ static int parse_options(int argc, char **argv, struct options *o)
 			} else if (!strcmp(optarg, "drop")) {
 				o->on_full = RING_FULL_DROP;
 			} else {
-				complain("bad --on-full '%s': expected block or drop", optarg);
+				app_complain("bad --on-full '%s': expected block or drop", optarg);
 				return EXIT_USAGE;
 			}
 			break;
 		case OPT_SLOTS:
 			if (app_parse_u64(optarg, &o->slots) < 0 || o->slots < 1 || o->slots > 4096) {
-				complain("bad --slots '%s': expected 1..4096", optarg);
+				app_complain("bad --slots '%s': expected 1..4096", optarg);
 				return EXIT_USAGE;
 			}
 			break;
@@ -383,17 +371,17 @@ static int parse_options(int argc, char **argv, struct options *o)
 			usage(stdout);
 			exit(EXIT_OK);
 		case ':':
-			complain("option '%s' needs a value (see --help)", argv[optind - 1]);
+			app_complain("option '%s' needs a value (see --help)", argv[optind - 1]);
 			return EXIT_USAGE;
 		default:
-			complain("unknown option '%s' (see --help)", argv[optind - 1]);
+			app_complain("unknown option '%s' (see --help)", argv[optind - 1]);
 			return EXIT_USAGE;
 		}
 	}
 	if (optind < argc)
 		o->input = argv[optind++];
 	if (optind < argc) {
-		complain("more than one INPUT given ('%s'); see --help", argv[optind]);
+		app_complain("more than one INPUT given ('%s'); see --help", argv[optind]);
 		return EXIT_USAGE;
 	}
 	return EXIT_OK;
@@ -417,19 +405,19 @@ static int open_input(struct capture *cap, AVDictionary **av_opts)
 	if (fmt_name) {
 		ifmt = av_find_input_format(fmt_name);
 		if (!ifmt) {
-			complain("unknown input format '%s' (see `ffmpeg -demuxers`)", fmt_name);
+			app_complain("unknown input format '%s' (see `ffmpeg -demuxers`)", fmt_name);
 			return EXIT_FORMAT;
 		}
 	}
 	cap->camera = is_v4l2_name(fmt_name);
 	if (cap->camera && access(o->input, F_OK) != 0) {
-		complain("camera '%s' not found: no such device", o->input);
+		app_complain("camera '%s' not found: no such device", o->input);
 		return EXIT_NO_CAMERA;
 	}
 
 	cap->fmt = avformat_alloc_context();
 	if (!cap->fmt) {
-		complain("out of memory");
+		app_complain("out of memory");
 		return EXIT_RUNTIME;
 	}
 	cap->fmt->interrupt_callback = (AVIOInterruptCB){interrupt_cb, NULL};
@@ -438,27 +426,27 @@ static int open_input(struct capture *cap, AVDictionary **av_opts)
 		/* avformat_open_input freed the context */
 		if (cap->camera && (ret == AVERROR(ENOENT) || ret == AVERROR(ENODEV) ||
 				    ret == AVERROR(ENXIO))) {
-			complain("camera '%s' not available: %s", o->input, av_err2str(ret));
+			app_complain("camera '%s' not available: %s", o->input, av_err2str(ret));
 			return EXIT_NO_CAMERA;
 		}
 		if (ret == AVERROR(ENOENT)) {
-			complain("input '%s' not found: no such file", o->input);
+			app_complain("input '%s' not found: no such file", o->input);
 			return EXIT_NOT_FOUND;
 		}
 		if (ret == AVERROR_EXIT) /* interrupted by a signal */
 			return EXIT_OK;
-		complain("cannot open input '%s': %s%s", o->input, av_err2str(ret), ffmpeg_detail());
+		app_complain("cannot open input '%s': %s%s", o->input, av_err2str(ret), ffmpeg_detail());
 		return EXIT_BAD_INPUT;
 	}
 	ret = avformat_find_stream_info(cap->fmt, NULL);
 	if (ret < 0) {
-		complain("cannot read stream information from '%s': %s%s", o->input, av_err2str(ret),
+		app_complain("cannot read stream information from '%s': %s%s", o->input, av_err2str(ret),
 			 ffmpeg_detail());
 		return EXIT_BAD_INPUT;
 	}
 	ret = av_find_best_stream(cap->fmt, AVMEDIA_TYPE_VIDEO, -1, -1, NULL, 0);
 	if (ret < 0) {
-		complain("'%s' has no video stream", o->input);
+		app_complain("'%s' has no video stream", o->input);
 		return EXIT_BAD_INPUT;
 	}
 	cap->st = cap->fmt->streams[ret];
@@ -487,18 +475,18 @@ static int open_decoder(struct capture *cap, AVDictionary **av_opts)
 {
 	const AVCodec *codec = avcodec_find_decoder(cap->st->codecpar->codec_id);
 	if (!codec) {
-		complain("no decoder for the video codec '%s' of '%s'",
+		app_complain("no decoder for the video codec '%s' of '%s'",
 			 avcodec_get_name(cap->st->codecpar->codec_id), cap->opt->input);
 		return EXIT_BAD_INPUT;
 	}
 	cap->dec = avcodec_alloc_context3(codec);
 	if (!cap->dec) {
-		complain("out of memory");
+		app_complain("out of memory");
 		return EXIT_RUNTIME;
 	}
 	int ret = avcodec_parameters_to_context(cap->dec, cap->st->codecpar);
 	if (ret < 0) {
-		complain("bad codec parameters in '%s': %s", cap->opt->input, av_err2str(ret));
+		app_complain("bad codec parameters in '%s': %s", cap->opt->input, av_err2str(ret));
 		return EXIT_BAD_INPUT;
 	}
 	cap->dec->pkt_timebase = cap->st->time_base;
@@ -508,18 +496,18 @@ static int open_decoder(struct capture *cap, AVDictionary **av_opts)
 	cap->dec->thread_type = cap->live ? FF_THREAD_SLICE : FF_THREAD_FRAME | FF_THREAD_SLICE;
 	ret = avcodec_open2(cap->dec, codec, av_opts);
 	if (ret < 0) {
-		complain("cannot open the %s decoder: %s", codec->name, av_err2str(ret));
+		app_complain("cannot open the %s decoder: %s", codec->name, av_err2str(ret));
 		return EXIT_BAD_INPUT;
 	}
 	const AVDictionaryEntry *e = av_dict_get(*av_opts, "", NULL, AV_DICT_IGNORE_SUFFIX);
 	if (e) {
-		complain("option '%s' is not known to the demuxer or the decoder", e->key);
+		app_complain("option '%s' is not known to the demuxer or the decoder", e->key);
 		return EXIT_USAGE;
 	}
 	cap->pkt = av_packet_alloc();
 	cap->frame = av_frame_alloc();
 	if (!cap->pkt || !cap->frame) {
-		complain("out of memory");
+		app_complain("out of memory");
 		return EXIT_RUNTIME;
 	}
 	return EXIT_OK;
@@ -562,7 +550,7 @@ static int open_ring(struct capture *cap)
 	}
 	size_t rec = frame_record_size(o->fourcc, w, h);
 	if (!rec) {
-		complain("cannot make %ux%u %s frames", w, h, frame_format_name(o->fourcc));
+		app_complain("cannot make %ux%u %s frames", w, h, frame_format_name(o->fourcc));
 		return EXIT_SIZE;
 	}
 	/* Space per frame: the record, the ring's own record header and alignment
@@ -575,19 +563,19 @@ static int open_ring(struct capture *cap)
 	if (ret == -EBUSY) {
 		struct ring_stats st;
 		if (ring_inspect(o->ring_name, &st) == 0 && st.producer_pid)
-			complain("ring '%s' is in use by a live producer (pid %d)", o->ring_name,
+			app_complain("ring '%s' is in use by a live producer (pid %d)", o->ring_name,
 				 (int)st.producer_pid);
 		else
-			complain("ring '%s' is in use by a live producer", o->ring_name);
+			app_complain("ring '%s' is in use by a live producer", o->ring_name);
 		return EXIT_RING;
 	}
 	if (ret == -EINVAL || ret == -ENAMETOOLONG) {
-		complain("bad ring name '%s': 1..%u characters of A-Z a-z 0-9 . _ -", o->ring_name,
+		app_complain("bad ring name '%s': 1..%u characters of A-Z a-z 0-9 . _ -", o->ring_name,
 			 RING_NAME_MAX);
 		return EXIT_USAGE;
 	}
 	if (ret < 0) {
-		complain("cannot create ring '%s': %s", o->ring_name, ring_strerror(ret));
+		app_complain("cannot create ring '%s': %s", o->ring_name, ring_strerror(ret));
 		return EXIT_RING;
 	}
 	set_meta(cap, w, h, src_w, src_h);
@@ -677,7 +665,7 @@ static void wait_drained(struct capture *cap)
 			return; /* drained, or the consumer left or died */
 		ring_get_stats(cap->ring, &rs);
 		if (!rs.consumer_pid && !noted && !cap->opt->quiet) {
-			complain("waiting for a consumer to read the last %" PRIu64 " frames (Ctrl-C to quit)",
+			app_complain("waiting for a consumer to read the last %" PRIu64 " frames (Ctrl-C to quit)",
 				 rs.records_written - rs.records_read - rs.records_skipped);
 			noted = true;
 		}
@@ -734,7 +722,7 @@ static int output_frame(struct capture *cap, AVFrame *f, uint64_t decoded_ns)
 	uint32_t flags = f->key_frame ? FRAME_FLAG_KEY : 0;
 	int ret = conv_prepare(&cap->conv, f);
 	if (ret < 0) {
-		complain("cannot convert %dx%d %s frames to %s: %s", f->width, f->height,
+		app_complain("cannot convert %dx%d %s frames to %s: %s", f->width, f->height,
 			 av_get_pix_fmt_name(f->format) ? av_get_pix_fmt_name(f->format) : "?",
 			 frame_format_name(o->fourcc), av_err2str(ret));
 		return EXIT_RUNTIME;
@@ -780,11 +768,11 @@ static int output_frame(struct capture *cap, AVFrame *f, uint64_t decoded_ns)
 	}
 	if (ret < 0) {
 		if (ret == -EMSGSIZE)
-			complain("a %ux%u %s frame does not fit the ring (largest record %zu bytes): "
+			app_complain("a %ux%u %s frame does not fit the ring (largest record %zu bytes): "
 				 "use --size or more --slots", cap->conv.out_w, cap->conv.out_h,
 				 frame_format_name(o->fourcc), ring_max_record(cap->ring));
 		else
-			complain("cannot reserve a frame in ring '%s': %s", o->ring_name, ring_strerror(ret));
+			app_complain("cannot reserve a frame in ring '%s': %s", o->ring_name, ring_strerror(ret));
 		return EXIT_RUNTIME;
 	}
 
@@ -793,7 +781,7 @@ static int output_frame(struct capture *cap, AVFrame *f, uint64_t decoded_ns)
 	cap->n.cpu_convert_ns += thread_cpu_ns() - c0;
 	if (ret < 0) {
 		ring_abort(cap->ring);
-		complain("conversion failed: %s", av_err2str(ret));
+		app_complain("conversion failed: %s", av_err2str(ret));
 		return EXIT_RUNTIME;
 	}
 	hdr->pts = pts == AV_NOPTS_VALUE ? INT64_MIN : pts;
@@ -803,7 +791,7 @@ static int output_frame(struct capture *cap, AVFrame *f, uint64_t decoded_ns)
 	hdr->flags = flags | (last ? FRAME_FLAG_EOS : 0);
 	ret = frame_commit(cap->ring, hdr);
 	if (ret < 0) {
-		complain("cannot commit a frame to ring '%s': %s", o->ring_name, ring_strerror(ret));
+		app_complain("cannot commit a frame to ring '%s': %s", o->ring_name, ring_strerror(ret));
 		return EXIT_RUNTIME;
 	}
 	cap->n.written++;
@@ -858,7 +846,7 @@ static void write_stats(struct capture *cap, double wall_s, uint64_t cpu_main_ns
 	const struct options *o = cap->opt;
 	FILE *f = fopen(o->stats_json, "w");
 	if (!f) {
-		complain("cannot write --stats-json '%s': %s", o->stats_json, strerror(errno));
+		app_complain("cannot write --stats-json '%s': %s", o->stats_json, strerror(errno));
 		return;
 	}
 	struct ring_stats rs = {0};
@@ -905,7 +893,7 @@ static void write_stats(struct capture *cap, double wall_s, uint64_t cpu_main_ns
 		rs.capacity, rs.records_written, rs.records_dropped, rs.records_read);
 	fprintf(f, "  \"exit_code\": %d\n}\n", cap->exit_code);
 	if (fclose(f) != 0)
-		complain("cannot write --stats-json '%s': %s", o->stats_json, strerror(errno));
+		app_complain("cannot write --stats-json '%s': %s", o->stats_json, strerror(errno));
 }
 
 int main(int argc, char **argv)
@@ -931,7 +919,7 @@ int main(int argc, char **argv)
 	if (cap.exit_code != EXIT_OK || !cap.fmt)
 		goto end;
 	if (cap.live && (opt.loop || opt.start >= 0)) {
-		complain("--loop and --start apply to files, not to the live source '%s'", opt.input);
+		app_complain("--loop and --start apply to files, not to the live source '%s'", opt.input);
 		cap.exit_code = EXIT_USAGE;
 		goto end;
 	}
@@ -939,7 +927,7 @@ int main(int argc, char **argv)
 		goto end;
 	ret = conv_init(&cap.conv, opt.fourcc, opt.width, opt.height, opt.stretch, av_cpu_count());
 	if (ret < 0) {
-		complain("unsupported output format");
+		app_complain("unsupported output format");
 		cap.exit_code = EXIT_FORMAT;
 		goto end;
 	}
@@ -950,7 +938,7 @@ int main(int argc, char **argv)
 		if (cap.fmt->start_time != AV_NOPTS_VALUE)
 			cap.start_target += (double)cap.fmt->start_time / AV_TIME_BASE;
 		if ((ret = seek_start(&cap)) < 0) {
-			complain("cannot seek to %.3f s in '%s': %s", opt.start, opt.input, av_err2str(ret));
+			app_complain("cannot seek to %.3f s in '%s': %s", opt.start, opt.input, av_err2str(ret));
 			cap.exit_code = EXIT_BAD_INPUT;
 			goto end;
 		}
@@ -974,7 +962,7 @@ int main(int argc, char **argv)
 			break;
 		if (rd < 0) {
 			if (rd != AVERROR_EOF && !opt.quiet)
-				complain("reading '%s' failed (%s): treating it as the end", opt.input,
+				app_complain("reading '%s' failed (%s): treating it as the end", opt.input,
 					 av_err2str(rd));
 			uint64_t before = cap.n.produced;
 			ret = decode_packet(&cap, NULL); /* drain the decoder */
@@ -982,7 +970,7 @@ int main(int argc, char **argv)
 			if (ret != 0 || !opt.loop || !produced_this_pass || app_stop_requested)
 				break;
 			if ((rd = seek_start(&cap)) < 0) {
-				complain("cannot rewind '%s' for --loop: %s", opt.input, av_err2str(rd));
+				app_complain("cannot rewind '%s' for --loop: %s", opt.input, av_err2str(rd));
 				cap.exit_code = EXIT_RUNTIME;
 				break;
 			}
@@ -1001,9 +989,9 @@ int main(int argc, char **argv)
 		cap.exit_code = ret;
 	if (cap.exit_code == EXIT_OK && !cap.have_first && !app_stop_requested) {
 		if (cap.n.skipped_before_start || opt.start > 0)
-			complain("nothing to play after --start %.3f s in '%s'", opt.start, opt.input);
+			app_complain("nothing to play after --start %.3f s in '%s'", opt.start, opt.input);
 		else
-			complain("no video frame could be decoded from '%s' (truncated or corrupt?)%s",
+			app_complain("no video frame could be decoded from '%s' (truncated or corrupt?)%s",
 				 opt.input, ffmpeg_detail());
 		cap.exit_code = EXIT_BAD_INPUT;
 	}
@@ -1015,7 +1003,7 @@ int main(int argc, char **argv)
 	uint64_t cpu_proc = process_cpu_ns();
 	int eos = ring_mark_eos(cap.ring);
 	if (eos < 0 && cap.exit_code == EXIT_OK)
-		complain("cannot mark end of stream: %s", ring_strerror(eos));
+		app_complain("cannot mark end of stream: %s", ring_strerror(eos));
 	if (cap.exit_code == EXIT_OK)
 		wait_drained(&cap);
 	if (!opt.quiet && cap.have_first) {

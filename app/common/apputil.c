@@ -70,6 +70,17 @@ void app_progress_end(void)
 	}
 }
 
+void app_complain(const char *fmt, ...)
+{
+	va_list ap;
+	app_progress_end();
+	fprintf(stderr, "%s: ", program_invocation_short_name);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
 int app_parse_u64(const char *s, uint64_t *out)
 {
 	if (!s || !*s || *s == '-')

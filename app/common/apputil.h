@@ -26,6 +26,10 @@ bool app_stderr_is_tty(void);
 void app_progress(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void app_progress_end(void);
 
+/* The one line a program prints for a problem: "PROGRAM: message\n" on
+ * stderr, after finishing any progress line. */
+void app_complain(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 /* Parse "WxH" (both 1..16384); returns 0 or -1. */
 int app_parse_size(const char *s, unsigned *w, unsigned *h);
 

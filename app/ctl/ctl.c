@@ -8,13 +8,13 @@
 #include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../capture/capture_meta.h"
+#include "apputil.h"
 #include "frame.h"
 #include "ring.h"
 
@@ -50,16 +50,6 @@ static void usage(FILE *out)
 	      out);
 }
 
-static void __attribute__((format(printf, 1, 2))) complain(const char *fmt, ...)
-{
-	va_list ap;
-	fputs("framering-ctl: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-}
-
 /* The capture meta of ring NAME, or false if the ring carries none we know. */
 static bool read_meta(const char *name, struct capture_meta *m)
 {
@@ -81,7 +71,7 @@ static int cmd_list(bool all)
 {
 	DIR *d = opendir(SHM_DIR);
 	if (!d) {
-		complain("cannot read " SHM_DIR ": %s", strerror(errno));
+		app_complain("cannot read " SHM_DIR ": %s", strerror(errno));
 		return EXIT_ERROR;
 	}
 	printf("%-24s %-16s %-16s %10s %10s %8s %5s %-4s %s\n", "NAME", "PRODUCER", "CONSUMER",
@@ -118,10 +108,10 @@ static int cmd_list(bool all)
 static int inspect_error(const char *name, int ret)
 {
 	if (ret == -ENOENT) {
-		complain("no ring named '%s'", name);
+		app_complain("no ring named '%s'", name);
 		return EXIT_NO_RING;
 	}
-	complain("'%s' cannot be inspected: %s", name, ring_strerror(ret));
+	app_complain("'%s' cannot be inspected: %s", name, ring_strerror(ret));
 	return EXIT_ERROR;
 }
 
@@ -175,10 +165,10 @@ static int cmd_rm(const char *name)
 	if (ret == -EBUSY) {
 		struct ring_stats st;
 		if (ring_inspect(name, &st) == 0 && st.producer_pid)
-			complain("ring '%s' has a live producer (pid %d): not removed", name,
+			app_complain("ring '%s' has a live producer (pid %d): not removed", name,
 				 (int)st.producer_pid);
 		else
-			complain("ring '%s' has a live producer: not removed", name);
+			app_complain("ring '%s' has a live producer: not removed", name);
 		return EXIT_LIVE;
 	}
 	return inspect_error(name, ret);
@@ -198,18 +188,18 @@ int main(int argc, char **argv)
 	if (!strcmp(cmd, "list") || !strcmp(cmd, "ls")) {
 		bool all = argc == 3 && !strcmp(argv[2], "--all");
 		if (argc > 3 || (argc == 3 && !all)) {
-			complain("usage: framering-ctl list [--all]");
+			app_complain("usage: framering-ctl list [--all]");
 			return EXIT_USAGE;
 		}
 		return cmd_list(all);
 	}
 	if (!strcmp(cmd, "stat") || !strcmp(cmd, "rm")) {
 		if (argc != 3) {
-			complain("usage: framering-ctl %s NAME", cmd);
+			app_complain("usage: framering-ctl %s NAME", cmd);
 			return EXIT_USAGE;
 		}
 		return !strcmp(cmd, "stat") ? cmd_stat(argv[2]) : cmd_rm(argv[2]);
 	}
-	complain("unknown command '%s' (see --help)", cmd);
+	app_complain("unknown command '%s' (see --help)", cmd);
 	return EXIT_USAGE;
 }

@@ -9,7 +9,6 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,17 +64,6 @@ static void usage(FILE *out)
 	      out);
 }
 
-static void __attribute__((format(printf, 1, 2))) complain(const char *fmt, ...)
-{
-	va_list ap;
-	app_progress_end();
-	fputs("framering-dump: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-}
-
 static int parse_options(int argc, char **argv, struct options *o)
 {
 	enum { OPT_RAW = 256, OPT_HEADERS, OPT_LATEST, OPT_SLOW, OPT_SUM };
@@ -102,13 +90,13 @@ static int parse_options(int argc, char **argv, struct options *o)
 			break;
 		case 'w':
 			if (app_parse_seconds(optarg, &o->wait_s) < 0) {
-				complain("bad --wait '%s': expected seconds", optarg);
+				app_complain("bad --wait '%s': expected seconds", optarg);
 				return EXIT_USAGE;
 			}
 			break;
 		case 'n':
 			if (app_parse_u64(optarg, &o->max_frames) < 0 || o->max_frames == 0) {
-				complain("bad --frames '%s': expected a positive integer", optarg);
+				app_complain("bad --frames '%s': expected a positive integer", optarg);
 				return EXIT_USAGE;
 			}
 			break;
@@ -123,7 +111,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 			break;
 		case OPT_SLOW:
 			if (app_parse_u64(optarg, &o->slow_ms) < 0 || o->slow_ms > 3600000) {
-				complain("bad --slow-ms '%s': expected milliseconds", optarg);
+				app_complain("bad --slow-ms '%s': expected milliseconds", optarg);
 				return EXIT_USAGE;
 			}
 			break;
@@ -137,15 +125,15 @@ static int parse_options(int argc, char **argv, struct options *o)
 			usage(stdout);
 			exit(EXIT_OK);
 		case ':':
-			complain("option '%s' needs a value (see --help)", argv[optind - 1]);
+			app_complain("option '%s' needs a value (see --help)", argv[optind - 1]);
 			return EXIT_USAGE;
 		default:
-			complain("unknown option '%s' (see --help)", argv[optind - 1]);
+			app_complain("unknown option '%s' (see --help)", argv[optind - 1]);
 			return EXIT_USAGE;
 		}
 	}
 	if (optind < argc) {
-		complain("unexpected argument '%s' (see --help)", argv[optind]);
+		app_complain("unexpected argument '%s' (see --help)", argv[optind]);
 		return EXIT_USAGE;
 	}
 	return EXIT_OK;
@@ -196,7 +184,7 @@ static FILE *open_out(const char *path, size_t bufsize)
 {
 	FILE *f = fopen(path, "wb");
 	if (!f) {
-		complain("cannot write '%s': %s", path, strerror(errno));
+		app_complain("cannot write '%s': %s", path, strerror(errno));
 		return NULL;
 	}
 	setvbuf(f, NULL, _IOFBF, bufsize);
@@ -228,12 +216,12 @@ int main(int argc, char **argv)
 
 	ret = ring_open_wait(&ring, opt.ring_name, (int64_t)(opt.wait_s * 1e9));
 	if (ret == -ETIMEDOUT || ret == -ENOENT) {
-		complain("ring '%s' not found (waited %.1f s)", opt.ring_name, opt.wait_s);
+		app_complain("ring '%s' not found (waited %.1f s)", opt.ring_name, opt.wait_s);
 		code = EXIT_NO_RING;
 		goto end;
 	}
 	if (ret < 0) {
-		complain("cannot open ring '%s': %s", opt.ring_name, ring_strerror(ret));
+		app_complain("cannot open ring '%s': %s", opt.ring_name, ring_strerror(ret));
 		code = EXIT_NO_RING;
 		goto end;
 	}
@@ -250,24 +238,24 @@ int main(int argc, char **argv)
 			break;
 		}
 		if (ret == -EOWNERDEAD) {
-			complain("the producer of ring '%s' died", opt.ring_name);
+			app_complain("the producer of ring '%s' died", opt.ring_name);
 			code = EXIT_PRODUCER;
 			break;
 		}
 		if (ret == -EBADMSG) {
 			if (!bad++)
-				complain("skipping a record that is not a valid frame");
+				app_complain("skipping a record that is not a valid frame");
 			ring_release(ring);
 			continue;
 		}
 		if (ret < 0) {
-			complain("reading ring '%s' failed: %s", opt.ring_name, ring_strerror(ret));
+			app_complain("reading ring '%s' failed: %s", opt.ring_name, ring_strerror(ret));
 			code = EXIT_RING_ERROR;
 			break;
 		}
 
 		if (handle_pixels(&h, rec, raw, opt.sum, &checksum) < 0) {
-			complain("cannot write '%s': %s", opt.raw_path, strerror(errno));
+			app_complain("cannot write '%s': %s", opt.raw_path, strerror(errno));
 			ring_release(ring);
 			code = EXIT_USAGE;
 			break;
@@ -318,11 +306,11 @@ int main(int argc, char **argv)
 end:
 	ring_close(&ring);
 	if (raw && fclose(raw) != 0 && code == EXIT_OK) {
-		complain("cannot write '%s': %s", opt.raw_path, strerror(errno));
+		app_complain("cannot write '%s': %s", opt.raw_path, strerror(errno));
 		code = EXIT_USAGE;
 	}
 	if (headers && fclose(headers) != 0 && code == EXIT_OK) {
-		complain("cannot write '%s': %s", opt.headers_path, strerror(errno));
+		app_complain("cannot write '%s': %s", opt.headers_path, strerror(errno));
 		code = EXIT_USAGE;
 	}
 	return code;

@@ -578,7 +578,49 @@ def _open_consumer(name: str, timeout: Seconds) -> ctypes.c_void_p:
         _raise(rc, f"open ring '{name}'")
 
 
-class Consumer:
+class _RingSide:
+    """What Consumer and Producer share: the ring_t*, its mapping as a numpy
+    array, and the close/context-manager lifecycle. Subclasses do their own
+    clean-up in close() and then call _detach()."""
+
+    _side = "ring"
+
+    def _attach(self, ptr: ctypes.c_void_p, writable: bool) -> None:
+        self._ptr = ptr
+        self._handle: Optional[_Handle] = _Handle(ptr, writable=writable)
+        self._map: Optional[np.ndarray] = np.asarray(self._handle)
+
+    def _detach(self) -> None:
+        # The _Handle's finalizer runs ring_close() once no view needs the mapping.
+        self._handle = None
+        self._map = None
+        self._ptr = None
+
+    def close(self) -> None:  # pragma: no cover - overridden
+        self._detach()
+
+    @property
+    def closed(self) -> bool:
+        return self._handle is None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    def _check_open(self) -> None:
+        if self._handle is None:
+            raise RingClosed(0, f"{self._side} of ring '{self.name}' is closed")
+
+
+class Consumer(_RingSide):
     """The reading side of ring NAME: frames as zero-copy numpy views.
 
     >>> with Consumer("framering", timeout=5) as cons:     # doctest: +SKIP
@@ -598,12 +640,12 @@ class Consumer:
     EndOfStream (iteration just stops); PeerDied if the producer died.
     """
 
+    _side = "consumer"
+
     def __init__(self, name: str, timeout: Seconds = 5.0) -> None:
         self.name = name
         self._lib = _lib.lib()
-        self._ptr = _open_consumer(name, timeout)
-        self._handle: Optional[_Handle] = _Handle(self._ptr, writable=False)
-        self._map: Optional[np.ndarray] = np.asarray(self._handle)
+        self._attach(_open_consumer(name, timeout), writable=False)
         self._current: Optional[Frame] = None
         self._rec = ctypes.c_void_p()
         self._skipped = ctypes.c_uint64()
@@ -617,29 +659,10 @@ class Consumer:
             return
         if self._current is not None:
             self._current.release()
-        self._handle = None
-        self._map = None
-        self._ptr = None
-
-    @property
-    def closed(self) -> bool:
-        return self._handle is None
+        self._detach()
 
     def __enter__(self) -> "Consumer":
         return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:
-            pass
-
-    def _check_open(self) -> None:
-        if self._handle is None:
-            raise RingClosed(0, f"consumer of ring '{self.name}' is closed")
 
     # -- reading
     def _peek(self, latest: bool, timeout: Seconds) -> Frame:
@@ -777,7 +800,7 @@ def capacity_for(slots: int, width: int, height: int, fmt: Union[str, int] = "bg
     return cap
 
 
-class Producer:
+class Producer(_RingSide):
     """The writing side: creates ring NAME (and removes it on close).
 
     >>> with Producer("edges", slots=4, width=640, height=480, format="gray8") as prod:  # doctest: +SKIP
@@ -798,6 +821,8 @@ class Producer:
     Raises RingBusy (a live producer holds the name), ForeignRing.
     """
 
+    _side = "producer"
+
     def __init__(self, name: str, capacity: Optional[int] = None, *, slots: Optional[int] = None,
                  width: Optional[int] = None, height: Optional[int] = None,
                  format: Union[str, int] = "bgr24", on_full: str = "block",
@@ -817,9 +842,7 @@ class Producer:
         rc = self._lib.ring_create(ctypes.byref(ptr), name.encode(), ctypes.byref(opts))
         if rc < 0:
             _raise(rc, f"create ring '{name}'")
-        self._ptr = ptr
-        self._handle: Optional[_Handle] = _Handle(ptr, writable=True)
-        self._map: Optional[np.ndarray] = np.asarray(self._handle)
+        self._attach(ptr, writable=True)
         self._pending: Optional[OutFrame] = None
         self._on_full = on_full
 
@@ -832,29 +855,10 @@ class Producer:
         if self._pending is not None:
             self._pending.abort()
         self._lib.ring_mark_eos(self._ptr)
-        self._handle = None
-        self._map = None
-        self._ptr = None
-
-    @property
-    def closed(self) -> bool:
-        return self._handle is None
+        self._detach()
 
     def __enter__(self) -> "Producer":
         return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:
-            pass
-
-    def _check_open(self) -> None:
-        if self._handle is None:
-            raise RingClosed(0, f"producer of ring '{self.name}' is closed")
 
     def reserve_frame(self, width: int, height: int, format: Union[str, int] = "bgr24",
                       timeout: Seconds = None) -> OutFrame:
