@@ -22,8 +22,13 @@
 /* How often a non-blocking caller that finds nothing may pay for a liveness check. */
 #define LIVENESS_CHECK_INTERVAL_NS (100 * 1000000ull)
 /* Spins on the other side's index before going to sleep: a peer that is
- * about to publish is cheaper to wait for than a futex round trip. */
+ * about to publish is cheaper to wait for than a futex round trip. A side
+ * whose spins keep failing (a consumer that sleeps between frames) stops
+ * spinning, because there the spin only adds to the wake-up latency; it
+ * tries again every SPIN_RETRY_EVERY waits in case the pace changed. */
 #define SPIN_BEFORE_SLEEP 64
+#define SPIN_MISSES_MAX 4
+#define SPIN_RETRY_EVERY 16
 
 static inline uint64_t round8(uint64_t v)
 {
@@ -152,7 +157,7 @@ static int reclaim_name(const char *path)
 	if (old < 0)
 		return errno == ENOENT ? 0 : -errno; /* removed meanwhile */
 	struct ring_shm_header h;
-	uint64_t size;
+	uint64_t size = 0;
 	int rc = read_header_copy(old, &h, &size);
 	close(old);
 	if (rc == 0)
@@ -266,7 +271,7 @@ static int open_segment(ring_t **out, const char *name, bool attach)
 	if (fd < 0)
 		return -errno;
 	struct ring_shm_header h;
-	uint64_t file_size;
+	uint64_t file_size = 0;
 	rc = read_header_copy(fd, &h, &file_size);
 	if (rc == 0)
 		rc = validate_header(&h, file_size);
@@ -430,18 +435,40 @@ static bool peer_dead(ring_t *r)
 	return !plat_owner_alive(owner);
 }
 
-/* Sleep on WORD until COND_MET(r) holds or the slice/deadline passes.
+/* A caller's timeout, turned into a deadline only when a wait really
+ * begins: reading the clock on every call that does not wait would cost as
+ * much as moving a small record. */
+struct deadline {
+	int64_t timeout_ns; /* < 0: forever */
+	uint64_t at;        /* 0: not yet computed */
+};
+
+static uint64_t deadline_at(struct deadline *d)
+{
+	if (!d->at)
+		d->at = d->timeout_ns < 0 ? UINT64_MAX : plat_now_ns() + (uint64_t)d->timeout_ns;
+	return d->at;
+}
+
+/* Sleep on WORD until READY(r) holds or the slice/deadline passes.
  * Returns 0 to re-check, -ETIMEDOUT at the deadline, -EOWNERDEAD, -EINTR. */
 typedef bool (*ready_fn)(ring_t *r);
 
 static int wait_until(ring_t *r, _Atomic uint32_t *word, _Atomic uint64_t *wait_counter, ready_fn ready,
-		      uint64_t deadline)
+		      struct deadline *dl)
 {
-	for (int i = 0; i < SPIN_BEFORE_SLEEP; i++) {
-		if (ready(r))
-			return 0;
-		plat_cpu_relax();
+	if (r->spin_misses < SPIN_MISSES_MAX || ++r->spin_skipped % SPIN_RETRY_EVERY == 0) {
+		for (int i = 0; i < SPIN_BEFORE_SLEEP; i++) {
+			if (ready(r)) {
+				r->spin_misses = 0;
+				return 0;
+			}
+			plat_cpu_relax();
+		}
+		if (r->spin_misses < SPIN_MISSES_MAX)
+			r->spin_misses++;
 	}
+	uint64_t deadline = deadline_at(dl);
 	uint64_t now = plat_now_ns();
 	if (now >= deadline)
 		return -ETIMEDOUT;
@@ -476,13 +503,6 @@ static inline void wake_if_sleeping(_Atomic uint32_t *word, _Atomic uint64_t *wa
 	}
 }
 
-static uint64_t deadline_of(int64_t timeout_ns)
-{
-	if (timeout_ns < 0)
-		return UINT64_MAX;
-	return plat_now_ns() + (uint64_t)timeout_ns;
-}
-
 /* ------------------------------------------------------------ producer */
 
 /* Whether a consumer has been attached and none is now (a dead one is the
@@ -500,7 +520,7 @@ static bool space_ready(ring_t *r)
 }
 
 /* Make WANT bytes free at the tail, waiting as the policy and timeout allow. */
-static int wait_for_space(ring_t *r, uint64_t want, uint64_t deadline, bool may_wait)
+static int wait_for_space(ring_t *r, uint64_t want, struct deadline *dl, bool may_wait)
 {
 	if (r->capacity - (r->tail - r->cached_head) >= want)
 		return 0;
@@ -516,7 +536,7 @@ static int wait_for_space(ring_t *r, uint64_t want, uint64_t deadline, bool may_
 		if (consumer_detached(r))
 			return -ENOTCONN; /* like a pipe without a reader: nobody will make room */
 		int rc = wait_until(r, &r->hdr->producer_sleeping, &r->hdr->producer_futex_waits, space_ready,
-				    deadline);
+				    dl);
 		if (r->tail - r->cached_head > r->capacity)
 			return -EBADMSG;
 		if (r->capacity - (r->tail - r->cached_head) >= want)
@@ -538,7 +558,7 @@ RING_API int ring_wait_drained(ring_t *r, int64_t timeout_ns)
 		return -EINVAL;
 	if (!r->is_producer)
 		return -EPERM;
-	uint64_t deadline = deadline_of(timeout_ns);
+	struct deadline dl = {timeout_ns, 0};
 	for (;;) {
 		uint64_t head = atomic_load_explicit(&r->hdr->head, memory_order_acquire);
 		if (r->tail - head > r->capacity)
@@ -551,7 +571,7 @@ RING_API int ring_wait_drained(ring_t *r, int64_t timeout_ns)
 			return -EAGAIN;
 		r->owner_at_wait = atomic_load_explicit(&r->hdr->consumer_owner, memory_order_relaxed);
 		int rc = wait_until(r, &r->hdr->producer_sleeping, &r->hdr->producer_futex_waits,
-				    drained_or_consumer_changed, deadline);
+				    drained_or_consumer_changed, &dl);
 		if (rc < 0 && atomic_load_explicit(&r->hdr->head, memory_order_acquire) != r->tail)
 			return rc;
 	}
@@ -590,7 +610,7 @@ RING_API int ring_reserve(ring_t *r, size_t len, size_t align, void **data, int6
 		return -EMSGSIZE;
 	bool drop = r->policy == RING_FULL_DROP;
 	bool may_wait = !drop && timeout_ns != 0;
-	uint64_t deadline = deadline_of(timeout_ns);
+	struct deadline dl = {timeout_ns, 0};
 	uint64_t body = RING_REC_HDR + round8(len);
 	int rc;
 	/* The worst case starts at offset 0 after a wrap: it must fit then. */
@@ -602,7 +622,7 @@ RING_API int ring_reserve(ring_t *r, size_t len, size_t align, void **data, int6
 		/* Padding so that the payload (after the 8-byte header) is aligned. */
 		uint64_t lead = (align - ((off + RING_REC_HDR) & (align - 1))) & (align - 1);
 		if (off + lead + body <= r->capacity) {
-			rc = wait_for_space(r, lead + body, deadline, may_wait);
+			rc = wait_for_space(r, lead + body, &dl, may_wait);
 			if (rc < 0)
 				break;
 			r->reserved = true;
@@ -615,7 +635,7 @@ RING_API int ring_reserve(ring_t *r, size_t len, size_t align, void **data, int6
 		 * payload is one contiguous span. The pad is published on its own,
 		 * so a record of up to capacity/2 fits once the consumer moves on. */
 		uint64_t pad = r->capacity - off;
-		rc = wait_for_space(r, pad, deadline, may_wait);
+		rc = wait_for_space(r, pad, &dl, may_wait);
 		if (rc < 0)
 			break;
 		struct ring_record_header *ph = record_at(r, r->tail);
@@ -761,8 +781,7 @@ static int read_record(ring_t *r, uint32_t *len, uint64_t *span, bool *is_data)
 /* Find the next data record, skipping pads; wait as allowed. */
 static int next_record(ring_t *r, uint32_t *len, uint64_t *span, int64_t timeout_ns)
 {
-	uint64_t deadline = 0;
-	bool deadline_set = false;
+	struct deadline dl = {timeout_ns, 0};
 	int rc;
 	for (;;) {
 		if (r->cached_tail == r->head && (rc = load_tail(r)) < 0)
@@ -792,12 +811,8 @@ static int next_record(ring_t *r, uint32_t *len, uint64_t *span, int64_t timeout
 				goto dead;
 			return -EAGAIN;
 		}
-		if (!deadline_set) {
-			deadline = deadline_of(timeout_ns);
-			deadline_set = true;
-		}
 		rc = wait_until(r, &r->hdr->consumer_sleeping, &r->hdr->consumer_futex_waits, data_ready,
-				deadline);
+				&dl);
 		if (rc == -EOWNERDEAD)
 			goto dead;
 		if (rc < 0 && !data_ready(r))
@@ -963,7 +978,7 @@ RING_API int ring_inspect(const char *name, struct ring_stats *st)
 	if (fd < 0)
 		return -errno;
 	struct ring_shm_header h;
-	uint64_t size;
+	uint64_t size = 0;
 	rc = read_header_copy(fd, &h, &size);
 	close(fd);
 	if (rc == 0)

@@ -36,6 +36,8 @@ struct ring {
 	uint64_t peek_span, peek_len;
 
 	uint64_t last_liveness_check;
+	uint32_t spin_misses;        /* consecutive waits whose spin found nothing */
+	uint32_t spin_skipped;       /* waits since spinning was given up */
 };
 
 void ring_publish_head(ring_t *r);
