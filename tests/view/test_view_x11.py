@@ -5,7 +5,9 @@ ctest runs this file inside `xvfb-run -a -s "-screen 0 1280x720x24"`. The viewer
 stream, and `xwd -root` grabs the screen. The frame is located in the screenshot by template matching
 and must match the sent frame closely everywhere and within a small tolerance at every block centre
 (the blocks are large, so the renderer's chroma filtering only touches their edges). Then the keys
-s (save the shown frame) and q (quit) are typed through XTEST.
+s (save the shown frame) and q (quit) are typed through XTEST. A second test runs a window manager
+(openbox) and checks space (pause/resume: the picture stops and moves on), f (fullscreen covers the
+screen, f again restores) and the window title.
 """
 import ctypes
 import os
@@ -148,3 +150,97 @@ def test_window_shows_the_frame(tmp_path, ring):
             assert diff[cy, cx].max() <= vt.YUV_TOLERANCE + 2, (bx, by, got[cy, cx], want[cy, cx])
     # The window is centred on the 1280x720 screen (SDL_WINDOWPOS_CENTERED, no window manager).
     assert (x, y) == ((screen.shape[1] - w) // 2, (screen.shape[0] - h) // 2)
+
+
+def window_geometry(ring):
+    """(title, width, height, x, y) of the viewer's window, found by its title (which starts with
+    the ring name), from xwininfo; x, y are absolute screen coordinates. None if there is none yet."""
+    out = subprocess.run(["xwininfo", "-root", "-tree"], check=True, capture_output=True, text=True,
+                         timeout=vt.TIMEOUT).stdout
+    for line in out.splitlines():
+        if f'"{ring} ' in line:
+            title = line.split('"')[1]
+            size = [tok for tok in line.split() if "x" in tok and "+" in tok][0]
+            w, h = size.split("+")[0].split("x")
+            _, x, y = line.split()[-1].split("+")  # the last "+X+Y" is absolute
+            return title, int(w), int(h), int(x), int(y)
+    return None
+
+
+def grab(path):
+    subprocess.run(["xwd", "-root", "-silent", "-out", str(path)], check=True, timeout=vt.TIMEOUT)
+    return read_xwd(path)
+
+
+def test_keys_pause_and_fullscreen_and_title(tmp_path, ring):
+    """space pauses (the picture stops changing although the producer goes on) and resumes; f makes
+    the window cover the screen and f again restores it; the title names ring, size, format, fps."""
+    if not os.environ.get("DISPLAY"):
+        pytest.skip("no X display: run under xvfb-run (ctest does when xvfb-run is installed)")
+    for tool in ("xwd", "xwininfo"):
+        if not shutil.which(tool):
+            pytest.skip(f"{tool} (x11-apps / x11-utils) is not installed")
+    # Fullscreen is a request to the window manager (_NET_WM_STATE_FULLSCREEN), as on every desktop:
+    # run a real one. It gives the new window the keyboard focus, too.
+    assert shutil.which("openbox"), "openbox (a window manager) is needed: .ci/install-deps installs it"
+    wm = subprocess.Popen(["openbox"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(1)  # let it take the screen before the viewer maps its window
+    w, h = 640, 360
+    err_path = tmp_path / "view.err"
+    with open(err_path, "w") as err:
+        view = subprocess.Popen([VIEW, "-r", ring, "--wait", "20", "--latest", "--size", f"{w}x{h}"],
+                                stdout=subprocess.DEVNULL, stderr=err, cwd=tmp_path)
+    prod = vt.start([TESTSRC, "--ring", ring, "--wait-consumer", "20", "--format", "bgr24", "--size",
+                     f"{w}x{h}", "--frames", "0", "--fps", "25"])
+    try:
+        vt.wait_for_line(err_path, "video driver x11", view)
+        deadline = time.monotonic() + 20
+        geo = None
+        while time.monotonic() < deadline:
+            geo = window_geometry(ring)
+            if geo and " fps" in geo[0]:
+                break
+            time.sleep(0.1)
+        assert geo, "no viewer window found by xwininfo"
+        title, win_w, win_h, win_x, win_y = geo
+        assert f"{w}x{h} bgr24" in title and " fps" in title and "latency" in title, title
+        assert (win_w, win_h) == (w, h), geo
+
+        def picture(tag):
+            """The window's client area only: the title bar's text (fps, counts) moves on while paused."""
+            return grab(tmp_path / f"{tag}.xwd")[win_y:win_y + h, win_x:win_x + w]
+
+        screen_w, screen_h = grab(tmp_path / "s0.xwd").shape[1::-1]
+        keys = XKeys()
+        live = picture("live")
+        time.sleep(0.5)
+        assert not np.array_equal(live, picture("live2")), \
+            "the picture does not change while playing: the test could not see a pause"
+
+        keys.press("space")
+        time.sleep(0.5)  # let the key arrive and the last present land
+        a = picture("paused1")
+        time.sleep(0.6)  # 15 frames at 25 fps would have changed every block's colour
+        b = picture("paused2")
+        assert np.array_equal(a, b), "the picture changed while paused"
+        keys.press("space")
+        time.sleep(0.6)
+        assert not np.array_equal(b, picture("resumed")), "the picture did not move on after the second space"
+
+        def size_becomes(want):
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and window_geometry(ring)[1:3] != want:
+                time.sleep(0.1)
+            return window_geometry(ring)[1:3] == want
+
+        keys.press("f")
+        assert size_becomes((screen_w, screen_h)), "f did not make the window cover the screen"
+        keys.press("f")
+        assert size_becomes((w, h)), "f again did not restore the window"
+
+        keys.press("q")
+        assert view.wait(timeout=vt.TIMEOUT) == 0
+    finally:
+        vt.stop(view)
+        vt.stop(prod)
+        vt.stop(wm)

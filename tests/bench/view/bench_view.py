@@ -183,9 +183,9 @@ def main():
             print(f"   {name:34} {fmt:7} {median(runs, 'latency_ms_p50'):6.2f}ms "
                   f"{median(runs, 'latency_ms_p99'):6.2f}ms {median(runs, 'latency_ms_max'):6.2f}ms")
     print("   (latency = time after SDL_RenderPresent minus the frame's capture_ns. view_testsrc stamps it\n"
-          "    just before the commit; framering-capture stamps it when the frame is decoded, which for a\n"
-          "    paced lavfi graph is before its pacing sleep of up to one frame interval. With a real\n"
-          "    display and vsync, add up to one refresh interval.)")
+          "    just before the commit; framering-capture stamps it when a paced frame falls due (after\n"
+          "    its pacing sleep), as a camera would deliver it. With a real display and vsync, add up to\n"
+          "    one refresh interval.)")
     shutil.rmtree(tmp, ignore_errors=True)
 
 
