@@ -619,6 +619,20 @@ class _RingSide:
         if self._handle is None:
             raise RingClosed(0, f"{self._side} of ring '{self.name}' is closed")
 
+    @property
+    def stats(self) -> "RingStats":
+        """Counters and liveness of the ring (ring_get_stats)."""
+        self._check_open()
+        st = _lib.RingStatsStruct()
+        self._lib.ring_get_stats(self._ptr, ctypes.byref(st))
+        return RingStats._from_struct(st)
+
+    @property
+    def peer_alive(self) -> bool:
+        """Whether the other side is attached and its process lives."""
+        self._check_open()
+        return bool(self._lib.ring_peer_alive(self._ptr))
+
 
 class Consumer(_RingSide):
     """The reading side of ring NAME: frames as zero-copy numpy views.
@@ -744,20 +758,6 @@ class Consumer(_RingSide):
         return int(n)
 
     # -- state
-    @property
-    def stats(self) -> RingStats:
-        """Counters of the ring (ring_get_stats)."""
-        self._check_open()
-        st = _lib.RingStatsStruct()
-        self._lib.ring_get_stats(self._ptr, ctypes.byref(st))
-        return RingStats._from_struct(st)
-
-    @property
-    def peer_alive(self) -> bool:
-        """Whether the producer is attached and its process lives."""
-        self._check_open()
-        return bool(self._lib.ring_peer_alive(self._ptr))
-
     @property
     def meta(self) -> bytes:
         """The producer's 64-byte stream description area (ring_get_meta)."""
@@ -955,19 +955,6 @@ class Producer(_RingSide):
         """Largest record the ring accepts (capacity / 2)."""
         self._check_open()
         return int(self._lib.ring_max_record(self._ptr))
-
-    @property
-    def stats(self) -> RingStats:
-        self._check_open()
-        st = _lib.RingStatsStruct()
-        self._lib.ring_get_stats(self._ptr, ctypes.byref(st))
-        return RingStats._from_struct(st)
-
-    @property
-    def peer_alive(self) -> bool:
-        """Whether a consumer is attached and its process lives."""
-        self._check_open()
-        return bool(self._lib.ring_peer_alive(self._ptr))
 
     def set_meta(self, data: bytes) -> None:
         """Fill the 64-byte stream description area consumers can read."""
