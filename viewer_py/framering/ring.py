@@ -633,6 +633,15 @@ class _RingSide:
         self._check_open()
         return bool(self._lib.ring_peer_alive(self._ptr))
 
+    @property
+    def mapping(self) -> Tuple[int, int]:
+        """(address, size) of the whole shared mapping (ring_mapping)."""
+        self._check_open()
+        return self._handle.base, self._handle.size
+
+    def __repr__(self) -> str:
+        return f"<framering.{type(self).__name__} {self.name!r}{' closed' if self.closed else ''}>"
+
 
 class Consumer(_RingSide):
     """The reading side of ring NAME: frames as zero-copy numpy views.
@@ -768,14 +777,6 @@ class Consumer(_RingSide):
             _raise(rc, f"meta of ring '{self.name}'")
         return buf.raw
 
-    @property
-    def mapping(self) -> Tuple[int, int]:
-        """(address, size) of the whole shared mapping (ring_mapping)."""
-        self._check_open()
-        return self._handle.base, self._handle.size
-
-    def __repr__(self) -> str:
-        return f"<framering.Consumer {self.name!r}{' closed' if self.closed else ''}>"
 
 
 # ---------------------------------------------------------------- producer
@@ -964,11 +965,3 @@ class Producer(_RingSide):
         if rc < 0:
             _raise(rc, f"set meta of ring '{self.name}'")
 
-    @property
-    def mapping(self) -> Tuple[int, int]:
-        """(address, size) of the whole shared mapping."""
-        self._check_open()
-        return self._handle.base, self._handle.size
-
-    def __repr__(self) -> str:
-        return f"<framering.Producer {self.name!r}{' closed' if self.closed else ''}>"
