@@ -364,6 +364,34 @@ def test_network_udp_live(tmp_path, ring):
     assert lines[5:7] == ["320", "240"], lines[:13]
 
 
+def test_progress_line_on_a_tty(ring):
+    """On a terminal the producer and the consumer keep one live progress line (rewritten with
+    CR + erase-line) and end with a summary; through a pipe only the summary is printed."""
+    import shlex, shutil
+    assert shutil.which("script"), "script (bsdutils) is needed to give the programs a terminal"
+    # Bytes, not text: text mode would turn the \r that rewrites the line into \n.
+    dump = subprocess.Popen(["script", "-qfec", shlex.join([DUMP, "--ring", ring, "--wait", "20"]), "/dev/null"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    cap = subprocess.run(["script", "-qfec", shlex.join([CAPTURE, "--ring", ring, "--frames", "60",
+                                                         "-s", "320x180", SMALL]), "/dev/null"],
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=TIMEOUT)
+    cap.stdout = cap.stdout.decode(errors="replace")
+    dout = dump.communicate(timeout=TIMEOUT)[0].decode(errors="replace")
+    assert cap.returncode == 0 and dump.returncode == 0, (cap.stdout, dout)
+    for out, live in ((cap.stdout, "frames"), (dout, "frames")):
+        lines = [l for l in out.split("\r") if l.startswith("\x1b[K")]
+        assert lines, f"no progress line rewritten in place: {out!r}"
+        assert live in lines[-1] and "fps" in lines[-1], lines[-1]
+    assert "60 frames written" in cap.stdout and "drops" in cap.stdout, cap.stdout
+    assert "end of stream" in dout, dout
+    # Not a terminal: no control sequences, the summary only.
+    piped = subprocess.run([CAPTURE, "--ring", ring + "-p", "--frames", "10", "-s", "320x180",
+                            "--on-full", "drop", SMALL], stderr=subprocess.PIPE, text=True, timeout=TIMEOUT)
+    assert piped.returncode == 0, piped.stderr
+    assert "\x1b[K" not in piped.stderr and "\r" not in piped.stderr, repr(piped.stderr)
+    assert re.search(r"\d+ frames written .* \d+ dropped", piped.stderr), piped.stderr
+
+
 def test_loop(tmp_path, ring):
     n = ffprobe_count(SMALL)
     total = 2 * n + 20
