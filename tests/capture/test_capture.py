@@ -185,6 +185,12 @@ def test_sample_count_and_headers(tmp_path, ring):
     assert st["frames_written"] == n and st["frames_dropped"] == 0 and st["decode_errors"] == 0
     assert st["on_full"] == "block" and not st["live"]
     assert "%d frames" % n in run.dump.stderr and "end of stream" in run.dump.stderr
+    # A file decodes with frame threads on a multi-core machine; then swscale
+    # runs on one thread (more would take turns with the decoder's).
+    if len(os.sched_getaffinity(0)) > 1:
+        assert st["decoder_threading"] == "frame" and st["decoder_threads"] > 1
+    assert st["conversion_threads"] == (1 if st["decoder_threading"] == "frame"
+                                        else len(os.sched_getaffinity(0)))
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
@@ -268,6 +274,10 @@ def test_testsrc2_defaults_live(tmp_path, ring):
     st = run.stats
     assert st["live"] and st["realtime"] and st["on_full"] == "drop"
     assert st["frames_written"] + st["frames_dropped"] == st["frames_produced"] == 10
+    # Live: no frame threads (each would hold a frame back); conversion is
+    # latency, so it is split over every core.
+    assert st["decoder_threading"] != "frame"
+    assert st["conversion_threads"] == len(os.sched_getaffinity(0))
     assert len(run.headers) == st["frames_written"]
 
 
