@@ -20,6 +20,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "viewer_py"))
+sys.path.insert(0, str(REPO / "tests" / "common"))  # x11keys, shared with tests/view
 
 import framering  # noqa: E402,F401  (fail early if the package does not import)
 

@@ -229,3 +229,80 @@ def test_window_under_xvfb_shows_frame_colours(ring_name, tmp_path, procs, fmt):
     for name, bgr in ABSENT.items():
         n = count_colour(img, bgr)
         assert n < 500, f"{fmt}: {n} {name} pixels on screen: colour channels swapped?"
+
+
+@pytest.fixture
+def xvfb():
+    """A private Xvfb server; yields its display name (":N", picked free by the server itself)."""
+    if shutil.which("Xvfb") is None:
+        pytest.skip("Xvfb is not installed (apt-get install xvfb)")
+    rfd, wfd = os.pipe()
+    server = subprocess.Popen(["Xvfb", "-displayfd", str(wfd), "-screen", "0", "1024x768x24", "-nolisten", "tcp"],
+                              pass_fds=(wfd,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    os.close(wfd)
+    try:
+        with os.fdopen(rfd) as r:
+            number = r.readline().strip()  # written once the server accepts clients
+        assert number.isdigit(), f"Xvfb did not report a display (exit {server.poll()})"
+        yield ":" + number
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def window_centre(display: str, title: str):
+    """Centre of the top-level window called TITLE on DISPLAY (xwininfo), or None while there is none."""
+    r = subprocess.run(["xwininfo", "-display", display, "-name", title], stdout=subprocess.PIPE,
+                       stderr=subprocess.DEVNULL, text=True, timeout=10)
+    if r.returncode != 0:
+        return None
+    geo = {k.strip(): int(v) for k, v in (line.split(":", 1) for line in r.stdout.splitlines()
+                                          if line.strip().startswith(("Absolute upper-left", "Width", "Height")))}
+    if geo.get("Width", 0) < 50:  # mapped, not yet sized
+        return None
+    return geo["Absolute upper-left X"] + geo["Width"] // 2, geo["Absolute upper-left Y"] + geo["Height"] // 2
+
+
+def test_window_keys_save_and_quit(ring_name, tmp_path, procs, xvfb):
+    """In a real window: 's' saves the shown frame as PNG (pixels of the frame, no overlay), 'q' quits
+    with exit 0 while the producer still has frames to give."""
+    if shutil.which("xwininfo") is None:
+        pytest.skip("xwininfo (x11-utils) is not installed: the window cannot be found")
+    from x11keys import XKeys
+
+    frame = pattern()
+    env = python_env({"DISPLAY": xvfb, "XDG_RUNTIME_DIR": str(tmp_path)})
+    env.pop("WAYLAND_DISPLAY", None)
+    err_path = tmp_path / "view.err"
+    with framering.Producer(ring_name, slots=4, width=320, height=240) as prod:
+        with open(err_path, "wb") as err:
+            v = procs(VIEW + [ring_name, "--every", "--timeout", "20", "--save-dir", str(tmp_path)], env=env,
+                      stderr=err)
+        keys = XKeys(xvfb)
+        pressed = []
+        deadline = time.monotonic() + 30
+        # Keep frames coming: the viewer handles 's' while it shows one.
+        while v.poll() is None and time.monotonic() < deadline:
+            try:
+                prod.write_frame(frame, timeout=0.05)
+            except framering.Timeout:
+                pass
+            if not pressed:
+                centre = window_centre(xvfb, f"framering: {ring_name}")
+                if centre:
+                    keys.move(*centre)
+                    keys.press("s")
+                    pressed.append("s")
+            elif pressed == ["s"] and list(tmp_path.glob("framering-*.png")):
+                keys.press("q")
+                pressed.append("q")
+            time.sleep(0.02)
+        keys.close()
+        assert pressed == ["s", "q"], f"keys typed: {pressed}; viewer said: {err_path.read_text()}"
+        assert v.wait(timeout=30) == 0, err_path.read_text()
+    text = err_path.read_text()
+    assert "saved " in text and ": quit:" in text, text
+    saved = list(tmp_path.glob(f"framering-{ring_name}-*.png"))
+    assert len(saved) == 1, saved
+    img = cv2.imread(str(saved[0]))
+    assert img is not None and np.array_equal(img, frame), "the saved PNG is not the frame's pixels"

@@ -3,6 +3,8 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+# x11keys (XTEST key presses), shared with tests/python
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
 
 
 def pytest_sessionfinish(session, exitstatus):

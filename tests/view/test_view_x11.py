@@ -9,7 +9,6 @@ s (save the shown frame) and q (quit) are typed through XTEST. A second test run
 (openbox) and checks space (pause/resume: the picture stops and moves on), f (fullscreen covers the
 screen, f again restores) and the window title.
 """
-import ctypes
 import os
 import shutil
 import struct
@@ -21,6 +20,7 @@ import numpy as np
 import pytest
 
 import viewtest as vt
+from x11keys import XKeys
 from viewtest import TESTSRC, VIEW
 
 
@@ -44,38 +44,6 @@ def read_xwd(path):
         return ((px & mask) >> shift).astype(np.uint8)
 
     return np.stack([channel(bmask), channel(gmask), channel(rmask)], -1)
-
-
-class XKeys:
-    """Fake pointer motion and key presses with the XTEST extension (libXtst through ctypes)."""
-
-    def __init__(self):
-        try:
-            self.x11 = ctypes.CDLL("libX11.so.6")
-            self.xtst = ctypes.CDLL("libXtst.so.6")
-        except OSError as e:
-            pytest.skip(f"libXtst is not installed ({e}): keys cannot be typed")
-        self.x11.XOpenDisplay.restype = ctypes.c_void_p
-        self.x11.XOpenDisplay.argtypes = [ctypes.c_char_p]
-        self.x11.XStringToKeysym.restype = ctypes.c_ulong
-        self.x11.XStringToKeysym.argtypes = [ctypes.c_char_p]
-        self.x11.XKeysymToKeycode.argtypes = [ctypes.c_void_p, ctypes.c_ulong]
-        self.x11.XFlush.argtypes = [ctypes.c_void_p]
-        self.xtst.XTestFakeKeyEvent.argtypes = [ctypes.c_void_p, ctypes.c_uint, ctypes.c_int, ctypes.c_ulong]
-        self.xtst.XTestFakeMotionEvent.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_int,
-                                                   ctypes.c_ulong]
-        self.dpy = self.x11.XOpenDisplay(None)
-        assert self.dpy, "XOpenDisplay failed"
-
-    def move(self, x, y):
-        self.xtst.XTestFakeMotionEvent(self.dpy, -1, x, y, 0)
-        self.x11.XFlush(self.dpy)
-
-    def press(self, key):
-        code = self.x11.XKeysymToKeycode(self.dpy, self.x11.XStringToKeysym(key.encode()))
-        self.xtst.XTestFakeKeyEvent(self.dpy, code, 1, 0)
-        self.xtst.XTestFakeKeyEvent(self.dpy, code, 0, 0)
-        self.x11.XFlush(self.dpy)
 
 
 def expected_frame(w, h, n):
