@@ -66,6 +66,23 @@ def test_found_in_build_tree_of_checkout():
     assert found.parent.parent.parent == REPO and found.parent.name == "libring"
 
 
+def test_sanitizer_build_tree_is_passed_over(tmp_path):
+    """A checkout with a plain build and a newer ASan build: the plain one is taken (gcc's ASan
+    library would abort an uninstrumented python3 the moment it is loaded)."""
+    lib = built_lib()
+    shutil.copytree(REPO / "viewer_py" / "framering", tmp_path / "viewer_py" / "framering",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.so*"))
+    for build, sanitize in (("build", ""), ("build-asan", "address,undefined")):
+        (tmp_path / build / "libring").mkdir(parents=True)
+        shutil.copy(lib, tmp_path / build / "libring" / "libframering-ring.so")
+        (tmp_path / build / "CMakeCache.txt").write_text(
+            f"CMAKE_BUILD_TYPE:STRING=Debug\nFRAMERING_SANITIZE:STRING={sanitize}\n")
+    os.utime(tmp_path / "build" / "libring" / "libframering-ring.so", (1, 1))  # the ASan one is newest
+    r = run_py(SHOW, str(tmp_path / "viewer_py"))
+    assert r.returncode == 0, r.stderr.decode()
+    assert r.stdout.decode().strip() == str(tmp_path / "build" / "libring" / "libframering-ring.so")
+
+
 def test_not_found_lists_places(tmp_path):
     if ctypes.util.find_library("framering-ring"):
         pytest.skip("an installed libframering-ring is on the system library path")

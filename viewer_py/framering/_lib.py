@@ -8,7 +8,9 @@ Search order (the first that loads wins):
   1. $FRAMERING_LIB (a file path)
   2. next to the package (an installed copy: framering/libframering-ring.so*)
   3. build trees of the source checkout this package lives in:
-     <repo>/build*/libring/libframering-ring.so*, newest first
+     <repo>/build*/libring/libframering-ring.so*, newest first; trees built
+     with FRAMERING_SANITIZE are left out (an instrumented library cannot be
+     loaded into an uninstrumented python3: gcc's ASan aborts the process)
   4. ctypes.util.find_library("framering-ring") (ldconfig / LD_LIBRARY_PATH)
 """
 
@@ -147,7 +149,8 @@ def _candidates() -> List[Tuple[str, str]]:
         out.append((str(p), "next to the package"))
     # viewer_py/framering/_lib.py -> the repository root is two levels up.
     repo = here.parent.parent
-    found = glob.glob(str(repo / "build*" / "libring" / (LIB_BASENAME + "*")))
+    found = [p for p in glob.glob(str(repo / "build*" / "libring" / (LIB_BASENAME + "*")))
+             if not _sanitized_build(Path(p).parent.parent)]
     # Newest first, so the tree you built last is the one you test.
     found.sort(key=lambda p: os.path.getmtime(p), reverse=True)
     seen = set()
@@ -161,6 +164,18 @@ def _candidates() -> List[Tuple[str, str]]:
     if name:
         out.append((name, "ctypes.util.find_library"))
     return out
+
+
+def _sanitized_build(build_dir: Path) -> bool:
+    """Whether the CMake build tree BUILD_DIR was configured with FRAMERING_SANITIZE."""
+    try:
+        with open(build_dir / "CMakeCache.txt", encoding="utf-8", errors="replace") as cache:
+            for line in cache:
+                if line.startswith("FRAMERING_SANITIZE:"):
+                    return bool(line.split("=", 1)[1].strip())
+    except OSError:
+        pass
+    return False
 
 
 def _declare(lib: ctypes.CDLL) -> None:
