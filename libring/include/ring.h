@@ -32,6 +32,16 @@
  *                  none is attached now: like writing to a pipe without a reader
  *   -EINTR         a blocking call was interrupted by a signal handler (call again,
  *                  or stop: this is how Ctrl-C reaches a program that waits)
+ *   -EFAULT        the peer shrank the segment (ftruncate) under our mapping: the
+ *                  ring is unusable; every later call fails the same way
+ *
+ * Shrunk segments: touching a page of a shared mapping past the end of its
+ * file raises SIGBUS. Every mapping the library makes is guarded: on such a
+ * fault its whole range becomes anonymous zero pages (so data pointers handed
+ * out earlier stay readable and read zeros) and the calls return -EFAULT. The
+ * SIGBUS handler is installed process-wide when a ring is mapped (again, if
+ * another handler replaced it since); for any other SIGBUS it steps aside and
+ * restores the handler that was there before, so that one acts as usual.
  *
  * Threading: a ring_t handle belongs to one side and is not shared between
  * threads without external locking. The two sides run concurrently without

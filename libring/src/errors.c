@@ -26,6 +26,7 @@ __attribute__((visibility("default"))) const char *ring_strerror(int err)
 	case -EPIPE: return "end of stream already marked";
 	case -ENOTCONN: return "the consumer detached";
 	case -EINTR: return "interrupted";
+	case -EFAULT: return "the peer shrank the ring segment: its memory now reads as zeros";
 	default: return err < 0 ? strerror(-err) : "unknown error";
 	}
 }

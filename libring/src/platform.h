@@ -1,9 +1,10 @@
-/* platform.h - the operating-system services the ring needs: futex, process liveness, shm naming, clocks. */
+/* platform.h - the operating-system services the ring needs: futex, process liveness, shm naming, clocks, SIGBUS guard. */
 #ifndef FRAMERING_PLATFORM_H
 #define FRAMERING_PLATFORM_H
 
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -38,6 +39,22 @@ void plat_watch_close(int *state);
  * atomically, failing with -EEXIST if TO exists: how a fully built ring is
  * published. */
 int plat_shm_link(const char *from, const char *to);
+
+/* Keep a SIGBUS inside the mapping [ADDR, ADDR+LEN) from killing the
+ * process. Touching a page of a shared mapping beyond the end of its file
+ * raises SIGBUS, so a peer that shrinks the segment (ftruncate) could crash
+ * us. On such a fault the whole range is replaced by anonymous zero pages of
+ * protection PROT: the faulting access completes (reading zeros), so do all
+ * later ones, and *LOST becomes true; the ring calls then fail with -EFAULT.
+ * Any other SIGBUS meets the handler that was installed before ours (by
+ * default: terminate with a core dump): ours steps aside for it. A handler
+ * installed later replaces ours until the next call puts ours back.
+ * Returns 0, or -ENOSPC when RING_GUARD_SLOTS mappings are guarded at once,
+ * or a negative errno from sigaction. */
+int plat_guard_mapping(void *addr, size_t len, int prot, _Atomic bool *lost);
+
+/* Stop guarding the mapping at ADDR; call before unmapping it. */
+void plat_unguard_mapping(void *addr);
 
 /* Spin hint for a busy-wait loop. */
 static inline void plat_cpu_relax(void)

@@ -1,14 +1,16 @@
-/* platform_linux.c - Linux futex, /proc liveness and inotify for the ring; the only OS-specific file. */
+/* platform_linux.c - Linux futex, /proc liveness, inotify and the SIGBUS guard for the ring; the only OS-specific file. */
 #include "platform.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/futex.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/inotify.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -151,4 +153,111 @@ void plat_watch_close(int *state)
 	if (*state >= 0)
 		close(*state);
 	*state = -1;
+}
+
+/* ------------------------------------------------------------ SIGBUS guard */
+
+/* The guarded mappings, read by the signal handler without locks: a slot is
+ * claimed through `used`, filled, then published by storing `start` last
+ * (release); the handler reads `start` first (acquire). Freed in reverse. */
+#define RING_GUARD_SLOTS 256
+
+struct guard_slot {
+	atomic_bool used;
+	_Atomic uintptr_t start; /* 0: free */
+	_Atomic size_t len;
+	atomic_int prot;
+	_Atomic bool *_Atomic lost;
+};
+
+static struct guard_slot guard_slots[RING_GUARD_SLOTS];
+/* What SIGBUS did before our handler went in; guarded by sigbus_lock. */
+static struct sigaction sigbus_before;
+static pthread_mutex_t sigbus_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void on_sigbus(int sig, siginfo_t *si, void *ctx)
+{
+	(void)sig;
+	(void)ctx;
+	int saved_errno = errno;
+	uintptr_t addr = (uintptr_t)si->si_addr;
+	/* Only a fault (si_code > 0) has an address: a kill(SIGBUS) is not ours. */
+	for (int i = 0; si->si_code > 0 && i < RING_GUARD_SLOTS; i++) {
+		uintptr_t start = atomic_load_explicit(&guard_slots[i].start, memory_order_acquire);
+		size_t len = atomic_load_explicit(&guard_slots[i].len, memory_order_relaxed);
+		if (!start || addr - start >= len)
+			continue;
+		/* The raw system call: async-signal-safe, and not seen by sanitizer
+		 * interceptors that may take locks. */
+		long map = syscall(SYS_mmap, start, len, atomic_load_explicit(&guard_slots[i].prot, memory_order_relaxed),
+				   MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+		if (map == -1)
+			break;
+		_Atomic bool *lost = atomic_load_explicit(&guard_slots[i].lost, memory_order_relaxed);
+		if (lost)
+			atomic_store_explicit(lost, true, memory_order_relaxed);
+		errno = saved_errno;
+		return; /* the access is retried and now reads zeros */
+	}
+	/* Not ours: step aside, so that the signal meets what was there before
+	 * as if we never were. A fault happens again when we return; a sent
+	 * signal is sent again (it stays blocked until we return). Calling the
+	 * old handler from here instead could loop with one that hands the
+	 * signal back. The next ring mapped puts the guard back. */
+	sigaction(SIGBUS, &sigbus_before, NULL);
+	if (si->si_code <= 0)
+		raise(SIGBUS);
+	errno = saved_errno;
+}
+
+/* Put our handler in unless it is there (a handler installed since may
+ * have replaced it; it is what we step aside for from then on). */
+static int install_sigbus_handler(void)
+{
+	struct sigaction cur, sa;
+	int rc = 0;
+	pthread_mutex_lock(&sigbus_lock);
+	if (sigaction(SIGBUS, NULL, &cur) < 0) {
+		rc = -errno;
+	} else if (!(cur.sa_flags & SA_SIGINFO) || cur.sa_sigaction != on_sigbus) {
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_sigaction = on_sigbus;
+		sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+		sigemptyset(&sa.sa_mask);
+		sigbus_before = cur;
+		if (sigaction(SIGBUS, &sa, NULL) < 0)
+			rc = -errno;
+	}
+	pthread_mutex_unlock(&sigbus_lock);
+	return rc;
+}
+
+int plat_guard_mapping(void *addr, size_t len, int prot, _Atomic bool *lost)
+{
+	int rc = install_sigbus_handler();
+	if (rc < 0)
+		return rc;
+	for (int i = 0; i < RING_GUARD_SLOTS; i++) {
+		bool expected = false;
+		if (!atomic_compare_exchange_strong(&guard_slots[i].used, &expected, true))
+			continue;
+		atomic_store_explicit(&guard_slots[i].len, len, memory_order_relaxed);
+		atomic_store_explicit(&guard_slots[i].prot, prot, memory_order_relaxed);
+		atomic_store_explicit(&guard_slots[i].lost, lost, memory_order_relaxed);
+		atomic_store_explicit(&guard_slots[i].start, (uintptr_t)addr, memory_order_release);
+		return 0;
+	}
+	return -ENOSPC;
+}
+
+void plat_unguard_mapping(void *addr)
+{
+	for (int i = 0; i < RING_GUARD_SLOTS; i++) {
+		if (atomic_load_explicit(&guard_slots[i].start, memory_order_acquire) != (uintptr_t)addr)
+			continue;
+		atomic_store_explicit(&guard_slots[i].start, 0, memory_order_release);
+		atomic_store_explicit(&guard_slots[i].lost, NULL, memory_order_relaxed);
+		atomic_store_explicit(&guard_slots[i].used, false, memory_order_release);
+		return;
+	}
 }

@@ -35,6 +35,11 @@ static inline uint64_t round8(uint64_t v)
 	return (v + 7) & ~(uint64_t)7;
 }
 
+static inline bool mapping_lost(const ring_t *r)
+{
+	return atomic_load_explicit(&r->lost, memory_order_relaxed);
+}
+
 static inline struct ring_record_header *record_at(const ring_t *r, uint64_t pos)
 {
 	return (struct ring_record_header *)(r->data + (pos & r->mask));
@@ -138,14 +143,26 @@ static inline void counter_add(_Atomic uint64_t *c, uint64_t v)
 
 static void unmap_and_free(ring_t *r)
 {
-	if (r->hdr)
+	if (r->hdr) {
+		plat_unguard_mapping(r->hdr);
 		munmap((void *)r->hdr, r->map_size);
+	}
 	if (r->fd >= 0)
 		close(r->fd);
 	free(r);
 }
 
 static inline void wake_if_sleeping(_Atomic uint32_t *word, _Atomic uint64_t *wake_counter);
+
+/* The peer can shrink the segment under our mapping (both sides may write
+ * it); touching the lost pages would raise SIGBUS. The guard turns that into
+ * zero pages and r->lost, which every call then reports as -EFAULT. Without
+ * a free guard slot (hundreds of rings in one process) the ring still works,
+ * unguarded, as a ring without this protection would. */
+static void guard(ring_t *r, int prot)
+{
+	(void)plat_guard_mapping(r->hdr, r->map_size, prot, &r->lost);
+}
 
 /* ------------------------------------------------------------ create / open */
 
@@ -229,6 +246,7 @@ RING_API int ring_create(ring_t **out, const char *name, const struct ring_creat
 	}
 	r->hdr = map;
 	r->data = (uint8_t *)map + RING_HEADER_SIZE;
+	guard(r, PROT_READ | PROT_WRITE);
 
 	struct ring_shm_header *h = r->hdr;
 	h->layout_version = RING_LAYOUT_VERSION;
@@ -291,8 +309,8 @@ static int open_segment(ring_t **out, const char *name, bool attach)
 	r->mask = h.capacity - 1;
 	r->map_size = h.segment_size;
 	memcpy(r->name, name, strlen(name) + 1);
-	void *map = mmap(NULL, r->map_size, attach ? PROT_READ | PROT_WRITE : PROT_READ,
-			 MAP_SHARED | (attach ? MAP_POPULATE : 0), fd, 0);
+	int prot = attach ? PROT_READ | PROT_WRITE : PROT_READ;
+	void *map = mmap(NULL, r->map_size, prot, MAP_SHARED | (attach ? MAP_POPULATE : 0), fd, 0);
 	if (map == MAP_FAILED) {
 		rc = -errno;
 		r->hdr = NULL;
@@ -301,6 +319,7 @@ static int open_segment(ring_t **out, const char *name, bool attach)
 	}
 	r->hdr = map;
 	r->data = (uint8_t *)map + RING_HEADER_SIZE;
+	guard(r, prot);
 	r->read_only = !attach;
 	*out = r;
 	return 0;
@@ -468,6 +487,8 @@ static int wait_until(ring_t *r, _Atomic uint32_t *word, _Atomic uint64_t *wait_
 		if (r->spin_misses < SPIN_MISSES_MAX)
 			r->spin_misses++;
 	}
+	if (mapping_lost(r))
+		return -EFAULT; /* nothing will ever change in zero pages */
 	uint64_t deadline = deadline_at(dl);
 	uint64_t now = plat_now_ns();
 	if (now >= deadline)
@@ -552,7 +573,7 @@ static bool drained_or_consumer_changed(ring_t *r)
 	       atomic_load_explicit(&r->hdr->consumer_owner, memory_order_relaxed) != r->owner_at_wait;
 }
 
-RING_API int ring_wait_drained(ring_t *r, int64_t timeout_ns)
+static int wait_drained_unchecked(ring_t *r, int64_t timeout_ns)
 {
 	if (!r)
 		return -EINVAL;
@@ -591,7 +612,7 @@ RING_API size_t ring_max_record(const ring_t *r)
 	return (size_t)(m > UINT32_MAX - 4096 ? UINT32_MAX - 4096 : m);
 }
 
-RING_API int ring_reserve(ring_t *r, size_t len, size_t align, void **data, int64_t timeout_ns)
+static int reserve_unchecked(ring_t *r, size_t len, size_t align, void **data, int64_t timeout_ns)
 {
 	if (!r || !data)
 		return -EINVAL;
@@ -651,7 +672,7 @@ RING_API int ring_reserve(ring_t *r, size_t len, size_t align, void **data, int6
 	return rc;
 }
 
-RING_API int ring_commit(ring_t *r, size_t len)
+static int commit_unchecked(ring_t *r, size_t len)
 {
 	if (!r || !r->is_producer || !r->reserved || len > r->res_len)
 		return -EINVAL;
@@ -691,7 +712,7 @@ RING_API int ring_write(ring_t *r, const void *data, size_t len, int64_t timeout
 	return ring_commit(r, len);
 }
 
-RING_API int ring_mark_eos(ring_t *r)
+static int mark_eos_unchecked(ring_t *r)
 {
 	if (!r)
 		return -EINVAL;
@@ -825,7 +846,7 @@ dead:
 	return next_record(r, len, span, 0);
 }
 
-RING_API int ring_peek(ring_t *r, const void **data, size_t *len, int64_t timeout_ns)
+static int peek_unchecked(ring_t *r, const void **data, size_t *len, int64_t timeout_ns)
 {
 	if (!r || !data || !len)
 		return -EINVAL;
@@ -846,7 +867,7 @@ RING_API int ring_peek(ring_t *r, const void **data, size_t *len, int64_t timeou
 	return 0;
 }
 
-RING_API int ring_release(ring_t *r)
+static int release_unchecked(ring_t *r)
 {
 	if (!r)
 		return -EINVAL;
@@ -862,7 +883,7 @@ RING_API int ring_release(ring_t *r)
 	return 0;
 }
 
-RING_API int64_t ring_skip_to_latest(ring_t *r)
+static int64_t skip_to_latest_unchecked(ring_t *r)
 {
 	if (!r)
 		return -EINVAL;
@@ -1029,7 +1050,7 @@ RING_API const char *ring_name(const ring_t *r)
 	return r ? r->name : NULL;
 }
 
-RING_API int ring_set_meta(ring_t *r, const void *meta, size_t len)
+static int set_meta_unchecked(ring_t *r, const void *meta, size_t len)
 {
 	if (!r || (!meta && len) || len > RING_META_SIZE)
 		return -EINVAL;
@@ -1073,7 +1094,7 @@ static int read_meta(const struct ring_shm_header *h, void *meta, size_t len)
 	return (int)mlen;
 }
 
-RING_API int ring_get_meta(const ring_t *r, void *meta, size_t len)
+static int get_meta_unchecked(const ring_t *r, void *meta, size_t len)
 {
 	if (!r || (!meta && len))
 		return -EINVAL;
@@ -1089,6 +1110,68 @@ RING_API int ring_inspect_meta(const char *name, void *meta, size_t len)
 	if (rc < 0)
 		return rc;
 	rc = read_meta(r->hdr, meta, len);
+	if (mapping_lost(r))
+		rc = -EFAULT;
 	unmap_and_free(r);
 	return rc;
+}
+
+/* ------------------------------------------------------------ checked entry points */
+
+/* A peer that shrank the segment under us turned our mapping into zero
+ * pages (plat_guard_mapping): whatever a call computed from them, -EFAULT
+ * says what happened, on this call and every later one. */
+
+RING_API int ring_wait_drained(ring_t *r, int64_t timeout_ns)
+{
+	int rc = wait_drained_unchecked(r, timeout_ns);
+	return r && mapping_lost(r) ? -EFAULT : rc;
+}
+
+RING_API int ring_reserve(ring_t *r, size_t len, size_t align, void **data, int64_t timeout_ns)
+{
+	int rc = reserve_unchecked(r, len, align, data, timeout_ns);
+	return r && mapping_lost(r) ? -EFAULT : rc;
+}
+
+RING_API int ring_commit(ring_t *r, size_t len)
+{
+	int rc = commit_unchecked(r, len);
+	return r && mapping_lost(r) ? -EFAULT : rc;
+}
+
+RING_API int ring_mark_eos(ring_t *r)
+{
+	int rc = mark_eos_unchecked(r);
+	return r && mapping_lost(r) ? -EFAULT : rc;
+}
+
+RING_API int ring_peek(ring_t *r, const void **data, size_t *len, int64_t timeout_ns)
+{
+	int rc = peek_unchecked(r, data, len, timeout_ns);
+	return r && mapping_lost(r) ? -EFAULT : rc;
+}
+
+RING_API int ring_release(ring_t *r)
+{
+	int rc = release_unchecked(r);
+	return r && mapping_lost(r) ? -EFAULT : rc;
+}
+
+RING_API int64_t ring_skip_to_latest(ring_t *r)
+{
+	int64_t rc = skip_to_latest_unchecked(r);
+	return r && mapping_lost(r) ? -EFAULT : rc;
+}
+
+RING_API int ring_set_meta(ring_t *r, const void *meta, size_t len)
+{
+	int rc = set_meta_unchecked(r, meta, len);
+	return r && mapping_lost(r) ? -EFAULT : rc;
+}
+
+RING_API int ring_get_meta(const ring_t *r, void *meta, size_t len)
+{
+	int rc = get_meta_unchecked(r, meta, len);
+	return r && mapping_lost(r) ? -EFAULT : rc;
 }

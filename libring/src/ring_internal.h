@@ -2,6 +2,7 @@
 #ifndef FRAMERING_RING_INTERNAL_H
 #define FRAMERING_RING_INTERNAL_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -16,6 +17,7 @@ struct ring {
 	int fd;
 	bool is_producer;
 	bool read_only;              /* ring_inspect_meta's look, no side attached */
+	_Atomic bool lost;           /* the peer shrank the segment: the mapping is zeros now */
 	char name[RING_NAME_MAX + 1];
 
 	/* producer */

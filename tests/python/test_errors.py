@@ -164,6 +164,26 @@ def test_use_after_release_and_close_never_crash(ring_name):
         pass
 
 
+def test_segment_shrunk_under_views(ring_name):
+    """A peer that shrinks the segment (ftruncate) would make the next touch of the mapping raise
+    SIGBUS and kill the interpreter: instead views read zeros and the calls raise ForeignRing (-EFAULT)."""
+    with framering.Producer(ring_name, slots=4, width=64, height=48) as prod, \
+            framering.Consumer(ring_name, timeout=1) as cons:
+        prod.write_frame(np.full((48, 64, 3), 77, np.uint8))
+        prod.write_frame(np.full((48, 64, 3), 78, np.uint8))
+        f = cons.next_frame(timeout=1)
+        view = f.array
+        assert int(view.max()) == 77
+        os.truncate(SHM / ring_name, 0)
+        assert int(view.max()) == 0
+        with pytest.raises(framering.ForeignRing, match="shrank") as e:
+            cons.next_frame(timeout=None)  # would otherwise wait forever on zero pages
+        assert e.value.code == -errno.EFAULT
+        with pytest.raises(framering.ForeignRing, match="shrank"):
+            with prod.reserve_frame(64, 48) as out:
+                out.array[:] = 1
+
+
 def test_release_after_consumer_handle_gone(ring_name):
     with framering.Producer(ring_name, capacity=1 << 16) as prod:
         prod.write_frame(np.zeros((8, 8, 3), np.uint8))

@@ -1,4 +1,4 @@
-/* test_ring_hostile.c - consumers (and a producer) facing corrupt segments: errors (-EBADMSG/-EPROTO), never a crash. */
+/* test_ring_hostile.c - consumers (and a producer) facing corrupt or shrunk segments: errors (-EBADMSG/-EPROTO/-EFAULT), never a crash. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -10,6 +10,8 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -452,6 +454,104 @@ static void test_random_scribbles(void **state)
 		      delivered);
 }
 
+/* Shrink the segment NAME to SIZE bytes, as a hostile or buggy peer may. */
+static void shrink_segment(size_t size)
+{
+	char path[512];
+	rt_shm_path(path, sizeof(path), name);
+	assert_int_equal(truncate(path, (off_t)size), 0);
+}
+
+/* A peer shrinks the segment while both sides have it mapped: touching the
+ * lost pages raises SIGBUS. Each side gets -EFAULT instead (also a wait that
+ * would block forever), and a data pointer handed out before reads zeros. */
+static void test_shrunk_under_mapping(void **state)
+{
+	const size_t new_sizes[] = { 0, RING_HEADER_SIZE /* the header stays, the data goes */ };
+	struct ring_create_opts o = { .capacity = CAP };
+	unsigned char payload[200];
+	const void *d;
+	size_t len;
+	void *w;
+
+	(void)state;
+	memset(payload, 0x5a, sizeof(payload));
+	for (size_t i = 0; i < sizeof(new_sizes) / sizeof(new_sizes[0]); i++) {
+		assert_int_equal(ring_create(&P, name, &o), 0);
+		assert_int_equal(ring_open(&C, name), 0);
+		assert_int_equal(ring_write(P, payload, sizeof(payload), RING_NO_WAIT), 0);
+		assert_int_equal(ring_write(P, payload, sizeof(payload), RING_NO_WAIT), 0);
+		assert_int_equal(ring_peek(C, &d, &len, RING_NO_WAIT), 0);
+		assert_int_equal(((const volatile unsigned char *)d)[0], 0x5a);
+
+		shrink_segment(new_sizes[i]);
+		assert_int_equal(((const volatile unsigned char *)d)[len - 1], 0);
+		assert_int_equal(ring_release(C), -EFAULT);
+		assert_int_equal(ring_peek(C, &d, &len, -1), -EFAULT);
+		assert_int_equal(ring_peek(C, &d, &len, RING_NO_WAIT), -EFAULT);
+
+		/* The producer may still reserve from what it knew; writing there
+		 * faults, and the commit says so. */
+		int rc = ring_reserve(P, 64, 8, &w, RING_NO_WAIT);
+		if (rc == 0) {
+			memset(w, 1, 64);
+			rc = ring_commit(P, 64);
+		}
+		assert_int_equal(rc, -EFAULT);
+		assert_int_equal(ring_wait_drained(P, -1), -EFAULT);
+		assert_string_equal(ring_strerror(-EFAULT),
+				    "the peer shrank the ring segment: its memory now reads as zeros");
+		ring_close(&C);
+		ring_close(&P);
+	}
+}
+
+/* The guard takes only faults inside ring mappings: any other SIGBUS still
+ * ends the process as it would without the library. Run in a child. */
+static void test_other_sigbus_still_fatal(void **state)
+{
+	struct ring_create_opts o = { .capacity = CAP };
+	(void)state;
+	for (int how = 0; how < 2; how++) {
+		fflush(NULL);
+		pid_t pid = fork();
+		assert_true(pid >= 0);
+		if (pid == 0) {
+			/* As in a plain program (cmocka catches SIGBUS to report a
+			 * crashing test; its handler would resume the child). */
+			signal(SIGBUS, SIG_DFL);
+			ring_t *p = NULL;
+			if (ring_create(&p, name, &o) < 0) /* installs the handler */
+				_exit(3);
+			if (how == 0) {
+				/* A file of ours, mapped and then shrunk. */
+				char path[] = "/tmp/framering-sigbus-XXXXXX";
+				int fd = mkstemp(path);
+				if (fd < 0 || ftruncate(fd, 4096) < 0)
+					_exit(3);
+				unlink(path);
+				volatile unsigned char *m = mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, 0);
+				if (m == MAP_FAILED || ftruncate(fd, 0) < 0)
+					_exit(3);
+				(void)m[0];
+			} else {
+				raise(SIGBUS);
+			}
+			_exit(0); /* reached only if the SIGBUS was swallowed */
+		}
+		int status;
+		assert_int_equal(waitpid(pid, &status, 0), pid);
+		/* Killed by SIGBUS, or (under a sanitizer, whose handler was there
+		 * first) a report and a failing exit; never a normal exit 0 or a
+		 * setup failure (3). */
+		if (WIFEXITED(status))
+			assert_true(WEXITSTATUS(status) != 0 && WEXITSTATUS(status) != 3);
+		else
+			assert_int_equal(WTERMSIG(status), SIGBUS);
+		rt_cleanup();
+	}
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -464,9 +564,11 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_scribble_while_attached, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hostile_consumer_index, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_random_scribbles, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_shrunk_under_mapping, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_other_sigbus_still_fatal, setup, teardown),
 	};
 
-	rt_parse_args(argc, argv, "Hostile segments: corrupt headers, indices and records give -EBADMSG/-EPROTO, never a crash.");
+	rt_parse_args(argc, argv, "Hostile segments: corrupt headers, indices and records give -EBADMSG/-EPROTO, a shrunk segment -EFAULT; never a crash.");
 	int failed = cmocka_run_group_tests(tests, NULL, NULL);
 
 	rt_cleanup();

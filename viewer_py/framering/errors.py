@@ -34,7 +34,8 @@ class RingBusy(FrameringError):
 
 class ForeignRing(FrameringError):
     """The name is a segment that is not a framering ring, another layout version,
-    or is corrupt (-EEXIST, -EPROTO, -EBADMSG)."""
+    or is corrupt (-EEXIST, -EPROTO, -EBADMSG), or the peer shrank the segment
+    under this process's mapping (-EFAULT: views of it now read zeros)."""
 
 
 class PeerDied(FrameringError):
@@ -70,6 +71,7 @@ _BY_ERRNO = {
     _errno.EEXIST: ForeignRing,
     _errno.EPROTO: ForeignRing,
     _errno.EBADMSG: ForeignRing,
+    _errno.EFAULT: ForeignRing,
     _errno.EOWNERDEAD: PeerDied,
     _errno.ETIMEDOUT: Timeout,
     _errno.EAGAIN: Timeout,
