@@ -1,4 +1,4 @@
-"""test_viewer - python3 -m framering.view: headless runs, no-display refusal, and a real window under Xvfb (screenshot colours)."""
+"""test_viewer - python3 -m framering.view: headless runs, no-display refusal, a real window under Xvfb (screenshot colours, keys s and q)."""
 
 from __future__ import annotations
 
