@@ -687,9 +687,16 @@ static void progress(struct capture *cap, bool force)
 		     cap->n.decode_errors + atomic_load(&decoder_log_errors));
 }
 
-/* Put one decoded frame into the ring. Returns 0 to go on, 1 when a limit
- * (--frames, --duration) or a stop request ends the stream, or an exit code
- * (> 1) after complaining. */
+/* Stop after a failure that was just complained about: the exit status says so. */
+static int fail(struct capture *cap, int exit_code)
+{
+	cap->exit_code = exit_code;
+	return 1;
+}
+
+/* Put one decoded frame into the ring. Returns 0 to go on, or 1 to stop:
+ * a limit (--frames, --duration) or a stop request ends the stream, or a
+ * failure, complained about, set cap->exit_code. */
 static int output_frame(struct capture *cap, AVFrame *f, uint64_t decoded_ns)
 {
 	const struct options *o = cap->opt;
@@ -725,7 +732,7 @@ static int output_frame(struct capture *cap, AVFrame *f, uint64_t decoded_ns)
 		app_complain("cannot convert %dx%d %s frames to %s: %s", f->width, f->height,
 			 av_get_pix_fmt_name(f->format) ? av_get_pix_fmt_name(f->format) : "?",
 			 frame_format_name(o->fourcc), av_err2str(ret));
-		return EXIT_RUNTIME;
+		return fail(cap, EXIT_RUNTIME);
 	}
 	if (ret == 1) {
 		cap->conv_ready = true;
@@ -773,7 +780,7 @@ static int output_frame(struct capture *cap, AVFrame *f, uint64_t decoded_ns)
 				 frame_format_name(o->fourcc), ring_max_record(cap->ring));
 		else
 			app_complain("cannot reserve a frame in ring '%s': %s", o->ring_name, ring_strerror(ret));
-		return EXIT_RUNTIME;
+		return fail(cap, EXIT_RUNTIME);
 	}
 
 	uint64_t c0 = thread_cpu_ns();
@@ -782,7 +789,7 @@ static int output_frame(struct capture *cap, AVFrame *f, uint64_t decoded_ns)
 	if (ret < 0) {
 		ring_abort(cap->ring);
 		app_complain("conversion failed: %s", av_err2str(ret));
-		return EXIT_RUNTIME;
+		return fail(cap, EXIT_RUNTIME);
 	}
 	hdr->pts = pts == AV_NOPTS_VALUE ? INT64_MIN : pts;
 	hdr->time_base_num = tb.num;
@@ -792,7 +799,7 @@ static int output_frame(struct capture *cap, AVFrame *f, uint64_t decoded_ns)
 	ret = frame_commit(cap->ring, hdr);
 	if (ret < 0) {
 		app_complain("cannot commit a frame to ring '%s': %s", o->ring_name, ring_strerror(ret));
-		return EXIT_RUNTIME;
+		return fail(cap, EXIT_RUNTIME);
 	}
 	cap->n.written++;
 	progress(cap, false);
@@ -996,8 +1003,6 @@ int main(int argc, char **argv)
 		}
 		av_packet_unref(cap.pkt);
 	}
-	if (ret > 1)
-		cap.exit_code = ret;
 	if (cap.exit_code == EXIT_OK && !cap.have_first && !app_stop_requested) {
 		if (cap.n.skipped_before_start || opt.start > 0)
 			app_complain("nothing to play after --start %.3f s in '%s'", opt.start, opt.input);

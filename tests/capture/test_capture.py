@@ -475,6 +475,38 @@ def test_resolution_change(tmp_path, ring, size_change_ts):
     assert_same(run.raw[k * frame_bytes("nv12", 640, 360):], ref, "fixed size after the change")
 
 
+
+def test_failure_while_running_exits_1(tmp_path, ring, size_change_ts):
+    """A failure mid-stream ends the producer with exit 1 and one line naming it: here a
+    source-size switch to a frame larger than the ring holds, and a ring segment shrunk
+    under the producer by another process (ftruncate)."""
+    path, _ = size_change_ts
+    d = subprocess.Popen([DUMP, "--ring", ring, "--wait", "20", "--quiet"], stderr=subprocess.PIPE, text=True)
+    cap = subprocess.run([CAPTURE, "--ring", ring, "-s", "source", "--slots", "2", str(path)],
+                         capture_output=True, text=True, timeout=TIMEOUT)
+    d.communicate(timeout=TIMEOUT)
+    assert cap.returncode == 1, cap.stderr
+    complaints = [line for line in cap.stderr.splitlines() if "does not fit" in line]
+    assert len(complaints) == 1 and "--slots" in complaints[0], cap.stderr
+
+    cap = subprocess.Popen([CAPTURE, "--ring", ring, "-f", "lavfi", "testsrc2=size=160x120:rate=30", "-s",
+                            "source"], stderr=subprocess.PIPE, text=True)
+    try:
+        seg = "/dev/shm/" + ring
+        deadline = time.monotonic() + 20
+        while not os.path.exists(seg) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(0.3)
+        os.truncate(seg, 0)
+        _, err = cap.communicate(timeout=TIMEOUT)
+    finally:
+        if cap.poll() is None:
+            cap.kill()
+            cap.wait()
+    assert cap.returncode == 1, err
+    shrank = [line for line in err.splitlines() if "shrank" in line]
+    assert len(shrank) == 1 and ring in shrank[0], err
+
 # ------------------------------------------------------------------ full ring
 
 def test_drop_mode_slow_consumer(tmp_path, ring):
