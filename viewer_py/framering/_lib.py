@@ -149,8 +149,8 @@ def _candidates() -> List[Tuple[str, str]]:
         out.append((str(p), "next to the package"))
     # viewer_py/framering/_lib.py -> the repository root is two levels up.
     repo = here.parent.parent
-    found = [p for p in glob.glob(str(repo / "build*" / "libring" / (LIB_BASENAME + "*")))
-             if not _sanitized_build(Path(p).parent.parent)]
+    found = [p for build in repo.glob("build*") if not _sanitized_build(build)
+             for p in glob.glob(str(build / "libring" / (LIB_BASENAME + "*")))]
     # Newest first, so the tree you built last is the one you test.
     found.sort(key=lambda p: os.path.getmtime(p), reverse=True)
     seen = set()
