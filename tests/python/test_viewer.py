@@ -18,6 +18,7 @@ import pytest
 import framering
 from framering import view as view_mod
 from conftest import program, python_env, remove_segment, sample
+from x11keys import XKeys
 
 VIEW = [sys.executable, "-m", "framering.view"]
 
@@ -268,7 +269,6 @@ def test_window_keys_save_and_quit(ring_name, tmp_path, procs, xvfb):
     with exit 0 while the producer still has frames to give."""
     if shutil.which("xwininfo") is None:
         pytest.skip("xwininfo (x11-utils) is not installed: the window cannot be found")
-    from x11keys import XKeys
 
     frame = pattern()
     env = python_env({"DISPLAY": xvfb, "XDG_RUNTIME_DIR": str(tmp_path)})
