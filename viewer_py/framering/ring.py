@@ -31,6 +31,7 @@ import time
 import weakref
 from dataclasses import dataclass
 from fractions import Fraction
+from types import TracebackType
 from typing import Iterator, List, Optional, Tuple, Union
 
 import numpy as np
@@ -286,10 +287,12 @@ class _HeaderFields:
 
     @property
     def width(self) -> int:
+        """Picture width in pixels."""
         return self._hdr.width
 
     @property
     def height(self) -> int:
+        """Picture height in pixels."""
         return self._hdr.height
 
     @property
@@ -329,6 +332,7 @@ class _HeaderFields:
 
     @property
     def plane_count(self) -> int:
+        """Number of image planes: 1 for packed RGB/BGR/gray, 2 for NV12, 3 for I420."""
         return self._hdr.plane_count
 
     def header(self) -> dict:
@@ -398,6 +402,8 @@ class Frame(_HeaderFields):
 
     @property
     def released(self) -> bool:
+        """Whether the record went back to the ring (release(), the with block's end, or the
+        next frame asked for); then .array and .planes raise FrameReleased."""
         return self._released
 
     def release(self) -> None:
@@ -535,7 +541,8 @@ class OutFrame(_HeaderFields):
     def __enter__(self) -> "OutFrame":
         return self
 
-    def __exit__(self, exc_type, exc, tb) -> None:
+    def __exit__(self, exc_type: Optional[type], exc: Optional[BaseException],
+                 tb: Optional[TracebackType]) -> None:
         if self._done:
             return
         if exc_type is None:
@@ -601,6 +608,7 @@ class _RingSide:
 
     @property
     def closed(self) -> bool:
+        """Whether close() ran (or the with block ended); no further reads or writes."""
         return self._handle is None
 
     def __enter__(self):
@@ -908,8 +916,8 @@ class Producer(_RingSide):
             self._lib.ring_abort(self._ptr)
 
     def write_frame(self, image: np.ndarray, format: Union[str, int] = "bgr24", *,
-                    pts: Optional[int] = None, time_base=None, flags: int = 0,
-                    timeout: Seconds = None) -> int:
+                    pts: Optional[int] = None, time_base: Union[Fraction, Tuple[int, int], None] = None,
+                    flags: int = 0, timeout: Seconds = None) -> int:
         """Copy IMAGE (OpenCV layout, as Frame.array gives) into a new frame and
         commit it; returns its seq. For data that is not produced in place."""
         code = format_code(format)
