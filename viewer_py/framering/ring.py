@@ -70,6 +70,13 @@ Seconds = Optional[float]
 
 # ---------------------------------------------------------------- helpers
 
+def _slice_ns(deadline: Optional[float]) -> int:
+    """The next wait inside the C library: one slice, or what is left until DEADLINE
+    (time.monotonic(); None: no deadline). Between slices Python runs signal handlers."""
+    if deadline is None:
+        return _SLICE_NS
+    return max(0, min(_SLICE_NS, int((deadline - time.monotonic()) * 1e9)))
+
 
 def _raise(code: int, what: str) -> None:
     """Raise the exception for negative errno CODE, with the library's message."""
@@ -569,10 +576,7 @@ def _open_consumer(name: str, timeout: Seconds) -> ctypes.c_void_p:
         return ptr
     deadline = None if timeout is None else time.monotonic() + timeout
     while True:
-        if deadline is None:
-            slice_ns = _SLICE_NS
-        else:
-            slice_ns = max(0, min(_SLICE_NS, int((deadline - time.monotonic()) * 1e9)))
+        slice_ns = _slice_ns(deadline)
         rc = lib.ring_open_wait(ctypes.byref(ptr), bname, slice_ns)
         if rc == 0:
             return ptr
@@ -706,10 +710,7 @@ class Consumer(_RingSide):
         skipped.value = 0
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
-            if deadline is None:
-                slice_ns = _SLICE_NS
-            else:
-                slice_ns = max(0, min(_SLICE_NS, int((deadline - time.monotonic()) * 1e9)))
+            slice_ns = _slice_ns(deadline)
             rc = lib.frame_peek(ptr, ctypes.byref(hdr), ctypes.byref(rec), int(latest),
                                 ctypes.byref(skipped), slice_ns)
             if rc == 0:
@@ -885,10 +886,7 @@ class Producer(_RingSide):
         hdrp = ctypes.POINTER(FrameHeader)()
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
-            if deadline is None:
-                slice_ns = _SLICE_NS
-            else:
-                slice_ns = max(0, min(_SLICE_NS, int((deadline - time.monotonic()) * 1e9)))
+            slice_ns = _slice_ns(deadline)
             rc = lib.frame_reserve(ptr, code, width, height, ctypes.byref(hdrp), slice_ns)
             if rc == 0:
                 break
