@@ -1,4 +1,4 @@
-/* ring_internal.h - the process-local ring handle, shared by ring.c and frame.c only. */
+/* ring_internal.h - the process-local ring handle and the helpers the library's files share; never installed. */
 #ifndef FRAMERING_RING_INTERNAL_H
 #define FRAMERING_RING_INTERNAL_H
 
@@ -44,5 +44,59 @@ struct ring {
 
 void ring_publish_head(ring_t *r);
 void ring_release_peek_only(ring_t *r);
+
+/* Exported API functions are marked with this; everything else stays hidden. */
+#define RING_API __attribute__((visibility("default")))
+
+static inline uint64_t round8(uint64_t v)
+{
+	return (v + 7) & ~(uint64_t)7;
+}
+
+static inline bool mapping_lost(const ring_t *r)
+{
+	return atomic_load_explicit(&r->lost, memory_order_relaxed);
+}
+
+static inline struct ring_record_header *record_at(const ring_t *r, uint64_t pos)
+{
+	return (struct ring_record_header *)(r->data + (pos & r->mask));
+}
+
+/* A single-writer counter: no locked read-modify-write needed. */
+static inline void counter_add(_Atomic uint64_t *c, uint64_t v)
+{
+	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + v, memory_order_relaxed);
+}
+
+/* ---- wait.c: waiting for the peer */
+
+/* How long a waiting side sleeps before it looks at its peer's liveness:
+ * a dead peer is noticed within about this long. */
+#define LIVENESS_SLICE_NS (200 * 1000000ll)
+
+/* A caller's timeout, turned into a deadline only when a wait really
+ * begins: reading the clock on every call that does not wait would cost as
+ * much as moving a small record. */
+struct deadline {
+	int64_t timeout_ns; /* < 0: forever */
+	uint64_t at;        /* 0: not yet computed */
+};
+
+typedef bool (*ready_fn)(ring_t *r);
+
+/* Sleep on WORD until READY(r) holds or the slice/deadline passes.
+ * Returns 0 to re-check, -ETIMEDOUT at the deadline, -EOWNERDEAD, -EINTR, -EFAULT. */
+int wait_until(ring_t *r, _Atomic uint32_t *word, _Atomic uint64_t *wait_counter, ready_fn ready,
+	       struct deadline *dl);
+
+/* The other side announced a sleep: wake it. Called after the index store. */
+void wake_if_sleeping(_Atomic uint32_t *word, _Atomic uint64_t *wake_counter);
+
+/* Whether the peer has died (rate-limited). */
+bool peer_dead(ring_t *r);
+
+/* Whether a consumer has been attached and none is now. */
+bool consumer_detached(ring_t *r);
 
 #endif
