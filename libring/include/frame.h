@@ -119,7 +119,8 @@ int frame_header_init(struct frame_header *h, uint32_t fourcc, uint32_t width, u
  * Errors: -EBADMSG (corrupt or foreign), -EPROTO (other version). */
 int frame_header_validate(const void *record, size_t record_len, struct frame_header *out);
 
-/* frame_plane_rows / frame_plane_row_bytes - geometry of plane I of a format. */
+/* frame_plane_rows / frame_plane_row_bytes - geometry of plane I of a
+ * format; 0 for an unknown format or plane, or a size above FRAME_MAX_DIM. */
 uint32_t frame_plane_rows(uint32_t fourcc, uint32_t height, uint32_t plane);
 uint32_t frame_plane_row_bytes(uint32_t fourcc, uint32_t width, uint32_t plane);
 
@@ -142,9 +143,16 @@ int frame_commit(ring_t *r, struct frame_header *hdr);
 
 /* frame_peek - ring_peek() (or ring_peek_latest() when LATEST is non-zero,
  * adding the discarded count to *skipped if not NULL) and validate the frame
- * header; *hdr receives the checked copy, *record the record in place. A
- * record that is not a valid frame gives -EBADMSG and stays peeked (release
- * it to go on). */
+ * header; *hdr receives the checked copy, *record the record in place
+ * (release it with ring_release()).
+ * A record that is not a frame this reader can use is released (skipped)
+ * here, and the next call goes on with the records after it:
+ *   -ENOMSG  the record is not a valid frame (bad magic, sizes, strides,
+ *            planes outside the record): one damaged record, read on
+ *   -EPROTO  a frame of another FRAME_VERSION: the producer speaks a format
+ *            this reader does not know; reading on skips every such frame
+ * Every other error is the ring's (see ring_peek()): -EBADMSG there means the
+ * ring itself is corrupt and reading it cannot go on. */
 int frame_peek(ring_t *r, struct frame_header *hdr, const uint8_t **record, int latest,
 	       uint64_t *skipped, int64_t timeout_ns);
 

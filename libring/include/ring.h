@@ -15,7 +15,11 @@
  *   -EBUSY         the ring already has a live producer / a live consumer
  *   -EEXIST        the name is taken by a segment that is not a ring
  *   -EPROTO        the segment is a ring of another layout version
- *   -EBADMSG       the segment or a record in it is corrupt
+ *   -EBADMSG       the name is not a framering ring segment (another file, a
+ *                  FIFO, a directory, a link), or the segment or a record in
+ *                  it is corrupt. A consumer gets it for corruption at the ring
+ *                  level (indices, record headers): it cannot go on reading
+ *                  that ring, so a reader loop should stop, not retry
  *   -EMSGSIZE      record larger than ring_max_record(), or a read buffer too small
  *   -EAGAIN        non-blocking call could not proceed now
  *   -ETIMEDOUT     a blocking call's timeout expired
@@ -34,6 +38,22 @@
  *                  or stop: this is how Ctrl-C reaches a program that waits)
  *   -EFAULT        the peer shrank the segment (ftruncate) under our mapping: the
  *                  ring is unusable; every later call fails the same way
+ *   -ENOSPC        not enough shared memory for the segment (ring_create: the
+ *                  file system of /dev/shm is too small or full)
+ *   -ECANCELED     a waiting call was cut short by ring_interrupt()
+ *   -ESHUTDOWN     the handle was detached (ring_detach()): only ring_close()
+ *                  and the read-only getters remain
+ *
+ * Timeouts are in nanoseconds: 0 (RING_NO_WAIT) never waits, any negative
+ * value (RING_WAIT_FOREVER is -1) waits without a limit.
+ *
+ * Liveness: a side is attached exactly while it holds a lock on its own
+ * byte of the segment file (see ring_layout.h); the kernel drops the lock
+ * when the process ends, however it ends. So a peer is known dead without
+ * looking for it in /proc (it may live in another pid namespace), a pid
+ * that was reused cannot pose as a peer, and two consumers can never both
+ * attach. Pids in the segment are for display only. A process forked from a
+ * side (without exec) shares its open file and keeps the side alive.
  *
  * Shrunk segments: touching a page of a shared mapping past the end of its
  * file raises SIGBUS. Every mapping the library makes is guarded: on such a
@@ -44,8 +64,10 @@
  * restores the handler that was there before, so that one acts as usual.
  *
  * Threading: a ring_t handle belongs to one side and is not shared between
- * threads without external locking. The two sides run concurrently without
- * locks; ordering is documented next to each index in ring_layout.h.
+ * threads without external locking; the one exception is ring_interrupt(),
+ * which any thread or a signal handler may call while another thread uses
+ * the handle. The two sides run concurrently without locks; ordering is
+ * documented next to each index in ring_layout.h.
  */
 #ifndef FRAMERING_RING_H
 #define FRAMERING_RING_H
@@ -62,10 +84,10 @@ extern "C" {
 #define RING_NAME_MAX 200            /* bytes, without the leading '/' */
 #define RING_DEFAULT_CAPACITY (64u << 20)
 #define RING_MIN_CAPACITY 4096u
-#define RING_MAX_CAPACITY (1ull << 40)
+#define RING_MAX_CAPACITY (1ull << 32) /* 4 GiB: two frames of the largest size a frame may have */
 #define RING_MAX_ALIGN 4096u         /* largest payload alignment ring_reserve() accepts */
 
-/* Timeouts are in nanoseconds. */
+/* Timeouts are in nanoseconds; any negative value waits forever. */
 #define RING_WAIT_FOREVER ((int64_t)-1)
 #define RING_NO_WAIT ((int64_t)0)
 
@@ -93,38 +115,64 @@ struct ring_stats {
 	uint64_t records_skipped, bytes_skipped;   /* discarded by ring_skip_to_latest() */
 	uint64_t producer_futex_waits, producer_futex_wakes; /* system calls made by each side: */
 	uint64_t consumer_futex_waits, consumer_futex_wakes; /* zero while nobody sleeps */
-	pid_t producer_pid, consumer_pid;          /* 0: none attached */
-	bool producer_alive, consumer_alive;
+	pid_t producer_pid, consumer_pid;          /* as the side stored it (display only); 0: none */
+	bool producer_alive, consumer_alive;       /* the side holds its lock: attached and running */
 	bool eos;                   /* the producer marked end of stream */
 	enum ring_full_policy on_full;
 };
 
 /* ring_create - create the ring NAME and attach as its producer.
- * NAME is 1..RING_NAME_MAX bytes of [A-Za-z0-9._-], no '/'. A segment of that
- * name left by a dead producer is reclaimed (unlinked and made anew); one held
- * by a live producer gives -EBUSY. opts may be NULL for the defaults.
- * Errors: -EINVAL, -ENAMETOOLONG, -EBUSY, -EEXIST, or an errno from shm_open,
- * ftruncate or mmap (e.g. -EACCES, -ENOMEM). */
+ * NAME is 1..RING_NAME_MAX bytes of [A-Za-z0-9._-], no '/'. The segment is
+ * built without a name, with every byte of it allocated (so a short
+ * /dev/shm fails here, not with SIGBUS later), and linked into place whole.
+ * A ring of that name left by a dead producer is reclaimed (its name is
+ * removed and ours put there while we hold its producer lock, so two
+ * producers reclaiming one name cannot both win); one held by a live
+ * producer gives -EBUSY. opts may be NULL for the defaults.
+ * Errors: -EINVAL, -ENAMETOOLONG, -EBUSY, -EEXIST (the name is taken by
+ * something that is not a ring of this version), -ENOSPC, or an errno from
+ * open or mmap (e.g. -EACCES, -ENOMEM). */
 int ring_create(ring_t **out, const char *name, const struct ring_create_opts *opts);
 
 /* ring_open - open the existing ring NAME as its consumer.
- * The segment's header is validated before anything else is read. The
- * consumer starts at the oldest unread record.
- * Errors: -ENOENT, -EBUSY (a live consumer is attached), -EPROTO (other
- * layout version), -EBADMSG (not a ring, or corrupt), -EACCES, -EINVAL. */
+ * The segment's header is validated before anything else is read (anything
+ * but a regular file is refused before it is even opened). The consumer
+ * starts at the oldest unread record. A ring whose producer is gone is
+ * opened too (to read what it left; then -EOWNERDEAD).
+ * Errors: -ENOENT, -EBUSY (a consumer is attached), -EPROTO (other layout
+ * version), -EBADMSG (not a ring, or corrupt), -EACCES, -EINVAL. */
 int ring_open(ring_t **out, const char *name);
 
-/* ring_open_wait - ring_open(), but wait up to timeout_ns for NAME to be
- * created (inotify on /dev/shm; no polling loop). -ETIMEDOUT if it never came.
+/* ring_open_wait - ring_open(), but wait up to timeout_ns for a ring NAME
+ * with a live producer (inotify on /dev/shm; no polling loop). A stale ring
+ * left under the name by a producer that died is passed over: the call
+ * waits for the producer that reclaims the name. -ETIMEDOUT if none came.
  * A ring appears whole: ring_create() links it into place once built. */
 int ring_open_wait(ring_t **out, const char *name, int64_t timeout_ns);
 
-/* ring_close - detach and free *r, then set *r to NULL; NULL is a no-op.
- * A producer marks end of stream (if not yet done) and unlinks the name: the
- * consumer keeps its mapping, drains what is left, then gets -ENODATA.
- * A consumer detaches; if the producer is dead it also unlinks the stale
- * segment (only if the name still refers to this segment). */
-void ring_close(ring_t **r);
+/* ring_detach - end this side's attachment now, but keep the mapping, so
+ * that data pointers handed out earlier stay readable until ring_close().
+ * A producer aborts its reservation, marks end of stream (if not yet done)
+ * and removes the name: the consumer keeps its mapping, drains what is
+ * left, then gets -ENODATA. A consumer releases its record and leaves the
+ * slot to the next consumer; if the producer is gone it also removes the
+ * stale name (only if the name still refers to this segment). Either side
+ * drops its liveness lock. Later calls on R fail with -ESHUTDOWN, except
+ * ring_close(), ring_interrupt() and the getters. Returns 0, or the first
+ * thing that failed (e.g. -EFAULT, or an errno from unlink); the detach
+ * itself always happens. A second call returns 0. */
+int ring_detach(ring_t *r);
+
+/* ring_close - ring_detach() if not yet done, unmap and free *r, then set
+ * *r to NULL; NULL is a no-op. Returns what ring_detach() returned. */
+int ring_close(ring_t **r);
+
+/* ring_interrupt - make the blocking call waiting on R in another thread
+ * (or the next one, if none waits now) return -ECANCELED at once. Safe
+ * from any thread and from a signal handler: the way to stop a thread that
+ * waits forever, or a Ctrl-C handler that must not race the next wait.
+ * Returns 0, or -EINVAL for NULL. */
+int ring_interrupt(ring_t *r);
 
 /* ------------------------------------------------------------ producer */
 
@@ -143,11 +191,13 @@ int ring_reserve(ring_t *r, size_t len, size_t align, void **data, int64_t timeo
 
 /* ring_commit - publish the reserved record with its final length LEN
  * (<= the reserved length). Wakes the consumer only if it sleeps.
- * Errors: -EINVAL (no reservation, or LEN too large). */
+ * Errors: -EINVAL (no reservation, or LEN too large), -EPIPE (end of stream
+ * was marked since the reservation: the record is dropped, never seen). */
 int ring_commit(ring_t *r, size_t len);
 
-/* ring_abort - give back the outstanding reservation; the consumer never sees it. */
-void ring_abort(ring_t *r);
+/* ring_abort - give back the outstanding reservation; the consumer never sees it.
+ * Errors: -EINVAL (nothing reserved), -EPERM (not a producer). */
+int ring_abort(ring_t *r);
 
 /* ring_write - copy LEN bytes from DATA as one record (reserve + memcpy +
  * commit). For small messages; errors as ring_reserve(). */
@@ -179,9 +229,11 @@ size_t ring_max_record(const ring_t *r);
 /* ring_peek - wait up to timeout_ns for the next record and return it in
  * place: *data points into the shared mapping, *len is its length. The record
  * stays valid until ring_release(). Every header read from the segment is
- * checked against the mapping first.
+ * checked against the mapping first. End of stream, once reported, stays
+ * reported: nothing a producer commits after it is delivered.
  * Errors: -EAGAIN, -ETIMEDOUT, -ENODATA (end of stream), -EOWNERDEAD
- * (producer died, nothing left), -EBADMSG (corrupt record), -EALREADY, -EPERM. */
+ * (producer died, nothing left), -EBADMSG (corrupt ring: stop reading),
+ * -ECANCELED, -EALREADY, -EPERM. */
 int ring_peek(ring_t *r, const void **data, size_t *len, int64_t timeout_ns);
 
 /* ring_peek_latest - like ring_peek(), but first discard every committed
@@ -214,12 +266,15 @@ void ring_get_stats(const ring_t *r, struct ring_stats *st);
  * Errors as ring_open(), except -EBUSY never happens. */
 int ring_inspect(const char *name, struct ring_stats *st);
 
-/* ring_unlink_stale - remove ring NAME if its producer is not alive.
- * -EBUSY if a live producer holds it, -ENOENT if there is none, -EEXIST if
- * the segment of that name is not a framering ring (it is left alone). */
+/* ring_unlink_stale - remove ring NAME if its producer is not alive. Only
+ * the segment that was checked is ever removed: the check and the unlink
+ * happen while holding its producer lock.
+ * -EBUSY if a live producer holds it, -ENOENT if there is none (or the name
+ * was given to another segment meanwhile), -EEXIST if the name is not a
+ * framering ring of this version (it is left alone), -EACCES. */
 int ring_unlink_stale(const char *name);
 
-/* ring_peer_alive - whether the other side is attached and its process lives. */
+/* ring_peer_alive - whether the other side is attached (holds its lock). */
 bool ring_peer_alive(const ring_t *r);
 
 /* ring_mapping - the whole shared mapping (for callers that want to prove

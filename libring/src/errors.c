@@ -3,8 +3,9 @@
 #include <string.h>
 
 #include "ring.h"
+#include "ring_internal.h"
 
-__attribute__((visibility("default"))) const char *ring_strerror(int err)
+RING_API const char *ring_strerror(int err)
 {
 	switch (err) {
 	case 0: return "success";
@@ -13,8 +14,8 @@ __attribute__((visibility("default"))) const char *ring_strerror(int err)
 	case -ENOENT: return "no such ring";
 	case -EBUSY: return "ring is in use by a live process";
 	case -EEXIST: return "name is taken by a segment that is not a framering ring";
-	case -EPROTO: return "ring has another layout version";
-	case -EBADMSG: return "ring segment or record is corrupt";
+	case -EPROTO: return "ring or frame of another format version";
+	case -EBADMSG: return "not a framering ring, or the ring is corrupt";
 	case -EMSGSIZE: return "record too large";
 	case -EAGAIN: return "would block";
 	case -ETIMEDOUT: return "timed out";
@@ -27,6 +28,10 @@ __attribute__((visibility("default"))) const char *ring_strerror(int err)
 	case -ENOTCONN: return "the consumer detached";
 	case -EINTR: return "interrupted";
 	case -EFAULT: return "the peer shrank the ring segment: its memory now reads as zeros";
+	case -ENOSPC: return "not enough shared memory (/dev/shm) for the ring";
+	case -ECANCELED: return "the wait was interrupted (ring_interrupt)";
+	case -ESHUTDOWN: return "this side has detached from the ring";
+	case -ENOMSG: return "a record that is not a valid frame was skipped";
 	default: return err < 0 ? strerror(-err) : "unknown error";
 	}
 }

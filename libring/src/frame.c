@@ -9,8 +9,6 @@
 
 #include "ring_internal.h"
 
-#define FRAME_API __attribute__((visibility("default")))
-
 _Static_assert(sizeof(struct frame_header) == FRAME_HEADER_SIZE, "frame header is 128 bytes");
 _Static_assert(offsetof(struct frame_header, seq) == 32, "layout as documented");
 _Static_assert(offsetof(struct frame_header, capture_ns) == 56, "layout as documented");
@@ -41,7 +39,7 @@ static const struct format_desc *find_format(uint32_t fourcc)
 	return NULL;
 }
 
-FRAME_API uint32_t frame_format_from_name(const char *name)
+RING_API uint32_t frame_format_from_name(const char *name)
 {
 	static const struct {
 		const char *alias;
@@ -57,29 +55,29 @@ FRAME_API uint32_t frame_format_from_name(const char *name)
 	return 0;
 }
 
-FRAME_API const char *frame_format_name(uint32_t fourcc)
+RING_API const char *frame_format_name(uint32_t fourcc)
 {
 	const struct format_desc *f = find_format(fourcc);
 	return f ? f->name : NULL;
 }
 
-FRAME_API uint32_t frame_plane_rows(uint32_t fourcc, uint32_t height, uint32_t plane)
+RING_API uint32_t frame_plane_rows(uint32_t fourcc, uint32_t height, uint32_t plane)
 {
 	const struct format_desc *f = find_format(fourcc);
-	if (!f || plane >= f->planes)
+	if (!f || plane >= f->planes || height > FRAME_MAX_DIM)
 		return 0;
 	return (height + f->vsub[plane] - 1) / f->vsub[plane];
 }
 
-FRAME_API uint32_t frame_plane_row_bytes(uint32_t fourcc, uint32_t width, uint32_t plane)
+RING_API uint32_t frame_plane_row_bytes(uint32_t fourcc, uint32_t width, uint32_t plane)
 {
 	const struct format_desc *f = find_format(fourcc);
-	if (!f || plane >= f->planes)
+	if (!f || plane >= f->planes || width > FRAME_MAX_DIM)
 		return 0;
 	return (width + f->hsub[plane] - 1) / f->hsub[plane] * f->bpp[plane];
 }
 
-FRAME_API size_t frame_image_size(uint32_t fourcc, uint32_t width, uint32_t height)
+RING_API size_t frame_image_size(uint32_t fourcc, uint32_t width, uint32_t height)
 {
 	const struct format_desc *f = find_format(fourcc);
 	if (!f || width == 0 || height == 0 || width > FRAME_MAX_DIM || height > FRAME_MAX_DIM)
@@ -91,13 +89,13 @@ FRAME_API size_t frame_image_size(uint32_t fourcc, uint32_t width, uint32_t heig
 	return (size_t)total;
 }
 
-FRAME_API size_t frame_record_size(uint32_t fourcc, uint32_t width, uint32_t height)
+RING_API size_t frame_record_size(uint32_t fourcc, uint32_t width, uint32_t height)
 {
 	size_t image = frame_image_size(fourcc, width, height);
 	return image ? FRAME_HEADER_SIZE + image : 0;
 }
 
-FRAME_API int frame_header_init(struct frame_header *h, uint32_t fourcc, uint32_t width, uint32_t height)
+RING_API int frame_header_init(struct frame_header *h, uint32_t fourcc, uint32_t width, uint32_t height)
 {
 	const struct format_desc *f = find_format(fourcc);
 	size_t image = frame_image_size(fourcc, width, height);
@@ -125,7 +123,7 @@ FRAME_API int frame_header_init(struct frame_header *h, uint32_t fourcc, uint32_
 	return 0;
 }
 
-FRAME_API int frame_header_validate(const void *record, size_t record_len, struct frame_header *out)
+RING_API int frame_header_validate(const void *record, size_t record_len, struct frame_header *out)
 {
 	struct frame_header h;
 	if (!record || !out)
@@ -169,14 +167,14 @@ FRAME_API int frame_header_validate(const void *record, size_t record_len, struc
 	return 0;
 }
 
-FRAME_API uint64_t frame_now_ns(void)
+RING_API uint64_t frame_now_ns(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-FRAME_API int frame_reserve(ring_t *r, uint32_t fourcc, uint32_t width, uint32_t height,
+RING_API int frame_reserve(ring_t *r, uint32_t fourcc, uint32_t width, uint32_t height,
 			    struct frame_header **hdr, int64_t timeout_ns)
 {
 	struct frame_header h;
@@ -199,7 +197,7 @@ FRAME_API int frame_reserve(ring_t *r, uint32_t fourcc, uint32_t width, uint32_t
 	return 0;
 }
 
-FRAME_API int frame_commit(ring_t *r, struct frame_header *hdr)
+RING_API int frame_commit(ring_t *r, struct frame_header *hdr)
 {
 	if (!r || !hdr)
 		return -EINVAL;
@@ -209,7 +207,7 @@ FRAME_API int frame_commit(ring_t *r, struct frame_header *hdr)
 	return rc;
 }
 
-FRAME_API int frame_peek(ring_t *r, struct frame_header *hdr, const uint8_t **record, int latest,
+RING_API int frame_peek(ring_t *r, struct frame_header *hdr, const uint8_t **record, int latest,
 			 uint64_t *skipped, int64_t timeout_ns)
 {
 	const void *data;
@@ -222,6 +220,13 @@ FRAME_API int frame_peek(ring_t *r, struct frame_header *hdr, const uint8_t **re
 		return rc;
 	if (skipped)
 		*skipped += n;
+	rc = frame_header_validate(data, len, hdr);
+	if (rc < 0) {
+		/* Not a frame this reader can show: skip it, so the next call goes
+		 * on with the records after it. The ring itself is sound. */
+		ring_release(r);
+		return rc == -EPROTO ? -EPROTO : -ENOMSG;
+	}
 	*record = data;
-	return frame_header_validate(data, len, hdr);
+	return 0;
 }

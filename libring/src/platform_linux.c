@@ -1,21 +1,24 @@
-/* platform_linux.c - Linux futex, /proc liveness, inotify and the SIGBUS guard for the ring; the only OS-specific file. */
+/* platform_linux.c - Linux futex, shm files, OFD liveness locks, inotify and the SIGBUS guard for the ring; the only OS-specific file. */
 #include "platform.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/futex.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/inotify.h>
 #include <sys/mman.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
-
-#include "ring_layout.h"
 
 #define SHM_DIR "/dev/shm"
 
@@ -43,90 +46,197 @@ void plat_futex_wake(_Atomic uint32_t *addr, int n)
 	syscall(SYS_futex, (uint32_t *)addr, FUTEX_WAKE, n, NULL, NULL, 0);
 }
 
-/* Field 3 (state) and 22 (starttime) of /proc/PID/stat. The command name in
- * field 2 may hold spaces and parentheses, so parse from the last ')'. */
-static int read_proc_stat(pid_t pid, char *state, uint64_t *start)
+/* ------------------------------------------------------------ segment files */
+
+bool plat_force_named_tmp;
+
+static int shm_full_path(char out[PLAT_SHM_PATH_MAX], const char *path)
 {
-	char path[64], buf[1024];
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	int n = snprintf(out, PLAT_SHM_PATH_MAX, SHM_DIR "%s", path);
+	return n < 0 || n >= PLAT_SHM_PATH_MAX ? -ENAMETOOLONG : 0;
+}
+
+int plat_shm_open(const char *path, bool writable, struct stat *st)
+{
+	char full[PLAT_SHM_PATH_MAX];
+	struct stat named;
+	int rc = shm_full_path(full, path);
+	if (rc < 0)
+		return rc;
+	/* Look before opening: open() itself blocks on a FIFO without a writer
+	 * and runs a driver's open for a device node. */
+	if (fstatat(AT_FDCWD, full, &named, AT_SYMLINK_NOFOLLOW) < 0)
 		return -errno;
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	int err = errno;
-	close(fd);
-	if (n <= 0)
-		return n < 0 ? -err : -EIO;
-	buf[n] = '\0';
-	char *p = strrchr(buf, ')');
-	if (!p || p[1] != ' ')
-		return -EIO;
-	p += 2;
-	*state = *p;
-	/* p is at field 3; skip to field 22. */
-	for (int field = 3; field < 22; field++) {
-		p = strchr(p, ' ');
-		if (!p)
-			return -EIO;
-		p++;
+	if (!S_ISREG(named.st_mode))
+		return -EBADMSG;
+	/* The name may have been swapped since: O_NONBLOCK keeps a FIFO from
+	 * blocking, O_NOFOLLOW refuses a link, and fstat has the last word. */
+	int fd = open(full, (writable ? O_RDWR : O_RDONLY) | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ELOOP ? -EBADMSG : -errno;
+	if (fstat(fd, st) < 0) {
+		rc = -errno;
+		close(fd);
+		return rc;
 	}
-	unsigned long long v;
-	if (sscanf(p, "%llu", &v) != 1)
-		return -EIO;
-	*start = v;
-	return 0;
+	if (!S_ISREG(st->st_mode)) {
+		close(fd);
+		return -EBADMSG;
+	}
+	return fd;
 }
 
-uint64_t plat_self_owner(void)
+/* A name no other attempt uses, in any process or pid namespace. */
+static void unique_tmp_name(char out[PLAT_SHM_PATH_MAX])
 {
-	pid_t pid = getpid();
-	char state;
-	uint64_t start = 0;
-	if (read_proc_stat(pid, &state, &start) < 0)
-		start = 0; /* no /proc: liveness falls back to kill(pid, 0) */
-	return ((start & ((1ull << (64 - RING_OWNER_PID_BITS)) - 1)) << RING_OWNER_PID_BITS) |
-	       ((uint64_t)pid & RING_OWNER_PID_MASK);
+	static _Atomic uint64_t counter;
+	uint64_t rnd = 0;
+	if (getrandom(&rnd, sizeof(rnd), GRND_NONBLOCK) != (ssize_t)sizeof(rnd))
+		rnd = plat_now_ns() ^ ((uint64_t)syscall(SYS_gettid) << 32);
+	rnd ^= atomic_fetch_add(&counter, 1) * 0x9e3779b97f4a7c15ull;
+	snprintf(out, PLAT_SHM_PATH_MAX, "/.framering-creating-%d-%016llx", (int)getpid(), (unsigned long long)rnd);
 }
 
-pid_t plat_owner_pid(uint64_t owner)
+int plat_shm_create(size_t size, mode_t mode, char tmp_path[PLAT_SHM_PATH_MAX])
 {
-	return (pid_t)(owner & RING_OWNER_PID_MASK);
+	char full[PLAT_SHM_PATH_MAX];
+	int fd = -1, rc;
+	tmp_path[0] = '\0';
+	/* Nameless first: the segment gets a name only once it is whole, and a
+	 * crash before that leaves nothing. The name is given through
+	 * /proc/self/fd, so that must be there. */
+	if (!plat_force_named_tmp && access("/proc/self/fd", X_OK) == 0)
+		fd = open(SHM_DIR, O_TMPFILE | O_RDWR | O_CLOEXEC, mode);
+	for (int attempt = 0; fd < 0 && attempt < 8; attempt++) {
+		unique_tmp_name(tmp_path);
+		if ((rc = shm_full_path(full, tmp_path)) < 0)
+			return rc;
+		fd = open(full, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+		if (fd < 0 && errno != EEXIST)
+			break;
+	}
+	if (fd < 0) {
+		rc = -errno;
+		tmp_path[0] = '\0';
+		return rc;
+	}
+	/* open() applied the umask: set exactly what was asked. Our own new
+	 * file: a failure here is not a permission question of the ring's. */
+	if (fchmod(fd, mode) < 0) {
+		rc = errno == EPERM ? -EACCES : -errno;
+		goto fail;
+	}
+	rc = posix_fallocate(fd, 0, (off_t)size);
+	if (rc != 0) {
+		rc = rc == EFBIG ? -ENOSPC : -rc;
+		goto fail;
+	}
+	return fd;
+fail:
+	close(fd);
+	plat_shm_discard(tmp_path);
+	tmp_path[0] = '\0';
+	return rc;
 }
 
-bool plat_owner_alive(uint64_t owner)
+int plat_shm_publish(int fd, const char *tmp_path, const char *path)
 {
-	pid_t pid = plat_owner_pid(owner);
-	uint64_t want_start = owner >> RING_OWNER_PID_BITS;
-	if (pid <= 0)
-		return false;
-	char state;
-	uint64_t start;
-	int rc = read_proc_stat(pid, &state, &start);
-	if (rc == -ENOENT || rc == -ESRCH)
-		return false;
-	if (rc < 0) /* /proc unreadable: ask the kernel directly */
-		return kill(pid, 0) == 0 || errno == EPERM;
-	if (state == 'Z' || state == 'X') /* killed, not yet reaped */
-		return false;
-	return want_start == 0 || start == want_start;
+	char to[PLAT_SHM_PATH_MAX], from[PLAT_SHM_PATH_MAX];
+	int rc = shm_full_path(to, path);
+	if (rc < 0)
+		return rc;
+	if (tmp_path[0]) {
+		if ((rc = shm_full_path(from, tmp_path)) < 0)
+			return rc;
+		return link(from, to) == 0 ? 0 : -errno;
+	}
+	snprintf(from, sizeof(from), "/proc/self/fd/%d", fd);
+	return linkat(AT_FDCWD, from, AT_FDCWD, to, AT_SYMLINK_FOLLOW) == 0 ? 0 : -errno;
 }
+
+void plat_shm_discard(const char *tmp_path)
+{
+	char full[PLAT_SHM_PATH_MAX];
+	if (tmp_path[0] && shm_full_path(full, tmp_path) == 0)
+		unlink(full);
+}
+
+int plat_shm_names(const char *path, int fd)
+{
+	char full[PLAT_SHM_PATH_MAX];
+	struct stat named, open_file;
+	int rc = shm_full_path(full, path);
+	if (rc < 0)
+		return rc;
+	if (fstatat(AT_FDCWD, full, &named, AT_SYMLINK_NOFOLLOW) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (fstat(fd, &open_file) < 0)
+		return -errno;
+	return named.st_dev == open_file.st_dev && named.st_ino == open_file.st_ino;
+}
+
+uint64_t plat_shm_free_bytes(void)
+{
+	struct statvfs vfs;
+	if (statvfs(SHM_DIR, &vfs) < 0)
+		return 0;
+	return (uint64_t)vfs.f_bavail * vfs.f_frsize;
+}
+
+/* ------------------------------------------------------------ liveness locks */
+
+static int ofd_lock(int fd, int cmd, short type, uint64_t byte, struct flock *fl)
+{
+	*fl = (struct flock){.l_type = type, .l_whence = SEEK_SET, .l_start = (off_t)byte, .l_len = 1};
+	return fcntl(fd, cmd, fl) == 0 ? 0 : -errno;
+}
+
+int plat_lock_byte(int fd, uint64_t byte)
+{
+	struct flock fl;
+	int rc = ofd_lock(fd, F_OFD_SETLK, F_WRLCK, byte, &fl);
+	return rc == -EAGAIN || rc == -EACCES ? -EBUSY : rc;
+}
+
+void plat_unlock_byte(int fd, uint64_t byte)
+{
+	struct flock fl;
+	(void)ofd_lock(fd, F_OFD_SETLK, F_UNLCK, byte, &fl);
+}
+
+int plat_byte_locked(int fd, uint64_t byte)
+{
+	struct flock fl;
+	int rc = ofd_lock(fd, F_OFD_GETLK, F_WRLCK, byte, &fl);
+	if (rc < 0)
+		return rc;
+	return fl.l_type != F_UNLCK;
+}
+
+/* ------------------------------------------------------------ waiting for a name */
+
+#define WATCH_NONE (-2) /* no inotify here: bounded naps instead */
 
 int plat_watch_shm_dir(int *state, int64_t timeout_ns)
 {
-	if (*state < 0) {
-		*state = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
-		if (*state >= 0 && inotify_add_watch(*state, SHM_DIR, IN_CREATE | IN_MOVED_TO) < 0) {
-			close(*state);
-			*state = -1;
+	if (*state == -1) {
+		int fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+		if (fd >= 0 && inotify_add_watch(fd, SHM_DIR, IN_CREATE | IN_MOVED_TO) < 0) {
+			close(fd);
+			fd = -1;
 		}
+		*state = fd >= 0 ? fd : WATCH_NONE;
+		return 0; /* the caller looks for its name now that the watch is there */
 	}
-	int ms = (int)((timeout_ns + 999999) / 1000000);
-	if (*state < 0) {
-		/* No inotify (or no /dev/shm): a bounded nap is all that is left. */
-		struct timespec ts = {0, (timeout_ns < 20000000 ? timeout_ns : 20000000)};
+	if (timeout_ns < 0)
+		timeout_ns = 0;
+	if (*state == WATCH_NONE) {
+		struct timespec ts = {0, (long)(timeout_ns < 20000000 ? timeout_ns : 20000000)};
 		nanosleep(&ts, NULL);
 		return 0;
 	}
+	/* poll() takes int milliseconds: round up, and clamp instead of wrapping. */
+	int ms = timeout_ns >= (int64_t)INT_MAX * 1000000 ? INT_MAX : (int)((timeout_ns + 999999) / 1000000);
 	struct pollfd pfd = {.fd = *state, .events = POLLIN};
 	int rc = poll(&pfd, 1, ms);
 	if (rc < 0)
@@ -139,15 +249,6 @@ int plat_watch_shm_dir(int *state, int64_t timeout_ns)
 	return 0;
 }
 
-int plat_shm_link(const char *from, const char *to)
-{
-	/* POSIX shm names are files in the tmpfs at /dev/shm on Linux. */
-	char a[512], b[512];
-	snprintf(a, sizeof(a), SHM_DIR "%s", from);
-	snprintf(b, sizeof(b), SHM_DIR "%s", to);
-	return link(a, b) == 0 ? 0 : -errno;
-}
-
 void plat_watch_close(int *state)
 {
 	if (*state >= 0)
@@ -158,9 +259,39 @@ void plat_watch_close(int *state)
 /* ------------------------------------------------------------ SIGBUS guard */
 
 /* The guarded mappings, read by the signal handler without locks: a slot is
- * claimed through `used`, filled, then published by storing `start` last
- * (release); the handler reads `start` first (acquire). Freed in reverse. */
+ * claimed through `used`, filled, then published by storing `start` last;
+ * the handler reads `start` first. Retiring a slot clears `start`, then
+ * waits until no handler runs (handlers_running) before the caller may
+ * unmap: a handler that saw the old `start` never maps zeros over address
+ * space that was handed out again. Both sides use sequentially consistent
+ * operations on `start` and the counter, so one of them sees the other. */
 #define RING_GUARD_SLOTS 256
+
+/* Under ThreadSanitizer a fault can land inside one of TSan's own atomic
+ * operations while it holds its internal lock, and any atomic in the
+ * handler that synchronizes (anything but relaxed) would wait for that lock
+ * forever. There the handler's code is not instrumented and its atomics are
+ * relaxed, with the hardware fence that seq_cst would have given. */
+#if defined(__SANITIZE_THREAD__)
+#define RING_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define RING_TSAN 1
+#endif
+#endif
+#ifdef RING_TSAN
+#define HANDLER_CODE __attribute__((no_sanitize("thread")))
+#define HANDLER_ORDER memory_order_relaxed
+#if defined(__x86_64__) || defined(__i386__)
+#define HANDLER_FENCE() __asm__ __volatile__("mfence" ::: "memory")
+#else
+#define HANDLER_FENCE() __atomic_thread_fence(__ATOMIC_SEQ_CST)
+#endif
+#else
+#define HANDLER_CODE
+#define HANDLER_ORDER memory_order_seq_cst
+#define HANDLER_FENCE() ((void)0)
+#endif
 
 struct guard_slot {
 	atomic_bool used;
@@ -171,19 +302,27 @@ struct guard_slot {
 };
 
 static struct guard_slot guard_slots[RING_GUARD_SLOTS];
-/* What SIGBUS did before our handler went in; guarded by sigbus_lock. */
-static struct sigaction sigbus_before;
+static atomic_int handlers_running;
+
+/* What SIGBUS did before our handler went in. Entries are written once
+ * (under sigbus_lock) and never rewritten, and only then published through
+ * sigbus_before, so the handler reads a whole, stable struct. */
+#define SIGBUS_BEFORE_MAX 16
+static struct sigaction sigbus_before_seen[SIGBUS_BEFORE_MAX];
+static int sigbus_before_count;
+static _Atomic(const struct sigaction *) sigbus_before;
 static pthread_mutex_t sigbus_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static void on_sigbus(int sig, siginfo_t *si, void *ctx)
+/* Threads now inside a handler we forwarded to: if one of them comes back
+ * to us (a handler that hands the signal on to what it replaced, which was
+ * us), the chain is a loop and the signal gets the default action. */
+#define FORWARDING_MAX 16
+static _Atomic pid_t forwarding[FORWARDING_MAX];
+
+HANDLER_CODE static bool guarded_fault(uintptr_t addr)
 {
-	(void)sig;
-	(void)ctx;
-	int saved_errno = errno;
-	uintptr_t addr = (uintptr_t)si->si_addr;
-	/* Only a fault (si_code > 0) has an address: a kill(SIGBUS) is not ours. */
-	for (int i = 0; si->si_code > 0 && i < RING_GUARD_SLOTS; i++) {
-		uintptr_t start = atomic_load_explicit(&guard_slots[i].start, memory_order_acquire);
+	for (int i = 0; i < RING_GUARD_SLOTS; i++) {
+		uintptr_t start = atomic_load_explicit(&guard_slots[i].start, HANDLER_ORDER);
 		size_t len = atomic_load_explicit(&guard_slots[i].len, memory_order_relaxed);
 		if (!start || addr - start >= len)
 			continue;
@@ -192,26 +331,76 @@ static void on_sigbus(int sig, siginfo_t *si, void *ctx)
 		long map = syscall(SYS_mmap, start, len, atomic_load_explicit(&guard_slots[i].prot, memory_order_relaxed),
 				   MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
 		if (map == -1)
-			break;
+			return false;
 		_Atomic bool *lost = atomic_load_explicit(&guard_slots[i].lost, memory_order_relaxed);
 		if (lost)
 			atomic_store_explicit(lost, true, memory_order_relaxed);
-		errno = saved_errno;
-		return; /* the access is retried and now reads zeros */
+		return true; /* the access is retried and now reads zeros */
 	}
-	/* Not ours: step aside, so that the signal meets what was there before
-	 * as if we never were. A fault happens again when we return; a sent
-	 * signal is sent again (it stays blocked until we return). Calling the
-	 * old handler from here instead could loop with one that hands the
-	 * signal back. The next ring mapped puts the guard back. */
-	sigaction(SIGBUS, &sigbus_before, NULL);
+	return false;
+}
+
+/* The default action for SIGBUS, as if we had never been there. */
+HANDLER_CODE static void sigbus_default(const siginfo_t *si)
+{
+	struct sigaction dfl;
+	memset(&dfl, 0, sizeof(dfl));
+	dfl.sa_handler = SIG_DFL;
+	sigemptyset(&dfl.sa_mask);
+	sigaction(SIGBUS, &dfl, NULL);
+	/* A fault happens again when we return and now ends the process; a sent
+	 * signal is sent again (it stays blocked until we return). */
 	if (si->si_code <= 0)
 		raise(SIGBUS);
+}
+
+HANDLER_CODE static void forward_sigbus(int sig, siginfo_t *si, void *ctx)
+{
+	const struct sigaction *old = atomic_load_explicit(&sigbus_before, HANDLER_ORDER);
+	bool is_function = old && (old->sa_flags & SA_SIGINFO ? old->sa_sigaction != NULL
+							     : old->sa_handler != SIG_DFL && old->sa_handler != SIG_IGN);
+	if (old && !is_function && old->sa_handler == SIG_IGN && si->si_code <= 0)
+		return; /* a sent SIGBUS that was ignored before us stays ignored */
+	if (!is_function) {
+		sigbus_default(si);
+		return;
+	}
+	pid_t tid = (pid_t)syscall(SYS_gettid);
+	int slot = -1;
+	for (int i = 0; i < FORWARDING_MAX; i++) {
+		if (atomic_load_explicit(&forwarding[i], HANDLER_ORDER) == tid) {
+			sigbus_default(si); /* back here from the handler we called: a loop */
+			return;
+		}
+	}
+	for (int i = 0; i < FORWARDING_MAX && slot < 0; i++) {
+		pid_t none = 0;
+		if (atomic_compare_exchange_strong_explicit(&forwarding[i], &none, tid, HANDLER_ORDER, HANDLER_ORDER))
+			slot = i;
+	}
+	if (old->sa_flags & SA_SIGINFO)
+		old->sa_sigaction(sig, si, ctx);
+	else
+		old->sa_handler(sig);
+	if (slot >= 0)
+		atomic_store_explicit(&forwarding[slot], 0, HANDLER_ORDER);
+}
+
+HANDLER_CODE static void on_sigbus(int sig, siginfo_t *si, void *ctx)
+{
+	int saved_errno = errno;
+	atomic_fetch_add_explicit(&handlers_running, 1, HANDLER_ORDER);
+	HANDLER_FENCE();
+	/* Only a fault (si_code > 0) has an address: a kill(SIGBUS) is not ours. */
+	bool ours = si->si_code > 0 && guarded_fault((uintptr_t)si->si_addr);
+	atomic_fetch_sub_explicit(&handlers_running, 1, HANDLER_ORDER);
+	if (!ours)
+		forward_sigbus(sig, si, ctx);
 	errno = saved_errno;
 }
 
 /* Put our handler in unless it is there (a handler installed since may
- * have replaced it; it is what we step aside for from then on). */
+ * have replaced it; it is what we hand other SIGBUS on to from then on). */
 static int install_sigbus_handler(void)
 {
 	struct sigaction cur, sa;
@@ -220,13 +409,25 @@ static int install_sigbus_handler(void)
 	if (sigaction(SIGBUS, NULL, &cur) < 0) {
 		rc = -errno;
 	} else if (!(cur.sa_flags & SA_SIGINFO) || cur.sa_sigaction != on_sigbus) {
-		memset(&sa, 0, sizeof(sa));
-		sa.sa_sigaction = on_sigbus;
-		sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
-		sigemptyset(&sa.sa_mask);
-		sigbus_before = cur;
-		if (sigaction(SIGBUS, &sa, NULL) < 0)
-			rc = -errno;
+		const struct sigaction *keep = NULL;
+		for (int i = 0; i < sigbus_before_count && !keep; i++)
+			if (memcmp(&sigbus_before_seen[i], &cur, sizeof(cur)) == 0)
+				keep = &sigbus_before_seen[i];
+		if (!keep && sigbus_before_count < SIGBUS_BEFORE_MAX) {
+			sigbus_before_seen[sigbus_before_count] = cur;
+			keep = &sigbus_before_seen[sigbus_before_count++];
+		}
+		if (!keep) {
+			rc = -ENOSPC; /* handlers keep replacing each other: leave theirs in place */
+		} else {
+			atomic_store(&sigbus_before, keep);
+			memset(&sa, 0, sizeof(sa));
+			sa.sa_sigaction = on_sigbus;
+			sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+			sigemptyset(&sa.sa_mask);
+			if (sigaction(SIGBUS, &sa, NULL) < 0)
+				rc = -errno;
+		}
 	}
 	pthread_mutex_unlock(&sigbus_lock);
 	return rc;
@@ -244,7 +445,7 @@ int plat_guard_mapping(void *addr, size_t len, int prot, _Atomic bool *lost)
 		atomic_store_explicit(&guard_slots[i].len, len, memory_order_relaxed);
 		atomic_store_explicit(&guard_slots[i].prot, prot, memory_order_relaxed);
 		atomic_store_explicit(&guard_slots[i].lost, lost, memory_order_relaxed);
-		atomic_store_explicit(&guard_slots[i].start, (uintptr_t)addr, memory_order_release);
+		atomic_store(&guard_slots[i].start, (uintptr_t)addr);
 		return 0;
 	}
 	return -ENOSPC;
@@ -253,9 +454,13 @@ int plat_guard_mapping(void *addr, size_t len, int prot, _Atomic bool *lost)
 void plat_unguard_mapping(void *addr)
 {
 	for (int i = 0; i < RING_GUARD_SLOTS; i++) {
-		if (atomic_load_explicit(&guard_slots[i].start, memory_order_acquire) != (uintptr_t)addr)
+		if (atomic_load(&guard_slots[i].start) != (uintptr_t)addr)
 			continue;
-		atomic_store_explicit(&guard_slots[i].start, 0, memory_order_release);
+		atomic_store(&guard_slots[i].start, 0);
+		/* A handler that loaded the old start may be about to map zeros
+		 * over the range: wait for it before anyone unmaps. */
+		while (atomic_load(&handlers_running) != 0)
+			sched_yield();
 		atomic_store_explicit(&guard_slots[i].lost, NULL, memory_order_relaxed);
 		atomic_store_explicit(&guard_slots[i].used, false, memory_order_release);
 		return;

@@ -2,13 +2,7 @@
 #include "ring.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "platform.h"
 #include "ring_internal.h"
@@ -16,21 +10,36 @@
 
 /* ------------------------------------------------------------ producer */
 
+/* Refresh the cached head, checking it first: a consumer that wrote
+ * nonsense into its index gets -EBADMSG, and the nonsense is never cached. */
+static int load_head(ring_t *r)
+{
+	uint64_t head = atomic_load_explicit(&r->hdr->head, memory_order_acquire);
+	if (r->tail - head > r->capacity)
+		return -EBADMSG;
+	r->cached_head = head;
+	return 0;
+}
+
+static inline uint64_t free_space(const ring_t *r)
+{
+	return r->capacity - (r->tail - r->cached_head);
+}
+
 static bool space_ready(ring_t *r)
 {
-	r->cached_head = atomic_load_explicit(&r->hdr->head, memory_order_acquire);
-	return r->capacity - (r->tail - r->cached_head) >= r->want_space || consumer_detached(r);
+	return load_head(r) < 0 || free_space(r) >= r->want_space || consumer_detached(r);
 }
 
 /* Make WANT bytes free at the tail, waiting as the policy and timeout allow. */
 static int wait_for_space(ring_t *r, uint64_t want, struct deadline *dl, bool may_wait)
 {
-	if (r->capacity - (r->tail - r->cached_head) >= want)
+	if (free_space(r) >= want)
 		return 0;
-	r->cached_head = atomic_load_explicit(&r->hdr->head, memory_order_acquire);
-	if (r->tail - r->cached_head > r->capacity)
-		return -EBADMSG; /* a consumer wrote nonsense into its index */
-	if (r->capacity - (r->tail - r->cached_head) >= want)
+	int rc = load_head(r);
+	if (rc < 0)
+		return rc;
+	if (free_space(r) >= want)
 		return 0;
 	if (!may_wait)
 		return -EAGAIN;
@@ -38,11 +47,11 @@ static int wait_for_space(ring_t *r, uint64_t want, struct deadline *dl, bool ma
 	for (;;) {
 		if (consumer_detached(r))
 			return -ENOTCONN; /* like a pipe without a reader: nobody will make room */
-		int rc = wait_until(r, &r->hdr->producer_sleeping, &r->hdr->producer_futex_waits, space_ready,
-				    dl);
-		if (r->tail - r->cached_head > r->capacity)
-			return -EBADMSG;
-		if (r->capacity - (r->tail - r->cached_head) >= want)
+		rc = wait_until(r, &r->hdr->producer_sleeping, &r->hdr->producer_futex_waits, space_ready, dl);
+		int loaded = load_head(r);
+		if (loaded < 0)
+			return loaded;
+		if (free_space(r) >= want)
 			return 0;
 		if (rc < 0)
 			return rc;
@@ -63,13 +72,23 @@ RING_API size_t ring_max_record(const ring_t *r)
 	return (size_t)(m > UINT32_MAX - 4096 ? UINT32_MAX - 4096 : m);
 }
 
-static int reserve_unchecked(ring_t *r, size_t len, size_t align, void **data, int64_t timeout_ns)
+static int check_producer(const ring_t *r)
 {
-	if (!r || !data)
+	if (!r)
 		return -EINVAL;
-	*data = NULL;
 	if (!r->is_producer)
 		return -EPERM;
+	return r->detached ? -ESHUTDOWN : 0;
+}
+
+static int reserve_unchecked(ring_t *r, size_t len, size_t align, void **data, int64_t timeout_ns)
+{
+	if (!data)
+		return -EINVAL;
+	*data = NULL;
+	int rc = check_producer(r);
+	if (rc < 0)
+		return rc;
 	if (r->reserved)
 		return -EALREADY;
 	if (r->eos_marked)
@@ -84,7 +103,6 @@ static int reserve_unchecked(ring_t *r, size_t len, size_t align, void **data, i
 	bool may_wait = !drop && timeout_ns != 0;
 	struct deadline dl = {timeout_ns, 0};
 	uint64_t body = RING_REC_HDR + round8(len);
-	int rc;
 	/* The worst case starts at offset 0 after a wrap: it must fit then. */
 	if (align - RING_REC_HDR + body > r->capacity)
 		return -EMSGSIZE;
@@ -125,8 +143,15 @@ static int reserve_unchecked(ring_t *r, size_t len, size_t align, void **data, i
 
 static int commit_unchecked(ring_t *r, size_t len)
 {
-	if (!r || !r->is_producer || !r->reserved || len > r->res_len)
+	int rc = check_producer(r);
+	if (rc < 0)
+		return rc == -EPERM ? -EINVAL : rc;
+	if (!r->reserved || len > r->res_len)
 		return -EINVAL;
+	if (r->eos_marked) {
+		r->reserved = false; /* nothing follows end of stream */
+		return -EPIPE;
+	}
 	uint64_t off = r->tail & r->mask;
 	if (r->res_lead) {
 		struct ring_record_header *ph = (struct ring_record_header *)(r->data + off);
@@ -144,10 +169,16 @@ static int commit_unchecked(ring_t *r, size_t len)
 	return 0;
 }
 
-RING_API void ring_abort(ring_t *r)
+RING_API int ring_abort(ring_t *r)
 {
-	if (r && r->is_producer)
-		r->reserved = false;
+	if (!r)
+		return -EINVAL;
+	if (!r->is_producer)
+		return -EPERM;
+	if (!r->reserved)
+		return -EINVAL;
+	r->reserved = false;
+	return 0;
 }
 
 RING_API int ring_write(ring_t *r, const void *data, size_t len, int64_t timeout_ns)
@@ -165,10 +196,9 @@ RING_API int ring_write(ring_t *r, const void *data, size_t len, int64_t timeout
 
 static int mark_eos_unchecked(ring_t *r)
 {
-	if (!r)
-		return -EINVAL;
-	if (!r->is_producer)
-		return -EPERM;
+	int rc = check_producer(r);
+	if (rc < 0)
+		return rc;
 	r->eos_marked = true;
 	/* The consumer reads eos, then the tail again: records committed before
 	 * this store are all seen before end of stream is reported. */
@@ -179,7 +209,7 @@ static int mark_eos_unchecked(ring_t *r)
 
 RING_API void ring_note_drop(ring_t *r, size_t len)
 {
-	if (!r || !r->is_producer)
+	if (check_producer(r) < 0)
 		return;
 	counter_add(&r->hdr->records_dropped, 1);
 	counter_add(&r->hdr->bytes_dropped, len);
@@ -187,14 +217,15 @@ RING_API void ring_note_drop(ring_t *r, size_t len)
 
 RING_API void ring_set_full_policy(ring_t *r, enum ring_full_policy policy)
 {
-	if (!r || !r->is_producer || (policy != RING_FULL_BLOCK && policy != RING_FULL_DROP))
+	if (check_producer(r) < 0 || (policy != RING_FULL_BLOCK && policy != RING_FULL_DROP))
 		return;
 	r->policy = policy;
 	atomic_store_explicit(&r->hdr->on_full, (uint32_t)policy, memory_order_relaxed);
 }
 
 /* ------------------------------------------------------------ consumer */
-void ring_publish_head(ring_t *r)
+
+void publish_head(ring_t *r)
 {
 	if (r->head == r->head_published)
 		return;
@@ -204,28 +235,32 @@ void ring_publish_head(ring_t *r)
 	wake_if_sleeping(&r->hdr->producer_sleeping, &r->hdr->producer_futex_wakes);
 }
 
-static bool data_ready(ring_t *r)
-{
-	r->cached_tail = atomic_load_explicit(&r->hdr->tail, memory_order_acquire);
-	return r->cached_tail != r->head || atomic_load_explicit(&r->hdr->eos, memory_order_relaxed);
-}
-
-/* Refresh the cached tail, checking it against the mapping. */
+/* Refresh the cached tail, checking it first: cached_tail only ever holds
+ * a tail at most one capacity ahead of head, so walking up to it ends. */
 static int load_tail(ring_t *r)
 {
-	r->cached_tail = atomic_load_explicit(&r->hdr->tail, memory_order_acquire);
-	if (r->cached_tail - r->head > r->capacity || (r->cached_tail & 7) != 0)
+	uint64_t tail = atomic_load_explicit(&r->hdr->tail, memory_order_acquire);
+	if (tail - r->head > r->capacity || (tail & 7) != 0)
 		return -EBADMSG;
+	r->cached_tail = tail;
 	return 0;
 }
 
-/* Read and check the record header at r->head (which is < tail). Pads are
- * returned with *is_data false. Loads are done once into locals, so the
- * producer rewriting the header meanwhile cannot change what was checked. */
-static int read_record(ring_t *r, uint32_t *len, uint64_t *span, bool *is_data)
+/* Whether waking up is worth it: something new, or end of stream. The tail
+ * is only compared here; load_tail() checks it before anything uses it. */
+static bool data_ready(ring_t *r)
 {
-	uint64_t off = r->head & r->mask;
-	uint64_t avail = r->cached_tail - r->head;
+	return atomic_load_explicit(&r->hdr->tail, memory_order_acquire) != r->head ||
+	       atomic_load_explicit(&r->hdr->eos, memory_order_relaxed);
+}
+
+/* Read and check the record header at POS (head <= POS < cached_tail). Pads
+ * are returned with *is_data false. Loads are done once into locals, so the
+ * producer rewriting the header meanwhile cannot change what was checked. */
+static int read_record(const ring_t *r, uint64_t pos, uint32_t *len, uint64_t *span, bool *is_data)
+{
+	uint64_t off = pos & r->mask;
+	uint64_t avail = r->cached_tail - pos;
 	if (avail < RING_REC_HDR || off + RING_REC_HDR > r->capacity)
 		return -EBADMSG;
 	volatile struct ring_record_header *rh = (volatile struct ring_record_header *)(r->data + off);
@@ -254,59 +289,75 @@ static int next_record(ring_t *r, uint32_t *len, uint64_t *span, int64_t timeout
 {
 	struct deadline dl = {timeout_ns, 0};
 	int rc;
+	if (r->eos_seen)
+		return -ENODATA;
 	for (;;) {
 		if (r->cached_tail == r->head && (rc = load_tail(r)) < 0)
 			return rc;
 		while (r->cached_tail != r->head) {
 			bool is_data;
-			if ((rc = read_record(r, len, span, &is_data)) < 0)
+			if ((rc = read_record(r, r->head, len, span, &is_data)) < 0)
 				return rc;
 			if (is_data)
 				return 0;
 			r->head += *span; /* pad: published with the next release or before sleeping */
 		}
-		ring_publish_head(r);
-		if (r->peer_gone)
-			return -EOWNERDEAD;
+		publish_head(r);
 		/* Empty. End of stream only once every record before it is consumed:
-		 * read eos, then the tail once more. */
+		 * read eos, then the tail once more. It counts before a death: a
+		 * producer that marked it and then went away finished cleanly. */
 		if (atomic_load_explicit(&r->hdr->eos, memory_order_acquire)) {
 			if ((rc = load_tail(r)) < 0)
 				return rc;
-			if (r->cached_tail == r->head)
+			if (r->cached_tail == r->head) {
+				r->eos_seen = true;
 				return -ENODATA;
+			}
 			continue;
 		}
+		if (r->peer_gone)
+			return -EOWNERDEAD;
 		if (timeout_ns == 0) {
-			if (peer_dead(r))
-				goto dead;
-			return -EAGAIN;
+			if (!peer_dead(r))
+				return -EAGAIN;
+			rc = -EOWNERDEAD;
+		} else {
+			rc = wait_until(r, &r->hdr->consumer_sleeping, &r->hdr->consumer_futex_waits, data_ready,
+					&dl);
 		}
-		rc = wait_until(r, &r->hdr->consumer_sleeping, &r->hdr->consumer_futex_waits, data_ready,
-				&dl);
-		if (rc == -EOWNERDEAD)
-			goto dead;
+		if (rc == -EOWNERDEAD) {
+			/* The producer may have committed more just before dying:
+			 * drain that first, then report the death on every later call. */
+			r->peer_gone = true;
+			timeout_ns = 0;
+			continue;
+		}
 		if (rc < 0 && !data_ready(r))
 			return rc;
 	}
-dead:
-	/* The producer may have committed more just before dying: drain that
-	 * first, then report the death on every later call. */
-	r->peer_gone = true;
-	return next_record(r, len, span, 0);
+}
+
+static int check_consumer(const ring_t *r)
+{
+	if (!r)
+		return -EINVAL;
+	if (r->is_producer || r->read_only)
+		return -EPERM;
+	return r->detached ? -ESHUTDOWN : 0;
 }
 
 static int peek_unchecked(ring_t *r, const void **data, size_t *len, int64_t timeout_ns)
 {
-	if (!r || !data || !len)
+	if (!data || !len)
 		return -EINVAL;
-	if (r->is_producer || r->read_only)
-		return -EPERM;
+	int rc = check_consumer(r);
+	if (rc < 0)
+		return rc;
 	if (r->peeked)
 		return -EALREADY;
 	uint32_t l;
 	uint64_t span;
-	int rc = next_record(r, &l, &span, timeout_ns);
+	rc = next_record(r, &l, &span, timeout_ns);
 	if (rc < 0)
 		return rc;
 	r->peeked = true;
@@ -319,43 +370,46 @@ static int peek_unchecked(ring_t *r, const void **data, size_t *len, int64_t tim
 
 static int release_unchecked(ring_t *r)
 {
-	if (!r)
-		return -EINVAL;
-	if (r->is_producer || r->read_only)
-		return -EPERM;
+	int rc = check_consumer(r);
+	if (rc < 0)
+		return rc;
 	if (!r->peeked)
 		return -EINVAL;
 	r->head += r->peek_span;
 	r->peeked = false;
 	counter_add(&r->hdr->records_read, 1);
 	counter_add(&r->hdr->bytes_read, r->peek_len);
-	ring_publish_head(r);
+	publish_head(r);
 	return 0;
+}
+
+/* Forget a peek without consuming the record: the next peek returns it again. */
+static void unpeek(ring_t *r)
+{
+	r->peeked = false;
 }
 
 static int64_t skip_to_latest_unchecked(ring_t *r)
 {
-	if (!r)
-		return -EINVAL;
-	if (r->is_producer || r->read_only)
-		return -EPERM;
-	if (r->peeked)
-		return -EALREADY;
-	int rc = load_tail(r);
+	int rc = check_consumer(r);
 	if (rc < 0)
 		return rc;
-	/* Walk to the newest data record; everything before it is discarded. */
+	if (r->peeked)
+		return -EALREADY;
+	if (r->eos_seen)
+		return 0;
+	if ((rc = load_tail(r)) < 0)
+		return rc;
+	/* Walk to the newest data record; everything before it is discarded.
+	 * The walk ends: cached_tail is at most one capacity ahead, and every
+	 * record checked spans at least 8 bytes. */
 	uint64_t pos = r->head, newest = UINT64_MAX;
 	uint64_t skipped = 0, skipped_bytes = 0, last_len = 0;
 	while (pos != r->cached_tail) {
-		uint64_t saved = r->head;
 		uint32_t l;
 		uint64_t span;
 		bool is_data;
-		r->head = pos;
-		rc = read_record(r, &l, &span, &is_data);
-		r->head = saved;
-		if (rc < 0)
+		if ((rc = read_record(r, pos, &l, &span, &is_data)) < 0)
 			return rc;
 		if (is_data) {
 			if (newest != UINT64_MAX) {
@@ -374,26 +428,27 @@ static int64_t skip_to_latest_unchecked(ring_t *r)
 		counter_add(&r->hdr->records_skipped, skipped);
 		counter_add(&r->hdr->bytes_skipped, skipped_bytes);
 	}
-	ring_publish_head(r);
+	publish_head(r);
 	return (int64_t)skipped;
 }
 
 RING_API int ring_peek_latest(ring_t *r, const void **data, size_t *len, uint64_t *skipped,
 			      int64_t timeout_ns)
 {
-	if (!r || !data || !len)
+	if (!data || !len)
 		return -EINVAL;
-	if (r->is_producer || r->read_only)
-		return -EPERM;
+	int rc = check_consumer(r);
+	if (rc < 0)
+		return rc;
 	if (r->peeked)
 		return -EALREADY;
 	int64_t n = ring_skip_to_latest(r);
 	if (n < 0)
 		return (int)n;
-	int rc = ring_peek(r, data, len, timeout_ns);
+	rc = ring_peek(r, data, len, timeout_ns);
 	if (rc == 0 && n == 0) {
 		/* We may have waited: take what piled up meanwhile into account. */
-		ring_release_peek_only(r);
+		unpeek(r);
 		n = ring_skip_to_latest(r);
 		if (n < 0)
 			return (int)n;
@@ -414,18 +469,12 @@ RING_API ssize_t ring_read(ring_t *r, void *buf, size_t buflen, int64_t timeout_
 	if (rc < 0)
 		return rc;
 	if (len > buflen) {
-		ring_release_peek_only(r);
+		unpeek(r);
 		return -EMSGSIZE;
 	}
 	memcpy(buf, data, len);
 	ring_release(r);
 	return (ssize_t)len;
-}
-
-/* Forget a peek without consuming the record: the next peek returns it again. */
-void ring_release_peek_only(ring_t *r)
-{
-	r->peeked = false;
 }
 
 /* ------------------------------------------------------------ checked entry points */

@@ -14,10 +14,12 @@ struct ring {
 	uint8_t *data;
 	uint64_t capacity, mask;     /* validated copies, never re-read from the segment */
 	size_t map_size;
-	int fd;
+	int fd;                      /* holds this side's liveness lock; -1 once detached */
 	bool is_producer;
 	bool read_only;              /* ring_inspect_meta's look, no side attached */
+	bool detached;               /* ring_detach() ran: only close and getters remain */
 	_Atomic bool lost;           /* the peer shrank the segment: the mapping is zeros now */
+	_Atomic bool interrupted;    /* ring_interrupt(): the current or next wait returns -ECANCELED */
 	char name[RING_NAME_MAX + 1];
 
 	/* producer */
@@ -26,15 +28,17 @@ struct ring {
 	uint64_t want_space;         /* what wait_for_space() waits for */
 	enum ring_full_policy policy;
 	bool reserved, eos_marked;
-	uint64_t owner_at_wait;      /* consumer_owner when ring_wait_drained() went to sleep */
+	uint64_t attaches_at_wait;   /* consumer_attaches when ring_wait_drained() went to sleep */
+	uint32_t consumer_at_wait;   /* consumer_pid then */
 	uint64_t res_lead, res_len;  /* outstanding reservation: alignment pad, length */
 	uint64_t frame_seq;          /* next frame sequence number (frame.c) */
 
 	/* consumer */
 	uint64_t head;               /* own index, includes pads already skipped */
 	uint64_t head_published;
-	uint64_t cached_tail;
+	uint64_t cached_tail;        /* only ever holds a tail that passed load_tail()'s check */
 	bool peeked, peer_gone;
+	bool eos_seen;               /* -ENODATA was returned: it is returned from now on */
 	uint64_t peek_span, peek_len;
 
 	uint64_t last_liveness_check;
@@ -42,8 +46,11 @@ struct ring {
 	uint32_t spin_skipped;       /* waits since spinning was given up */
 };
 
-void ring_publish_head(ring_t *r);
-void ring_release_peek_only(ring_t *r);
+/* segment.c: open, validate and map NAME as its consumer (ATTACH) or for a read-only look. */
+int open_segment(ring_t **out, const char *name, bool attach);
+
+/* queue.c: publish the consumer's head (release) and wake a producer that sleeps for space. */
+void publish_head(ring_t *r);
 
 /* Exported API functions are marked with this; everything else stays hidden. */
 #define RING_API __attribute__((visibility("default")))
@@ -86,15 +93,20 @@ struct deadline {
 typedef bool (*ready_fn)(ring_t *r);
 
 /* Sleep on WORD until READY(r) holds or the slice/deadline passes.
- * Returns 0 to re-check, -ETIMEDOUT at the deadline, -EOWNERDEAD, -EINTR, -EFAULT. */
+ * Returns 0 to re-check, -ETIMEDOUT at the deadline, -EOWNERDEAD, -EINTR,
+ * -EFAULT, -ECANCELED (ring_interrupt). */
 int wait_until(ring_t *r, _Atomic uint32_t *word, _Atomic uint64_t *wait_counter, ready_fn ready,
 	       struct deadline *dl);
 
 /* The other side announced a sleep: wake it. Called after the index store. */
 void wake_if_sleeping(_Atomic uint32_t *word, _Atomic uint64_t *wake_counter);
 
-/* Whether the peer has died (rate-limited). */
+/* Whether the peer has died: it was attached and no longer holds its lock
+ * (rate-limited to one look per LIVENESS_CHECK_INTERVAL). */
 bool peer_dead(ring_t *r);
+
+/* Whether the producer holds its lock; 1 yes, 0 no, or a negative errno. */
+int producer_alive(const ring_t *r);
 
 /* Whether a consumer has been attached and none is now. */
 bool consumer_detached(ring_t *r);

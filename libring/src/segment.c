@@ -1,20 +1,19 @@
-/* segment.c - a ring segment's life: names, create/open/close, validation, inspection from outside, stream meta. */
+/* segment.c - a ring segment's life: names, create/open/detach/close, validation, liveness locks, inspection from outside. */
 #include "ring.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "platform.h"
 #include "ring_internal.h"
 #include "ring_layout.h"
 
-/* ------------------------------------------------------------ names, segments */
+/* ------------------------------------------------------------ names, headers */
 
 static int check_name(const char *name, char path[RING_NAME_MAX + 2])
 {
@@ -39,10 +38,14 @@ static int check_name(const char *name, char path[RING_NAME_MAX + 2])
 	return 0;
 }
 
-/* Check the immutable part of a header copy against the segment's real size.
- * -EBADMSG for anything that is not a ring, -EPROTO for another version. */
-static int validate_header(const struct ring_shm_header *h, uint64_t file_size)
+/* Check the immutable part of a header copy against the file it came from.
+ * -EBADMSG for anything that is not a ring, -EPROTO for another version.
+ * The file must be as long as the header says and every byte of it backed:
+ * a producer allocates the whole segment at creation, so a sparse file is
+ * not one of ours, and mapping it must not make us allocate what it claims. */
+static int validate_header(const struct ring_shm_header *h, const struct stat *st)
 {
+	uint64_t file_size = (uint64_t)st->st_size;
 	if (file_size < sizeof(*h))
 		return -EBADMSG;
 	if (atomic_load_explicit(&h->magic, memory_order_acquire) != RING_MAGIC)
@@ -52,29 +55,42 @@ static int validate_header(const struct ring_shm_header *h, uint64_t file_size)
 	uint64_t cap = h->capacity;
 	if (h->header_size != RING_HEADER_SIZE || cap < RING_MIN_CAPACITY || cap > RING_MAX_CAPACITY ||
 	    (cap & (cap - 1)) != 0 || h->segment_size != RING_HEADER_SIZE + cap ||
-	    h->segment_size > file_size)
+	    h->segment_size > file_size || (uint64_t)st->st_blocks * 512 < h->segment_size)
 		return -EBADMSG;
 	return 0;
 }
 
-/* Read a header copy with pread, so a tool can look without mapping. */
-static int read_header_copy(int fd, struct ring_shm_header *h, uint64_t *file_size)
+/* Open the segment PATH, read a header copy with pread (no mapping yet)
+ * and validate it. Returns the descriptor or a negative errno. */
+static int open_checked(const char *path, bool writable, struct ring_shm_header *h)
 {
 	struct stat st;
-	if (fstat(fd, &st) < 0)
-		return -errno;
-	*file_size = (uint64_t)st.st_size;
-	if (*file_size < sizeof(*h))
-		return -EBADMSG;
-	ssize_t n = pread(fd, h, sizeof(*h), 0);
-	if (n < 0)
-		return -errno;
-	if ((size_t)n != sizeof(*h))
-		return -EBADMSG;
-	return 0;
+	int fd = plat_shm_open(path, writable, &st);
+	if (fd < 0)
+		return fd;
+	int rc = -EBADMSG;
+	if ((uint64_t)st.st_size >= sizeof(*h)) {
+		ssize_t n = pread(fd, h, sizeof(*h), 0);
+		rc = n < 0 ? -errno : (size_t)n == sizeof(*h) ? validate_header(h, &st) : -EBADMSG;
+	}
+	if (rc < 0) {
+		close(fd);
+		return rc;
+	}
+	return fd;
 }
 
-static void fill_stats(const struct ring_shm_header *h, uint64_t capacity, struct ring_stats *st)
+/* Liveness of the side whose lock byte is BYTE, seen through FD. SELF is
+ * the lock byte FD itself holds (our own side is alive: our own lock does
+ * not show through our own descriptor), or -1. */
+static bool side_alive(int fd, int self, unsigned byte)
+{
+	if (self == (int)byte)
+		return true;
+	return fd >= 0 && plat_byte_locked(fd, byte) == 1;
+}
+
+static void fill_stats(const struct ring_shm_header *h, uint64_t capacity, int fd, int self, struct ring_stats *st)
 {
 	memset(st, 0, sizeof(*st));
 	st->capacity = capacity;
@@ -94,14 +110,13 @@ static void fill_stats(const struct ring_shm_header *h, uint64_t capacity, struc
 	st->producer_futex_wakes = LOAD(producer_futex_wakes);
 	st->consumer_futex_waits = LOAD(consumer_futex_waits);
 	st->consumer_futex_wakes = LOAD(consumer_futex_wakes);
-	uint64_t prod = LOAD(producer_owner), cons = LOAD(consumer_owner);
+	st->producer_pid = (pid_t)(LOAD(producer_pid) & 0x7fffffff);
+	st->consumer_pid = (pid_t)(LOAD(consumer_pid) & 0x7fffffff);
 	st->eos = LOAD(eos) != 0;
 	st->on_full = LOAD(on_full) == RING_FULL_DROP ? RING_FULL_DROP : RING_FULL_BLOCK;
 #undef LOAD
-	st->producer_pid = plat_owner_pid(prod);
-	st->consumer_pid = plat_owner_pid(cons);
-	st->producer_alive = prod && plat_owner_alive(prod);
-	st->consumer_alive = cons && plat_owner_alive(cons);
+	st->producer_alive = side_alive(fd, self, RING_LOCK_PRODUCER);
+	st->consumer_alive = side_alive(fd, self, RING_LOCK_CONSUMER);
 }
 
 static void unmap_and_free(ring_t *r)
@@ -110,6 +125,8 @@ static void unmap_and_free(ring_t *r)
 		plat_unguard_mapping(r->hdr);
 		munmap((void *)r->hdr, r->map_size);
 	}
+	/* With the mapping gone (it holds a reference to the open file too),
+	 * closing drops any lock this side still held. */
 	if (r->fd >= 0)
 		close(r->fd);
 	free(r);
@@ -120,39 +137,76 @@ static void unmap_and_free(ring_t *r)
  * zero pages and r->lost, which every call then reports as -EFAULT. Without
  * a free guard slot (hundreds of rings in one process) the ring still works,
  * unguarded, as a ring without this protection would. */
-static void guard(ring_t *r, int prot)
+static int map_guarded(ring_t *r, int prot, int flags)
 {
+	void *map = mmap(NULL, r->map_size, prot, MAP_SHARED | flags, r->fd, 0);
+	if (map == MAP_FAILED)
+		return -errno;
+	r->hdr = map;
+	r->data = (uint8_t *)map + RING_HEADER_SIZE;
 	(void)plat_guard_mapping(r->hdr, r->map_size, prot, &r->lost);
+	return 0;
+}
+
+/* ------------------------------------------------------------ removing a name */
+
+/* Take the producer lock of the segment open at FD: only a segment whose
+ * producer is gone can be locked. Another remover may hold it for a moment
+ * (a consumer closing a stale ring, a producer reclaiming it), so a busy
+ * lock is tried a few times before it counts as a live producer's. */
+static int lock_producer_byte(int fd)
+{
+	int rc = 0;
+	for (int attempt = 0; attempt < 5; attempt++) {
+		rc = plat_lock_byte(fd, RING_LOCK_PRODUCER);
+		if (rc != -EBUSY)
+			break;
+		struct timespec nap = {0, 2000000};
+		nanosleep(&nap, NULL);
+	}
+	return rc;
+}
+
+/* Remove PATH if it still names the segment open at FD. The caller holds
+ * that segment's producer lock, and everyone who removes a ring's name
+ * holds it while doing so: between our check and our unlink, nobody else
+ * can remove this segment's name, and a new segment cannot be linked to a
+ * name that is still taken. So only the segment that was checked goes. */
+static int remove_name_if_ours(const char *path, int fd)
+{
+	int rc = plat_shm_names(path, fd);
+	if (rc <= 0)
+		return rc == 0 ? -ENOENT : rc;
+	return shm_unlink(path) == 0 ? 0 : -errno;
+}
+
+/* The name is taken by another segment. If it is a ring whose producer is
+ * gone, lock it and return its descriptor in *stale, so that the caller can
+ * remove the name and link its own while still holding the lock. -EBUSY for
+ * a live producer's ring, -EEXIST for anything that is not a ring of ours,
+ * -ENOENT if the name went away meanwhile (try again). */
+static int lock_stale_ring(const char *path, int *stale)
+{
+	struct ring_shm_header h;
+	int fd = open_checked(path, true, &h);
+	if (fd == -EBADMSG || fd == -EPROTO)
+		return -EEXIST; /* another version, or not a ring: not ours to remove */
+	if (fd < 0)
+		return fd;
+	int rc = lock_producer_byte(fd);
+	if (rc < 0) {
+		close(fd);
+		return rc;
+	}
+	*stale = fd;
+	return 0;
 }
 
 /* ------------------------------------------------------------ create / open */
 
-/* The name is taken: -EBUSY for a live ring, -EEXIST for a segment that is
- * not a ring of ours, 0 after removing a dead producer's ring. */
-static int reclaim_name(const char *path)
-{
-	int old = shm_open(path, O_RDONLY | O_CLOEXEC, 0);
-	if (old < 0)
-		return errno == ENOENT ? 0 : -errno; /* removed meanwhile */
-	struct ring_shm_header h;
-	uint64_t size = 0;
-	int rc = read_header_copy(old, &h, &size);
-	close(old);
-	if (rc == 0)
-		rc = validate_header(&h, size);
-	if (rc < 0)
-		return -EEXIST; /* another version, or not a ring: not ours to remove */
-	uint64_t owner = atomic_load_explicit(&h.producer_owner, memory_order_relaxed);
-	if (owner && plat_owner_alive(owner))
-		return -EBUSY;
-	if (shm_unlink(path) < 0 && errno != ENOENT)
-		return -errno;
-	return 0;
-}
-
 RING_API int ring_create(ring_t **out, const char *name, const struct ring_create_opts *opts)
 {
-	char path[RING_NAME_MAX + 2], tmp_path[RING_NAME_MAX + 40];
+	char path[RING_NAME_MAX + 2], tmp_path[PLAT_SHM_PATH_MAX];
 	int rc;
 	if (!out)
 		return -EINVAL;
@@ -169,25 +223,9 @@ RING_API int ring_create(ring_t **out, const char *name, const struct ring_creat
 	if (policy != RING_FULL_BLOCK && policy != RING_FULL_DROP)
 		return -EINVAL;
 
-	/* The segment is built under a private name and linked into place only
-	 * when its header is complete: a consumer never sees a half-made ring,
-	 * and link() refuses an existing name atomically. */
-	snprintf(tmp_path, sizeof(tmp_path), "%s.creating.%d", path, (int)getpid());
-	int fd = shm_open(tmp_path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, mode);
-	if (fd < 0 && errno == EEXIST) { /* left by an earlier process with our pid */
-		shm_unlink(tmp_path);
-		fd = shm_open(tmp_path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, mode);
-	}
-	if (fd < 0)
-		return -errno;
-
 	ring_t *r = calloc(1, sizeof(*r));
-	if (!r) {
-		close(fd);
-		shm_unlink(tmp_path);
+	if (!r)
 		return -ENOMEM;
-	}
-	r->fd = fd;
 	r->is_producer = true;
 	r->capacity = cap;
 	r->mask = cap - 1;
@@ -195,19 +233,20 @@ RING_API int ring_create(ring_t **out, const char *name, const struct ring_creat
 	r->policy = policy;
 	memcpy(r->name, name, strlen(name) + 1);
 
-	/* shm_open's mode passed through the umask: set exactly what was asked. */
-	if (fchmod(fd, mode) < 0 || ftruncate(fd, (off_t)r->map_size) < 0) {
-		rc = -errno;
-		goto fail;
+	/* Built without a name (or under a private one) and linked into place
+	 * only when its header is complete: a consumer never sees a half-made
+	 * ring. Every byte is allocated now: -ENOSPC here, not SIGBUS later. */
+	r->fd = plat_shm_create(r->map_size, mode, tmp_path);
+	if (r->fd < 0) {
+		rc = r->fd;
+		free(r);
+		return rc;
 	}
-	void *map = mmap(NULL, r->map_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0);
-	if (map == MAP_FAILED) {
-		rc = -errno;
+	/* Our lock is in place before anyone can see the segment: a ring under
+	 * a name always has a live producer, or a dead one. */
+	if ((rc = plat_lock_byte(r->fd, RING_LOCK_PRODUCER)) < 0 ||
+	    (rc = map_guarded(r, PROT_READ | PROT_WRITE, MAP_POPULATE)) < 0)
 		goto fail;
-	}
-	r->hdr = map;
-	r->data = (uint8_t *)map + RING_HEADER_SIZE;
-	guard(r, PROT_READ | PROT_WRITE);
 
 	struct ring_shm_header *h = r->hdr;
 	h->layout_version = RING_LAYOUT_VERSION;
@@ -215,49 +254,55 @@ RING_API int ring_create(ring_t **out, const char *name, const struct ring_creat
 	h->capacity = cap;
 	h->segment_size = r->map_size;
 	atomic_store_explicit(&h->on_full, (uint32_t)policy, memory_order_relaxed);
-	atomic_store_explicit(&h->producer_owner, plat_self_owner(), memory_order_relaxed);
+	atomic_store_explicit(&h->producer_pid, (uint32_t)getpid(), memory_order_relaxed);
 	atomic_store_explicit(&h->magic, RING_MAGIC, memory_order_release);
 
 	for (int attempt = 0;; attempt++) {
-		rc = plat_shm_link(tmp_path, path);
-		if (rc != -EEXIST || attempt >= 3)
+		rc = plat_shm_publish(r->fd, tmp_path, path);
+		if (rc != -EEXIST || attempt >= 8)
 			break;
-		if ((rc = reclaim_name(path)) < 0)
+		int stale = -1;
+		rc = lock_stale_ring(path, &stale);
+		if (rc == -ENOENT)
+			continue; /* the name went away meanwhile */
+		if (rc < 0)
+			break;
+		/* Holding the stale ring's producer lock: remove its name and put
+		 * ours there before anyone else may touch the name. */
+		rc = remove_name_if_ours(path, stale);
+		if (rc == 0 || rc == -ENOENT)
+			rc = plat_shm_publish(r->fd, tmp_path, path);
+		close(stale);
+		if (rc != -EEXIST)
 			break;
 	}
 	if (rc < 0)
 		goto fail;
-	shm_unlink(tmp_path);
+	plat_shm_discard(tmp_path);
 	*out = r;
 	return 0;
 fail:
-	shm_unlink(tmp_path);
+	plat_shm_discard(tmp_path);
 	unmap_and_free(r);
 	return rc;
 }
 
-/* Open and validate; ATTACH selects consumer attachment (else a read-only look). */
-static int open_segment(ring_t **out, const char *name, bool attach)
+/* Open, validate and map NAME. ATTACH: as its consumer (read-write, the
+ * consumer lock taken: -EBUSY if another consumer holds it); otherwise a
+ * read-only look with no side attached. */
+int open_segment(ring_t **out, const char *name, bool attach)
 {
 	char path[RING_NAME_MAX + 2];
+	struct ring_shm_header h;
 	int rc;
 	if (!out)
 		return -EINVAL;
 	*out = NULL;
 	if ((rc = check_name(name, path)) < 0)
 		return rc;
-	int fd = shm_open(path, (attach ? O_RDWR : O_RDONLY) | O_CLOEXEC, 0);
+	int fd = open_checked(path, attach, &h);
 	if (fd < 0)
-		return -errno;
-	struct ring_shm_header h;
-	uint64_t file_size = 0;
-	rc = read_header_copy(fd, &h, &file_size);
-	if (rc == 0)
-		rc = validate_header(&h, file_size);
-	if (rc < 0) {
-		close(fd);
-		return rc;
-	}
+		return fd;
 	ring_t *r = calloc(1, sizeof(*r));
 	if (!r) {
 		close(fd);
@@ -269,21 +314,26 @@ static int open_segment(ring_t **out, const char *name, bool attach)
 	r->capacity = h.capacity;
 	r->mask = h.capacity - 1;
 	r->map_size = h.segment_size;
+	r->read_only = !attach;
 	memcpy(r->name, name, strlen(name) + 1);
-	int prot = attach ? PROT_READ | PROT_WRITE : PROT_READ;
-	void *map = mmap(NULL, r->map_size, prot, MAP_SHARED | (attach ? MAP_POPULATE : 0), fd, 0);
-	if (map == MAP_FAILED) {
-		rc = -errno;
-		r->hdr = NULL;
+	if (attach && (rc = plat_lock_byte(fd, RING_LOCK_CONSUMER)) < 0) {
 		unmap_and_free(r);
 		return rc;
 	}
-	r->hdr = map;
-	r->data = (uint8_t *)map + RING_HEADER_SIZE;
-	guard(r, prot);
-	r->read_only = !attach;
+	/* No MAP_POPULATE: what the segment claims is not ours to allocate. */
+	if ((rc = map_guarded(r, attach ? PROT_READ | PROT_WRITE : PROT_READ, 0)) < 0) {
+		unmap_and_free(r);
+		return rc;
+	}
 	*out = r;
 	return 0;
+}
+
+int producer_alive(const ring_t *r)
+{
+	if (r->fd < 0)
+		return 0;
+	return plat_byte_locked(r->fd, RING_LOCK_PRODUCER);
 }
 
 RING_API int ring_open(ring_t **out, const char *name)
@@ -296,24 +346,16 @@ RING_API int ring_open(ring_t **out, const char *name)
 	if (rc < 0)
 		return rc;
 	struct ring_shm_header *h = r->hdr;
-	uint64_t self = plat_self_owner();
-	uint64_t cur = 0;
-	while (!atomic_compare_exchange_strong(&h->consumer_owner, &cur, self)) {
-		/* cur holds the current owner: take over only from a dead one. */
-		if (plat_owner_alive(cur)) {
-			unmap_and_free(r);
-			return -EBUSY;
-		}
-	}
 	r->head = atomic_load_explicit(&h->head, memory_order_acquire);
 	r->head_published = r->head;
 	r->cached_tail = atomic_load_explicit(&h->tail, memory_order_acquire);
-	if (r->cached_tail - r->head > r->capacity || (r->head & 7) != 0) {
-		atomic_store(&h->consumer_owner, 0);
+	if (r->cached_tail - r->head > r->capacity || (r->head & 7) != 0 || (r->cached_tail & 7) != 0) {
 		unmap_and_free(r);
 		return -EBADMSG;
 	}
-	atomic_fetch_add_explicit(&h->consumer_attaches, 1, memory_order_relaxed);
+	/* We hold the consumer lock: nobody else writes the consumer line now. */
+	atomic_store_explicit(&h->consumer_pid, (uint32_t)getpid(), memory_order_relaxed);
+	counter_add(&h->consumer_attaches, 1);
 	/* A producer may be waiting for a consumer (ring_wait_drained). */
 	wake_if_sleeping(&h->producer_sleeping, &h->producer_futex_wakes);
 	*out = r;
@@ -330,9 +372,20 @@ RING_API int ring_open_wait(ring_t **out, const char *name, int64_t timeout_ns)
 	if (rc < 0)
 		return rc;
 	uint64_t deadline = timeout_ns < 0 ? UINT64_MAX : plat_now_ns() + (uint64_t)timeout_ns;
+	/* The watch first, then the look: a ring linked in between is seen. */
 	int watch = -1;
+	plat_watch_shm_dir(&watch, 0);
 	for (;;) {
 		rc = ring_open(out, name); /* rings appear whole (ring_create links them in) */
+		if (rc == 0 && producer_alive(*out) == 0) {
+			/* A dead producer's ring: wait for the one that reclaims the
+			 * name. Leave quietly: no stale-name removal from here. */
+			ring_t *stale = *out;
+			*out = NULL;
+			atomic_store_explicit(&stale->hdr->consumer_pid, 0, memory_order_relaxed);
+			unmap_and_free(stale);
+			rc = -ENOENT;
+		}
 		if (rc != -ENOENT)
 			break;
 		uint64_t now = plat_now_ns();
@@ -340,8 +393,8 @@ RING_API int ring_open_wait(ring_t **out, const char *name, int64_t timeout_ns)
 			rc = -ETIMEDOUT;
 			break;
 		}
-		int64_t left = deadline == UINT64_MAX ? LIVENESS_SLICE_NS : (int64_t)(deadline - now);
-		int w = plat_watch_shm_dir(&watch, left);
+		uint64_t left = deadline - now;
+		int w = plat_watch_shm_dir(&watch, left > (uint64_t)LIVENESS_SLICE_NS ? LIVENESS_SLICE_NS : (int64_t)left);
 		if (w == -EINTR) {
 			rc = -EINTR;
 			break;
@@ -351,110 +404,131 @@ RING_API int ring_open_wait(ring_t **out, const char *name, int64_t timeout_ns)
 	return rc;
 }
 
-RING_API void ring_close(ring_t **rp)
+/* ------------------------------------------------------------ detach / close */
+
+static int producer_detach(ring_t *r, const char *path)
 {
-	if (!rp || !*rp)
-		return;
-	ring_t *r = *rp;
 	struct ring_shm_header *h = r->hdr;
-	char path[RING_NAME_MAX + 2];
-	bool have_path = check_name(r->name, path) == 0;
-	if (r->is_producer) {
-		if (r->reserved)
-			ring_abort(r);
-		ring_mark_eos(r);
-		/* Unlink only if the name still refers to our segment. */
-		struct stat mine, named;
-		int nfd = have_path ? shm_open(path, O_RDONLY | O_CLOEXEC, 0) : -1;
-		if (nfd >= 0) {
-			if (fstat(r->fd, &mine) == 0 && fstat(nfd, &named) == 0 && mine.st_ino == named.st_ino)
-				shm_unlink(path);
-			close(nfd);
-		}
-		atomic_store_explicit(&h->producer_owner, 0, memory_order_release);
-	} else if (!r->read_only) {
-		if (r->peeked)
-			ring_release(r);
-		else
-			ring_publish_head(r);
-		uint64_t self = plat_self_owner();
-		atomic_compare_exchange_strong(&h->consumer_owner, &self, 0);
-		/* A producer waiting for space or for the drain learns we left. */
-		wake_if_sleeping(&h->producer_sleeping, &h->producer_futex_wakes);
-		uint64_t prod = atomic_load_explicit(&h->producer_owner, memory_order_relaxed);
-		if (prod && !plat_owner_alive(prod) && have_path) {
-			/* The producer died without cleaning up: remove its stale name. */
-			struct stat mine, named;
-			int nfd = shm_open(path, O_RDONLY | O_CLOEXEC, 0);
-			if (nfd >= 0) {
-				if (fstat(r->fd, &mine) == 0 && fstat(nfd, &named) == 0 &&
-				    mine.st_ino == named.st_ino)
-					shm_unlink(path);
-				close(nfd);
-			}
-		}
-	}
-	unmap_and_free(r);
-	*rp = NULL;
+	int rc = 0;
+	if (r->reserved)
+		ring_abort(r);
+	if (!r->eos_marked)
+		rc = ring_mark_eos(r); /* on failure, still remove the name below */
+	/* We hold our own producer lock: the name is ours to remove, if it still names us. */
+	int unlinked = remove_name_if_ours(path, r->fd);
+	if (rc == 0 && unlinked < 0 && unlinked != -ENOENT)
+		rc = unlinked;
+	atomic_store_explicit(&h->producer_pid, 0, memory_order_release);
+	return rc;
 }
 
-/* ------------------------------------------------------------ both sides */
+static int consumer_detach(ring_t *r, const char *path)
+{
+	struct ring_shm_header *h = r->hdr;
+	int rc = 0;
+	if (r->peeked)
+		rc = ring_release(r);
+	else
+		publish_head(r);
+	/* A clean detach: the pid word goes to 0 before the lock goes, so a
+	 * producer tells it from a death (lock gone, pid still there). */
+	atomic_store_explicit(&h->consumer_pid, 0, memory_order_release);
+	wake_if_sleeping(&h->producer_sleeping, &h->producer_futex_wakes);
+	/* If the producer is gone, its name is stale: remove it, holding the
+	 * producer lock so that a producer reclaiming the name meanwhile and we
+	 * do not both act on it. */
+	if (plat_lock_byte(r->fd, RING_LOCK_PRODUCER) == 0) {
+		int unlinked = remove_name_if_ours(path, r->fd);
+		if (rc == 0 && unlinked < 0 && unlinked != -ENOENT)
+			rc = unlinked;
+		plat_unlock_byte(r->fd, RING_LOCK_PRODUCER);
+	}
+	return rc;
+}
+
+RING_API int ring_detach(ring_t *r)
+{
+	char path[RING_NAME_MAX + 2];
+	int rc = 0;
+	if (!r)
+		return -EINVAL;
+	if (r->detached)
+		return 0;
+	if (!r->read_only && check_name(r->name, path) == 0)
+		rc = r->is_producer ? producer_detach(r, path) : consumer_detach(r, path);
+	if (mapping_lost(r))
+		rc = -EFAULT;
+	r->detached = true;
+	/* Unlock before closing: our mapping holds a reference to the open
+	 * file, and an OFD lock lives until the open file's last reference. */
+	if (!r->read_only)
+		plat_unlock_byte(r->fd, r->is_producer ? RING_LOCK_PRODUCER : RING_LOCK_CONSUMER);
+	close(r->fd);
+	r->fd = -1;
+	return rc;
+}
+
+RING_API int ring_close(ring_t **rp)
+{
+	if (!rp || !*rp)
+		return 0;
+	int rc = ring_detach(*rp);
+	unmap_and_free(*rp);
+	*rp = NULL;
+	return rc;
+}
+
+/* ------------------------------------------------------------ both sides, and from outside */
 
 RING_API void ring_get_stats(const ring_t *r, struct ring_stats *st)
 {
 	if (!r || !st)
 		return;
-	fill_stats(r->hdr, r->capacity, st);
+	int self = r->read_only || r->detached ? -1 : r->is_producer ? (int)RING_LOCK_PRODUCER : (int)RING_LOCK_CONSUMER;
+	fill_stats(r->hdr, r->capacity, r->fd, self, st);
 }
 
 RING_API int ring_inspect(const char *name, struct ring_stats *st)
 {
 	char path[RING_NAME_MAX + 2];
+	struct ring_shm_header h;
 	int rc;
 	if (!st)
 		return -EINVAL;
 	if ((rc = check_name(name, path)) < 0)
 		return rc;
-	int fd = shm_open(path, O_RDONLY | O_CLOEXEC, 0);
+	int fd = open_checked(path, false, &h);
 	if (fd < 0)
-		return -errno;
-	struct ring_shm_header h;
-	uint64_t size = 0;
-	rc = read_header_copy(fd, &h, &size);
+		return fd;
+	fill_stats(&h, h.capacity, fd, -1, st);
 	close(fd);
-	if (rc == 0)
-		rc = validate_header(&h, size);
-	if (rc == 0)
-		fill_stats(&h, h.capacity, st);
-	return rc;
+	return 0;
 }
 
 RING_API int ring_unlink_stale(const char *name)
 {
 	char path[RING_NAME_MAX + 2];
-	struct ring_stats st;
+	struct ring_shm_header h;
 	int rc = check_name(name, path);
 	if (rc < 0)
 		return rc;
-	rc = ring_inspect(name, &st);
-	if (rc == -EBADMSG || rc == -EPROTO)
+	int fd = open_checked(path, true, &h);
+	if (fd == -EBADMSG || fd == -EPROTO)
 		return -EEXIST; /* not a ring of ours: somebody else's segment */
-	if (rc < 0)
-		return rc;
-	if (st.producer_alive)
-		return -EBUSY;
-	if (shm_unlink(path) < 0)
-		return -errno;
-	return 0;
+	if (fd < 0)
+		return fd;
+	rc = lock_producer_byte(fd);
+	if (rc == 0)
+		rc = remove_name_if_ours(path, fd);
+	close(fd);
+	return rc;
 }
 
 RING_API bool ring_peer_alive(const ring_t *r)
 {
-	if (!r)
+	if (!r || r->read_only || r->fd < 0)
 		return false;
-	uint64_t owner = atomic_load_explicit(r->is_producer ? &r->hdr->consumer_owner : &r->hdr->producer_owner,
-					      memory_order_relaxed);
-	return owner && plat_owner_alive(owner);
+	return plat_byte_locked(r->fd, r->is_producer ? RING_LOCK_CONSUMER : RING_LOCK_PRODUCER) == 1;
 }
 
 RING_API void ring_mapping(const ring_t *r, const void **base, size_t *size)
@@ -468,82 +542,4 @@ RING_API void ring_mapping(const ring_t *r, const void **base, size_t *size)
 RING_API const char *ring_name(const ring_t *r)
 {
 	return r ? r->name : NULL;
-}
-
-static int set_meta_unchecked(ring_t *r, const void *meta, size_t len)
-{
-	if (!r || (!meta && len) || len > RING_META_SIZE)
-		return -EINVAL;
-	if (!r->is_producer)
-		return -EPERM;
-	struct ring_shm_header *h = r->hdr;
-	uint64_t words[8] = {0};
-	memcpy(words, meta, len);
-	uint32_t seq = atomic_load_explicit(&h->meta_seq, memory_order_relaxed);
-	atomic_store_explicit(&h->meta_seq, seq + 1, memory_order_relaxed);
-	atomic_thread_fence(memory_order_release);
-	for (int i = 0; i < 8; i++)
-		atomic_store_explicit(&h->meta[i], words[i], memory_order_relaxed);
-	atomic_store_explicit(&h->meta_len, (uint32_t)len, memory_order_relaxed);
-	atomic_store_explicit(&h->meta_seq, seq + 2, memory_order_release);
-	return 0;
-}
-
-/* Seqlock read from a header in a mapping or a pread copy. */
-static int read_meta(const struct ring_shm_header *h, void *meta, size_t len)
-{
-	uint64_t words[8];
-	uint32_t mlen;
-	for (int tries = 0;; tries++) {
-		uint32_t s1 = atomic_load_explicit(&h->meta_seq, memory_order_acquire);
-		for (int i = 0; i < 8; i++)
-			words[i] = atomic_load_explicit(&h->meta[i], memory_order_relaxed);
-		mlen = atomic_load_explicit(&h->meta_len, memory_order_relaxed);
-		atomic_thread_fence(memory_order_acquire);
-		uint32_t s2 = atomic_load_explicit(&h->meta_seq, memory_order_relaxed);
-		if (s1 == s2 && (s1 & 1) == 0)
-			break;
-		if (tries > 1000)
-			return -EAGAIN;
-	}
-	if (mlen > RING_META_SIZE)
-		return -EBADMSG;
-	size_t n = len < mlen ? len : mlen;
-	memset(meta, 0, len);
-	memcpy(meta, words, n);
-	return (int)mlen;
-}
-
-static int get_meta_unchecked(const ring_t *r, void *meta, size_t len)
-{
-	if (!r || (!meta && len))
-		return -EINVAL;
-	return read_meta(r->hdr, meta, len);
-}
-
-RING_API int ring_inspect_meta(const char *name, void *meta, size_t len)
-{
-	ring_t *r;
-	if (!meta && len)
-		return -EINVAL;
-	int rc = open_segment(&r, name, false);
-	if (rc < 0)
-		return rc;
-	rc = read_meta(r->hdr, meta, len);
-	if (mapping_lost(r))
-		rc = -EFAULT;
-	unmap_and_free(r);
-	return rc;
-}
-
-RING_API int ring_set_meta(ring_t *r, const void *meta, size_t len)
-{
-	int rc = set_meta_unchecked(r, meta, len);
-	return r && mapping_lost(r) ? -EFAULT : rc;
-}
-
-RING_API int ring_get_meta(const ring_t *r, void *meta, size_t len)
-{
-	int rc = get_meta_unchecked(r, meta, len);
-	return r && mapping_lost(r) ? -EFAULT : rc;
 }

@@ -2,13 +2,7 @@
 #include "ring.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
+#include <limits.h>
 
 #include "platform.h"
 #include "ring_internal.h"
@@ -27,19 +21,23 @@
 
 /* ------------------------------------------------------------ waiting */
 
-/* Whether the peer has died. Rate-limited: reading /proc costs system calls. */
 bool peer_dead(ring_t *r)
 {
 	uint64_t now = plat_now_ns();
 	if (now - r->last_liveness_check < LIVENESS_CHECK_INTERVAL_NS)
 		return false;
 	r->last_liveness_check = now;
-	struct ring_shm_header *h = r->hdr;
-	uint64_t owner = atomic_load_explicit(r->is_producer ? &h->consumer_owner : &h->producer_owner,
-					      memory_order_relaxed);
-	if (!owner)
-		return false; /* nobody attached: nobody to die */
-	return !plat_owner_alive(owner);
+	if (r->fd < 0)
+		return false;
+	if (r->is_producer) {
+		/* A consumer that detached cleanly cleared its pid word first; a
+		 * consumer that never came has none. Neither died. */
+		if (atomic_load_explicit(&r->hdr->consumer_pid, memory_order_relaxed) == 0)
+			return false;
+		return plat_byte_locked(r->fd, RING_LOCK_CONSUMER) == 0;
+	}
+	/* A ring under a name got its producer's lock before it got the name. */
+	return plat_byte_locked(r->fd, RING_LOCK_PRODUCER) == 0;
 }
 
 static uint64_t deadline_at(struct deadline *d)
@@ -49,9 +47,18 @@ static uint64_t deadline_at(struct deadline *d)
 	return d->at;
 }
 
-int wait_until(ring_t *r, _Atomic uint32_t *word, _Atomic uint64_t *wait_counter, ready_fn ready,
-		      struct deadline *dl)
+/* ring_interrupt() was called: consume it. */
+static bool take_interrupt(ring_t *r)
 {
+	return atomic_load_explicit(&r->interrupted, memory_order_relaxed) &&
+	       atomic_exchange(&r->interrupted, false);
+}
+
+int wait_until(ring_t *r, _Atomic uint32_t *word, _Atomic uint64_t *wait_counter, ready_fn ready,
+	       struct deadline *dl)
+{
+	if (take_interrupt(r))
+		return -ECANCELED;
 	if (r->spin_misses < SPIN_MISSES_MAX || ++r->spin_skipped % SPIN_RETRY_EVERY == 0) {
 		for (int i = 0; i < SPIN_BEFORE_SLEEP; i++) {
 			if (ready(r)) {
@@ -72,18 +79,22 @@ int wait_until(ring_t *r, _Atomic uint32_t *word, _Atomic uint64_t *wait_counter
 	if (peer_dead(r))
 		return -EOWNERDEAD;
 	/* Announce the sleep, then look once more (see ring_layout.h: the other
-	 * side stores its index, fences, then reads this word). */
+	 * side stores its index, fences, then reads this word). ring_interrupt()
+	 * does the same with its flag: it sets the flag, then clears this word
+	 * and wakes, so either we see the flag here or it sees the word. */
 	atomic_store_explicit(word, 1, memory_order_relaxed);
 	atomic_thread_fence(memory_order_seq_cst);
-	if (ready(r)) {
+	if (ready(r) || atomic_load_explicit(&r->interrupted, memory_order_relaxed)) {
 		atomic_store_explicit(word, 0, memory_order_relaxed);
-		return 0;
+		return take_interrupt(r) ? -ECANCELED : 0;
 	}
 	uint64_t left = deadline - now; /* deadline may be UINT64_MAX: stay unsigned */
 	int64_t slice = left > (uint64_t)LIVENESS_SLICE_NS ? LIVENESS_SLICE_NS : (int64_t)left;
 	counter_add(wait_counter, 1);
 	int rc = plat_futex_wait(word, 1, slice);
 	atomic_store_explicit(word, 0, memory_order_relaxed);
+	if (take_interrupt(r))
+		return -ECANCELED;
 	if (rc == -EINTR)
 		return -EINTR;
 	return 0;
@@ -99,18 +110,31 @@ void wake_if_sleeping(_Atomic uint32_t *word, _Atomic uint64_t *wake_counter)
 	}
 }
 
+RING_API int ring_interrupt(ring_t *r)
+{
+	if (!r)
+		return -EINVAL;
+	/* Only atomics and one system call: fine in a signal handler. */
+	atomic_store(&r->interrupted, true);
+	_Atomic uint32_t *word = r->is_producer ? &r->hdr->producer_sleeping : &r->hdr->consumer_sleeping;
+	if (!r->read_only && atomic_exchange(word, 0))
+		plat_futex_wake(word, INT_MAX);
+	return 0;
+}
+
 /* Whether a consumer has been attached and none is now (a dead one is the
- * liveness check's business: its owner word stays set). */
+ * liveness check's business: its pid word stays set). */
 bool consumer_detached(ring_t *r)
 {
-	return atomic_load_explicit(&r->hdr->consumer_owner, memory_order_relaxed) == 0 &&
+	return atomic_load_explicit(&r->hdr->consumer_pid, memory_order_relaxed) == 0 &&
 	       atomic_load_explicit(&r->hdr->consumer_attaches, memory_order_relaxed) > 0;
 }
 
 static bool drained_or_consumer_changed(ring_t *r)
 {
 	return atomic_load_explicit(&r->hdr->head, memory_order_acquire) == r->tail ||
-	       atomic_load_explicit(&r->hdr->consumer_owner, memory_order_relaxed) != r->owner_at_wait;
+	       atomic_load_explicit(&r->hdr->consumer_pid, memory_order_relaxed) != r->consumer_at_wait ||
+	       atomic_load_explicit(&r->hdr->consumer_attaches, memory_order_relaxed) != r->attaches_at_wait;
 }
 
 static int wait_drained_unchecked(ring_t *r, int64_t timeout_ns)
@@ -119,6 +143,8 @@ static int wait_drained_unchecked(ring_t *r, int64_t timeout_ns)
 		return -EINVAL;
 	if (!r->is_producer)
 		return -EPERM;
+	if (r->detached)
+		return -ESHUTDOWN;
 	struct deadline dl = {timeout_ns, 0};
 	for (;;) {
 		uint64_t head = atomic_load_explicit(&r->hdr->head, memory_order_acquire);
@@ -130,7 +156,8 @@ static int wait_drained_unchecked(ring_t *r, int64_t timeout_ns)
 			return -ENOTCONN;
 		if (timeout_ns == 0)
 			return -EAGAIN;
-		r->owner_at_wait = atomic_load_explicit(&r->hdr->consumer_owner, memory_order_relaxed);
+		r->consumer_at_wait = atomic_load_explicit(&r->hdr->consumer_pid, memory_order_relaxed);
+		r->attaches_at_wait = atomic_load_explicit(&r->hdr->consumer_attaches, memory_order_relaxed);
 		int rc = wait_until(r, &r->hdr->producer_sleeping, &r->hdr->producer_futex_waits,
 				    drained_or_consumer_changed, &dl);
 		if (rc < 0 && atomic_load_explicit(&r->hdr->head, memory_order_acquire) != r->tail)

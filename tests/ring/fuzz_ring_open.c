@@ -18,7 +18,7 @@
  *  bit 1: clamp the indices into a plausible range (tail - head <= capacity)
  *  bit 2: read with ring_peek_latest / ring_skip_to_latest too
  *  bit 3: try ring_create on the segment (reclaim path) after reading
- *  bit 4: no consumer attached (consumer_owner = 0) */
+ *  bit 4: no consumer pid shown (consumer_pid = 0) */
 #define MODE_HEADER 1u
 #define MODE_CLAMP 2u
 #define MODE_LATEST 4u
@@ -153,7 +153,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			h->tail = head + (h->tail % (cap + 1));
 		}
 		if (mode & MODE_FREE)
-			h->consumer_owner = 0;
+			h->consumer_pid = 0;
 	}
 
 	char path[128];

@@ -119,6 +119,19 @@ static void test_image_size(void **state)
 	assert_int_equal(frame_plane_row_bytes(FRAME_FMT_NV12, 5, 1), 6);
 	assert_int_equal(frame_plane_row_bytes(FRAME_FMT_BGR24, 5, 0), 15);
 	assert_int_equal(frame_plane_row_bytes(FRAME_FMT_GRAY8, 5, 0), 5);
+	/* sizes the format cannot have give 0, never a wrapped 32-bit value
+	 * (UINT32_MAX * 3 used to come back as UINT32_MAX - 2, and the rounding
+	 * of UINT32_MAX wrapped to 0 + 1) */
+	for (size_t f = 0; f < NFORMATS; f++) {
+		for (uint32_t p = 0; p < 3; p++) {
+			assert_int_equal(frame_plane_row_bytes(formats[f], UINT32_MAX, p), 0);
+			assert_int_equal(frame_plane_row_bytes(formats[f], FRAME_MAX_DIM + 1, p), 0);
+			assert_int_equal(frame_plane_rows(formats[f], UINT32_MAX, p), 0);
+			assert_int_equal(frame_plane_rows(formats[f], FRAME_MAX_DIM + 1, p), 0);
+		}
+		assert_true(frame_plane_row_bytes(formats[f], FRAME_MAX_DIM, 0) >= FRAME_MAX_DIM);
+		assert_int_equal(frame_plane_rows(formats[f], FRAME_MAX_DIM, 0), FRAME_MAX_DIM);
+	}
 }
 
 /* Header init gives packed planes back to back after the header, as documented. */
@@ -344,17 +357,38 @@ static void test_ring_round_trip(void **state)
 	assert_int_equal(rh.seq, NFORMATS + 3);
 	assert_int_equal(ring_release(C), 0);
 
-	/* a record that is not a frame: -EBADMSG, stays peeked, release goes on */
+	/* a record that is not a frame: -ENOMSG, already skipped; the next peek goes on */
 	assert_int_equal(ring_write(P, "not a frame", 11, RING_NO_WAIT), 0);
 	assert_int_equal(frame_reserve(P, FRAME_FMT_GRAY8, 8, 8, &wh, RING_NO_WAIT), 0);
 	assert_int_equal(frame_commit(P, wh), 0);
-	assert_int_equal(frame_peek(C, &rh, &rec, 0, NULL, RING_NO_WAIT), -EBADMSG);
-	assert_int_equal(frame_peek(C, &rh, &rec, 0, NULL, RING_NO_WAIT), -EALREADY);
-	assert_int_equal(ring_release(C), 0);
+	assert_int_equal(frame_peek(C, &rh, &rec, 0, NULL, RING_NO_WAIT), -ENOMSG);
+	assert_int_equal(ring_release(C), -EINVAL); /* nothing is left peeked */
 	assert_int_equal(frame_peek(C, &rh, &rec, 0, NULL, RING_NO_WAIT), 0);
 	assert_int_equal(rh.seq, NFORMATS + 4);
 	assert_int_equal(ring_release(C), 0);
 	assert_int_equal(frame_peek(C, &rh, &rec, 0, NULL, RING_NO_WAIT), -EAGAIN);
+
+	/* one frame of another FRAME_VERSION between two good ones: -EPROTO for it,
+	 * skipped, and the frame after it is read (it used to wedge the reader) */
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(frame_reserve(P, FRAME_FMT_GRAY8, 8, 8, &wh, RING_NO_WAIT), 0);
+		if (i == 1)
+			wh->version = FRAME_VERSION + 1;
+		assert_int_equal(frame_commit(P, wh), 0);
+	}
+	assert_int_equal(frame_peek(C, &rh, &rec, 0, NULL, RING_NO_WAIT), 0);
+	assert_int_equal(rh.seq, NFORMATS + 5);
+	assert_int_equal(ring_release(C), 0);
+	assert_int_equal(frame_peek(C, &rh, &rec, 0, NULL, RING_NO_WAIT), -EPROTO);
+	assert_int_equal(frame_peek(C, &rh, &rec, 0, NULL, RING_NO_WAIT), 0);
+	assert_int_equal(rh.seq, NFORMATS + 7);
+	assert_int_equal(ring_release(C), 0);
+	/* the same through the latest path: the bad one is the newest */
+	assert_int_equal(frame_reserve(P, FRAME_FMT_GRAY8, 8, 8, &wh, RING_NO_WAIT), 0);
+	wh->version = FRAME_VERSION + 1;
+	assert_int_equal(frame_commit(P, wh), 0);
+	assert_int_equal(frame_peek(C, &rh, &rec, 1, NULL, RING_NO_WAIT), -EPROTO);
+	assert_int_equal(frame_peek(C, &rh, &rec, 1, NULL, RING_NO_WAIT), -EAGAIN);
 
 	/* errors pass through */
 	assert_int_equal(frame_reserve(P, 0, 8, 8, &wh, RING_NO_WAIT), -EINVAL);

@@ -1,5 +1,10 @@
 /* test_ring_hostile.c - consumers (and a producer) facing corrupt or shrunk segments: errors (-EBADMSG/-EPROTO/-EFAULT), never a crash. */
 #include <errno.h>
+#include <linux/futex.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <sys/syscall.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -28,6 +33,8 @@ static char name[256];
 static _Alignas(4096) unsigned char tmpl[SEG]; /* a valid segment: live producer (us), three records */
 static _Alignas(4096) unsigned char seg[SEG];
 static const size_t rec_len[3] = { 100, 200, 300 };
+/* The producer lock of the segment last written: it plays a live producer. */
+static int live_producer = -1;
 static uint64_t rec_off[3];       /* offset of each record header in the data area */
 
 static int setup(void **state)
@@ -41,6 +48,9 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	(void)state;
+	if (live_producer >= 0)
+		close(live_producer);
+	live_producer = -1;
 	ring_close(&C);
 	ring_close(&P);
 	rt_cleanup();
@@ -91,18 +101,36 @@ static void make_template(void)
 	 * segment is replaced below by files we write under the same name. */
 }
 
-/* Replace /dev/shm/NAME by SIZE bytes of BUF. */
-static void write_segment(const unsigned char *buf, size_t size)
+/* Replace /dev/shm/NAME by SIZE bytes of BUF, whose producer is alive (we
+ * hold its lock) or, with write_dead_segment(), gone. */
+static void write_segment_as(const unsigned char *buf, size_t size, int alive)
 {
 	char path[512];
 	int fd;
 
+	if (live_producer >= 0)
+		close(live_producer);
+	live_producer = -1;
 	rt_shm_path(path, sizeof(path), name);
 	unlink(path);
 	fd = open(path, O_CREAT | O_EXCL | O_RDWR, 0600);
 	assert_true(fd >= 0);
 	assert_int_equal(write(fd, buf, size), (ssize_t)size);
 	close(fd);
+	if (alive) {
+		live_producer = rt_hold_lock(name, RING_LOCK_PRODUCER);
+		assert_true(live_producer >= 0);
+	}
+}
+
+static void write_segment(const unsigned char *buf, size_t size)
+{
+	write_segment_as(buf, size, 1);
+}
+
+static void write_dead_segment(const unsigned char *buf, size_t size)
+{
+	write_segment_as(buf, size, 0);
 }
 
 /* Open as consumer and read until an error; every record returned must lie
@@ -191,7 +219,7 @@ static void test_header_corruptions(void **state)
 	/* a ring of another version, or a corrupt one, is not reclaimed by ring_create */
 	memcpy(seg, tmpl, SEG);
 	hdr_of(seg)->layout_version = RING_LAYOUT_VERSION + 1;
-	hdr_of(seg)->producer_owner = 0; /* not alive: still not ours to remove */
+	hdr_of(seg)->producer_pid = 0; /* nobody holds its lock: still not ours to remove */
 	write_segment(seg, SEG);
 	ring_t *p2 = NULL;
 	assert_int_equal(ring_create(&p2, name, NULL), -EEXIST);
@@ -454,6 +482,192 @@ static void test_random_scribbles(void **state)
 		      delivered);
 }
 
+/* Map the segment NAME read-write, as a second (hostile) writer would. */
+static unsigned char *map_segment(size_t size)
+{
+	char path[512];
+	rt_shm_path(path, sizeof(path), name);
+	int fd = open(path, O_RDWR);
+	assert_true(fd >= 0);
+	unsigned char *m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	close(fd);
+	assert_true(m != MAP_FAILED);
+	return m;
+}
+
+struct tail_flipper {
+	unsigned char *m;
+	atomic_bool stop;
+	uint64_t flips;
+};
+
+/* A hostile producer: a pad over the whole data area at offset 0, and the
+ * tail flipping between "empty" and 2^62 bytes ahead (aligned, so only the
+ * range check can refuse it), waking the consumer each time. */
+static void *flip_tail(void *arg)
+{
+	struct tail_flipper *f = arg;
+	struct ring_shm_header *h = hdr_of(f->m);
+	struct ring_record_header *rh = rec_at(f->m, 0);
+	rh->type = RING_REC_PAD;
+	rh->len = CAP;
+	while (!atomic_load(&f->stop)) {
+		atomic_store(&h->tail, (f->flips & 1) ? 1ull << 62 : 0);
+		if (atomic_exchange(&h->consumer_sleeping, 0))
+			syscall(SYS_futex, &h->consumer_sleeping, FUTEX_WAKE, 1, NULL, NULL, 0);
+		f->flips++;
+		for (volatile int i = 0; i < 200; i++)
+			;
+	}
+	atomic_store(&h->tail, 0);
+	return NULL;
+}
+
+/* Issue 9.4: every read of the shared tail is checked, on every path. The
+ * wait's "is there data?" test cached the raw tail, unchecked; seen there
+ * (rather than by the checked reload), a tail 2^62 ahead over a pad that
+ * spans the whole area made ring_peek walk that pad ~2^50 times: a call
+ * with a timeout that never returned. */
+static void test_unchecked_tail_after_wait(void **state)
+{
+	struct ring_create_opts o = { .capacity = CAP };
+	const void *d;
+	size_t len;
+	pthread_t t;
+	int corrupt = 0;
+
+	(void)state;
+	assert_int_equal(ring_create(&P, name, &o), 0);
+	assert_int_equal(ring_open(&C, name), 0);
+	assert_int_equal(ring_peek(C, &d, &len, RING_NO_WAIT), -EAGAIN);
+	struct tail_flipper f = { .m = map_segment(SEG), .flips = 0 };
+	atomic_store(&f.stop, false);
+	assert_int_equal(pthread_create(&t, NULL, flip_tail, &f), 0);
+	rt_watchdog(30, "ring_peek over a tail flipping to 2^62 ahead");
+	for (int i = 0; i < 200; i++) {
+		int rc = ring_peek(C, &d, &len, 5 * 1000000ll);
+		if (rc != -EBADMSG && rc != -ETIMEDOUT)
+			fail_msg("call %d: ring_peek gave %d (%s)", i, rc, ring_strerror(rc));
+		corrupt += rc == -EBADMSG;
+	}
+	rt_watchdog(0, NULL);
+	atomic_store(&f.stop, true);
+	pthread_join(t, NULL);
+	print_message("%d of 200 peeks saw the bad tail (%llu flips)\n", corrupt, (unsigned long long)f.flips);
+	assert_true(corrupt > 0);
+	struct ring_stats st;
+	ring_get_stats(C, &st);
+	assert_true(st.used <= st.capacity);
+	munmap(f.m, SEG);
+}
+
+/* Issue 9.7: a ring whose "producer" is no framering producer: its pid word
+ * names a live process (our parent, init) or nobody, no end of stream, and
+ * nobody holds the producer lock. A consumer waiting without a timeout
+ * learns within the liveness bound that there is no producer. */
+static void test_impostor_producer(void **state)
+{
+	const uint32_t pids[] = { (uint32_t)getppid(), 1, 0, (uint32_t)getpid() };
+	const void *d;
+	size_t len;
+	char what[64];
+
+	(void)state;
+	make_template();
+	for (size_t i = 0; i < sizeof(pids) / sizeof(pids[0]); i++) {
+		memcpy(seg, tmpl, SEG);
+		hdr_of(seg)->producer_pid = pids[i];
+		write_dead_segment(seg, SEG);
+		assert_int_equal(ring_open(&C, name), 0);
+		for (int k = 0; k < 3; k++) { /* what it left is still read */
+			assert_int_equal(ring_peek(C, &d, &len, RING_WAIT_FOREVER), 0);
+			assert_int_equal(ring_release(C), 0);
+		}
+		snprintf(what, sizeof(what), "a consumer of a ring whose pid word is %u", pids[i]);
+		rt_watchdog(10, what);
+		assert_int_equal(ring_peek(C, &d, &len, RING_WAIT_FOREVER), -EOWNERDEAD);
+		rt_watchdog(0, NULL);
+		assert_false(ring_peer_alive(C));
+		struct ring_stats st;
+		assert_int_equal(ring_inspect(name, &st), 0);
+		assert_false(st.producer_alive);
+		ring_close(&C);
+	}
+}
+
+/* Issue 9.8: liveness must not depend on seeing the peer in /proc. A live
+ * producer whose pid cannot be seen from here (another pid namespace, or
+ * /proc mounted hidepid) is alive: the consumer waits for it instead of
+ * reporting it dead, does not remove its name on close, and a second
+ * consumer cannot take the slot of a live one it cannot see either. */
+static void test_unseen_peers_are_alive(void **state)
+{
+	struct ring_create_opts o = { .capacity = CAP };
+	const uint32_t unseen = 4194303; /* above any pid_max: no such process here */
+	const void *d;
+	size_t len;
+	ring_t *c2 = NULL;
+
+	(void)state;
+	assert_int_equal(ring_create(&P, name, &o), 0);
+	const void *base;
+	ring_mapping(P, &base, &len);
+	struct ring_shm_header *h = (struct ring_shm_header *)base;
+	atomic_store(&h->producer_pid, unseen);
+	assert_int_equal(ring_open(&C, name), 0);
+	assert_true(ring_peer_alive(C));
+	assert_int_equal(ring_peek(C, &d, &len, 500 * 1000000ll), -ETIMEDOUT);
+	struct ring_stats st;
+	assert_int_equal(ring_inspect(name, &st), 0);
+	assert_true(st.producer_alive);
+	assert_int_equal(st.producer_pid, (pid_t)unseen);
+	/* the consumer's pid is unseen too: its slot stays its own */
+	atomic_store(&h->consumer_pid, unseen);
+	assert_int_equal(ring_open(&c2, name), -EBUSY);
+	assert_true(ring_peer_alive(P));
+	ring_close(&C);
+	assert_true(rt_shm_exists(name)); /* a live producer's name is never removed */
+	assert_int_equal(ring_unlink_stale(name), -EBUSY);
+	assert_true(rt_shm_exists(name));
+	/* and with the slot free, the next consumer gets it */
+	assert_int_equal(ring_open(&c2, name), 0);
+	ring_close(&c2);
+}
+
+/* Issue 9.12: a segment claiming a huge capacity must not make the consumer
+ * allocate it. A sparse file of the claimed size is refused (a producer
+ * allocates its whole segment), and opening it allocates nothing. */
+static void test_sparse_huge_segment(void **state)
+{
+	const uint64_t caps[] = { 256ull << 20, 1ull << 32, 1ull << 40 };
+	char path[512];
+
+	(void)state;
+	make_template();
+	rt_shm_path(path, sizeof(path), name);
+	for (size_t i = 0; i < sizeof(caps) / sizeof(caps[0]); i++) {
+		memcpy(seg, tmpl, SEG);
+		struct ring_shm_header *h = hdr_of(seg);
+		h->capacity = caps[i];
+		h->segment_size = RING_HEADER_SIZE + caps[i];
+		write_segment(seg, RING_HEADER_SIZE);
+		if (truncate(path, (off_t)(RING_HEADER_SIZE + caps[i])) < 0) {
+			print_message("capacity %llu: the file system refused a file that large; skipped\n",
+				      (unsigned long long)caps[i]);
+			continue;
+		}
+		struct stat before, after;
+		assert_int_equal(stat(path, &before), 0);
+		expect_open_error("sparse segment", -EBADMSG);
+		ring_t *p2 = NULL;
+		assert_int_equal(ring_create(&p2, name, NULL), -EEXIST); /* not a ring we would take over */
+		assert_int_equal(stat(path, &after), 0);
+		if (after.st_blocks > before.st_blocks + 64)
+			fail_msg("capacity %llu: opening allocated %lld blocks", (unsigned long long)caps[i],
+				 (long long)(after.st_blocks - before.st_blocks));
+	}
+}
+
 /* Shrink the segment NAME to SIZE bytes, as a hostile or buggy peer may. */
 static void shrink_segment(size_t size)
 {
@@ -552,6 +766,203 @@ static void test_other_sigbus_still_fatal(void **state)
 	}
 }
 
+/* A program's own SIGBUS handler, installed before any ring: it recovers
+ * faults in its own mapping (zero pages over it) and treats any other
+ * SIGBUS as fatal (abort), as a handler that knows nothing of rings would. */
+static volatile void *own_map;
+static volatile size_t own_len;
+static volatile sig_atomic_t own_faults;
+
+static void own_sigbus_handler(int sig, siginfo_t *si, void *ctx)
+{
+	(void)sig;
+	(void)ctx;
+	uintptr_t a = (uintptr_t)si->si_addr, start = (uintptr_t)own_map;
+	if (si->si_code > 0 && a - start < own_len) {
+		mmap((void *)start, own_len, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+		own_faults++;
+		return;
+	}
+	abort();
+}
+
+/* A file of our own, mapped and then shrunk: touching it raises SIGBUS. */
+static volatile unsigned char *shrunk_file_mapping(void)
+{
+	char path[] = "/tmp/framering-sigbus-XXXXXX";
+	int fd = mkstemp(path);
+	if (fd < 0 || ftruncate(fd, 4096) < 0)
+		_exit(3);
+	unlink(path);
+	volatile unsigned char *m = mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, 0);
+	if (m == MAP_FAILED || ftruncate(fd, 0) < 0)
+		_exit(3);
+	close(fd);
+	return m;
+}
+
+/* Issue 9.13: an unrelated SIGBUS (handled by the program's own handler)
+ * switched the ring guard off for good: the guard stepped aside by putting
+ * the old handler back, and a shrunk ring afterwards went to that handler,
+ * which aborted. Now the guard forwards the foreign fault and stays. */
+static void test_guard_survives_foreign_sigbus(void **state)
+{
+	struct ring_create_opts o = { .capacity = CAP };
+	(void)state;
+	fflush(NULL);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct sigaction sa;
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_sigaction = own_sigbus_handler;
+		sa.sa_flags = SA_SIGINFO;
+		sigemptyset(&sa.sa_mask);
+		sigaction(SIGBUS, &sa, NULL);
+		ring_t *p = NULL, *c = NULL;
+		if (ring_create(&p, name, &o) < 0 || ring_open(&c, name) < 0) /* the guard goes in */
+			_exit(3);
+		for (int i = 0; i < 3; i++) { /* foreign faults, handled by the program's handler */
+			volatile unsigned char *m = shrunk_file_mapping();
+			own_map = (void *)m;
+			own_len = 4096;
+			if (m[0] != 0)
+				_exit(4);
+		}
+		if (own_faults != 3)
+			_exit(5);
+		/* now the ring is shrunk: still the guard's, not the program's */
+		char path[512];
+		rt_shm_path(path, sizeof(path), name);
+		if (truncate(path, 0) < 0)
+			_exit(3);
+		if (ring_write(p, "x", 1, RING_NO_WAIT) != -EFAULT)
+			_exit(6);
+		const void *d;
+		size_t len;
+		if (ring_peek(c, &d, &len, RING_NO_WAIT) != -EFAULT)
+			_exit(7);
+		_exit(0);
+	}
+	int rc = rt_wait_child(pid);
+	if (rc != 0)
+		fail_msg("child ended with %d (%s)", rc,
+			 rc == 128 + SIGABRT ? "the shrunk ring's fault reached the program's handler: guard off" : "see code");
+	rt_cleanup();
+}
+
+/* A handler installed after ours that hands unknown faults back to what it
+ * replaced (ours), with ours put back over it by a later ring: forwarding
+ * each to the other would recurse until the stack overflows. The loop is
+ * seen, and the fault gets the default action: death by SIGBUS. */
+static struct sigaction chained_before;
+
+static void chaining_handler(int sig, siginfo_t *si, void *ctx)
+{
+	if (chained_before.sa_flags & SA_SIGINFO)
+		chained_before.sa_sigaction(sig, si, ctx);
+}
+
+static void test_guard_handler_loop_ends(void **state)
+{
+	struct ring_create_opts o = { .capacity = CAP };
+	(void)state;
+	fflush(NULL);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		signal(SIGBUS, SIG_DFL);
+		ring_t *p1 = NULL, *p2 = NULL;
+		char name2[300];
+		snprintf(name2, sizeof(name2), "%s-2", name);
+		if (ring_create(&p1, name, &o) < 0) /* ours, over the default */
+			_exit(3);
+		struct sigaction sa;
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_sigaction = chaining_handler;
+		sa.sa_flags = SA_SIGINFO;
+		sigemptyset(&sa.sa_mask);
+		sigaction(SIGBUS, &sa, &chained_before); /* theirs, over ours */
+		if (ring_create(&p2, name2, &o) < 0) /* ours again, over theirs */
+			_exit(3);
+		volatile unsigned char *m = shrunk_file_mapping();
+		(void)m[0];
+		_exit(0); /* the fault was swallowed */
+	}
+	rt_track_child(pid);
+	rt_watchdog(20, "a SIGBUS passed back and forth between two handlers");
+	int rc = rt_wait_child(pid);
+	rt_watchdog(0, NULL);
+	if (rc != 128 + SIGBUS)
+		fail_msg("child ended with %d, expected death by SIGBUS (%d)", rc, 128 + SIGBUS);
+	rt_cleanup();
+}
+
+struct churn {
+	atomic_bool stop;
+	char name[300];
+	int faults;
+};
+
+/* Rings made, shrunk, faulted on and closed, over and over. */
+static void *fault_churn(void *arg)
+{
+	struct churn *ch = arg;
+	struct ring_create_opts o = { .capacity = CAP };
+	char path[512];
+	rt_shm_path(path, sizeof(path), ch->name);
+	while (!atomic_load(&ch->stop)) {
+		ring_t *p = NULL;
+		if (ring_create(&p, ch->name, &o) < 0)
+			continue;
+		const void *base;
+		size_t size;
+		ring_mapping(p, &base, &size);
+		if (truncate(path, 0) == 0 && ((const volatile unsigned char *)base)[RING_HEADER_SIZE] == 0 &&
+		    ring_write(p, "x", 1, RING_NO_WAIT) == -EFAULT)
+			ch->faults++;
+		ring_close(&p);
+	}
+	return NULL;
+}
+
+/* Issue 9.13: a slot retired (unguard + munmap) while the handler runs
+ * must never get zero pages mapped over address space handed out again.
+ * Stress: one thread faults on shrunk rings while this one maps rings and
+ * checks that what it wrote is still there. Not deterministic: a hunt. */
+static void test_guard_churn(void **state)
+{
+	struct churn ch = { .faults = 0 };
+	struct ring_create_opts o = { .capacity = CAP };
+	unsigned char pattern[512];
+	pthread_t t;
+	(void)state;
+	atomic_store(&ch.stop, false);
+	snprintf(ch.name, sizeof(ch.name), "%s-churn", name);
+	for (size_t i = 0; i < sizeof(pattern); i++)
+		pattern[i] = (unsigned char)(i * 7 + 1);
+	assert_int_equal(pthread_create(&t, NULL, fault_churn, &ch), 0);
+	uint64_t end = rt_now_ns() + 1500000000ull;
+	int rounds = 0;
+	while (rt_now_ns() < end) {
+		ring_t *p = NULL;
+		void *d;
+		assert_int_equal(ring_create(&p, name, &o), 0);
+		assert_int_equal(ring_reserve(p, sizeof(pattern), 8, &d, RING_NO_WAIT), 0);
+		memcpy(d, pattern, sizeof(pattern));
+		sched_yield();
+		if (memcmp(d, pattern, sizeof(pattern)) != 0)
+			fail_msg("round %d: a live ring's memory changed under it", rounds);
+		assert_int_equal(ring_commit(p, sizeof(pattern)), 0);
+		assert_int_equal(ring_close(&p), 0);
+		rounds++;
+	}
+	atomic_store(&ch.stop, true);
+	pthread_join(t, NULL);
+	print_message("guard churn: %d rings checked while %d shrunk rings faulted\n", rounds, ch.faults);
+	assert_true(ch.faults > 0);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -564,8 +975,15 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_scribble_while_attached, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hostile_consumer_index, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_random_scribbles, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unchecked_tail_after_wait, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_impostor_producer, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unseen_peers_are_alive, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sparse_huge_segment, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_shrunk_under_mapping, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_other_sigbus_still_fatal, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_guard_survives_foreign_sigbus, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_guard_handler_loop_ends, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_guard_churn, setup, teardown),
 	};
 
 	rt_parse_args(argc, argv, "Hostile segments: corrupt headers, indices and records give -EBADMSG/-EPROTO, a shrunk segment -EFAULT; never a crash.");

@@ -1,0 +1,88 @@
+/* meta.c - the stream description area: a small seqlock-guarded record the producer rewrites and anyone reads. */
+#include "ring.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "ring_internal.h"
+#include "ring_layout.h"
+
+static int set_meta_unchecked(ring_t *r, const void *meta, size_t len)
+{
+	if (!r || (!meta && len) || len > RING_META_SIZE)
+		return -EINVAL;
+	if (!r->is_producer)
+		return -EPERM;
+	if (r->detached)
+		return -ESHUTDOWN;
+	struct ring_shm_header *h = r->hdr;
+	uint64_t words[8] = {0};
+	memcpy(words, meta, len);
+	uint32_t seq = atomic_load_explicit(&h->meta_seq, memory_order_relaxed);
+	atomic_store_explicit(&h->meta_seq, seq + 1, memory_order_relaxed);
+	atomic_thread_fence(memory_order_release);
+	for (int i = 0; i < 8; i++)
+		atomic_store_explicit(&h->meta[i], words[i], memory_order_relaxed);
+	atomic_store_explicit(&h->meta_len, (uint32_t)len, memory_order_relaxed);
+	atomic_store_explicit(&h->meta_seq, seq + 2, memory_order_release);
+	return 0;
+}
+
+/* Seqlock read from a header in a mapping or a pread copy. */
+static int read_meta(const struct ring_shm_header *h, void *meta, size_t len)
+{
+	uint64_t words[8];
+	uint32_t mlen;
+	for (int tries = 0;; tries++) {
+		uint32_t s1 = atomic_load_explicit(&h->meta_seq, memory_order_acquire);
+		for (int i = 0; i < 8; i++)
+			words[i] = atomic_load_explicit(&h->meta[i], memory_order_relaxed);
+		mlen = atomic_load_explicit(&h->meta_len, memory_order_relaxed);
+		atomic_thread_fence(memory_order_acquire);
+		uint32_t s2 = atomic_load_explicit(&h->meta_seq, memory_order_relaxed);
+		if (s1 == s2 && (s1 & 1) == 0)
+			break;
+		if (tries > 1000)
+			return -EAGAIN;
+	}
+	if (mlen > RING_META_SIZE)
+		return -EBADMSG;
+	size_t n = len < mlen ? len : mlen;
+	memset(meta, 0, len);
+	memcpy(meta, words, n);
+	return (int)mlen;
+}
+
+static int get_meta_unchecked(const ring_t *r, void *meta, size_t len)
+{
+	if (!r || (!meta && len))
+		return -EINVAL;
+	return read_meta(r->hdr, meta, len);
+}
+
+RING_API int ring_inspect_meta(const char *name, void *meta, size_t len)
+{
+	ring_t *r;
+	if (!meta && len)
+		return -EINVAL;
+	int rc = open_segment(&r, name, false);
+	if (rc < 0)
+		return rc;
+	rc = read_meta(r->hdr, meta, len);
+	if (mapping_lost(r))
+		rc = -EFAULT;
+	ring_close(&r);
+	return rc;
+}
+
+RING_API int ring_set_meta(ring_t *r, const void *meta, size_t len)
+{
+	int rc = set_meta_unchecked(r, meta, len);
+	return r && mapping_lost(r) ? -EFAULT : rc;
+}
+
+RING_API int ring_get_meta(const ring_t *r, void *meta, size_t len)
+{
+	int rc = get_meta_unchecked(r, meta, len);
+	return r && mapping_lost(r) ? -EFAULT : rc;
+}
