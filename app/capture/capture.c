@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -235,6 +236,7 @@ static void usage(FILE *out)
 "  4 input unreadable or corrupt, no video stream, no decoder\n"
 "  5 unknown input format or pixel format   6 bad --size\n"
 "  7 ring name in use by a live producer, or the ring cannot be created\n"
+"    (e.g. /dev/shm too small for --slots frames of --size)\n"
 "  8 camera device missing\n",
 		FRAMERING_DEFAULT_INPUT);
 }
@@ -513,6 +515,36 @@ static int open_decoder(struct capture *cap, AVDictionary **av_opts)
 	return EXIT_OK;
 }
 
+/* Bytes of a segment in /dev/shm: the ring's header page, then the data area
+ * (libring/src/ring_layout.h, RING_HEADER_SIZE). */
+#define SEGMENT_HEADER_BYTES 4096u
+#define MIB (1024.0 * 1024.0)
+
+/* The one line for a ring that does not fit /dev/shm (-ENOSPC): how much it
+ * needs, how much is free, and the three ways out. */
+static void complain_no_space(const struct options *o, uint64_t capacity, unsigned w, unsigned h)
+{
+	uint64_t need = SEGMENT_HEADER_BYTES + capacity;
+	struct statvfs vfs;
+	char shm[160] = "/dev/shm has too little free";
+	char grow[160] = "a larger /dev/shm (docker run --shm-size=..., or mount -o remount,size=... /dev/shm)";
+	if (statvfs("/dev/shm", &vfs) == 0) {
+		uint64_t free_b = (uint64_t)vfs.f_bavail * vfs.f_frsize;
+		uint64_t total = (uint64_t)vfs.f_blocks * vfs.f_frsize;
+		/* What /dev/shm would need to hold what is there now plus this ring. */
+		uint64_t want_mib = (total - (total > free_b ? free_b : total) + need + (1u << 20) - 1) >> 20;
+		snprintf(shm, sizeof(shm), "/dev/shm has %.1f MiB free (of %.1f MiB)", (double)free_b / MIB,
+			 (double)total / MIB);
+		snprintf(grow, sizeof(grow),
+			 "a /dev/shm of at least %" PRIu64 " MiB (docker run --shm-size=%" PRIu64
+			 "m, or mount -o remount,size=%" PRIu64 "m /dev/shm)", want_mib, want_mib, want_mib);
+	}
+	app_complain("cannot create ring '%s': it needs %.1f MiB of shared memory (%" PRIu64 " bytes, for "
+		     "--slots %" PRIu64 " of %ux%u %s) but %s; use fewer --slots, a smaller --size, or %s",
+		     o->ring_name, (double)need / MIB, need, o->slots, w, h, frame_format_name(o->fourcc), shm,
+		     grow);
+}
+
 static uint64_t next_pow2(uint64_t v)
 {
 	uint64_t p = RING_MIN_CAPACITY;
@@ -573,6 +605,10 @@ static int open_ring(struct capture *cap)
 		app_complain("bad ring name '%s': 1..%u characters of A-Z a-z 0-9 . _ -", o->ring_name,
 			 RING_NAME_MAX);
 		return EXIT_USAGE;
+	}
+	if (ret == -ENOSPC) {
+		complain_no_space(o, ro.capacity, w, h);
+		return EXIT_RING;
 	}
 	if (ret < 0) {
 		app_complain("cannot create ring '%s': %s", o->ring_name, ring_strerror(ret));
@@ -787,7 +823,7 @@ static int output_frame(struct capture *cap, AVFrame *f, uint64_t decoded_ns)
 	ret = conv_frame(&cap->conv, f, hdr);
 	cap->n.cpu_convert_ns += thread_cpu_ns() - c0;
 	if (ret < 0) {
-		ring_abort(cap->ring);
+		ring_abort(cap->ring); /* cannot fail: the reservation is ours */
 		app_complain("conversion failed: %s", av_err2str(ret));
 		return fail(cap, EXIT_RUNTIME);
 	}
@@ -1039,7 +1075,16 @@ int main(int argc, char **argv)
 		write_stats(&cap, wall_s, cpu_main, cpu_proc);
 
 end:
-	ring_close(&cap.ring);
+	if (cap.ring) {
+		const char *name = opt.ring_name;
+		int rc = ring_close(&cap.ring);
+		/* Detaching happens whatever failed (end of stream marked, the name
+		 * removed if it was still ours): worth a warning, not a failure; and
+		 * after a failure its cause (e.g. -EFAULT) was already reported once. */
+		if (rc < 0 && cap.exit_code == EXIT_OK)
+			app_complain("warning: closing ring '%s': %s (the ring was closed anyway)", name,
+				     ring_strerror(rc));
+	}
 	conv_free(&cap.conv);
 	av_frame_free(&cap.frame);
 	av_packet_free(&cap.pkt);

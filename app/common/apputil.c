@@ -2,7 +2,9 @@
 #include "apputil.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -10,10 +12,33 @@
 
 volatile sig_atomic_t app_stop_requested;
 
+/* The ring the stop handler interrupts, and how many handlers are inside
+ * it now: lock-free atomics are async-signal-safe, and the count lets
+ * app_interrupt_ring() wait out a handler on another thread that still
+ * holds the old pointer before its caller frees that ring. */
+static _Atomic(ring_t *) stop_ring;
+static atomic_int stop_handlers;
+
 static void on_stop_signal(int sig)
 {
 	(void)sig;
+	int saved_errno = errno;
 	app_stop_requested = 1;
+	atomic_fetch_add(&stop_handlers, 1);
+	ring_t *r = atomic_load(&stop_ring);
+	if (r)
+		ring_interrupt(r);
+	atomic_fetch_sub(&stop_handlers, 1);
+	errno = saved_errno;
+}
+
+void app_interrupt_ring(ring_t *r)
+{
+	/* Sequentially consistent store, then load of the count: a handler
+	 * either sees the new pointer or is counted here (Dekker). */
+	atomic_store(&stop_ring, r);
+	while (atomic_load(&stop_handlers) > 0)
+		sched_yield(); /* a handler never blocks: this ends at once */
 }
 
 void app_install_stop_signals(void)

@@ -7,12 +7,22 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "ring.h"
+
 /* Set by SIGINT/SIGTERM once app_install_stop_signals() ran; the main loop polls it. */
 extern volatile sig_atomic_t app_stop_requested;
 
-/* Install SIGINT/SIGTERM handlers that only set app_stop_requested (no
- * SA_RESTART, so blocking calls return EINTR), and ignore SIGPIPE. */
+/* Install SIGINT/SIGTERM handlers that set app_stop_requested and interrupt
+ * the ring registered with app_interrupt_ring() (no SA_RESTART, so other
+ * blocking calls return EINTR), and ignore SIGPIPE. */
 void app_install_stop_signals(void);
+
+/* Register R (NULL: none) as the ring the stop handler interrupts with
+ * ring_interrupt(): its current or next blocking call returns -ECANCELED
+ * at once, so a stop that lands between the check of app_stop_requested
+ * and the wait is not slept through. Register NULL before closing R: this
+ * returns only once no handler (on any thread) can still be using R. */
+void app_interrupt_ring(ring_t *r);
 
 /* CLOCK_MONOTONIC in nanoseconds / seconds. */
 uint64_t app_now_ns(void);

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "../capture/capture_meta.h"
 #include "apputil.h"
@@ -19,6 +20,9 @@
 #include "ring.h"
 
 #define SHM_DIR "/dev/shm"
+/* libring's creation temporaries (where O_TMPFILE cannot be used): a ring
+ * being built under a private name, never a ring of that name. */
+#define CREATING_PREFIX ".framering-creating-"
 
 enum {
 	EXIT_OK = 0,
@@ -38,14 +42,15 @@ static void usage(FILE *out)
 	      "  list        one line per ring: name, producer and consumer pid (+ alive or\n"
 	      "              dead), frames written/read/dropped, fill level, end of stream,\n"
 	      "              and the frame format framering-capture stored in the ring.\n"
-	      "              --all also names segments in " SHM_DIR " that are not rings.\n"
+	      "              --all also names files in " SHM_DIR " that are not rings.\n"
 	      "  stat NAME   every counter of ring NAME, one 'key: value' per line\n"
 	      "  rm NAME     remove ring NAME if its producer is gone (a stale ring);\n"
 	      "              a ring with a live producer is never removed\n"
 	      "  -h, --help  this text\n"
 	      "\n"
 	      "Nothing here attaches to a ring: running producers and consumers are not\n"
-	      "disturbed. Exit status: 0 ok, 1 bad command, 2 no such ring,\n"
+	      "disturbed, and a FIFO, directory or device at a name is refused at once,\n"
+	      "never opened. Exit status: 0 ok, 1 bad command or ring name, 2 no such ring,\n"
 	      "3 rm refused (live producer), 4 not a ring or other error.\n",
 	      out);
 }
@@ -67,6 +72,35 @@ static void format_side(char *buf, size_t len, pid_t pid, bool alive)
 		snprintf(buf, len, "%d(%s)", (int)pid, alive ? "alive" : "dead");
 }
 
+/* What the file NAME in /dev/shm is, if not a regular file ("a FIFO", ...);
+ * NULL for a regular file or one that is gone. */
+static const char *file_kind(const char *name)
+{
+	char path[sizeof(SHM_DIR) + RING_NAME_MAX + 2];
+	struct stat st;
+	snprintf(path, sizeof(path), SHM_DIR "/%s", name);
+	if (lstat(path, &st) < 0)
+		return NULL;
+	switch (st.st_mode & S_IFMT) {
+	case S_IFREG: return NULL;
+	case S_IFIFO: return "a FIFO";
+	case S_IFDIR: return "a directory";
+	case S_IFLNK: return "a symbolic link";
+	case S_IFCHR: return "a character device";
+	case S_IFBLK: return "a block device";
+	case S_IFSOCK: return "a socket";
+	default: return "not a regular file";
+	}
+}
+
+/* Whether a directory entry is one libring made and no ring: "." / ".."
+ * and the temporaries a ring is built under before it is linked in. */
+static bool not_a_ring_name(const char *name)
+{
+	return !strcmp(name, ".") || !strcmp(name, "..") ||
+	       !strncmp(name, CREATING_PREFIX, sizeof(CREATING_PREFIX) - 1);
+}
+
 static int cmd_list(bool all)
 {
 	DIR *d = opendir(SHM_DIR);
@@ -78,13 +112,17 @@ static int cmd_list(bool all)
 	       "WRITTEN", "READ", "DROPPED", "FILL", "EOS", "FORMAT");
 	struct dirent *e;
 	while ((e = readdir(d))) {
-		if (e->d_name[0] == '.' || (e->d_type != DT_REG && e->d_type != DT_UNKNOWN))
+		if (not_a_ring_name(e->d_name))
 			continue;
+		/* ring_inspect refuses anything but a regular file before opening it
+		 * (a FIFO would block open()), so every entry can go through it. */
 		struct ring_stats st;
 		int ret = ring_inspect(e->d_name, &st);
 		if (ret < 0) {
-			if (all)
-				printf("%-24s (not a ring: %s)\n", e->d_name, ring_strerror(ret));
+			if (all) {
+				const char *kind = file_kind(e->d_name);
+				printf("%-24s (not a ring: %s)\n", e->d_name, kind ? kind : ring_strerror(ret));
+			}
 			continue;
 		}
 		char prod[32], cons[32], fmt[64] = "-";
@@ -105,13 +143,28 @@ static int cmd_list(bool all)
 	return EXIT_OK;
 }
 
-static int inspect_error(const char *name, int ret)
+/* The one line for a failed ring_inspect/ring_unlink_stale of NAME; DOING
+ * is appended ("" or ": not removed"). Returns the exit status. */
+static int inspect_error(const char *name, int ret, const char *doing)
 {
 	if (ret == -ENOENT) {
-		app_complain("no ring named '%s'", name);
+		app_complain("no ring named '%s'%s", name, doing);
 		return EXIT_NO_RING;
 	}
-	app_complain("'%s' cannot be inspected: %s", name, ring_strerror(ret));
+	if (ret == -EINVAL || ret == -ENAMETOOLONG) {
+		app_complain("bad ring name '%s': 1..%u characters of A-Z a-z 0-9 . _ -", name, RING_NAME_MAX);
+		return EXIT_USAGE;
+	}
+	const char *kind = ret == -EBADMSG || ret == -EEXIST ? file_kind(name) : NULL;
+	if (kind)
+		app_complain("'%s' in " SHM_DIR " is %s, not a framering ring%s", name, kind, doing);
+	else if (ret == -EPROTO)
+		app_complain("'%s' is a framering ring of another layout version%s", name, doing);
+	else if (ret == -EBADMSG || ret == -EEXIST)
+		app_complain("'%s' in " SHM_DIR " is not a framering ring (another program's segment, or "
+			     "corrupt)%s", name, doing);
+	else
+		app_complain("'%s': %s%s", name, ring_strerror(ret), doing);
 	return EXIT_ERROR;
 }
 
@@ -120,7 +173,7 @@ static int cmd_stat(const char *name)
 	struct ring_stats st;
 	int ret = ring_inspect(name, &st);
 	if (ret < 0)
-		return inspect_error(name, ret);
+		return inspect_error(name, ret, "");
 	printf("name: %s\n", name);
 	printf("capacity: %" PRIu64 "\n", st.capacity);
 	printf("used: %" PRIu64 "\n", st.used);
@@ -171,7 +224,7 @@ static int cmd_rm(const char *name)
 			app_complain("ring '%s' has a live producer: not removed", name);
 		return EXIT_LIVE;
 	}
-	return inspect_error(name, ret);
+	return inspect_error(name, ret, ": not removed");
 }
 
 int main(int argc, char **argv)

@@ -16,18 +16,14 @@
 #include <time.h>
 
 #include "apputil.h"
+#include "consumer_exit.h"
 #include "frame.h"
 #include "ring.h"
 
-enum {
-	EXIT_OK = 0,         /* end of stream, or --frames reached, or stopped by a signal */
-	EXIT_USAGE = 1,      /* bad option, or an output file cannot be written */
-	EXIT_NO_RING = 2,    /* ring missing after --wait, or cannot be opened */
-	EXIT_PRODUCER = 3,   /* the producer died */
-	EXIT_RING_ERROR = 4, /* unexpected ring error */
-};
-
-#define PEEK_SLICE_NS 100000000ll /* wait in slices so a stop signal is seen */
+/* Wait in slices: a stop request ends the wait at once (ring_interrupt from the
+ * signal handler); the slices are a second line, for a signal that came
+ * before the ring was registered with the handler. */
+#define PEEK_SLICE_NS 100000000ll
 
 struct options {
 	const char *ring_name;
@@ -57,10 +53,10 @@ static void usage(FILE *out)
 	      "  -q, --quiet         no progress line, no summary\n"
 	      "  -h, --help          this text\n"
 	      "\n"
-	      "A summary (frames, skipped, drops seen, fps) goes to stderr at the end.\n"
-	      "Exit status: 0 end of stream or N frames (or stopped by a signal),\n"
-	      "  1 bad option or output file, 2 ring missing/timeout or cannot be opened,\n"
-	      "  3 the producer died, 4 other ring error.\n",
+	      "A summary (frames, skipped, invalid records, drops seen, fps) goes to stderr at\n"
+	      "the end. A record that is not a valid frame is skipped (warned about once);\n"
+	      "a corrupt ring ends the program (status 4). Every failure is one line on stderr.\n"
+	      "\n" CONSUMER_EXIT_HELP,
 	      out);
 }
 
@@ -91,13 +87,13 @@ static int parse_options(int argc, char **argv, struct options *o)
 		case 'w':
 			if (app_parse_seconds(optarg, &o->wait_s) < 0) {
 				app_complain("bad --wait '%s': expected seconds", optarg);
-				return EXIT_USAGE;
+				return CONSUMER_EXIT_USAGE;
 			}
 			break;
 		case 'n':
 			if (app_parse_u64(optarg, &o->max_frames) < 0 || o->max_frames == 0) {
 				app_complain("bad --frames '%s': expected a positive integer", optarg);
-				return EXIT_USAGE;
+				return CONSUMER_EXIT_USAGE;
 			}
 			break;
 		case OPT_RAW:
@@ -112,7 +108,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 		case OPT_SLOW:
 			if (app_parse_u64(optarg, &o->slow_ms) < 0 || o->slow_ms > 3600000) {
 				app_complain("bad --slow-ms '%s': expected milliseconds", optarg);
-				return EXIT_USAGE;
+				return CONSUMER_EXIT_USAGE;
 			}
 			break;
 		case OPT_SUM:
@@ -123,20 +119,20 @@ static int parse_options(int argc, char **argv, struct options *o)
 			break;
 		case 'h':
 			usage(stdout);
-			exit(EXIT_OK);
+			exit(CONSUMER_EXIT_DONE);
 		case ':':
 			app_complain("option '%s' needs a value (see --help)", argv[optind - 1]);
-			return EXIT_USAGE;
+			return CONSUMER_EXIT_USAGE;
 		default:
 			app_complain("unknown option '%s' (see --help)", argv[optind - 1]);
-			return EXIT_USAGE;
+			return CONSUMER_EXIT_USAGE;
 		}
 	}
 	if (optind < argc) {
 		app_complain("unexpected argument '%s' (see --help)", argv[optind]);
-		return EXIT_USAGE;
+		return CONSUMER_EXIT_USAGE;
 	}
-	return EXIT_OK;
+	return CONSUMER_EXIT_DONE;
 }
 
 /* Read every byte of N bytes at P (8 at a time) into the running checksum. */
@@ -191,40 +187,63 @@ static FILE *open_out(const char *path, size_t bufsize)
 	return f;
 }
 
+/* Open ring NAME, waiting up to --wait for its producer. Returns 0 with *ring
+ * set, or the exit status after the one line that says why. */
+static int open_ring(ring_t **ring, const struct options *o)
+{
+	int ret = ring_open_wait(ring, o->ring_name, (int64_t)(o->wait_s * 1e9));
+	if (ret == 0)
+		return CONSUMER_EXIT_DONE;
+	if (ret == -EINTR && app_stop_requested)
+		return -1; /* Ctrl-C while waiting: done, nothing to complain about */
+	if (ret == -ETIMEDOUT || ret == -ENOENT)
+		app_complain("ring '%s' not found (waited %.1f s for a producer to create it)", o->ring_name,
+			     o->wait_s);
+	else if (ret == -EBUSY)
+		app_complain("ring '%s' is busy: another consumer is attached", o->ring_name);
+	else if (ret == -EINVAL || ret == -ENAMETOOLONG)
+		app_complain("bad ring name '%s': 1..%u characters of A-Z a-z 0-9 . _ -", o->ring_name,
+			     RING_NAME_MAX);
+	else if (consumer_ring_broken(ret))
+		app_complain("'%s' is not a valid framering ring (foreign, corrupt or another version): %s",
+			     o->ring_name, ring_strerror(ret));
+	else
+		app_complain("cannot open ring '%s': %s", o->ring_name, ring_strerror(ret));
+	return ret == -EINVAL || ret == -ENAMETOOLONG ? CONSUMER_EXIT_USAGE : consumer_exit_for(ret);
+}
+
 int main(int argc, char **argv)
 {
 	struct options opt;
 	ring_t *ring = NULL;
 	FILE *raw = NULL, *headers = NULL;
-	uint64_t frames = 0, skipped = 0, bad = 0, checksum = 0;
+	uint64_t frames = 0, skipped = 0, invalid = 0, checksum = 0;
 	uint64_t t_first = 0, t_last = 0, t_progress = 0;
 	bool eos = false;
 	int ret;
 
 	int code = parse_options(argc, argv, &opt);
-	if (code != EXIT_OK)
+	if (code != CONSUMER_EXIT_DONE)
 		goto end;
 	app_install_stop_signals();
 	if (opt.raw_path && !(raw = open_out(opt.raw_path, 1 << 20))) {
-		code = EXIT_USAGE;
+		code = CONSUMER_EXIT_OTHER;
 		goto end;
 	}
 	if (opt.headers_path && !(headers = open_out(opt.headers_path, 1 << 16))) {
-		code = EXIT_USAGE;
+		code = CONSUMER_EXIT_OTHER;
 		goto end;
 	}
 
-	ret = ring_open_wait(&ring, opt.ring_name, (int64_t)(opt.wait_s * 1e9));
-	if (ret == -ETIMEDOUT || ret == -ENOENT) {
-		app_complain("ring '%s' not found (waited %.1f s)", opt.ring_name, opt.wait_s);
-		code = EXIT_NO_RING;
+	code = open_ring(&ring, &opt);
+	if (code < 0) {
+		code = CONSUMER_EXIT_DONE;
 		goto end;
 	}
-	if (ret < 0) {
-		app_complain("cannot open ring '%s': %s", opt.ring_name, ring_strerror(ret));
-		code = EXIT_NO_RING;
+	if (code != CONSUMER_EXIT_DONE)
 		goto end;
-	}
+	/* From here a stop signal also cuts the wait of the next peek short. */
+	app_interrupt_ring(ring);
 
 	/* The main loop: take the next frame in place, dump it, release it. */
 	while (!app_stop_requested) {
@@ -233,31 +252,41 @@ int main(int argc, char **argv)
 		ret = frame_peek(ring, &h, &rec, opt.latest, &skipped, PEEK_SLICE_NS);
 		if (ret == -ETIMEDOUT || ret == -EAGAIN || ret == -EINTR)
 			continue;
+		if (ret == -ECANCELED)
+			break; /* the stop handler interrupted the wait */
 		if (ret == -ENODATA) {
 			eos = true;
 			break;
 		}
+		if (ret == -ENOMSG) {
+			/* One damaged record, already skipped by frame_peek: the ring is sound, read on. */
+			if (!invalid++)
+				app_complain("ring '%s': skipping a record that is not a valid frame "
+					     "(further ones are counted in the summary)", opt.ring_name);
+			continue;
+		}
 		if (ret == -EOWNERDEAD) {
 			app_complain("the producer of ring '%s' died", opt.ring_name);
-			code = EXIT_PRODUCER;
+			code = CONSUMER_EXIT_PRODUCER_DIED;
 			break;
 		}
-		if (ret == -EBADMSG) {
-			if (!bad++)
-				app_complain("skipping a record that is not a valid frame");
-			ring_release(ring);
-			continue;
+		if (consumer_ring_broken(ret)) {
+			/* Nothing is peeked and nothing after this point can be trusted:
+			 * stop, never release-and-retry (that spun forever). */
+			app_complain("ring '%s' %s", opt.ring_name, consumer_read_problem(ret));
+			code = CONSUMER_EXIT_BAD_RING;
+			break;
 		}
 		if (ret < 0) {
 			app_complain("reading ring '%s' failed: %s", opt.ring_name, ring_strerror(ret));
-			code = EXIT_RING_ERROR;
+			code = consumer_exit_for(ret);
 			break;
 		}
 
 		if (handle_pixels(&h, rec, raw, opt.sum, &checksum) < 0) {
 			app_complain("cannot write '%s': %s", opt.raw_path, strerror(errno));
 			ring_release(ring);
-			code = EXIT_USAGE;
+			code = CONSUMER_EXIT_OTHER;
 			break;
 		}
 		if (headers)
@@ -272,7 +301,17 @@ int main(int argc, char **argv)
 			struct timespec nap = {(time_t)(opt.slow_ms / 1000), (long)(opt.slow_ms % 1000) * 1000000};
 			nanosleep(&nap, NULL);
 		}
-		ring_release(ring);
+		ret = ring_release(ring);
+		if (ret < 0) {
+			/* e.g. -EFAULT: the segment was shrunk while we held the frame. */
+			if (consumer_ring_broken(ret))
+				app_complain("ring '%s' %s", opt.ring_name, consumer_read_problem(ret));
+			else
+				app_complain("releasing a frame of ring '%s' failed: %s", opt.ring_name,
+					     ring_strerror(ret));
+			code = consumer_exit_for(ret);
+			break;
+		}
 
 		frames++;
 		t_last = app_now_ns();
@@ -293,25 +332,31 @@ int main(int argc, char **argv)
 		ring_get_stats(ring, &st);
 		double el = (double)(t_last - t_first) / 1e9;
 		app_progress_end();
+		/* Starts with the frame count: tests/ring/soak_hostile.py reads it there. */
 		fprintf(stderr,
 			"framering-dump: %" PRIu64 " frames, %" PRIu64 " skipped, %" PRIu64
-			" drops seen, %.1f fps%s%s",
+			" drops seen, %.1f fps%s",
 			frames, skipped, st.records_dropped, el > 0 ? (double)(frames - 1) / el : 0.0,
-			eos ? ", end of stream" : "", bad ? ", invalid records skipped" : "");
+			eos ? ", end of stream" : app_stop_requested ? ", stopped by signal" : "");
+		if (invalid)
+			fprintf(stderr, ", %" PRIu64 " invalid record%s skipped", invalid, invalid == 1 ? "" : "s");
 		if (opt.sum)
 			fprintf(stderr, ", sum %016" PRIx64, checksum);
 		fputc('\n', stderr);
 	}
 
 end:
+	app_interrupt_ring(NULL); /* before the handler could see a freed ring */
+	/* A consumer's close cannot lose anything; a failure here (e.g. -EFAULT after
+	 * the segment was shrunk) was already reported by the call that met it. */
 	ring_close(&ring);
-	if (raw && fclose(raw) != 0 && code == EXIT_OK) {
+	if (raw && fclose(raw) != 0 && code == CONSUMER_EXIT_DONE) {
 		app_complain("cannot write '%s': %s", opt.raw_path, strerror(errno));
-		code = EXIT_USAGE;
+		code = CONSUMER_EXIT_OTHER;
 	}
-	if (headers && fclose(headers) != 0 && code == EXIT_OK) {
+	if (headers && fclose(headers) != 0 && code == CONSUMER_EXIT_DONE) {
 		app_complain("cannot write '%s': %s", opt.headers_path, strerror(errno));
-		code = EXIT_USAGE;
+		code = CONSUMER_EXIT_OTHER;
 	}
 	return code;
 }

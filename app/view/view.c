@@ -24,19 +24,9 @@
 #include <time.h>
 
 #include "apputil.h"
+#include "consumer_exit.h"
 #include "frame.h"
 #include "ring.h"
-
-/* Exit codes; listed in --help, relied on by the tests. */
-enum {
-	EXIT_DONE = 0,         /* end of stream, q/Esc, Ctrl-C or --frames reached */
-	EXIT_USAGE = 1,        /* bad option */
-	EXIT_NO_RING = 2,      /* ring missing after --wait, or busy / not accessible */
-	EXIT_PRODUCER_DIED = 3,
-	EXIT_BAD_RING = 4,     /* foreign or corrupt ring (-EPROTO / -EBADMSG) */
-	EXIT_SDL = 5,          /* an SDL call failed */
-	EXIT_OTHER = 6,        /* anything else: snapshot not written, out of memory, ... */
-};
 
 #define PROG "framering-view"
 #define POLL_NS (10 * 1000000LL)   /* how long one peek waits before events are looked at again */
@@ -62,6 +52,7 @@ struct options {
 
 struct stats {
 	uint64_t shown, skipped, lost, bad_records, reconnects;
+	uint64_t bad_since_shown; /* invalid records skipped since the last shown frame */
 	uint64_t last_seq;
 	bool have_seq;
 	double *lat_ms; /* cyclic once LAT_MAX_SAMPLES are reached */
@@ -118,9 +109,10 @@ static void usage(FILE *f)
 		"The window title shows size, format, fps, skipped frames and glass-to-glass latency\n"
 		"(present time minus the frame's capture time).\n"
 		"\n"
-		"Exit status: 0 end of stream, quit or --frames reached; 1 bad option; 2 ring missing after\n"
-		"--wait (or busy); 3 producer died; 4 foreign or corrupt ring; 5 SDL failure; 6 other error\n"
-		"(e.g. the --snapshot frame was never shown).\n");
+		"A record that is not a valid frame is skipped (warned about once, counted as bad in the\n"
+		"summary); a corrupt ring ends the viewer. Every failure is one line on stderr.\n"
+		"\n" CONSUMER_EXIT_HELP
+		"Here 6 also means: the --snapshot frame was never shown.\n");
 }
 
 static uint64_t thread_cpu_ns(void)
@@ -220,7 +212,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 			}
 			o->upload_update = !strcmp(optarg, "update");
 			break;
-		case 'h': usage(stdout); exit(EXIT_DONE);
+		case 'h': usage(stdout); exit(CONSUMER_EXIT_DONE);
 		case ':':
 			fprintf(stderr, PROG ": option '%s' needs an argument (see --help)\n", argv[optind - 1]);
 			return -1;
@@ -619,8 +611,10 @@ static int wait_ring(ring_t **ring, const struct options *o, struct viewer *v, s
 			slice = SDL_min(slice, left);
 		}
 		int ret = slice > 0 ? ring_open_wait(ring, o->ring_name, slice) : ring_open(ring, o->ring_name);
-		if (ret == 0)
+		if (ret == 0) {
+			app_interrupt_ring(*ring); /* Ctrl-C now also cuts a peek's wait short */
 			return 0;
+		}
 		/* A ring appears whole (ring_create links it in): anything but "not yet" is final. */
 		if (ret != -ETIMEDOUT && ret != -ENOENT && ret != -EINTR)
 			return ret;
@@ -686,7 +680,8 @@ static void add_latency(struct stats *st, double ms)
 	st->last_lat_ms = ms;
 }
 
-static void summary(struct stats *st, const struct options *o, const struct viewer *v, const char *why)
+/* Print the summary line and write --stats-json; -1 if that file cannot be written. */
+static int summary(struct stats *st, const struct options *o, const struct viewer *v, const char *why)
 {
 	struct rusage ru;
 	double secs = st->shown > 1 ? (double)(st->t_last_ns - st->t_first_ns) / 1e9 : 0;
@@ -715,8 +710,8 @@ static void summary(struct stats *st, const struct options *o, const struct view
 	if (o->stats_json) {
 		FILE *f = fopen(o->stats_json, "w");
 		if (!f) {
-			fprintf(stderr, PROG ": cannot write '%s': %s\n", o->stats_json, strerror(errno));
-			return;
+			app_complain("cannot write '%s': %s", o->stats_json, strerror(errno));
+			return -1;
 		}
 		fprintf(f,
 			"{\"ring\": \"%s\", \"end\": \"%s\", \"frames_shown\": %" PRIu64 ", \"frames_skipped\": %" PRIu64
@@ -728,9 +723,21 @@ static void summary(struct stats *st, const struct options *o, const struct view
 			o->ring_name, why, st->shown, st->skipped, st->lost, st->bad_records, st->reconnects, st->last_seq,
 			v->w, v->h, v->tex ? frame_format_name(v->fourcc) : "", secs, fps, p50, p99, lmax, st->lat_n, cpu,
 			upload_ms, render_ms);
-		if (fclose(f) != 0)
-			fprintf(stderr, PROG ": cannot write '%s': %s\n", o->stats_json, strerror(errno));
+		if (fclose(f) != 0) {
+			app_complain("cannot write '%s': %s", o->stats_json, strerror(errno));
+			return -1;
+		}
 	}
+	return 0;
+}
+
+/* The ring cannot be read on (consumer_ring_broken: -EBADMSG, -EFAULT, or -EPROTO for frames
+ * this viewer does not know): say so in one line; returns the exit status. */
+static int ring_broken(const char *name, int err, const char **why)
+{
+	app_complain("ring '%s' %s", name, consumer_read_problem(err));
+	*why = "corrupt ring";
+	return CONSUMER_EXIT_BAD_RING;
 }
 
 int main(int argc, char **argv)
@@ -743,10 +750,10 @@ int main(int argc, char **argv)
 	bool sdl_up = false, snapshot_done = false;
 	const char *why = "end of stream";
 	uint64_t last_live_check = 0;
-	int ret, status = EXIT_DONE;
+	int ret, status = CONSUMER_EXIT_DONE;
 
 	if (parse_options(argc, argv, &o) < 0)
-		return EXIT_USAGE;
+		return CONSUMER_EXIT_USAGE;
 	app_install_stop_signals();
 
 	if (o.headless) {
@@ -772,7 +779,7 @@ int main(int argc, char **argv)
 		if (ret < 0) {
 			fprintf(stderr, PROG ": SDL_Init failed: %s%s\n", SDL_GetError(),
 				o.headless ? "" : " (no display? try --headless)");
-			status = EXIT_SDL;
+			status = CONSUMER_EXIT_DISPLAY;
 			goto end;
 		}
 	}
@@ -784,7 +791,7 @@ int main(int argc, char **argv)
 		if (drv && (!strcmp(drv, "offscreen") || !strcmp(drv, "dummy"))) {
 			fprintf(stderr, PROG ": SDL_Init failed: no display to open a window on (SDL picked its '%s' "
 				"driver); set DISPLAY, or use --headless\n", drv);
-			status = EXIT_SDL;
+			status = CONSUMER_EXIT_DISPLAY;
 			goto end;
 		}
 	}
@@ -813,7 +820,7 @@ int main(int argc, char **argv)
 			ui.save_requested = false;
 			ret = render(&v, path);
 			if (ret == -1) {
-				status = EXIT_SDL;
+				status = CONSUMER_EXIT_DISPLAY;
 				goto end;
 			}
 			if (ret == 0)
@@ -826,11 +833,15 @@ int main(int argc, char **argv)
 				int64_t n = ring_skip_to_latest(ring);
 				if (n > 0)
 					st.skipped += (uint64_t)n;
+				if (n < 0 && consumer_ring_broken((int)n)) {
+					status = ring_broken(o.ring_name, (int)n, &why); /* as a read would */
+					break;
+				}
 			}
 			if (ui.redraw && v.have_frame) {
 				ui.redraw = false;
 				if (render(&v, NULL) == -1) {
-					status = EXIT_SDL;
+					status = CONSUMER_EXIT_DISPLAY;
 					goto end;
 				}
 			}
@@ -840,6 +851,11 @@ int main(int argc, char **argv)
 		}
 
 		ret = frame_peek(ring, &hdr, &rec, o.latest, &skipped, POLL_NS);
+		if (ret == -ECANCELED) {
+			/* The stop handler interrupted the wait (ring_interrupt). */
+			why = "interrupted";
+			break;
+		}
 		if (ret == -EAGAIN || ret == -ETIMEDOUT || ret == -EINTR) {
 			uint64_t now = app_now_ns();
 			/* The library reports a dead producer as -EOWNERDEAD; the liveness check here is
@@ -856,7 +872,7 @@ int main(int argc, char **argv)
 				if (ui.redraw && v.have_frame) {
 					ui.redraw = false;
 					if (render(&v, NULL) == -1) {
-						status = EXIT_SDL;
+						status = CONSUMER_EXIT_DISPLAY;
 						goto end;
 					}
 				}
@@ -864,10 +880,14 @@ int main(int argc, char **argv)
 				continue;
 			}
 		}
-		if (ret == -EBADMSG && ring_release(ring) == 0) {
-			/* A record that is not a valid frame: skip it, the ring itself is fine. */
+		if (ret == -ENOMSG) {
+			st.skipped += skipped; /* --latest: what was discarded to reach it */
+			/* One record that is not a valid frame, already skipped by frame_peek: the
+			 * ring itself is sound, read on. */
+			st.bad_since_shown++;
 			if (st.bad_records++ == 0)
-				fprintf(stderr, PROG ": skipping a record that is not a valid frame\n");
+				app_complain("ring '%s': skipping a record that is not a valid frame "
+					     "(further ones are counted in the summary)", o.ring_name);
 			continue;
 		}
 		if (ret == -ENODATA) {
@@ -885,7 +905,7 @@ int main(int argc, char **argv)
 					} else if (ui.redraw) {
 						ui.redraw = false;
 						if (render(&v, NULL) == -1) {
-							status = EXIT_SDL;
+							status = CONSUMER_EXIT_DISPLAY;
 							goto end;
 						}
 					}
@@ -895,14 +915,14 @@ int main(int argc, char **argv)
 			break;
 		}
 		if (ret == -EOWNERDEAD) {
-			app_progress_end();
-			fprintf(stderr, PROG ": the producer of ring '%s' died\n", o.ring_name);
+			app_complain("the producer of ring '%s' died", o.ring_name);
 			if (!o.reconnect) {
 				why = "producer died";
-				status = EXIT_PRODUCER_DIED;
+				status = CONSUMER_EXIT_PRODUCER_DIED;
 				break;
 			}
-			ring_close(&ring);
+			app_interrupt_ring(NULL); /* before the handler could see a freed ring */
+			ring_close(&ring); /* the old ring is gone: nothing to report about closing it */
 			st.reconnects++;
 			st.have_seq = false;
 			ret = wait_ring(&ring, &o, &v, &ui);
@@ -912,32 +932,33 @@ int main(int argc, char **argv)
 				fprintf(stderr, PROG ": reconnected to ring '%s'\n", o.ring_name);
 			continue;
 		}
-		if (ret == -EPROTO || ret == -EBADMSG) {
-			app_progress_end();
-			fprintf(stderr, PROG ": ring '%s' is corrupt or of another layout: %s\n", o.ring_name,
-				ring_strerror(ret));
-			why = "corrupt ring";
-			status = EXIT_BAD_RING;
+		if (consumer_ring_broken(ret)) {
+			/* Nothing is peeked: stop, never release and retry. */
+			status = ring_broken(o.ring_name, ret, &why);
 			break;
 		}
 		if (ret < 0) {
-			app_progress_end();
-			fprintf(stderr, PROG ": reading ring '%s' failed: %s\n", o.ring_name, ring_strerror(ret));
+			app_complain("reading ring '%s' failed: %s", o.ring_name, ring_strerror(ret));
 			why = "error";
-			status = EXIT_OTHER;
+			status = consumer_exit_for(ret);
 			break;
 		}
 
 		/* A frame, in place in shared memory. */
 		st.skipped += skipped;
-		if (st.have_seq && hdr.seq > st.last_seq + 1 + skipped)
-			st.lost += hdr.seq - st.last_seq - 1 - skipped; /* dropped by the producer */
+		if (st.have_seq && hdr.seq > st.last_seq + 1 + skipped) {
+			/* A gap in seq is frames the producer dropped, less the invalid records
+			 * skipped meanwhile (their seq could not be read, but they took numbers). */
+			uint64_t gap = hdr.seq - st.last_seq - 1 - skipped;
+			st.lost += gap - SDL_min(gap, st.bad_since_shown);
+		}
+		st.bad_since_shown = 0;
 		st.last_seq = hdr.seq;
 		st.have_seq = true;
 		bool first_window = !v.win;
 		if (ensure_texture(&v, &o, &hdr) < 0) {
 			ring_release(ring);
-			status = EXIT_SDL;
+			status = CONSUMER_EXIT_DISPLAY;
 			goto end;
 		}
 		uint64_t c0 = thread_cpu_ns();
@@ -946,12 +967,17 @@ int main(int argc, char **argv)
 		/* Released as soon as the texture has the pixels: before drawing and presenting. */
 		int rel = ring_release(ring);
 		if (ret < 0) {
-			status = EXIT_SDL;
+			status = CONSUMER_EXIT_DISPLAY;
 			goto end;
 		}
+		if (rel < 0 && consumer_ring_broken(rel)) {
+			/* e.g. -EFAULT: the segment was shrunk while the frame was being copied. */
+			status = ring_broken(o.ring_name, rel, &why);
+			break;
+		}
 		if (rel < 0) {
-			fprintf(stderr, PROG ": ring_release failed: %s\n", ring_strerror(rel));
-			status = EXIT_OTHER;
+			app_complain("releasing a frame of ring '%s' failed: %s", o.ring_name, ring_strerror(rel));
+			status = consumer_exit_for(rel);
 			goto end;
 		}
 		v.have_frame = true;
@@ -965,12 +991,12 @@ int main(int argc, char **argv)
 		st.render_cpu_ns += thread_cpu_ns() - c0;
 		ui.redraw = false;
 		if (ret == -1) {
-			status = EXIT_SDL;
+			status = CONSUMER_EXIT_DISPLAY;
 			goto end;
 		}
 		if (snap) {
 			if (ret < 0) {
-				status = EXIT_OTHER;
+				status = CONSUMER_EXIT_OTHER;
 				goto end;
 			}
 			snapshot_done = true;
@@ -1004,37 +1030,44 @@ open_failed:
 		why = app_stop_requested ? "interrupted" : "quit";
 		goto finish;
 	}
-	app_progress_end();
 	if (ret == -ETIMEDOUT) {
-		fprintf(stderr, PROG ": no ring '%s' appeared within %g s (is the producer running with --ring %s?)\n",
-			o.ring_name, o.wait_s, o.ring_name);
-		status = EXIT_NO_RING;
-	} else if (ret == -EPROTO || ret == -EBADMSG || ret == -EEXIST) {
-		fprintf(stderr, PROG ": '%s' is not a valid framering ring (foreign, corrupt or another version): %s\n",
-			o.ring_name, ring_strerror(ret));
-		status = EXIT_BAD_RING;
+		app_complain("no ring '%s' appeared within %g s (is the producer running with --ring %s?)",
+			     o.ring_name, o.wait_s, o.ring_name);
+		status = CONSUMER_EXIT_NO_RING;
+	} else if (consumer_ring_broken(ret)) {
+		app_complain("'%s' is not a valid framering ring (foreign, corrupt or another version): %s",
+			     o.ring_name, ring_strerror(ret));
+		status = CONSUMER_EXIT_BAD_RING;
 	} else if (ret == -EBUSY) {
-		fprintf(stderr, PROG ": ring '%s' already has a consumer\n", o.ring_name);
-		status = EXIT_NO_RING;
+		app_complain("ring '%s' is busy: another consumer is attached", o.ring_name);
+		status = CONSUMER_EXIT_NO_RING;
 	} else if (ret == -EIO) {
-		status = EXIT_SDL;
+		status = CONSUMER_EXIT_DISPLAY; /* render() said why */
+	} else if (ret == -EINVAL || ret == -ENAMETOOLONG) {
+		app_complain("bad ring name '%s': 1..%u characters of A-Z a-z 0-9 . _ -", o.ring_name,
+			     RING_NAME_MAX);
+		status = CONSUMER_EXIT_USAGE;
 	} else {
-		fprintf(stderr, PROG ": cannot open ring '%s': %s\n", o.ring_name, ring_strerror(ret));
-		status = ret == -EINVAL || ret == -ENAMETOOLONG ? EXIT_USAGE : EXIT_NO_RING;
+		app_complain("cannot open ring '%s': %s", o.ring_name, ring_strerror(ret));
+		status = consumer_exit_for(ret);
 	}
 	goto end;
 
 finish:
-	if (o.snapshot && !snapshot_done && status == EXIT_DONE) {
+	if (o.snapshot && !snapshot_done && status == CONSUMER_EXIT_DONE) {
 		app_progress_end();
 		fprintf(stderr, PROG ": frame %" PRIu64 " was never shown; %s not written\n", o.snapshot_at,
 			o.snapshot);
-		status = EXIT_OTHER;
+		status = CONSUMER_EXIT_OTHER;
 	}
 	report(&st, &o, &v, true);
-	summary(&st, &o, &v, why);
+	if (summary(&st, &o, &v, why) < 0 && status == CONSUMER_EXIT_DONE)
+		status = CONSUMER_EXIT_OTHER;
 end:
 	app_progress_end();
+	app_interrupt_ring(NULL); /* before the handler could see a freed ring */
+	/* A consumer's close cannot lose anything; a failure here (e.g. -EFAULT after the
+	 * segment was shrunk) was already reported by the call that met it. */
 	ring_close(&ring);
 	if (v.tex)
 		SDL_DestroyTexture(v.tex);

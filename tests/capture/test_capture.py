@@ -17,6 +17,7 @@ fixture fails the test if a segment is left in /dev/shm (and removes it).
 import json
 import os
 import re
+import shlex
 import signal
 import subprocess
 import time
@@ -675,6 +676,53 @@ def test_bad_ring_in_use(ring):
         rc = holder.wait(timeout=20)
     assert rc == 0, "the holder exited with %d after SIGTERM" % rc
     assert not os.path.exists(shm_path(ring))
+
+
+def private_shm_shell():
+    """The command that runs `sh -c SCRIPT` with a private mount namespace (so the test can mount a
+    small tmpfs on /dev/shm that no one else sees), or skip saying why it cannot here."""
+    why = []
+    for cmd in (["unshare", "-m"], ["unshare", "-r", "-m"]):  # as root, else in a user namespace
+        try:
+            r = subprocess.run(cmd + ["sh", "-c", "mount -t tmpfs -o size=1m tmpfs /dev/shm"],
+                               capture_output=True, text=True, timeout=30)
+        except FileNotFoundError:
+            pytest.skip("unshare(1) is not installed (util-linux)")
+        if r.returncode == 0:
+            return cmd + ["sh", "-c"]
+        why.append("%s: %s" % (" ".join(cmd), r.stderr.strip() or "exit %d" % r.returncode))
+    pytest.skip("cannot mount a private /dev/shm (needs root or user namespaces): " + "; ".join(why))
+
+
+def test_short_shm_advice(ring, tmp_path):
+    """On a 20 MiB /dev/shm a 1080p bgr24 ring of the default 4 slots (32 MiB + a page) cannot be
+    made: one line with both sizes and the ways out, exit 7, nothing left behind; and the advice
+    works: --slots 2 --size 640x360 fits the same /dev/shm."""
+    shell = private_shm_shell()
+    err1, err2 = tmp_path / "big.err", tmp_path / "small.err"
+    src = ["-f", "lavfi", "testsrc2=size=1920x1080:rate=30", "--frames", "5"]
+    big = shlex.join([CAPTURE, "-r", ring] + src)
+    small = shlex.join([CAPTURE, "-r", ring, "--quiet", "--slots", "2", "--size", "640x360"] + src)
+    script = ("mount -t tmpfs -o size=20m tmpfs /dev/shm || exit 90\n"
+              "%s 2>%s; echo \"big=$?\"; echo \"after-big=$(ls -A /dev/shm | tr '\\n' ' ')\"\n"
+              "%s 2>%s; echo \"small=$?\"; echo \"after-small=$(ls -A /dev/shm | tr '\\n' ' ')\"\n"
+              % (big, shlex.quote(str(err1)), small, shlex.quote(str(err2))))
+    r = subprocess.run(shell + [script], capture_output=True, text=True, timeout=TIMEOUT)
+    assert r.returncode == 0, r.stdout + r.stderr
+    out = dict(l.split("=", 1) for l in r.stdout.splitlines() if "=" in l)
+    text = err1.read_text()
+    lines = [l for l in text.splitlines() if l.strip()]
+    assert out["big"] == "7", text
+    assert len(lines) == 1 and lines[0].startswith("framering-capture: cannot create ring '%s'" % ring), text
+    need = re.search(r"needs (\d+\.\d) MiB", lines[0])
+    free = re.search(r"/dev/shm has (\d+\.\d) MiB free", lines[0])
+    assert need and float(need.group(1)) == 32.0, lines[0]  # 4096 + 32 MiB of capacity
+    assert free and 19.0 <= float(free.group(1)) <= 20.0, lines[0]
+    for advice in ("fewer --slots", "smaller --size", "--shm-size=", "mount -o remount,size="):
+        assert advice in lines[0], (advice, lines[0])
+    assert out["after-big"].strip() == "", "left in /dev/shm: " + out["after-big"]
+    assert out["small"] == "0", err2.read_text()
+    assert out["after-small"].strip() == "", "left in /dev/shm: " + out["after-small"]
 
 
 def test_dump_errors(ring):

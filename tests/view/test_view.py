@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 import pytest
 
+import shmring  # tests/common (conftest.py puts it on the path)
 import viewtest as vt
 from viewtest import CAPTURE, DUMP, SAMPLE, TESTSRC, TIMEOUT, VIEW
 
@@ -48,6 +49,10 @@ def test_help_and_bad_options():
     r = subprocess.run([VIEW, "--help"], capture_output=True, text=True, timeout=TIMEOUT)
     assert r.returncode == 0
     assert "Exit status" in r.stdout and "--headless" in r.stdout
+    # The consumers' shared table (app/common/consumer_exit.h), as framering-dump prints it too.
+    for row in ("0  done", "1  bad usage", "2  ring missing", "3  the producer died", "4  the ring is corrupt",
+                "5  display failure", "6  anything else"):
+        assert row in r.stdout, row
     for bad in (["--bogus"], ["--frames", "x"], ["--wait", "-1"], ["--at", "3"], ["--size", "10"], ["extra"],
                 ["--upload", "mmap"], ["--frames"]):
         r = subprocess.run([VIEW] + bad, capture_output=True, text=True, timeout=TIMEOUT)
@@ -218,6 +223,92 @@ def test_snapshot_never_reached(tmp_path, ring):
     rc, err, st = run_pair(tmp_path, ring, ["--every", "--snapshot", str(snap), "--at", "50"], ["--frames", "3"])
     assert rc == 6 and not snap.exists()
     assert "frame 50 was never shown" in err
+
+
+# ---------------------------------------------------------------- damaged rings (tests/common/shmring.py)
+
+def blocked_producer(ring, frames):
+    """view_testsrc writing FRAMES (0: endless) 160x120 frames into RING and blocked on the full ring
+    (about 4 frames), no consumer yet; returns it and the mapped segment."""
+    prod = vt.start([TESTSRC, "--ring", ring, "--frames", str(frames), "--size", "160x120", "--slots", "4"])
+    try:
+        shmring.wait_for_segment(ring, prod)
+        seg = shmring.Segment(ring)
+        shmring.wait_producer_blocked(seg, prod)
+    except BaseException:
+        vt.stop(prod)
+        raise
+    return prod, seg
+
+
+def assert_one_line_exit_4(ring, rc, err, cpu, wall, want):
+    lines = err.strip().splitlines()
+    assert rc == 4, err
+    assert len(lines) == 1, f"expected one line, got:\n{err}"
+    assert lines[0].startswith("framering-view: ") and f"'{ring}'" in lines[0] and want in lines[0], lines[0]
+    # Ended by itself, and did not spin meanwhile (the old release-and-retry loop burnt a core).
+    assert cpu < 0.5 * wall + 0.5, f"{cpu:.2f} s of CPU in {wall:.2f} s: spinning?"
+
+
+@pytest.mark.parametrize("kind", sorted(shmring.RING_DAMAGE))
+def test_corrupt_ring_ends_with_4(ring, kind):
+    """A ring broken after its first frame (see shmring.RING_DAMAGE): one line, exit 4, no spin."""
+    prod, seg = blocked_producer(ring, 0)
+    view = None
+    try:
+        shmring.damage(seg, kind)
+        view = shmring.Measured([VIEW, "-r", ring, "--wait", "20", "--headless", "--every", "--quiet"])
+        rc, err, cpu, wall = view.wait(timeout=20)
+    finally:
+        seg.close()
+        if view:
+            view.kill()
+        vt.stop(prod)
+    assert_one_line_exit_4(ring, rc, err, cpu, wall, shmring.RING_DAMAGE_SAYS[kind])
+
+
+def test_shrunk_segment_ends_with_4(ring):
+    """The segment truncated under a reading viewer (-EFAULT): one line, exit 4, no crash (SIGBUS)."""
+    prod, seg = blocked_producer(ring, 0)
+    view = shmring.Measured([VIEW, "-r", ring, "--wait", "20", "--headless", "--every", "--quiet"])
+    try:
+        shmring.wait_consumer_reading(seg, view.proc)
+        # Stopped, the viewer has unread frames ahead of it once the producer blocks again;
+        # whatever it touches first after SIGCONT lies in the pages the truncation takes away.
+        view.proc.send_signal(signal.SIGSTOP)
+        shmring.wait_producer_blocked(seg, prod)
+        seg.close()
+        os.truncate(f"/dev/shm/{ring}", shmring.HEADER_SIZE)
+        view.proc.send_signal(signal.SIGCONT)
+        rc, err, cpu, wall = view.wait(timeout=20)
+    finally:
+        seg.close()
+        view.kill()
+        vt.stop(prod)
+    assert_one_line_exit_4(ring, rc, err, cpu, wall, "was shrunk")
+
+
+def test_bad_frame_header_is_skipped(tmp_path, ring):
+    """One frame with a wrong magic between good ones: skipped with one warning, counted as bad (not
+    as lost), and the viewer reads every good frame to end of stream, exit 0."""
+    stats = tmp_path / "stats.json"
+    prod, seg = blocked_producer(ring, 10)
+    try:
+        shmring.damage(seg, "frame-magic")  # frame 1
+        r = subprocess.run([VIEW, "-r", ring, "--wait", "20", "--headless", "--every", "--stats-json", str(stats)],
+                           capture_output=True, text=True, timeout=TIMEOUT)
+        prc = vt.finish(prod)[0]
+    finally:
+        seg.close()
+        vt.stop(prod)
+    assert r.returncode == 0, r.stderr
+    assert prc == 0
+    st = json.loads(stats.read_text())
+    assert st["end"] == "end of stream" and st["frames_shown"] == 9 and st["last_seq"] == 9, st
+    assert st["bad_records"] == 1 and st["frames_lost"] == 0, st
+    assert r.stderr.count("skipping a record that is not a valid frame") == 1, r.stderr
+    assert f"framering-view: ring '{ring}': skipping" in r.stderr
+    assert "bad 1;" in r.stderr  # the summary
 
 
 # ---------------------------------------------------------------- with framering-capture / framering-dump

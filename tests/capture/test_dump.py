@@ -1,0 +1,189 @@
+"""test_dump.py - framering-dump as a consumer: the shared exit-code table, damaged rings (stop with exit 4, never spin), damaged frames (skip and read on), Ctrl-C.
+
+Run by ctest (tests/capture/CMakeLists.txt) like test_capture.py, with the same environment:
+FRAMERING_CAPTURE, FRAMERING_DUMP, FRAMERING_SAMPLE_SMALL. The producer is framering-capture
+reading a file: in block mode it fills the ring and then sleeps for space, so the test can
+damage a segment in which nothing moves (tests/common/shmring.py) before the consumer starts.
+"""
+import os
+import re
+import signal
+import subprocess
+import sys
+import uuid
+
+import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
+import shmring  # noqa: E402  (tests/common)
+
+CAPTURE = os.environ.get("FRAMERING_CAPTURE", "framering-capture")
+DUMP = os.environ.get("FRAMERING_DUMP", "framering-dump")
+SMALL = os.environ.get("FRAMERING_SAMPLE_SMALL", "assets/sample-320x240.mp4")
+TIMEOUT = 60   # hang bound for a whole run
+HANG = 20      # hang bound for a consumer that should end at once
+
+EXIT_ROWS = ["0  done", "1  bad usage", "2  ring missing", "3  the producer died", "4  the ring is corrupt",
+             "5  display failure", "6  anything else"]
+
+
+@pytest.fixture
+def ring():
+    """A unique ring name; whatever is left under it in /dev/shm is removed afterwards (a killed
+    producer leaves its segment, by design)."""
+    name = "frtest-dump-%d-%s" % (os.getpid(), uuid.uuid4().hex[:8])
+    yield name
+    try:
+        os.unlink(os.path.join("/dev/shm", name))
+    except FileNotFoundError:
+        pass
+
+
+def blocked_capture(ring, frames=10):
+    """framering-capture writing FRAMES 160x120 frames of the small sample into RING, blocked once
+    the ring (2 slots: about 4 frames) is full; returns it and the mapped segment."""
+    prod = subprocess.Popen([CAPTURE, "--ring", ring, "--quiet", "--slots", "2", "-s", "160x120",
+                             "--frames", str(frames), SMALL], stderr=subprocess.PIPE, text=True)
+    try:
+        shmring.wait_for_segment(ring, prod)
+        seg = shmring.Segment(ring)
+        shmring.wait_producer_blocked(seg, prod)
+    except BaseException:
+        shmring.stop(prod)
+        raise
+    return prod, seg
+
+
+def finish_capture(prod):
+    """Wait for the producer to end by itself (at end of input, or when its consumer left, like a
+    pipe's writer); returns (exit code, stderr)."""
+    try:
+        _, err = prod.communicate(timeout=TIMEOUT)
+    finally:
+        shmring.stop(prod)
+    return prod.returncode, err
+
+
+def assert_one_line_exit_4(ring, rc, err, cpu, wall, want):
+    lines = err.strip().splitlines()
+    assert rc == 4, err
+    assert len(lines) == 1, "expected one line, got:\n" + err
+    assert lines[0].startswith("framering-dump: ") and "'%s'" % ring in lines[0] and want in lines[0], lines[0]
+    # Ended by itself, without spinning (the old dump released and retried forever at 100% CPU).
+    assert cpu < 0.5 * wall + 0.5, "%.2f s of CPU in %.2f s: spinning?" % (cpu, wall)
+
+
+def test_dump_help_exit_table():
+    r = subprocess.run([DUMP, "--help"], capture_output=True, text=True, timeout=10)
+    assert r.returncode == 0
+    for row in EXIT_ROWS:
+        assert row in r.stdout, (row, r.stdout)
+
+
+@pytest.mark.parametrize("kind", sorted(shmring.RING_DAMAGE))
+def test_dump_corrupt_ring_ends_with_4(ring, kind):
+    """A ring broken after its first frame (shmring.RING_DAMAGE): one line, exit 4, at once, no spin."""
+    prod, seg = blocked_capture(ring)
+    dump = None
+    try:
+        shmring.damage(seg, kind)
+        dump = shmring.Measured([DUMP, "--ring", ring, "--wait", "20", "--quiet"])
+        rc, err, cpu, wall = dump.wait(timeout=HANG)
+    finally:
+        seg.close()
+        if dump:
+            dump.kill()
+        shmring.stop(prod)
+    assert_one_line_exit_4(ring, rc, err, cpu, wall, shmring.RING_DAMAGE_SAYS[kind])
+
+
+def test_dump_shrunk_segment_ends_with_4(ring):
+    """The segment truncated under a reading dump (-EFAULT): one line, exit 4, no SIGBUS crash."""
+    prod, seg = blocked_capture(ring, frames=1000)
+    dump = shmring.Measured([DUMP, "--ring", ring, "--wait", "20", "--quiet"])
+    try:
+        shmring.wait_consumer_reading(seg, dump.proc)
+        # Stopped, dump has unread frames ahead once the producer blocks again; whatever it
+        # touches first after SIGCONT lies in the pages the truncation takes away.
+        dump.proc.send_signal(signal.SIGSTOP)
+        shmring.wait_producer_blocked(seg, prod)
+        seg.close()
+        os.truncate(os.path.join("/dev/shm", ring), shmring.HEADER_SIZE)
+        dump.proc.send_signal(signal.SIGCONT)
+        rc, err, cpu, wall = dump.wait(timeout=HANG)
+    finally:
+        seg.close()
+        dump.kill()
+        shmring.stop(prod)
+    assert_one_line_exit_4(ring, rc, err, cpu, wall, "was shrunk")
+
+
+def test_dump_bad_frame_header_is_skipped(tmp_path, ring):
+    """One frame with a wrong magic between good ones: skipped with one warning and named in the
+    summary; every good frame is dumped, to end of stream, exit 0."""
+    hdr = tmp_path / "out.hdr"
+    prod, seg = blocked_capture(ring, frames=10)
+    try:
+        shmring.damage(seg, "frame-magic")  # frame 1
+        r = subprocess.run([DUMP, "--ring", ring, "--wait", "20", "--headers", str(hdr)],
+                           capture_output=True, text=True, timeout=TIMEOUT)
+    finally:
+        seg.close()
+    prc, perr = finish_capture(prod)
+    assert prc == 0, perr
+    assert r.returncode == 0, r.stderr
+    seqs = [int(line.split()[0]) for line in hdr.read_text().splitlines()]
+    assert seqs == [0] + list(range(2, 10)), seqs
+    assert r.stderr.count("skipping a record that is not a valid frame") == 1, r.stderr
+    assert "framering-dump: ring '%s': skipping" % ring in r.stderr
+    summary = r.stderr.strip().splitlines()[-1]
+    assert re.match(r"framering-dump: 9 frames, .*end of stream, 1 invalid record skipped", summary), summary
+
+
+def test_dump_exit_codes(tmp_path, ring):
+    """The rows of the table dump can reach without a damaged ring: 1 usage, 2 missing / busy /
+    bad name is usage, 6 output file cannot be written; each with exactly one line."""
+    def run(args, code, pattern):
+        r = subprocess.run([DUMP] + args, capture_output=True, text=True, timeout=TIMEOUT)
+        lines = r.stderr.strip().splitlines()
+        assert r.returncode == code, (args, r.stderr)
+        assert len(lines) == 1 and re.search(pattern, lines[0]), (args, r.stderr)
+
+    run(["--bogus"], 1, r"unknown option")
+    run(["--ring", "a/b", "--wait", "0"], 1, r"bad ring name 'a/b'")
+    run(["--ring", ring, "--wait", "0.2"], 2, r"ring '%s' not found" % ring)
+    run(["--ring", ring, "--raw", str(tmp_path / "no" / "such" / "dir")], 6, r"cannot write")
+    prod, seg = blocked_capture(ring, frames=1000)
+    first = None
+    try:
+        first = subprocess.Popen([DUMP, "--ring", ring, "--quiet", "--slow-ms", "200"])
+        shmring.wait_consumer_reading(seg, first)
+        run(["--ring", ring, "--wait", "5"], 2, r"ring '%s' is busy: another consumer is attached" % ring)
+    finally:
+        seg.close()
+        shmring.stop(first)
+        shmring.stop(prod)
+
+
+def test_dump_sigint_while_waiting(ring):
+    """Ctrl-C while dump waits for the next frame ends it as done: exit 0, 'stopped by signal'."""
+    prod = subprocess.Popen([CAPTURE, "--ring", ring, "--quiet", "-f", "lavfi",
+                             "testsrc2=size=160x120:rate=2"], stderr=subprocess.DEVNULL)
+    dump = None
+    try:
+        shmring.wait_for_segment(ring, prod)
+        seg = shmring.Segment(ring)
+        try:
+            dump = shmring.Measured([DUMP, "--ring", ring, "--wait", "20"])
+            shmring.wait_consumer_reading(seg, dump.proc)  # then it waits ~0.5 s per frame
+        finally:
+            seg.close()
+        dump.proc.send_signal(signal.SIGINT)
+        rc, err, _, _ = dump.wait(timeout=HANG)
+    finally:
+        if dump:
+            dump.kill()
+        prod.send_signal(signal.SIGINT)
+        finish_capture(prod)
+    assert rc == 0, err
+    assert "stopped by signal" in err.strip().splitlines()[-1], err
