@@ -150,8 +150,12 @@ def test_use_after_release_and_close_never_crash(ring_name):
     with pytest.raises(framering.RingClosed):
         cons.next_frame(timeout=0)
     assert int(live.mean()) == 78
-    # The consumer is still attached while a view lives (deferred ring_close) ...
-    assert prod.stats.consumer_pid == os.getpid()
+    # close() detached at once: the slot is free for the next consumer while the view lives ...
+    st = prod.stats
+    assert st.consumer_pid == 0 and not st.consumer_alive
+    with framering.Consumer(ring_name, timeout=1) as second:
+        assert second.peer_alive
+    assert int(live.mean()) == 78
     # ... and even the producer going away leaves the mapping readable.
     prod.close()
     assert not (SHM / ring_name).exists(), "Producer.close() must remove the ring"

@@ -15,8 +15,8 @@ frames other programs (framering-view, framering-dump) read:
             cv2.Canny(gray, 50, 150, edges=out.array)   # written in place, committed on exit
 
 Errors are exceptions derived from FrameringError (RingNotFound, RingBusy,
-ForeignRing, PeerDied, Timeout, EndOfStream, RingFull, FrameReleased,
-RingClosed). End of stream: next_frame()/latest() raise EndOfStream, and
+ForeignRing and its RingShrunk, PeerDied, Timeout, EndOfStream, RingFull,
+FrameReleased, RingClosed, InvalidFrame, ConsumerDetached). End of stream: next_frame()/latest() raise EndOfStream, and
 iterating a Consumer simply ends.
 
 The shared library libframering-ring.so is found via $FRAMERING_LIB, next to
@@ -27,15 +27,18 @@ The OpenCV viewer: python3 -m framering.view NAME  (--help).
 """
 
 from .errors import (
+    ConsumerDetached,
     EndOfStream,
     ForeignRing,
     FrameReleased,
     FrameringError,
+    InvalidFrame,
     PeerDied,
     RingBusy,
     RingClosed,
     RingFull,
     RingNotFound,
+    RingShrunk,
     Timeout,
 )
 from .ring import (
@@ -59,7 +62,8 @@ __version__ = "0.1.0"
 __all__ = [
     "Consumer", "Producer", "Frame", "OutFrame", "RingStats",
     "FrameringError", "RingNotFound", "RingBusy", "ForeignRing", "PeerDied", "Timeout",
-    "EndOfStream", "RingFull", "FrameReleased", "RingClosed",
+    "EndOfStream", "RingFull", "FrameReleased", "RingClosed", "RingShrunk", "InvalidFrame",
+    "ConsumerDetached",
     "inspect", "unlink_stale", "capacity_for", "format_code", "format_name", "now_ns",
     "library_path", "WAIT_SLICE",
 ]

@@ -33,9 +33,27 @@ class RingBusy(FrameringError):
 
 
 class ForeignRing(FrameringError):
-    """The name is a segment that is not a framering ring, another layout version,
-    or is corrupt (-EEXIST, -EPROTO, -EBADMSG), or the peer shrank the segment
-    under this process's mapping (-EFAULT: views of it now read zeros)."""
+    """The name is not a framering ring (another file, a FIFO, a directory), a ring
+    or frames of another format version, or a corrupt ring (-EEXIST, -EPROTO,
+    -EBADMSG); or (RingShrunk) the peer shrank the segment under this mapping.
+    A reader cannot go on with a corrupt ring; a frame of another version was
+    skipped, but so will be every frame that producer sends."""
+
+
+class RingShrunk(ForeignRing):
+    """The peer shrank the segment under this process's mapping (-EFAULT): views of
+    it now read zeros, and every call on the ring fails the same way."""
+
+
+class InvalidFrame(FrameringError):
+    """A record that is not a valid frame was skipped (-ENOMSG); the next call goes on
+    with the records after it. Iterating a Consumer skips such records and counts them
+    in ``consumer.invalid_frames``."""
+
+
+class ConsumerDetached(FrameringError):
+    """The producer waited for room, but the consumer detached (-ENOTCONN), as a pipe
+    without a reader: nobody will make room until another consumer attaches."""
 
 
 class PeerDied(FrameringError):
@@ -62,7 +80,8 @@ class FrameReleased(FrameringError):
 
 
 class RingClosed(FrameringError):
-    """The Consumer/Producer was closed; no further reads or writes are possible."""
+    """The Consumer/Producer was closed (also from another thread while a call waited:
+    -ECANCELED); no further reads or writes are possible."""
 
 
 _BY_ERRNO = {
@@ -71,7 +90,11 @@ _BY_ERRNO = {
     _errno.EEXIST: ForeignRing,
     _errno.EPROTO: ForeignRing,
     _errno.EBADMSG: ForeignRing,
-    _errno.EFAULT: ForeignRing,
+    _errno.EFAULT: RingShrunk,
+    _errno.ENOMSG: InvalidFrame,
+    _errno.ENOTCONN: ConsumerDetached,
+    _errno.ECANCELED: RingClosed,
+    _errno.ESHUTDOWN: RingClosed,
     _errno.EOWNERDEAD: PeerDied,
     _errno.ETIMEDOUT: Timeout,
     _errno.EAGAIN: Timeout,

@@ -6,10 +6,31 @@ reserved frame is where the producer writes the pixels in place.
 
 Lifetime rule (why a view can never crash the interpreter): the C handle
 (``ring_t*``) and its mapping belong to a small owner object. Every numpy view
-keeps that owner alive through its ``.base`` chain, and the owner calls
-``ring_close()`` (which unmaps) only when the last reference is gone. So
-``consumer.close()`` detaches logically at once (no further reads; the
-current frame is released), but the unmap waits until no view remains.
+keeps that owner alive through its ``.base`` chain, and so does every call
+that is inside the C library; the owner calls ``ring_close()`` (which
+unmaps) only when the last reference is gone. ``close()`` detaches at once
+(``ring_detach()``: the current frame is released, the consumer slot is
+free for the next consumer, a producer's name is removed), but the unmap
+waits until no view and no call needs the memory. At interpreter exit
+nothing is unmapped at all: rings still open are detached (end of stream
+marked, names removed) and their memory stays mapped until the process is
+gone, so a daemon thread or an atexit handler reading a view never faults.
+
+Threads (the rules, tested in tests/python/test_threads.py):
+
+* A Consumer or Producer may be shared between threads. Its calls are
+  serialized by a lock it holds; a waiting call holds it while it waits, so
+  a second reader waits for the first. ``stats``, ``peer_alive``,
+  ``mapping`` and ``meta`` do not wait for that lock.
+* ``close()`` may be called from any thread at any time (also while another
+  thread waits in ``next_frame()``/``latest()``/``reserve_frame()``): it
+  wakes that call at once (``ring_interrupt()``), which then raises
+  RingClosed; nothing is freed while a call is inside the C library.
+* Only one frame is held per Consumer: asking for the next one (from any
+  thread) releases the current one. Views of a released frame stay safe to
+  read (never a crash) but may show newer data; keep pixels with
+  ``frame.copy()``. Frames and OutFrames themselves are not meant to be
+  used from two threads at once.
 
 What a view shows after its frame was released: the ring reuses the space,
 so an old view shows whatever the producer wrote there later -- the stale
@@ -25,8 +46,10 @@ within a slice even during a long wait.
 
 from __future__ import annotations
 
+import atexit
 import ctypes
 import errno
+import threading
 import time
 import weakref
 from dataclasses import dataclass
@@ -53,6 +76,7 @@ from .errors import (
     EndOfStream,
     FrameReleased,
     FrameringError,
+    InvalidFrame,
     RingClosed,
     RingNotFound,
     Timeout,
@@ -83,6 +107,24 @@ def _raise(code: int, what: str) -> None:
     msg = _lib.lib().ring_strerror(code)
     text = msg.decode() if msg else f"error {code}"
     raise error_class(code)(code, f"{what}: {text}")
+
+
+def _wait_sliced(call, deadline: Optional[float], handle: "_Handle", closed_msg: str) -> int:
+    """Run CALL(slice_ns) until it returns something other than a wait that ran out,
+    in slices (signal handlers run between them); the one wait loop of the package.
+    Returns 0 or the negative errno of the last slice (-ETIMEDOUT/-EAGAIN once DEADLINE,
+    a time.monotonic() value or None, has passed). RingClosed if close() woke it."""
+    while True:
+        if handle.closing:
+            raise RingClosed(-errno.ECANCELED, closed_msg)
+        rc = call(_slice_ns(deadline))
+        if rc == -errno.ECANCELED or handle.closing:
+            raise RingClosed(-errno.ECANCELED, closed_msg)
+        if rc == -errno.EINTR:
+            continue  # a signal; its Python handler runs now (Ctrl-C raises from here)
+        if rc in (-errno.ETIMEDOUT, -errno.EAGAIN) and (deadline is None or time.monotonic() < deadline):
+            continue  # next slice: signal handlers ran in between
+        return rc
 
 
 def format_code(fmt: Union[str, int]) -> int:
@@ -167,12 +209,20 @@ class _Handle:
     """Owns one ring_t* and exposes its whole mapping to numpy (__array_interface__).
 
     Views of frames are slices of ``np.asarray(handle)``, so each keeps this
-    object alive; ring_close() (and with it munmap) runs from a weakref
-    finalizer only once the last of them is gone, or at interpreter exit.
+    object alive, and so does every call into C (it holds the handle in a
+    local while it runs); ring_close() (and with it munmap) runs from a weakref
+    finalizer only once the last of them is gone, and never at interpreter
+    exit (see _detach_all_at_exit).
+
+    ``calls`` serializes the calls that use the ring_t (ring_t is one
+    thread's at a time); ``state`` guards detaching against the getters,
+    which do not wait for a blocked call. ``closing`` is set before a
+    waiting call is interrupted, so that it knows to raise RingClosed.
     """
 
     def __init__(self, ptr: ctypes.c_void_p, writable: bool) -> None:
         lib = _lib.lib()
+        self.lib = lib
         self.ptr = ptr
         base = ctypes.c_void_p()
         size = ctypes.c_size_t()
@@ -185,12 +235,51 @@ class _Handle:
             "typestr": "|u1",
             "data": (self.base, not writable),
         }
-        self.closed = weakref.finalize(self, _close_ring, lib, ptr)
+        self.calls = threading.RLock()
+        self.state = threading.Lock()
+        self.closing = False
+        self.detached = False
+        finalizer = weakref.finalize(self, _close_ring, lib, ptr)
+        finalizer.atexit = False  # at exit, views may still be read: never unmap then
+        _LIVE_HANDLES.add(self)
+
+    def interrupt(self) -> None:
+        """Wake the call waiting in C on this ring, from any thread (ring_interrupt)."""
+        self.closing = True
+        if not self.detached:
+            self.lib.ring_interrupt(self.ptr)
+
+    def detach(self) -> int:
+        """ring_detach() once; the caller holds ``calls``. Returns its result."""
+        with self.state:
+            if self.detached:
+                return 0
+            self.detached = True
+            return self.lib.ring_detach(self.ptr)
+
+
+#: Every handle not yet collected, for the exit hook.
+_LIVE_HANDLES: "weakref.WeakSet[_Handle]" = weakref.WeakSet()
 
 
 def _close_ring(lib: ctypes.CDLL, ptr: ctypes.c_void_p) -> None:
     if ptr.value:
         lib.ring_close(ctypes.byref(ptr))
+
+
+@atexit.register
+def _detach_all_at_exit() -> None:
+    """At exit, end every side still attached (end of stream marked, names removed, consumer
+    slots freed) but unmap nothing: daemon threads and later atexit handlers may still read
+    views. A call still waiting in another thread is interrupted first; if it does not let go
+    within a second the ring is left as it is (the kernel frees its slot when the process ends)."""
+    for handle in list(_LIVE_HANDLES):
+        handle.interrupt()
+        if handle.calls.acquire(timeout=1.0):
+            try:
+                handle.detach()
+            finally:
+                handle.calls.release()
 
 
 def _to_ns(timeout: Seconds) -> int:
@@ -418,13 +507,17 @@ class Frame(_HeaderFields):
         c = self._consumer
         if self._released or c is None:  # already released, or a private copy
             return
-        self._released = True
-        if c is not None:
-            # Drop our reference to the mapping: only views the caller kept
-            # may delay the unmap now.
-            self._buf = None
-            self._consumer = None
+        try:
             c._release(self)
+        finally:
+            self._drop()
+
+    def _drop(self) -> None:
+        """Mark released and drop our reference to the mapping: only views the caller
+        kept may delay the unmap now."""
+        self._released = True
+        self._buf = None
+        self._consumer = None
 
     def copy(self) -> "Frame":
         """A Frame with a private (writable) copy of this record: valid forever;
@@ -527,23 +620,32 @@ class OutFrame(_HeaderFields):
         self._set_flag(FRAME_FLAG_EOS, on)
 
     def commit(self) -> None:
-        """Publish the frame to the consumer."""
+        """Publish the frame to the consumer (RingClosed if the producer was closed meanwhile)."""
         self._check()
-        self._done = True
-        self._buf = None
-        # From now on the fields read a private copy: the shared header may
-        # be reused (or unmapped) once the consumer released the record.
-        self._hdr = FrameHeader.from_buffer_copy(self._hdr)
-        self._producer._commit(self)
+        # The fields keep what was written: once committed, the consumer may
+        # release the record and the producer reuse it.
+        written = FrameHeader.from_buffer_copy(self._hdr)
+        try:
+            self._producer._commit(self)
+        finally:
+            self._drop(written)
 
     def abort(self) -> None:
         """Give the reservation back; the consumer never sees it."""
         if self._done:
             return
-        self._done = True
-        self._buf = None
-        self._hdr = FrameHeader.from_buffer_copy(self._hdr)
-        self._producer._abort(self)
+        try:
+            self._producer._abort(self)
+        finally:
+            self._drop()
+
+    def _drop(self, hdr: Optional[FrameHeader] = None) -> None:
+        """Done with the shared record: from now on the fields read a private copy (the
+        shared header may be reused once the consumer released the record)."""
+        if not self._done:
+            self._done = True
+            self._buf = None
+            self._hdr = hdr if hdr is not None else FrameHeader.from_buffer_copy(self._hdr)
 
     def __enter__(self) -> "OutFrame":
         return self
@@ -590,25 +692,45 @@ def _open_consumer(name: str, timeout: Seconds) -> ctypes.c_void_p:
 
 
 class _RingSide:
-    """What Consumer and Producer share: the ring_t*, its mapping as a numpy
-    array, and the close/context-manager lifecycle. Subclasses do their own
-    clean-up in close() and then call _detach()."""
+    """What Consumer and Producer share: the ring_t* (in a _Handle), its mapping as a
+    numpy array, and the close/context-manager lifecycle. Subclasses clean up their
+    side in _before_detach()."""
 
     _side = "ring"
+    _handle: Optional[_Handle] = None
 
     def _attach(self, ptr: ctypes.c_void_p, writable: bool) -> None:
-        self._ptr = ptr
-        self._handle: Optional[_Handle] = _Handle(ptr, writable=writable)
+        self._handle = _Handle(ptr, writable=writable)
         self._map: Optional[np.ndarray] = np.asarray(self._handle)
 
-    def _detach(self) -> None:
-        # The _Handle's finalizer runs ring_close() once no view needs the mapping.
-        self._handle = None
-        self._map = None
-        self._ptr = None
+    def _before_detach(self, handle: _Handle) -> None:
+        """Side-specific clean-up, with handle.calls held (release a frame, abort a reservation)."""
 
-    def close(self) -> None:  # pragma: no cover - overridden
-        self._detach()
+    def close(self) -> None:
+        """Detach now: the current frame is released (consumer) or the reservation aborted
+        and end of stream marked (producer), and the name or slot is free for the next one.
+        A call waiting in another thread is woken and raises RingClosed. Views still alive
+        keep the memory mapped until they are dropped. Idempotent; any thread."""
+        handle = self._handle
+        if handle is None:
+            return
+        handle.interrupt()  # a call waiting in C lets go of handle.calls at once
+        with handle.calls:
+            if self._handle is None:
+                return  # another thread closed it meanwhile
+            try:
+                self._before_detach(handle)
+            finally:
+                handle.detach()
+                self._handle = None
+                self._map = None
+
+    def _calls(self) -> _Handle:
+        """The open handle (RingClosed otherwise); take ``.calls`` before using its ptr."""
+        handle = self._handle
+        if handle is None or handle.closing:
+            raise RingClosed(0, f"{self._side} of ring '{self.name}' is closed")
+        return handle
 
     @property
     def closed(self) -> bool:
@@ -628,28 +750,33 @@ class _RingSide:
             pass
 
     def _check_open(self) -> None:
-        if self._handle is None:
-            raise RingClosed(0, f"{self._side} of ring '{self.name}' is closed")
+        self._calls()
+
+    def _getter(self, fn, *args):
+        """Call a read-only C getter without waiting for a blocked call (handle.state)."""
+        handle = self._calls()
+        with handle.state:
+            if handle.detached:
+                raise RingClosed(0, f"{self._side} of ring '{self.name}' is closed")
+            return fn(handle.ptr, *args)
 
     @property
     def stats(self) -> "RingStats":
         """Counters and liveness of the ring (ring_get_stats)."""
-        self._check_open()
         st = _lib.RingStatsStruct()
-        self._lib.ring_get_stats(self._ptr, ctypes.byref(st))
+        self._getter(self._lib.ring_get_stats, ctypes.byref(st))
         return RingStats._from_struct(st)
 
     @property
     def peer_alive(self) -> bool:
-        """Whether the other side is attached and its process lives."""
-        self._check_open()
-        return bool(self._lib.ring_peer_alive(self._ptr))
+        """Whether the other side is attached (holds its lock)."""
+        return bool(self._getter(self._lib.ring_peer_alive))
 
     @property
     def mapping(self) -> Tuple[int, int]:
         """(address, size) of the whole shared mapping (ring_mapping)."""
-        self._check_open()
-        return self._handle.base, self._handle.size
+        handle = self._calls()
+        return handle.base, handle.size
 
     def __repr__(self) -> str:
         return f"<framering.{type(self).__name__} {self.name!r}{' closed' if self.closed else ''}>"
@@ -680,61 +807,53 @@ class Consumer(_RingSide):
     def __init__(self, name: str, timeout: Seconds = 5.0) -> None:
         self.name = name
         self._lib = _lib.lib()
-        self._attach(_open_consumer(name, timeout), writable=False)
         self._current: Optional[Frame] = None
-        self._rec = ctypes.c_void_p()
-        self._skipped = ctypes.c_uint64()
+        #: Records skipped because they were not valid frames (InvalidFrame).
+        self.invalid_frames = 0
+        self._attach(_open_consumer(name, timeout), writable=False)
 
     # -- lifetime
-    def close(self) -> None:
-        """Release the current frame and detach. Views still alive keep the
-        mapping (and the consumer slot) until they are dropped; then
-        ring_close() runs. Idempotent."""
-        if self._handle is None:
-            return
-        if self._current is not None:
-            self._current.release()
-        self._detach()
+    def _before_detach(self, handle: _Handle) -> None:
+        frame, self._current = self._current, None
+        if frame is not None:
+            frame._drop()  # ring_detach() releases the record itself
 
     def __enter__(self) -> "Consumer":
         return self
 
     # -- reading
     def _peek(self, latest: bool, timeout: Seconds) -> Frame:
-        self._check_open()
-        if self._current is not None:
-            self._current.release()
-        lib, ptr = self._lib, self._ptr
+        handle = self._calls()
         hdr = FrameHeader()
-        rec, skipped = self._rec, self._skipped
-        skipped.value = 0
+        rec, skipped = ctypes.c_void_p(), ctypes.c_uint64()
         deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            slice_ns = _slice_ns(deadline)
-            rc = lib.frame_peek(ptr, ctypes.byref(hdr), ctypes.byref(rec), int(latest),
-                                ctypes.byref(skipped), slice_ns)
-            if rc == 0:
-                break
-            if rc == -errno.EINTR:
-                continue  # a signal; its Python handler runs now (Ctrl-C raises from here)
+        peek = self._lib.frame_peek
+        with handle.calls:
+            self._release_current(handle)
+            rc = _wait_sliced(
+                lambda ns: peek(handle.ptr, ctypes.byref(hdr), ctypes.byref(rec), int(latest),
+                                ctypes.byref(skipped), ns),
+                deadline, handle, f"consumer of ring '{self.name}' was closed while it waited")
             if rc in (-errno.ETIMEDOUT, -errno.EAGAIN):
-                if deadline is None or time.monotonic() < deadline:
-                    continue  # next slice: signal handlers ran in between
                 raise Timeout(rc, f"ring '{self.name}': no frame within {timeout:g} s")
-            if rc == -errno.EBADMSG:
-                # frame_peek leaves a non-frame record peeked: drop it so the
-                # next call goes on, and report it.
-                lib.ring_release(ptr)
-            _raise(rc, f"read ring '{self.name}'")
-        frame = Frame(hdr, self._map, rec.value - self._handle.base, self, skipped.value)
-        self._current = frame
+            if rc == -errno.ENOMSG:
+                self.invalid_frames += 1
+            if rc < 0:
+                # frame_peek released (skipped) a record that was no frame; any other error
+                # left nothing peeked. The next call goes on either way.
+                _raise(rc, f"read ring '{self.name}'")
+            frame = Frame(hdr, self._map, rec.value - handle.base, self, skipped.value)
+            self._current = frame
         return frame
 
     def next_frame(self, timeout: Seconds = None) -> Frame:
         """The next frame in order (waits up to TIMEOUT seconds; None: forever).
 
         Releases the frame held before. Raises EndOfStream at end of stream,
-        Timeout, PeerDied, ForeignRing (corrupt record, skipped).
+        Timeout, PeerDied; InvalidFrame for a record that is not a valid frame
+        (it is skipped: the next call goes on); ForeignRing for a frame of
+        another format version (skipped too) or a corrupt ring (stop reading);
+        RingClosed if close() was called, also from another thread while waiting.
         """
         return self._peek(False, timeout)
 
@@ -745,32 +864,45 @@ class Consumer(_RingSide):
 
     def frames(self, latest: bool = False, timeout: Seconds = None) -> Iterator[Frame]:
         """Iterate frames until end of stream. Each frame is released when
-        the next is asked for (keep data with frame.copy())."""
+        the next is asked for (keep data with frame.copy()). Records that are
+        not valid frames are skipped and counted in ``invalid_frames``; every
+        other error ends the iteration by raising."""
         get = self.latest if latest else self.next_frame
         while True:
             try:
                 frame = get(timeout)
             except EndOfStream:
                 return
+            except InvalidFrame:
+                continue
             yield frame
 
     def __iter__(self) -> Iterator[Frame]:
         return self.frames()
 
+    def _release_current(self, handle: _Handle) -> None:
+        """Give the held frame back (handle.calls held)."""
+        frame, self._current = self._current, None
+        if frame is not None:
+            frame._drop()
+            rc = self._lib.ring_release(handle.ptr)
+            if rc < 0:
+                _raise(rc, f"release on ring '{self.name}'")
+
     def _release(self, frame: Frame) -> None:
-        if self._current is frame:
-            self._current = None
-            if self._ptr is not None:
-                rc = self._lib.ring_release(self._ptr)
-                if rc < 0:
-                    _raise(rc, f"release on ring '{self.name}'")
+        handle = self._handle
+        if handle is None or self._current is not frame:
+            return  # already given back: by the next frame, or by close()
+        with handle.calls:
+            if self._current is frame and self._handle is handle:
+                self._release_current(handle)
 
     def skip_to_latest(self) -> int:
         """Discard every committed frame but the newest, without waiting; returns how many."""
-        self._check_open()
-        if self._current is not None:
-            self._current.release()
-        n = self._lib.ring_skip_to_latest(self._ptr)
+        handle = self._calls()
+        with handle.calls:
+            self._release_current(handle)
+            n = self._lib.ring_skip_to_latest(handle.ptr)
         if n < 0:
             _raise(int(n), f"skip on ring '{self.name}'")
         return int(n)
@@ -779,9 +911,8 @@ class Consumer(_RingSide):
     @property
     def meta(self) -> bytes:
         """The producer's 64-byte stream description area (ring_get_meta)."""
-        self._check_open()
         buf = ctypes.create_string_buffer(64)
-        rc = self._lib.ring_get_meta(self._ptr, buf, 64)
+        rc = self._getter(self._lib.ring_get_meta, buf, 64)
         if rc < 0:
             _raise(rc, f"meta of ring '{self.name}'")
         return buf.raw
@@ -792,6 +923,7 @@ class Consumer(_RingSide):
 
 
 _POLICIES = {"block": 0, "drop": 1}
+
 
 
 def capacity_for(slots: int, width: int, height: int, fmt: Union[str, int] = "bgr24") -> int:
@@ -847,25 +979,19 @@ class Producer(_RingSide):
             capacity = capacity_for(slots, width, height, format)
         self.name = name
         self._lib = _lib.lib()
+        self._pending: Optional[OutFrame] = None
+        self._on_full = on_full
         opts = _lib.RingCreateOpts(capacity or 0, mode, _POLICIES[on_full])
         ptr = ctypes.c_void_p()
         rc = self._lib.ring_create(ctypes.byref(ptr), name.encode(), ctypes.byref(opts))
         if rc < 0:
             _raise(rc, f"create ring '{name}'")
         self._attach(ptr, writable=True)
-        self._pending: Optional[OutFrame] = None
-        self._on_full = on_full
 
-    def close(self) -> None:
-        """Abort a pending reservation, mark end of stream and detach. The
-        ring_close() that removes the name runs as soon as no view of its
-        memory remains (at once in the usual case). Idempotent."""
-        if self._handle is None:
-            return
-        if self._pending is not None:
-            self._pending.abort()
-        self._lib.ring_mark_eos(self._ptr)
-        self._detach()
+    def _before_detach(self, handle: _Handle) -> None:
+        out, self._pending = self._pending, None
+        if out is not None:
+            out._drop()  # ring_detach() aborts the reservation and marks end of stream
 
     def __enter__(self) -> "Producer":
         return self
@@ -876,42 +1002,48 @@ class Producer(_RingSide):
 
         Under on_full='block' waits up to TIMEOUT seconds (None: forever) for
         space (Timeout after that); under 'drop' raises RingFull at once.
-        PeerDied if the consumer died while we waited.
+        PeerDied if the consumer died while we waited, ConsumerDetached if it
+        left; RingClosed if close() was called (also from another thread).
         """
-        self._check_open()
-        if self._pending is not None:
-            raise FrameringError(-errno.EALREADY, f"ring '{self.name}': a reserved frame is not committed yet")
+        handle = self._calls()
         code = format_code(format)
-        lib, ptr = self._lib, self._ptr
         hdrp = ctypes.POINTER(FrameHeader)()
         deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            slice_ns = _slice_ns(deadline)
-            rc = lib.frame_reserve(ptr, code, width, height, ctypes.byref(hdrp), slice_ns)
-            if rc == 0:
-                break
-            if rc == -errno.EINTR:
-                continue
+        reserve = self._lib.frame_reserve
+        with handle.calls:
+            if self._pending is not None:
+                raise FrameringError(-errno.EALREADY, f"ring '{self.name}': a reserved frame is not committed yet")
+            rc = _wait_sliced(lambda ns: reserve(handle.ptr, code, width, height, ctypes.byref(hdrp), ns),
+                              deadline, handle, f"producer of ring '{self.name}' was closed while it waited")
             if rc in (-errno.ETIMEDOUT, -errno.EAGAIN):
-                if deadline is None or time.monotonic() < deadline:
-                    continue
                 raise Timeout(rc, f"ring '{self.name}': no space for a frame within {timeout:g} s")
-            _raise(rc, f"reserve {width}x{height} {format_name(code)} in ring '{self.name}'")
-        addr = ctypes.addressof(hdrp.contents)
-        out = OutFrame(hdrp, self._map, addr - self._handle.base, self)
-        self._pending = out
+            if rc < 0:
+                _raise(rc, f"reserve {width}x{height} {format_name(code)} in ring '{self.name}'")
+            addr = ctypes.addressof(hdrp.contents)
+            out = OutFrame(hdrp, self._map, addr - handle.base, self)
+            self._pending = out
         return out
 
     def _commit(self, out: OutFrame) -> None:
-        self._pending = None
-        rc = self._lib.frame_commit(self._ptr, out._hdrp)
+        handle = self._handle
+        if handle is None:
+            raise RingClosed(0, f"producer of ring '{self.name}' was closed before the commit")
+        with handle.calls:
+            if self._pending is not out or handle.detached:
+                raise RingClosed(0, f"producer of ring '{self.name}' was closed before the commit")
+            self._pending = None
+            rc = self._lib.frame_commit(handle.ptr, out._hdrp)
         if rc < 0:
             _raise(rc, f"commit to ring '{self.name}'")
 
     def _abort(self, out: OutFrame) -> None:
-        self._pending = None
-        if self._ptr is not None:
-            self._lib.ring_abort(self._ptr)
+        handle = self._handle
+        if handle is None:
+            return
+        with handle.calls:
+            if self._pending is out and not handle.detached:
+                self._pending = None
+                self._lib.ring_abort(handle.ptr)
 
     def write_frame(self, image: np.ndarray, format: Union[str, int] = "bgr24", *,
                     pts: Optional[int] = None, time_base: Union[Fraction, Tuple[int, int], None] = None,
@@ -932,17 +1064,23 @@ class Producer(_RingSide):
             seq = out.seq
         return seq
 
+    def _call(self, fn, *args):
+        """FN(ring_t*, *ARGS) under the call lock (RingClosed once closed)."""
+        handle = self._calls()
+        with handle.calls:
+            if handle.detached:
+                raise RingClosed(0, f"{self._side} of ring '{self.name}' is closed")
+            return fn(handle.ptr, *args)
+
     def mark_eos(self) -> None:
         """Mark end of stream: the consumer reads what is left, then gets EndOfStream."""
-        self._check_open()
-        rc = self._lib.ring_mark_eos(self._ptr)
+        rc = self._call(self._lib.ring_mark_eos)
         if rc < 0:
             _raise(rc, f"mark end of stream on ring '{self.name}'")
 
     def note_drop(self, nbytes: int = 0) -> None:
         """Count a frame the caller chose not to write."""
-        self._check_open()
-        self._lib.ring_note_drop(self._ptr, nbytes)
+        self._call(self._lib.ring_note_drop, nbytes)
 
     @property
     def on_full(self) -> str:
@@ -953,21 +1091,18 @@ class Producer(_RingSide):
     def on_full(self, policy: str) -> None:
         if policy not in _POLICIES:
             raise ValueError(f"on_full must be 'block' or 'drop', not {policy!r}")
-        self._check_open()
-        self._lib.ring_set_full_policy(self._ptr, _POLICIES[policy])
+        self._call(self._lib.ring_set_full_policy, _POLICIES[policy])
         self._on_full = policy
 
     @property
     def max_record(self) -> int:
         """Largest record the ring accepts (capacity / 2)."""
-        self._check_open()
-        return int(self._lib.ring_max_record(self._ptr))
+        return int(self._getter(self._lib.ring_max_record))
 
     def set_meta(self, data: bytes) -> None:
         """Fill the 64-byte stream description area consumers can read."""
-        self._check_open()
         buf = ctypes.create_string_buffer(bytes(data), len(data))
-        rc = self._lib.ring_set_meta(self._ptr, buf, len(data))
+        rc = self._call(self._lib.ring_set_meta, buf, len(data))
         if rc < 0:
             _raise(rc, f"set meta of ring '{self.name}'")
 

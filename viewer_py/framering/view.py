@@ -8,13 +8,15 @@ cost is measured and printed in the summary (--no-overlay shows the view
 itself with no copy at all).
 
 Keys: q or Esc quits, s saves the current frame (without overlay) as PNG.
-Exit status: 0 at end of stream, after --frames N or on q/Ctrl-C;
-1 bad option; 2 ring missing, timeout or no display; 3 producer died.
+Exit status: the table every framering consumer shares (app/common/consumer_exit.h):
+0 done, 1 bad usage, 2 ring missing/busy, 3 producer died, 4 corrupt or foreign
+ring, 5 display failure, 6 anything else.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import socket
 import sys
@@ -26,7 +28,9 @@ import numpy as np
 from . import (
     Consumer,
     EndOfStream,
+    ForeignRing,
     FrameringError,
+    InvalidFrame,
     PeerDied,
     RingBusy,
     RingNotFound,
@@ -35,7 +39,18 @@ from . import (
 
 PROG = "python3 -m framering.view"
 
-EXIT_OK, EXIT_USAGE, EXIT_NORING, EXIT_PEERDIED = 0, 1, 2, 3
+# The exit codes of every framering consumer (app/common/consumer_exit.h; a test checks they match).
+EXIT_DONE = 0        # end of stream, q/Esc, Ctrl-C, --frames reached
+EXIT_USAGE = 1       # bad option
+EXIT_NO_RING = 2     # ring missing (not found within --timeout), busy, or not accessible
+EXIT_PRODUCER_DIED = 3
+EXIT_BAD_RING = 4    # corrupt or foreign ring: not a ring, corrupt indices/records, other version, shrunk
+EXIT_DISPLAY = 5     # no display to open a window on
+EXIT_OTHER = 6       # anything else
+
+EXIT_HELP = ("exit status (the same for every framering consumer): 0 done (end of stream, q/Esc, Ctrl-C, "
+             "--frames), 1 bad usage, 2 ring missing, busy or not accessible, 3 the producer died, "
+             "4 the ring is corrupt or foreign, 5 display failure, 6 anything else.")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -49,8 +64,7 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
         prog=PROG,
         description="Show the frames of a framering ring in an OpenCV window, with fps, "
                     "latency and skipped frames drawn on top.",
-        epilog="keys: q/Esc quit, s save the current frame. "
-               "exit: 0 end of stream/--frames/q, 1 bad option, 2 no ring or no display, 3 producer died.",
+        epilog="keys: q/Esc quit, s save the current frame. " + EXIT_HELP,
     )
     p.add_argument("name", nargs="?", default="framering", help="ring name (default: framering)")
     mode = p.add_mutually_exclusive_group()
@@ -190,6 +204,15 @@ def draw_overlay(img: np.ndarray, stats: Stats, frame, cv2) -> None:
                 max(int(1.5 * scale), 1), cv2.LINE_AA)
 
 
+def save_frame(frame, save_dir: str, name: str, cv2) -> None:
+    """Write FRAME (without overlay) as a PNG into SAVE_DIR and say where."""
+    path = os.path.join(save_dir, f"framering-{name}-{frame.seq:06d}.png")
+    if cv2.imwrite(path, to_bgr(frame, cv2)):
+        sys.stderr.write(f"\n{PROG}: saved {path}\n")
+    else:
+        sys.stderr.write(f"\n{PROG}: could not write {path}\n")
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
     if not args.headless:
@@ -197,32 +220,46 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if why:
             sys.stderr.write(f"{PROG}: {why}; cannot open a window. Use --headless for statistics "
                              "only, or run under xvfb-run.\n")
-            return EXIT_NORING
+            return EXIT_DISPLAY
     cv2 = None
     if not args.headless:
         import cv2  # only now: importing it needs no display, but keep headless runs lean
 
-    status = EXIT_OK
+    status = EXIT_DONE
     why = "end of stream"
     cons: Optional[Consumer] = None
     stats = Stats()
     win = f"framering: {args.name}"
     window_open = False
+    shown = None  # the frame on screen: held (not released) until the next one comes, so 's' can save it
     try:
         try:
             cons = Consumer(args.name, timeout=args.timeout)
-        except (RingNotFound, RingBusy, FrameringError) as e:  # missing, busy or foreign
+        except (RingNotFound, RingBusy) as e:  # missing or busy
             sys.stderr.write(f"{PROG}: {e}\n")
-            return EXIT_NORING
+            return EXIT_NO_RING
+        except ForeignRing as e:
+            sys.stderr.write(f"{PROG}: {e}\n")
+            return EXIT_BAD_RING
+        except FrameringError as e:
+            sys.stderr.write(f"{PROG}: {e}\n")
+            return EXIT_NO_RING if e.code in (-errno.EACCES, -errno.EPERM) else EXIT_OTHER
         stats.start = time.monotonic()
         get = cons.next_frame if args.every else cons.latest
         while args.frames is None or stats.frames < args.frames:
             try:
                 # Short waits: between them the window keeps handling events.
                 frame = get(0.05 if not args.headless else None)
+            except InvalidFrame as e:
+                if cons.invalid_frames == 1:
+                    sys.stderr.write(f"\n{PROG}: {e} (further ones are counted in the summary)\n")
+                continue
             except Timeout:
                 if window_open:
+                    # Keys come here too while no new frame arrives: handle them all.
                     key = cv2.waitKey(1) & 0xFF
+                    if key == ord("s") and shown is not None and not shown.released:
+                        save_frame(shown, args.save_dir, args.name, cv2)
                     if key in (ord("q"), 27) or cv2.getWindowProperty(win, cv2.WND_PROP_VISIBLE) < 1:
                         why = "quit"
                         break
@@ -245,15 +282,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 cv2.resizeWindow(win, frame.width, frame.height)
                 window_open = True
             cv2.imshow(win, img)
+            shown = frame  # released when the next frame is asked for
             key = cv2.waitKey(1) & 0xFF
             if key == ord("s"):
-                path = os.path.join(args.save_dir, f"framering-{args.name}-{frame.seq:06d}.png")
-                clean = to_bgr(frame, cv2)
-                if cv2.imwrite(path, clean):
-                    sys.stderr.write(f"\n{PROG}: saved {path}\n")
-                else:
-                    sys.stderr.write(f"\n{PROG}: could not write {path}\n")
-            frame.release()
+                save_frame(frame, args.save_dir, args.name, cv2)
             stats.progress(args.name)
             if key in (ord("q"), 27):
                 why = "quit"
@@ -267,12 +299,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         why = "end of stream"
     except PeerDied as e:
         why = f"producer died ({e})"
-        status = EXIT_PEERDIED
+        status = EXIT_PRODUCER_DIED
     except KeyboardInterrupt:
         why = "interrupted"
+    except ForeignRing as e:
+        sys.stderr.write(f"\n{PROG}: {e}: stopped reading\n")
+        why = "corrupt or foreign ring"
+        status = EXIT_BAD_RING
     except FrameringError as e:
-        why = f"error: {e}"
-        status = EXIT_NORING
+        sys.stderr.write(f"\n{PROG}: {e}\n")
+        why = "error"
+        status = EXIT_OTHER
     finally:
         dropped = 0
         if cons is not None and not cons.closed:
