@@ -95,6 +95,46 @@ int main(int argc, char **argv)
 		ring_close(&c);
 	}
 	ring_close(&r);
+
+	/* Hostile seeds (the safety issue's cases), read with a live producer (mode 32):
+	 * a pad over the whole data area with the tail 2^62 ahead, and a frame of another
+	 * version between good ones (read through frame_peek, mode 96). */
+	{
+		struct ring_create_opts small = { .capacity = 4096 };
+		ring_t *h = NULL;
+		struct frame_header *fh;
+		bad |= ring_create(&h, name, &small) < 0;
+		if (h) {
+			for (int i = 0; i < 3; i++) {
+				bad |= frame_reserve(h, FRAME_FMT_GRAY8, 8, 8, &fh, RING_NO_WAIT) < 0;
+				if (fh && i == 1)
+					fh->version = FRAME_VERSION + 1;
+				bad |= fh ? frame_commit(h, fh) < 0 : 1;
+			}
+			bad |= save(argv[1], "frame-version", 96, h);
+			const void *base;
+			size_t size;
+			ring_mapping(h, &base, &size);
+			unsigned char *copy = malloc(size);
+			if (copy) {
+				memcpy(copy, base, size);
+				uint64_t tail = (1ull << 62), head = 0;
+				uint32_t pad[2] = { 4096, 0x44444150u }; /* len = the whole area, "PADD" */
+				memcpy(copy + 4096, pad, sizeof(pad));
+				memcpy(copy + 128, &tail, 8); /* tail (ring_layout.h) */
+				memcpy(copy + 256, &head, 8); /* head */
+				char path[4096];
+				snprintf(path, sizeof(path), "%s/seed-pad-lap-32", argv[1]);
+				FILE *f = fopen(path, "wb");
+				unsigned char m = 32;
+				bad |= !f || fwrite(&m, 1, 1, f) != 1 || fwrite(copy, 1, size, f) != size;
+				if (f)
+					bad |= fclose(f) != 0;
+				free(copy);
+			}
+			ring_close(&h);
+		}
+	}
 	if (bad) {
 		fprintf(stderr, "fuzz_make_corpus: building the seed segments failed\n");
 		return 1;

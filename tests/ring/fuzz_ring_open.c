@@ -18,12 +18,16 @@
  *  bit 1: clamp the indices into a plausible range (tail - head <= capacity)
  *  bit 2: read with ring_peek_latest / ring_skip_to_latest too
  *  bit 3: try ring_create on the segment (reclaim path) after reading
- *  bit 4: no consumer pid shown (consumer_pid = 0) */
+ *  bit 4: no consumer pid shown (consumer_pid = 0)
+ *  bit 5: a live producer: the fuzzer holds the segment's producer lock while reading
+ *  bit 6: read through frame_peek (which skips records that are no valid frames) */
 #define MODE_HEADER 1u
 #define MODE_CLAMP 2u
 #define MODE_LATEST 4u
 #define MODE_CREATE 8u
 #define MODE_FREE 16u
+#define MODE_LIVE 32u
+#define MODE_FRAMES 64u
 
 static char name[64];
 static unsigned char *seg;
@@ -75,10 +79,21 @@ static void read_ring(unsigned mode)
 	ring_get_meta(c, meta, sizeof(meta));
 	for (int i = 0; i < 64; i++) {
 		int rc;
-		if ((mode & MODE_LATEST) && i % 2)
+		if (mode & MODE_FRAMES) {
+			struct frame_header fh;
+			const uint8_t *rec;
+			rc = frame_peek(c, &fh, &rec, (mode & MODE_LATEST) && i % 2, NULL, RING_NO_WAIT);
+			if (rc == -ENOMSG || rc == -EPROTO)
+				continue; /* skipped by frame_peek: nothing is peeked */
+			if (rc == 0 && (fh.image_size > SIZE_MAX || fh.header_size < FRAME_HEADER_SIZE))
+				abort();
+			d = rec;
+			len = rc == 0 ? (size_t)(fh.plane[0].offset + fh.image_size) : 0;
+		} else if ((mode & MODE_LATEST) && i % 2) {
 			rc = ring_peek_latest(c, &d, &len, NULL, RING_NO_WAIT);
-		else
+		} else {
 			rc = ring_peek(c, &d, &len, RING_NO_WAIT);
+		}
 		if (rc != 0)
 			break;
 		const unsigned char *lo = (const unsigned char *)base + RING_HEADER_SIZE;
@@ -171,7 +186,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	close(fd);
 
+	/* A live producer holds its lock (ring_layout.h); without it the producer is gone. */
+	int live = -1;
+	if (mode & MODE_LIVE) {
+		char file[160];
+		snprintf(file, sizeof(file), "/dev/shm%s", path);
+		live = open(file, O_RDWR);
+		struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = RING_LOCK_PRODUCER, .l_len = 1 };
+		if (live >= 0 && fcntl(live, F_OFD_SETLK, &fl) < 0) {
+			close(live);
+			live = -1;
+		}
+	}
 	read_ring(mode);
+	if (live >= 0)
+		close(live);
 	if (mode & MODE_CREATE) {
 		struct ring_create_opts o = { .capacity = RING_MIN_CAPACITY };
 		ring_t *p = NULL;
