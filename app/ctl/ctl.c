@@ -3,7 +3,7 @@
  * Everything goes through ring_inspect()/ring_inspect_meta() (a read-only
  * mapping, header validated) and ring_unlink_stale(), so the tool never attaches
  * to a ring and never disturbs a running producer or consumer. The stream format
- * comes from the meta area framering-capture fills (app/capture/capture_meta.h).
+ * comes from the meta area framering-capture fills (app/common/capture_meta.h).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -14,7 +14,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "../capture/capture_meta.h"
+#include "capture_meta.h"
 #include "apputil.h"
 #include "frame.h"
 #include "ring.h"
