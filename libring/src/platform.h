@@ -35,7 +35,9 @@ extern bool plat_force_named_tmp;
  * fstat it into *st. Anything but a regular file is refused at once, before
  * open() can block on it (a FIFO) or reach a driver (a device node), and a
  * symbolic link is never followed: -EBADMSG ("not a ring"). Returns the
- * descriptor (close-on-exec) or a negative errno (-ENOENT, -EACCES, ...). */
+ * descriptor (close-on-exec) or a negative errno (-ENOENT, -EACCES, ...).
+ * The file calls here report the system's EPERM as -EACCES: -EPERM has a
+ * ring meaning of its own ("not on this side"). */
 int plat_shm_open(const char *path, bool writable, struct stat *st);
 
 /* Create a new, nameless segment of SIZE bytes with permission bits MODE
@@ -51,6 +53,9 @@ int plat_shm_create(size_t size, mode_t mode, char tmp_path[PLAT_SHM_PATH_MAX]);
 /* Give the segment made by plat_shm_create() the name PATH, atomically:
  * -EEXIST if PATH exists (nothing is replaced). */
 int plat_shm_publish(int fd, const char *tmp_path, const char *path);
+
+/* Remove the name PATH ("/name"): 0 or a negative errno (-ENOENT, -EACCES). */
+int plat_shm_unlink(const char *path);
 
 /* Remove the private name plat_shm_create() may have given (no-op for ""). */
 void plat_shm_discard(const char *tmp_path);

@@ -50,6 +50,14 @@ void plat_futex_wake(_Atomic uint32_t *addr, int n)
 
 bool plat_force_named_tmp;
 
+/* errno of a failed file call, as the ring reports it: -EPERM means "not
+ * allowed on this side of the ring" there (ring.h), so the system's own
+ * EPERM (a sticky /dev/shm, a protected link) is reported as -EACCES. */
+static int file_error(void)
+{
+	return errno == EPERM ? -EACCES : -errno;
+}
+
 static int shm_full_path(char out[PLAT_SHM_PATH_MAX], const char *path)
 {
 	int n = snprintf(out, PLAT_SHM_PATH_MAX, SHM_DIR "%s", path);
@@ -66,16 +74,16 @@ int plat_shm_open(const char *path, bool writable, struct stat *st)
 	/* Look before opening: open() itself blocks on a FIFO without a writer
 	 * and runs a driver's open for a device node. */
 	if (fstatat(AT_FDCWD, full, &named, AT_SYMLINK_NOFOLLOW) < 0)
-		return -errno;
+		return file_error();
 	if (!S_ISREG(named.st_mode))
 		return -EBADMSG;
 	/* The name may have been swapped since: O_NONBLOCK keeps a FIFO from
 	 * blocking, O_NOFOLLOW refuses a link, and fstat has the last word. */
 	int fd = open(full, (writable ? O_RDWR : O_RDONLY) | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
-		return errno == ELOOP ? -EBADMSG : -errno;
+		return errno == ELOOP ? -EBADMSG : file_error();
 	if (fstat(fd, st) < 0) {
-		rc = -errno;
+		rc = file_error();
 		close(fd);
 		return rc;
 	}
@@ -116,14 +124,13 @@ int plat_shm_create(size_t size, mode_t mode, char tmp_path[PLAT_SHM_PATH_MAX])
 			break;
 	}
 	if (fd < 0) {
-		rc = -errno;
+		rc = file_error();
 		tmp_path[0] = '\0';
 		return rc;
 	}
-	/* open() applied the umask: set exactly what was asked. Our own new
-	 * file: a failure here is not a permission question of the ring's. */
+	/* open() applied the umask: set exactly what was asked. */
 	if (fchmod(fd, mode) < 0) {
-		rc = errno == EPERM ? -EACCES : -errno;
+		rc = file_error();
 		goto fail;
 	}
 	rc = posix_fallocate(fd, 0, (off_t)size);
@@ -148,10 +155,19 @@ int plat_shm_publish(int fd, const char *tmp_path, const char *path)
 	if (tmp_path[0]) {
 		if ((rc = shm_full_path(from, tmp_path)) < 0)
 			return rc;
-		return link(from, to) == 0 ? 0 : -errno;
+		return link(from, to) == 0 ? 0 : file_error();
 	}
 	snprintf(from, sizeof(from), "/proc/self/fd/%d", fd);
-	return linkat(AT_FDCWD, from, AT_FDCWD, to, AT_SYMLINK_FOLLOW) == 0 ? 0 : -errno;
+	return linkat(AT_FDCWD, from, AT_FDCWD, to, AT_SYMLINK_FOLLOW) == 0 ? 0 : file_error();
+}
+
+int plat_shm_unlink(const char *path)
+{
+	char full[PLAT_SHM_PATH_MAX];
+	int rc = shm_full_path(full, path);
+	if (rc < 0)
+		return rc;
+	return unlink(full) == 0 ? 0 : file_error();
 }
 
 void plat_shm_discard(const char *tmp_path)
@@ -169,9 +185,9 @@ int plat_shm_names(const char *path, int fd)
 	if (rc < 0)
 		return rc;
 	if (fstatat(AT_FDCWD, full, &named, AT_SYMLINK_NOFOLLOW) < 0)
-		return errno == ENOENT ? 0 : -errno;
+		return errno == ENOENT ? 0 : file_error();
 	if (fstat(fd, &open_file) < 0)
-		return -errno;
+		return file_error();
 	return named.st_dev == open_file.st_dev && named.st_ino == open_file.st_ino;
 }
 

@@ -141,7 +141,7 @@ static int map_guarded(ring_t *r, int prot, int flags)
 {
 	void *map = mmap(NULL, r->map_size, prot, MAP_SHARED | flags, r->fd, 0);
 	if (map == MAP_FAILED)
-		return -errno;
+		return errno == EPERM ? -EACCES : -errno; /* -EPERM means "not on this side" here */
 	r->hdr = map;
 	r->data = (uint8_t *)map + RING_HEADER_SIZE;
 	(void)plat_guard_mapping(r->hdr, r->map_size, prot, &r->lost);
@@ -177,7 +177,7 @@ static int remove_name_if_ours(const char *path, int fd)
 	int rc = plat_shm_names(path, fd);
 	if (rc <= 0)
 		return rc == 0 ? -ENOENT : rc;
-	return shm_unlink(path) == 0 ? 0 : -errno;
+	return plat_shm_unlink(path);
 }
 
 /* The name is taken by another segment. If it is a ring whose producer is

@@ -497,6 +497,41 @@ static void test_short_dev_shm(void **state)
 	assert_int_equal(rc, 0);
 }
 
+/* The test's fchmod() wins over libc's: it can fail the way a system call
+ * fails on a sealed or immutable file. */
+static atomic_bool fchmod_eperm;
+
+int fchmod(int fd, mode_t mode)
+{
+	static int (*real)(int, mode_t);
+	if (!real)
+		*(void **)&real = dlsym(RTLD_NEXT, "fchmod");
+	if (atomic_exchange(&fchmod_eperm, false)) {
+		errno = EPERM;
+		return -1;
+	}
+	return real(fd, mode);
+}
+
+/* Issue 15.7: errno values keep their meaning. -EPERM is the ring's "not
+ * allowed on this side of the ring"; a system call's own EPERM (here fchmod
+ * in ring_create) comes back as -EACCES, and nothing is left behind. */
+static void test_system_eperm_is_not_the_rings(void **state)
+{
+	(void)state;
+	for (int named = 0; named < 2; named++) {
+		plat_force_named_tmp = named;
+		atomic_store(&fchmod_eperm, true);
+		int rc = ring_create(&P, name, NULL);
+		if (rc == -EPERM)
+			fail_msg("the system's EPERM came back as -EPERM: \"%s\"", ring_strerror(rc));
+		assert_int_equal(rc, -EACCES);
+		assert_null(P);
+		assert_false(rt_shm_exists(name));
+	}
+	assert_int_equal(ring_create(&P, name, NULL), 0);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -508,6 +543,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_stale_consumer_close_spares_new_ring, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_threads_create_same_name, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_short_dev_shm, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_system_eperm_is_not_the_rings, setup, teardown),
 	};
 
 	rt_parse_args(argc, argv, "Ring names: non-files refused at once, stale rings passed over or reclaimed by exactly one producer, creation races, a full /dev/shm.");
