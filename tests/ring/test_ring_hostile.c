@@ -720,6 +720,21 @@ static void test_shrunk_under_mapping(void **state)
 	}
 }
 
+/* A file of our own, mapped and then shrunk: touching it raises SIGBUS. */
+static volatile unsigned char *shrunk_file_mapping(void)
+{
+	char path[] = "/tmp/framering-sigbus-XXXXXX";
+	int fd = mkstemp(path);
+	if (fd < 0 || ftruncate(fd, 4096) < 0)
+		_exit(3);
+	unlink(path);
+	volatile unsigned char *m = mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, 0);
+	if (m == MAP_FAILED || ftruncate(fd, 0) < 0)
+		_exit(3);
+	close(fd);
+	return m;
+}
+
 /* The guard takes only faults inside ring mappings: any other SIGBUS still
  * ends the process as it would without the library. Run in a child. */
 static void test_other_sigbus_still_fatal(void **state)
@@ -738,15 +753,7 @@ static void test_other_sigbus_still_fatal(void **state)
 			if (ring_create(&p, name, &o) < 0) /* installs the handler */
 				_exit(3);
 			if (how == 0) {
-				/* A file of ours, mapped and then shrunk. */
-				char path[] = "/tmp/framering-sigbus-XXXXXX";
-				int fd = mkstemp(path);
-				if (fd < 0 || ftruncate(fd, 4096) < 0)
-					_exit(3);
-				unlink(path);
-				volatile unsigned char *m = mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, 0);
-				if (m == MAP_FAILED || ftruncate(fd, 0) < 0)
-					_exit(3);
+				volatile unsigned char *m = shrunk_file_mapping();
 				(void)m[0];
 			} else {
 				raise(SIGBUS);
@@ -784,21 +791,6 @@ static void own_sigbus_handler(int sig, siginfo_t *si, void *ctx)
 		return;
 	}
 	abort();
-}
-
-/* A file of our own, mapped and then shrunk: touching it raises SIGBUS. */
-static volatile unsigned char *shrunk_file_mapping(void)
-{
-	char path[] = "/tmp/framering-sigbus-XXXXXX";
-	int fd = mkstemp(path);
-	if (fd < 0 || ftruncate(fd, 4096) < 0)
-		_exit(3);
-	unlink(path);
-	volatile unsigned char *m = mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, 0);
-	if (m == MAP_FAILED || ftruncate(fd, 0) < 0)
-		_exit(3);
-	close(fd);
-	return m;
 }
 
 /* Issue 9.13: an unrelated SIGBUS (handled by the program's own handler)
