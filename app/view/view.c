@@ -6,8 +6,17 @@
  * is released right after that copy, before rendering, so the producer gets its space back as early
  * as possible. SDL renderers have no 24-bit texture: for BGR24/RGB24 SDL converts to ARGB itself,
  * from its lock buffer at unlock (an extra pass), or with --upload update straight from shared
- * memory. Structure follows FFmpeg's doc/examples/demux_decode.c: a linear main loop, every call
- * checked, one cleanup path at `end:`.
+ * memory.
+ *
+ * Structure: one readable loop, as in SDL's test/teststreaming.c (`while (!done) loop();`) and
+ * SDL3's SDL_AppIterate/SDL_AppEvent split. All the viewer's state is one `struct app`; main()
+ * parses the options, starts SDL, waits for the ring, runs `while (!app.done) iterate(&app);` and
+ * ends through one path (summary, then freeing everything), like FFmpeg's
+ * doc/examples/demux_decode.c. An iteration is: stop requested? (events through handle_event()),
+ * a pending 's' save, then either holding / paused, or one peek whose frame goes to show_frame()
+ * and whose "no frame" result goes to handle_peek_error(). A run ends either in order (end_run():
+ * the summary follows) or on a failure already said in its one line (fail(): no summary); every
+ * line on stderr goes through app_complain(), which ends the progress line first.
  */
 #define SDL_MAIN_HANDLED
 #include <SDL.h>
@@ -34,6 +43,10 @@
 #define REPORT_NS (500 * 1000000ULL) /* progress line / window title refresh */
 #define LIVENESS_NS (200 * 1000000ULL)
 #define LAT_MAX_SAMPLES (1u << 20)   /* latency samples kept (the newest), ~4.8 h at 60 fps */
+
+/* A line of information, not a failure. It has the shape of a complaint ("framering-view: ...",
+ * after the progress line is ended), so it goes through the same one helper. */
+#define note(...) app_complain(__VA_ARGS__)
 
 struct options {
 	const char *ring_name;
@@ -74,6 +87,28 @@ struct viewer {
 	uint64_t seq;          /* its seq */
 	bool fullscreen;
 	uint8_t *gray_chroma; /* U = V = 128 for GRAY8 with --upload update */
+};
+
+/* What the keys and the window asked for, done by the next iteration. */
+struct ui {
+	bool paused, save_requested, redraw;
+};
+
+/* The whole viewer: what main() sets up, every iteration works on, and the one end path frees. */
+struct app {
+	struct options o;
+	struct viewer v;
+	struct stats st;
+	struct ui ui;
+	ring_t *ring;
+	bool sdl_up;
+	bool snapshot_done;
+	bool holding; /* --hold after end of stream: the last frame stays up until q */
+	uint64_t last_live_check;
+	/* How the run ends: done stops the loop; failed (a failure already said) skips the summary. */
+	bool done, failed;
+	const char *why; /* the summary's reason */
+	int status;      /* consumer_exit.h */
 };
 
 static void usage(FILE *f)
@@ -164,14 +199,14 @@ static int parse_options(int argc, char **argv, struct options *o)
 		switch (c) {
 		case 'r':
 			if (!*optarg || strlen(optarg) > RING_NAME_MAX) {
-				fprintf(stderr, PROG ": bad ring name '%s'\n", optarg);
+				app_complain("bad ring name '%s'", optarg);
 				return -1;
 			}
 			o->ring_name = optarg;
 			break;
 		case 'w':
 			if (app_parse_seconds(optarg, &o->wait_s) < 0) {
-				fprintf(stderr, PROG ": bad --wait '%s' (seconds expected)\n", optarg);
+				app_complain("bad --wait '%s' (seconds expected)", optarg);
 				return -1;
 			}
 			o->wait_forever = false;
@@ -185,21 +220,21 @@ static int parse_options(int argc, char **argv, struct options *o)
 		case OPT_HEADLESS: o->headless = true; break;
 		case OPT_SIZE:
 			if (app_parse_size(optarg, &o->size_w, &o->size_h) < 0) {
-				fprintf(stderr, PROG ": bad --size '%s' (WxH expected)\n", optarg);
+				app_complain("bad --size '%s' (WxH expected)", optarg);
 				return -1;
 			}
 			break;
 		case OPT_SNAPSHOT: o->snapshot = optarg; break;
 		case OPT_AT:
 			if (app_parse_u64(optarg, &o->snapshot_at) < 0) {
-				fprintf(stderr, PROG ": bad --at '%s' (frame number expected)\n", optarg);
+				app_complain("bad --at '%s' (frame number expected)", optarg);
 				return -1;
 			}
 			o->have_at = true;
 			break;
 		case 'n':
 			if (app_parse_u64(optarg, &o->max_frames) < 0 || o->max_frames == 0) {
-				fprintf(stderr, PROG ": bad --frames '%s' (positive number expected)\n", optarg);
+				app_complain("bad --frames '%s' (positive number expected)", optarg);
 				return -1;
 			}
 			break;
@@ -207,32 +242,39 @@ static int parse_options(int argc, char **argv, struct options *o)
 		case OPT_STATS_JSON: o->stats_json = optarg; break;
 		case OPT_UPLOAD:
 			if (strcmp(optarg, "lock") && strcmp(optarg, "update")) {
-				fprintf(stderr, PROG ": bad --upload '%s' (lock or update)\n", optarg);
+				app_complain("bad --upload '%s' (lock or update)", optarg);
 				return -1;
 			}
 			o->upload_update = !strcmp(optarg, "update");
 			break;
 		case 'h': usage(stdout); exit(CONSUMER_EXIT_DONE);
 		case ':':
-			fprintf(stderr, PROG ": option '%s' needs an argument (see --help)\n", argv[optind - 1]);
+			app_complain("option '%s' needs an argument (see --help)", argv[optind - 1]);
 			return -1;
 		default:
-			fprintf(stderr, PROG ": unknown option '%s' (see --help)\n", argv[optind - 1]);
+			app_complain("unknown option '%s' (see --help)", argv[optind - 1]);
 			return -1;
 		}
 	}
 	if (optind < argc) {
-		fprintf(stderr, PROG ": unexpected argument '%s' (see --help)\n", argv[optind]);
+		app_complain("unexpected argument '%s' (see --help)", argv[optind]);
 		return -1;
 	}
 	if (o->have_at && !o->snapshot) {
-		fprintf(stderr, PROG ": --at needs --snapshot FILE\n");
+		app_complain("--at needs --snapshot FILE");
 		return -1;
 	}
 	return 0;
 }
 
-/* ------------------------------------------------------------ SDL side */
+/* ------------------------------------------------------------ SDL side: window, texture, upload, render */
+
+/* Copy SDL's error of a first attempt, before a fallback's attempt overwrites it: a fallback that
+ * fails too is still one line, naming both errors. */
+static void keep_sdl_error(char *buf, size_t size)
+{
+	snprintf(buf, size, "%s", SDL_GetError());
+}
 
 static int create_window(struct viewer *v, const struct options *o, uint32_t w, uint32_t h)
 {
@@ -259,32 +301,37 @@ static int create_window(struct viewer *v, const struct options *o, uint32_t w, 
 	}
 	v->win = SDL_CreateWindow(PROG, SDL_WINDOWPOS_CENTERED, SDL_WINDOWPOS_CENTERED, ww, wh, wflags);
 	if (!v->win) {
-		fprintf(stderr, PROG ": SDL_CreateWindow failed: %s\n", SDL_GetError());
+		app_complain("SDL_CreateWindow failed: %s", SDL_GetError());
 		return -1;
 	}
 	v->ren = SDL_CreateRenderer(v->win, -1, rflags);
 	if (!v->ren && !o->headless) {
 		/* No accelerated renderer (e.g. no GL): take whatever SDL has, the software one last. */
-		fprintf(stderr, PROG ": SDL_CreateRenderer(accelerated) failed: %s; trying any renderer\n",
-			SDL_GetError());
+		char accel_error[256];
+		keep_sdl_error(accel_error, sizeof(accel_error));
 		v->ren = SDL_CreateRenderer(v->win, -1, o->vsync ? SDL_RENDERER_PRESENTVSYNC : 0);
+		if (!v->ren) {
+			app_complain("SDL_CreateRenderer failed: %s (accelerated: %s)", SDL_GetError(), accel_error);
+			return -1;
+		}
+		app_complain("SDL_CreateRenderer(accelerated) failed: %s; using another renderer", accel_error);
 	}
 	if (!v->ren) {
-		fprintf(stderr, PROG ": SDL_CreateRenderer failed: %s\n", SDL_GetError());
+		app_complain("SDL_CreateRenderer failed: %s", SDL_GetError());
 		return -1;
 	}
 	if (o->fullscreen && !o->headless) {
 		if (SDL_SetWindowFullscreen(v->win, SDL_WINDOW_FULLSCREEN_DESKTOP) < 0)
-			fprintf(stderr, PROG ": SDL_SetWindowFullscreen failed: %s\n", SDL_GetError());
+			app_complain("SDL_SetWindowFullscreen failed: %s", SDL_GetError());
 		else
 			v->fullscreen = true;
 	}
 	if (!o->quiet) {
 		SDL_RendererInfo info;
 		if (SDL_GetRendererInfo(v->ren, &info) == 0)
-			fprintf(stderr, PROG ": video driver %s, renderer %s%s\n", SDL_GetCurrentVideoDriver(),
-				info.name, /* offscreen nothing waits, whatever the flag says */
-				(info.flags & SDL_RENDERER_PRESENTVSYNC) && !o->headless ? ", vsync" : "");
+			note("video driver %s, renderer %s%s", SDL_GetCurrentVideoDriver(),
+			     info.name, /* offscreen nothing waits, whatever the flag says */
+			     (info.flags & SDL_RENDERER_PRESENTVSYNC) && !o->headless ? ", vsync" : "");
 	}
 	return 0;
 }
@@ -301,6 +348,35 @@ static Uint32 sdl_format_of(uint32_t fourcc)
 	}
 }
 
+/* Pointer-to-pointer frees (as FFmpeg's av_frame_free): safe on NULL, and the pointer is NULL
+ * afterwards, so a half-built viewer and a texture re-created on a format change go the same way. */
+static void texture_free(SDL_Texture **t)
+{
+	if (*t)
+		SDL_DestroyTexture(*t);
+	*t = NULL;
+}
+
+static void renderer_free(SDL_Renderer **r)
+{
+	if (*r)
+		SDL_DestroyRenderer(*r);
+	*r = NULL;
+}
+
+static void window_free(SDL_Window **w)
+{
+	if (*w)
+		SDL_DestroyWindow(*w);
+	*w = NULL;
+}
+
+static void bytes_free(uint8_t **p)
+{
+	free(*p);
+	*p = NULL;
+}
+
 /* Make the texture match the frame's format and size (re-created on a change). */
 static int ensure_texture(struct viewer *v, const struct options *o, const struct frame_header *h)
 {
@@ -309,7 +385,7 @@ static int ensure_texture(struct viewer *v, const struct options *o, const struc
 	if (v->tex && v->fourcc == h->fourcc && v->w == h->width && v->h == h->height)
 		return 0;
 	if (fmt == SDL_PIXELFORMAT_UNKNOWN) {
-		fprintf(stderr, PROG ": frame format 0x%08" PRIx32 " cannot be shown\n", h->fourcc);
+		app_complain("frame format 0x%08" PRIx32 " cannot be shown", h->fourcc);
 		return -1;
 	}
 	if (!v->win) {
@@ -319,31 +395,27 @@ static int ensure_texture(struct viewer *v, const struct options *o, const struc
 		/* Keep the window the frame's size so snapshots stay pixel exact. */
 		SDL_SetWindowSize(v->win, (int)h->width, (int)h->height);
 	}
-	if (v->tex) {
-		SDL_DestroyTexture(v->tex);
-		v->tex = NULL;
-		v->have_frame = false;
-	}
+	texture_free(&v->tex);
+	v->have_frame = false;
 	/* GRAY8 is shown as full-range Y (R = G = B = Y); the YUV formats as FFmpeg's swscale writes
 	 * them by default: BT.601, limited range. SDL reads this mode when it converts/draws. */
 	SDL_SetYUVConversionMode(h->fourcc == FRAME_FMT_GRAY8 ? SDL_YUV_CONVERSION_JPEG
 							  : SDL_YUV_CONVERSION_BT601);
 	v->tex = SDL_CreateTexture(v->ren, fmt, SDL_TEXTUREACCESS_STREAMING, (int)h->width, (int)h->height);
 	if (!v->tex) {
-		fprintf(stderr, PROG ": SDL_CreateTexture(%s %" PRIu32 "x%" PRIu32 ") failed: %s\n",
-			SDL_GetPixelFormatName(fmt), h->width, h->height, SDL_GetError());
+		app_complain("SDL_CreateTexture(%s %" PRIu32 "x%" PRIu32 ") failed: %s", SDL_GetPixelFormatName(fmt),
+			     h->width, h->height, SDL_GetError());
 		return -1;
 	}
 	if (SDL_SetTextureBlendMode(v->tex, SDL_BLENDMODE_NONE) < 0)
-		fprintf(stderr, PROG ": SDL_SetTextureBlendMode failed: %s\n", SDL_GetError());
-	free(v->gray_chroma);
-	v->gray_chroma = NULL;
+		app_complain("SDL_SetTextureBlendMode failed: %s", SDL_GetError());
+	bytes_free(&v->gray_chroma);
 	if (h->fourcc == FRAME_FMT_GRAY8 && o->upload_update) {
 		/* One chroma plane of 128s serves as U and V of every frame. */
 		size_t csize = (size_t)((h->width + 1) / 2) * ((h->height + 1) / 2);
 		v->gray_chroma = malloc(csize);
 		if (!v->gray_chroma) {
-			fprintf(stderr, PROG ": out of memory\n");
+			app_complain("out of memory");
 			return -1;
 		}
 		memset(v->gray_chroma, 128, csize);
@@ -353,7 +425,7 @@ static int ensure_texture(struct viewer *v, const struct options *o, const struc
 		void *pixels;
 		int pitch;
 		if (SDL_LockTexture(v->tex, NULL, &pixels, &pitch) < 0) {
-			fprintf(stderr, PROG ": SDL_LockTexture failed: %s\n", SDL_GetError());
+			app_complain("SDL_LockTexture failed: %s", SDL_GetError());
 			return -1;
 		}
 		size_t ysize = (size_t)pitch * h->height;
@@ -409,7 +481,7 @@ static int upload_update(struct viewer *v, const struct frame_header *h, const u
 		break;
 	}
 	if (ret < 0) {
-		fprintf(stderr, PROG ": %s failed: %s\n", fn, SDL_GetError());
+		app_complain("%s failed: %s", fn, SDL_GetError());
 		return -1;
 	}
 	return 0;
@@ -426,7 +498,7 @@ static int upload(struct viewer *v, const struct frame_header *h, const uint8_t 
 	if (update)
 		return upload_update(v, h, rec);
 	if (SDL_LockTexture(v->tex, NULL, &pixels, &pitch) < 0) {
-		fprintf(stderr, PROG ": SDL_LockTexture failed: %s\n", SDL_GetError());
+		app_complain("SDL_LockTexture failed: %s", SDL_GetError());
 		return -1;
 	}
 	uint8_t *dst = pixels;
@@ -466,7 +538,24 @@ static int upload(struct viewer *v, const struct frame_header *h, const uint8_t 
 	return 0;
 }
 
-/* Write W x H pixels read back from the renderer to PATH (BMP, or PPM for *.ppm). */
+/* Binary PPM (P6) of the RGB24 surface S, W x H; 0 or -1 (said). */
+static int write_ppm(const char *path, const SDL_Surface *s, int w, int h)
+{
+	FILE *f = fopen(path, "wb");
+	bool ok = f && fprintf(f, "P6\n%d %d\n255\n", w, h) > 0;
+
+	for (int y = 0; ok && y < h; y++)
+		ok = fwrite((const uint8_t *)s->pixels + (size_t)y * s->pitch, 3, (size_t)w, f) == (size_t)w;
+	if (f && fclose(f) != 0)
+		ok = false;
+	if (!ok) {
+		app_complain("cannot write '%s': %s", path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* Write W x H pixels read back from the renderer to PATH (BMP, or PPM for *.ppm); 0 or -1 (said). */
 static int save_readback(SDL_Renderer *ren, const SDL_Rect *r, const char *path)
 {
 	size_t n = strlen(path);
@@ -477,46 +566,31 @@ static int save_readback(SDL_Renderer *ren, const SDL_Rect *r, const char *path)
 	int ret = -1;
 
 	if (!s) {
-		fprintf(stderr, PROG ": SDL_CreateRGBSurfaceWithFormat failed: %s\n", SDL_GetError());
+		app_complain("SDL_CreateRGBSurfaceWithFormat failed: %s", SDL_GetError());
 		return -1;
 	}
-	if (SDL_RenderReadPixels(ren, r, s->format->format, s->pixels, s->pitch) < 0) {
-		fprintf(stderr, PROG ": SDL_RenderReadPixels failed: %s\n", SDL_GetError());
-		goto end;
-	}
-	if (ppm) {
-		FILE *f = fopen(path, "wb");
-		if (!f) {
-			fprintf(stderr, PROG ": cannot write '%s': %s\n", path, strerror(errno));
-			goto end;
-		}
-		bool ok = fprintf(f, "P6\n%d %d\n255\n", r->w, r->h) > 0;
-		for (int y = 0; ok && y < r->h; y++)
-			ok = fwrite((uint8_t *)s->pixels + (size_t)y * s->pitch, 3, (size_t)r->w, f) == (size_t)r->w;
-		if (fclose(f) != 0 || !ok) {
-			fprintf(stderr, PROG ": cannot write '%s': %s\n", path, strerror(errno));
-			goto end;
-		}
-	} else if (SDL_SaveBMP(s, path) < 0) {
-		fprintf(stderr, PROG ": SDL_SaveBMP('%s') failed: %s\n", path, SDL_GetError());
-		goto end;
-	}
-	ret = 0;
-end:
+	if (SDL_RenderReadPixels(ren, r, s->format->format, s->pixels, s->pitch) < 0)
+		app_complain("SDL_RenderReadPixels failed: %s", SDL_GetError());
+	else if (ppm)
+		ret = write_ppm(path, s, r->w, r->h);
+	else if (SDL_SaveBMP(s, path) < 0)
+		app_complain("SDL_SaveBMP('%s') failed: %s", path, SDL_GetError());
+	else
+		ret = 0;
 	SDL_FreeSurface(s);
 	return ret;
 }
 
 /* Draw the texture letterboxed into the window and present it. With SNAPSHOT, the drawn frame
  * is read back (before the present: the back buffer is undefined after it) and saved. Returns 0,
- * -1 for an SDL failure, -2 when only the snapshot failed. */
+ * -1 for an SDL failure, -2 when only the snapshot failed (each said in its one line). */
 static int render(struct viewer *v, const char *snapshot)
 {
 	int ow, oh, ret = 0;
 	SDL_Rect dst;
 
 	if (SDL_GetRendererOutputSize(v->ren, &ow, &oh) < 0) {
-		fprintf(stderr, PROG ": SDL_GetRendererOutputSize failed: %s\n", SDL_GetError());
+		app_complain("SDL_GetRendererOutputSize failed: %s", SDL_GetError());
 		return -1;
 	}
 	/* Largest rectangle of the frame's aspect ratio that fits, centred. */
@@ -532,11 +606,11 @@ static int render(struct viewer *v, const char *snapshot)
 	dst.x = (ow - dst.w) / 2;
 	dst.y = (oh - dst.h) / 2;
 	if (SDL_SetRenderDrawColor(v->ren, 0, 0, 0, 255) < 0 || SDL_RenderClear(v->ren) < 0) {
-		fprintf(stderr, PROG ": SDL_RenderClear failed: %s\n", SDL_GetError());
+		app_complain("SDL_RenderClear failed: %s", SDL_GetError());
 		return -1;
 	}
 	if (SDL_RenderCopy(v->ren, v->tex, NULL, &dst) < 0) {
-		fprintf(stderr, PROG ": SDL_RenderCopy failed: %s\n", SDL_GetError());
+		app_complain("SDL_RenderCopy failed: %s", SDL_GetError());
 		return -1;
 	}
 	if (snapshot && save_readback(v->ren, &dst, snapshot) < 0)
@@ -545,61 +619,172 @@ static int render(struct viewer *v, const char *snapshot)
 	return ret;
 }
 
-/* ------------------------------------------------------------ ring side */
-
-enum { EV_NONE = 0, EV_QUIT = 1 };
-
-struct ui {
-	bool paused, save_requested, redraw;
-};
-
-/* Handle pending window events; returns EV_QUIT on q/Esc/close. */
-static int pump_events(struct viewer *v, struct ui *ui)
+/* Everything SDL-side the viewer holds, newest first; safe on a half-built viewer. */
+static void viewer_free(struct viewer *v)
 {
-	SDL_Event ev;
+	texture_free(&v->tex);
+	renderer_free(&v->ren);
+	window_free(&v->win);
+	bytes_free(&v->gray_chroma);
+}
 
-	while (SDL_PollEvent(&ev)) {
-		switch (ev.type) {
-		case SDL_QUIT:
-			return EV_QUIT;
-		case SDL_WINDOWEVENT:
-			if (ev.window.event == SDL_WINDOWEVENT_EXPOSED ||
-			    ev.window.event == SDL_WINDOWEVENT_SIZE_CHANGED)
-				ui->redraw = true;
+/* ------------------------------------------------------------ how a run ends */
+
+/* In order (end of stream, q, Ctrl-C, the producer died, a corrupt ring, ...): the loop stops and
+ * the summary, with WHY, follows. */
+static void end_run(struct app *a, const char *why, int status)
+{
+	a->why = why;
+	a->status = status;
+	a->done = true;
+}
+
+/* On a failure its caller has already said in one line (a display failure, a file that cannot be
+ * written, the ring not there): the loop stops, no summary. Returns -1 for the caller to pass on. */
+static int fail(struct app *a, int status)
+{
+	a->status = status;
+	a->done = a->failed = true;
+	return -1;
+}
+
+/* ------------------------------------------------------------ drawing, saving, events */
+
+/* Draw the shown frame and present it; an SDL failure ends the viewer (5). */
+static int draw(struct app *a)
+{
+	a->ui.redraw = false;
+	return render(&a->v, NULL) == -1 ? fail(a, CONSUMER_EXIT_DISPLAY) : 0;
+}
+
+/* Draw the shown frame again if the window asked for it (exposed, resized, fullscreen toggled). */
+static int redraw(struct app *a)
+{
+	return a->ui.redraw && a->v.have_frame ? draw(a) : 0;
+}
+
+/* Draw the shown frame, save it (read back from the renderer) and say so. The 's' key comes here
+ * with SNAPSHOT NULL: framering-view-SEQ.bmp in the working directory, and a file that cannot be
+ * written leaves the viewer running. --snapshot comes here with its FILE, which must be written
+ * (else 6). Returns 0, or -1 when the viewer is to end (already said). */
+static int save_frame(struct app *a, const char *snapshot)
+{
+	char name[64];
+	const char *path = snapshot;
+
+	if (!snapshot) {
+		snprintf(name, sizeof(name), "framering-view-%06" PRIu64 ".bmp", a->v.seq);
+		path = name;
+	}
+	a->ui.redraw = false;
+	int ret = render(&a->v, path);
+	if (ret == -1)
+		return fail(a, CONSUMER_EXIT_DISPLAY);
+	if (ret < 0) /* only the file failed; save_readback() said why */
+		return snapshot ? fail(a, CONSUMER_EXIT_OTHER) : 0;
+	if (!snapshot) {
+		note("saved frame %" PRIu64 " to %s", a->v.seq, path);
+	} else {
+		a->snapshot_done = true;
+		if (!a->o.quiet)
+			note("wrote frame %" PRIu64 " to %s", a->v.seq, path);
+	}
+	return 0;
+}
+
+/* One window event (SDL3's SDL_AppEvent): keys and window changes say what the next iteration
+ * does. Returns true for q/Esc/closing the window. */
+static bool handle_event(struct app *a, const SDL_Event *ev)
+{
+	struct viewer *v = &a->v;
+
+	switch (ev->type) {
+	case SDL_QUIT:
+		return true;
+	case SDL_WINDOWEVENT:
+		if (ev->window.event == SDL_WINDOWEVENT_EXPOSED || ev->window.event == SDL_WINDOWEVENT_SIZE_CHANGED)
+			a->ui.redraw = true;
+		return false;
+	case SDL_KEYDOWN:
+		switch (ev->key.keysym.sym) {
+		case SDLK_q:
+		case SDLK_ESCAPE:
+			return true;
+		case SDLK_SPACE:
+			a->ui.paused = !a->ui.paused;
 			break;
-		case SDL_KEYDOWN:
-			switch (ev.key.keysym.sym) {
-			case SDLK_q:
-			case SDLK_ESCAPE:
-				return EV_QUIT;
-			case SDLK_SPACE:
-				ui->paused = !ui->paused;
+		case SDLK_s:
+			a->ui.save_requested = true;
+			break;
+		case SDLK_f:
+			if (!v->win)
 				break;
-			case SDLK_s:
-				ui->save_requested = true;
-				break;
-			case SDLK_f:
-				if (v->win) {
-					Uint32 fl = v->fullscreen ? 0 : SDL_WINDOW_FULLSCREEN_DESKTOP;
-					if (SDL_SetWindowFullscreen(v->win, fl) < 0)
-						fprintf(stderr, PROG ": SDL_SetWindowFullscreen failed: %s\n",
-							SDL_GetError());
-					else
-						v->fullscreen = !v->fullscreen;
-					ui->redraw = true;
-				}
-				break;
-			}
+			if (SDL_SetWindowFullscreen(v->win, v->fullscreen ? 0 : SDL_WINDOW_FULLSCREEN_DESKTOP) < 0)
+				app_complain("SDL_SetWindowFullscreen failed: %s", SDL_GetError());
+			else
+				v->fullscreen = !v->fullscreen;
+			a->ui.redraw = true;
 			break;
 		}
+		return false;
+	default:
+		return false;
 	}
-	return EV_NONE;
+}
+
+/* Whether the run is to stop: Ctrl-C/SIGTERM, or q/Esc/close among the pending events (which are
+ * handled meanwhile). If so the run ends in order; the reason is the stop, except under --hold,
+ * where the stream had already ended and that stays the reason. */
+static bool stop_asked(struct app *a)
+{
+	const char *why = "interrupted";
+	SDL_Event ev;
+
+	if (!app_stop_requested) {
+		bool quit = false;
+		while (!quit && SDL_PollEvent(&ev))
+			quit = handle_event(a, &ev);
+		if (!quit)
+			return false;
+		why = "quit";
+	}
+	end_run(a, a->holding ? a->why : why, CONSUMER_EXIT_DONE);
+	return true;
+}
+
+/* ------------------------------------------------------------ the ring */
+
+/* Opening the ring failed with RET (a negative errno): one line, and the exit code for it. */
+static void open_failed(struct app *a, int ret)
+{
+	const char *name = a->o.ring_name;
+
+	if (ret == -ETIMEDOUT) {
+		app_complain("no ring '%s' appeared within %g s (is the producer running with --ring %s?)", name,
+			     a->o.wait_s, name);
+		fail(a, CONSUMER_EXIT_NO_RING);
+	} else if (consumer_ring_broken(ret)) {
+		app_complain("'%s' is not a valid framering ring (foreign, corrupt or another version): %s", name,
+			     ring_strerror(ret));
+		fail(a, CONSUMER_EXIT_BAD_RING);
+	} else if (ret == -EBUSY) {
+		app_complain("ring '%s' is busy: another consumer is attached", name);
+		fail(a, CONSUMER_EXIT_NO_RING);
+	} else if (ret == -EINVAL || ret == -ENAMETOOLONG) {
+		app_complain("bad ring name '%s': 1..%u characters of A-Z a-z 0-9 . _ -", name, RING_NAME_MAX);
+		fail(a, CONSUMER_EXIT_USAGE);
+	} else {
+		app_complain("cannot open ring '%s': %s", name, ring_strerror(ret));
+		fail(a, consumer_exit_for(ret));
+	}
 }
 
 /* Open the ring, waiting for its producer up to --wait, in slices so that window events and
- * Ctrl-C are handled meanwhile. Returns 0, EV_QUIT-style 1 for a quit request, or -errno. */
-static int wait_ring(ring_t **ring, const struct options *o, struct viewer *v, struct ui *ui)
+ * Ctrl-C are handled meanwhile. Returns 0, or -1 when the run has ended (a stop, or a failure
+ * said in its line). */
+static int open_ring(struct app *a)
 {
+	const struct options *o = &a->o;
 	uint64_t deadline = app_now_ns() + (uint64_t)(o->wait_s * 1e9);
 	bool said = false;
 
@@ -610,37 +795,57 @@ static int wait_ring(ring_t **ring, const struct options *o, struct viewer *v, s
 			int64_t left = now < deadline ? (int64_t)(deadline - now) : 0;
 			slice = SDL_min(slice, left);
 		}
-		int ret = slice > 0 ? ring_open_wait(ring, o->ring_name, slice) : ring_open(ring, o->ring_name);
+		int ret = slice > 0 ? ring_open_wait(&a->ring, o->ring_name, slice) : ring_open(&a->ring, o->ring_name);
 		if (ret == 0) {
-			app_interrupt_ring(*ring); /* Ctrl-C now also cuts a peek's wait short */
+			app_interrupt_ring(a->ring); /* Ctrl-C now also cuts a peek's wait short */
 			return 0;
 		}
 		/* A ring appears whole (ring_create links it in): anything but "not yet" is final. */
-		if (ret != -ETIMEDOUT && ret != -ENOENT && ret != -EINTR)
-			return ret;
-		if (!o->wait_forever && app_now_ns() >= deadline)
-			return -ETIMEDOUT;
+		if (ret != -ETIMEDOUT && ret != -ENOENT && ret != -EINTR) {
+			open_failed(a, ret);
+			return -1;
+		}
+		if (!o->wait_forever && app_now_ns() >= deadline) {
+			open_failed(a, -ETIMEDOUT);
+			return -1;
+		}
 		if (!said && !o->quiet) {
 			if (o->wait_forever)
-				fprintf(stderr, PROG ": waiting for a producer to create ring '%s' (Ctrl-C to stop)\n",
-					o->ring_name);
+				note("waiting for a producer to create ring '%s' (Ctrl-C to stop)", o->ring_name);
 			else
-				fprintf(stderr, PROG ": waiting up to %g s for a producer to create ring '%s'\n",
-					o->wait_s, o->ring_name);
+				note("waiting up to %g s for a producer to create ring '%s'", o->wait_s, o->ring_name);
 			said = true;
 		}
-		if (app_stop_requested || pump_events(v, ui) == EV_QUIT)
-			return 1;
-		if (ui->redraw && v->have_frame) {
-			ui->redraw = false;
-			if (render(v, NULL) < 0)
-				return -EIO;
-		}
+		if (stop_asked(a) || redraw(a) < 0)
+			return -1;
 	}
 }
 
-static void report(struct stats *st, const struct options *o, struct viewer *v, bool force)
+/* The producer died and --reconnect is on: close the dead ring and wait for a new producer. */
+static void reconnect(struct app *a)
 {
+	app_interrupt_ring(NULL); /* before the handler could see a freed ring */
+	ring_close(&a->ring);     /* the old ring is gone: nothing to report about closing it */
+	a->st.reconnects++;
+	a->st.have_seq = false;
+	if (open_ring(a) == 0 && !a->o.quiet)
+		note("reconnected to ring '%s'", a->o.ring_name);
+}
+
+/* The ring cannot be read on (consumer_ring_broken: -EBADMSG, -EFAULT, or -EPROTO for frames
+ * this viewer does not know): say so in one line and end; nothing is retried. */
+static void ring_broken(struct app *a, int err)
+{
+	app_complain("ring '%s' %s", a->o.ring_name, consumer_read_problem(err));
+	end_run(a, "corrupt ring", CONSUMER_EXIT_BAD_RING);
+}
+
+/* ------------------------------------------------------------ statistics */
+
+static void report(struct app *a, bool force)
+{
+	struct stats *st = &a->st;
+	const struct viewer *v = &a->v;
 	uint64_t now = app_now_ns();
 	char line[256];
 
@@ -653,11 +858,11 @@ static void report(struct stats *st, const struct options *o, struct viewer *v, 
 	if (!v->tex)
 		return;
 	snprintf(line, sizeof(line), "%s  %" PRIu32 "x%" PRIu32 " %s  %.1f fps  shown %" PRIu64 "  skipped %" PRIu64
-		 "  latency %.1f ms", o->ring_name, v->w, v->h, frame_format_name(v->fourcc), st->iv_fps, st->shown,
+		 "  latency %.1f ms", a->o.ring_name, v->w, v->h, frame_format_name(v->fourcc), st->iv_fps, st->shown,
 		 st->skipped + st->lost, st->last_lat_ms);
-	if (!o->headless)
+	if (!a->o.headless)
 		SDL_SetWindowTitle(v->win, line);
-	if (!o->quiet)
+	if (!a->o.quiet)
 		app_progress("%s", line);
 }
 
@@ -680,9 +885,12 @@ static void add_latency(struct stats *st, double ms)
 	st->last_lat_ms = ms;
 }
 
-/* Print the summary line and write --stats-json; -1 if that file cannot be written. */
-static int summary(struct stats *st, const struct options *o, const struct viewer *v, const char *why)
+/* Print the summary line and write --stats-json; -1 if that file cannot be written (said). */
+static int summary(struct app *a)
 {
+	const struct options *o = &a->o;
+	const struct viewer *v = &a->v;
+	struct stats *st = &a->st;
 	struct rusage ru;
 	double secs = st->shown > 1 ? (double)(st->t_last_ns - st->t_first_ns) / 1e9 : 0;
 	double fps = secs > 0 ? (double)(st->shown - 1) / secs : 0;
@@ -702,17 +910,14 @@ static int summary(struct stats *st, const struct options *o, const struct viewe
 	}
 	app_progress_end();
 	if (!o->quiet)
-		fprintf(stderr,
-			PROG ": %s: shown %" PRIu64 " frames in %.2f s (%.1f fps), skipped %" PRIu64 ", lost %" PRIu64
-			", bad %" PRIu64 "; latency p50 %.2f ms p99 %.2f ms; cpu/frame %.3f ms (upload %.3f, render %.3f)\n",
-			why, st->shown, secs, fps, st->skipped, st->lost, st->bad_records, p50, p99, cpu, upload_ms,
-			render_ms);
-	if (o->stats_json) {
-		FILE *f = fopen(o->stats_json, "w");
-		if (!f) {
-			app_complain("cannot write '%s': %s", o->stats_json, strerror(errno));
-			return -1;
-		}
+		note("%s: shown %" PRIu64 " frames in %.2f s (%.1f fps), skipped %" PRIu64 ", lost %" PRIu64
+		     ", bad %" PRIu64 "; latency p50 %.2f ms p99 %.2f ms; cpu/frame %.3f ms (upload %.3f, render %.3f)",
+		     a->why, st->shown, secs, fps, st->skipped, st->lost, st->bad_records, p50, p99, cpu, upload_ms,
+		     render_ms);
+	if (!o->stats_json)
+		return 0;
+	FILE *f = fopen(o->stats_json, "w");
+	if (f)
 		fprintf(f,
 			"{\"ring\": \"%s\", \"end\": \"%s\", \"frames_shown\": %" PRIu64 ", \"frames_skipped\": %" PRIu64
 			", \"frames_lost\": %" PRIu64 ", \"bad_records\": %" PRIu64 ", \"reconnects\": %" PRIu64
@@ -720,43 +925,238 @@ static int summary(struct stats *st, const struct options *o, const struct viewe
 			", \"seconds\": %.6f, \"fps\": %.3f, \"latency_ms_p50\": %.4f, \"latency_ms_p99\": %.4f"
 			", \"latency_ms_max\": %.4f, \"latency_samples\": %zu, \"cpu_ms_per_frame\": %.4f"
 			", \"upload_cpu_ms_per_frame\": %.4f, \"render_cpu_ms_per_frame\": %.4f}\n",
-			o->ring_name, why, st->shown, st->skipped, st->lost, st->bad_records, st->reconnects, st->last_seq,
-			v->w, v->h, v->tex ? frame_format_name(v->fourcc) : "", secs, fps, p50, p99, lmax, st->lat_n, cpu,
-			upload_ms, render_ms);
-		if (fclose(f) != 0) {
-			app_complain("cannot write '%s': %s", o->stats_json, strerror(errno));
-			return -1;
-		}
+			o->ring_name, a->why, st->shown, st->skipped, st->lost, st->bad_records, st->reconnects,
+			st->last_seq, v->w, v->h, v->tex ? frame_format_name(v->fourcc) : "", secs, fps, p50, p99, lmax,
+			st->lat_n, cpu, upload_ms, render_ms);
+	if (!f || fclose(f) != 0) {
+		app_complain("cannot write '%s': %s", o->stats_json, strerror(errno));
+		return -1;
 	}
 	return 0;
 }
 
-/* The ring cannot be read on (consumer_ring_broken: -EBADMSG, -EFAULT, or -EPROTO for frames
- * this viewer does not know): say so in one line; returns the exit status. */
-static int ring_broken(const char *name, int err, const char **why)
+/* The end of an orderly run: a --snapshot frame that never came is a failure (6); then the last
+ * progress line, the summary and --stats-json. */
+static void wrap_up(struct app *a)
 {
-	app_complain("ring '%s' %s", name, consumer_read_problem(err));
-	*why = "corrupt ring";
-	return CONSUMER_EXIT_BAD_RING;
+	if (a->o.snapshot && !a->snapshot_done && a->status == CONSUMER_EXIT_DONE) {
+		app_complain("frame %" PRIu64 " was never shown; %s not written", a->o.snapshot_at, a->o.snapshot);
+		a->status = CONSUMER_EXIT_OTHER;
+	}
+	report(a, true);
+	if (summary(a) < 0 && a->status == CONSUMER_EXIT_DONE)
+		a->status = CONSUMER_EXIT_OTHER;
 }
 
-int main(int argc, char **argv)
+/* ------------------------------------------------------------ one iteration */
+
+/* Peek at the next frame, waiting up to POLL_NS. The library reports a dead producer as
+ * -EOWNERDEAD; the liveness check here is a second line of defence, so a viewer never waits
+ * forever on a dead ring: what the producer wrote is still read first. */
+static int peek(struct app *a, struct frame_header *hdr, const uint8_t **rec, uint64_t *skipped)
 {
-	struct options o;
-	struct viewer v = { 0 };
-	struct stats st = { 0 };
-	struct ui ui = { 0 };
-	ring_t *ring = NULL;
-	bool sdl_up = false, snapshot_done = false;
-	const char *why = "end of stream";
-	uint64_t last_live_check = 0;
-	int ret, status = CONSUMER_EXIT_DONE;
+	int ret = frame_peek(a->ring, hdr, rec, a->o.latest, skipped, POLL_NS);
+	uint64_t now;
 
-	if (parse_options(argc, argv, &o) < 0)
-		return CONSUMER_EXIT_USAGE;
-	app_install_stop_signals();
+	if (ret != -EAGAIN && ret != -ETIMEDOUT && ret != -EINTR)
+		return ret;
+	now = app_now_ns();
+	if (now - a->last_live_check < LIVENESS_NS)
+		return ret;
+	a->last_live_check = now;
+	if (ring_peer_alive(a->ring))
+		return ret;
+	ret = frame_peek(a->ring, hdr, rec, a->o.latest, skipped, RING_NO_WAIT);
+	return ret == -EAGAIN ? -EOWNERDEAD : ret;
+}
 
-	if (o.headless) {
+/* A peek gave no frame (RET < 0, SKIPPED records passed over to reach that): what it means for
+ * the run. */
+static void handle_peek_error(struct app *a, int ret, uint64_t skipped)
+{
+	switch (ret) {
+	case -EAGAIN:
+	case -ETIMEDOUT:
+	case -EINTR: /* nothing yet */
+		if (redraw(a) == 0)
+			report(a, false);
+		return;
+	case -ECANCELED: /* the stop handler interrupted the wait (ring_interrupt) */
+		end_run(a, "interrupted", CONSUMER_EXIT_DONE);
+		return;
+	case -ENOMSG:
+		/* One record that is not a valid frame, already skipped by frame_peek: the ring
+		 * itself is sound, read on. */
+		a->st.skipped += skipped; /* --latest: what was discarded to reach it */
+		a->st.bad_since_shown++;
+		if (a->st.bad_records++ == 0)
+			app_complain("ring '%s': skipping a record that is not a valid frame "
+				     "(further ones are counted in the summary)", a->o.ring_name);
+		return;
+	case -ENODATA:
+		if (a->o.hold && !a->o.headless && a->v.have_frame) {
+			note("end of stream; holding frame %" PRIu64 ", press q to quit", a->v.seq);
+			a->why = "end of stream";
+			a->holding = true;
+		} else {
+			end_run(a, "end of stream", CONSUMER_EXIT_DONE);
+		}
+		return;
+	case -EOWNERDEAD:
+		app_complain("the producer of ring '%s' died", a->o.ring_name);
+		if (a->o.reconnect)
+			reconnect(a);
+		else
+			end_run(a, "producer died", CONSUMER_EXIT_PRODUCER_DIED);
+		return;
+	default:
+		if (consumer_ring_broken(ret)) {
+			ring_broken(a, ret); /* nothing is peeked: stop, never release and retry */
+		} else {
+			app_complain("reading ring '%s' failed: %s", a->o.ring_name, ring_strerror(ret));
+			end_run(a, "error", consumer_exit_for(ret));
+		}
+		return;
+	}
+}
+
+/* Count what lies between the last shown frame and HDR (SKIPPED: discarded under --latest). */
+static void count_frame(struct stats *st, const struct frame_header *hdr, uint64_t skipped)
+{
+	st->skipped += skipped;
+	if (st->have_seq && hdr->seq > st->last_seq + 1 + skipped) {
+		/* A gap in seq is frames the producer dropped, less the invalid records skipped
+		 * meanwhile (their seq could not be read, but they took numbers). */
+		uint64_t gap = hdr->seq - st->last_seq - 1 - skipped;
+		st->lost += gap - SDL_min(gap, st->bad_since_shown);
+	}
+	st->bad_since_shown = 0;
+	st->last_seq = hdr->seq;
+	st->have_seq = true;
+}
+
+/* A frame, in place in shared memory at REC: into the texture, released, drawn (and written for
+ * --snapshot), counted. */
+static void show_frame(struct app *a, const struct frame_header *hdr, const uint8_t *rec, uint64_t skipped)
+{
+	struct stats *st = &a->st;
+	bool first_window = !a->v.win;
+	uint64_t c0, now;
+	int ret, rel;
+
+	count_frame(st, hdr, skipped);
+	if (ensure_texture(&a->v, &a->o, hdr) < 0) {
+		ring_release(a->ring);
+		fail(a, CONSUMER_EXIT_DISPLAY);
+		return;
+	}
+	c0 = thread_cpu_ns();
+	ret = upload(&a->v, hdr, rec, a->o.upload_update);
+	st->upload_cpu_ns += thread_cpu_ns() - c0;
+	/* Released as soon as the texture has the pixels: before drawing and presenting. */
+	rel = ring_release(a->ring);
+	if (ret < 0) {
+		fail(a, CONSUMER_EXIT_DISPLAY);
+		return;
+	}
+	if (rel < 0 && consumer_ring_broken(rel)) {
+		/* e.g. -EFAULT: the segment was shrunk while the frame was being copied. */
+		ring_broken(a, rel);
+		return;
+	}
+	if (rel < 0) {
+		app_complain("releasing a frame of ring '%s' failed: %s", a->o.ring_name, ring_strerror(rel));
+		fail(a, consumer_exit_for(rel));
+		return;
+	}
+	a->v.have_frame = true;
+	a->v.seq = hdr->seq;
+
+	bool snap = a->o.snapshot && !a->snapshot_done && hdr->seq >= a->o.snapshot_at && st->reconnects == 0;
+	c0 = thread_cpu_ns();
+	ret = snap ? save_frame(a, a->o.snapshot) : draw(a);
+	st->render_cpu_ns += thread_cpu_ns() - c0;
+	if (ret < 0)
+		return;
+
+	now = app_now_ns();
+	if (st->shown == 0) {
+		st->t_first_ns = now;
+		getrusage(RUSAGE_SELF, &st->ru_first);
+	}
+	st->t_last_ns = now;
+	st->shown++;
+	/* Glass-to-glass: the present just returned; capture_ns is on the same clock. The frame that
+	 * had to wait for the window and renderer to be created is left out: start-up, not the
+	 * steady state the percentiles describe. */
+	if (hdr->capture_ns && hdr->capture_ns <= now && !first_window)
+		add_latency(st, (double)(now - hdr->capture_ns) / 1e6);
+	report(a, false);
+	if (a->o.max_frames && st->shown >= a->o.max_frames)
+		end_run(a, "frame limit reached", CONSUMER_EXIT_DONE);
+}
+
+/* Paused: keep the shown frame. Under --latest the ring is drained meanwhile so a live producer is
+ * not held up; under --every nothing is read (lossless). */
+static void keep_paused(struct app *a)
+{
+	if (a->o.latest) {
+		int64_t n = ring_skip_to_latest(a->ring);
+		if (n > 0)
+			a->st.skipped += (uint64_t)n;
+		if (n < 0 && consumer_ring_broken((int)n)) {
+			ring_broken(a, (int)n); /* as a read would */
+			return;
+		}
+	}
+	if (redraw(a) < 0)
+		return;
+	SDL_Delay(10);
+	report(a, false);
+}
+
+/* One iteration of the viewer (teststreaming.c's loop(), SDL3's SDL_AppIterate). */
+static void iterate(struct app *a)
+{
+	struct frame_header hdr;
+	const uint8_t *rec;
+	uint64_t skipped = 0;
+
+	if (stop_asked(a))
+		return;
+	if (a->ui.save_requested && a->v.have_frame) {
+		a->ui.save_requested = false;
+		if (save_frame(a, NULL) < 0)
+			return;
+	}
+	if (a->holding) {
+		/* The stream has ended, the last frame stays up: only the window is served. Sleep until
+		 * the next event, at most 100 ms so that Ctrl-C is seen too. */
+		if (redraw(a) == 0)
+			SDL_WaitEventTimeout(NULL, 100);
+		return;
+	}
+	if (a->ui.paused) {
+		keep_paused(a);
+		return;
+	}
+	int ret = peek(a, &hdr, &rec, &skipped);
+	if (ret < 0)
+		handle_peek_error(a, ret, skipped);
+	else
+		show_frame(a, &hdr, rec, skipped);
+}
+
+/* ------------------------------------------------------------ start and end */
+
+/* SDL's video subsystem, headless (offscreen driver, software renderer) or for a real window;
+ * 0, or -1 (said, and the run failed with 5). */
+static int start_sdl(struct app *a)
+{
+	const struct options *o = &a->o;
+	char first_error[256];
+
+	if (o->headless) {
 		/* Hints, not setenv: an SDL_VIDEODRIVER / SDL_RENDER_DRIVER from the environment still wins. */
 		SDL_SetHint(SDL_HINT_VIDEODRIVER, "offscreen");
 		SDL_SetHint(SDL_HINT_RENDER_DRIVER, "software");
@@ -765,319 +1165,64 @@ int main(int argc, char **argv)
 		SDL_SetHint(SDL_HINT_FRAMEBUFFER_ACCELERATION, "0");
 	}
 	/* Offscreen there is no display refresh to wait for. */
-	SDL_SetHint(SDL_HINT_RENDER_VSYNC, o.vsync && !o.headless ? "1" : "0");
+	SDL_SetHint(SDL_HINT_RENDER_VSYNC, o->vsync && !o->headless ? "1" : "0");
 	SDL_SetHint(SDL_HINT_RENDER_SCALE_QUALITY, "linear");
 	SDL_SetHint(SDL_HINT_NO_SIGNAL_HANDLERS, "1"); /* ours (apputil) stay in charge of Ctrl-C */
 	if (SDL_Init(SDL_INIT_VIDEO) < 0) {
-		if (o.headless) {
-			fprintf(stderr, PROG ": SDL_Init(offscreen) failed: %s; trying the dummy driver\n", SDL_GetError());
-			SDL_SetHint(SDL_HINT_VIDEODRIVER, "dummy");
-			ret = SDL_Init(SDL_INIT_VIDEO);
-		} else {
-			ret = -1;
+		if (!o->headless) {
+			app_complain("SDL_Init failed: %s (no display? try --headless)", SDL_GetError());
+			return fail(a, CONSUMER_EXIT_DISPLAY);
 		}
-		if (ret < 0) {
-			fprintf(stderr, PROG ": SDL_Init failed: %s%s\n", SDL_GetError(),
-				o.headless ? "" : " (no display? try --headless)");
-			status = CONSUMER_EXIT_DISPLAY;
-			goto end;
+		keep_sdl_error(first_error, sizeof(first_error));
+		SDL_SetHint(SDL_HINT_VIDEODRIVER, "dummy");
+		if (SDL_Init(SDL_INIT_VIDEO) < 0) {
+			app_complain("SDL_Init failed: %s (offscreen: %s)", SDL_GetError(), first_error);
+			return fail(a, CONSUMER_EXIT_DISPLAY);
 		}
+		app_complain("SDL_Init(offscreen) failed: %s; using the dummy driver", first_error);
 	}
-	sdl_up = true;
-	if (!o.headless && !getenv("SDL_VIDEODRIVER")) {
+	a->sdl_up = true;
+	if (!o->headless && !getenv("SDL_VIDEODRIVER")) {
 		/* Without a display SDL 2.26 quietly falls back to its offscreen driver: a window
 		 * nobody would ever see. Say so instead of showing frames to nobody. */
 		const char *drv = SDL_GetCurrentVideoDriver();
 		if (drv && (!strcmp(drv, "offscreen") || !strcmp(drv, "dummy"))) {
-			fprintf(stderr, PROG ": SDL_Init failed: no display to open a window on (SDL picked its '%s' "
-				"driver); set DISPLAY, or use --headless\n", drv);
-			status = CONSUMER_EXIT_DISPLAY;
-			goto end;
+			app_complain("SDL_Init failed: no display to open a window on (SDL picked its '%s' "
+				     "driver); set DISPLAY, or use --headless", drv);
+			return fail(a, CONSUMER_EXIT_DISPLAY);
 		}
 	}
+	return 0;
+}
 
-	ret = wait_ring(&ring, &o, &v, &ui);
-	if (ret != 0)
-		goto open_failed;
-	st.iv_t0 = app_now_ns();
-
-	for (;;) {
-		struct frame_header hdr;
-		const uint8_t *rec;
-		uint64_t skipped = 0;
-
-		if (app_stop_requested) {
-			why = "interrupted";
-			break;
-		}
-		if (pump_events(&v, &ui) == EV_QUIT) {
-			why = "quit";
-			break;
-		}
-		if (ui.save_requested && v.have_frame) {
-			char path[64];
-			snprintf(path, sizeof(path), "framering-view-%06" PRIu64 ".bmp", v.seq);
-			ui.save_requested = false;
-			ret = render(&v, path);
-			if (ret == -1) {
-				status = CONSUMER_EXIT_DISPLAY;
-				goto end;
-			}
-			if (ret == 0)
-				fprintf(stderr, PROG ": saved frame %" PRIu64 " to %s\n", v.seq, path);
-		}
-		if (ui.paused) {
-			/* Paused: keep the shown frame. Under --latest the ring is drained meanwhile so a
-			 * live producer is not held up; under --every nothing is read (lossless). */
-			if (o.latest) {
-				int64_t n = ring_skip_to_latest(ring);
-				if (n > 0)
-					st.skipped += (uint64_t)n;
-				if (n < 0 && consumer_ring_broken((int)n)) {
-					status = ring_broken(o.ring_name, (int)n, &why); /* as a read would */
-					break;
-				}
-			}
-			if (ui.redraw && v.have_frame) {
-				ui.redraw = false;
-				if (render(&v, NULL) == -1) {
-					status = CONSUMER_EXIT_DISPLAY;
-					goto end;
-				}
-			}
-			SDL_Delay(10);
-			report(&st, &o, &v, false);
-			continue;
-		}
-
-		ret = frame_peek(ring, &hdr, &rec, o.latest, &skipped, POLL_NS);
-		if (ret == -ECANCELED) {
-			/* The stop handler interrupted the wait (ring_interrupt). */
-			why = "interrupted";
-			break;
-		}
-		if (ret == -EAGAIN || ret == -ETIMEDOUT || ret == -EINTR) {
-			uint64_t now = app_now_ns();
-			/* The library reports a dead producer as -EOWNERDEAD; the liveness check here is
-			 * a second line of defence so a viewer never waits forever on a dead ring. */
-			if (now - last_live_check >= LIVENESS_NS) {
-				last_live_check = now;
-				if (!ring_peer_alive(ring)) {
-					ret = frame_peek(ring, &hdr, &rec, o.latest, &skipped, RING_NO_WAIT);
-					if (ret == -EAGAIN)
-						ret = -EOWNERDEAD;
-				}
-			}
-			if (ret == -EAGAIN || ret == -ETIMEDOUT || ret == -EINTR) {
-				if (ui.redraw && v.have_frame) {
-					ui.redraw = false;
-					if (render(&v, NULL) == -1) {
-						status = CONSUMER_EXIT_DISPLAY;
-						goto end;
-					}
-				}
-				report(&st, &o, &v, false);
-				continue;
-			}
-		}
-		if (ret == -ENOMSG) {
-			st.skipped += skipped; /* --latest: what was discarded to reach it */
-			/* One record that is not a valid frame, already skipped by frame_peek: the
-			 * ring itself is sound, read on. */
-			st.bad_since_shown++;
-			if (st.bad_records++ == 0)
-				app_complain("ring '%s': skipping a record that is not a valid frame "
-					     "(further ones are counted in the summary)", o.ring_name);
-			continue;
-		}
-		if (ret == -ENODATA) {
-			why = "end of stream";
-			if (o.hold && !o.headless && v.have_frame) {
-				app_progress_end();
-				fprintf(stderr, PROG ": end of stream; holding frame %" PRIu64 ", press q to quit\n", v.seq);
-				while (!app_stop_requested && pump_events(&v, &ui) != EV_QUIT) {
-					if (ui.save_requested) {
-						char path[64];
-						snprintf(path, sizeof(path), "framering-view-%06" PRIu64 ".bmp", v.seq);
-						ui.save_requested = false;
-						if (render(&v, path) == 0)
-							fprintf(stderr, PROG ": saved frame %" PRIu64 " to %s\n", v.seq, path);
-					} else if (ui.redraw) {
-						ui.redraw = false;
-						if (render(&v, NULL) == -1) {
-							status = CONSUMER_EXIT_DISPLAY;
-							goto end;
-						}
-					}
-					SDL_WaitEventTimeout(NULL, 100);
-				}
-			}
-			break;
-		}
-		if (ret == -EOWNERDEAD) {
-			app_complain("the producer of ring '%s' died", o.ring_name);
-			if (!o.reconnect) {
-				why = "producer died";
-				status = CONSUMER_EXIT_PRODUCER_DIED;
-				break;
-			}
-			app_interrupt_ring(NULL); /* before the handler could see a freed ring */
-			ring_close(&ring); /* the old ring is gone: nothing to report about closing it */
-			st.reconnects++;
-			st.have_seq = false;
-			ret = wait_ring(&ring, &o, &v, &ui);
-			if (ret != 0)
-				goto open_failed;
-			if (!o.quiet)
-				fprintf(stderr, PROG ": reconnected to ring '%s'\n", o.ring_name);
-			continue;
-		}
-		if (consumer_ring_broken(ret)) {
-			/* Nothing is peeked: stop, never release and retry. */
-			status = ring_broken(o.ring_name, ret, &why);
-			break;
-		}
-		if (ret < 0) {
-			app_complain("reading ring '%s' failed: %s", o.ring_name, ring_strerror(ret));
-			why = "error";
-			status = consumer_exit_for(ret);
-			break;
-		}
-
-		/* A frame, in place in shared memory. */
-		st.skipped += skipped;
-		if (st.have_seq && hdr.seq > st.last_seq + 1 + skipped) {
-			/* A gap in seq is frames the producer dropped, less the invalid records
-			 * skipped meanwhile (their seq could not be read, but they took numbers). */
-			uint64_t gap = hdr.seq - st.last_seq - 1 - skipped;
-			st.lost += gap - SDL_min(gap, st.bad_since_shown);
-		}
-		st.bad_since_shown = 0;
-		st.last_seq = hdr.seq;
-		st.have_seq = true;
-		bool first_window = !v.win;
-		if (ensure_texture(&v, &o, &hdr) < 0) {
-			ring_release(ring);
-			status = CONSUMER_EXIT_DISPLAY;
-			goto end;
-		}
-		uint64_t c0 = thread_cpu_ns();
-		ret = upload(&v, &hdr, rec, o.upload_update);
-		st.upload_cpu_ns += thread_cpu_ns() - c0;
-		/* Released as soon as the texture has the pixels: before drawing and presenting. */
-		int rel = ring_release(ring);
-		if (ret < 0) {
-			status = CONSUMER_EXIT_DISPLAY;
-			goto end;
-		}
-		if (rel < 0 && consumer_ring_broken(rel)) {
-			/* e.g. -EFAULT: the segment was shrunk while the frame was being copied. */
-			status = ring_broken(o.ring_name, rel, &why);
-			break;
-		}
-		if (rel < 0) {
-			app_complain("releasing a frame of ring '%s' failed: %s", o.ring_name, ring_strerror(rel));
-			status = consumer_exit_for(rel);
-			goto end;
-		}
-		v.have_frame = true;
-		v.seq = hdr.seq;
-
-		const char *snap = NULL;
-		if (o.snapshot && !snapshot_done && hdr.seq >= o.snapshot_at && st.reconnects == 0)
-			snap = o.snapshot;
-		c0 = thread_cpu_ns();
-		ret = render(&v, snap);
-		st.render_cpu_ns += thread_cpu_ns() - c0;
-		ui.redraw = false;
-		if (ret == -1) {
-			status = CONSUMER_EXIT_DISPLAY;
-			goto end;
-		}
-		if (snap) {
-			if (ret < 0) {
-				status = CONSUMER_EXIT_OTHER;
-				goto end;
-			}
-			snapshot_done = true;
-			if (!o.quiet) {
-				app_progress_end();
-				fprintf(stderr, PROG ": wrote frame %" PRIu64 " to %s\n", hdr.seq, o.snapshot);
-			}
-		}
-		uint64_t now = app_now_ns();
-		if (st.shown == 0) {
-			st.t_first_ns = now;
-			getrusage(RUSAGE_SELF, &st.ru_first);
-		}
-		st.t_last_ns = now;
-		st.shown++;
-		/* Glass-to-glass: the present just returned; capture_ns is on the same clock. The
-		 * frame that had to wait for the window and renderer to be created is left out:
-		 * start-up, not the steady state the percentiles describe. */
-		if (hdr.capture_ns && hdr.capture_ns <= now && !first_window)
-			add_latency(&st, (double)(now - hdr.capture_ns) / 1e6);
-		report(&st, &o, &v, false);
-		if (o.max_frames && st.shown >= o.max_frames) {
-			why = "frame limit reached";
-			break;
-		}
-	}
-	goto finish;
-
-open_failed:
-	if (ret == 1) {
-		why = app_stop_requested ? "interrupted" : "quit";
-		goto finish;
-	}
-	if (ret == -ETIMEDOUT) {
-		app_complain("no ring '%s' appeared within %g s (is the producer running with --ring %s?)",
-			     o.ring_name, o.wait_s, o.ring_name);
-		status = CONSUMER_EXIT_NO_RING;
-	} else if (consumer_ring_broken(ret)) {
-		app_complain("'%s' is not a valid framering ring (foreign, corrupt or another version): %s",
-			     o.ring_name, ring_strerror(ret));
-		status = CONSUMER_EXIT_BAD_RING;
-	} else if (ret == -EBUSY) {
-		app_complain("ring '%s' is busy: another consumer is attached", o.ring_name);
-		status = CONSUMER_EXIT_NO_RING;
-	} else if (ret == -EIO) {
-		status = CONSUMER_EXIT_DISPLAY; /* render() said why */
-	} else if (ret == -EINVAL || ret == -ENAMETOOLONG) {
-		app_complain("bad ring name '%s': 1..%u characters of A-Z a-z 0-9 . _ -", o.ring_name,
-			     RING_NAME_MAX);
-		status = CONSUMER_EXIT_USAGE;
-	} else {
-		app_complain("cannot open ring '%s': %s", o.ring_name, ring_strerror(ret));
-		status = consumer_exit_for(ret);
-	}
-	goto end;
-
-finish:
-	if (o.snapshot && !snapshot_done && status == CONSUMER_EXIT_DONE) {
-		app_progress_end();
-		fprintf(stderr, PROG ": frame %" PRIu64 " was never shown; %s not written\n", o.snapshot_at,
-			o.snapshot);
-		status = CONSUMER_EXIT_OTHER;
-	}
-	report(&st, &o, &v, true);
-	if (summary(&st, &o, &v, why) < 0 && status == CONSUMER_EXIT_DONE)
-		status = CONSUMER_EXIT_OTHER;
-end:
+/* Free everything, whichever way the run ended. */
+static void app_free(struct app *a)
+{
 	app_progress_end();
 	app_interrupt_ring(NULL); /* before the handler could see a freed ring */
 	/* A consumer's close cannot lose anything; a failure here (e.g. -EFAULT after the
 	 * segment was shrunk) was already reported by the call that met it. */
-	ring_close(&ring);
-	if (v.tex)
-		SDL_DestroyTexture(v.tex);
-	if (v.ren)
-		SDL_DestroyRenderer(v.ren);
-	if (v.win)
-		SDL_DestroyWindow(v.win);
-	if (sdl_up)
+	ring_close(&a->ring);
+	viewer_free(&a->v);
+	if (a->sdl_up)
 		SDL_Quit();
-	free(st.lat_ms);
-	free(v.gray_chroma);
-	return status;
+	free(a->st.lat_ms);
+	a->st.lat_ms = NULL;
+}
+
+int main(int argc, char **argv)
+{
+	struct app app = { .why = "end of stream", .status = CONSUMER_EXIT_DONE };
+
+	if (parse_options(argc, argv, &app.o) < 0)
+		return CONSUMER_EXIT_USAGE;
+	app_install_stop_signals();
+	if (start_sdl(&app) == 0 && open_ring(&app) == 0)
+		app.st.iv_t0 = app_now_ns(); /* the first progress interval starts with the ring */
+	while (!app.done)
+		iterate(&app);
+	if (!app.failed)
+		wrap_up(&app);
+	app_free(&app);
+	return app.status;
 }
