@@ -78,16 +78,6 @@ def test_foreign_segment(ring_name):
     assert (SHM / ring_name).read_bytes()[:10] == b"not a ring", "a foreign segment must be left alone"
 
 
-def test_timeout_and_no_wait(ring_name):
-    with framering.Producer(ring_name, capacity=1 << 16), framering.Consumer(ring_name, timeout=1) as cons:
-        with pytest.raises(framering.Timeout) as ei:
-            cons.next_frame(timeout=0.2)
-        assert ei.value.code == -errno.ETIMEDOUT
-        with pytest.raises(framering.Timeout) as ei:
-            cons.latest(timeout=0)
-        assert ei.value.code == -errno.EAGAIN
-
-
 def test_drop_policy_raises_ring_full(ring_name):
     with framering.Producer(ring_name, slots=2, width=64, height=48, on_full="drop") as prod:
         written = 0
@@ -114,17 +104,94 @@ def test_exception_in_with_block_aborts_frame(ring_name):
             assert int(f.array[0, 0, 0]) == 2, "the aborted frame must never be seen"
 
 
-def test_bad_arguments(ring_name):
-    with pytest.raises(ValueError, match="unknown frame format"):
-        framering.format_code("yuyv")
-    with pytest.raises(ValueError, match="on_full"):
-        framering.Producer(ring_name, on_full="maybe")
-    with pytest.raises(framering.FrameringError) as ei:
-        framering.Producer("bad/name", capacity=1 << 16)
-    assert ei.value.code == -errno.EINVAL
-    assert "bad/name" in str(ei.value)
-    with pytest.raises(ValueError, match="slots needs"):
-        framering.Producer(ring_name, slots=4)
+def _bad_arguments(ring_name, prod):
+    """(what, call, code, text in the message): every argument the library or the package refuses."""
+    return [
+        ("unknown format name", lambda: framering.format_code("yuyv"), errno.EINVAL, "unknown frame format"),
+        ("unknown format code", lambda: framering.format_code(0x12345), errno.EINVAL, "unknown frame format"),
+        ("on_full", lambda: framering.Producer(ring_name, on_full="maybe"), errno.EINVAL, "on_full"),
+        ("on_full setter", lambda: setattr(prod, "on_full", "maybe"), errno.EINVAL, "on_full"),
+        ("slots without size", lambda: framering.Producer(ring_name, slots=4), errno.EINVAL, "slots needs"),
+        ("slots and capacity", lambda: framering.Producer(ring_name, 1 << 16, slots=4, width=8, height=8),
+         errno.EINVAL, "capacity or slots"),
+        ("frame size", lambda: framering.capacity_for(4, 0, 480), errno.EINVAL, "bad frame size"),
+        ("ring name", lambda: framering.Producer("bad/name", capacity=1 << 16), errno.EINVAL, "bad/name"),
+        ("consumer's ring name", lambda: framering.Consumer("bad/name", timeout=0), errno.EINVAL, "bad/name"),
+        ("long ring name", lambda: framering.Producer("n" * 300, capacity=1 << 16), errno.ENAMETOOLONG, "too long"),
+        ("size above FRAME_MAX_DIM", lambda: prod.reserve_frame(16385, 8, timeout=0), errno.EINVAL, "16385x8"),
+        ("frame larger than the ring", lambda: prod.reserve_frame(1920, 1080, timeout=0), errno.EMSGSIZE, "1920x1080"),
+    ]
+
+
+def test_bad_arguments_are_value_errors(ring_name):
+    """Every refused argument is an InvalidArgument: a FrameringError and a ValueError, so
+    `except ValueError` catches it, with the errno in .code and the message in str()."""
+    with framering.Producer(ring_name + "-p", capacity=1 << 16) as prod:
+        for what, call, code, text in _bad_arguments(ring_name, prod):
+            try:
+                call()
+            except ValueError as e:
+                assert isinstance(e, framering.InvalidArgument) and isinstance(e, framering.FrameringError), what
+                assert e.code == -code, what
+                assert text in str(e) and str(e) == e.message, what
+            else:
+                pytest.fail(f"{what}: no exception")
+        assert prod.on_full == "block" and not prod.closed  # a refused setting changes nothing
+    assert not (SHM / ring_name).exists()
+
+
+def test_timeout_and_no_wait_are_timeout_errors(ring_name):
+    with framering.Producer(ring_name, capacity=1 << 16), framering.Consumer(ring_name, timeout=1) as cons:
+        for call, code in ((lambda: cons.next_frame(timeout=0.05), errno.ETIMEDOUT),
+                           (lambda: cons.latest(timeout=0), errno.EAGAIN)):
+            try:
+                call()
+            except TimeoutError as e:
+                assert isinstance(e, framering.Timeout) and isinstance(e, framering.FrameringError)
+                assert e.code == -code and e.errno == code
+                waited = 0.05 if code == errno.ETIMEDOUT else 0
+                assert str(e) == e.message == f"ring '{ring_name}': no frame within {waited:g} s"
+            else:
+                pytest.fail("no Timeout")
+
+
+ALL_ERRORS = [getattr(framering, n) for n in framering.__all__
+              if isinstance(getattr(framering, n), type) and issubclass(getattr(framering, n), Exception)]
+
+
+@pytest.mark.parametrize("cls", ALL_ERRORS, ids=lambda c: c.__name__)
+def test_every_exception_keeps_code_and_message_and_pickles(cls):
+    import pickle
+    e = cls(-errno.EINVAL, "create ring 'x': invalid argument")
+    assert isinstance(e, framering.FrameringError)
+    assert str(e) == e.message == "create ring 'x': invalid argument" and e.code == -errno.EINVAL
+    assert e.args == (e.message,)
+    e.note = "kept"
+    back = pickle.loads(pickle.dumps(e))
+    assert type(back) is cls and back.code == e.code and str(back) == str(e) and back.note == "kept"
+    assert back.message == e.message and back.args == e.args
+    # Only the classes a builtin names are that builtin.
+    assert issubclass(cls, TimeoutError) == (cls is framering.Timeout)
+    assert issubclass(cls, OSError) == (cls is framering.Timeout)
+    assert issubclass(cls, ValueError) == (cls is framering.InvalidArgument)
+
+
+def test_errno_mapping():
+    from framering.errors import error_class
+    expect = {
+        errno.EINVAL: framering.InvalidArgument, errno.ENAMETOOLONG: framering.InvalidArgument,
+        errno.EMSGSIZE: framering.InvalidArgument, errno.ETIMEDOUT: framering.Timeout,
+        errno.EAGAIN: framering.Timeout, errno.ENOENT: framering.RingNotFound, errno.EBUSY: framering.RingBusy,
+        errno.EEXIST: framering.ForeignRing, errno.EPROTO: framering.ForeignRing,
+        errno.EBADMSG: framering.ForeignRing, errno.EFAULT: framering.RingShrunk,
+        errno.ENOMSG: framering.InvalidFrame, errno.ENOTCONN: framering.ConsumerDetached,
+        errno.ECANCELED: framering.RingClosed, errno.ESHUTDOWN: framering.RingClosed,
+        errno.EOWNERDEAD: framering.PeerDied, errno.ENODATA: framering.EndOfStream,
+        errno.ENOBUFS: framering.RingFull, errno.ENOSPC: framering.FrameringError,
+    }
+    for code, cls in expect.items():
+        assert error_class(-code) is cls, errno.errorcode[code]
+    assert issubclass(framering.RingShrunk, framering.ForeignRing)
 
 
 def test_use_after_release_and_close_never_crash(ring_name):
@@ -182,7 +249,7 @@ def test_segment_shrunk_under_views(ring_name):
         assert int(view.max()) == 0
         with pytest.raises(framering.ForeignRing, match="shrank") as e:
             cons.next_frame(timeout=None)  # would otherwise wait forever on zero pages
-        assert e.value.code == -errno.EFAULT
+        assert e.value.code == -errno.EFAULT and isinstance(e.value, framering.RingShrunk)
         with pytest.raises(framering.ForeignRing, match="shrank"):
             with prod.reserve_frame(64, 48) as out:
                 out.array[:] = 1

@@ -103,3 +103,24 @@ def test_import_never_needs_the_library(tmp_path):
     r = run_py("import framering, framering.view; help(framering.Consumer); print('ok')", str(tmp_path))
     assert r.returncode == 0 and r.stdout.decode().strip().endswith("ok")
     assert b"next_frame" in r.stdout and b"latest" in r.stdout
+
+
+def test_install_ships_the_package_with_py_typed(tmp_path):
+    """`cmake --install` puts every module, py.typed and a link to the library into the package
+    directory, and the installed package finds that library by itself."""
+    build = os.environ.get("FRAMERING_BUILD_DIR")
+    if not build or not (Path(build) / "cmake_install.cmake").exists() or not shutil.which("cmake"):
+        pytest.skip("FRAMERING_BUILD_DIR (a configured build tree) or cmake missing: run through ctest")
+    prefix = tmp_path / "prefix"
+    r = subprocess.run(["cmake", "--install", build, "--prefix", str(prefix)], stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, timeout=300)
+    assert r.returncode == 0, r.stdout.decode()
+    (pkg,) = [p.parent for p in prefix.rglob("framering/__init__.py")]
+    source = REPO / "viewer_py" / "framering"
+    expected = {p.name for p in source.iterdir() if p.suffix == ".py"} | {"py.typed"}
+    assert expected <= {p.name for p in pkg.iterdir()}
+    assert (pkg / "py.typed").read_bytes() == (source / "py.typed").read_bytes()
+    r = run_py(SHOW, str(pkg.parent))
+    assert r.returncode == 0, r.stderr.decode()
+    found = Path(r.stdout.decode().strip())
+    assert found == pkg / "libframering-ring.so" and found.resolve().is_relative_to(prefix)

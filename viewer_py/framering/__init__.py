@@ -16,8 +16,10 @@ frames other programs (framering-view, framering-dump) read:
 
 Errors are exceptions derived from FrameringError (RingNotFound, RingBusy,
 ForeignRing and its RingShrunk, PeerDied, Timeout, EndOfStream, RingFull,
-FrameReleased, RingClosed, InvalidFrame, ConsumerDetached). End of stream: next_frame()/latest() raise EndOfStream, and
-iterating a Consumer simply ends.
+FrameReleased, RingClosed, InvalidFrame, ConsumerDetached, InvalidArgument);
+Timeout is also a TimeoutError and InvalidArgument a ValueError, so code that
+catches the builtins catches them. End of stream: next_frame()/latest() raise
+EndOfStream, and iterating a Consumer simply ends.
 
 The shared library libframering-ring.so is found via $FRAMERING_LIB, next to
 this package, the build trees of the source checkout (newest first), then
@@ -32,6 +34,7 @@ from .errors import (
     ForeignRing,
     FrameReleased,
     FrameringError,
+    InvalidArgument,
     InvalidFrame,
     PeerDied,
     RingBusy,
@@ -63,7 +66,7 @@ __all__ = [
     "Consumer", "Producer", "Frame", "OutFrame", "RingStats",
     "FrameringError", "RingNotFound", "RingBusy", "ForeignRing", "PeerDied", "Timeout",
     "EndOfStream", "RingFull", "FrameReleased", "RingClosed", "RingShrunk", "InvalidFrame",
-    "ConsumerDetached",
+    "ConsumerDetached", "InvalidArgument",
     "inspect", "unlink_stale", "capacity_for", "format_code", "format_name", "now_ns",
     "library_path", "WAIT_SLICE",
 ]

@@ -68,6 +68,8 @@ class RingCreateOpts(ctypes.Structure):
 
 
 class FramePlane(ctypes.Structure):
+    """struct frame_plane from frame.h."""
+
     _fields_ = [("offset", ctypes.c_uint32), ("stride", ctypes.c_uint32)]
 
 
@@ -97,13 +99,23 @@ class FrameHeader(ctypes.Structure):
 
 assert ctypes.sizeof(FrameHeader) == 128, "struct frame_header must be 128 bytes"
 
+# The constants of frame.h and ring.h the binding mirrors: ctypes cannot read
+# a #define, so they are written here once, and tests/python/test_binding.py
+# compares every one of them (and every ctypes struct above) with what the C
+# compiler makes of the headers. Everything derived from them -- format names,
+# plane geometry, sizes -- comes from the library's functions, not from here.
 FRAME_HEADER_SIZE = 128
 FRAME_ALIGN = 64
+FRAME_MAX_PLANES = 4
+FRAME_MAX_DIM = 16384
 FRAME_FLAG_KEY = 1 << 0
 FRAME_FLAG_DISCONTINUITY = 1 << 1
 FRAME_FLAG_EOS = 1 << 2
 PTS_UNKNOWN = -(1 << 63)  # INT64_MIN
 RING_WAIT_FOREVER = -1
+RING_FULL_BLOCK = 0
+RING_FULL_DROP = 1
+RING_META_SIZE = 64
 
 
 def fourcc(code: str) -> int:
@@ -118,24 +130,8 @@ FMT_GRAY8 = fourcc("GREY")
 FMT_I420 = fourcc("I420")
 FMT_NV12 = fourcc("NV12")
 
-# Names the Python side understands without asking the library (aliases as
-# frame_format_from_name() accepts them).
-FORMAT_NAMES = {
-    "bgr24": FMT_BGR24,
-    "rgb24": FMT_RGB24,
-    "gray": FMT_GRAY8,
-    "gray8": FMT_GRAY8,
-    "i420": FMT_I420,
-    "yuv420p": FMT_I420,
-    "nv12": FMT_NV12,
-}
-CANONICAL_NAMES = {
-    FMT_BGR24: "bgr24",
-    FMT_RGB24: "rgb24",
-    FMT_GRAY8: "gray8",
-    FMT_I420: "i420",
-    FMT_NV12: "nv12",
-}
+#: Every FRAME_FMT_* of frame.h (the library has no call that lists them).
+FORMATS = (FMT_BGR24, FMT_RGB24, FMT_GRAY8, FMT_I420, FMT_NV12)
 
 
 def _candidates() -> List[Tuple[str, str]]:
@@ -214,6 +210,8 @@ def _declare(lib: ctypes.CDLL) -> None:
         "frame_format_name": (cp, [ctypes.c_uint32]),
         "frame_image_size": (sz, [ctypes.c_uint32, ctypes.c_uint32, ctypes.c_uint32]),
         "frame_record_size": (sz, [ctypes.c_uint32, ctypes.c_uint32, ctypes.c_uint32]),
+        "frame_header_init": (ctypes.c_int, [ctypes.POINTER(FrameHeader), ctypes.c_uint32, ctypes.c_uint32,
+                                             ctypes.c_uint32]),
         "frame_plane_rows": (ctypes.c_uint32, [ctypes.c_uint32, ctypes.c_uint32, ctypes.c_uint32]),
         "frame_plane_row_bytes": (ctypes.c_uint32, [ctypes.c_uint32, ctypes.c_uint32, ctypes.c_uint32]),
         "frame_now_ns": (ctypes.c_uint64, []),

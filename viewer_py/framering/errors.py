@@ -2,7 +2,13 @@
 
 Every exception carries the negative errno value the C library returned
 (``err.code``, e.g. ``-errno.ENOENT``) and the library's own message
-(ring_strerror) in its text.
+(ring_strerror) in its text: ``str(err) == err.message``.
+
+Every error the package itself raises is a FrameringError; where a builtin
+already says what happened, the class is that builtin too, so code that
+catches the builtin keeps working (as numpy's ``AxisError(ValueError, IndexError)``):
+``Timeout`` is a ``TimeoutError`` and ``InvalidArgument`` a ``ValueError``.
+Exceptions pickle (multiprocessing, concurrent.futures) with code and message.
 """
 
 from __future__ import annotations
@@ -19,9 +25,23 @@ class FrameringError(Exception):
     """
 
     def __init__(self, code: int, message: str) -> None:
+        # One argument: str(err) is the message, also for the OSError subclasses
+        # (OSError(code, message) would print "[Errno N] message").
         super().__init__(message)
         self.code = code
         self.message = message
+
+    def __reduce__(self) -> tuple:
+        # BaseException pickles self.args, (message,), which __init__ cannot take.
+        return type(self), (self.code, self.message), self.__dict__
+
+
+class InvalidArgument(FrameringError, ValueError):
+    """An argument the library or this package refuses (-EINVAL, -ENAMETOOLONG,
+    -EMSGSIZE): a bad ring name, an unknown format, a frame size out of range
+    or too large for the ring, on_full neither 'block' nor 'drop'; also
+    ``frame.array`` asked of a frame that cannot be one (H*3/2, W) view. Also a
+    ValueError."""
 
 
 class RingNotFound(FrameringError):
@@ -61,8 +81,13 @@ class PeerDied(FrameringError):
     record the producer committed has been read."""
 
 
-class Timeout(FrameringError):
-    """A wait ran out (-ETIMEDOUT), or a non-blocking call could not proceed (-EAGAIN)."""
+class Timeout(FrameringError, TimeoutError):
+    """A wait ran out (-ETIMEDOUT), or a non-blocking call could not proceed (-EAGAIN).
+    Also a TimeoutError (an OSError), whose ``errno`` is ETIMEDOUT or EAGAIN."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(code, message)
+        self.errno = -code  # strerror stays None, so str(err) stays the message
 
 
 class EndOfStream(FrameringError):
@@ -85,6 +110,9 @@ class RingClosed(FrameringError):
 
 
 _BY_ERRNO = {
+    _errno.EINVAL: InvalidArgument,
+    _errno.ENAMETOOLONG: InvalidArgument,
+    _errno.EMSGSIZE: InvalidArgument,
     _errno.ENOENT: RingNotFound,
     _errno.EBUSY: RingBusy,
     _errno.EEXIST: ForeignRing,

@@ -49,6 +49,7 @@ from __future__ import annotations
 import atexit
 import ctypes
 import errno
+import functools
 import threading
 import time
 import weakref
@@ -61,11 +62,6 @@ import numpy as np
 
 from . import _lib
 from ._lib import (
-    FMT_BGR24,
-    FMT_GRAY8,
-    FMT_I420,
-    FMT_NV12,
-    FMT_RGB24,
     FRAME_FLAG_DISCONTINUITY,
     FRAME_FLAG_EOS,
     FRAME_FLAG_KEY,
@@ -76,6 +72,7 @@ from .errors import (
     EndOfStream,
     FrameReleased,
     FrameringError,
+    InvalidArgument,
     InvalidFrame,
     RingClosed,
     RingNotFound,
@@ -129,34 +126,39 @@ def _wait_sliced(call, deadline: Optional[float], handle: "_Handle", closed_msg:
 
 def format_code(fmt: Union[str, int]) -> int:
     """The FRAME_FMT_* fourcc for a name ('bgr24', 'rgb24', 'gray'/'gray8',
-    'i420'/'yuv420p', 'nv12', case-insensitive) or a fourcc int."""
+    'i420'/'yuv420p', 'nv12', case-insensitive: frame_format_from_name()) or a
+    fourcc int. InvalidArgument (a ValueError) for a format the library does not know."""
     if isinstance(fmt, int):
-        if fmt not in _lib.CANONICAL_NAMES:
-            raise ValueError(f"unknown frame format code {fmt:#x}")
+        if not 0 <= fmt <= 0xFFFFFFFF or not _lib.lib().frame_format_name(fmt):
+            raise InvalidArgument(-errno.EINVAL, f"unknown frame format code {fmt:#x}")
         return fmt
-    code = _lib.FORMAT_NAMES.get(fmt.lower())
-    if code is None:
-        raise ValueError(f"unknown frame format {fmt!r}: use one of bgr24, rgb24, gray8, i420, nv12")
+    code = 0 if "\0" in fmt else _lib.lib().frame_format_from_name(fmt.encode())
+    if not code:
+        known = ", ".join(format_name(c) for c in _lib.FORMATS)
+        raise InvalidArgument(-errno.EINVAL, f"unknown frame format {fmt!r}: use one of {known}")
     return code
 
 
 def format_name(code: int) -> str:
-    """'bgr24', 'rgb24', 'gray8', 'i420' or 'nv12' for a fourcc (hex text if unknown)."""
-    return _lib.CANONICAL_NAMES.get(code, f"{code:#010x}")
+    """'bgr24', 'rgb24', 'gray8', 'i420' or 'nv12' for a fourcc (frame_format_name();
+    hex text if unknown)."""
+    name = _lib.lib().frame_format_name(code) if 0 <= code <= 0xFFFFFFFF else None
+    return name.decode() if name else f"{code:#010x}"
 
 
-def _plane_geometry(fourcc: int, width: int, height: int) -> List[Tuple[int, int]]:
-    """(rows, row_bytes) of each plane, as frame_plane_rows()/row_bytes() give them."""
-    if fourcc in (FMT_BGR24, FMT_RGB24):
-        return [(height, width * 3)]
-    if fourcc == FMT_GRAY8:
-        return [(height, width)]
-    cw, ch = (width + 1) // 2, (height + 1) // 2
-    if fourcc == FMT_I420:
-        return [(height, width), (ch, cw), (ch, cw)]
-    if fourcc == FMT_NV12:
-        return [(height, width), (ch, cw * 2)]
-    raise FrameringError(-errno.EBADMSG, f"frame format {fourcc:#x} is not known to this package")
+@functools.lru_cache(maxsize=256)
+def _plane_geometry(fourcc: int, width: int, height: int) -> Tuple[Tuple[int, int], ...]:
+    """(rows, row_bytes) of each plane: the library's frame_plane_rows() and
+    frame_plane_row_bytes(), cached per format and size. Empty for an unknown
+    format or a size the library refuses (zero, above FRAME_MAX_DIM)."""
+    lib = _lib.lib()
+    planes = []
+    for p in range(_lib.FRAME_MAX_PLANES):
+        rows, row_bytes = lib.frame_plane_rows(fourcc, height, p), lib.frame_plane_row_bytes(fourcc, width, p)
+        if not rows or not row_bytes:
+            break
+        planes.append((rows, row_bytes))
+    return tuple(planes)
 
 
 def _record_len(hdr: FrameHeader) -> int:
@@ -180,29 +182,29 @@ def _view_planes(buf: np.ndarray, off: int, hdr: FrameHeader) -> List[np.ndarray
 
 def _view_array(buf: np.ndarray, off: int, hdr: FrameHeader) -> np.ndarray:
     """The OpenCV-shaped view of a frame record starting at BUF[OFF] (see Frame.array)."""
-    fourcc, w, h = hdr.fourcc, hdr.width, hdr.height
+    w, h = hdr.width, hdr.height
+    planes = _plane_geometry(hdr.fourcc, w, h)
     p0 = hdr.plane[0]
-    if fourcc in (FMT_BGR24, FMT_RGB24):
-        return np.ndarray((h, w, 3), np.uint8, buffer=buf, offset=off + p0.offset,
-                          strides=(p0.stride, 3, 1))
-    if fourcc == FMT_GRAY8:
-        return np.ndarray((h, w), np.uint8, buffer=buf, offset=off + p0.offset,
-                          strides=(p0.stride, 1))
-    # I420 / NV12 as OpenCV wants them for cvtColor: one (H*3/2, W) block. That
-    # is only a view when the planes are packed back to back with stride W.
-    packed = w % 2 == 0 and h % 2 == 0 and p0.stride == w
-    if packed and fourcc == FMT_I420:
-        p1, p2 = hdr.plane[1], hdr.plane[2]
-        packed = (p1.stride == w // 2 and p2.stride == w // 2
-                  and p1.offset == p0.offset + w * h and p2.offset == p1.offset + w * h // 4)
-    elif packed and fourcc == FMT_NV12:
-        p1 = hdr.plane[1]
-        packed = p1.stride == w and p1.offset == p0.offset + w * h
+    if len(planes) == 1:  # packed: (H, W, bytes per pixel), or (H, W) for one byte
+        ch = planes[0][1] // w
+        if ch == 1:
+            return np.ndarray((h, w), np.uint8, buffer=buf, offset=off + p0.offset, strides=(p0.stride, 1))
+        return np.ndarray((h, w, ch), np.uint8, buffer=buf, offset=off + p0.offset,
+                          strides=(p0.stride, ch, 1))
+    # Planar 4:2:0 (i420, nv12) as OpenCV wants it for cvtColor: one (H*3/2, W)
+    # block. That is only a view when W and H are even and the planes lie back
+    # to back without padding (stride = row bytes).
+    packed = w % 2 == 0 and h % 2 == 0
+    end = p0.offset
+    for i, (rows, row_bytes) in enumerate(planes):
+        p = hdr.plane[i]
+        packed = packed and p.offset == end and p.stride == row_bytes
+        end += rows * row_bytes
     if not packed:
-        raise ValueError(
-            f"{format_name(fourcc)} {w}x{h} with strides {[hdr.plane[i].stride for i in range(hdr.plane_count)]}"
-            " cannot be one (H*3/2, W) view (odd size or padded planes): use frame.planes")
-    return np.ndarray((h * 3 // 2, w), np.uint8, buffer=buf, offset=off + p0.offset, strides=(w, 1))
+        strides = [hdr.plane[i].stride for i in range(hdr.plane_count)]
+        raise InvalidArgument(-errno.EINVAL, f"{format_name(hdr.fourcc)} {w}x{h} with strides {strides} cannot be"
+                              " one (H*3/2, W) view (odd size or padded planes): use frame.planes")
+    return np.ndarray(((end - p0.offset) // w, w), np.uint8, buffer=buf, offset=off + p0.offset, strides=(w, 1))
 
 
 class _Handle:
@@ -314,7 +316,7 @@ class RingStats:
     @classmethod
     def _from_struct(cls, st: _lib.RingStatsStruct) -> "RingStats":
         vals = {name: getattr(st, name) for name, _ in st._fields_}
-        vals["on_full"] = "drop" if vals["on_full"] == 1 else "block"
+        vals["on_full"] = "drop" if vals["on_full"] == _lib.RING_FULL_DROP else "block"
         return cls(**vals)
 
 
@@ -470,8 +472,8 @@ class Frame(_HeaderFields):
         Shapes: (H, W, 3) uint8 for bgr24/rgb24, (H, W) for gray8, and the
         OpenCV layout (H*3/2, W) for i420/nv12 -- the latter only when W and H
         are even and the planes packed (always true for libring producers at
-        even sizes); otherwise ValueError: use ``planes``. Strides are the
-        header's. Raises FrameReleased after release().
+        even sizes); otherwise InvalidArgument (a ValueError): use ``planes``.
+        Strides are the header's. Raises FrameReleased after release().
         """
         if self._released:
             raise FrameReleased(0, f"frame {self.seq} was released; keep data with frame.copy()")
@@ -911,8 +913,8 @@ class Consumer(_RingSide):
     @property
     def meta(self) -> bytes:
         """The producer's 64-byte stream description area (ring_get_meta)."""
-        buf = ctypes.create_string_buffer(64)
-        rc = self._getter(self._lib.ring_get_meta, buf, 64)
+        buf = ctypes.create_string_buffer(_lib.RING_META_SIZE)
+        rc = self._getter(self._lib.ring_get_meta, buf, _lib.RING_META_SIZE)
         if rc < 0:
             _raise(rc, f"meta of ring '{self.name}'")
         return buf.raw
@@ -922,7 +924,15 @@ class Consumer(_RingSide):
 # ---------------------------------------------------------------- producer
 
 
-_POLICIES = {"block": 0, "drop": 1}
+_POLICIES = {"block": _lib.RING_FULL_BLOCK, "drop": _lib.RING_FULL_DROP}
+
+
+def _policy(on_full: str) -> int:
+    """The enum ring_full_policy value of 'block' or 'drop' (InvalidArgument otherwise)."""
+    try:
+        return _POLICIES[on_full]
+    except (KeyError, TypeError):
+        raise InvalidArgument(-errno.EINVAL, f"on_full must be 'block' or 'drop', not {on_full!r}") from None
 
 
 
@@ -933,7 +943,7 @@ def capacity_for(slots: int, width: int, height: int, fmt: Union[str, int] = "bg
     framing; a record may not exceed half the capacity (ring_max_record)."""
     rec = _lib.lib().frame_record_size(format_code(fmt), width, height)
     if rec == 0:
-        raise ValueError(f"bad frame size {width}x{height} for {fmt}")
+        raise InvalidArgument(-errno.EINVAL, f"bad frame size {width}x{height} for {fmt}")
     per = (rec + 63) // 64 * 64 + 64
     need = max(slots, 2) * per
     cap = 4096
@@ -969,19 +979,18 @@ class Producer(_RingSide):
                  width: Optional[int] = None, height: Optional[int] = None,
                  format: Union[str, int] = "bgr24", on_full: str = "block",
                  mode: int = 0o600) -> None:
-        if on_full not in _POLICIES:
-            raise ValueError(f"on_full must be 'block' or 'drop', not {on_full!r}")
+        policy = _policy(on_full)
         if slots is not None:
             if capacity is not None:
-                raise ValueError("give capacity or slots, not both")
+                raise InvalidArgument(-errno.EINVAL, "give capacity or slots, not both")
             if width is None or height is None:
-                raise ValueError("slots needs width and height (and format) of the frames")
+                raise InvalidArgument(-errno.EINVAL, "slots needs width and height (and format) of the frames")
             capacity = capacity_for(slots, width, height, format)
         self.name = name
         self._lib = _lib.lib()
         self._pending: Optional[OutFrame] = None
         self._on_full = on_full
-        opts = _lib.RingCreateOpts(capacity or 0, mode, _POLICIES[on_full])
+        opts = _lib.RingCreateOpts(capacity or 0, mode, policy)
         ptr = ctypes.c_void_p()
         rc = self._lib.ring_create(ctypes.byref(ptr), name.encode(), ctypes.byref(opts))
         if rc < 0:
@@ -1051,9 +1060,9 @@ class Producer(_RingSide):
         """Copy IMAGE (OpenCV layout, as Frame.array gives) into a new frame and
         commit it; returns its seq. For data that is not produced in place."""
         code = format_code(format)
-        if code in (FMT_BGR24, FMT_RGB24, FMT_GRAY8):
+        if len(_plane_geometry(code, 1, 1)) == 1:
             h, w = image.shape[:2]
-        else:
+        else:  # planar 4:2:0 in OpenCV's layout, as Frame.array gives it: (H*3/2, W)
             h, w = image.shape[0] * 2 // 3, image.shape[1]
         with self.reserve_frame(w, h, code, timeout) as out:
             np.copyto(out.array, image)
@@ -1089,9 +1098,7 @@ class Producer(_RingSide):
 
     @on_full.setter
     def on_full(self, policy: str) -> None:
-        if policy not in _POLICIES:
-            raise ValueError(f"on_full must be 'block' or 'drop', not {policy!r}")
-        self._call(self._lib.ring_set_full_policy, _POLICIES[policy])
+        self._call(self._lib.ring_set_full_policy, _policy(policy))
         self._on_full = policy
 
     @property
