@@ -106,16 +106,18 @@ def _raise(code: int, what: str) -> None:
     raise error_class(code)(code, f"{what}: {text}")
 
 
-def _wait_sliced(call, deadline: Optional[float], handle: "_Handle", closed_msg: str) -> int:
+def _wait_sliced(call, deadline: Optional[float], handle: Optional["_Handle"] = None,
+                 closed_msg: str = "") -> int:
     """Run CALL(slice_ns) until it returns something other than a wait that ran out,
     in slices (signal handlers run between them); the one wait loop of the package.
     Returns 0 or the negative errno of the last slice (-ETIMEDOUT/-EAGAIN once DEADLINE,
-    a time.monotonic() value or None, has passed). RingClosed if close() woke it."""
+    a time.monotonic() value or None, has passed). With a HANDLE: RingClosed if close()
+    woke the call (or had been called)."""
     while True:
-        if handle.closing:
+        if handle is not None and handle.closing:
             raise RingClosed(-errno.ECANCELED, closed_msg)
         rc = call(_slice_ns(deadline))
-        if rc == -errno.ECANCELED or handle.closing:
+        if handle is not None and (rc == -errno.ECANCELED or handle.closing):
             raise RingClosed(-errno.ECANCELED, closed_msg)
         if rc == -errno.EINTR:
             continue  # a signal; its Python handler runs now (Ctrl-C raises from here)
@@ -679,18 +681,12 @@ def _open_consumer(name: str, timeout: Seconds) -> ctypes.c_void_p:
             _raise(rc, f"open ring '{name}'")
         return ptr
     deadline = None if timeout is None else time.monotonic() + timeout
-    while True:
-        slice_ns = _slice_ns(deadline)
-        rc = lib.ring_open_wait(ctypes.byref(ptr), bname, slice_ns)
-        if rc == 0:
-            return ptr
-        if rc == -errno.EINTR:
-            continue  # a signal: Python ran its handler (KeyboardInterrupt propagates from there)
-        if rc == -errno.ETIMEDOUT and (deadline is None or time.monotonic() < deadline):
-            continue  # next slice; Ctrl-C is handled between slices
-        if rc == -errno.ETIMEDOUT:
-            raise RingNotFound(rc, f"open ring '{name}': no ring of that name appeared within {timeout:g} s")
-        _raise(rc, f"open ring '{name}'")
+    rc = _wait_sliced(lambda ns: lib.ring_open_wait(ctypes.byref(ptr), bname, ns), deadline)
+    if rc == 0:
+        return ptr
+    if rc == -errno.ETIMEDOUT:
+        raise RingNotFound(rc, f"open ring '{name}': no ring of that name appeared within {timeout:g} s")
+    _raise(rc, f"open ring '{name}'")
 
 
 class _RingSide:
