@@ -64,15 +64,6 @@ def finish_capture(prod):
     return prod.returncode, err
 
 
-def assert_one_line_exit_4(ring, rc, err, cpu, wall, want):
-    lines = err.strip().splitlines()
-    assert rc == 4, err
-    assert len(lines) == 1, "expected one line, got:\n" + err
-    assert lines[0].startswith("framering-dump: ") and "'%s'" % ring in lines[0] and want in lines[0], lines[0]
-    # Ended by itself, without spinning (the old dump released and retried forever at 100% CPU).
-    assert cpu < 0.5 * wall + 0.5, "%.2f s of CPU in %.2f s: spinning?" % (cpu, wall)
-
-
 def test_dump_help_exit_table():
     r = subprocess.run([DUMP, "--help"], capture_output=True, text=True, timeout=10)
     assert r.returncode == 0
@@ -84,17 +75,12 @@ def test_dump_help_exit_table():
 def test_dump_corrupt_ring_ends_with_4(ring, kind):
     """A ring broken after its first frame (shmring.RING_DAMAGE): one line, exit 4, at once, no spin."""
     prod, seg = blocked_capture(ring)
-    dump = None
     try:
-        shmring.damage(seg, kind)
-        dump = shmring.Measured([DUMP, "--ring", ring, "--wait", "20", "--quiet"])
-        rc, err, cpu, wall = dump.wait(timeout=HANG)
+        rc, err, cpu, wall = shmring.consume_damaged(seg, kind, [DUMP, "--ring", ring, "--wait", "20", "--quiet"],
+                                                     HANG)
     finally:
-        seg.close()
-        if dump:
-            dump.kill()
         shmring.stop(prod)
-    assert_one_line_exit_4(ring, rc, err, cpu, wall, shmring.RING_DAMAGE_SAYS[kind])
+    shmring.assert_one_line_exit_4("framering-dump", ring, rc, err, cpu, wall, shmring.RING_DAMAGE_SAYS[kind])
 
 
 def test_dump_shrunk_segment_ends_with_4(ring):
@@ -115,7 +101,7 @@ def test_dump_shrunk_segment_ends_with_4(ring):
         seg.close()
         dump.kill()
         shmring.stop(prod)
-    assert_one_line_exit_4(ring, rc, err, cpu, wall, "was shrunk")
+    shmring.assert_one_line_exit_4("framering-dump", ring, rc, err, cpu, wall, "was shrunk")
 
 
 def test_dump_bad_frame_header_is_skipped(tmp_path, ring):

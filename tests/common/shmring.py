@@ -195,6 +195,31 @@ class Measured:
             self.proc.wait()
 
 
+def consume_damaged(seg, kind, args, timeout):
+    """Damage SEG as KIND (see damage()), then run the consumer ARGS on it under a hang bound:
+    (exit code, stderr, CPU seconds, wall seconds). The segment is unmapped on every path."""
+    consumer = None
+    try:
+        damage(seg, kind)
+        consumer = Measured(args)
+        return consumer.wait(timeout=timeout)
+    finally:
+        seg.close()
+        if consumer:
+            consumer.kill()
+
+
+def assert_one_line_exit_4(prog, ring, rc, err, cpu, wall, want):
+    """The consumer PROG stopped on a broken ring as every consumer must: exit 4, exactly one
+    line on stderr naming PROG, the ring and WANT, and no spinning while it ran (the old
+    release-and-retry loops burnt a core)."""
+    lines = err.strip().splitlines()
+    assert rc == 4, err
+    assert len(lines) == 1, f"expected one line, got:\n{err}"
+    assert lines[0].startswith(f"{prog}: ") and f"'{ring}'" in lines[0] and want in lines[0], lines[0]
+    assert cpu < 0.5 * wall + 0.5, f"{cpu:.2f} s of CPU in {wall:.2f} s: spinning?"
+
+
 def stop(proc):
     """Kill PROC if it still runs (cleanup)."""
     if proc is not None and proc.poll() is None:

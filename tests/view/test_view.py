@@ -241,30 +241,16 @@ def blocked_producer(ring, frames):
     return prod, seg
 
 
-def assert_one_line_exit_4(ring, rc, err, cpu, wall, want):
-    lines = err.strip().splitlines()
-    assert rc == 4, err
-    assert len(lines) == 1, f"expected one line, got:\n{err}"
-    assert lines[0].startswith("framering-view: ") and f"'{ring}'" in lines[0] and want in lines[0], lines[0]
-    # Ended by itself, and did not spin meanwhile (the old release-and-retry loop burnt a core).
-    assert cpu < 0.5 * wall + 0.5, f"{cpu:.2f} s of CPU in {wall:.2f} s: spinning?"
-
-
 @pytest.mark.parametrize("kind", sorted(shmring.RING_DAMAGE))
 def test_corrupt_ring_ends_with_4(ring, kind):
     """A ring broken after its first frame (see shmring.RING_DAMAGE): one line, exit 4, no spin."""
     prod, seg = blocked_producer(ring, 0)
-    view = None
     try:
-        shmring.damage(seg, kind)
-        view = shmring.Measured([VIEW, "-r", ring, "--wait", "20", "--headless", "--every", "--quiet"])
-        rc, err, cpu, wall = view.wait(timeout=20)
+        rc, err, cpu, wall = shmring.consume_damaged(
+            seg, kind, [VIEW, "-r", ring, "--wait", "20", "--headless", "--every", "--quiet"], 20)
     finally:
-        seg.close()
-        if view:
-            view.kill()
         vt.stop(prod)
-    assert_one_line_exit_4(ring, rc, err, cpu, wall, shmring.RING_DAMAGE_SAYS[kind])
+    shmring.assert_one_line_exit_4("framering-view", ring, rc, err, cpu, wall, shmring.RING_DAMAGE_SAYS[kind])
 
 
 def test_shrunk_segment_ends_with_4(ring):
@@ -285,7 +271,7 @@ def test_shrunk_segment_ends_with_4(ring):
         seg.close()
         view.kill()
         vt.stop(prod)
-    assert_one_line_exit_4(ring, rc, err, cpu, wall, "was shrunk")
+    shmring.assert_one_line_exit_4("framering-view", ring, rc, err, cpu, wall, "was shrunk")
 
 
 def test_bad_frame_header_is_skipped(tmp_path, ring):
