@@ -1,9 +1,12 @@
-/* ring.h - a single-producer/single-consumer record ring in POSIX shared memory.
+/* ring.h - a single-producer, many-consumer record ring in POSIX shared memory.
  *
- * One producer process creates a named ring; one consumer process opens it.
- * The producer reserves space *inside* the shared mapping, writes its payload
- * there and commits it; the consumer peeks the record where it lies and
- * releases it when done. No byte is copied by the library on this path.
+ * One producer process creates a named ring; up to max_consumers consumer
+ * processes attach to it at once, each as an EVERY (lossless: the producer
+ * waits for it) or a LATEST (live: it reads the newest record and never
+ * slows anyone) consumer. The producer reserves space *inside* the shared
+ * mapping, writes its payload there and commits it; each consumer peeks the
+ * record where it lies and releases it when done. No byte is copied by the
+ * library on this path, for any number of consumers.
  *
  * Every function that can fail returns 0 (or a non-negative count) on success
  * and a negative errno value on failure; ring_strerror() turns it into text.
@@ -12,7 +15,7 @@
  *   -EINVAL        bad argument (NULL, capacity not a power of two, ...)
  *   -ENAMETOOLONG  ring name longer than RING_NAME_MAX
  *   -ENOENT        no ring of that name (consumer)
- *   -EBUSY         the ring already has a live producer / a live consumer
+ *   -EBUSY         the ring already has a live producer / all its consumer slots taken
  *   -EEXIST        the name is taken by a segment that is not a ring
  *   -EPROTO        the segment is a ring of another layout version
  *   -EBADMSG       the name is not a framering ring segment (another file, a
@@ -86,6 +89,8 @@ extern "C" {
 #define RING_MIN_CAPACITY 4096u
 #define RING_MAX_CAPACITY (1ull << 32) /* 4 GiB: two frames of the largest size a frame may have */
 #define RING_MAX_ALIGN 4096u         /* largest payload alignment ring_reserve() accepts */
+#define RING_MAX_CONSUMERS 12u       /* consumers attached at once, at the most */
+#define RING_DEFAULT_CONSUMERS 8u
 
 /* Timeouts are in nanoseconds; any negative value waits forever. */
 #define RING_WAIT_FOREVER ((int64_t)-1)
@@ -103,6 +108,27 @@ struct ring_create_opts {
 	uint64_t capacity;             /* data area in bytes, a power of two; 0: RING_DEFAULT_CAPACITY */
 	mode_t mode;                   /* permission bits of the segment; 0: 0600 */
 	enum ring_full_policy on_full; /* default for ring_reserve() */
+	unsigned max_consumers;        /* 1..RING_MAX_CONSUMERS; 0: RING_DEFAULT_CONSUMERS */
+};
+
+/* How a consumer reads. */
+enum ring_consumer_mode {
+	/* Lossless: every record, in order. The producer never writes over a
+	 * record it has not released (under RING_FULL_BLOCK it waits, under
+	 * RING_FULL_DROP it drops). Attaching late, it starts at the oldest
+	 * record still whole in the ring. */
+	RING_CONSUMER_EVERY = 0,
+	/* Live: each peek returns the newest record (counting the ones it
+	 * skipped). It never slows the producer or another consumer; a record
+	 * it holds is never overwritten while held (the producer writes on
+	 * around it: give the ring room for one record per live consumer).
+	 * Attaching late, its first peek returns the newest record. */
+	RING_CONSUMER_LATEST = 1,
+};
+
+struct ring_attach_opts {
+	enum ring_consumer_mode mode;
+	int64_t wait_ns;               /* wait for a live producer of that name: 0 no, < 0 forever */
 };
 
 /* Counters and liveness, readable by either side or from outside (ring_inspect). */
@@ -119,6 +145,21 @@ struct ring_stats {
 	bool producer_alive, consumer_alive;       /* the side holds its lock: attached and running */
 	bool eos;                   /* the producer marked end of stream */
 	enum ring_full_policy on_full;
+	unsigned consumers;         /* attached now */
+	unsigned max_consumers;
+	uint64_t consumers_reaped;  /* dead consumers the producer took off the roster */
+};
+
+/* One attached consumer (ring_consumers, ring_inspect_consumers). */
+struct ring_consumer_info {
+	unsigned slot;                  /* 0..max_consumers-1 */
+	pid_t pid;                      /* as it stored it (display only) */
+	bool alive;                     /* holds its slot's lock */
+	enum ring_consumer_mode mode;
+	uint64_t records_read, bytes_read;
+	uint64_t records_skipped;       /* EVERY: by skip_to_latest; LATEST: passed over for newer ones */
+	uint64_t lag_records;           /* committed records it has not come to yet */
+	uint64_t lag_bytes;             /* EVERY: bytes between its head and the tail */
 };
 
 /* ring_create - create the ring NAME and attach as its producer.
@@ -134,13 +175,19 @@ struct ring_stats {
  * open or mmap (e.g. -EACCES, -ENOMEM). */
 int ring_create(ring_t **out, const char *name, const struct ring_create_opts *opts);
 
-/* ring_open - open the existing ring NAME as its consumer.
+/* ring_attach - attach to ring NAME as a consumer in OPTS->mode (NULL: an
+ * EVERY consumer that does not wait), taking a free slot of the consumer
+ * table. With OPTS->wait_ns != 0 it waits like ring_open_wait().
+ * Errors as ring_open(); -EBUSY when all max_consumers slots are taken. */
+int ring_attach(ring_t **out, const char *name, const struct ring_attach_opts *opts);
+
+/* ring_open - open the existing ring NAME as an EVERY consumer.
  * The segment's header is validated before anything else is read (anything
  * but a regular file is refused before it is even opened). The consumer
  * starts at the oldest unread record. A ring whose producer is gone is
  * opened too (to read what it left; then -EOWNERDEAD).
- * Errors: -ENOENT, -EBUSY (a consumer is attached), -EPROTO (other layout
- * version), -EBADMSG (not a ring, or corrupt), -EACCES, -EINVAL. */
+ * Errors: -ENOENT, -EBUSY (every consumer slot is taken), -EPROTO (other
+ * layout version), -EBADMSG (not a ring, or corrupt), -EACCES, -EINVAL. */
 int ring_open(ring_t **out, const char *name);
 
 /* ring_open_wait - ring_open(), but wait up to timeout_ns for a ring NAME
@@ -214,6 +261,13 @@ int ring_mark_eos(ring_t *r);
  * consumer detached with records unread), -EOWNERDEAD, -EINTR, -EPERM. */
 int ring_wait_drained(ring_t *r, int64_t timeout_ns);
 
+/* ring_wait_consumers - wait up to timeout_ns until at least N consumers are
+ * attached (of any mode): e.g. all the lossless consumers of a pipeline,
+ * before the first record, so that none starts late. Woken by each attach,
+ * no polling. Errors: -ETIMEDOUT, -EAGAIN (RING_NO_WAIT), -EINVAL (N above
+ * max_consumers), -ECANCELED, -EINTR, -EPERM. */
+int ring_wait_consumers(ring_t *r, unsigned n, int64_t timeout_ns);
+
 /* ring_note_drop - count a record of LEN bytes the caller chose not to write
  * (e.g. after an -EAGAIN under RING_FULL_BLOCK). */
 void ring_note_drop(ring_t *r, size_t len);
@@ -228,8 +282,9 @@ size_t ring_max_record(const ring_t *r);
 
 /* ring_peek - wait up to timeout_ns for the next record and return it in
  * place: *data points into the shared mapping, *len is its length. The record
- * stays valid until ring_release(). Every header read from the segment is
- * checked against the mapping first. End of stream, once reported, stays
+ * stays valid until ring_release(). An EVERY consumer gets the next record in
+ * order; a LATEST consumer the newest one not yet returned. Every header read
+ * from the segment is checked against the mapping first. End of stream, once reported, stays
  * reported: nothing a producer commits after it is delivered.
  * Errors: -EAGAIN, -ETIMEDOUT, -ENODATA (end of stream), -EOWNERDEAD
  * (producer died, nothing left), -EBADMSG (corrupt ring: stop reading),
@@ -238,7 +293,8 @@ int ring_peek(ring_t *r, const void **data, size_t *len, int64_t timeout_ns);
 
 /* ring_peek_latest - like ring_peek(), but first discard every committed
  * record except the newest (counted as skipped) and return that one. If
- * skipped is not NULL it receives how many records were discarded. */
+ * skipped is not NULL it receives how many records were discarded. (For a
+ * LATEST consumer this is ring_peek() with the count.) */
 int ring_peek_latest(ring_t *r, const void **data, size_t *len, uint64_t *skipped,
 		     int64_t timeout_ns);
 
@@ -258,8 +314,19 @@ int64_t ring_skip_to_latest(ring_t *r);
 
 /* ------------------------------------------------------------ both sides */
 
-/* ring_stats - fill *st from the shared counters. */
+/* ring_get_stats - fill *st from the shared counters. The read/skip counters
+ * and futex counts of the consumer side are this consumer's own on a
+ * consumer's handle, the sum over all consumers on the producer's;
+ * consumer_pid/consumer_alive name the first attached consumer. */
 void ring_get_stats(const ring_t *r, struct ring_stats *st);
+
+/* ring_consumers - describe up to MAX attached consumers into OUT; returns
+ * how many are attached (may exceed MAX), or -EINVAL. */
+int ring_consumers(const ring_t *r, struct ring_consumer_info *out, unsigned max);
+
+/* ring_inspect_consumers - the same for ring NAME, without attaching.
+ * Errors as ring_inspect(). */
+int ring_inspect_consumers(const char *name, struct ring_consumer_info *out, unsigned max);
 
 /* ring_inspect - read the counters of ring NAME without attaching to it
  * (read-only mapping, header validated). For tools like framering-ctl.
@@ -274,7 +341,8 @@ int ring_inspect(const char *name, struct ring_stats *st);
  * framering ring of this version (it is left alone), -EACCES. */
 int ring_unlink_stale(const char *name);
 
-/* ring_peer_alive - whether the other side is attached (holds its lock). */
+/* ring_peer_alive - whether the other side is attached (holds its lock); for
+ * the producer: whether any consumer is. */
 bool ring_peer_alive(const ring_t *r);
 
 /* ring_mapping - the whole shared mapping (for callers that want to prove

@@ -215,7 +215,9 @@ RING_API int frame_peek(ring_t *r, struct frame_header *hdr, const uint8_t **rec
 	uint64_t n = 0;
 	if (!hdr || !record)
 		return -EINVAL;
-	int rc = latest ? ring_peek_latest(r, &data, &len, &n, timeout_ns) : ring_peek(r, &data, &len, timeout_ns);
+	/* A live consumer always takes the newest: it has skips to report either way. */
+	bool newest = latest || (r && !r->is_producer && r->mode == RING_MODE_LATEST);
+	int rc = newest ? ring_peek_latest(r, &data, &len, &n, timeout_ns) : ring_peek(r, &data, &len, timeout_ns);
 	if (rc < 0)
 		return rc;
 	if (skipped)

@@ -65,7 +65,7 @@ RING_API int ring_inspect_meta(const char *name, void *meta, size_t len)
 	ring_t *r;
 	if (!meta && len)
 		return -EINVAL;
-	int rc = open_segment(&r, name, false);
+	int rc = open_segment(&r, name);
 	if (rc < 0)
 		return rc;
 	rc = read_meta(r->hdr, meta, len);

@@ -1,4 +1,4 @@
-/* queue.c - the data path: reserve/commit on the producer side, peek/release on the consumer side. */
+/* queue.c - the data path: reserve/commit on the producer side (leases, gating, holds), peek/release for every and latest consumers. */
 #include "ring.h"
 
 #include <errno.h>
@@ -8,62 +8,212 @@
 #include "ring_internal.h"
 #include "ring_layout.h"
 
-/* ------------------------------------------------------------ producer */
+/* ------------------------------------------------------------ who limits the producer */
 
-/* Refresh the cached head, checking it first: a consumer that wrote
- * nonsense into its index gets -EBADMSG, and the nonsense is never cached. */
-static int load_head(ring_t *r)
+uint32_t roster(const ring_t *r, uint32_t *live)
 {
-	uint64_t head = atomic_load_explicit(&r->hdr->head, memory_order_acquire);
-	if (r->tail - head > r->capacity)
-		return -EBADMSG;
-	r->cached_head = head;
-	return 0;
+	uint32_t all = (1u << r->max_consumers) - 1; /* max_consumers <= RING_CONSUMERS_MAX < 32 */
+	uint32_t attached = atomic_load_explicit(&r->hdr->attached, memory_order_acquire) & all;
+	if (live)
+		*live = atomic_load_explicit(&r->hdr->live, memory_order_acquire) & attached;
+	return attached;
 }
 
-static inline uint64_t free_space(const ring_t *r)
+/* How far behind our tail the slowest attached every-consumer is, in bytes
+ * (its head is then tail - lag), or UINT64_MAX when none gates. A head that
+ * cannot be (ahead of the tail, more than a lap behind, unaligned) is
+ * ignored: the consumer that wrote it only loses its own records. */
+uint64_t every_lag(const ring_t *r)
 {
-	return r->capacity - (r->tail - r->cached_head);
+	uint32_t live, every = roster(r, &live) & ~live;
+	uint64_t max_lag = UINT64_MAX;
+	for (; every; every &= every - 1) {
+		uint64_t head = atomic_load_explicit(&r->hdr->consumers[__builtin_ctz(every)].head, memory_order_acquire);
+		uint64_t lag = r->tail - head;
+		if (lag > r->capacity || (head & 7) != 0)
+			continue;
+		if (max_lag == UINT64_MAX || lag > max_lag)
+			max_lag = lag;
+	}
+	return max_lag;
 }
 
-static bool space_ready(ring_t *r)
+/* Where the producer may write up to: one lap past the slowest every-
+ * consumer; before any consumer came, under RING_FULL_BLOCK, one lap past the
+ * first record (the first consumer reads from there); with consumers gone,
+ * where the last of them let us; with only live consumers, or none under
+ * RING_FULL_DROP, without limit. */
+static uint64_t gate_limit(ring_t *r)
 {
-	return load_head(r) < 0 || free_space(r) >= r->want_space || consumer_detached(r);
+	uint64_t lag = every_lag(r);
+	if (lag != UINT64_MAX) {
+		r->gate_seen = r->tail - lag + r->capacity;
+		return r->gate_seen;
+	}
+	if (roster(r, NULL) != 0) {
+		r->gate_seen = r->tail + r->capacity; /* as if they read it all: one more lap, should they all leave */
+		return UINT64_MAX;
+	}
+	return r->policy == RING_FULL_DROP ? UINT64_MAX : r->gate_seen;
 }
 
-/* Make WANT bytes free at the tail, waiting as the policy and timeout allow. */
-static int wait_for_space(ring_t *r, uint64_t want, struct deadline *dl, bool may_wait)
+/* Remember TAIL (a record boundary) as a lease start, and publish the oldest
+ * remembered start that is still whole below the claim CLAIM: where a late
+ * every-consumer begins. */
+static void remember_lease_start(ring_t *r, uint64_t claim)
 {
-	if (free_space(r) >= want)
+	unsigned last = (r->lease_next + LEASE_HISTORY - 1) % LEASE_HISTORY;
+	if (r->lease_pos[last] != r->tail || r->tail == 0) {
+		r->lease_pos[r->lease_next] = r->tail;
+		r->lease_index[r->lease_next] = r->index;
+		r->lease_next = (r->lease_next + 1) % LEASE_HISTORY;
+	}
+	uint64_t oldest = r->tail, oldest_index = r->index;
+	for (unsigned i = 0; i < LEASE_HISTORY; i++) {
+		uint64_t pos = r->lease_pos[i];
+		if (pos <= r->tail && pos + r->capacity >= claim && pos < oldest) {
+			oldest = pos;
+			oldest_index = r->lease_index[i];
+		}
+	}
+	atomic_store_explicit(&r->hdr->oldest_index, oldest_index, memory_order_relaxed);
+	atomic_store_explicit(&r->hdr->oldest, oldest, memory_order_release);
+}
+
+/* The span of the record a live consumer holds at HOLD (its position), read
+ * from its header (DATA, or the PAD we turned it into a lap ago); 0 if the
+ * hold cannot be a record's. */
+static uint64_t held_span(const ring_t *r, uint64_t hold)
+{
+	if (hold & 7)
 		return 0;
-	int rc = load_head(r);
-	if (rc < 0)
-		return rc;
-	if (free_space(r) >= want)
+	uint64_t off = hold & r->mask;
+	if (off + RING_REC_HDR > r->capacity)
 		return 0;
-	if (!may_wait)
-		return -EAGAIN;
-	r->want_space = want;
-	for (;;) {
-		if (consumer_detached(r))
-			return -ENOTCONN; /* like a pipe without a reader: nobody will make room */
-		rc = wait_until(r, &r->hdr->producer_sleeping, &r->hdr->producer_futex_waits, space_ready, dl);
-		int loaded = load_head(r);
-		if (loaded < 0)
-			return loaded;
-		if (free_space(r) >= want)
-			return 0;
-		if (rc < 0)
-			return rc;
+	volatile struct ring_record_header *rh = (volatile struct ring_record_header *)(r->data + off);
+	uint32_t len = rh->len, type = rh->type;
+	uint64_t span = type == RING_REC_DATA ? RING_REC_HDR + round8(len) : type == RING_REC_PAD ? len : 0;
+	if (span < RING_REC_HDR || (span & 7) != 0 || span > r->capacity / 2 + RING_MAX_ALIGN ||
+	    off + span > r->capacity)
+		return 0;
+	return span;
+}
+
+/* Renew the lease so that [tail, tail + NEED) may be written. The claim goes
+ * out first, then we look at the consumers (see ring_layout.h: a hold
+ * published after our look sees the claim). Returns 0 when the lease covers
+ * NEED, 1 when a held record is in the way (r->step_pos, r->step_span: step
+ * over it and renew again), -EAGAIN when the every-consumers gate us. */
+static int renew_lease(ring_t *r, uint64_t need)
+{
+	uint64_t cap = r->capacity;
+	uint64_t want = r->tail + (need > cap / 8 ? need : cap / 8);
+	uint64_t limit = gate_limit(r);
+	if (limit - r->tail < want - r->tail)
+		want = limit; /* never claim past the gate: an attaching consumer starts below it */
+	atomic_store_explicit(&r->hdr->claim, want, memory_order_relaxed);
+	atomic_thread_fence(memory_order_seq_cst);
+	remember_lease_start(r, want);
+	limit = gate_limit(r); /* again: a consumer that attached meanwhile gates us now */
+	if (limit - r->tail < want - r->tail)
+		want = limit;
+
+	/* The first held record in [tail, want), a lap on from where it was read. */
+	r->step_span = 0;
+	uint32_t live;
+	roster(r, &live);
+	for (; live; live &= live - 1) {
+		uint64_t hold = atomic_load_explicit(&r->hdr->consumers[__builtin_ctz(live)].hold, memory_order_acquire);
+		uint64_t span = hold ? held_span(r, hold - 1) : 0;
+		if (!span)
+			continue;
+		uint64_t off = (hold - 1) & r->mask, tail_off = r->tail & r->mask;
+		if (off < tail_off && off + span > tail_off)
+			continue; /* we are past its start already: that hold came too late and is given up */
+		uint64_t at = r->tail + ((off - tail_off) & r->mask);
+		if (at < want) {
+			want = at;
+			r->step_pos = at;
+			r->step_span = span;
+		}
+	}
+	r->lease_end = want;
+	if (want - r->tail >= need)
+		return 0;
+	return r->step_span && want == r->step_pos ? 1 : -EAGAIN;
+}
+
+/* Wake the consumers that sleep (after whatever they wait for was stored). */
+static void wake_consumers(ring_t *r)
+{
+	atomic_thread_fence(memory_order_seq_cst);
+	for (uint32_t who = roster(r, NULL); who; who &= who - 1) {
+		struct ring_consumer_slot *s = &r->hdr->consumers[__builtin_ctz(who)];
+		wake_if_sleeping_fenced(&s->sleeping, &s->futex_wakes);
 	}
 }
 
-/* Publish the producer's tail and wake a sleeping consumer. */
+/* Publish the producer's tail and wake the consumers that sleep. */
 static void publish_tail(ring_t *r)
 {
 	/* Make the record bytes visible before the tail moves. */
 	atomic_store_explicit(&r->hdr->tail, r->tail, memory_order_release);
-	wake_if_sleeping(&r->hdr->consumer_sleeping, &r->hdr->consumer_futex_wakes);
+	wake_consumers(r);
+}
+
+/* Write a pad record of SPAN bytes at the tail (SPAN must not cross the end). */
+static void write_pad(ring_t *r, uint64_t span)
+{
+	struct ring_record_header *ph = record_at(r, r->tail);
+	ph->len = (uint32_t)span;
+	ph->type = RING_REC_PAD;
+	r->tail += span;
+}
+
+/* Step over the held record at r->step_pos: pad up to it, turn its header
+ * into a pad over it (the holder has its length and never reads it again;
+ * every-consumers passed it a lap ago), and go on behind it. */
+static void step_over_hold(ring_t *r)
+{
+	while (r->tail < r->step_pos) {
+		uint64_t to_end = r->capacity - (r->tail & r->mask);
+		uint64_t gap = r->step_pos - r->tail;
+		write_pad(r, gap < to_end ? gap : to_end);
+	}
+	write_pad(r, r->step_span);
+	r->lease_end = r->tail;
+}
+
+static bool space_ready(ring_t *r)
+{
+	uint64_t limit = gate_limit(r);
+	return limit - r->tail >= r->want_space || consumer_detached(r);
+}
+
+/* Make NEED bytes writable at the tail, waiting as the policy and timeout
+ * allow. Returns 0, 1 if the tail moved (a held record was stepped over:
+ * the caller lays its record out again), or a negative errno. */
+static int wait_for_space(ring_t *r, uint64_t need, struct deadline *dl, bool may_wait)
+{
+	if (r->lease_end - r->tail >= need)
+		return 0; /* the fast path: nobody else's memory is touched */
+	for (;;) {
+		int rc = renew_lease(r, need);
+		if (rc == 0)
+			return 0;
+		if (rc == 1) {
+			step_over_hold(r);
+			return 1;
+		}
+		if (!may_wait)
+			return -EAGAIN;
+		if (consumer_detached(r))
+			return -ENOTCONN; /* like a pipe without a reader: nobody will make room */
+		r->want_space = need;
+		rc = wait_until(r, &r->hdr->producer_sleeping, &r->hdr->producer_futex_waits, space_ready, dl);
+		if (rc < 0 && renew_lease(r, need) != 0)
+			return rc;
+	}
 }
 
 RING_API size_t ring_max_record(const ring_t *r)
@@ -113,6 +263,8 @@ static int reserve_unchecked(ring_t *r, size_t len, size_t align, void **data, i
 		uint64_t lead = (align - ((off + RING_REC_HDR) & (align - 1))) & (align - 1);
 		if (off + lead + body <= r->capacity) {
 			rc = wait_for_space(r, lead + body, &dl, may_wait);
+			if (rc == 1)
+				continue; /* stepped over a held record: lay out again */
 			if (rc < 0)
 				break;
 			r->reserved = true;
@@ -123,15 +275,14 @@ static int reserve_unchecked(ring_t *r, size_t len, size_t align, void **data, i
 		}
 		/* The record would cross the end: pad to the end first, so every
 		 * payload is one contiguous span. The pad is published on its own,
-		 * so a record of up to capacity/2 fits once the consumer moves on. */
+		 * so a record of up to capacity/2 fits once the consumers move on. */
 		uint64_t pad = r->capacity - off;
 		rc = wait_for_space(r, pad, &dl, may_wait);
+		if (rc == 1)
+			continue;
 		if (rc < 0)
 			break;
-		struct ring_record_header *ph = record_at(r, r->tail);
-		ph->len = (uint32_t)pad;
-		ph->type = RING_REC_PAD;
-		r->tail += pad;
+		write_pad(r, pad);
 		publish_tail(r);
 	}
 	if (drop && rc == -EAGAIN) {
@@ -152,20 +303,24 @@ static int commit_unchecked(ring_t *r, size_t len)
 		r->reserved = false; /* nothing follows end of stream */
 		return -EPIPE;
 	}
-	uint64_t off = r->tail & r->mask;
-	if (r->res_lead) {
-		struct ring_record_header *ph = (struct ring_record_header *)(r->data + off);
-		ph->len = (uint32_t)r->res_lead;
-		ph->type = RING_REC_PAD;
-	}
-	struct ring_record_header *rh = (struct ring_record_header *)(r->data + off + r->res_lead);
+	if (r->res_lead)
+		write_pad(r, r->res_lead);
+	uint64_t pos = r->tail;
+	struct ring_record_header *rh = record_at(r, pos);
 	rh->len = (uint32_t)len;
 	rh->type = RING_REC_DATA;
-	r->tail += r->res_lead + RING_REC_HDR + round8(len);
+	r->tail += RING_REC_HDR + round8(len);
 	r->reserved = false;
-	counter_add(&r->hdr->records_written, 1);
+	/* The record bytes, then the tail (every-consumers), then the newest
+	 * record's place (live consumers: newest always lies below the tail
+	 * they read after it), then the count they wait on, then the wake. */
+	atomic_store_explicit(&r->hdr->tail, r->tail, memory_order_release);
+	atomic_store_explicit(&r->hdr->newest_index, r->index, memory_order_relaxed);
+	atomic_store_explicit(&r->hdr->newest, pos, memory_order_release);
+	r->index++;
 	counter_add(&r->hdr->bytes_written, len);
-	publish_tail(r);
+	atomic_store_explicit(&r->hdr->records_written, r->index, memory_order_release);
+	wake_consumers(r);
 	return 0;
 }
 
@@ -200,10 +355,10 @@ static int mark_eos_unchecked(ring_t *r)
 	if (rc < 0)
 		return rc;
 	r->eos_marked = true;
-	/* The consumer reads eos, then the tail again: records committed before
+	/* A consumer reads eos, then the tail again: records committed before
 	 * this store are all seen before end of stream is reported. */
 	atomic_store_explicit(&r->hdr->eos, 1, memory_order_release);
-	wake_if_sleeping(&r->hdr->consumer_sleeping, &r->hdr->consumer_futex_wakes);
+	publish_tail(r); /* wakes every sleeping consumer */
 	return 0;
 }
 
@@ -220,17 +375,19 @@ RING_API void ring_set_full_policy(ring_t *r, enum ring_full_policy policy)
 	if (check_producer(r) < 0 || (policy != RING_FULL_BLOCK && policy != RING_FULL_DROP))
 		return;
 	r->policy = policy;
+	r->lease_end = r->tail; /* the gate may change with the policy: look again */
 	atomic_store_explicit(&r->hdr->on_full, (uint32_t)policy, memory_order_relaxed);
 }
 
-/* ------------------------------------------------------------ consumer */
+/* ------------------------------------------------------------ every-consumer (lossless) */
 
 void publish_head(ring_t *r)
 {
 	if (r->head == r->head_published)
 		return;
 	/* Done reading before the producer may overwrite: release. */
-	atomic_store_explicit(&r->hdr->head, r->head, memory_order_release);
+	atomic_store_explicit(&r->slot->head, r->head, memory_order_release);
+	atomic_store_explicit(&r->slot->next_index, r->next_index, memory_order_relaxed);
 	r->head_published = r->head;
 	wake_if_sleeping(&r->hdr->producer_sleeping, &r->hdr->producer_futex_wakes);
 }
@@ -284,6 +441,27 @@ static int read_record(const ring_t *r, uint64_t pos, uint32_t *len, uint64_t *s
 	return 0;
 }
 
+/* What an empty ring means once nothing more is there: end of stream (only
+ * once every record before it is consumed: read eos, then the tail once
+ * more), the producer's death, or "wait". Returns 1 to look again. */
+static int when_empty(ring_t *r, bool (*more)(ring_t *r))
+{
+	if (atomic_load_explicit(&r->hdr->eos, memory_order_acquire)) {
+		if (more(r))
+			return 1;
+		r->eos_seen = true;
+		return -ENODATA;
+	}
+	if (r->peer_gone)
+		return -EOWNERDEAD;
+	return 0;
+}
+
+static bool tail_moved(ring_t *r)
+{
+	return load_tail(r) < 0 || r->cached_tail != r->head;
+}
+
 /* Find the next data record, skipping pads; wait as allowed. */
 static int next_record(ring_t *r, uint32_t *len, uint64_t *span, int64_t timeout_ns)
 {
@@ -303,27 +481,17 @@ static int next_record(ring_t *r, uint32_t *len, uint64_t *span, int64_t timeout
 			r->head += *span; /* pad: published with the next release or before sleeping */
 		}
 		publish_head(r);
-		/* Empty. End of stream only once every record before it is consumed:
-		 * read eos, then the tail once more. It counts before a death: a
-		 * producer that marked it and then went away finished cleanly. */
-		if (atomic_load_explicit(&r->hdr->eos, memory_order_acquire)) {
-			if ((rc = load_tail(r)) < 0)
-				return rc;
-			if (r->cached_tail == r->head) {
-				r->eos_seen = true;
-				return -ENODATA;
-			}
-			continue;
+		if ((rc = when_empty(r, tail_moved)) != 0) {
+			if (rc == 1)
+				continue;
+			return rc;
 		}
-		if (r->peer_gone)
-			return -EOWNERDEAD;
 		if (timeout_ns == 0) {
 			if (!peer_dead(r))
 				return -EAGAIN;
 			rc = -EOWNERDEAD;
 		} else {
-			rc = wait_until(r, &r->hdr->consumer_sleeping, &r->hdr->consumer_futex_waits, data_ready,
-					&dl);
+			rc = wait_until(r, &r->slot->sleeping, &r->slot->futex_waits, data_ready, &dl);
 		}
 		if (rc == -EOWNERDEAD) {
 			/* The producer may have committed more just before dying:
@@ -337,6 +505,111 @@ static int next_record(ring_t *r, uint32_t *len, uint64_t *span, int64_t timeout
 	}
 }
 
+/* ------------------------------------------------------------ latest-consumer (live) */
+
+/* The newest record as of now: its position and index, read consistently
+ * (the position again after the index: positions only grow). */
+static void load_newest(const ring_t *r, uint64_t *pos, uint64_t *index)
+{
+	uint64_t p;
+	do {
+		p = atomic_load_explicit(&r->hdr->newest, memory_order_acquire);
+		*index = atomic_load_explicit(&r->hdr->newest_index, memory_order_acquire);
+	} while (atomic_load_explicit(&r->hdr->newest, memory_order_acquire) != p);
+	*pos = p;
+}
+
+static bool newer_record(ring_t *r)
+{
+	return atomic_load_explicit(&r->hdr->records_written, memory_order_acquire) > r->next_index ||
+	       atomic_load_explicit(&r->hdr->eos, memory_order_relaxed);
+}
+
+static bool newer_record_now(ring_t *r)
+{
+	return atomic_load_explicit(&r->hdr->records_written, memory_order_acquire) > r->next_index;
+}
+
+/* Take the newest record and hold it (see ring_layout.h: the hold goes out,
+ * then the claim is checked; a record the producer may already be writing
+ * over is given up for a newer one). Returns 1 if it had to let go. */
+static int hold_newest(ring_t *r, uint32_t *len, uint64_t *span, uint64_t *skipped)
+{
+	uint64_t pos, index;
+	load_newest(r, &pos, &index);
+	uint64_t tail = atomic_load_explicit(&r->hdr->tail, memory_order_acquire);
+	uint64_t off = pos & r->mask;
+	if ((pos & 7) != 0 || off + RING_REC_HDR > r->capacity || index < r->next_index)
+		return -EBADMSG;
+	if (tail - pos > r->capacity || tail - pos < RING_REC_HDR)
+		return 1; /* lapped between the two loads (we were not running): take a newer one */
+	volatile struct ring_record_header *rh = (volatile struct ring_record_header *)(r->data + off);
+	uint32_t l = rh->len, type = rh->type;
+	uint64_t s = RING_REC_HDR + round8(l);
+	atomic_store_explicit(&r->slot->hold, pos + 1, memory_order_relaxed);
+	atomic_thread_fence(memory_order_seq_cst);
+	if (atomic_load_explicit(&r->hdr->claim, memory_order_relaxed) > pos + r->capacity) {
+		atomic_store_explicit(&r->slot->hold, 0, memory_order_release);
+		return 1; /* the producer is on its way over it */
+	}
+	/* What we read before the hold is what the producer left: it could not
+	 * have written over it without claiming past it first. */
+	if (type != RING_REC_DATA || s > tail - pos || off + s > r->capacity) {
+		atomic_store_explicit(&r->slot->hold, 0, memory_order_release);
+		return -EBADMSG;
+	}
+	*len = l;
+	*span = s;
+	*skipped = index - r->next_index;
+	r->head = pos;
+	r->next_index = index + 1;
+	atomic_store_explicit(&r->slot->next_index, r->next_index, memory_order_relaxed); /* its lag: 0 now */
+	return 0;
+}
+
+static int latest_record(ring_t *r, uint32_t *len, uint64_t *span, uint64_t *skipped, int64_t timeout_ns)
+{
+	struct deadline dl = {timeout_ns, 0};
+	int rc;
+	if (r->eos_seen)
+		return -ENODATA;
+	for (unsigned let_go = 0;;) {
+		if (newer_record_now(r)) {
+			rc = hold_newest(r, len, span, skipped);
+			if (rc <= 0)
+				return rc;
+			/* A producer lapping us within a record moves on, and the next
+			 * newest is ours; one that keeps us from ever holding anything
+			 * is not a producer we can read. */
+			if (++let_go >= 100000)
+				return -EBADMSG;
+			plat_cpu_relax();
+			continue;
+		}
+		if ((rc = when_empty(r, newer_record_now)) != 0) {
+			if (rc == 1)
+				continue;
+			return rc;
+		}
+		if (timeout_ns == 0) {
+			if (!peer_dead(r))
+				return -EAGAIN;
+			rc = -EOWNERDEAD;
+		} else {
+			rc = wait_until(r, &r->slot->sleeping, &r->slot->futex_waits, newer_record, &dl);
+		}
+		if (rc == -EOWNERDEAD) {
+			r->peer_gone = true;
+			timeout_ns = 0;
+			continue;
+		}
+		if (rc < 0 && !newer_record(r))
+			return rc;
+	}
+}
+
+/* ------------------------------------------------------------ both kinds of consumer */
+
 static int check_consumer(const ring_t *r)
 {
 	if (!r)
@@ -344,6 +617,27 @@ static int check_consumer(const ring_t *r)
 	if (r->is_producer || r->read_only)
 		return -EPERM;
 	return r->detached ? -ESHUTDOWN : 0;
+}
+
+static int peek_record(ring_t *r, const void **data, size_t *len, uint64_t *skipped, int64_t timeout_ns)
+{
+	uint32_t l;
+	uint64_t span, n = 0;
+	int rc = r->mode == RING_MODE_LATEST ? latest_record(r, &l, &span, &n, timeout_ns)
+					     : next_record(r, &l, &span, timeout_ns);
+	if (rc < 0)
+		return rc;
+	if (n) {
+		counter_add(&r->slot->records_skipped, n);
+		if (skipped)
+			*skipped = n;
+	}
+	r->peeked = true;
+	r->peek_span = span;
+	r->peek_len = l;
+	*data = r->data + (r->head & r->mask) + RING_REC_HDR;
+	*len = l;
+	return 0;
 }
 
 static int peek_unchecked(ring_t *r, const void **data, size_t *len, int64_t timeout_ns)
@@ -355,17 +649,7 @@ static int peek_unchecked(ring_t *r, const void **data, size_t *len, int64_t tim
 		return rc;
 	if (r->peeked)
 		return -EALREADY;
-	uint32_t l;
-	uint64_t span;
-	rc = next_record(r, &l, &span, timeout_ns);
-	if (rc < 0)
-		return rc;
-	r->peeked = true;
-	r->peek_span = span;
-	r->peek_len = l;
-	*data = r->data + (r->head & r->mask) + RING_REC_HDR;
-	*len = l;
-	return 0;
+	return peek_record(r, data, len, NULL, timeout_ns);
 }
 
 static int release_unchecked(ring_t *r)
@@ -375,10 +659,16 @@ static int release_unchecked(ring_t *r)
 		return rc;
 	if (!r->peeked)
 		return -EINVAL;
-	r->head += r->peek_span;
 	r->peeked = false;
-	counter_add(&r->hdr->records_read, 1);
-	counter_add(&r->hdr->bytes_read, r->peek_len);
+	counter_add(&r->slot->records_read, 1);
+	counter_add(&r->slot->bytes_read, r->peek_len);
+	if (r->mode == RING_MODE_LATEST) {
+		/* Done reading: the producer may write over it from now on. */
+		atomic_store_explicit(&r->slot->hold, 0, memory_order_release);
+		return 0;
+	}
+	r->head += r->peek_span;
+	r->next_index++;
 	publish_head(r);
 	return 0;
 }
@@ -387,6 +677,10 @@ static int release_unchecked(ring_t *r)
 static void unpeek(ring_t *r)
 {
 	r->peeked = false;
+	if (r->mode == RING_MODE_LATEST) {
+		r->next_index--;
+		atomic_store_explicit(&r->slot->hold, 0, memory_order_release);
+	}
 }
 
 static int64_t skip_to_latest_unchecked(ring_t *r)
@@ -396,8 +690,8 @@ static int64_t skip_to_latest_unchecked(ring_t *r)
 		return rc;
 	if (r->peeked)
 		return -EALREADY;
-	if (r->eos_seen)
-		return 0;
+	if (r->eos_seen || r->mode == RING_MODE_LATEST)
+		return 0; /* a live consumer always takes the newest: nothing to skip ahead of time */
 	if ((rc = load_tail(r)) < 0)
 		return rc;
 	/* Walk to the newest data record; everything before it is discarded.
@@ -425,8 +719,9 @@ static int64_t skip_to_latest_unchecked(ring_t *r)
 		newest = pos; /* only pads: consume them all */
 	r->head = newest;
 	if (skipped) {
-		counter_add(&r->hdr->records_skipped, skipped);
-		counter_add(&r->hdr->bytes_skipped, skipped_bytes);
+		r->next_index += skipped;
+		counter_add(&r->slot->records_skipped, skipped);
+		counter_add(&r->slot->bytes_skipped, skipped_bytes);
 	}
 	publish_head(r);
 	return (int64_t)skipped;
@@ -442,6 +737,12 @@ RING_API int ring_peek_latest(ring_t *r, const void **data, size_t *len, uint64_
 		return rc;
 	if (r->peeked)
 		return -EALREADY;
+	if (skipped)
+		*skipped = 0;
+	if (r->mode == RING_MODE_LATEST) {
+		rc = peek_record(r, data, len, skipped, timeout_ns);
+		return mapping_lost(r) ? -EFAULT : rc;
+	}
 	int64_t n = ring_skip_to_latest(r);
 	if (n < 0)
 		return (int)n;

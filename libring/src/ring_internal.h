@@ -9,11 +9,17 @@
 #include "ring.h"
 #include "ring_layout.h"
 
+/* How many lease starts the producer remembers: where a late every-consumer
+ * may start (the oldest of them still whole). A lease covers at least an
+ * eighth of the ring, so 16 cover more than a lap. */
+#define LEASE_HISTORY 16
+
 struct ring {
 	struct ring_shm_header *hdr; /* the mapping; data area at data */
 	uint8_t *data;
 	uint64_t capacity, mask;     /* validated copies, never re-read from the segment */
 	size_t map_size;
+	unsigned max_consumers;      /* validated copy */
 	int fd;                      /* holds this side's liveness lock; -1 once detached */
 	bool is_producer;
 	bool read_only;              /* ring_inspect_meta's look, no side attached */
@@ -24,19 +30,29 @@ struct ring {
 
 	/* producer */
 	uint64_t tail;               /* own index; the shared one lags until publish */
-	uint64_t cached_head;        /* last head seen: free space is at least this */
+	uint64_t lease_end;          /* [tail, lease_end) may be written without looking at anyone */
+	uint64_t gate_seen;          /* the every-consumers' limit when one was last attached */
+	uint64_t step_pos, step_span; /* a held record at the lease's end, to step over */
 	uint64_t want_space;         /* what wait_for_space() waits for */
+	unsigned want_consumers;     /* what ring_wait_consumers() waits for */
+	uint64_t index;              /* data records committed (the next one's index) */
+	uint64_t lease_pos[LEASE_HISTORY], lease_index[LEASE_HISTORY];
+	unsigned lease_next;         /* where the next lease start is remembered */
 	enum ring_full_policy policy;
 	bool reserved, eos_marked;
-	uint64_t attaches_at_wait;   /* consumer_attaches when ring_wait_drained() went to sleep */
-	uint32_t consumer_at_wait;   /* consumer_pid then */
+	uint64_t gate_at_wait;       /* the gate when ring_wait_drained() went to sleep */
+	uint32_t roster_at_wait;     /* the roster then */
 	uint64_t res_lead, res_len;  /* outstanding reservation: alignment pad, length */
 	uint64_t frame_seq;          /* next frame sequence number (frame.c) */
 
 	/* consumer */
+	struct ring_consumer_slot *slot; /* ours in the consumer table */
+	unsigned slot_index;
+	unsigned mode;               /* RING_MODE_EVERY / RING_MODE_LATEST */
 	uint64_t head;               /* own index, includes pads already skipped */
 	uint64_t head_published;
 	uint64_t cached_tail;        /* only ever holds a tail that passed load_tail()'s check */
+	uint64_t next_index;         /* index of the next data record (EVERY), last delivered + 1 (LATEST) */
 	bool peeked, peer_gone;
 	bool eos_seen;               /* -ENODATA was returned: it is returned from now on */
 	uint64_t peek_span, peek_len;
@@ -46,8 +62,8 @@ struct ring {
 	uint32_t spin_skipped;       /* waits since spinning was given up */
 };
 
-/* segment.c: open, validate and map NAME as its consumer (ATTACH) or for a read-only look. */
-int open_segment(ring_t **out, const char *name, bool attach);
+/* segment.c: open, validate and map NAME for a read-only look (no side attached). */
+int open_segment(ring_t **out, const char *name);
 
 /* queue.c: publish the consumer's head (release) and wake a producer that sleeps for space. */
 void publish_head(ring_t *r);
@@ -98,8 +114,10 @@ typedef bool (*ready_fn)(ring_t *r);
 int wait_until(ring_t *r, _Atomic uint32_t *word, _Atomic uint64_t *wait_counter, ready_fn ready,
 	       struct deadline *dl);
 
-/* The other side announced a sleep: wake it. Called after the index store. */
+/* The other side announced a sleep: wake it. Called after the index store;
+ * the _fenced form after the caller's own seq_cst fence (one for many words). */
 void wake_if_sleeping(_Atomic uint32_t *word, _Atomic uint64_t *wake_counter);
+void wake_if_sleeping_fenced(_Atomic uint32_t *word, _Atomic uint64_t *wake_counter);
 
 /* Whether the peer has died: it was attached and no longer holds its lock
  * (rate-limited to one look per LIVENESS_CHECK_INTERVAL). */
@@ -108,7 +126,19 @@ bool peer_dead(ring_t *r);
 /* Whether the producer holds its lock; 1 yes, 0 no, or a negative errno. */
 int producer_alive(const ring_t *r);
 
-/* Whether a consumer has been attached and none is now. */
+/* Whether consumers have been attached and none is now (a pipe without a reader). */
 bool consumer_detached(ring_t *r);
+
+/* queue.c: how far behind the tail the slowest attached every-consumer is
+ * (bytes), or UINT64_MAX when none is attached. */
+uint64_t every_lag(const ring_t *r);
+
+/* The roster: bit i set for an attached consumer in slot i (LIVE: in LATEST mode). */
+uint32_t roster(const ring_t *r, uint32_t *live);
+
+/* The producer takes slot I off the roster if its consumer is dead (holding
+ * the slot's lock while it does, so a new consumer cannot be caught in
+ * between). Returns true if it was dead. */
+bool reap_if_dead(ring_t *r, unsigned i);
 
 #endif

@@ -2,10 +2,11 @@
  *
  * A segment is RING_HEADER_SIZE bytes of header followed by the data area of
  * `capacity` bytes (a power of two). Indices count bytes and only grow; the
- * offset in the data area is index & (capacity - 1). Each side owns one
- * index and writes it alone; it reads the other's, and caches it so it only
- * touches the other side's cache line when its cached copy says "no room" /
- * "nothing new".
+ * offset in the data area is index & (capacity - 1). The producer owns the
+ * tail; each consumer owns one slot of the consumer table (its head, the
+ * record it holds, its counters) and writes nothing else. Each side caches
+ * what it reads of the others, so it touches their cache lines only when its
+ * cached copy says "no room" / "nothing new".
  *
  * The data area is a sequence of records, each starting 8-byte aligned:
  *
@@ -16,25 +17,48 @@
  * type RING_REC_DATA: len is the payload length; the record spans
  *   RING_REC_HDR + round_up(len, 8) bytes.
  * type RING_REC_PAD: the producer skipped this span (to the end of the data
- *   area, so that no record wraps, or to align the next payload); len is the
- *   whole span including this header.
+ *   area, so that no record wraps; to align the next payload; or over a
+ *   record a live consumer still holds); len is the whole span including
+ *   this header.
  * A record never crosses the end of the data area.
  *
- * Memory ordering (C11 atomics on the fields marked _Atomic):
- *  - The producer writes the record bytes, then stores `tail` with release;
- *    the consumer loads `tail` with acquire before reading record bytes.
- *  - The consumer stores `head` with release after it has finished reading a
- *    record; the producer loads `head` with acquire before reusing the space.
- *  - Sleeping (futex) uses a Dekker handshake with a sequentially consistent
- *    fence on both sides: the waiter stores its `*_sleeping` word = 1, fences,
- *    then re-checks the index; the other side stores the index, fences, then
- *    loads `*_sleeping`. At least one of them sees the other's store, so a
- *    wake-up is never lost, and while nobody sleeps no system call is made.
+ * Consumers (fan-out). Up to max_consumers attach at once, each in its own
+ * slot, in one of two modes:
+ *  - EVERY (lossless): its `head` gates the producer, which never writes past
+ *    the slowest every-consumer's head + capacity (LMAX Disruptor's gating
+ *    sequences). Records it has not released are never overwritten.
+ *  - LATEST (live): it never gates. It reads the newest record (`newest`) and
+ *    holds it by publishing `hold`; the producer never overwrites a held
+ *    record: when it reaches one, it turns the held record's header into a
+ *    pad over it and writes on behind it (the holder has its length already
+ *    and never reads that header again; every-consumers are past it, since
+ *    they gate). So a live consumer costs the producer at most the room of
+ *    the one record it holds, and never a wait.
  *
- * Nothing in here is trusted by a consumer: the immutable fields are checked
- * once at open and copied to process memory; indices and record headers are
- * checked against the mapping every time they are read. Liveness is not
- * read from here at all (see RING_LOCK_PRODUCER).
+ * Memory ordering (C11 atomics on the fields marked _Atomic):
+ *  - The producer writes the record bytes, then `newest` (release), then
+ *    `tail` (release); a consumer loads `tail` or `newest` with acquire before
+ *    it reads record bytes.
+ *  - An every-consumer stores `head` with release after it has finished
+ *    reading; the producer loads the heads with acquire before reusing space.
+ *  - Holds (Dekker): before the producer writes into [tail, X) it stores
+ *    `claim` = X, fences (seq_cst), then loads every live consumer's `hold`.
+ *    A live consumer stores `hold` = the record it wants, fences, then loads
+ *    `claim`; if claim already reaches the record's next lap it lets go and
+ *    takes a newer one. One of the two sees the other's store, so a record is
+ *    either seen as held by the producer or given up by the consumer. The
+ *    producer claims in leases of up to capacity/8 (never less than the
+ *    record it writes): one fence per lease, not per record.
+ *  - Sleeping (futex) uses the same handshake on the `*_sleeping` words: the
+ *    waiter stores 1, fences, re-checks; the other side stores its index,
+ *    fences, then loads the word. So a wake-up is never lost, and while
+ *    nobody sleeps no system call is made.
+ *
+ * Nothing in here is trusted by a consumer or by the producer: the immutable
+ * fields are checked once at open and copied to process memory; indices,
+ * holds and record headers are checked every time they are read, and a
+ * value that cannot be is ignored (a consumer's) or reported (-EBADMSG, the
+ * producer's). Liveness is not read from here at all (see RING_LOCK_PRODUCER).
  */
 #ifndef FRAMERING_RING_LAYOUT_H
 #define FRAMERING_RING_LAYOUT_H
@@ -45,7 +69,7 @@
 #include <stdint.h>
 
 #define RING_MAGIC 0x31474e49524d5246ull /* "FRMRING1" little-endian */
-#define RING_LAYOUT_VERSION 2u /* 2: liveness by file locks, pids for display only */
+#define RING_LAYOUT_VERSION 3u /* 3: consumer table (fan-out); 2: liveness by file locks */
 #define RING_HEADER_SIZE 4096u /* data area starts page aligned */
 #define RING_LINE 128u         /* two cache lines: keeps adjacent-line prefetch from false sharing */
 
@@ -63,11 +87,41 @@
  * or framering-ctl removing a stale one) holds RING_LOCK_PRODUCER while it
  * checks that the name still refers to this file and unlinks it. */
 #define RING_LOCK_PRODUCER 0u
-#define RING_LOCK_CONSUMER 1u
+#define RING_LOCK_CONSUMER 1u /* consumer slot i holds byte RING_LOCK_CONSUMER + i */
+
+#define RING_CONSUMERS_MAX 12u   /* slots in the consumer table (it fills the header page) */
+#define RING_CONSUMERS_OFFSET 1024u
+#define RING_MODE_EVERY 0u       /* enum ring_consumer_mode */
+#define RING_MODE_LATEST 1u
 
 struct ring_record_header {
 	uint32_t len;
 	uint32_t type;
+};
+
+/* One consumer's slot: two lines, so that the producer reading `sleeping`
+ * on every commit does not pull the line the consumer writes on every
+ * release. Offsets are from the start of the slot. */
+struct ring_consumer_slot {
+	/* line A: written by the consumer only (the producer reads head/hold). */
+	_Atomic uint64_t head;          /*   0 EVERY: bytes consumed (gates the producer); LATEST: where it read last */
+	_Atomic uint64_t hold;          /*   8 LATEST: position of the held record + 1; 0: none */
+	_Atomic uint32_t mode;          /*  16 RING_MODE_EVERY / RING_MODE_LATEST */
+	_Atomic uint32_t pid;           /*  20 for display (liveness: its lock byte); 0 after a clean detach */
+	_Atomic uint64_t next_index;    /*  24 index of the next data record it reads (for its lag) */
+	_Atomic uint64_t records_read;  /*  32 counters of the slot, over all its consumers: */
+	_Atomic uint64_t bytes_read;    /*  40   their sums are the ring's totals */
+	_Atomic uint64_t records_skipped; /* 48 */
+	_Atomic uint64_t bytes_skipped; /*  56 */
+	_Atomic uint64_t futex_waits;   /*  64 */
+	_Atomic uint64_t read_base;     /*  72 records_read when this consumer attached */
+	_Atomic uint64_t skipped_base;  /*  80 records_skipped then */
+	uint8_t pad_a[RING_LINE - 88];
+	/* line B: its futex word, and the producer's count of wakes. */
+	alignas(RING_LINE) _Atomic uint32_t sleeping; /* 128 1: the consumer waits for data */
+	uint32_t pad_b;                 /* 132 */
+	_Atomic uint64_t futex_wakes;   /* 136 written by the producer */
+	uint8_t pad_c[RING_LINE - 16];
 };
 
 /* Offsets are in bytes from the start of the segment (static-asserted below). */
@@ -78,7 +132,8 @@ struct ring_shm_header {
 	uint32_t header_size;     /*  12 RING_HEADER_SIZE: offset of the data area */
 	uint64_t capacity;        /*  16 data area bytes, power of two, <= RING_MAX_CAPACITY */
 	uint64_t segment_size;    /*  24 header_size + capacity; the file is this long and fully backed */
-	uint8_t pad0[RING_LINE - 32];
+	uint32_t max_consumers;   /*  32 slots in use by this ring, 1..RING_CONSUMERS_MAX */
+	uint8_t pad0[RING_LINE - 36];
 
 	/* line 1: producer control, written by the producer only. */
 	alignas(RING_LINE) _Atomic uint64_t tail; /* 128 bytes published; release after record bytes */
@@ -92,29 +147,33 @@ struct ring_shm_header {
 	_Atomic uint64_t bytes_dropped;           /* 176 */
 	_Atomic uint64_t producer_futex_waits;    /* 184 */
 	_Atomic uint64_t producer_futex_wakes;    /* 192 */
+	_Atomic uint64_t newest;                  /* 200 position of the newest data record; release before tail */
+	_Atomic uint64_t newest_index;            /* 208 its index (data records before it) */
+	_Atomic uint64_t claim;                   /* 216 the producer may be writing below this (holds: see above) */
+	_Atomic uint64_t oldest;                  /* 224 the oldest record still whole: where a late every-consumer starts */
+	_Atomic uint64_t oldest_index;            /* 232 its index */
 
-	/* line 2: consumer control, written by the consumer only. */
-	alignas(RING_LINE) _Atomic uint64_t head; /* 256 bytes consumed; release after reading */
-	_Atomic uint32_t consumer_pid;            /* 264 for display (liveness: RING_LOCK_CONSUMER); 0: detached cleanly */
-	uint32_t pad2;                            /* 268 */
-	_Atomic uint64_t consumer_attaches;       /* 272 consumers ever attached */
-	_Atomic uint64_t records_read;            /* 280 */
-	_Atomic uint64_t bytes_read;              /* 288 */
-	_Atomic uint64_t records_skipped;         /* 296 */
-	_Atomic uint64_t bytes_skipped;           /* 304 */
-	_Atomic uint64_t consumer_futex_waits;    /* 312 */
-	_Atomic uint64_t consumer_futex_wakes;    /* 320 */
+	/* line 2: the roster, changed on attach and detach only (and when the
+	 * producer reaps a dead consumer): read-mostly, so reading it costs the
+	 * fast path nothing. */
+	alignas(RING_LINE) _Atomic uint32_t attached; /* 256 bit i: slot i has a consumer */
+	_Atomic uint32_t live;                        /* 260 bit i: ... in LATEST mode */
+	_Atomic uint64_t consumer_attaches;           /* 264 consumers ever attached */
+	_Atomic uint64_t consumers_reaped;            /* 272 dead consumers the producer took off the roster */
+	_Atomic uint64_t last_head;                   /* 280 head of the last every-consumer that left cleanly */
 
-	/* line 3, 4: futex words, each alone so reading it on every commit or
-	 * release costs no cache-line transfer while its owner is awake. */
-	alignas(RING_LINE) _Atomic uint32_t consumer_sleeping; /* 384 1: consumer waits for data */
-	alignas(RING_LINE) _Atomic uint32_t producer_sleeping; /* 512 1: producer waits for space */
+	/* line 3: the producer's futex word, alone (read by every release). */
+	alignas(RING_LINE) _Atomic uint32_t producer_sleeping; /* 384 1: producer waits for space */
 
-	/* line 5: stream description set by the producer (ring_set_meta),
+	/* line 4: stream description set by the producer (ring_set_meta),
 	 * guarded by a sequence lock: odd while being written. */
-	alignas(RING_LINE) _Atomic uint32_t meta_seq; /* 640 */
-	_Atomic uint32_t meta_len;                    /* 644 <= 64 */
-	_Atomic uint64_t meta[8];                     /* 648 */
+	alignas(RING_LINE) _Atomic uint32_t meta_seq; /* 512 */
+	_Atomic uint32_t meta_len;                    /* 516 <= 64 */
+	_Atomic uint64_t meta[8];                     /* 520 */
+	uint8_t pad4[RING_CONSUMERS_OFFSET - 584];    /* 584 */
+
+	/* lines 8..31: the consumer table. */
+	struct ring_consumer_slot consumers[RING_CONSUMERS_MAX]; /* 1024 */
 };
 
 #define RING_ASSERT_OFFSET(field, off) \
@@ -124,6 +183,7 @@ RING_ASSERT_OFFSET(layout_version, 8);
 RING_ASSERT_OFFSET(header_size, 12);
 RING_ASSERT_OFFSET(capacity, 16);
 RING_ASSERT_OFFSET(segment_size, 24);
+RING_ASSERT_OFFSET(max_consumers, 32);
 RING_ASSERT_OFFSET(tail, 128);
 RING_ASSERT_OFFSET(producer_pid, 136);
 RING_ASSERT_OFFSET(eos, 140);
@@ -134,22 +194,41 @@ RING_ASSERT_OFFSET(records_dropped, 168);
 RING_ASSERT_OFFSET(bytes_dropped, 176);
 RING_ASSERT_OFFSET(producer_futex_waits, 184);
 RING_ASSERT_OFFSET(producer_futex_wakes, 192);
-RING_ASSERT_OFFSET(head, 256);
-RING_ASSERT_OFFSET(consumer_pid, 264);
-RING_ASSERT_OFFSET(consumer_attaches, 272);
-RING_ASSERT_OFFSET(records_read, 280);
-RING_ASSERT_OFFSET(bytes_read, 288);
-RING_ASSERT_OFFSET(records_skipped, 296);
-RING_ASSERT_OFFSET(bytes_skipped, 304);
-RING_ASSERT_OFFSET(consumer_futex_waits, 312);
-RING_ASSERT_OFFSET(consumer_futex_wakes, 320);
-RING_ASSERT_OFFSET(consumer_sleeping, 384);
-RING_ASSERT_OFFSET(producer_sleeping, 512);
-RING_ASSERT_OFFSET(meta_seq, 640);
-RING_ASSERT_OFFSET(meta_len, 644);
-RING_ASSERT_OFFSET(meta, 648);
+RING_ASSERT_OFFSET(newest, 200);
+RING_ASSERT_OFFSET(newest_index, 208);
+RING_ASSERT_OFFSET(claim, 216);
+RING_ASSERT_OFFSET(oldest, 224);
+RING_ASSERT_OFFSET(oldest_index, 232);
+RING_ASSERT_OFFSET(attached, 256);
+RING_ASSERT_OFFSET(live, 260);
+RING_ASSERT_OFFSET(consumer_attaches, 264);
+RING_ASSERT_OFFSET(consumers_reaped, 272);
+RING_ASSERT_OFFSET(last_head, 280);
+RING_ASSERT_OFFSET(producer_sleeping, 384);
+RING_ASSERT_OFFSET(meta_seq, 512);
+RING_ASSERT_OFFSET(meta_len, 516);
+RING_ASSERT_OFFSET(meta, 520);
+RING_ASSERT_OFFSET(consumers, RING_CONSUMERS_OFFSET);
 #undef RING_ASSERT_OFFSET
-_Static_assert(sizeof(struct ring_shm_header) <= RING_HEADER_SIZE, "header fits its page");
+#define RING_ASSERT_SLOT(field, off) \
+	_Static_assert(offsetof(struct ring_consumer_slot, field) == (off), "ring_consumer_slot." #field " at " #off)
+RING_ASSERT_SLOT(head, 0);
+RING_ASSERT_SLOT(hold, 8);
+RING_ASSERT_SLOT(mode, 16);
+RING_ASSERT_SLOT(pid, 20);
+RING_ASSERT_SLOT(next_index, 24);
+RING_ASSERT_SLOT(records_read, 32);
+RING_ASSERT_SLOT(bytes_read, 40);
+RING_ASSERT_SLOT(records_skipped, 48);
+RING_ASSERT_SLOT(bytes_skipped, 56);
+RING_ASSERT_SLOT(futex_waits, 64);
+RING_ASSERT_SLOT(read_base, 72);
+RING_ASSERT_SLOT(skipped_base, 80);
+RING_ASSERT_SLOT(sleeping, 128);
+RING_ASSERT_SLOT(futex_wakes, 136);
+#undef RING_ASSERT_SLOT
+_Static_assert(sizeof(struct ring_consumer_slot) == 2 * RING_LINE, "a slot is two lines");
+_Static_assert(sizeof(struct ring_shm_header) == RING_HEADER_SIZE, "the header fills its page");
 _Static_assert(sizeof(((struct ring_shm_header *)0)->meta) == 64, "RING_META_SIZE");
 
 #endif /* FRAMERING_RING_LAYOUT_H */

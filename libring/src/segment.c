@@ -55,7 +55,8 @@ static int validate_header(const struct ring_shm_header *h, const struct stat *s
 	uint64_t cap = h->capacity;
 	if (h->header_size != RING_HEADER_SIZE || cap < RING_MIN_CAPACITY || cap > RING_MAX_CAPACITY ||
 	    (cap & (cap - 1)) != 0 || h->segment_size != RING_HEADER_SIZE + cap ||
-	    h->segment_size > file_size || (uint64_t)st->st_blocks * 512 < h->segment_size)
+	    h->segment_size > file_size || (uint64_t)st->st_blocks * 512 < h->segment_size ||
+	    h->max_consumers < 1 || h->max_consumers > RING_CONSUMERS_MAX)
 		return -EBADMSG;
 	return 0;
 }
@@ -90,33 +91,97 @@ static bool side_alive(int fd, int self, unsigned byte)
 	return fd >= 0 && plat_byte_locked(fd, byte) == 1;
 }
 
-static void fill_stats(const struct ring_shm_header *h, uint64_t capacity, int fd, int self, struct ring_stats *st)
+/* The roster of a header copy or a mapping, limited to its slots. */
+static uint32_t attached_slots(const struct ring_shm_header *h, unsigned max_consumers, uint32_t *live)
+{
+	uint32_t all = (1u << max_consumers) - 1;
+	uint32_t attached = atomic_load_explicit(&h->attached, memory_order_relaxed) & all;
+	if (live)
+		*live = atomic_load_explicit(&h->live, memory_order_relaxed) & attached;
+	return attached;
+}
+
+/* ONLY: the one slot whose counters count (a consumer's own), or -1 for the sum over all slots. */
+static void fill_stats(const struct ring_shm_header *h, uint64_t capacity, unsigned max_consumers, int fd, int self,
+		       int only, struct ring_stats *st)
 {
 	memset(st, 0, sizeof(*st));
 	st->capacity = capacity;
-	uint64_t head = atomic_load_explicit(&h->head, memory_order_relaxed);
+	st->max_consumers = max_consumers;
 	uint64_t tail = atomic_load_explicit(&h->tail, memory_order_relaxed);
-	st->used = tail - head <= capacity ? tail - head : capacity;
 #define LOAD(f) atomic_load_explicit(&h->f, memory_order_relaxed)
 	st->records_written = LOAD(records_written);
 	st->bytes_written = LOAD(bytes_written);
 	st->records_dropped = LOAD(records_dropped);
 	st->bytes_dropped = LOAD(bytes_dropped);
-	st->records_read = LOAD(records_read);
-	st->bytes_read = LOAD(bytes_read);
-	st->records_skipped = LOAD(records_skipped);
-	st->bytes_skipped = LOAD(bytes_skipped);
 	st->producer_futex_waits = LOAD(producer_futex_waits);
 	st->producer_futex_wakes = LOAD(producer_futex_wakes);
-	st->consumer_futex_waits = LOAD(consumer_futex_waits);
-	st->consumer_futex_wakes = LOAD(consumer_futex_wakes);
 	st->producer_pid = (pid_t)(LOAD(producer_pid) & 0x7fffffff);
-	st->consumer_pid = (pid_t)(LOAD(consumer_pid) & 0x7fffffff);
 	st->eos = LOAD(eos) != 0;
 	st->on_full = LOAD(on_full) == RING_FULL_DROP ? RING_FULL_DROP : RING_FULL_BLOCK;
+	st->consumers_reaped = LOAD(consumers_reaped);
 #undef LOAD
+	uint32_t live, attached = attached_slots(h, max_consumers, &live);
+	uint64_t max_used = 0;
+	for (unsigned i = 0; i < max_consumers; i++) {
+		const struct ring_consumer_slot *s = &h->consumers[i];
+		bool on = attached & (1u << i);
+		if (only >= 0 && (int)i != only)
+			continue;
+#define LOAD(f) atomic_load_explicit(&s->f, memory_order_relaxed)
+		/* A consumer's own counts start where it attached; the ring's are the slots' sums. */
+		st->records_read += LOAD(records_read) - (only >= 0 ? LOAD(read_base) : 0);
+		st->bytes_read += LOAD(bytes_read);
+		st->records_skipped += LOAD(records_skipped) - (only >= 0 ? LOAD(skipped_base) : 0);
+		st->bytes_skipped += LOAD(bytes_skipped);
+		st->consumer_futex_waits += LOAD(futex_waits);
+		st->consumer_futex_wakes += LOAD(futex_wakes);
+		uint64_t head = LOAD(head);
+#undef LOAD
+		if (on && !(live & (1u << i)) && tail - head <= capacity && tail - head > max_used)
+			max_used = tail - head;
+	}
+	st->used = max_used;
+	st->consumers = (unsigned)__builtin_popcount(attached);
+	if (attached) {
+		unsigned first = (unsigned)__builtin_ctz(attached);
+		st->consumer_pid = (pid_t)(atomic_load_explicit(&h->consumers[first].pid, memory_order_relaxed) & 0x7fffffff);
+		st->consumer_alive = side_alive(fd, self, RING_LOCK_CONSUMER + first);
+	}
 	st->producer_alive = side_alive(fd, self, RING_LOCK_PRODUCER);
-	st->consumer_alive = side_alive(fd, self, RING_LOCK_CONSUMER);
+}
+
+/* Describe the attached consumers of a header (up to MAX into OUT); returns how many are attached. */
+static int fill_consumers(const struct ring_shm_header *h, uint64_t capacity, unsigned max_consumers, int fd,
+			  int self, struct ring_consumer_info *out, unsigned max)
+{
+	uint32_t live, attached = attached_slots(h, max_consumers, &live);
+	uint64_t tail = atomic_load_explicit(&h->tail, memory_order_relaxed);
+	uint64_t written = atomic_load_explicit(&h->records_written, memory_order_relaxed);
+	unsigned n = 0;
+	for (uint32_t who = attached; who; who &= who - 1, n++) {
+		if (n >= max || !out)
+			continue;
+		unsigned i = (unsigned)__builtin_ctz(who);
+		const struct ring_consumer_slot *s = &h->consumers[i];
+		struct ring_consumer_info *c = &out[n];
+		memset(c, 0, sizeof(*c));
+		c->slot = i;
+		c->pid = (pid_t)(atomic_load_explicit(&s->pid, memory_order_relaxed) & 0x7fffffff);
+		c->alive = side_alive(fd, self, RING_LOCK_CONSUMER + i);
+		c->mode = (live & (1u << i)) ? RING_CONSUMER_LATEST : RING_CONSUMER_EVERY;
+		c->records_read = atomic_load_explicit(&s->records_read, memory_order_relaxed) -
+				  atomic_load_explicit(&s->read_base, memory_order_relaxed);
+		c->bytes_read = atomic_load_explicit(&s->bytes_read, memory_order_relaxed);
+		c->records_skipped = atomic_load_explicit(&s->records_skipped, memory_order_relaxed) -
+				     atomic_load_explicit(&s->skipped_base, memory_order_relaxed);
+		uint64_t next = atomic_load_explicit(&s->next_index, memory_order_relaxed);
+		c->lag_records = written > next ? written - next : 0;
+		uint64_t head = atomic_load_explicit(&s->head, memory_order_relaxed);
+		if (c->mode == RING_CONSUMER_EVERY && tail - head <= capacity)
+			c->lag_bytes = tail - head;
+	}
+	return (int)n;
 }
 
 static void unmap_and_free(ring_t *r)
@@ -222,6 +287,9 @@ RING_API int ring_create(ring_t **out, const char *name, const struct ring_creat
 	enum ring_full_policy policy = opts ? opts->on_full : RING_FULL_BLOCK;
 	if (policy != RING_FULL_BLOCK && policy != RING_FULL_DROP)
 		return -EINVAL;
+	unsigned consumers = opts && opts->max_consumers ? opts->max_consumers : RING_DEFAULT_CONSUMERS;
+	if (consumers > RING_MAX_CONSUMERS)
+		return -EINVAL;
 
 	ring_t *r = calloc(1, sizeof(*r));
 	if (!r)
@@ -230,7 +298,9 @@ RING_API int ring_create(ring_t **out, const char *name, const struct ring_creat
 	r->capacity = cap;
 	r->mask = cap - 1;
 	r->map_size = RING_HEADER_SIZE + cap;
+	r->max_consumers = consumers;
 	r->policy = policy;
+	r->gate_seen = cap; /* the first consumer reads from the first record: wait for it (RING_FULL_BLOCK) */
 	memcpy(r->name, name, strlen(name) + 1);
 
 	/* Built without a name (or under a private one) and linked into place
@@ -253,6 +323,7 @@ RING_API int ring_create(ring_t **out, const char *name, const struct ring_creat
 	h->header_size = RING_HEADER_SIZE;
 	h->capacity = cap;
 	h->segment_size = r->map_size;
+	h->max_consumers = consumers;
 	atomic_store_explicit(&h->on_full, (uint32_t)policy, memory_order_relaxed);
 	atomic_store_explicit(&h->producer_pid, (uint32_t)getpid(), memory_order_relaxed);
 	atomic_store_explicit(&h->magic, RING_MAGIC, memory_order_release);
@@ -287,10 +358,9 @@ fail:
 	return rc;
 }
 
-/* Open, validate and map NAME. ATTACH: as its consumer (read-write, the
- * consumer lock taken: -EBUSY if another consumer holds it); otherwise a
- * read-only look with no side attached. */
-int open_segment(ring_t **out, const char *name, bool attach)
+/* Open, validate and map NAME: read-write (WRITABLE) for a consumer, or
+ * read-only for a look with no side attached. */
+static int map_segment(ring_t **out, const char *name, bool writable)
 {
 	char path[RING_NAME_MAX + 2];
 	struct ring_shm_header h;
@@ -300,7 +370,7 @@ int open_segment(ring_t **out, const char *name, bool attach)
 	*out = NULL;
 	if ((rc = check_name(name, path)) < 0)
 		return rc;
-	int fd = open_checked(path, attach, &h);
+	int fd = open_checked(path, writable, &h);
 	if (fd < 0)
 		return fd;
 	ring_t *r = calloc(1, sizeof(*r));
@@ -314,19 +384,21 @@ int open_segment(ring_t **out, const char *name, bool attach)
 	r->capacity = h.capacity;
 	r->mask = h.capacity - 1;
 	r->map_size = h.segment_size;
-	r->read_only = !attach;
+	r->max_consumers = h.max_consumers;
+	r->read_only = !writable;
 	memcpy(r->name, name, strlen(name) + 1);
-	if (attach && (rc = plat_lock_byte(fd, RING_LOCK_CONSUMER)) < 0) {
-		unmap_and_free(r);
-		return rc;
-	}
 	/* No MAP_POPULATE: what the segment claims is not ours to allocate. */
-	if ((rc = map_guarded(r, attach ? PROT_READ | PROT_WRITE : PROT_READ, 0)) < 0) {
+	if ((rc = map_guarded(r, writable ? PROT_READ | PROT_WRITE : PROT_READ, 0)) < 0) {
 		unmap_and_free(r);
 		return rc;
 	}
 	*out = r;
 	return 0;
+}
+
+int open_segment(ring_t **out, const char *name)
+{
+	return map_segment(out, name, false);
 }
 
 int producer_alive(const ring_t *r)
@@ -336,33 +408,136 @@ int producer_alive(const ring_t *r)
 	return plat_byte_locked(r->fd, RING_LOCK_PRODUCER);
 }
 
-RING_API int ring_open(ring_t **out, const char *name)
+static int attach_wait(ring_t **out, const char *name, const struct ring_attach_opts *opts);
+
+/* Take ourselves off the roster: the attached bit before the live bit, so
+ * the producer never sees a live consumer as an every-consumer. The pid goes
+ * to 0 first: a clean detach, not a death. */
+static void leave_roster(ring_t *r)
 {
+	uint32_t bit = 1u << r->slot_index;
+	atomic_store_explicit(&r->slot->hold, 0, memory_order_release);
+	atomic_store_explicit(&r->slot->pid, 0, memory_order_release);
+	atomic_fetch_and(&r->hdr->attached, ~bit);
+	atomic_fetch_and(&r->hdr->live, ~bit);
+}
+
+/* Take the first free slot of the consumer table: its lock is the slot. */
+static int take_slot(ring_t *r)
+{
+	for (unsigned i = 0; i < r->max_consumers; i++) {
+		int rc = plat_lock_byte(r->fd, RING_LOCK_CONSUMER + i);
+		if (rc == 0) {
+			r->slot_index = i;
+			r->slot = &r->hdr->consumers[i];
+			return 0;
+		}
+		if (rc != -EBUSY)
+			return rc;
+	}
+	return -EBUSY; /* every slot has a consumer */
+}
+
+/* Join the roster as an EVERY consumer: start at the oldest record still
+ * whole. The head goes out, then the roster bit, then the claim is checked
+ * (ring_layout.h): a producer that claimed past our start before it saw us
+ * makes us start later, at the oldest record still whole then. */
+static int join_every(ring_t *r)
+{
+	struct ring_shm_header *h = r->hdr;
+	uint32_t bit = 1u << r->slot_index;
+	atomic_fetch_and(&h->live, ~bit);
+	for (int attempt = 0; attempt < 1000; attempt++) {
+		uint64_t oldest = atomic_load_explicit(&h->oldest, memory_order_acquire);
+		uint64_t index = atomic_load_explicit(&h->oldest_index, memory_order_relaxed);
+		uint64_t tail = atomic_load_explicit(&h->tail, memory_order_acquire);
+		if (tail - oldest > r->capacity || ((oldest | tail) & 7) != 0)
+			return -EBADMSG;
+		r->head = r->head_published = oldest;
+		r->cached_tail = tail;
+		r->next_index = index;
+		atomic_store_explicit(&r->slot->head, oldest, memory_order_release);
+		atomic_store_explicit(&r->slot->next_index, index, memory_order_relaxed);
+		atomic_fetch_or(&h->attached, bit);
+		if (atomic_load_explicit(&h->claim, memory_order_seq_cst) <= oldest + r->capacity)
+			return 0;
+		plat_cpu_relax();
+	}
+	return -EBADMSG; /* a producer whose claim never lets a start stay whole */
+}
+
+/* Join as a LATEST consumer: the first peek returns the newest record. The
+ * live bit goes first, so the producer never takes us for an EVERY consumer. */
+static int join_latest(ring_t *r)
+{
+	struct ring_shm_header *h = r->hdr;
+	uint32_t bit = 1u << r->slot_index;
+	uint64_t written = atomic_load_explicit(&h->records_written, memory_order_acquire);
+	uint64_t newest = atomic_load_explicit(&h->newest_index, memory_order_relaxed);
+	r->next_index = written ? newest : 0;
+	r->head = r->head_published = atomic_load_explicit(&h->tail, memory_order_acquire);
+	if ((r->head & 7) != 0)
+		return -EBADMSG;
+	atomic_store_explicit(&r->slot->head, r->head, memory_order_relaxed);
+	atomic_store_explicit(&r->slot->next_index, r->next_index, memory_order_relaxed);
+	atomic_fetch_or(&h->live, bit);
+	atomic_fetch_or(&h->attached, bit);
+	return 0;
+}
+
+RING_API int ring_attach(ring_t **out, const char *name, const struct ring_attach_opts *opts)
+{
+	struct ring_attach_opts none = {RING_CONSUMER_EVERY, 0};
+	if (!opts)
+		opts = &none;
+	if (opts->mode != RING_CONSUMER_EVERY && opts->mode != RING_CONSUMER_LATEST)
+		return -EINVAL;
+	if (opts->wait_ns != 0)
+		return attach_wait(out, name, opts);
 	ring_t *r;
 	if (!out)
 		return -EINVAL;
 	*out = NULL;
-	int rc = open_segment(&r, name, true);
+	int rc = map_segment(&r, name, true);
 	if (rc < 0)
 		return rc;
-	struct ring_shm_header *h = r->hdr;
-	r->head = atomic_load_explicit(&h->head, memory_order_acquire);
-	r->head_published = r->head;
-	r->cached_tail = atomic_load_explicit(&h->tail, memory_order_acquire);
-	if (r->cached_tail - r->head > r->capacity || (r->head & 7) != 0 || (r->cached_tail & 7) != 0) {
+	if ((rc = take_slot(r)) < 0) {
 		unmap_and_free(r);
-		return -EBADMSG;
+		return rc;
 	}
-	/* We hold the consumer lock: nobody else writes the consumer line now. */
-	atomic_store_explicit(&h->consumer_pid, (uint32_t)getpid(), memory_order_relaxed);
-	counter_add(&h->consumer_attaches, 1);
-	/* A producer may be waiting for a consumer (ring_wait_drained). */
-	wake_if_sleeping(&h->producer_sleeping, &h->producer_futex_wakes);
+	struct ring_consumer_slot *s = r->slot;
+	r->mode = opts->mode == RING_CONSUMER_LATEST ? RING_MODE_LATEST : RING_MODE_EVERY;
+	/* The slot is ours (its lock): a dead predecessor's leftovers go. */
+	atomic_store_explicit(&s->hold, 0, memory_order_relaxed);
+	atomic_store_explicit(&s->mode, r->mode, memory_order_relaxed);
+	atomic_store_explicit(&s->pid, (uint32_t)getpid(), memory_order_relaxed);
+	atomic_store_explicit(&s->sleeping, 0, memory_order_relaxed);
+	/* The slot's counters go on (their sums are the ring's totals); ours
+	 * start here. */
+	atomic_store_explicit(&s->read_base, atomic_load_explicit(&s->records_read, memory_order_relaxed),
+			      memory_order_relaxed);
+	atomic_store_explicit(&s->skipped_base, atomic_load_explicit(&s->records_skipped, memory_order_relaxed),
+			      memory_order_relaxed);
+	rc = r->mode == RING_MODE_LATEST ? join_latest(r) : join_every(r);
+	if (rc < 0) {
+		atomic_fetch_and(&r->hdr->attached, ~(1u << r->slot_index));
+		unmap_and_free(r);
+		return rc;
+	}
+	atomic_fetch_add_explicit(&r->hdr->consumer_attaches, 1, memory_order_relaxed);
+	/* A producer may be waiting for a consumer (ring_wait_drained, or its first). */
+	wake_if_sleeping(&r->hdr->producer_sleeping, &r->hdr->producer_futex_wakes);
 	*out = r;
 	return 0;
 }
 
-RING_API int ring_open_wait(ring_t **out, const char *name, int64_t timeout_ns)
+RING_API int ring_open(ring_t **out, const char *name)
+{
+	return ring_attach(out, name, NULL);
+}
+
+/* ring_attach() that waits for NAME with a live producer. */
+static int attach_wait(ring_t **out, const char *name, const struct ring_attach_opts *opts)
 {
 	char path[RING_NAME_MAX + 2];
 	if (!out)
@@ -371,29 +546,31 @@ RING_API int ring_open_wait(ring_t **out, const char *name, int64_t timeout_ns)
 	int rc = check_name(name, path);
 	if (rc < 0)
 		return rc;
+	struct ring_attach_opts now = {opts->mode, 0};
+	int64_t timeout_ns = opts->wait_ns;
 	uint64_t deadline = timeout_ns < 0 ? UINT64_MAX : plat_now_ns() + (uint64_t)timeout_ns;
 	/* The watch first, then the look: a ring linked in between is seen. */
 	int watch = -1;
 	plat_watch_shm_dir(&watch, 0);
 	for (;;) {
-		rc = ring_open(out, name); /* rings appear whole (ring_create links them in) */
+		rc = ring_attach(out, name, &now); /* rings appear whole (ring_create links them in) */
 		if (rc == 0 && producer_alive(*out) == 0) {
 			/* A dead producer's ring: wait for the one that reclaims the
 			 * name. Leave quietly: no stale-name removal from here. */
 			ring_t *stale = *out;
 			*out = NULL;
-			atomic_store_explicit(&stale->hdr->consumer_pid, 0, memory_order_relaxed);
+			leave_roster(stale);
 			unmap_and_free(stale);
 			rc = -ENOENT;
 		}
 		if (rc != -ENOENT)
 			break;
-		uint64_t now = plat_now_ns();
-		if (now >= deadline) {
+		uint64_t t = plat_now_ns();
+		if (t >= deadline) {
 			rc = -ETIMEDOUT;
 			break;
 		}
-		uint64_t left = deadline - now;
+		uint64_t left = deadline - t;
 		int w = plat_watch_shm_dir(&watch, left > (uint64_t)LIVENESS_SLICE_NS ? LIVENESS_SLICE_NS : (int64_t)left);
 		if (w == -EINTR) {
 			rc = -EINTR;
@@ -402,6 +579,12 @@ RING_API int ring_open_wait(ring_t **out, const char *name, int64_t timeout_ns)
 	}
 	plat_watch_close(&watch);
 	return rc;
+}
+
+RING_API int ring_open_wait(ring_t **out, const char *name, int64_t timeout_ns)
+{
+	struct ring_attach_opts opts = {RING_CONSUMER_EVERY, timeout_ns == 0 ? 1 : timeout_ns};
+	return ring_attach(out, name, &opts);
 }
 
 /* ------------------------------------------------------------ detach / close */
@@ -430,9 +613,12 @@ static int consumer_detach(ring_t *r, const char *path)
 		rc = ring_release(r);
 	else
 		publish_head(r);
-	/* A clean detach: the pid word goes to 0 before the lock goes, so a
-	 * producer tells it from a death (lock gone, pid still there). */
-	atomic_store_explicit(&h->consumer_pid, 0, memory_order_release);
+	/* Off the roster before the lock goes: a clean detach frees the slot
+	 * and its hold at once, and a producer waiting for us looks again
+	 * (and, draining, learns how far the last of us read). */
+	if (r->mode == RING_MODE_EVERY)
+		atomic_store_explicit(&h->last_head, r->head, memory_order_relaxed);
+	leave_roster(r);
 	wake_if_sleeping(&h->producer_sleeping, &h->producer_futex_wakes);
 	/* If the producer is gone, its name is stale: remove it, holding the
 	 * producer lock so that a producer reclaiming the name meanwhile and we
@@ -462,7 +648,7 @@ RING_API int ring_detach(ring_t *r)
 	/* Unlock before closing: our mapping holds a reference to the open
 	 * file, and an OFD lock lives until the open file's last reference. */
 	if (!r->read_only)
-		plat_unlock_byte(r->fd, r->is_producer ? RING_LOCK_PRODUCER : RING_LOCK_CONSUMER);
+		plat_unlock_byte(r->fd, r->is_producer ? RING_LOCK_PRODUCER : RING_LOCK_CONSUMER + r->slot_index);
 	close(r->fd);
 	r->fd = -1;
 	return rc;
@@ -480,12 +666,20 @@ RING_API int ring_close(ring_t **rp)
 
 /* ------------------------------------------------------------ both sides, and from outside */
 
+/* The lock byte our own descriptor holds (it does not show through it), or -1. */
+static int own_lock(const ring_t *r)
+{
+	if (r->read_only || r->detached)
+		return -1;
+	return r->is_producer ? (int)RING_LOCK_PRODUCER : (int)(RING_LOCK_CONSUMER + r->slot_index);
+}
+
 RING_API void ring_get_stats(const ring_t *r, struct ring_stats *st)
 {
 	if (!r || !st)
 		return;
-	int self = r->read_only || r->detached ? -1 : r->is_producer ? (int)RING_LOCK_PRODUCER : (int)RING_LOCK_CONSUMER;
-	fill_stats(r->hdr, r->capacity, r->fd, self, st);
+	fill_stats(r->hdr, r->capacity, r->max_consumers, r->fd, own_lock(r),
+		   r->is_producer || r->read_only ? -1 : (int)r->slot_index, st);
 }
 
 RING_API int ring_inspect(const char *name, struct ring_stats *st)
@@ -500,7 +694,7 @@ RING_API int ring_inspect(const char *name, struct ring_stats *st)
 	int fd = open_checked(path, false, &h);
 	if (fd < 0)
 		return fd;
-	fill_stats(&h, h.capacity, fd, -1, st);
+	fill_stats(&h, h.capacity, h.max_consumers, fd, -1, -1, st);
 	close(fd);
 	return 0;
 }
@@ -528,7 +722,36 @@ RING_API bool ring_peer_alive(const ring_t *r)
 {
 	if (!r || r->read_only || r->fd < 0)
 		return false;
-	return plat_byte_locked(r->fd, r->is_producer ? RING_LOCK_CONSUMER : RING_LOCK_PRODUCER) == 1;
+	if (!r->is_producer)
+		return plat_byte_locked(r->fd, RING_LOCK_PRODUCER) == 1;
+	for (uint32_t who = roster(r, NULL); who; who &= who - 1)
+		if (plat_byte_locked(r->fd, RING_LOCK_CONSUMER + (unsigned)__builtin_ctz(who)) == 1)
+			return true;
+	return false;
+}
+
+RING_API int ring_consumers(const ring_t *r, struct ring_consumer_info *out, unsigned max)
+{
+	if (!r || (!out && max))
+		return -EINVAL;
+	return fill_consumers(r->hdr, r->capacity, r->max_consumers, r->fd, own_lock(r), out, max);
+}
+
+RING_API int ring_inspect_consumers(const char *name, struct ring_consumer_info *out, unsigned max)
+{
+	char path[RING_NAME_MAX + 2];
+	struct ring_shm_header h;
+	int rc;
+	if (!out && max)
+		return -EINVAL;
+	if ((rc = check_name(name, path)) < 0)
+		return rc;
+	int fd = open_checked(path, false, &h);
+	if (fd < 0)
+		return fd;
+	rc = fill_consumers(&h, h.capacity, h.max_consumers, fd, -1, out, max);
+	close(fd);
+	return rc;
 }
 
 RING_API void ring_mapping(const ring_t *r, const void **base, size_t *size)

@@ -30,14 +30,35 @@ bool peer_dead(ring_t *r)
 	if (r->fd < 0)
 		return false;
 	if (r->is_producer) {
-		/* A consumer that detached cleanly cleared its pid word first; a
-		 * consumer that never came has none. Neither died. */
-		if (atomic_load_explicit(&r->hdr->consumer_pid, memory_order_relaxed) == 0)
-			return false;
-		return plat_byte_locked(r->fd, RING_LOCK_CONSUMER) == 0;
+		/* Take the dead off the roster (a clean detach took itself off);
+		 * the others go on. Only the last reader's death is the
+		 * producer's business: like a pipe's reader dying. */
+		bool reaped = false;
+		for (uint32_t who = roster(r, NULL); who; who &= who - 1)
+			reaped |= reap_if_dead(r, (unsigned)__builtin_ctz(who));
+		return reaped && roster(r, NULL) == 0;
 	}
 	/* A ring under a name got its producer's lock before it got the name. */
 	return plat_byte_locked(r->fd, RING_LOCK_PRODUCER) == 0;
+}
+
+bool reap_if_dead(ring_t *r, unsigned i)
+{
+	/* A live consumer holds this byte: then we cannot take it. While we
+	 * hold it, no new consumer can take the slot and be taken off by us. */
+	if (plat_lock_byte(r->fd, RING_LOCK_CONSUMER + i) < 0)
+		return false;
+	uint32_t bit = 1u << i;
+	bool was_on = atomic_fetch_and(&r->hdr->attached, ~bit) & bit;
+	atomic_fetch_and(&r->hdr->live, ~bit);
+	struct ring_consumer_slot *s = &r->hdr->consumers[i];
+	atomic_store_explicit(&s->hold, 0, memory_order_relaxed);
+	atomic_store_explicit(&s->pid, 0, memory_order_relaxed);
+	if (was_on)
+		counter_add(&r->hdr->consumers_reaped, 1);
+	plat_unlock_byte(r->fd, RING_LOCK_CONSUMER + i);
+	r->lease_end = r->tail; /* the gate and the holds changed: look again before writing on */
+	return was_on;
 }
 
 static uint64_t deadline_at(struct deadline *d)
@@ -103,6 +124,11 @@ int wait_until(ring_t *r, _Atomic uint32_t *word, _Atomic uint64_t *wait_counter
 void wake_if_sleeping(_Atomic uint32_t *word, _Atomic uint64_t *wake_counter)
 {
 	atomic_thread_fence(memory_order_seq_cst);
+	wake_if_sleeping_fenced(word, wake_counter);
+}
+
+void wake_if_sleeping_fenced(_Atomic uint32_t *word, _Atomic uint64_t *wake_counter)
+{
 	if (atomic_load_explicit(word, memory_order_relaxed) &&
 	    atomic_exchange_explicit(word, 0, memory_order_relaxed)) {
 		plat_futex_wake(word, 1);
@@ -116,25 +142,39 @@ RING_API int ring_interrupt(ring_t *r)
 		return -EINVAL;
 	/* Only atomics and one system call: fine in a signal handler. */
 	atomic_store(&r->interrupted, true);
-	_Atomic uint32_t *word = r->is_producer ? &r->hdr->producer_sleeping : &r->hdr->consumer_sleeping;
+	_Atomic uint32_t *word = r->is_producer ? &r->hdr->producer_sleeping : &r->slot->sleeping;
 	if (!r->read_only && atomic_exchange(word, 0))
 		plat_futex_wake(word, INT_MAX);
 	return 0;
 }
 
-/* Whether a consumer has been attached and none is now (a dead one is the
- * liveness check's business: its pid word stays set). */
+/* Whether consumers have been attached and none is now (a dead one is the
+ * liveness check's business: it stays on the roster until reaped). */
 bool consumer_detached(ring_t *r)
 {
-	return atomic_load_explicit(&r->hdr->consumer_pid, memory_order_relaxed) == 0 &&
-	       atomic_load_explicit(&r->hdr->consumer_attaches, memory_order_relaxed) > 0;
+	return roster(r, NULL) == 0 && atomic_load_explicit(&r->hdr->consumer_attaches, memory_order_relaxed) > 0;
 }
 
-static bool drained_or_consumer_changed(ring_t *r)
+/* Everything committed has been read by every attached every-consumer (live
+ * consumers take what they want and leave the rest). -1: nobody is attached. */
+static int all_read(ring_t *r)
 {
-	return atomic_load_explicit(&r->hdr->head, memory_order_acquire) == r->tail ||
-	       atomic_load_explicit(&r->hdr->consumer_pid, memory_order_relaxed) != r->consumer_at_wait ||
-	       atomic_load_explicit(&r->hdr->consumer_attaches, memory_order_relaxed) != r->attaches_at_wait;
+	uint32_t attached = roster(r, NULL);
+	uint64_t lag = every_lag(r);
+	if (!attached) {
+		/* Nobody now: drained if nothing was ever written for anybody, or
+		 * if the last every-consumer to leave had read it all. */
+		if (atomic_load_explicit(&r->hdr->consumer_attaches, memory_order_relaxed) == 0)
+			return r->tail == 0 ? 1 : -1;
+		return atomic_load_explicit(&r->hdr->last_head, memory_order_relaxed) == r->tail ? 1 : -1;
+	}
+	return lag == 0 || lag == UINT64_MAX;
+}
+
+static bool drained_or_roster_changed(ring_t *r)
+{
+	return all_read(r) == 1 || roster(r, NULL) != r->roster_at_wait ||
+	       atomic_load_explicit(&r->hdr->consumer_attaches, memory_order_relaxed) != r->gate_at_wait;
 }
 
 static int wait_drained_unchecked(ring_t *r, int64_t timeout_ns)
@@ -147,22 +187,55 @@ static int wait_drained_unchecked(ring_t *r, int64_t timeout_ns)
 		return -ESHUTDOWN;
 	struct deadline dl = {timeout_ns, 0};
 	for (;;) {
-		uint64_t head = atomic_load_explicit(&r->hdr->head, memory_order_acquire);
-		if (r->tail - head > r->capacity)
-			return -EBADMSG;
-		if (head == r->tail)
+		int done = all_read(r);
+		if (done == 1)
 			return 0;
-		if (consumer_detached(r))
-			return -ENOTCONN;
+		if (done < 0 && consumer_detached(r))
+			return -ENOTCONN; /* they left with records unread */
 		if (timeout_ns == 0)
 			return -EAGAIN;
-		r->consumer_at_wait = atomic_load_explicit(&r->hdr->consumer_pid, memory_order_relaxed);
-		r->attaches_at_wait = atomic_load_explicit(&r->hdr->consumer_attaches, memory_order_relaxed);
+		r->roster_at_wait = roster(r, NULL);
+		r->gate_at_wait = atomic_load_explicit(&r->hdr->consumer_attaches, memory_order_relaxed);
 		int rc = wait_until(r, &r->hdr->producer_sleeping, &r->hdr->producer_futex_waits,
-				    drained_or_consumer_changed, &dl);
-		if (rc < 0 && atomic_load_explicit(&r->hdr->head, memory_order_acquire) != r->tail)
+				    drained_or_roster_changed, &dl);
+		if (rc < 0 && all_read(r) != 1)
 			return rc;
 	}
+}
+
+static bool enough_consumers(ring_t *r)
+{
+	return (unsigned)__builtin_popcount(roster(r, NULL)) >= r->want_consumers;
+}
+
+static int wait_consumers_unchecked(ring_t *r, unsigned n, int64_t timeout_ns)
+{
+	if (!r)
+		return -EINVAL;
+	if (!r->is_producer)
+		return -EPERM;
+	if (r->detached)
+		return -ESHUTDOWN;
+	if (n > r->max_consumers)
+		return -EINVAL;
+	struct deadline dl = {timeout_ns, 0};
+	r->want_consumers = n;
+	for (;;) {
+		if (enough_consumers(r))
+			return 0;
+		if (timeout_ns == 0)
+			return -EAGAIN;
+		/* Woken by every attach (ring_attach wakes a sleeping producer). */
+		int rc = wait_until(r, &r->hdr->producer_sleeping, &r->hdr->producer_futex_waits, enough_consumers, &dl);
+		if (rc < 0 && !enough_consumers(r))
+			return rc;
+	}
+}
+
+RING_API int ring_wait_consumers(ring_t *r, unsigned n, int64_t timeout_ns)
+{
+	int rc = wait_consumers_unchecked(r, n, timeout_ns);
+	return r && mapping_lost(r) ? -EFAULT : rc;
 }
 
 RING_API int ring_wait_drained(ring_t *r, int64_t timeout_ns)

@@ -21,10 +21,11 @@ HEADER_SIZE = 4096                # the data area starts here
 OFF_CAPACITY = 16
 OFF_TAIL = 128
 OFF_RECORDS_WRITTEN = 152
-OFF_HEAD = 256
-OFF_CONSUMER_PID = 264
-OFF_RECORDS_READ = 280
-OFF_PRODUCER_SLEEPING = 512
+OFF_OLDEST = 224                  # where a new every-consumer starts (the oldest record still whole)
+OFF_PRODUCER_SLEEPING = 384
+OFF_SLOT0 = 1024                  # the consumer table: a test's one consumer takes slot 0
+OFF_CONSUMER_PID = OFF_SLOT0 + 20
+OFF_RECORDS_READ = OFF_SLOT0 + 32
 REC_HDR = 8
 REC_DATA = 0x41544144  # "DATA"
 REC_PAD = 0x44444150   # "PADD"
@@ -87,9 +88,10 @@ class Segment:
         struct.pack_into("<Q", self._m, off, v)
 
     def data_records(self):
-        """[(file offset of the record header, payload length)] of the committed, unread data records."""
+        """[(file offset of the record header, payload length)] of the data records a new consumer
+        would read: from the oldest record still whole to the tail."""
         cap = self.u64(OFF_CAPACITY)
-        pos, tail, out = self.u64(OFF_HEAD), self.u64(OFF_TAIL), []
+        pos, tail, out = self.u64(OFF_OLDEST), self.u64(OFF_TAIL), []
         while pos < tail:
             off = HEADER_SIZE + (pos & (cap - 1))
             length, kind = self.u32(off), self.u32(off + 4)

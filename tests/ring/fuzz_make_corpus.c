@@ -112,6 +112,7 @@ int main(int argc, char **argv)
 				bad |= fh ? frame_commit(h, fh) < 0 : 1;
 			}
 			bad |= save(argv[1], "frame-version", 96, h);
+			bad |= save(argv[1], "frame-version-live", 96 | 128, h);
 			const void *base;
 			size_t size;
 			ring_mapping(h, &base, &size);

@@ -15,12 +15,13 @@
 /* Input byte 0 selects what is mixed in; the rest is the segment.
  *  bit 0: overlay a valid immutable header (magic, version, sizes) sized to the input,
  *         so mutations reach the indices and records instead of dying at the magic
- *  bit 1: clamp the indices into a plausible range (tail - head <= capacity)
+ *  bit 1: clamp the indices into a plausible range (tail - oldest <= capacity, newest inside)
  *  bit 2: read with ring_peek_latest / ring_skip_to_latest too
  *  bit 3: try ring_create on the segment (reclaim path) after reading
  *  bit 4: no consumer pid shown (consumer_pid = 0)
  *  bit 5: a live producer: the fuzzer holds the segment's producer lock while reading
- *  bit 6: read through frame_peek (which skips records that are no valid frames) */
+ *  bit 6: read through frame_peek (which skips records that are no valid frames)
+ *  bit 7: attach as a LATEST (live) consumer: newest/claim/holds are read, not heads */
 #define MODE_HEADER 1u
 #define MODE_CLAMP 2u
 #define MODE_LATEST 4u
@@ -28,6 +29,7 @@
 #define MODE_FREE 16u
 #define MODE_LIVE 32u
 #define MODE_FRAMES 64u
+#define MODE_LIVE_CONSUMER 128u
 
 static char name[64];
 static unsigned char *seg;
@@ -72,7 +74,8 @@ static void read_ring(unsigned mode)
 
 	ring_inspect(name, &st);
 	ring_inspect_meta(name, meta, sizeof(meta));
-	if (ring_open(&c, name) != 0)
+	struct ring_attach_opts ao = { (mode & MODE_LIVE_CONSUMER) ? RING_CONSUMER_LATEST : RING_CONSUMER_EVERY, 0 };
+	if (ring_attach(&c, name, &ao) != 0)
 		return;
 	ring_mapping(c, &base, &size);
 	ring_get_stats(c, &st);
@@ -144,7 +147,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		n = RING_HEADER_SIZE + RING_MIN_CAPACITY;
 	if (n > seg_cap || !seg) {
 		free(seg);
-		seg = malloc(n ? n : 1);
+		seg = aligned_alloc(4096, (n + 4095) & ~(size_t)4095); /* as a mapping is */
 		seg_cap = seg ? n : 0;
 		if (!seg)
 			return 0;
@@ -162,13 +165,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		h->header_size = RING_HEADER_SIZE;
 		h->capacity = cap;
 		h->segment_size = RING_HEADER_SIZE + cap;
+		h->max_consumers = 1 + h->max_consumers % RING_CONSUMERS_MAX;
 		if (mode & MODE_CLAMP) {
-			uint64_t head = h->head & ~(uint64_t)7;
-			h->head = head;
-			h->tail = head + (h->tail % (cap + 1));
+			/* a consumer starts at oldest: keep it and the newest record within a lap of the tail */
+			uint64_t oldest = h->oldest & ~(uint64_t)7;
+			h->oldest = oldest;
+			h->tail = oldest + (h->tail % (cap + 1));
+			h->newest = h->tail - (h->newest % (h->tail - oldest + 1));
 		}
 		if (mode & MODE_FREE)
-			h->consumer_pid = 0;
+			h->consumers[0].pid = 0;
 	}
 
 	char path[128];

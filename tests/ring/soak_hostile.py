@@ -279,7 +279,7 @@ def remove_segments(pattern: str) -> list:
 # The scribbles of each round (soak_hostile_producer --only), in turn; None: all of them. Rounds
 # of only index attacks reach the index checks before record damage ends a consumer's run.
 THEMES = [None, "pad_storm,tail_flicker,tail", None,
-          "record_header,frame_header,head,futex,meta,owner,eos,restore", None, "pad_storm,tail_flicker"]
+          "record_header,frame_header,head,futex,meta,owner,eos,restore", None, "pad_storm,tail_flicker,fanout"]
 CAPACITY = 256 * 1024
 # A consumer run may legitimately read stale records, a ring's worth each time a hostile tail is
 # ahead by less than the capacity (it looks like real data): two rings' worth are allowed. Smallest record: gray8 33x17 (128 + 561 + 8 bytes).
@@ -291,7 +291,8 @@ MAX_LIVES = 40
 def start_consumer(args, kind: str, ring: str, tmp: str, n: int) -> Proc:
     tag = f"{kind}{n}"
     if kind == "c":
-        return Proc(kind, [args.producer, "--consume", ring, "--wait", "5"], tmp, tag=tag)
+        live = ["--live"] if n % 2 else []  # every other run a LATEST (live) consumer
+        return Proc(kind, [args.producer, "--consume", ring, "--wait", "5"] + live, tmp, tag=tag)
     if kind == "dump":
         return Proc(kind, [args.dump, "-r", ring, "--wait", "5", "--sum"], tmp, tag=tag)
     env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")

@@ -25,26 +25,23 @@
 #define RECENT 16 /* committed records remembered per ring, as scribble targets */
 
 /* Every header field is named here, once, through ring_layout.h (offsetof):
- * the layout changes under this test. Liveness words: the pid/start-time
- * pack of layout 1, or the display-only pid of later layouts. */
-#ifdef RING_OWNER_PID_BITS
-#define PRODUCER_ID producer_owner
-#define CONSUMER_ID consumer_owner
-#else
+ * the layout changes under this test. Each ring here has one consumer, in
+ * slot 0 of the consumer table (layout 3). */
 #define PRODUCER_ID producer_pid
-#define CONSUMER_ID consumer_pid
-#endif
+#define CONSUMER_ID consumers[0].pid
 struct field {
 	const char *name;
 	size_t off, size;
 };
 #define FIELD_(f) {#f, offsetof(struct ring_shm_header, f), sizeof(((struct ring_shm_header *)0)->f)}
 #define FIELD(f) FIELD_(f) /* expand PRODUCER_ID first, so the name printed is the real one */
-static const struct field F_TAIL = FIELD(tail), F_HEAD = FIELD(head), F_EOS = FIELD(eos),
+static const struct field F_TAIL = FIELD(tail), F_HEAD = FIELD(consumers[0].head), F_EOS = FIELD(eos),
 			  F_PROD_ID = FIELD(PRODUCER_ID), F_CONS_ID = FIELD(CONSUMER_ID),
-			  F_CONS_SLEEP = FIELD(consumer_sleeping), F_PROD_SLEEP = FIELD(producer_sleeping),
+			  F_CONS_SLEEP = FIELD(consumers[0].sleeping), F_PROD_SLEEP = FIELD(producer_sleeping),
 			  F_META_SEQ = FIELD(meta_seq), F_META_LEN = FIELD(meta_len),
-			  F_ATTACHES = FIELD(consumer_attaches);
+			  F_ATTACHES = FIELD(consumer_attaches), F_ROSTER = FIELD(attached), F_LIVE = FIELD(live),
+			  F_NEWEST = FIELD(newest), F_CLAIM = FIELD(claim), F_OLDEST = FIELD(oldest),
+			  F_HOLD = FIELD(consumers[0].hold);
 
 static const char *usage_text =
 	"usage: soak_hostile_producer -r NAME [-r NAME ...] [--seed N] [--seconds S] [--fps N]\n"
@@ -60,8 +57,8 @@ static const char *usage_text =
 	"'seed N' and 'ready' on stdout, a line per scribble on stderr. After --seconds (default 8)\n"
 	"it restores tail, eos and the owner words, then closes the rings (end of stream) or, with\n"
 	"--crash, _exit()s without cleanup. Capacity default 262144. --only picks scribbles from:\n"
-	"tail pad_storm tail_flicker head eos owner futex meta record_header frame_header restore.\n"
-	"Consumer mode: ring_open_wait (--wait, default 5 s), then frame_peek (every 7th call\n"
+	"tail pad_storm tail_flicker head eos owner futex meta record_header frame_header restore fanout.\n"
+	"Consumer mode: attach (--wait, default 5 s; --live: as a LATEST consumer), then frame_peek (every 7th call\n"
 	"latest) with timeouts of 2, 20, 100, 500 ms in turn, summing every byte of every plane,\n"
 	"until end of stream, producer death, another error, or --give-up N (default 200)\n"
 	"consecutive bad records (-ENOMSG, -EPROTO, -EBADMSG; a ring-level -EBADMSG is retried 20\n"
@@ -376,6 +373,23 @@ static void restore_now(struct hring *h, uint64_t *rs)
 	restore(h);
 }
 
+/* The fan-out words: the newest record's position, the producer's claim,
+ * where a late consumer starts, the roster and a consumer's hold. A live
+ * consumer reads newest and claim on every peek; the producer reads the
+ * roster and holds on every lease. */
+static void fanout_words(struct hring *h, uint64_t *rs)
+{
+	static const struct field *fields[] = {&F_NEWEST, &F_CLAIM, &F_OLDEST, &F_ROSTER, &F_LIVE, &F_HOLD};
+	const struct field *f = fields[below(rs, sizeof(fields) / sizeof(fields[0]))];
+	uint64_t t = peek_field(h->map, F_TAIL);
+	uint64_t choices[] = {rnd(rs), t + 3, t - h->cap * 2, UINT64_MAX, 0, t + (1ull << 62)};
+	uint64_t old = peek_field(h->map, *f), v = choices[below(rs, 6)];
+	poke_field(h->map, *f, v);
+	say(h, f->name, old, v);
+	if (below(rs, 2))
+		restore_field(h->map, *f, v, old);
+}
+
 static const struct scribble {
 	const char *name;
 	unsigned weight;
@@ -384,7 +398,7 @@ static const struct scribble {
 	{"tail", 26, tail_jump},         {"pad_storm", 6, pad_storm},     {"tail_flicker", 6, tail_flicker},
 	{"head", 6, head_jump},          {"eos", 2, false_eos},           {"owner", 4, owner_words},
 	{"futex", 8, futex_words},       {"meta", 6, meta_words},         {"record_header", 14, record_header},
-	{"frame_header", 18, frame_header}, {"restore", 4, restore_now},
+	{"frame_header", 18, frame_header}, {"restore", 4, restore_now}, {"fanout", 6, fanout_words},
 };
 #define N_SCRIBBLES (sizeof(scribbles) / sizeof(scribbles[0]))
 static bool scribble_on[N_SCRIBBLES];
@@ -509,7 +523,7 @@ static void close_hostile(struct hring *h)
 /* A consumer attached, and none is now (it ended): start a fresh ring for the next one. */
 static bool consumer_left(struct hring *h)
 {
-	return peek_field(h->map, F_ATTACHES) > 0 && peek_field(h->map, F_CONS_ID) == 0;
+	return peek_field(h->map, F_ATTACHES) > 0 && peek_field(h->map, F_ROSTER) == 0;
 }
 
 static int run_producer(const char **names, unsigned n, uint64_t seed, double seconds, unsigned fps,
@@ -613,12 +627,13 @@ static uint64_t sum_bytes(uint64_t acc, const uint8_t *p, size_t n)
 	return acc;
 }
 
-static int run_consumer(const char *name, double wait_s, unsigned give_up)
+static int run_consumer(const char *name, double wait_s, unsigned give_up, bool live)
 {
 	ring_t *r = NULL;
 	signal(SIGALRM, call_stuck);
 	alarm((unsigned)wait_s + CALL_LIMIT_S);
-	int rc = ring_open_wait(&r, name, (int64_t)(wait_s * 1e9));
+	struct ring_attach_opts ao = {live ? RING_CONSUMER_LATEST : RING_CONSUMER_EVERY, (int64_t)(wait_s * 1e9)};
+	int rc = ring_attach(&r, name, &ao);
 	if (rc < 0) {
 		printf("consumer: frames 0 bad 0 timeouts 0 end open:%s\n", ring_strerror(rc));
 		return 2;
@@ -707,6 +722,7 @@ int main(int argc, char **argv)
 		{"capacity", required_argument, NULL, 'c'}, {"crash", no_argument, NULL, 'x'},
 		{"consume", required_argument, NULL, 'C'}, {"wait", required_argument, NULL, 'w'},
 		{"give-up", required_argument, NULL, 'g'}, {"only", required_argument, NULL, 'o'},
+		{"live", no_argument, NULL, 'L'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -714,6 +730,7 @@ int main(int argc, char **argv)
 	unsigned n = 0, fps = 300, give_up = 200;
 	uint64_t seed = (uint64_t)time(NULL), capacity = 256 * 1024;
 	double seconds = 8, wait_s = 5;
+	bool live = false;
 	bool crash = false;
 	int c;
 	while ((c = getopt_long(argc, argv, "r:h", longopts, NULL)) != -1) {
@@ -733,6 +750,7 @@ int main(int argc, char **argv)
 		case 'C': consume = optarg; break;
 		case 'w': wait_s = strtod(optarg, NULL); break;
 		case 'g': give_up = (unsigned)strtoul(optarg, NULL, 0); break;
+		case 'L': live = true; break;
 		case 'o': only = optarg; break;
 		case 'h': fputs(usage_text, stdout); return 0;
 		default: fputs("soak_hostile_producer: bad option (see --help)\n", stderr); return 1;
@@ -744,7 +762,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (consume)
-		return run_consumer(consume, wait_s, give_up);
+		return run_consumer(consume, wait_s, give_up, live);
 	if (select_scribbles(only) == 0) {
 		fprintf(stderr, "soak_hostile_producer: --only '%s' names no scribble\n", only);
 		return 1;

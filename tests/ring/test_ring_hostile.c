@@ -95,7 +95,7 @@ static void make_template(void)
 		off += RING_REC_HDR + ((rec_len[i] + 7) & ~(size_t)7);
 	}
 	assert_int_equal(hdr_of(tmpl)->tail, off);
-	assert_int_equal(hdr_of(tmpl)->head, 0);
+	assert_int_equal(hdr_of(tmpl)->oldest, 0); /* where a consumer starts */
 	assert_int_equal(hdr_of(tmpl)->magic, RING_MAGIC);
 	/* P stays open: the copy's producer (this process) is alive. Its own
 	 * segment is replaced below by files we write under the same name. */
@@ -266,13 +266,13 @@ static void test_index_corruptions(void **state)
 		if (rc_ != want)                        \
 			fail_msg("%s: got %d (%s) after %d records, expected %s", what, rc_, ring_strerror(rc_), n_, ring_strerror(want)); \
 	} while (0)
-	CASE("tail - head > capacity", -EBADMSG, h->tail = h->head + CAP + 8);
-	CASE("head past tail", -EBADMSG, h->head = h->tail + 8);
+	CASE("tail - oldest > capacity", -EBADMSG, h->tail = h->oldest + CAP + 8);
+	CASE("oldest past tail", -EBADMSG, h->oldest = h->tail + 8);
 	CASE("tail huge", -EBADMSG, h->tail = UINT64_MAX - 7);
-	CASE("head unaligned", -EBADMSG, { h->head = 3; h->tail = 3 + 112; });
+	CASE("oldest unaligned", -EBADMSG, { h->oldest = 3; h->tail = 3 + 112; });
 	CASE("tail unaligned", -EBADMSG, h->tail += 3);
-	/* tail = head + capacity exactly is a full ring: allowed, but what it holds must be checked */
-	CASE("full ring of garbage", -EBADMSG, h->tail = h->head + CAP);
+	/* tail = oldest + capacity exactly is a full ring: allowed, but what it holds must be checked */
+	CASE("full ring of garbage", -EBADMSG, h->tail = h->oldest + CAP);
 #undef CASE
 }
 
@@ -304,7 +304,7 @@ static void test_record_corruptions(void **state)
 	CASE("pad len huge", 0, { rec_at(seg, rec_off[0])->type = RING_REC_PAD; rec_at(seg, rec_off[0])->len = 0xfffffff8u; });
 	/* a record header in the last 8 bytes whose payload would cross the data end */
 	CASE("record crosses the data end", 0, {
-		h->head = CAP - 8;
+		h->oldest = CAP - 8;
 		h->tail = CAP - 8 + 8 + 104;
 		rec_at(seg, CAP - 8)->type = RING_REC_DATA;
 		rec_at(seg, CAP - 8)->len = 100;
@@ -382,8 +382,11 @@ static void test_scribble_while_attached(void **state)
 		ring_close(&C);
 		int orc = ring_open(&C, name);
 		if (orc != 0)
-			fail_msg("case %zu: reopen gave %s (head %llu tail %llu)", i, ring_strerror(orc),
-				 (unsigned long long)h->head, (unsigned long long)h->tail);
+			fail_msg("case %zu: reopen gave %s (oldest %llu tail %llu)", i, ring_strerror(orc),
+				 (unsigned long long)h->oldest, (unsigned long long)h->tail);
+		/* a new every-consumer starts at the oldest record: read up to the tail first */
+		while (ring_peek(C, &d, &len, RING_NO_WAIT) == 0)
+			assert_int_equal(ring_release(C), 0);
 		assert_int_equal(ring_peek(C, &d, &len, RING_NO_WAIT), -EAGAIN);
 		h->tail = bad_tails[i];
 		int rc = ring_peek(C, &d, &len, RING_NO_WAIT);
@@ -408,18 +411,19 @@ static void test_scribble_while_attached(void **state)
 
 	/* stats of a scribbled header stay sane: used never exceeds the capacity */
 	struct ring_stats st;
-	h->head = 5;
+	h->consumers[0].head = 5;
 	h->tail = 1ull << 50;
 	assert_int_equal(ring_inspect(name, &st), 0); /* indices are not part of the checked header */
 	assert_true(st.used <= st.capacity);
 	ring_get_stats(C, &st);
 	assert_true(st.used <= st.capacity);
-	h->head = tail;
+	h->consumers[0].head = tail;
 	h->tail = tail;
 	munmap(m, SEG);
 }
 
-/* A producer facing a consumer that wrote nonsense into its index. */
+/* A producer facing a consumer that wrote nonsense into its index (fan-out:
+ * the others must not suffer from it). */
 static void test_hostile_consumer_index(void **state)
 {
 	struct ring_create_opts o = { .capacity = CAP };
@@ -440,11 +444,14 @@ static void test_hostile_consumer_index(void **state)
 	close(fd);
 	assert_true(m != MAP_FAILED);
 	struct ring_shm_header *h = hdr_of(m);
-	uint64_t head = h->head;
-	h->head = h->tail + 4096; /* "consumed" more than was ever written */
+	/* A head that cannot be ("consumed" more than was ever written) does not
+	 * gate the producer: the consumer that wrote it only loses its own
+	 * records; the producer, and every other consumer, go on. */
+	h->consumers[0].head = h->tail + 4096;
 	rc = ring_reserve(P, sizeof(rec), 8, &d, RING_NO_WAIT);
-	assert_int_equal(rc, -EBADMSG);
-	h->head = head;
+	assert_int_equal(rc, 0);
+	assert_int_equal(ring_commit(P, sizeof(rec)), 0);
+	/* the other consumers are still served in order */
 	munmap(m, SEG);
 }
 
@@ -464,7 +471,7 @@ static void test_random_scribbles(void **state)
 			uint64_t r = rt_rand(&rng), v = rt_rand(&rng);
 			switch (r % 6) {
 			case 0: h->tail = (r >> 8) % 3 ? h->tail + (v % 64) - 32 : v; break;
-			case 1: h->head = (r >> 8) % 3 ? (v % 64) & ~7ull : v; break;
+			case 1: h->oldest = (r >> 8) % 3 ? (v % 64) & ~7ull : v; break;
 			case 2: rec_at(seg, (v % (CAP / 8)) * 8)->len = (uint32_t)(r >> 32); break;
 			case 3: rec_at(seg, rec_off[v % 3])->len = (uint32_t)((r >> 8) % 8192); break;
 			case 4: rec_at(seg, rec_off[v % 3])->type = (r >> 8) % 2 ? RING_REC_PAD : (uint32_t)v; break;
@@ -513,8 +520,8 @@ static void *flip_tail(void *arg)
 	rh->len = CAP;
 	while (!atomic_load(&f->stop)) {
 		atomic_store(&h->tail, (f->flips & 1) ? 1ull << 62 : 0);
-		if (atomic_exchange(&h->consumer_sleeping, 0))
-			syscall(SYS_futex, &h->consumer_sleeping, FUTEX_WAKE, 1, NULL, NULL, 0);
+		if (atomic_exchange(&h->consumers[0].sleeping, 0))
+			syscall(SYS_futex, &h->consumers[0].sleeping, FUTEX_WAKE, 1, NULL, NULL, 0);
 		f->flips++;
 		for (volatile int i = 0; i < 200; i++)
 			;
@@ -602,7 +609,7 @@ static void test_impostor_producer(void **state)
  * consumer cannot take the slot of a live one it cannot see either. */
 static void test_unseen_peers_are_alive(void **state)
 {
-	struct ring_create_opts o = { .capacity = CAP };
+	struct ring_create_opts o = { .capacity = CAP, .max_consumers = 1 };
 	const uint32_t unseen = 4194303; /* above any pid_max: no such process here */
 	const void *d;
 	size_t len;
@@ -622,7 +629,7 @@ static void test_unseen_peers_are_alive(void **state)
 	assert_true(st.producer_alive);
 	assert_int_equal(st.producer_pid, (pid_t)unseen);
 	/* the consumer's pid is unseen too: its slot stays its own */
-	atomic_store(&h->consumer_pid, unseen);
+	atomic_store(&h->consumers[0].pid, unseen);
 	assert_int_equal(ring_open(&c2, name), -EBUSY);
 	assert_true(ring_peer_alive(P));
 	ring_close(&C);
@@ -666,6 +673,82 @@ static void test_sparse_huge_segment(void **state)
 			fail_msg("capacity %llu: opening allocated %lld blocks", (unsigned long long)caps[i],
 				 (long long)(after.st_blocks - before.st_blocks));
 	}
+}
+
+/* Fan-out: a hostile consumer scribbles the consumer table (the roster
+ * masks, other slots' heads and holds) while the producer writes and a
+ * legitimate every-consumer reads. The producer neither writes out of
+ * bounds nor stops for good; the legitimate consumer loses nothing and reads
+ * nothing corrupt. Fake consumers that gate are reaped (no lock holds their
+ * slots); fake holds cost room, never a wait. */
+static void test_hostile_consumer_table(void **state)
+{
+	struct ring_create_opts o = { .capacity = CAP, .max_consumers = 6 };
+	uint64_t rng = 4242, next_write = 0, next_read = 0, stalls = 0;
+
+	(void)state;
+	assert_int_equal(ring_create(&P, name, &o), 0);
+	assert_int_equal(ring_open(&C, name), 0); /* slot 0 */
+	unsigned char *m = map_segment(SEG);
+	struct ring_shm_header *h = hdr_of(m);
+	rt_watchdog(120, "a producer facing a scribbled consumer table");
+	for (int round = 0; round < 3000; round++) {
+		uint64_t r = rt_rand(&rng), v = rt_rand(&rng), tail = atomic_load(&h->tail);
+		unsigned slot = 1 + (unsigned)(r % 5); /* never the legitimate consumer's own */
+		switch ((r >> 8) % 7) {
+		case 0: atomic_fetch_or(&h->attached, (uint32_t)v); break;
+		case 1: atomic_store(&h->live, (uint32_t)v & ~1u); break; /* the legitimate one's own mode stays */
+		case 2: atomic_store(&h->consumers[slot].head, (v >> 8) % 2 ? tail - (v % CAP & ~7ull) : v); break;
+		case 3: atomic_store(&h->consumers[slot].hold, (v >> 8) % 2 ? tail - (v % CAP & ~7ull) + 1 : v); break;
+		case 4: atomic_store(&h->consumers[slot].sleeping, (uint32_t)v); break;
+		case 5: atomic_store(&h->attached, 1u); atomic_store(&h->live, 0u); break; /* sane again */
+		default: atomic_store(&h->consumer_attaches, v); break;
+		}
+		/* a few records (a short timeout, so a gated producer looks at liveness) */
+		for (int k = 0; k < 3; k++) {
+			unsigned char rec[300];
+			size_t len = 8 + rt_rand(&rng) % (sizeof(rec) - 8);
+			memcpy(rec, &next_write, 8);
+			for (size_t i = 8; i < len; i++)
+				rec[i] = (unsigned char)(next_write + i);
+			int rc = ring_write(P, rec, len, 2 * 1000000ll);
+			if (rc == -ETIMEDOUT || rc == -EAGAIN) {
+				stalls++;
+				break;
+			}
+			if (rc != 0)
+				fail_msg("round %d: ring_write gave %s", round, ring_strerror(rc));
+			next_write++;
+		}
+		/* the legitimate consumer reads all there is, in order, intact */
+		const void *d;
+		size_t len;
+		int rc;
+		while ((rc = ring_peek(C, &d, &len, RING_NO_WAIT)) == 0) {
+			uint64_t seq;
+			memcpy(&seq, d, 8);
+			if (seq != next_read)
+				fail_msg("round %d: read record %llu, expected %llu", round, (unsigned long long)seq,
+					 (unsigned long long)next_read);
+			for (size_t i = 8; i < len; i++)
+				if (((const unsigned char *)d)[i] != (unsigned char)(seq + i))
+					fail_msg("round %d: record %llu corrupt at byte %zu", round, (unsigned long long)seq, i);
+			next_read++;
+			assert_int_equal(ring_release(C), 0);
+		}
+		if (rc != -EAGAIN)
+			fail_msg("round %d: ring_peek gave %s", round, ring_strerror(rc));
+	}
+	rt_watchdog(0, NULL);
+	atomic_store(&h->attached, 1u);
+	atomic_store(&h->live, 0u);
+	struct ring_stats st;
+	ring_get_stats(P, &st);
+	print_message("consumer table scribbles: %llu records through, %llu stalls, %llu fake consumers reaped\n",
+		      (unsigned long long)next_read, (unsigned long long)stalls, (unsigned long long)st.consumers_reaped);
+	assert_int_equal(next_read, next_write);
+	assert_true(next_write > 3000); /* it kept going */
+	munmap(m, SEG);
 }
 
 /* Shrink the segment NAME to SIZE bytes, as a hostile or buggy peer may. */
@@ -971,6 +1054,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_impostor_producer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unseen_peers_are_alive, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sparse_huge_segment, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hostile_consumer_table, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_shrunk_under_mapping, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_other_sigbus_still_fatal, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_guard_survives_foreign_sigbus, setup, teardown),

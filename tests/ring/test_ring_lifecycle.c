@@ -162,6 +162,12 @@ static void test_detach_keeps_mapping(void **state)
 	ring_t *c2 = NULL;
 
 	(void)state;
+	/* a ring of one consumer slot: the detached one's slot is the next one's */
+	ring_close(&C);
+	ring_close(&P);
+	struct ring_create_opts one = { .capacity = CAP, .max_consumers = 1 };
+	assert_int_equal(ring_create(&P, name, &one), 0);
+	assert_int_equal(ring_open(&C, name), 0);
 	assert_int_equal(ring_write(P, "hello", 5, RING_NO_WAIT), 0);
 	assert_int_equal(ring_write(P, "world", 5, RING_NO_WAIT), 0);
 	assert_int_equal(ring_peek(C, &d, &len, RING_NO_WAIT), 0);
@@ -174,8 +180,12 @@ static void test_detach_keeps_mapping(void **state)
 	assert_int_equal(ring_skip_to_latest(C), -ESHUTDOWN);
 	assert_false(ring_peer_alive(C));
 	assert_false(ring_peer_alive(P));
-	/* the record it held was released on detach: the next consumer reads on */
+	/* the slot is free: the next consumer takes it, and (an every-consumer)
+	 * starts at the oldest record still in the ring */
 	assert_int_equal(ring_open(&c2, name), 0);
+	assert_int_equal(ring_peek(c2, &d, &len, RING_NO_WAIT), 0);
+	assert_memory_equal(d, "hello", 5);
+	assert_int_equal(ring_release(c2), 0);
 	assert_int_equal(ring_peek(c2, &d, &len, RING_NO_WAIT), 0);
 	assert_memory_equal(d, "world", 5);
 	assert_int_equal(ring_release(c2), 0);
@@ -190,6 +200,7 @@ static void test_detach_keeps_mapping(void **state)
 	ring_get_stats(P, &st); /* getters still work */
 	assert_true(st.eos);
 	assert_int_equal(st.records_written, 2);
+	assert_int_equal(st.records_read, 3); /* "hello" by the first consumer, both by the second */
 	assert_int_equal(ring_close(&C), 0);
 	assert_int_equal(ring_close(&c2), 0);
 	assert_int_equal(ring_close(&P), 0);

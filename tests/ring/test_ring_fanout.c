@@ -1,0 +1,458 @@
+/* test_ring_fanout.c - one producer, many consumers: every-consumers get every record, latest-consumers the newest, holds are kept, the dead are reaped. */
+#include <errno.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "ring.h"
+#include "ring_layout.h"
+#include "ringtest.h"
+
+#define CAP (64u << 10)
+
+static char name[256];
+static ring_t *P;
+
+static int setup(void **state)
+{
+	(void)state;
+	rt_name(name, sizeof(name), "fan");
+	P = NULL;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	ring_close(&P);
+	rt_cleanup();
+	return 0;
+}
+
+/* A record: its sequence number, then bytes that follow from it. */
+static void fill_record(uint8_t *p, size_t len, uint64_t seq)
+{
+	memcpy(p, &seq, sizeof(seq));
+	for (size_t i = sizeof(seq); i < len; i++)
+		p[i] = (uint8_t)(seq * 131 + i);
+}
+
+/* The sequence number of a record whose bytes are all as fill_record made them, or UINT64_MAX. */
+static uint64_t check_record(const uint8_t *p, size_t len)
+{
+	uint64_t seq;
+	if (len < sizeof(seq))
+		return UINT64_MAX;
+	memcpy(&seq, p, sizeof(seq));
+	for (size_t i = sizeof(seq); i < len; i++)
+		if (p[i] != (uint8_t)(seq * 131 + i))
+			return UINT64_MAX;
+	return seq;
+}
+
+static void create(unsigned max_consumers, enum ring_full_policy policy)
+{
+	struct ring_create_opts o = { .capacity = CAP, .on_full = policy, .max_consumers = max_consumers };
+	assert_int_equal(ring_create(&P, name, &o), 0);
+}
+
+static ring_t *attach(enum ring_consumer_mode mode)
+{
+	struct ring_attach_opts ao = { mode, 0 };
+	ring_t *c = NULL;
+	int rc = ring_attach(&c, name, &ao);
+	if (rc != 0)
+		fail_msg("ring_attach(%s): %s", mode == RING_CONSUMER_LATEST ? "latest" : "every", ring_strerror(rc));
+	return c;
+}
+
+static int write_seq(uint64_t seq, size_t len, int64_t timeout)
+{
+	void *d;
+	int rc = ring_reserve(P, len, 8, &d, timeout);
+	if (rc < 0)
+		return rc;
+	fill_record(d, len, seq);
+	return ring_commit(P, len);
+}
+
+struct reader {
+	ring_t *c;
+	enum ring_consumer_mode mode;
+	uint64_t count, last, bad, out_of_order, hold_ns;
+	int end;
+};
+
+/* Read until end of stream; check every record's bytes and order. */
+static void *read_all(void *arg)
+{
+	struct reader *rd = arg;
+	uint64_t expect = 0;
+	rd->last = UINT64_MAX;
+	for (;;) {
+		const void *d;
+		size_t len;
+		int rc = ring_peek(rd->c, &d, &len, 10 * 1000000000ll);
+		if (rc < 0) {
+			rd->end = rc;
+			return NULL;
+		}
+		uint64_t seq = check_record(d, len);
+		if (rd->hold_ns) {
+			rt_sleep_ns(rd->hold_ns);
+			if (check_record(d, len) != seq)
+				rd->bad++; /* overwritten while held */
+		}
+		if (seq == UINT64_MAX)
+			rd->bad++;
+		else if (rd->mode == RING_CONSUMER_EVERY ? seq != expect : (rd->last != UINT64_MAX && seq <= rd->last))
+			rd->out_of_order++;
+		rd->last = seq;
+		expect = seq + 1;
+		rd->count++;
+		assert_int_equal(ring_release(rd->c), 0);
+	}
+}
+
+/* Three every-consumers and two latest-consumers, one of them slow, read one
+ * stream at once: the every-consumers get every record in order, intact;
+ * the latest ones a subset in order, intact, the slow one's held records
+ * never overwritten while held. */
+static void test_many_readers(void **state)
+{
+	enum { EVERY = 3, LIVE = 2, N = 20000 };
+	struct reader rd[EVERY + LIVE];
+	pthread_t t[EVERY + LIVE];
+
+	(void)state;
+	create(8, RING_FULL_BLOCK);
+	for (int i = 0; i < EVERY + LIVE; i++) {
+		memset(&rd[i], 0, sizeof(rd[i]));
+		rd[i].mode = i < EVERY ? RING_CONSUMER_EVERY : RING_CONSUMER_LATEST;
+		rd[i].hold_ns = i == EVERY + LIVE - 1 ? 2000000 : 0; /* the slow live one holds 2 ms */
+		rd[i].c = attach(rd[i].mode);
+	}
+	struct ring_stats st;
+	ring_get_stats(P, &st);
+	assert_int_equal(st.consumers, EVERY + LIVE);
+	for (int i = 0; i < EVERY + LIVE; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, read_all, &rd[i]), 0);
+	rt_watchdog(120, "five readers of one ring");
+	uint64_t rng = 7;
+	for (uint64_t seq = 0; seq < N; seq++)
+		assert_int_equal(write_seq(seq, 8 + rt_rand(&rng) % 3000, RING_WAIT_FOREVER), 0);
+	assert_int_equal(ring_mark_eos(P), 0);
+	for (int i = 0; i < EVERY + LIVE; i++)
+		pthread_join(t[i], NULL);
+	rt_watchdog(0, NULL);
+	for (int i = 0; i < EVERY + LIVE; i++) {
+		print_message("%s reader %d: %llu records, last %llu, %llu bad, %llu out of order\n",
+			      rd[i].mode == RING_CONSUMER_EVERY ? "every" : "latest", i, (unsigned long long)rd[i].count,
+			      (unsigned long long)rd[i].last, (unsigned long long)rd[i].bad,
+			      (unsigned long long)rd[i].out_of_order);
+		assert_int_equal(rd[i].end, -ENODATA);
+		assert_int_equal(rd[i].bad, 0);
+		assert_int_equal(rd[i].out_of_order, 0);
+		if (rd[i].mode == RING_CONSUMER_EVERY)
+			assert_int_equal(rd[i].count, N);
+		else
+			assert_true(rd[i].count >= 1 && rd[i].count <= N);
+		assert_int_equal(rd[i].last, N - 1); /* everyone ends with the last record */
+	}
+	struct ring_consumer_info info[RING_MAX_CONSUMERS];
+	assert_int_equal(ring_consumers(P, info, RING_MAX_CONSUMERS), EVERY + LIVE);
+	for (int i = 0; i < EVERY + LIVE; i++) {
+		assert_true(info[i].alive);
+		assert_int_equal(info[i].lag_records, 0);
+		assert_int_equal(info[i].records_read + info[i].records_skipped, N);
+	}
+	for (int i = 0; i < EVERY + LIVE; i++)
+		ring_close(&rd[i].c);
+}
+
+/* A latest-consumer never slows the producer, and the record it holds is
+ * never overwritten while held: hold one while the producer (under
+ * RING_FULL_BLOCK, not waiting at all) writes a hundred laps. */
+static void test_held_record_survives_laps(void **state)
+{
+	const void *d;
+	size_t len;
+
+	(void)state;
+	create(4, RING_FULL_BLOCK);
+	ring_t *live = attach(RING_CONSUMER_LATEST);
+	assert_int_equal(write_seq(0, 1000, RING_NO_WAIT), 0);
+	assert_int_equal(write_seq(1, 1000, RING_NO_WAIT), 0);
+	assert_int_equal(ring_peek(live, &d, &len, RING_NO_WAIT), 0);
+	assert_int_equal(check_record(d, len), 1); /* the newest */
+	uint8_t copy[1000];
+	memcpy(copy, d, len);
+	uint64_t n = 100 * (CAP / 1016) + 2;
+	for (uint64_t seq = 2; seq < n; seq++) {
+		int rc = write_seq(seq, 1000, RING_NO_WAIT);
+		if (rc != 0)
+			fail_msg("record %llu: the producer had to wait (%s): the live consumer slowed it",
+				 (unsigned long long)seq, ring_strerror(rc));
+	}
+	assert_memory_equal(d, copy, len);
+	assert_int_equal(ring_release(live), 0);
+	uint64_t skipped = 0;
+	assert_int_equal(ring_peek_latest(live, &d, &len, &skipped, RING_NO_WAIT), 0);
+	assert_int_equal(check_record(d, len), n - 1);
+	assert_int_equal(skipped, n - 3);
+	assert_int_equal(ring_release(live), 0);
+	assert_int_equal(ring_peek(live, &d, &len, RING_NO_WAIT), -EAGAIN);
+	ring_close(&live);
+}
+
+/* Attaching late: an every-consumer starts at the oldest record still whole
+ * (before the first consumer, RING_FULL_BLOCK kept them all), a latest one at
+ * the newest; the maximum+1-th gets -EBUSY; a freed slot is taken again. */
+static void test_late_attach_and_maximum(void **state)
+{
+	const void *d;
+	size_t len;
+
+	(void)state;
+	create(2, RING_FULL_BLOCK);
+	int rc, seq = 0;
+	while ((rc = write_seq((uint64_t)seq, 1000, RING_NO_WAIT)) == 0)
+		seq++;
+	assert_int_equal(rc, -EAGAIN); /* before the first consumer, a block producer waits for it */
+	ring_t *every = attach(RING_CONSUMER_EVERY);
+	assert_int_equal(ring_peek(every, &d, &len, RING_NO_WAIT), 0);
+	assert_int_equal(check_record(d, len), 0); /* the first consumer gets the first record */
+	assert_int_equal(ring_release(every), 0);
+	ring_t *live = attach(RING_CONSUMER_LATEST);
+	assert_int_equal(ring_peek(live, &d, &len, RING_NO_WAIT), 0);
+	assert_int_equal(check_record(d, len), (uint64_t)seq - 1); /* the newest */
+	assert_int_equal(ring_release(live), 0);
+	ring_t *third = NULL;
+	assert_int_equal(ring_open(&third, name), -EBUSY);
+	struct ring_attach_opts lo = { RING_CONSUMER_LATEST, 0 };
+	assert_int_equal(ring_attach(&third, name, &lo), -EBUSY);
+	assert_null(third);
+	ring_close(&live);
+	third = attach(RING_CONSUMER_EVERY);
+	/* a late every-consumer: the oldest record still whole (the first is, here) */
+	assert_int_equal(ring_peek(third, &d, &len, RING_NO_WAIT), 0);
+	assert_true(check_record(d, len) <= 1);
+	assert_int_equal(ring_release(third), 0);
+	struct ring_attach_opts bad = { (enum ring_consumer_mode)7, 0 };
+	assert_int_equal(ring_attach(&live, name, &bad), -EINVAL);
+	ring_close(&third);
+	ring_close(&every);
+}
+
+/* The ring's reading goes by the slowest every-consumer; when it leaves
+ * (cleanly) the producer goes on for the others at once. */
+static void test_slowest_gates_and_leaves(void **state)
+{
+	const void *d;
+	size_t len;
+
+	(void)state;
+	create(4, RING_FULL_BLOCK);
+	ring_t *fast = attach(RING_CONSUMER_EVERY), *slow = attach(RING_CONSUMER_EVERY);
+	uint64_t seq = 0;
+	while (write_seq(seq, 1000, RING_NO_WAIT) == 0) {
+		assert_int_equal(ring_peek(fast, &d, &len, RING_NO_WAIT), 0);
+		assert_int_equal(ring_release(fast), 0);
+		seq++;
+	}
+	assert_true(seq >= CAP / 1016 - 2); /* the slow one holds a lap */
+	assert_int_equal(write_seq(seq, 1000, 50 * 1000000ll), -ETIMEDOUT);
+	struct ring_consumer_info info[4];
+	assert_int_equal(ring_consumers(P, info, 4), 2);
+	assert_int_equal(info[0].lag_records, 0);
+	assert_int_equal(info[1].lag_records, seq);
+	ring_close(&slow);
+	assert_int_equal(write_seq(seq, 1000, RING_NO_WAIT), 0);
+	ring_close(&fast);
+	/* nobody left: a block producer fills what the last reader left, then -ENOTCONN */
+	int rc;
+	while ((rc = write_seq(++seq, 1000, 50 * 1000000ll)) == 0)
+		;
+	assert_int_equal(rc, -ENOTCONN);
+}
+
+static pid_t spawn_reader(enum ring_consumer_mode mode, bool hold)
+{
+	int ready[2];
+	char c = 0;
+	assert_int_equal(pipe(ready), 0);
+	fflush(NULL);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct ring_attach_opts ao = { mode, 0 };
+		ring_t *r = NULL;
+		const void *d;
+		size_t len;
+		c = ring_attach(&r, name, &ao) == 0 ? 'y' : 'n';
+		if (c == 'y' && hold)
+			c = ring_peek(r, &d, &len, RING_WAIT_FOREVER) == 0 ? 'y' : 'n';
+		(void)!write(ready[1], &c, 1);
+		for (;;)
+			pause();
+	}
+	rt_track_child(pid);
+	close(ready[1]);
+	assert_int_equal(read(ready[0], &c, 1), 1);
+	close(ready[0]);
+	assert_int_equal(c, 'y');
+	return pid;
+}
+
+/* kill -9 of a consumer of either kind: the producer and the others go on;
+ * its slot, and the record it held, are freed within the liveness bound. */
+static void test_dead_consumers_reaped(void **state)
+{
+	const void *d;
+	size_t len;
+
+	(void)state;
+	create(3, RING_FULL_BLOCK);
+	ring_t *mine = attach(RING_CONSUMER_EVERY);
+	assert_int_equal(write_seq(0, 1000, RING_NO_WAIT), 0);
+	pid_t every = spawn_reader(RING_CONSUMER_EVERY, false);
+	pid_t live = spawn_reader(RING_CONSUMER_LATEST, true);
+	struct ring_stats st;
+	ring_get_stats(P, &st);
+	assert_int_equal(st.consumers, 3);
+	ring_t *none = NULL;
+	assert_int_equal(ring_open(&none, name), -EBUSY);
+	/* the dead every-consumer gates the producer until it is reaped */
+	kill(every, SIGKILL);
+	assert_int_equal(rt_wait_child(every), 128 + SIGKILL);
+	kill(live, SIGKILL);
+	assert_int_equal(rt_wait_child(live), 128 + SIGKILL);
+	rt_watchdog(30, "a producer gated by a dead consumer");
+	uint64_t t0 = rt_now_ns();
+	for (uint64_t seq = 1; seq < 10 * (CAP / 1016); seq++) {
+		assert_int_equal(write_seq(seq, 1000, 10 * 1000000000ll), 0);
+		assert_int_equal(ring_peek(mine, &d, &len, RING_NO_WAIT), 0);
+		assert_int_equal(check_record(d, len), seq - 1);
+		assert_int_equal(ring_release(mine), 0);
+	}
+	rt_watchdog(0, NULL);
+	print_message("dead consumers reaped after %.0f ms\n", (double)(rt_now_ns() - t0) / 1e6);
+	ring_get_stats(P, &st);
+	assert_int_equal(st.consumers, 1);
+	assert_int_equal(st.consumers_reaped, 2);
+	/* their slots are free again */
+	ring_t *again = attach(RING_CONSUMER_LATEST);
+	ring_close(&again);
+	ring_close(&mine);
+}
+
+/* Random attach/detach of every and latest consumers (processes) under a
+ * random-size stream: every-consumers lose nothing from where they start,
+ * nobody ever reads a corrupt record. */
+static void test_attach_detach_stress(void **state)
+{
+	uint64_t records = rt_env_u64("RING_STRESS_RECORDS", 1000000);
+	enum { READERS = 4 };
+
+	(void)state;
+	create(6, RING_FULL_BLOCK);
+	ring_t *anchor = attach(RING_CONSUMER_LATEST); /* keeps the producer from waiting for a first consumer */
+	pid_t kids[READERS];
+	for (int k = 0; k < READERS; k++) {
+		fflush(NULL);
+		kids[k] = fork();
+		assert_true(kids[k] >= 0);
+		if (kids[k] == 0) {
+			uint64_t rs = 1000 + (uint64_t)k, sessions = 0, total = 0;
+			for (;;) {
+				enum ring_consumer_mode mode = rt_rand(&rs) % 2 ? RING_CONSUMER_LATEST : RING_CONSUMER_EVERY;
+				struct ring_attach_opts ao = { mode, 0 };
+				ring_t *c = NULL;
+				int rc = ring_attach(&c, name, &ao);
+				if (rc == -ENOENT)
+					_exit(total > 0 ? 0 : 20); /* the producer is done */
+				if (rc < 0)
+					_exit(21);
+				sessions++;
+				uint64_t want = 1 + rt_rand(&rs) % 5000, last = UINT64_MAX;
+				for (uint64_t i = 0; i < want; i++) {
+					const void *d;
+					size_t len;
+					rc = ring_peek(c, &d, &len, 5 * 1000000000ll);
+					if (rc == -ENODATA)
+						break;
+					if (rc < 0) {
+						fprintf(stderr, "reader %d (%s): peek gave %s\n", k,
+							mode == RING_CONSUMER_EVERY ? "every" : "latest", ring_strerror(rc));
+						_exit(22);
+					}
+					uint64_t seq = check_record(d, len);
+					if (seq == UINT64_MAX)
+						_exit(23); /* corrupt */
+					if (last != UINT64_MAX &&
+					    (mode == RING_CONSUMER_EVERY ? seq != last + 1 : seq <= last))
+						_exit(24); /* lost (every) or out of order */
+					last = seq;
+					total++;
+					if (ring_release(c) < 0)
+						_exit(25);
+				}
+				if (rt_rand(&rs) % 4 == 0)
+					rt_sleep_ns(rt_rand(&rs) % 2000000);
+				bool eos = rc == -ENODATA;
+				ring_close(&c);
+				if (eos)
+					_exit(sessions > 1 ? 0 : 26);
+			}
+		}
+		rt_track_child(kids[k]);
+	}
+	rt_watchdog(600, "attach/detach stress");
+	uint64_t rng = 99;
+	for (uint64_t seq = 0; seq < records; seq++) {
+		int rc = write_seq(seq, 8 + rt_rand(&rng) % 2000, 30 * 1000000000ll);
+		if (rc != 0)
+			fail_msg("record %llu: %s", (unsigned long long)seq, ring_strerror(rc));
+	}
+	assert_int_equal(ring_mark_eos(P), 0);
+	struct ring_stats st;
+	ring_get_stats(P, &st);
+	for (int k = 0; k < READERS; k++) {
+		int rc = rt_wait_child(kids[k]);
+		if (rc != 0)
+			fail_msg("reader %d ended with %d (20+: see the test)", k, rc);
+	}
+	rt_watchdog(0, NULL);
+	print_message("attach/detach stress: %llu records, %llu read in all by %d readers coming and going\n",
+		      (unsigned long long)records, (unsigned long long)st.records_read, READERS);
+	ring_close(&anchor);
+}
+
+int main(int argc, char **argv)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_many_readers, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_held_record_survives_laps, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_late_attach_and_maximum, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_slowest_gates_and_leaves, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dead_consumers_reaped, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_attach_detach_stress, setup, teardown),
+	};
+
+	rt_parse_args(argc, argv, "Fan-out: every-consumers get every record, latest ones the newest without slowing anyone, held records kept, dead consumers reaped, random attach/detach.");
+	int failed = cmocka_run_group_tests(tests, NULL, NULL);
+
+	rt_cleanup();
+	return failed ? 1 : 0;
+}
