@@ -74,6 +74,8 @@ struct options {
 	double start;           /* < 0: from the beginning */
 	int on_full;            /* -1: default for the source, else enum ring_full_policy */
 	uint64_t slots;
+	uint64_t max_consumers;
+	uint64_t wait_consumers;
 	bool quiet;
 	const char *stats_json;
 };
@@ -216,15 +218,20 @@ static void usage(FILE *out)
 "                          for live sources: lavfi, v4l2, network streams)\n"
 "      --slots N           ring holds at least N frames of the initial size (default\n"
 "                          4; the capacity is rounded up to a power of two)\n"
+"      --max-consumers N   how many consumers may read the ring at once, each as\n"
+"                          'every' (lossless) or 'latest' (live) (1..12, default 8)\n"
+"      --wait-consumers N  before the first frame, wait until N consumers are\n"
+"                          attached (so that every one of them reads from the start)\n"
 "  -q, --quiet             no progress line, no summary, FFmpeg messages only if fatal\n"
 "      --stats-json FILE   write counters and CPU times to FILE at exit\n"
 "  -h, --help              this text\n"
 "\n"
-"Without --realtime a file is decoded as fast as the consumer reads it. In block\n"
-"mode the producer also waits at the end until a consumer has read every frame\n"
-"(closing removes the ring's name, so a late consumer would miss them), and it\n"
-"stops when its consumer leaves (exits or dies), like a writer whose pipe reader\n"
-"closed. On a TTY a progress line shows frames, fps, drops, ring fill and decode\n"
+"Without --realtime a file is decoded as fast as its slowest lossless consumer\n"
+"reads it (live consumers, such as a viewer in its default mode, never slow it).\n"
+"In block mode the producer waits for its first consumer, waits at the end until\n"
+"the lossless consumers have read every frame (closing removes the ring's name,\n"
+"so a late consumer would miss them), and stops when the last consumer leaves\n"
+"(exits or dies), like a writer whose pipe reader closed. On a TTY a progress line shows frames, fps, drops, ring fill and decode\n"
 "errors; a summary is printed at the end. SIGINT/SIGTERM stop cleanly: end of\n"
 "stream is marked and the ring is removed. A stream with damaged packets keeps\n"
 "going and counts the errors.\n"
@@ -244,7 +251,7 @@ static void usage(FILE *out)
 static int parse_options(int argc, char **argv, struct options *o)
 {
 	enum { OPT_FIT = 256, OPT_REALTIME, OPT_NO_REALTIME, OPT_LOOP, OPT_FRAMES, OPT_DURATION,
-	       OPT_START, OPT_ON_FULL, OPT_SLOTS, OPT_STATS };
+	       OPT_START, OPT_ON_FULL, OPT_SLOTS, OPT_STATS, OPT_MAX_CONSUMERS, OPT_WAIT_CONSUMERS };
 	static const struct option longopts[] = {
 		{"ring", required_argument, NULL, 'r'},
 		{"input-format", required_argument, NULL, 'f'},
@@ -260,6 +267,8 @@ static int parse_options(int argc, char **argv, struct options *o)
 		{"start", required_argument, NULL, OPT_START},
 		{"on-full", required_argument, NULL, OPT_ON_FULL},
 		{"slots", required_argument, NULL, OPT_SLOTS},
+		{"max-consumers", required_argument, NULL, OPT_MAX_CONSUMERS},
+		{"wait-consumers", required_argument, NULL, OPT_WAIT_CONSUMERS},
 		{"quiet", no_argument, NULL, 'q'},
 		{"stats-json", required_argument, NULL, OPT_STATS},
 		{"help", no_argument, NULL, 'h'},
@@ -363,6 +372,19 @@ static int parse_options(int argc, char **argv, struct options *o)
 				return EXIT_USAGE;
 			}
 			break;
+		case OPT_WAIT_CONSUMERS:
+			if (app_parse_u64(optarg, &o->wait_consumers) < 0 || o->wait_consumers > RING_MAX_CONSUMERS) {
+				app_complain("bad --wait-consumers '%s': expected 0..%u", optarg, RING_MAX_CONSUMERS);
+				return EXIT_USAGE;
+			}
+			break;
+		case OPT_MAX_CONSUMERS:
+			if (app_parse_u64(optarg, &o->max_consumers) < 0 || o->max_consumers < 1 ||
+			    o->max_consumers > RING_MAX_CONSUMERS) {
+				app_complain("bad --max-consumers '%s': expected 1..%u", optarg, RING_MAX_CONSUMERS);
+				return EXIT_USAGE;
+			}
+			break;
 		case 'q':
 			o->quiet = true;
 			break;
@@ -384,6 +406,12 @@ static int parse_options(int argc, char **argv, struct options *o)
 		o->input = argv[optind++];
 	if (optind < argc) {
 		app_complain("more than one INPUT given ('%s'); see --help", argv[optind]);
+		return EXIT_USAGE;
+	}
+	uint64_t most = o->max_consumers ? o->max_consumers : RING_DEFAULT_CONSUMERS;
+	if (o->wait_consumers > most) {
+		app_complain("--wait-consumers %" PRIu64 " is more than the ring admits (--max-consumers %" PRIu64 ")",
+			     o->wait_consumers, most);
 		return EXIT_USAGE;
 	}
 	return EXIT_OK;
@@ -590,7 +618,8 @@ static int open_ring(struct capture *cap)
 	 * never wraps and the end of the data area may go unused. */
 	uint64_t slot = ((uint64_t)rec + 256 + 4095) & ~(uint64_t)4095;
 	struct ring_create_opts ro = {.capacity = next_pow2(slot * (o->slots + 1)),
-				      .on_full = cap->policy};
+				      .on_full = cap->policy,
+				      .max_consumers = (unsigned)o->max_consumers};
 	int ret = ring_create(&cap->ring, o->ring_name, &ro);
 	if (ret == -EBUSY) {
 		struct ring_stats st;
@@ -615,6 +644,22 @@ static int open_ring(struct capture *cap)
 		return EXIT_RING;
 	}
 	set_meta(cap, w, h, src_w, src_h);
+	if (o->wait_consumers) {
+		/* Before the first frame: every consumer the pipeline waits for reads
+		 * from the start (slices only so that Ctrl-C is seen; the wait is a futex). */
+		if (!o->quiet)
+			app_progress("waiting for %" PRIu64 " consumer(s) of ring '%s'", o->wait_consumers,
+				     o->ring_name);
+		while (!app_stop_requested) {
+			ret = ring_wait_consumers(cap->ring, (unsigned)o->wait_consumers, RESERVE_SLICE_NS);
+			if (ret != -ETIMEDOUT && ret != -EINTR)
+				break;
+		}
+		if (ret < 0 && !app_stop_requested) {
+			app_complain("waiting for consumers of ring '%s': %s", o->ring_name, ring_strerror(ret));
+			return EXIT_RUNTIME;
+		}
+	}
 	return EXIT_OK;
 }
 

@@ -16,8 +16,8 @@ enum consumer_exit {
 	CONSUMER_EXIT_DONE = 0,
 	/* Bad usage: an unknown option, a bad value, a bad ring name. */
 	CONSUMER_EXIT_USAGE = 1,
-	/* The ring is not there to read: not found within --wait, busy (another
-	 * consumer is attached) or not accessible (permissions). */
+	/* The ring is not there to read: not found within --wait, busy (all
+	 * its consumer slots are taken) or not accessible (permissions). */
 	CONSUMER_EXIT_NO_RING = 2,
 	/* The producer died (-EOWNERDEAD) after what it wrote was read. */
 	CONSUMER_EXIT_PRODUCER_DIED = 3,
@@ -37,7 +37,7 @@ enum consumer_exit {
 	"Exit status (the same for every framering consumer):\n"                                     \
 	"  0  done: end of stream, q/Esc, Ctrl-C, --frames reached\n"                                \
 	"  1  bad usage (option)\n"                                                                  \
-	"  2  ring missing (not found within --wait), busy (another consumer attached)\n"           \
+	"  2  ring missing (not found within --wait), busy (all its consumer slots taken)\n"        \
 	"     or not accessible\n"                                                                   \
 	"  3  the producer died\n"                                                                   \
 	"  4  the ring is corrupt or foreign (not a ring, corrupt indices or records,\n"            \

@@ -39,11 +39,16 @@ static void usage(FILE *out)
 	      "       framering-ctl rm NAME\n"
 	      "Inspect and clean up framering rings (POSIX shared memory in " SHM_DIR ").\n"
 	      "\n"
-	      "  list        one line per ring: name, producer and consumer pid (+ alive or\n"
-	      "              dead), frames written/read/dropped, fill level, end of stream,\n"
-	      "              and the frame format framering-capture stored in the ring.\n"
+	      "  list        one line per ring: name, producer pid (+ alive or dead),\n"
+	      "              consumers attached / at most, frames written/read (by all\n"
+	      "              consumers)/dropped, fill level (for the slowest lossless\n"
+	      "              consumer), end of stream, and the frame format\n"
+	      "              framering-capture stored in the ring; then one line per\n"
+	      "              consumer: slot, pid (+ alive or dead), every/latest, frames\n"
+	      "              read and skipped, lag in frames.\n"
 	      "              --all also names files in " SHM_DIR " that are not rings.\n"
-	      "  stat NAME   every counter of ring NAME, one 'key: value' per line\n"
+	      "  stat NAME   every counter of ring NAME, one 'key: value' per line, and\n"
+	      "              consumer.N.* keys for each attached consumer\n"
 	      "  rm NAME     remove ring NAME if its producer is gone (a stale ring);\n"
 	      "              a ring with a live producer is never removed\n"
 	      "  -h, --help  this text\n"
@@ -108,7 +113,7 @@ static int cmd_list(bool all)
 		app_complain("cannot read " SHM_DIR ": %s", strerror(errno));
 		return EXIT_ERROR;
 	}
-	printf("%-24s %-16s %-16s %10s %10s %8s %5s %-4s %s\n", "NAME", "PRODUCER", "CONSUMER",
+	printf("%-24s %-16s %-9s %10s %10s %8s %5s %-4s %s\n", "NAME", "PRODUCER", "CONSUMERS",
 	       "WRITTEN", "READ", "DROPPED", "FILL", "EOS", "FORMAT");
 	struct dirent *e;
 	while ((e = readdir(d))) {
@@ -125,19 +130,28 @@ static int cmd_list(bool all)
 			}
 			continue;
 		}
-		char prod[32], cons[32], fmt[64] = "-";
+		char prod[32], cons[16], fmt[64] = "-";
 		format_side(prod, sizeof(prod), st.producer_pid, st.producer_alive);
-		format_side(cons, sizeof(cons), st.consumer_pid, st.consumer_alive);
+		snprintf(cons, sizeof(cons), "%u/%u", st.consumers, st.max_consumers);
 		struct capture_meta m;
 		if (read_meta(e->d_name, &m)) {
 			const char *fname = frame_format_name(m.fourcc);
 			snprintf(fmt, sizeof(fmt), "%ux%u %s %s", m.width, m.height, fname ? fname : "?",
 				 m.source);
 		}
-		printf("%-24s %-16s %-16s %10" PRIu64 " %10" PRIu64 " %8" PRIu64 " %4.0f%% %-4s %s\n",
+		printf("%-24s %-16s %-9s %10" PRIu64 " %10" PRIu64 " %8" PRIu64 " %4.0f%% %-4s %s\n",
 		       e->d_name, prod, cons, st.records_written, st.records_read, st.records_dropped,
 		       st.capacity ? 100.0 * (double)st.used / (double)st.capacity : 0.0,
 		       st.eos ? "yes" : "no", fmt);
+		struct ring_consumer_info ci[RING_MAX_CONSUMERS];
+		int n = ring_inspect_consumers(e->d_name, ci, RING_MAX_CONSUMERS);
+		for (int i = 0; i < n && i < (int)RING_MAX_CONSUMERS; i++) {
+			char who[32];
+			format_side(who, sizeof(who), ci[i].pid, ci[i].alive);
+			printf("  consumer %-2u %-16s %-6s read %" PRIu64 " skipped %" PRIu64 " lag %" PRIu64 "\n",
+			       ci[i].slot, who, ci[i].mode == RING_CONSUMER_LATEST ? "latest" : "every",
+			       ci[i].records_read, ci[i].records_skipped, ci[i].lag_records);
+		}
 	}
 	closedir(d);
 	return EXIT_OK;
@@ -182,6 +196,8 @@ static int cmd_stat(const char *name)
 	       st.producer_alive ? "yes" : "no");
 	printf("consumer_pid: %d\nconsumer_alive: %s\n", (int)st.consumer_pid,
 	       st.consumer_alive ? "yes" : "no");
+	printf("consumers: %u\nmax_consumers: %u\nconsumers_reaped: %" PRIu64 "\n", st.consumers,
+	       st.max_consumers, st.consumers_reaped);
 	printf("eos: %s\n", st.eos ? "yes" : "no");
 	printf("on_full: %s\n", st.on_full == RING_FULL_DROP ? "drop" : "block");
 	printf("records_written: %" PRIu64 "\nbytes_written: %" PRIu64 "\n", st.records_written,
@@ -195,6 +211,16 @@ static int cmd_stat(const char *name)
 	       st.producer_futex_waits, st.producer_futex_wakes);
 	printf("consumer_futex_waits: %" PRIu64 "\nconsumer_futex_wakes: %" PRIu64 "\n",
 	       st.consumer_futex_waits, st.consumer_futex_wakes);
+	struct ring_consumer_info ci[RING_MAX_CONSUMERS];
+	int n = ring_inspect_consumers(name, ci, RING_MAX_CONSUMERS);
+	for (int i = 0; i < n && i < (int)RING_MAX_CONSUMERS; i++) {
+		unsigned k = ci[i].slot;
+		printf("consumer.%u.pid: %d\nconsumer.%u.alive: %s\nconsumer.%u.mode: %s\n", k, (int)ci[i].pid, k,
+		       ci[i].alive ? "yes" : "no", k, ci[i].mode == RING_CONSUMER_LATEST ? "latest" : "every");
+		printf("consumer.%u.records_read: %" PRIu64 "\nconsumer.%u.records_skipped: %" PRIu64
+		       "\nconsumer.%u.lag_records: %" PRIu64 "\nconsumer.%u.lag_bytes: %" PRIu64 "\n",
+		       k, ci[i].records_read, k, ci[i].records_skipped, k, ci[i].lag_records, k, ci[i].lag_bytes);
+	}
 	struct capture_meta m;
 	if (read_meta(name, &m)) {
 		const char *fname = frame_format_name(m.fourcc);

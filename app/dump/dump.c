@@ -47,7 +47,9 @@ static void usage(FILE *out)
 	      "      --headers FILE  write one line per frame to FILE:\n"
 	      "                      seq pts tb_num tb_den capture_ns width height fourcc_name\n"
 	      "                      flags plane_count stride0 stride1 stride2\n"
-	      "      --latest        always take the newest frame, skipping older ones\n"
+	      "      --latest        read as a live consumer: always the newest frame, skipping\n"
+	      "                      older ones, never slowing the producer or other consumers\n"
+	      "                      (default: every frame, in order; the producer waits for it)\n"
 	      "      --slow-ms N     hold every frame N ms before releasing it (slow consumer)\n"
 	      "      --sum           read every byte of every frame; print a checksum\n"
 	      "  -q, --quiet         no progress line, no summary\n"
@@ -191,7 +193,11 @@ static FILE *open_out(const char *path, size_t bufsize)
  * set, or the exit status after the one line that says why. */
 static int open_ring(ring_t **ring, const struct options *o)
 {
-	int ret = ring_open_wait(ring, o->ring_name, (int64_t)(o->wait_s * 1e9));
+	/* --latest: a live consumer (never slows the producer or the other
+	 * consumers); else a lossless one, that the producer waits for. */
+	struct ring_attach_opts ao = {o->latest ? RING_CONSUMER_LATEST : RING_CONSUMER_EVERY,
+				      o->wait_s > 0 ? (int64_t)(o->wait_s * 1e9) : 1};
+	int ret = ring_attach(ring, o->ring_name, &ao);
 	if (ret == 0)
 		return CONSUMER_EXIT_DONE;
 	if (ret == -EINTR && app_stop_requested)
@@ -200,7 +206,7 @@ static int open_ring(ring_t **ring, const struct options *o)
 		app_complain("ring '%s' not found (waited %.1f s for a producer to create it)", o->ring_name,
 			     o->wait_s);
 	else if (ret == -EBUSY)
-		app_complain("ring '%s' is busy: another consumer is attached", o->ring_name);
+		app_complain("ring '%s' is busy: all its consumer slots are taken", o->ring_name);
 	else if (ret == -EINVAL || ret == -ENAMETOOLONG)
 		app_complain("bad ring name '%s': 1..%u characters of A-Z a-z 0-9 . _ -", o->ring_name,
 			     RING_NAME_MAX);

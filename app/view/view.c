@@ -120,7 +120,9 @@ static void usage(FILE *f)
 		"  -r, --ring NAME      ring to open (default \"framering\")\n"
 		"  -w, --wait SEC       wait up to SEC seconds for the producer to create the ring\n"
 		"                       (default: forever; 0: do not wait)\n"
-		"      --latest         always show the newest frame, skipping older ones (default)\n"
+		"      --latest         always show the newest frame, skipping older ones, as a live\n"
+		"                       consumer that never slows the producer or other consumers\n"
+		"                       (default)\n"
 		"      --every          show every frame, in order\n"
 		"      --hold           at end of stream keep the last frame up until q/Esc (not with --headless)\n"
 		"      --reconnect      when the producer dies, wait for a new one instead of exiting\n"
@@ -768,7 +770,7 @@ static void open_failed(struct app *a, int ret)
 			     ring_strerror(ret));
 		fail(a, CONSUMER_EXIT_BAD_RING);
 	} else if (ret == -EBUSY) {
-		app_complain("ring '%s' is busy: another consumer is attached", name);
+		app_complain("ring '%s' is busy: all its consumer slots are taken", name);
 		fail(a, CONSUMER_EXIT_NO_RING);
 	} else if (ret == -EINVAL || ret == -ENAMETOOLONG) {
 		app_complain("bad ring name '%s': 1..%u characters of A-Z a-z 0-9 . _ -", name, RING_NAME_MAX);
@@ -795,7 +797,10 @@ static int open_ring(struct app *a)
 			int64_t left = now < deadline ? (int64_t)(deadline - now) : 0;
 			slice = SDL_min(slice, left);
 		}
-		int ret = slice > 0 ? ring_open_wait(&a->ring, o->ring_name, slice) : ring_open(&a->ring, o->ring_name);
+		/* --latest (the default): a live consumer, which never slows the producer
+		 * or the other consumers; --every: a lossless one. */
+		struct ring_attach_opts ao = {o->latest ? RING_CONSUMER_LATEST : RING_CONSUMER_EVERY, slice};
+		int ret = ring_attach(&a->ring, o->ring_name, &ao);
 		if (ret == 0) {
 			app_interrupt_ring(a->ring); /* Ctrl-C now also cuts a peek's wait short */
 			return 0;

@@ -39,11 +39,12 @@ def ring():
         pass
 
 
-def blocked_capture(ring, frames=10):
+def blocked_capture(ring, frames=10, max_consumers=8):
     """framering-capture writing FRAMES 160x120 frames of the small sample into RING, blocked once
     the ring (2 slots: about 4 frames) is full; returns it and the mapped segment."""
     prod = subprocess.Popen([CAPTURE, "--ring", ring, "--quiet", "--slots", "2", "-s", "160x120",
-                             "--frames", str(frames), SMALL], stderr=subprocess.PIPE, text=True)
+                             "--max-consumers", str(max_consumers), "--frames", str(frames), SMALL],
+                            stderr=subprocess.PIPE, text=True)
     try:
         shmring.wait_for_segment(ring, prod)
         seg = shmring.Segment(ring)
@@ -139,12 +140,12 @@ def test_dump_exit_codes(tmp_path, ring):
     run(["--ring", "a/b", "--wait", "0"], 1, r"bad ring name 'a/b'")
     run(["--ring", ring, "--wait", "0.2"], 2, r"ring '%s' not found" % ring)
     run(["--ring", ring, "--raw", str(tmp_path / "no" / "such" / "dir")], 6, r"cannot write")
-    prod, seg = blocked_capture(ring, frames=1000)
+    prod, seg = blocked_capture(ring, frames=1000, max_consumers=1)
     first = None
     try:
         first = subprocess.Popen([DUMP, "--ring", ring, "--quiet", "--slow-ms", "200"])
         shmring.wait_consumer_reading(seg, first)
-        run(["--ring", ring, "--wait", "5"], 2, r"ring '%s' is busy: another consumer is attached" % ring)
+        run(["--ring", ring, "--wait", "5"], 2, r"ring '%s' is busy: all its consumer slots are taken" % ring)
     finally:
         seg.close()
         shmring.stop(first)
