@@ -47,6 +47,7 @@ from .errors import (
 from .ring import (
     WAIT_SLICE,
     Consumer,
+    ConsumerInfo,
     Frame,
     OutFrame,
     Producer,
@@ -55,6 +56,7 @@ from .ring import (
     format_code,
     format_name,
     inspect,
+    inspect_consumers,
     now_ns,
     unlink_stale,
 )
@@ -63,10 +65,10 @@ from ._lib import lib_path as library_path
 __version__ = "0.1.0"
 
 __all__ = [
-    "Consumer", "Producer", "Frame", "OutFrame", "RingStats",
+    "Consumer", "Producer", "Frame", "OutFrame", "RingStats", "ConsumerInfo",
     "FrameringError", "RingNotFound", "RingBusy", "ForeignRing", "PeerDied", "Timeout",
     "EndOfStream", "RingFull", "FrameReleased", "RingClosed", "RingShrunk", "InvalidFrame",
     "ConsumerDetached", "InvalidArgument",
-    "inspect", "unlink_stale", "capacity_for", "format_code", "format_name", "now_ns",
+    "inspect", "inspect_consumers", "unlink_stale", "capacity_for", "format_code", "format_name", "now_ns",
     "library_path", "WAIT_SLICE",
 ]

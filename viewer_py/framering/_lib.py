@@ -54,6 +54,9 @@ class RingStatsStruct(ctypes.Structure):
         ("consumer_alive", ctypes.c_bool),
         ("eos", ctypes.c_bool),
         ("on_full", ctypes.c_int),  # enum ring_full_policy
+        ("consumers", ctypes.c_uint),
+        ("max_consumers", ctypes.c_uint),
+        ("consumers_reaped", ctypes.c_uint64),
     ]
 
 
@@ -64,6 +67,32 @@ class RingCreateOpts(ctypes.Structure):
         ("capacity", ctypes.c_uint64),
         ("mode", ctypes.c_uint32),  # mode_t
         ("on_full", ctypes.c_int),
+        ("max_consumers", ctypes.c_uint),
+    ]
+
+
+class RingAttachOpts(ctypes.Structure):
+    """struct ring_attach_opts from ring.h."""
+
+    _fields_ = [
+        ("mode", ctypes.c_int),  # enum ring_consumer_mode
+        ("wait_ns", ctypes.c_int64),
+    ]
+
+
+class ConsumerInfoStruct(ctypes.Structure):
+    """struct ring_consumer_info from ring.h."""
+
+    _fields_ = [
+        ("slot", ctypes.c_uint),
+        ("pid", ctypes.c_int32),  # pid_t
+        ("alive", ctypes.c_bool),
+        ("mode", ctypes.c_int),  # enum ring_consumer_mode
+        ("records_read", ctypes.c_uint64),
+        ("bytes_read", ctypes.c_uint64),
+        ("records_skipped", ctypes.c_uint64),
+        ("lag_records", ctypes.c_uint64),
+        ("lag_bytes", ctypes.c_uint64),
     ]
 
 
@@ -116,6 +145,10 @@ RING_WAIT_FOREVER = -1
 RING_FULL_BLOCK = 0
 RING_FULL_DROP = 1
 RING_META_SIZE = 64
+RING_MAX_CONSUMERS = 12
+RING_DEFAULT_CONSUMERS = 8
+RING_CONSUMER_EVERY = 0
+RING_CONSUMER_LATEST = 1
 
 
 def fourcc(code: str) -> int:
@@ -184,6 +217,10 @@ def _declare(lib: ctypes.CDLL) -> None:
     protos = {
         "ring_create": (ctypes.c_int, [vpp, cp, ctypes.POINTER(RingCreateOpts)]),
         "ring_open": (ctypes.c_int, [vpp, cp]),
+        "ring_attach": (ctypes.c_int, [vpp, cp, ctypes.POINTER(RingAttachOpts)]),
+        "ring_consumers": (ctypes.c_int, [vp, ctypes.POINTER(ConsumerInfoStruct), ctypes.c_uint]),
+        "ring_wait_consumers": (ctypes.c_int, [vp, ctypes.c_uint, i64]),
+        "ring_inspect_consumers": (ctypes.c_int, [cp, ctypes.POINTER(ConsumerInfoStruct), ctypes.c_uint]),
         "ring_open_wait": (ctypes.c_int, [vpp, cp, i64]),
         "ring_close": (ctypes.c_int, [vpp]),
         "ring_detach": (ctypes.c_int, [vp]),

@@ -314,12 +314,53 @@ class RingStats:
     consumer_alive: bool
     eos: bool
     on_full: str
+    consumers: int
+    max_consumers: int
+    consumers_reaped: int
 
     @classmethod
     def _from_struct(cls, st: _lib.RingStatsStruct) -> "RingStats":
         vals = {name: getattr(st, name) for name, _ in st._fields_}
         vals["on_full"] = "drop" if vals["on_full"] == _lib.RING_FULL_DROP else "block"
         return cls(**vals)
+
+
+@dataclass(frozen=True)
+class ConsumerInfo:
+    """One attached consumer of a ring (struct ring_consumer_info)."""
+
+    slot: int
+    pid: int
+    alive: bool
+    mode: str
+    records_read: int
+    bytes_read: int
+    records_skipped: int
+    lag_records: int
+    lag_bytes: int
+
+    @classmethod
+    def _from_struct(cls, c: _lib.ConsumerInfoStruct) -> "ConsumerInfo":
+        vals = {name: getattr(c, name) for name, _ in c._fields_}
+        vals["mode"] = "latest" if vals["mode"] == _lib.RING_CONSUMER_LATEST else "every"
+        return cls(**vals)
+
+
+def _consumer_infos(fill) -> List[ConsumerInfo]:
+    """Call FILL(array, max) (ring_consumers / ring_inspect_consumers) and wrap what it gave."""
+    arr = (_lib.ConsumerInfoStruct * _lib.RING_MAX_CONSUMERS)()
+    n = fill(arr, _lib.RING_MAX_CONSUMERS)
+    if n < 0:
+        return n
+    return [ConsumerInfo._from_struct(arr[i]) for i in range(min(n, _lib.RING_MAX_CONSUMERS))]
+
+
+def inspect_consumers(name: str) -> List[ConsumerInfo]:
+    """The consumers attached to ring NAME, without attaching (ring_inspect_consumers)."""
+    out = _consumer_infos(lambda arr, n: _lib.lib().ring_inspect_consumers(name.encode(), arr, n))
+    if isinstance(out, int):
+        _raise(out, f"inspect consumers of ring '{name}'")
+    return out
 
 
 def inspect(name: str) -> RingStats:
@@ -671,17 +712,23 @@ class OutFrame(_HeaderFields):
 # ---------------------------------------------------------------- consumer
 
 
-def _open_consumer(name: str, timeout: Seconds) -> ctypes.c_void_p:
+_MODES = {"every": _lib.RING_CONSUMER_EVERY, "latest": _lib.RING_CONSUMER_LATEST}
+
+
+def _open_consumer(name: str, timeout: Seconds, mode: str) -> ctypes.c_void_p:
     lib = _lib.lib()
     ptr = ctypes.c_void_p()
     bname = name.encode()
     if timeout is not None and timeout <= 0:
-        rc = lib.ring_open(ctypes.byref(ptr), bname)
+        rc = lib.ring_attach(ctypes.byref(ptr), bname, ctypes.byref(_lib.RingAttachOpts(_MODES[mode], 0)))
         if rc < 0:
             _raise(rc, f"open ring '{name}'")
         return ptr
     deadline = None if timeout is None else time.monotonic() + timeout
-    rc = _wait_sliced(lambda ns: lib.ring_open_wait(ctypes.byref(ptr), bname, ns), deadline)
+    # ring_attach waits when wait_ns != 0: one slice at a time (a slice of 0 would not wait).
+    rc = _wait_sliced(lambda ns: lib.ring_attach(ctypes.byref(ptr), bname,
+                                                 ctypes.byref(_lib.RingAttachOpts(_MODES[mode], max(ns, 1)))),
+                      deadline)
     if rc == 0:
         return ptr
     if rc == -errno.ETIMEDOUT:
@@ -770,6 +817,18 @@ class _RingSide:
         """Whether the other side is attached (holds its lock)."""
         return bool(self._getter(self._lib.ring_peer_alive))
 
+    def consumers(self) -> List["ConsumerInfo"]:
+        """The consumers attached to the ring now: slot, pid, alive, mode, frames read and
+        skipped, lag (ring_consumers)."""
+        handle = self._calls()
+        with handle.state:
+            if handle.detached:
+                raise RingClosed(0, f"{self._side} of ring '{self.name}' is closed")
+            out = _consumer_infos(lambda arr, n: self._lib.ring_consumers(handle.ptr, arr, n))
+        if isinstance(out, int):
+            _raise(out, f"consumers of ring '{self.name}'")
+        return out
+
     @property
     def mapping(self) -> Tuple[int, int]:
         """(address, size) of the whole shared mapping (ring_mapping)."""
@@ -789,26 +848,41 @@ class Consumer(_RingSide):
 
     Args:
         name: ring name (as given to framering-capture -r).
-        timeout: seconds to wait for the ring to appear (ring_open_wait);
-            None waits forever, 0 does not wait. RingNotFound if it never came.
+        timeout: seconds to wait for a ring of that name with a live producer
+            (ring_attach); None waits forever, 0 does not wait (and attaches
+            even to a dead producer's ring, to read what it left).
+            RingNotFound if none came.
+        mode: "every" (lossless: every frame in order; the producer waits
+            for this consumer when the ring is full; attaching late, it starts
+            at the oldest frame still in the ring) or "latest" (live: each
+            frame it gets is the newest; it never slows the producer or other
+            consumers, and the frame it holds is never overwritten while held;
+            attaching late, it starts at the newest frame).
 
-    Raises RingNotFound, RingBusy (another consumer attached), ForeignRing.
+    Several consumers may read one ring at once (up to the producer's
+    max_consumers), each in its own mode. Raises RingNotFound, RingBusy (all
+    consumer slots taken), ForeignRing, InvalidArgument (bad mode).
 
-    Reading: next_frame() returns the next frame in order, latest() the
-    newest one (skipping older ones). Only one frame is held at a time:
-    asking for another releases the current one. At end of stream they raise
-    EndOfStream (iteration just stops); PeerDied if the producer died.
+    Reading: next_frame() returns the next frame (in order, or the newest for
+    a "latest" consumer), latest() the newest one (skipping older ones). Only
+    one frame is held at a time: asking for another releases the current
+    one. At end of stream they raise EndOfStream (iteration just stops);
+    PeerDied if the producer died.
     """
 
     _side = "consumer"
 
-    def __init__(self, name: str, timeout: Seconds = 5.0) -> None:
+    def __init__(self, name: str, timeout: Seconds = 5.0, mode: str = "every") -> None:
         self.name = name
+        if mode not in _MODES:
+            raise InvalidArgument(-errno.EINVAL, f"mode must be 'every' or 'latest', not {mode!r}")
+        #: "every" or "latest": how this consumer reads.
+        self.mode = mode
         self._lib = _lib.lib()
         self._current: Optional[Frame] = None
         #: Records skipped because they were not valid frames (InvalidFrame).
         self.invalid_frames = 0
-        self._attach(_open_consumer(name, timeout), writable=False)
+        self._attach(_open_consumer(name, timeout, mode), writable=False)
 
     # -- lifetime
     def _before_detach(self, handle: _Handle) -> None:
@@ -962,9 +1036,12 @@ class Producer(_RingSide):
         capacity: data area bytes (power of two); or give slots with the
             frame width/height/format and a capacity for that many frames
             is chosen. Neither: the library default (64 MiB).
-        on_full: 'block' (wait for the consumer, lossless) or 'drop'
-            (reserve_frame raises RingFull and the drop is counted).
+        on_full: 'block' (wait for the slowest "every" consumer, lossless; before
+            the first consumer came, for that one) or 'drop' (reserve_frame
+            raises RingFull and the drop is counted). "latest" consumers never
+            make it wait.
         mode: permission bits of the segment.
+        max_consumers: how many consumers may attach at once (1..12; 0: 8).
 
     Raises RingBusy (a live producer holds the name), ForeignRing.
     """
@@ -974,7 +1051,7 @@ class Producer(_RingSide):
     def __init__(self, name: str, capacity: Optional[int] = None, *, slots: Optional[int] = None,
                  width: Optional[int] = None, height: Optional[int] = None,
                  format: Union[str, int] = "bgr24", on_full: str = "block",
-                 mode: int = 0o600) -> None:
+                 mode: int = 0o600, max_consumers: int = 0) -> None:
         policy = _policy(on_full)
         if slots is not None:
             if capacity is not None:
@@ -986,7 +1063,7 @@ class Producer(_RingSide):
         self._lib = _lib.lib()
         self._pending: Optional[OutFrame] = None
         self._on_full = on_full
-        opts = _lib.RingCreateOpts(capacity or 0, mode, policy)
+        opts = _lib.RingCreateOpts(capacity or 0, mode, policy, max_consumers)
         ptr = ctypes.c_void_p()
         rc = self._lib.ring_create(ctypes.byref(ptr), name.encode(), ctypes.byref(opts))
         if rc < 0:
@@ -1076,6 +1153,20 @@ class Producer(_RingSide):
             if handle.detached:
                 raise RingClosed(0, f"{self._side} of ring '{self.name}' is closed")
             return fn(handle.ptr, *args)
+
+    def wait_consumers(self, n: int, timeout: Seconds = None) -> None:
+        """Wait until at least N consumers are attached (ring_wait_consumers): e.g. every
+        lossless reader of a pipeline, before the first frame. Timeout if they did not come."""
+        handle = self._calls()
+        deadline = None if timeout is None else time.monotonic() + timeout
+        wait = self._lib.ring_wait_consumers
+        with handle.calls:
+            rc = _wait_sliced(lambda ns: wait(handle.ptr, n, ns), deadline, handle,
+                              f"producer of ring '{self.name}' was closed while it waited")
+        if rc in (-errno.ETIMEDOUT, -errno.EAGAIN):
+            raise Timeout(rc, f"ring '{self.name}': fewer than {n} consumers within {timeout:g} s")
+        if rc < 0:
+            _raise(rc, f"wait for consumers of ring '{self.name}'")
 
     def mark_eos(self) -> None:
         """Mark end of stream: the consumer reads what is left, then gets EndOfStream."""

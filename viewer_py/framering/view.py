@@ -69,7 +69,8 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     p.add_argument("name", nargs="?", default="framering", help="ring name (default: framering)")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--latest", action="store_true",
-                      help="always show the newest frame, skipping older ones (the default, as framering-view)")
+                      help="always show the newest frame, skipping older ones, as a live consumer that never "
+                           "slows the producer or other consumers (the default, as framering-view)")
     mode.add_argument("--every", action="store_true",
                       help="show every frame in order (a blocking producer waits for the viewer)")
     p.add_argument("--frames", type=int, metavar="N", help="stop after N frames")
@@ -234,7 +235,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     shown = None  # the frame on screen: held (not released) until the next one comes, so 's' can save it
     try:
         try:
-            cons = Consumer(args.name, timeout=args.timeout)
+            # --latest (the default): a live consumer that never slows the producer or the
+            # other consumers of the ring; --every: a lossless one the producer waits for.
+            cons = Consumer(args.name, timeout=args.timeout, mode="every" if args.every else "latest")
         except (RingNotFound, RingBusy) as e:  # missing or busy
             sys.stderr.write(f"{PROG}: {e}\n")
             return EXIT_NO_RING
