@@ -457,6 +457,28 @@ static int when_empty(ring_t *r, bool (*more)(ring_t *r))
 	return 0;
 }
 
+/* A consumer found nothing new: report end of stream or the producer's death,
+ * or sleep until READY (MORE_NOW is READY without end of stream). Returns 0
+ * to look again, or the negative errno to return. A producer that died may
+ * have committed more just before: that is drained first (the deadline drops
+ * to "now"), and the death is reported on every call after. */
+static int await_more(ring_t *r, ready_fn more_now, ready_fn ready, struct deadline *dl)
+{
+	int rc = when_empty(r, more_now);
+	if (rc != 0)
+		return rc == 1 ? 0 : rc;
+	if (dl->timeout_ns == 0)
+		rc = peer_dead(r) ? -EOWNERDEAD : -EAGAIN;
+	else
+		rc = wait_until(r, &r->slot->sleeping, &r->slot->futex_waits, ready, dl);
+	if (rc == -EOWNERDEAD) {
+		r->peer_gone = true;
+		dl->timeout_ns = 0;
+		return 0;
+	}
+	return rc < 0 && !ready(r) ? rc : 0;
+}
+
 static bool tail_moved(ring_t *r)
 {
 	return load_tail(r) < 0 || r->cached_tail != r->head;
@@ -481,26 +503,7 @@ static int next_record(ring_t *r, uint32_t *len, uint64_t *span, int64_t timeout
 			r->head += *span; /* pad: published with the next release or before sleeping */
 		}
 		publish_head(r);
-		if ((rc = when_empty(r, tail_moved)) != 0) {
-			if (rc == 1)
-				continue;
-			return rc;
-		}
-		if (timeout_ns == 0) {
-			if (!peer_dead(r))
-				return -EAGAIN;
-			rc = -EOWNERDEAD;
-		} else {
-			rc = wait_until(r, &r->slot->sleeping, &r->slot->futex_waits, data_ready, &dl);
-		}
-		if (rc == -EOWNERDEAD) {
-			/* The producer may have committed more just before dying:
-			 * drain that first, then report the death on every later call. */
-			r->peer_gone = true;
-			timeout_ns = 0;
-			continue;
-		}
-		if (rc < 0 && !data_ready(r))
+		if ((rc = await_more(r, tail_moved, data_ready, &dl)) < 0)
 			return rc;
 	}
 }
@@ -586,24 +589,7 @@ static int latest_record(ring_t *r, uint32_t *len, uint64_t *span, uint64_t *ski
 			plat_cpu_relax();
 			continue;
 		}
-		if ((rc = when_empty(r, newer_record_now)) != 0) {
-			if (rc == 1)
-				continue;
-			return rc;
-		}
-		if (timeout_ns == 0) {
-			if (!peer_dead(r))
-				return -EAGAIN;
-			rc = -EOWNERDEAD;
-		} else {
-			rc = wait_until(r, &r->slot->sleeping, &r->slot->futex_waits, newer_record, &dl);
-		}
-		if (rc == -EOWNERDEAD) {
-			r->peer_gone = true;
-			timeout_ns = 0;
-			continue;
-		}
-		if (rc < 0 && !newer_record(r))
+		if ((rc = await_more(r, newer_record_now, newer_record, &dl)) < 0)
 			return rc;
 	}
 }
