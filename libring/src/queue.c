@@ -111,9 +111,13 @@ static int renew_lease(ring_t *r, uint64_t need)
 	uint64_t limit = gate_limit(r);
 	if (limit - r->tail < want - r->tail)
 		want = limit; /* never claim past the gate: an attaching consumer starts below it */
+	/* The start for late every-consumers goes out before the claim, and is
+	 * whole below both the old claim and the new: a consumer that reads the
+	 * two while we are stopped in between finds them agreeing (join_every). */
+	remember_lease_start(r, want > r->claimed ? want : r->claimed);
 	atomic_store_explicit(&r->hdr->claim, want, memory_order_relaxed);
+	r->claimed = want;
 	atomic_thread_fence(memory_order_seq_cst);
-	remember_lease_start(r, want);
 	limit = gate_limit(r); /* again: a consumer that attached meanwhile gates us now */
 	if (limit - r->tail < want - r->tail)
 		want = limit;
@@ -182,6 +186,9 @@ static void step_over_hold(ring_t *r)
 	}
 	write_pad(r, r->step_span);
 	r->lease_end = r->tail;
+	/* Published now, not with the next record: the start the next renewal
+	 * offers late every-consumers must not lie past the shared tail. */
+	atomic_store_explicit(&r->hdr->tail, r->tail, memory_order_release);
 }
 
 static bool space_ready(ring_t *r)
@@ -522,20 +529,27 @@ static void load_newest(const ring_t *r, uint64_t *pos, uint64_t *index)
 	*pos = p;
 }
 
-static bool newer_record(ring_t *r)
+/* The index a live consumer waits for: past the last one delivered, and
+ * past a newest one that was gone when we reached for it. */
+static uint64_t latest_wanted(const ring_t *r)
 {
-	return atomic_load_explicit(&r->hdr->records_written, memory_order_acquire) > r->next_index ||
-	       atomic_load_explicit(&r->hdr->eos, memory_order_relaxed);
+	return r->next_index > r->gone_index ? r->next_index : r->gone_index;
 }
 
 static bool newer_record_now(ring_t *r)
 {
-	return atomic_load_explicit(&r->hdr->records_written, memory_order_acquire) > r->next_index;
+	return atomic_load_explicit(&r->hdr->records_written, memory_order_acquire) > latest_wanted(r);
+}
+
+static bool newer_record(ring_t *r)
+{
+	return newer_record_now(r) || atomic_load_explicit(&r->hdr->eos, memory_order_relaxed);
 }
 
 /* Take the newest record and hold it (see ring_layout.h: the hold goes out,
- * then the claim is checked; a record the producer may already be writing
- * over is given up for a newer one). Returns 1 if it had to let go. */
+ * then the claim is checked). A newest record that is gone, or that the
+ * producer may already be writing over, is given up: returns 1, and only a
+ * newer one is waited for (the producer may be stopped right there). */
 static int hold_newest(ring_t *r, uint32_t *len, uint64_t *span, uint64_t *skipped)
 {
 	uint64_t pos, index;
@@ -544,8 +558,9 @@ static int hold_newest(ring_t *r, uint32_t *len, uint64_t *span, uint64_t *skipp
 	uint64_t off = pos & r->mask;
 	if ((pos & 7) != 0 || off + RING_REC_HDR > r->capacity || index < r->next_index)
 		return -EBADMSG;
+	r->gone_index = index + 1; /* unless we get to hold it below */
 	if (tail - pos > r->capacity || tail - pos < RING_REC_HDR)
-		return 1; /* lapped between the two loads (we were not running): take a newer one */
+		return 1; /* lapped, or stepped over (the tail moved past its place a lap on) */
 	volatile struct ring_record_header *rh = (volatile struct ring_record_header *)(r->data + off);
 	uint32_t l = rh->len, type = rh->type;
 	uint64_t s = RING_REC_HDR + round8(l);
@@ -581,9 +596,8 @@ static int latest_record(ring_t *r, uint32_t *len, uint64_t *span, uint64_t *ski
 			rc = hold_newest(r, len, span, skipped);
 			if (rc <= 0)
 				return rc;
-			/* A producer lapping us within a record moves on, and the next
-			 * newest is ours; one that keeps us from ever holding anything
-			 * is not a producer we can read. */
+			/* Each let-go waits for a newer record; a producer that keeps
+			 * us from ever holding one is not a producer we can read. */
 			if (++let_go >= 100000)
 				return -EBADMSG;
 			plat_cpu_relax();

@@ -31,6 +31,7 @@ struct ring {
 	/* producer */
 	uint64_t tail;               /* own index; the shared one lags until publish */
 	uint64_t lease_end;          /* [tail, lease_end) may be written without looking at anyone */
+	uint64_t claimed;            /* the claim last published */
 	uint64_t gate_seen;          /* the every-consumers' limit when one was last attached */
 	uint64_t step_pos, step_span; /* a held record at the lease's end, to step over */
 	uint64_t want_space;         /* what wait_for_space() waits for */
@@ -53,6 +54,7 @@ struct ring {
 	uint64_t head_published;
 	uint64_t cached_tail;        /* only ever holds a tail that passed load_tail()'s check */
 	uint64_t next_index;         /* index of the next data record (EVERY), last delivered + 1 (LATEST) */
+	uint64_t gone_index;         /* LATEST: the newest record was gone below this index when we reached for it */
 	bool peeked, peer_gone;
 	bool eos_seen;               /* -ENODATA was returned: it is returned from now on */
 	uint64_t peek_span, peek_len;

@@ -48,7 +48,16 @@
  *    takes a newer one. One of the two sees the other's store, so a record is
  *    either seen as held by the producer or given up by the consumer. The
  *    producer claims in leases of up to capacity/8 (never less than the
- *    record it writes): one fence per lease, not per record.
+ *    record it writes): one fence per lease, not per record. A newest record
+ *    already gone (the tail a lap past it, or stepped over) is given up too,
+ *    and the live consumer waits for a newer one.
+ *  - Late every-consumers: with each claim the producer first publishes
+ *    `oldest`, a record start whole below both the new claim and the one
+ *    before, then `claim`; its `tail` never lags `oldest` (pads that step
+ *    over a hold are published at once). A joining consumer stores `head` =
+ *    `oldest`, sets its roster bit, then checks `claim` <= head + capacity
+ *    (seq_cst on both sides): while the producer is stopped anywhere, the two
+ *    agree; while it runs, the next lease sees the consumer and gates on it.
  *  - Sleeping (futex) uses the same handshake on the `*_sleeping` words: the
  *    waiter stores 1, fences, re-checks; the other side stores its index,
  *    fences, then loads the word. So a wake-up is never lost, and while

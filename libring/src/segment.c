@@ -451,8 +451,12 @@ static int join_every(ring_t *r)
 		uint64_t oldest = atomic_load_explicit(&h->oldest, memory_order_acquire);
 		uint64_t index = atomic_load_explicit(&h->oldest_index, memory_order_relaxed);
 		uint64_t tail = atomic_load_explicit(&h->tail, memory_order_acquire);
-		if (tail - oldest > r->capacity || ((oldest | tail) & 7) != 0)
+		if (((oldest | tail) & 7) != 0)
 			return -EBADMSG;
+		if (tail - oldest > r->capacity) {
+			plat_cpu_relax();
+			continue; /* lapped between the two loads: look again */
+		}
 		r->head = r->head_published = oldest;
 		r->cached_tail = tail;
 		r->next_index = index;

@@ -23,6 +23,7 @@
 
 static char name[256];
 static ring_t *P;
+static pid_t producer_child; /* a test's producer process, killed by teardown if the test fails */
 
 static int setup(void **state)
 {
@@ -36,6 +37,11 @@ static int teardown(void **state)
 {
 	(void)state;
 	ring_close(&P);
+	if (producer_child > 0) {
+		kill(producer_child, SIGKILL);
+		rt_wait_child(producer_child);
+		producer_child = 0;
+	}
 	rt_cleanup();
 	return 0;
 }
@@ -357,6 +363,73 @@ static void test_dead_consumers_reaped(void **state)
 	ring_close(&mine);
 }
 
+/* A consumer attaching while the producer is stopped at any point of its
+ * loop (mid-lease-renewal, just after stepping over a held record) gets in
+ * and reads a whole record or "nothing yet", never "corrupt": an every-
+ * consumer's start is one the producer will not write over, a live one
+ * waits for a newer record when the newest is gone. Records near half the
+ * ring and a live consumer that holds one make the producer renew and step
+ * over often. */
+static void test_attach_while_producer_stopped(void **state)
+{
+	uint64_t stops = rt_env_u64("RING_STOP_ROUNDS", 3000);
+
+	(void)state;
+	fflush(NULL);
+	pid_t producer = producer_child = fork();
+	assert_true(producer >= 0);
+	if (producer == 0) {
+		struct ring_create_opts o = { .capacity = CAP, .on_full = RING_FULL_BLOCK, .max_consumers = 4 };
+		if (ring_create(&P, name, &o) < 0)
+			_exit(20);
+		uint64_t rng = 7;
+		for (uint64_t seq = 0;; seq++)
+			if (write_seq(seq, 8 + rt_rand(&rng) % (CAP / 2 - 64), -1) < 0)
+				_exit(21);
+	}
+	rt_track_child(producer);
+	rt_watchdog(300, "attaching to a stopped producer");
+	struct ring_attach_opts wait_live = { RING_CONSUMER_LATEST, 10 * 1000000000ll };
+	ring_t *holder = NULL;
+	assert_int_equal(ring_attach(&holder, name, &wait_live), 0);
+	uint64_t rng = 11, failures = 0;
+	for (uint64_t i = 0; i < stops; i++) {
+		const void *d;
+		size_t len;
+		if (i % 8 == 0) { /* hold a newer record now and then: the producer steps over it each lap */
+			ring_release(holder);
+			assert_int_equal(ring_peek(holder, &d, &len, 10 * 1000000000ll), 0);
+			assert_int_not_equal(check_record(d, len), UINT64_MAX);
+		}
+		rt_sleep_ns(rt_rand(&rng) % 200000);
+		assert_int_equal(kill(producer, SIGSTOP), 0);
+		int st;
+		assert_int_equal(waitpid(producer, &st, WUNTRACED), producer);
+		assert_true(WIFSTOPPED(st));
+		ring_t *c = NULL;
+		struct ring_attach_opts now = { i % 2 ? RING_CONSUMER_LATEST : RING_CONSUMER_EVERY, 0 };
+		int rc = ring_attach(&c, name, &now);
+		if (rc == 0) {
+			/* What it starts at is whole (the stopped producer cannot have written past it). */
+			rc = ring_peek(c, &d, &len, RING_NO_WAIT);
+			if (rc == 0 && check_record(d, len) == UINT64_MAX)
+				rc = -EBADMSG;
+			if (rc == -EAGAIN)
+				rc = 0; /* nothing published past its start yet */
+		}
+		if (rc < 0 && failures++ < 5)
+			print_message("stop %llu (%s): attach/peek gave %s\n", (unsigned long long)i,
+				      i % 2 ? "latest" : "every", ring_strerror(rc));
+		ring_close(&c);
+		assert_int_equal(kill(producer, SIGCONT), 0);
+	}
+	ring_close(&holder);
+	rt_watchdog(0, NULL);
+	if (failures)
+		fail_msg("%llu of %llu attaches to a stopped producer failed",
+			 (unsigned long long)failures, (unsigned long long)stops);
+}
+
 /* Random attach/detach of every and latest consumers (processes) under a
  * random-size stream: every-consumers lose nothing from where they start,
  * nobody ever reads a corrupt record. */
@@ -382,8 +455,10 @@ static void test_attach_detach_stress(void **state)
 				int rc = ring_attach(&c, name, &ao);
 				if (rc == -ENOENT)
 					_exit(total > 0 ? 0 : 20); /* the producer is done */
-				if (rc < 0)
+				if (rc < 0) {
+					fprintf(stderr, "reader %d: attach gave %s\n", k, ring_strerror(rc));
 					_exit(21);
+				}
 				sessions++;
 				uint64_t want = 1 + rt_rand(&rs) % 5000, last = UINT64_MAX;
 				for (uint64_t i = 0; i < want; i++) {
@@ -447,6 +522,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_late_attach_and_maximum, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_slowest_gates_and_leaves, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dead_consumers_reaped, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_attach_while_producer_stopped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_attach_detach_stress, setup, teardown),
 	};
 
