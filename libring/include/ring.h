@@ -29,6 +29,9 @@
  *   -ENOBUFS       ring full under RING_FULL_DROP: the record was dropped and counted
  *   -ENODATA       end of stream: the producer marked it (or closed) and all
  *                  records before it have been consumed
+ *   -EREMOTEIO     end of stream, marked by a producer that failed
+ *                  (ring_mark_eos_error): the stream is not complete;
+ *                  ring_end_reason() says why
  *   -EOWNERDEAD    the peer process died (producer: consumer died while we
  *                  waited for space; consumer: producer died and its records
  *                  are drained)
@@ -148,6 +151,7 @@ struct ring_stats {
 	unsigned consumers;         /* attached now */
 	unsigned max_consumers;
 	uint64_t consumers_reaped;  /* dead consumers the producer took off the roster */
+	int eos_error;              /* eos marked by ring_mark_eos_error(): its negative errno; else 0 */
 };
 
 /* One attached consumer (ring_consumers, ring_inspect_consumers). */
@@ -254,6 +258,17 @@ int ring_write(ring_t *r, const void *data, size_t len, int64_t timeout_ns);
  * the consumer. Further reserves give -EPIPE. */
 int ring_mark_eos(ring_t *r);
 
+/* ring_mark_eos_error - mark end of stream like ring_mark_eos(), saying that
+ * the stream ends because the producer failed (a decode error, a source that
+ * went away): a consumer gets -EREMOTEIO instead of -ENODATA once it has read
+ * every record before the mark, and ring_end_reason() returns ERR and
+ * MESSAGE. ERR is a negative errno value (anything else is stored as -EIO);
+ * MESSAGE is one line, cut to RING_EOS_MESSAGE_MAX - 1 bytes (NULL: none).
+ * Errors: -EALREADY (end of stream was marked already: the first mark
+ * stands), -EPERM (not a producer). */
+#define RING_EOS_MESSAGE_MAX 128u
+int ring_mark_eos_error(ring_t *r, int err, const char *message);
+
 /* ring_wait_drained - wait up to timeout_ns until the consumer has released
  * every committed record (so closing the ring loses nothing). Waits for a
  * consumer to attach if none has yet; woken by release, attach and detach,
@@ -358,10 +373,18 @@ const char *ring_name(const ring_t *r);
  * consistent under concurrent updates (sequence lock). The getters zero-fill
  * META to LEN bytes and return the stored length (>= 0); -EAGAIN if the
  * producer kept rewriting it through 1000 attempts. */
-#define RING_META_SIZE 64u
+#define RING_META_SIZE 256u
 int ring_set_meta(ring_t *r, const void *meta, size_t len);
 int ring_get_meta(const ring_t *r, void *meta, size_t len);
 int ring_inspect_meta(const char *name, void *meta, size_t len);
+
+/* ring_end_reason - why the stream of R ended: 0 if it ended cleanly or has
+ * not ended (as this consumer has seen it), else the negative errno the
+ * producer passed to ring_mark_eos_error(), with its message copied to MSG
+ * (LEN bytes, always NUL-terminated; MSG may be NULL). The copy is bounded
+ * whatever the segment holds; the bytes are the producer's: a program that
+ * prints them to a terminal escapes what is not printable. */
+int ring_end_reason(const ring_t *r, char *msg, size_t len);
 
 /* ring_strerror - a static description of a negative error code from this library. */
 const char *ring_strerror(int err);

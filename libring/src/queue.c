@@ -356,17 +356,35 @@ RING_API int ring_write(ring_t *r, const void *data, size_t len, int64_t timeout
 	return ring_commit(r, len);
 }
 
-static int mark_eos_unchecked(ring_t *r)
+/* MESSAGE NULL: a clean end; else an error end with ERR. */
+static int mark_eos_unchecked(ring_t *r, int err, const char *message)
 {
 	int rc = check_producer(r);
 	if (rc < 0)
 		return rc;
+	if (r->eos_marked)
+		return message ? -EALREADY : 0; /* the first mark stands */
+	uint32_t how = RING_EOS_CLEAN;
+	if (message) {
+		r->hdr->eos_error = err < 0 && err >= -4095 ? err : -EIO;
+		size_t n = strnlen(message, RING_EOS_MESSAGE_MAX - 1);
+		memcpy(r->hdr->eos_message, message, n);
+		memset(r->hdr->eos_message + n, 0, RING_EOS_MESSAGE_MAX - n);
+		how = RING_EOS_ERROR;
+	}
 	r->eos_marked = true;
 	/* A consumer reads eos, then the tail again: records committed before
-	 * this store are all seen before end of stream is reported. */
-	atomic_store_explicit(&r->hdr->eos, 1, memory_order_release);
+	 * this store are all seen before end of stream is reported; and the
+	 * reason above is visible to whoever sees RING_EOS_ERROR. */
+	atomic_store_explicit(&r->hdr->eos, how, memory_order_release);
 	publish_tail(r); /* wakes every sleeping consumer */
 	return 0;
+}
+
+/* What a consumer that has seen end of stream returns from now on. */
+static int stream_ended(const ring_t *r)
+{
+	return r->eos_error ? -EREMOTEIO : -ENODATA;
 }
 
 RING_API void ring_note_drop(ring_t *r, size_t len)
@@ -453,11 +471,13 @@ static int read_record(const ring_t *r, uint64_t pos, uint32_t *len, uint64_t *s
  * more), the producer's death, or "wait". Returns 1 to look again. */
 static int when_empty(ring_t *r, bool (*more)(ring_t *r))
 {
-	if (atomic_load_explicit(&r->hdr->eos, memory_order_acquire)) {
+	uint32_t eos = atomic_load_explicit(&r->hdr->eos, memory_order_acquire);
+	if (eos) {
 		if (more(r))
 			return 1;
 		r->eos_seen = true;
-		return -ENODATA;
+		r->eos_error = eos == RING_EOS_ERROR;
+		return stream_ended(r);
 	}
 	if (r->peer_gone)
 		return -EOWNERDEAD;
@@ -497,7 +517,7 @@ static int next_record(ring_t *r, uint32_t *len, uint64_t *span, int64_t timeout
 	struct deadline dl = {timeout_ns, 0};
 	int rc;
 	if (r->eos_seen)
-		return -ENODATA;
+		return stream_ended(r);
 	for (;;) {
 		if (r->cached_tail == r->head && (rc = load_tail(r)) < 0)
 			return rc;
@@ -590,7 +610,7 @@ static int latest_record(ring_t *r, uint32_t *len, uint64_t *span, uint64_t *ski
 	struct deadline dl = {timeout_ns, 0};
 	int rc;
 	if (r->eos_seen)
-		return -ENODATA;
+		return stream_ended(r);
 	for (unsigned let_go = 0;;) {
 		if (newer_record_now(r)) {
 			rc = hold_newest(r, len, span, skipped);
@@ -798,7 +818,13 @@ RING_API int ring_commit(ring_t *r, size_t len)
 
 RING_API int ring_mark_eos(ring_t *r)
 {
-	int rc = mark_eos_unchecked(r);
+	int rc = mark_eos_unchecked(r, 0, NULL);
+	return r && mapping_lost(r) ? -EFAULT : rc;
+}
+
+RING_API int ring_mark_eos_error(ring_t *r, int err, const char *message)
+{
+	int rc = mark_eos_unchecked(r, err, message ? message : "");
 	return r && mapping_lost(r) ? -EFAULT : rc;
 }
 

@@ -56,7 +56,8 @@ struct ring {
 	uint64_t next_index;         /* index of the next data record (EVERY), last delivered + 1 (LATEST) */
 	uint64_t gone_index;         /* LATEST: the newest record was gone below this index when we reached for it */
 	bool peeked, peer_gone;
-	bool eos_seen;               /* -ENODATA was returned: it is returned from now on */
+	bool eos_seen;               /* end of stream was returned: it is returned from now on */
+	bool eos_error;              /* ... and it was an error end (-EREMOTEIO) */
 	uint64_t peek_span, peek_len;
 
 	uint64_t last_liveness_check;
@@ -66,6 +67,9 @@ struct ring {
 
 /* segment.c: open, validate and map NAME for a read-only look (no side attached). */
 int open_segment(ring_t **out, const char *name);
+
+/* meta.c: what ring_end_reason() returns, read from H. */
+int read_end_reason(const struct ring_shm_header *h, char *msg, size_t len);
 
 /* queue.c: publish the consumer's head (release) and wake a producer that sleeps for space. */
 void publish_head(ring_t *r);

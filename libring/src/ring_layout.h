@@ -77,10 +77,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ring.h" /* RING_META_SIZE, RING_EOS_MESSAGE_MAX */
+
 #define RING_MAGIC 0x31474e49524d5246ull /* "FRMRING1" little-endian */
-#define RING_LAYOUT_VERSION 3u /* 3: consumer table (fan-out); 2: liveness by file locks */
+#define RING_LAYOUT_VERSION 4u /* 4: 256-byte meta, error end of stream; 3: consumer table (fan-out); 2: liveness by file locks */
 #define RING_HEADER_SIZE 4096u /* data area starts page aligned */
 #define RING_LINE 128u         /* two cache lines: keeps adjacent-line prefetch from false sharing */
+
+/* The eos field. */
+#define RING_EOS_NONE 0u
+#define RING_EOS_CLEAN 1u /* ring_mark_eos(), or the producer closed */
+#define RING_EOS_ERROR 2u /* ring_mark_eos_error(): eos_error and eos_message say why */
 
 #define RING_REC_HDR 8u
 #define RING_REC_DATA 0x41544144u /* "DATA" */
@@ -147,7 +154,7 @@ struct ring_shm_header {
 	/* line 1: producer control, written by the producer only. */
 	alignas(RING_LINE) _Atomic uint64_t tail; /* 128 bytes published; release after record bytes */
 	_Atomic uint32_t producer_pid;            /* 136 for display only (liveness: RING_LOCK_PRODUCER); 0 after close */
-	_Atomic uint32_t eos;                     /* 140 1: no record follows the last one */
+	_Atomic uint32_t eos;                     /* 140 RING_EOS_*: no record follows the last one */
 	_Atomic uint32_t on_full;                 /* 144 enum ring_full_policy, informative */
 	uint32_t pad1;                            /* 148 */
 	_Atomic uint64_t records_written;         /* 152 */
@@ -174,12 +181,17 @@ struct ring_shm_header {
 	/* line 3: the producer's futex word, alone (read by every release). */
 	alignas(RING_LINE) _Atomic uint32_t producer_sleeping; /* 384 1: producer waits for space */
 
-	/* line 4: stream description set by the producer (ring_set_meta),
+	/* lines 4..5: stream description set by the producer (ring_set_meta),
 	 * guarded by a sequence lock: odd while being written. */
 	alignas(RING_LINE) _Atomic uint32_t meta_seq; /* 512 */
-	_Atomic uint32_t meta_len;                    /* 516 <= 64 */
-	_Atomic uint64_t meta[8];                     /* 520 */
-	uint8_t pad4[RING_CONSUMERS_OFFSET - 584];    /* 584 */
+	_Atomic uint32_t meta_len;                    /* 516 <= RING_META_SIZE */
+	_Atomic uint64_t meta[RING_META_SIZE / 8];    /* 520 */
+
+	/* why the stream ended, when eos is RING_EOS_ERROR: written once by the
+	 * producer before it stores eos (release), read after eos (acquire). */
+	int32_t eos_error;                            /* 776 a negative errno value */
+	char eos_message[RING_EOS_MESSAGE_MAX];       /* 780 one line, NUL-terminated (unless hostile) */
+	uint8_t pad4[RING_CONSUMERS_OFFSET - 908];    /* 908 */
 
 	/* lines 8..31: the consumer table. */
 	struct ring_consumer_slot consumers[RING_CONSUMERS_MAX]; /* 1024 */
@@ -217,6 +229,8 @@ RING_ASSERT_OFFSET(producer_sleeping, 384);
 RING_ASSERT_OFFSET(meta_seq, 512);
 RING_ASSERT_OFFSET(meta_len, 516);
 RING_ASSERT_OFFSET(meta, 520);
+RING_ASSERT_OFFSET(eos_error, 776);
+RING_ASSERT_OFFSET(eos_message, 780);
 RING_ASSERT_OFFSET(consumers, RING_CONSUMERS_OFFSET);
 #undef RING_ASSERT_OFFSET
 #define RING_ASSERT_SLOT(field, off) \
@@ -238,6 +252,6 @@ RING_ASSERT_SLOT(futex_wakes, 136);
 #undef RING_ASSERT_SLOT
 _Static_assert(sizeof(struct ring_consumer_slot) == 2 * RING_LINE, "a slot is two lines");
 _Static_assert(sizeof(struct ring_shm_header) == RING_HEADER_SIZE, "the header fills its page");
-_Static_assert(sizeof(((struct ring_shm_header *)0)->meta) == 64, "RING_META_SIZE");
+_Static_assert(sizeof(((struct ring_shm_header *)0)->meta) == RING_META_SIZE, "RING_META_SIZE");
 
 #endif /* FRAMERING_RING_LAYOUT_H */

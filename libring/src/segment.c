@@ -118,6 +118,7 @@ static void fill_stats(const struct ring_shm_header *h, uint64_t capacity, unsig
 	st->producer_futex_wakes = LOAD(producer_futex_wakes);
 	st->producer_pid = (pid_t)(LOAD(producer_pid) & 0x7fffffff);
 	st->eos = LOAD(eos) != 0;
+	st->eos_error = read_end_reason(h, NULL, 0);
 	st->on_full = LOAD(on_full) == RING_FULL_DROP ? RING_FULL_DROP : RING_FULL_BLOCK;
 	st->consumers_reaped = LOAD(consumers_reaped);
 #undef LOAD

@@ -39,6 +39,7 @@ CONSTANTS = {name: "FRAME_" + name if name.startswith("FMT_") else name
              for name in ("FRAME_HEADER_SIZE", "FRAME_ALIGN", "FRAME_MAX_PLANES", "FRAME_MAX_DIM",
                           "FRAME_FLAG_KEY", "FRAME_FLAG_DISCONTINUITY", "FRAME_FLAG_EOS",
                           "RING_WAIT_FOREVER", "RING_FULL_BLOCK", "RING_FULL_DROP", "RING_META_SIZE",
+                          "RING_EOS_MESSAGE_MAX",
                           "FMT_BGR24", "FMT_RGB24", "FMT_GRAY8", "FMT_I420", "FMT_NV12")}
 
 #: Dimensions of Frame.array for the packed formats (the rest are planar 4:2:0).

@@ -193,10 +193,38 @@ def test_errno_mapping():
         errno.ECANCELED: framering.RingClosed, errno.ESHUTDOWN: framering.RingClosed,
         errno.EOWNERDEAD: framering.PeerDied, errno.ENODATA: framering.EndOfStream,
         errno.ENOBUFS: framering.RingFull, errno.ENOSPC: framering.FrameringError,
+        errno.EREMOTEIO: framering.ProducerFailed,
     }
     for code, cls in expect.items():
         assert error_class(-code) is cls, errno.errorcode[code]
     assert issubclass(framering.RingShrunk, framering.ForeignRing)
+
+
+def test_producer_failure_ends_the_stream_with_its_reason(ring_name):
+    """A producer that fails marks an error end: consumers read every frame before
+    it, then iteration raises ProducerFailed (never a clean stop) with the reason."""
+    import pickle
+    with framering.Producer(ring_name, slots=4, width=8, height=4) as prod:
+        with framering.Consumer(ring_name, timeout=0) as every, \
+                framering.Consumer(ring_name, timeout=0, mode="latest") as live:
+            prod.write_frame(np.full((4, 8, 3), 7, np.uint8))
+            prod.mark_eos_error("camera unplugged", -errno.ENODEV)
+            with pytest.raises(framering.FrameringError) as again:
+                prod.mark_eos_error("second")
+            assert again.value.code == -errno.EALREADY
+            for cons in (every, live):
+                seen = []
+                with pytest.raises(framering.ProducerFailed) as ei:
+                    for frame in cons:
+                        seen.append(int(frame.array[0, 0, 0]))
+                assert seen == [7]
+                e = ei.value
+                assert e.code == -errno.EREMOTEIO and e.error == -errno.ENODEV
+                assert e.reason == "camera unplugged"
+                assert "camera unplugged" in str(e) and ring_name in str(e)
+                back = pickle.loads(pickle.dumps(e))
+                assert (back.reason, back.error, str(back)) == (e.reason, e.error, str(e))
+            assert framering.inspect(ring_name).eos_error == -errno.ENODEV
 
 
 def test_use_after_release_and_close_never_crash(ring_name):

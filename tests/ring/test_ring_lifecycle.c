@@ -247,6 +247,58 @@ static void test_nothing_after_end_of_stream(void **state)
 	assert_int_equal(st.records_read, 1);
 }
 
+/* A producer that fails ends the stream with a reason: every consumer reads
+ * what came before, then gets -EREMOTEIO (never the clean -ENODATA) and the
+ * message; the first mark stands, and a hostile reason stays bounded. */
+static void test_error_end_of_stream(void **state)
+{
+	const void *d;
+	size_t len;
+	char msg[RING_EOS_MESSAGE_MAX];
+	struct ring_stats st;
+
+	(void)state;
+	ring_t *latest;
+	struct ring_attach_opts live = {.mode = RING_CONSUMER_LATEST};
+	assert_int_equal(ring_attach(&latest, name, &live), 0);
+	assert_int_equal(ring_write(P, "a", 1, RING_NO_WAIT), 0);
+	assert_int_equal(ring_end_reason(C, msg, sizeof(msg)), 0);
+	assert_int_equal(ring_mark_eos_error(P, -EIO, "decoding failed: Invalid data found"), 0);
+	assert_int_equal(ring_mark_eos_error(P, -ENOENT, "again"), -EALREADY);
+	assert_int_equal(ring_mark_eos(P), 0); /* a clean mark after it changes nothing */
+	assert_int_equal(ring_peek(C, &d, &len, RING_NO_WAIT), 0);
+	assert_int_equal(ring_release(C), 0);
+	assert_int_equal(ring_peek(C, &d, &len, RING_WAIT_FOREVER), -EREMOTEIO);
+	assert_int_equal(ring_peek(C, &d, &len, RING_NO_WAIT), -EREMOTEIO);
+	assert_int_equal(ring_peek(latest, &d, &len, RING_NO_WAIT), 0);
+	assert_int_equal(ring_release(latest), 0);
+	assert_int_equal(ring_peek(latest, &d, &len, RING_WAIT_FOREVER), -EREMOTEIO);
+	assert_int_equal(ring_end_reason(C, msg, sizeof(msg)), -EIO);
+	assert_string_equal(msg, "decoding failed: Invalid data found");
+	assert_int_equal(ring_end_reason(latest, msg, 9), -EIO);
+	assert_string_equal(msg, "decoding");
+	assert_int_equal(ring_inspect(name, &st), 0);
+	assert_true(st.eos);
+	assert_int_equal(st.eos_error, -EIO);
+	assert_int_equal(ring_close(&latest), 0);
+
+	/* a producer that lies: a positive "errno" and a message without its NUL */
+	const void *base;
+	size_t size;
+	ring_mapping(P, &base, &size);
+	struct ring_shm_header *h = (struct ring_shm_header *)base;
+	h->eos_error = 5;
+	memset(h->eos_message, 'x', sizeof(h->eos_message));
+	char big[2 * RING_EOS_MESSAGE_MAX];
+	assert_int_equal(ring_end_reason(C, big, sizeof(big)), -EIO);
+	assert_int_equal(strlen(big), RING_EOS_MESSAGE_MAX);
+	assert_int_equal(ring_end_reason(C, NULL, 0), -EIO);
+	/* a clean end says so */
+	atomic_store(&h->eos, RING_EOS_CLEAN);
+	assert_int_equal(ring_end_reason(C, msg, sizeof(msg)), 0);
+	assert_string_equal(msg, "");
+}
+
 /* ring_abort and ring_close report what happened. */
 static void test_abort_and_close_results(void **state)
 {
@@ -314,6 +366,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_interrupt_from_signal_handler, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_detach_keeps_mapping, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_nothing_after_end_of_stream, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_error_end_of_stream, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_abort_and_close_results, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_negative_timeouts_wait, setup, teardown),
 	};

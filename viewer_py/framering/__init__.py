@@ -15,11 +15,12 @@ frames other programs (framering-view, framering-dump) read:
             cv2.Canny(gray, 50, 150, edges=out.array)   # written in place, committed on exit
 
 Errors are exceptions derived from FrameringError (RingNotFound, RingBusy,
-ForeignRing and its RingShrunk, PeerDied, Timeout, EndOfStream, RingFull,
+ForeignRing and its RingShrunk, PeerDied, Timeout, EndOfStream, ProducerFailed, RingFull,
 FrameReleased, RingClosed, InvalidFrame, ConsumerDetached, InvalidArgument);
 Timeout is also a TimeoutError and InvalidArgument a ValueError, so code that
 catches the builtins catches them. End of stream: next_frame()/latest() raise
-EndOfStream, and iterating a Consumer simply ends.
+EndOfStream, and iterating a Consumer simply ends; a producer that failed ends the
+stream with ProducerFailed (its ``reason`` says why), which iteration raises.
 
 The shared library libframering-ring.so is found via $FRAMERING_LIB, next to
 this package, the build trees of the source checkout (newest first), then
@@ -37,6 +38,7 @@ from .errors import (
     InvalidArgument,
     InvalidFrame,
     PeerDied,
+    ProducerFailed,
     RingBusy,
     RingClosed,
     RingFull,
@@ -67,7 +69,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Consumer", "Producer", "Frame", "OutFrame", "RingStats", "ConsumerInfo",
     "FrameringError", "RingNotFound", "RingBusy", "ForeignRing", "PeerDied", "Timeout",
-    "EndOfStream", "RingFull", "FrameReleased", "RingClosed", "RingShrunk", "InvalidFrame",
+    "EndOfStream", "ProducerFailed", "RingFull", "FrameReleased", "RingClosed", "RingShrunk", "InvalidFrame",
     "ConsumerDetached", "InvalidArgument",
     "inspect", "inspect_consumers", "unlink_stale", "capacity_for", "format_code", "format_name", "now_ns",
     "library_path", "WAIT_SLICE",

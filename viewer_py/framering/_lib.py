@@ -57,6 +57,7 @@ class RingStatsStruct(ctypes.Structure):
         ("consumers", ctypes.c_uint),
         ("max_consumers", ctypes.c_uint),
         ("consumers_reaped", ctypes.c_uint64),
+        ("eos_error", ctypes.c_int),
     ]
 
 
@@ -144,7 +145,8 @@ PTS_UNKNOWN = -(1 << 63)  # INT64_MIN
 RING_WAIT_FOREVER = -1
 RING_FULL_BLOCK = 0
 RING_FULL_DROP = 1
-RING_META_SIZE = 64
+RING_META_SIZE = 256
+RING_EOS_MESSAGE_MAX = 128
 RING_MAX_CONSUMERS = 12
 RING_DEFAULT_CONSUMERS = 8
 RING_CONSUMER_EVERY = 0
@@ -229,6 +231,8 @@ def _declare(lib: ctypes.CDLL) -> None:
         "ring_commit": (ctypes.c_int, [vp, sz]),
         "ring_abort": (ctypes.c_int, [vp]),
         "ring_mark_eos": (ctypes.c_int, [vp]),
+        "ring_mark_eos_error": (ctypes.c_int, [vp, ctypes.c_int, cp]),
+        "ring_end_reason": (ctypes.c_int, [vp, ctypes.c_char_p, sz]),
         "ring_note_drop": (None, [vp, sz]),
         "ring_set_full_policy": (None, [vp, ctypes.c_int]),
         "ring_max_record": (sz, [vp]),

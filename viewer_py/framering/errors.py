@@ -95,6 +95,25 @@ class EndOfStream(FrameringError):
     was consumed (-ENODATA). Iterating a Consumer simply stops here."""
 
 
+class ProducerFailed(FrameringError):
+    """The producer ended the stream on an error (-EREMOTEIO, ring_mark_eos_error),
+    after every frame before it was consumed: the stream is not complete.
+    Iterating a Consumer raises it (a clean end just stops the iteration).
+
+    Attributes:
+        reason: the producer's one-line message (as it wrote it; may be empty).
+        error: the negative errno value the producer gave (e.g. -errno.EIO).
+    """
+
+    def __init__(self, code: int, message: str, reason: str = "", error: int = 0) -> None:
+        super().__init__(code, message)
+        self.reason = reason
+        self.error = error
+
+    def __reduce__(self) -> tuple:
+        return type(self), (self.code, self.message, self.reason, self.error), self.__dict__
+
+
 class RingFull(FrameringError):
     """The ring was full under on_full='drop': the frame was dropped and counted (-ENOBUFS)."""
 
@@ -127,6 +146,7 @@ _BY_ERRNO = {
     _errno.ETIMEDOUT: Timeout,
     _errno.EAGAIN: Timeout,
     _errno.ENODATA: EndOfStream,
+    _errno.EREMOTEIO: ProducerFailed,
     _errno.ENOBUFS: RingFull,
 }
 

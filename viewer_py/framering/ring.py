@@ -50,6 +50,7 @@ import atexit
 import ctypes
 import errno
 import functools
+import os
 import threading
 import time
 import weakref
@@ -74,6 +75,7 @@ from .errors import (
     FrameringError,
     InvalidArgument,
     InvalidFrame,
+    ProducerFailed,
     RingClosed,
     RingNotFound,
     Timeout,
@@ -317,6 +319,7 @@ class RingStats:
     consumers: int
     max_consumers: int
     consumers_reaped: int
+    eos_error: int  #: end of stream marked on an error: its negative errno; else 0
 
     @classmethod
     def _from_struct(cls, st: _lib.RingStatsStruct) -> "RingStats":
@@ -910,6 +913,8 @@ class Consumer(_RingSide):
                 raise Timeout(rc, f"ring '{self.name}': no frame within {timeout:g} s")
             if rc == -errno.ENOMSG:
                 self.invalid_frames += 1
+            if rc == -errno.EREMOTEIO:
+                self._raise_producer_failed(handle, rc)
             if rc < 0:
                 # frame_peek released (skipped) a record that was no frame; any other error
                 # left nothing peeked. The next call goes on either way.
@@ -918,11 +923,20 @@ class Consumer(_RingSide):
             self._current = frame
         return frame
 
+    def _raise_producer_failed(self, handle: _Handle, rc: int) -> None:
+        """Raise ProducerFailed with the producer's reason (handle.calls held)."""
+        buf = ctypes.create_string_buffer(_lib.RING_EOS_MESSAGE_MAX)
+        error = self._lib.ring_end_reason(handle.ptr, buf, len(buf))
+        reason = buf.value.decode("utf-8", "backslashreplace")
+        # The producer's message says what failed; its errno only when there is none.
+        why = reason or (os.strerror(-error) if error < 0 else "no reason given")
+        raise ProducerFailed(rc, f"ring '{self.name}': the producer failed: {why}", reason, error)
+
     def next_frame(self, timeout: Seconds = None) -> Frame:
         """The next frame in order (waits up to TIMEOUT seconds; None: forever).
 
         Releases the frame held before. Raises EndOfStream at end of stream,
-        Timeout, PeerDied; InvalidFrame for a record that is not a valid frame
+        ProducerFailed at an end the producer marked on an error, Timeout, PeerDied; InvalidFrame for a record that is not a valid frame
         (it is skipped: the next call goes on); ForeignRing for a frame of
         another format version (skipped too) or a corrupt ring (stop reading);
         RingClosed if close() was called, also from another thread while waiting.
@@ -1173,6 +1187,16 @@ class Producer(_RingSide):
         rc = self._call(self._lib.ring_mark_eos)
         if rc < 0:
             _raise(rc, f"mark end of stream on ring '{self.name}'")
+
+    def mark_eos_error(self, reason: str, code: int = -errno.EIO) -> None:
+        """End the stream because this producer failed: consumers read what is left,
+        then get ProducerFailed with REASON (one line, cut to 127 bytes) and CODE
+        (a negative errno value). Raises FrameringError (-EALREADY) if end of
+        stream was marked already: the first mark stands."""
+        rc = self._call(self._lib.ring_mark_eos_error, code,
+                        reason.encode("utf-8", "backslashreplace")[:_lib.RING_EOS_MESSAGE_MAX - 1])
+        if rc < 0:
+            _raise(rc, f"mark end of stream (error) on ring '{self.name}'")
 
     def note_drop(self, nbytes: int = 0) -> None:
         """Count a frame the caller chose not to write."""
