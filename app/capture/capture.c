@@ -775,6 +775,17 @@ static int fail(struct capture *cap, int exit_code)
 	return 1;
 }
 
+/* Mark end of stream: clean, or, after a failure, an error end that carries
+ * the complaint to every consumer (they exit "producer failed" with it
+ * instead of "end of stream"). A second call changes nothing. */
+static int end_stream(struct capture *cap)
+{
+	if (cap->exit_code == EXIT_OK)
+		return ring_mark_eos(cap->ring);
+	int rc = ring_mark_eos_error(cap->ring, -EIO, app_last_complaint());
+	return rc == -EALREADY ? 0 : rc;
+}
+
 /* Put one decoded frame into the ring. Returns 0 to go on, or 1 to stop:
  * a limit (--frames, --duration) or a stop request ends the stream, or a
  * failure, complained about, set cap->exit_code. */
@@ -1098,7 +1109,7 @@ int main(int argc, char **argv)
 	double wall_s = (double)(app_now_ns() - cap.t_start_ns) / 1e9;
 	uint64_t cpu_main = thread_cpu_ns() - cap.cpu_start_ns;
 	uint64_t cpu_proc = process_cpu_ns();
-	int eos = ring_mark_eos(cap.ring);
+	int eos = end_stream(&cap);
 	if (eos < 0 && cap.exit_code == EXIT_OK)
 		app_complain("cannot mark end of stream: %s", ring_strerror(eos));
 	if (cap.exit_code == EXIT_OK)
@@ -1122,6 +1133,7 @@ int main(int argc, char **argv)
 end:
 	if (cap.ring) {
 		const char *name = opt.ring_name;
+		end_stream(&cap); /* a failure before the loop: consumers learn why (no-op if marked) */
 		int rc = ring_close(&cap.ring);
 		/* Detaching happens whatever failed (end of stream marked, the name
 		 * removed if it was still ours): worth a warning, not a failure; and

@@ -95,15 +95,53 @@ void app_progress_end(void)
 	}
 }
 
+static char last_complaint[RING_EOS_MESSAGE_MAX];
+
 void app_complain(const char *fmt, ...)
 {
 	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(last_complaint, sizeof(last_complaint), fmt, ap);
+	va_end(ap);
 	app_progress_end();
 	fprintf(stderr, "%s: ", program_invocation_short_name);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
+}
+
+const char *app_last_complaint(void)
+{
+	return last_complaint;
+}
+
+const char *app_printable(const char *in, size_t inlen, char *out, size_t outlen)
+{
+	size_t o = 0;
+	for (size_t i = 0; i < inlen && in[i]; i++) {
+		unsigned char c = (unsigned char)in[i];
+		char esc[5] = {(char)c, 0};
+		if (c < 0x20 || c >= 0x7f || c == '\\')
+			snprintf(esc, sizeof(esc), "\\x%02x", c);
+		size_t n = strlen(esc);
+		if (o + n >= outlen)
+			break;
+		memcpy(out + o, esc, n);
+		o += n;
+	}
+	out[o] = '\0';
+	return out;
+}
+
+void app_complain_producer_failed(const ring_t *r, const char *name)
+{
+	char reason[RING_EOS_MESSAGE_MAX], shown[4 * RING_EOS_MESSAGE_MAX];
+	int err = ring_end_reason(r, reason, sizeof(reason));
+	app_printable(reason, sizeof(reason), shown, sizeof(shown));
+	/* The producer's message says what failed; its errno only when there is none. */
+	app_complain("the producer of ring '%s' failed: %s", name,
+		     shown[0] ? shown : err < 0 ? strerror(-err) : "no reason given");
 }
 
 int app_parse_u64(const char *s, uint64_t *out)

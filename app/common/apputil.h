@@ -40,6 +40,21 @@ void app_progress_end(void);
  * stderr, after finishing any progress line. */
 void app_complain(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* Copy IN (at most INLEN bytes, up to a NUL) to OUT (OUTLEN > 0 bytes, always
+ * terminated, cut if short) with every byte that is not printable ASCII, and
+ * the backslash, written as \xNN: names and messages that come from a segment
+ * or a directory never reach a terminal as control sequences. Returns OUT. */
+const char *app_printable(const char *in, size_t inlen, char *out, size_t outlen);
+
+/* The one line for a stream that the producer of R (ring NAME) ended on an
+ * error (a read returned -EREMOTEIO): its reason, made printable. */
+void app_complain_producer_failed(const ring_t *r, const char *name);
+
+/* The text of the last app_complain() (without the program's name), cut to
+ * RING_EOS_MESSAGE_MAX - 1 bytes: what a producer that fails passes on to its
+ * consumers with ring_mark_eos_error(). "" if nothing was complained about. */
+const char *app_last_complaint(void);
+
 /* Parse "WxH" (both 1..16384); returns 0 or -1. */
 int app_parse_size(const char *s, unsigned *w, unsigned *h);
 

@@ -30,6 +30,10 @@ enum consumer_exit {
 	CONSUMER_EXIT_DISPLAY = 5,
 	/* Anything else: an output file cannot be written, out of memory, ... */
 	CONSUMER_EXIT_OTHER = 6,
+	/* The producer failed: it ended the stream on an error (-EREMOTEIO,
+	 * ring_mark_eos_error), so the stream is not complete; its reason is
+	 * printed. */
+	CONSUMER_EXIT_PRODUCER_FAILED = 7,
 };
 
 /* The table as --help prints it (README's Programs section shows the same). */
@@ -43,7 +47,8 @@ enum consumer_exit {
 	"  4  the ring is corrupt or foreign (not a ring, corrupt indices or records,\n"            \
 	"     another version of the ring or of its frames, segment shrunk)\n"                       \
 	"  5  display failure (SDL)\n"                                                               \
-	"  6  anything else (output file cannot be written, out of memory, ...)\n"
+	"  6  anything else (output file cannot be written, out of memory, ...)\n"                 \
+	"  7  the producer failed: it ended the stream on an error (its reason is printed)\n"
 
 /* Whether ERR (a negative errno from libring) says the ring itself cannot
  * be read on: a consumer ends with CONSUMER_EXIT_BAD_RING, never retries. */
@@ -63,6 +68,8 @@ static inline int consumer_exit_for(int err)
 		return CONSUMER_EXIT_NO_RING;
 	if (err == -EOWNERDEAD)
 		return CONSUMER_EXIT_PRODUCER_DIED;
+	if (err == -EREMOTEIO)
+		return CONSUMER_EXIT_PRODUCER_FAILED;
 	if (consumer_ring_broken(err))
 		return CONSUMER_EXIT_BAD_RING;
 	return CONSUMER_EXIT_OTHER;

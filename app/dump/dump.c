@@ -276,6 +276,11 @@ int main(int argc, char **argv)
 			code = CONSUMER_EXIT_PRODUCER_DIED;
 			break;
 		}
+		if (ret == -EREMOTEIO) {
+			app_complain_producer_failed(ring, opt.ring_name);
+			code = CONSUMER_EXIT_PRODUCER_FAILED;
+			break;
+		}
 		if (consumer_ring_broken(ret)) {
 			/* Nothing is peeked and nothing after this point can be trusted:
 			 * stop, never release-and-retry (that spun forever). */

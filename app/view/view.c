@@ -1014,6 +1014,13 @@ static void handle_peek_error(struct app *a, int ret, uint64_t skipped)
 		else
 			end_run(a, "producer died", CONSUMER_EXIT_PRODUCER_DIED);
 		return;
+	case -EREMOTEIO:
+		app_complain_producer_failed(a->ring, a->o.ring_name);
+		if (a->o.reconnect)
+			reconnect(a);
+		else
+			end_run(a, "producer failed", CONSUMER_EXIT_PRODUCER_FAILED);
+		return;
 	default:
 		if (consumer_ring_broken(ret)) {
 			ring_broken(a, ret); /* nothing is peeked: stop, never release and retry */

@@ -485,10 +485,14 @@ def test_failure_while_running_exits_1(tmp_path, ring, size_change_ts):
     d = subprocess.Popen([DUMP, "--ring", ring, "--wait", "20", "--quiet"], stderr=subprocess.PIPE, text=True)
     cap = subprocess.run([CAPTURE, "--ring", ring, "-s", "source", "--slots", "2", str(path)],
                          capture_output=True, text=True, timeout=TIMEOUT)
-    d.communicate(timeout=TIMEOUT)
+    _, dump_err = d.communicate(timeout=TIMEOUT)
     assert cap.returncode == 1, cap.stderr
     complaints = [line for line in cap.stderr.splitlines() if "does not fit" in line]
     assert len(complaints) == 1 and "--slots" in complaints[0], cap.stderr
+    # ... and its consumer learns it: not "end of stream" and 0, but 7 and the producer's line
+    assert d.returncode == 7, dump_err
+    assert ("framering-dump: the producer of ring '%s' failed: a 640x360 bgr24 frame does not fit"
+            % ring) in dump_err, dump_err
 
     cap = subprocess.Popen([CAPTURE, "--ring", ring, "-f", "lavfi", "testsrc2=size=160x120:rate=30", "-s",
                             "source"], stderr=subprocess.PIPE, text=True)

@@ -24,7 +24,7 @@ TIMEOUT = 60   # hang bound for a whole run
 HANG = 20      # hang bound for a consumer that should end at once
 
 EXIT_ROWS = ["0  done", "1  bad usage", "2  ring missing", "3  the producer died", "4  the ring is corrupt",
-             "5  display failure", "6  anything else"]
+             "5  display failure", "6  anything else", "7  the producer failed"]
 
 
 @pytest.fixture
@@ -125,6 +125,23 @@ def test_dump_bad_frame_header_is_skipped(tmp_path, ring):
     assert "framering-dump: ring '%s': skipping" % ring in r.stderr
     summary = r.stderr.strip().splitlines()[-1]
     assert re.match(r"framering-dump: 9 frames, .*end of stream, 1 invalid record skipped", summary), summary
+
+
+def test_dump_producer_failure_ends_with_7_and_its_reason(ring):
+    """A producer that ends the stream on an error: dump reads what is there, then exits 7 with
+    the producer's reason on one line, control bytes escaped (the reason is the peer's text)."""
+    prod, seg = blocked_capture(ring, frames=1000)
+    try:
+        seg.mark_error_end(-5, b"decoder failed\x1b]0;pwned\x07\x1b[2J, stream cut")
+        r = subprocess.run([DUMP, "--ring", ring, "--quiet"], capture_output=True, timeout=HANG)
+    finally:
+        seg.close()
+        shmring.stop(prod)
+    lines = r.stderr.decode().strip().splitlines()
+    assert r.returncode == 7, r.stderr
+    assert lines == ["framering-dump: the producer of ring '%s' failed: decoder failed\\x1b]0;pwned\\x07"
+                     "\\x1b[2J, stream cut" % ring], r.stderr
+    assert b"\x1b" not in r.stderr
 
 
 def test_dump_exit_codes(tmp_path, ring):

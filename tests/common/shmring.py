@@ -20,9 +20,12 @@ RING_MAGIC = 0x31474E49524D5246  # "FRMRING1"
 HEADER_SIZE = 4096                # the data area starts here
 OFF_CAPACITY = 16
 OFF_TAIL = 128
+OFF_EOS = 140                     # 2: an error end, with the two fields below
 OFF_RECORDS_WRITTEN = 152
 OFF_OLDEST = 224                  # where a new every-consumer starts (the oldest record still whole)
 OFF_PRODUCER_SLEEPING = 384
+OFF_EOS_ERROR = 776               # a negative errno value
+OFF_EOS_MESSAGE = 780             # 128 bytes, NUL-terminated unless hostile
 OFF_SLOT0 = 1024                  # the consumer table: a test's one consumer takes slot 0
 OFF_CONSUMER_PID = OFF_SLOT0 + 20
 OFF_RECORDS_READ = OFF_SLOT0 + 32
@@ -86,6 +89,15 @@ class Segment:
 
     def put_u64(self, off, v):
         struct.pack_into("<Q", self._m, off, v)
+
+    def put_bytes(self, off, data):
+        self._m[off:off + len(data)] = data
+
+    def mark_error_end(self, code, message):
+        """End the stream as a failed producer would (ring_mark_eos_error), with any bytes."""
+        self.put_u32(OFF_EOS_ERROR, code & 0xFFFFFFFF)
+        self.put_bytes(OFF_EOS_MESSAGE, message[:128].ljust(128, b"\0"))
+        self.put_u32(OFF_EOS, 2)
 
     def data_records(self):
         """[(file offset of the record header, payload length)] of the data records a new consumer

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import shlex
 import shutil
@@ -332,7 +333,8 @@ def test_exit_codes_match_the_c_consumers():
     c = {m.group(1): int(m.group(2)) for m in re.finditer(r"CONSUMER_EXIT_(\w+) = (\d+)", text)}
     py = {"DONE": view_mod.EXIT_DONE, "USAGE": view_mod.EXIT_USAGE, "NO_RING": view_mod.EXIT_NO_RING,
           "PRODUCER_DIED": view_mod.EXIT_PRODUCER_DIED, "BAD_RING": view_mod.EXIT_BAD_RING,
-          "DISPLAY": view_mod.EXIT_DISPLAY, "OTHER": view_mod.EXIT_OTHER}
+          "DISPLAY": view_mod.EXIT_DISPLAY, "OTHER": view_mod.EXIT_OTHER,
+          "PRODUCER_FAILED": view_mod.EXIT_PRODUCER_FAILED}
     assert c == py
     r = run_view(["--help"])
     assert b"4 the ring is corrupt or foreign" in r.stdout.replace(b"\n", b" ").replace(b"  ", b" ")
@@ -367,6 +369,20 @@ def test_corrupt_ring_ends_with_4(ring_name, kind):
     finally:
         prod.close()
     shmring.assert_one_line_exit_4(view_mod.PROG, ring_name, rc, err, cpu, wall, "")
+
+
+def test_producer_failure_ends_with_7(ring_name):
+    """A producer that ends the stream on an error ends the Python viewer as it ends framering-view
+    and framering-dump: every frame shown, then exit 7 and one line with the reason, escaped."""
+    prod = full_ring(ring_name)
+    try:
+        prod.mark_eos_error("decoder failed\x1b]0;x\x07", -errno.EIO)
+        r = run_view([ring_name, "--headless", "--every", "--quiet", "--timeout", "0"])
+    finally:
+        prod.close()
+    assert r.returncode == view_mod.EXIT_PRODUCER_FAILED == 7, r.stderr
+    assert r.stderr.decode().strip().splitlines() == [
+        f"{view_mod.PROG}: ring '{ring_name}': the producer failed: decoder failed\\x1b]0;x\\x07"], r.stderr
 
 
 def test_invalid_frame_is_skipped(ring_name):

@@ -51,7 +51,7 @@ def test_help_and_bad_options():
     assert "Exit status" in r.stdout and "--headless" in r.stdout
     # The consumers' shared table (app/common/consumer_exit.h), as framering-dump prints it too.
     for row in ("0  done", "1  bad usage", "2  ring missing", "3  the producer died", "4  the ring is corrupt",
-                "5  display failure", "6  anything else"):
+                "5  display failure", "6  anything else", "7  the producer failed"):
         assert row in r.stdout, row
     for bad in (["--bogus"], ["--frames", "x"], ["--wait", "-1"], ["--at", "3"], ["--size", "10"], ["extra"],
                 ["--upload", "mmap"], ["--frames"]):
@@ -251,6 +251,22 @@ def test_corrupt_ring_ends_with_4(ring, kind):
     finally:
         vt.stop(prod)
     shmring.assert_one_line_exit_4("framering-view", ring, rc, err, cpu, wall, shmring.RING_DAMAGE_SAYS[kind])
+
+
+def test_producer_failure_ends_with_7(ring):
+    """A producer that ends the stream on an error: the viewer shows what is there, then exits 7
+    with the producer's reason on one line (control bytes escaped), not 'end of stream' and 0."""
+    prod, seg = blocked_producer(ring, 0)
+    try:
+        seg.mark_error_end(-5, b"camera unplugged\x1b[2J")
+        r = subprocess.run([VIEW, "-r", ring, "--headless", "--every", "--quiet"], capture_output=True,
+                           timeout=TIMEOUT)
+    finally:
+        seg.close()
+        vt.stop(prod)
+    assert r.returncode == 7, r.stderr
+    assert r.stderr.decode().strip().splitlines() == [
+        "framering-view: the producer of ring '%s' failed: camera unplugged\\x1b[2J" % ring], r.stderr
 
 
 def test_shrunk_segment_ends_with_4(ring):

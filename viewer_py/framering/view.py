@@ -10,7 +10,7 @@ itself with no copy at all).
 Keys: q or Esc quits, s saves the current frame (without overlay) as PNG.
 Exit status: the table every framering consumer shares (app/common/consumer_exit.h):
 0 done, 1 bad usage, 2 ring missing/busy, 3 producer died, 4 corrupt or foreign
-ring, 5 display failure, 6 anything else.
+ring, 5 display failure, 6 anything else, 7 the producer failed (ended the stream on an error).
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from . import (
     FrameringError,
     InvalidFrame,
     PeerDied,
+    ProducerFailed,
     RingBusy,
     RingNotFound,
     Timeout,
@@ -47,10 +48,12 @@ EXIT_PRODUCER_DIED = 3
 EXIT_BAD_RING = 4    # corrupt or foreign ring: not a ring, corrupt indices/records, other version, shrunk
 EXIT_DISPLAY = 5     # no display to open a window on
 EXIT_OTHER = 6       # anything else
+EXIT_PRODUCER_FAILED = 7  # the producer ended the stream on an error (its reason is printed)
 
 EXIT_HELP = ("exit status (the same for every framering consumer): 0 done (end of stream, q/Esc, Ctrl-C, "
              "--frames), 1 bad usage, 2 ring missing, busy or not accessible, 3 the producer died, "
-             "4 the ring is corrupt or foreign, 5 display failure, 6 anything else.")
+             "4 the ring is corrupt or foreign, 5 display failure, 6 anything else, "
+             "7 the producer failed (it ended the stream on an error).")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -303,6 +306,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except PeerDied as e:
         why = f"producer died ({e})"
         status = EXIT_PRODUCER_DIED
+    except ProducerFailed as e:
+        # The reason is the producer's text: nothing in it may reach the terminal as a control sequence.
+        text = "".join(ch if ch.isprintable() else f"\\x{ord(ch):02x}" for ch in str(e))
+        sys.stderr.write(f"\n{PROG}: {text}\n")
+        why = "producer failed"
+        status = EXIT_PRODUCER_FAILED
     except KeyboardInterrupt:
         why = "interrupted"
     except ForeignRing as e:
