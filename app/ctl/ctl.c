@@ -6,6 +6,7 @@
  * comes from the meta area framering-capture fills (app/common/capture_meta.h).
  */
 #include <dirent.h>
+#include <limits.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdbool.h>
@@ -69,6 +70,13 @@ static bool read_meta(const char *name, struct capture_meta *m)
 	       m->size == sizeof(*m);
 }
 
+/* The source name of M as it may be printed: bounded by its field (a
+ * producer need not terminate it) and escaped. */
+static const char *meta_source(const struct capture_meta *m, char *out, size_t len)
+{
+	return app_printable(m->source, sizeof(m->source), out, len);
+}
+
 static void format_side(char *buf, size_t len, pid_t pid, bool alive)
 {
 	if (!pid)
@@ -98,6 +106,31 @@ static const char *file_kind(const char *name)
 	}
 }
 
+/* What list --all says of NAME, which ring_inspect() refused with ERR. */
+static const char *not_a_ring_because(const char *name, int err)
+{
+	static char buf[96];
+	const char *kind = file_kind(name);
+	if (kind) {
+		snprintf(buf, sizeof(buf), "not a ring: %s", kind);
+		return buf;
+	}
+	switch (err) {
+	case -EBADMSG:
+	case -EEXIST:
+	case -EINVAL: /* a name no ring can have */
+	case -ENAMETOOLONG:
+		return "not a ring";
+	case -EPROTO:
+		return "a framering ring of another layout version";
+	case -ENOENT:
+		return "gone meanwhile";
+	default:
+		snprintf(buf, sizeof(buf), "not readable: %s", ring_strerror(err));
+		return buf;
+	}
+}
+
 /* Whether a directory entry is one libring made and no ring: "." / ".."
  * and the temporaries a ring is built under before it is linked in. */
 static bool not_a_ring_name(const char *name)
@@ -123,24 +156,26 @@ static int cmd_list(bool all)
 		 * (a FIFO would block open()), so every entry can go through it. */
 		struct ring_stats st;
 		int ret = ring_inspect(e->d_name, &st);
+		/* A name in /dev/shm is anybody's bytes: printed escaped. */
+		char shown[4 * (NAME_MAX + 1)];
+		app_printable(e->d_name, sizeof(e->d_name), shown, sizeof(shown));
 		if (ret < 0) {
-			if (all) {
-				const char *kind = file_kind(e->d_name);
-				printf("%-24s (not a ring: %s)\n", e->d_name, kind ? kind : ring_strerror(ret));
-			}
+			if (all)
+				printf("%-24s (%s)\n", shown, not_a_ring_because(e->d_name, ret));
 			continue;
 		}
-		char prod[32], cons[16], fmt[64] = "-";
+		char prod[32], cons[16], fmt[64 + 4 * sizeof(((struct capture_meta *)0)->source)] = "-";
 		format_side(prod, sizeof(prod), st.producer_pid, st.producer_alive);
 		snprintf(cons, sizeof(cons), "%u/%u", st.consumers, st.max_consumers);
 		struct capture_meta m;
 		if (read_meta(e->d_name, &m)) {
 			const char *fname = frame_format_name(m.fourcc);
+			char source[4 * sizeof(m.source)];
 			snprintf(fmt, sizeof(fmt), "%ux%u %s %s", m.width, m.height, fname ? fname : "?",
-				 m.source);
+				 meta_source(&m, source, sizeof(source)));
 		}
 		printf("%-24s %-16s %-9s %10" PRIu64 " %10" PRIu64 " %8" PRIu64 " %4.0f%% %-4s %s\n",
-		       e->d_name, prod, cons, st.records_written, st.records_read, st.records_dropped,
+		       shown, prod, cons, st.records_written, st.records_read, st.records_dropped,
 		       st.capacity ? 100.0 * (double)st.used / (double)st.capacity : 0.0,
 		       st.eos ? "yes" : "no", fmt);
 		struct ring_consumer_info ci[RING_MAX_CONSUMERS];
@@ -228,7 +263,8 @@ static int cmd_stat(const char *name)
 		printf("source_width: %u\nsource_height: %u\n", m.src_width, m.src_height);
 		printf("time_base: %d/%d\nframe_rate: %d/%d\n", m.time_base_num, m.time_base_den,
 		       m.fps_num, m.fps_den);
-		printf("source: %s\nlive: %s\nloop: %s\n", m.source,
+		char source[4 * sizeof(m.source)];
+		printf("source: %s\nlive: %s\nloop: %s\n", meta_source(&m, source, sizeof(source)),
 		       m.flags & CAPTURE_META_LIVE ? "yes" : "no", m.flags & CAPTURE_META_LOOP ? "yes" : "no");
 	}
 	return EXIT_OK;

@@ -1,11 +1,13 @@
-"""test_ctl.py - framering-ctl on names in /dev/shm that are not rings: a FIFO, a directory, a symbolic link, a foreign file, and libring's creation temporaries.
+"""test_ctl.py - framering-ctl on hostile input: names in /dev/shm that are not rings (a FIFO, a directory, a symbolic link, a foreign file, libring's creation temporaries, a name with escape sequences) and a ring whose meta area lies.
 
 Run by ctest (tests/capture/CMakeLists.txt) with FRAMERING_CTL, FRAMERING_CAPTURE and
 FRAMERING_SAMPLE_SMALL set. Every name made here is unique (pid + random) and removed
 on every path. A FIFO used to make `stat` and `rm` block forever in open(); "at once"
 is checked only against a generous hang bound.
 """
+import mmap
 import os
+import struct
 import subprocess
 import time
 import uuid
@@ -77,7 +79,7 @@ def test_ctl_refuses_non_rings_at_once(names):
     assert "(not a ring: a FIFO)" in rows[fifo]
     assert "(not a ring: a directory)" in rows[folder]
     assert "(not a ring: a symbolic link)" in rows[link]
-    assert "(not a ring:" in rows[junk]
+    assert rows[junk].split(None, 1)[1] == "(not a ring)", rows[junk]
 
 
 def test_ctl_list_hides_creation_temporaries(names):
@@ -105,3 +107,76 @@ def test_ctl_list_hides_creation_temporaries(names):
             cap.terminate()
         cap.wait(timeout=30)
     assert cap.returncode == 0
+
+
+def start_capture(ring, *args):
+    """framering-capture writing a live 160x120 testsrc2 into RING, once the ring exists."""
+    cap = subprocess.Popen([CAPTURE, "--ring", ring, "--quiet", "-s", "160x120"] + list(args))
+    deadline = time.monotonic() + 30
+    while not os.path.exists(os.path.join(SHM, ring)):
+        assert cap.poll() is None and time.monotonic() < deadline, "the ring never appeared"
+        time.sleep(0.02)
+    time.sleep(0.2)  # the meta area is written once the first frame is decoded
+    return cap
+
+
+def stop_capture(cap):
+    if cap.poll() is None:
+        cap.terminate()
+    cap.wait(timeout=30)
+
+
+def test_ctl_shows_the_whole_source(names):
+    """stat and list show the source as the capture was given it (a lavfi graph), not cut at 15."""
+    ring = unique("src")
+    names.append(os.path.join(SHM, ring))
+    cap = start_capture(ring, "-f", "lavfi", "testsrc2=size=160x120:rate=30")
+    try:
+        kv = dict(l.split(": ", 1) for l in ctl("stat", ring).stdout.splitlines())
+        assert kv["source"] == "testsrc2=size=160x120:rate=30", kv
+        row = [l for l in ctl("list").stdout.splitlines() if l.split()[:1] == [ring]]
+        assert row and row[0].endswith("160x120 bgr24 testsrc2=size=160x120:rate=30"), row
+    finally:
+        stop_capture(cap)
+
+
+def test_ctl_meta_that_lies_is_bounded_and_escaped(names):
+    """A producer's meta area whose source has no NUL and carries terminal escape sequences: stat
+    and list print exactly the field's 192 bytes, escaped (never the stack after it, never a raw
+    ESC that retitles or clears the terminal)."""
+    ring = unique("meta")
+    names.append(os.path.join(SHM, ring))
+    cap = start_capture(ring, "-f", "lavfi", "testsrc2=size=160x120:rate=30")
+    try:
+        hostile = (b"\x1b]0;pwned\x07\x1b[2J" + b"A" * 192)[:192]  # no NUL anywhere
+        with open(os.path.join(SHM, ring), "r+b") as f, mmap.mmap(f.fileno(), 4096) as m:
+            seq = struct.unpack_from("<I", m, 512)[0]
+            assert seq % 2 == 0 and m[520:524] == b"CAPM", "capture wrote no meta"
+            struct.pack_into("<I", m, 512, seq + 1)           # seqlock: writing
+            m[520 + 64:520 + 256] = hostile                   # capture_meta.source
+            struct.pack_into("<I", m, 512, seq + 2)
+        shown = hostile.decode().replace("\x1b", "\\x1b").replace("\x07", "\\x07")
+        st = ctl("stat", ring)
+        assert st.returncode == 0, st.stderr
+        assert "\x1b" not in st.stdout and "\x07" not in st.stdout
+        kv = dict(l.split(": ", 1) for l in st.stdout.splitlines())
+        assert kv["source"] == shown, kv["source"]
+        ls = ctl("list")
+        assert ls.returncode == 0 and "\x1b" not in ls.stdout, ls.stdout
+        row = [l for l in ls.stdout.splitlines() if l.split()[:1] == [ring]]
+        assert row and row[0].endswith(" " + shown), row
+    finally:
+        stop_capture(cap)
+
+
+def test_ctl_escapes_file_names(names):
+    """A file in /dev/shm whose name holds escape sequences is listed escaped by list --all."""
+    name = unique("esc") + "\x1b]0;pwned\x07\x1b[2J"
+    names.append(os.path.join(SHM, name))
+    with open(os.path.join(SHM, name), "wb") as f:
+        f.write(b"x" * 100)
+    r = subprocess.run([CTL, "list", "--all"], capture_output=True, timeout=HANG)
+    assert r.returncode == 0, r.stderr
+    assert b"\x1b" not in r.stdout and b"\x07" not in r.stdout
+    want = name.replace("\x1b", "\\x1b").replace("\x07", "\\x07")
+    assert any(l.split(None, 1) == [want, "(not a ring)"] for l in r.stdout.decode().splitlines()), r.stdout
