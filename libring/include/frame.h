@@ -32,11 +32,44 @@ extern "C" {
 #define FRAME_FMT_NV12 FRAME_FOURCC('N', 'V', '1', '2')  /* Y plane, interleaved UV plane */
 
 #define FRAME_MAGIC FRAME_FOURCC('F', 'R', 'M', 'H')
-#define FRAME_VERSION 1u
+#define FRAME_VERSION 2u /* 2: colorimetry at 104; frames of version 1 are read as "unspecified" */
 #define FRAME_HEADER_SIZE 128u
 #define FRAME_MAX_PLANES 4u
 #define FRAME_MAX_DIM 16384u /* largest width or height accepted */
 #define FRAME_ALIGN 64u      /* alignment of a frame record in the ring */
+
+/* Colorimetry: how to turn the samples into colour. Matrix, primaries and
+ * transfer are the code points of ITU-T H.273 (as FFmpeg's AVColorSpace,
+ * AVColorPrimaries and AVColorTransferCharacteristic, and GStreamer's
+ * colorimetry); a value a reader does not know means "unspecified".
+ * For YUV formats (i420, nv12) the matrix and range are those of the samples.
+ * For bgr24/rgb24/gray8 made from a YUV source, the matrix is the one the
+ * producer converted with and the range is FRAME_RANGE_FULL (the usual
+ * meaning of 8-bit RGB); FRAME_MATRIX_RGB means the source was RGB. */
+#define FRAME_MATRIX_RGB 0u         /* identity: the source was RGB */
+#define FRAME_MATRIX_BT709 1u
+#define FRAME_MATRIX_UNSPECIFIED 2u
+#define FRAME_MATRIX_FCC 4u
+#define FRAME_MATRIX_BT470BG 5u      /* BT.601 625 lines (PAL), same coefficients as 6 */
+#define FRAME_MATRIX_BT601 6u        /* SMPTE 170M: BT.601 525 lines */
+#define FRAME_MATRIX_SMPTE240M 7u
+#define FRAME_MATRIX_BT2020_NCL 9u
+#define FRAME_MATRIX_BT2020_CL 10u
+#define FRAME_PRIMARIES_BT709 1u
+#define FRAME_PRIMARIES_UNSPECIFIED 2u
+#define FRAME_PRIMARIES_BT2020 9u
+#define FRAME_TRANSFER_BT709 1u
+#define FRAME_TRANSFER_UNSPECIFIED 2u
+#define FRAME_TRANSFER_SRGB 13u
+#define FRAME_TRANSFER_PQ 16u        /* SMPTE ST 2084 */
+#define FRAME_TRANSFER_HLG 18u       /* ARIB STD-B67 */
+#define FRAME_RANGE_UNSPECIFIED 0u
+#define FRAME_RANGE_LIMITED 1u      /* Y 16..235, chroma 16..240 ("TV", "MPEG") */
+#define FRAME_RANGE_FULL 2u         /* 0..255 ("PC", "JPEG") */
+#define FRAME_CHROMA_UNSPECIFIED 0u /* chroma siting, as FFmpeg's AVChromaLocation: */
+#define FRAME_CHROMA_LEFT 1u        /* MPEG-2/4, H.264 default for 4:2:0 */
+#define FRAME_CHROMA_CENTER 2u      /* MPEG-1, JPEG */
+#define FRAME_CHROMA_TOPLEFT 3u     /* BT.2020 */
 
 /* Frame flags. */
 #define FRAME_FLAG_KEY (1u << 0)           /* decoded from a key frame */
@@ -65,7 +98,12 @@ extern "C" {
  *   56    8 capture_ns    CLOCK_MONOTONIC when the frame was captured/decoded
  *   64   32 plane[4]      { u32 offset from record start, u32 stride in bytes }
  *   96    8 image_size    bytes from plane[0].offset to the end of the last plane
- *  104   24 reserved1     0
+ *  104    1 color_matrix  FRAME_MATRIX_* (version 2)
+ *  105    1 color_range   FRAME_RANGE_*
+ *  106    1 color_primaries FRAME_PRIMARIES_* (H.273)
+ *  107    1 color_transfer  FRAME_TRANSFER_* (H.273)
+ *  108    1 chroma_location FRAME_CHROMA_*
+ *  109   19 reserved1     0
  */
 struct frame_plane {
 	uint32_t offset;
@@ -89,7 +127,12 @@ struct frame_header {
 	uint64_t capture_ns;
 	struct frame_plane plane[FRAME_MAX_PLANES];
 	uint64_t image_size;
-	uint8_t reserved1[24];
+	uint8_t color_matrix;
+	uint8_t color_range;
+	uint8_t color_primaries;
+	uint8_t color_transfer;
+	uint8_t chroma_location;
+	uint8_t reserved1[19];
 };
 
 /* frame_format_from_name - FRAME_FMT_* for "bgr24", "rgb24", "gray", "gray8",
@@ -107,7 +150,8 @@ size_t frame_image_size(uint32_t fourcc, uint32_t width, uint32_t height);
 size_t frame_record_size(uint32_t fourcc, uint32_t width, uint32_t height);
 
 /* frame_header_init - fill *h for a frame of FOURCC, WIDTH x HEIGHT: magic,
- * version, plane layout and image_size; seq, pts, flags zeroed, pts unknown.
+ * version, plane layout and image_size; seq, pts, flags zeroed, pts unknown,
+ * colorimetry unspecified.
  * Errors: -EINVAL (unknown format, zero or too large size). */
 int frame_header_init(struct frame_header *h, uint32_t fourcc, uint32_t width, uint32_t height);
 
@@ -116,6 +160,7 @@ int frame_header_init(struct frame_header *h, uint32_t fourcc, uint32_t width, u
  * producer changing the record meanwhile cannot make a checked header lie).
  * Checks: magic, version, header_size, known format, plane count, strides at
  * least the row size and not overflowing, every plane inside the record.
+ * A frame of version 1 is accepted and its copy says colorimetry unspecified.
  * Errors: -EBADMSG (corrupt or foreign), -EPROTO (other version). */
 int frame_header_validate(const void *record, size_t record_len, struct frame_header *out);
 
@@ -123,6 +168,23 @@ int frame_header_validate(const void *record, size_t record_len, struct frame_he
  * format; 0 for an unknown format or plane, or a size above FRAME_MAX_DIM. */
 uint32_t frame_plane_rows(uint32_t fourcc, uint32_t height, uint32_t plane);
 uint32_t frame_plane_row_bytes(uint32_t fourcc, uint32_t width, uint32_t plane);
+
+/* The colorimetry fields of a header, for frame_color_name(). */
+enum frame_color_field {
+	FRAME_COLOR_MATRIX,
+	FRAME_COLOR_RANGE,
+	FRAME_COLOR_PRIMARIES,
+	FRAME_COLOR_TRANSFER,
+	FRAME_COLOR_CHROMA,
+};
+
+/* frame_color_name - the name of code CODE of colorimetry field FIELD:
+ * matrix "rgb" "bt709" "unspecified" "fcc" "bt470bg" "bt601" "smpte240m"
+ * "bt2020nc" "bt2020c"; range "unspecified" "limited" "full"; primaries and
+ * transfer FFmpeg's names (e.g. "bt709", "bt2020", "smpte2084", "arib-std-b67");
+ * chroma "unspecified" "left" "center" "topleft" "top" "bottomleft" "bottom".
+ * NULL for a code it does not know (print the number). */
+const char *frame_color_name(enum frame_color_field field, unsigned code);
 
 /* frame_now_ns - CLOCK_MONOTONIC in nanoseconds (the clock of capture_ns). */
 uint64_t frame_now_ns(void);

@@ -14,6 +14,20 @@ _Static_assert(offsetof(struct frame_header, seq) == 32, "layout as documented")
 _Static_assert(offsetof(struct frame_header, capture_ns) == 56, "layout as documented");
 _Static_assert(offsetof(struct frame_header, plane) == 64, "layout as documented");
 _Static_assert(offsetof(struct frame_header, image_size) == 96, "layout as documented");
+_Static_assert(offsetof(struct frame_header, color_matrix) == 104, "layout as documented");
+_Static_assert(offsetof(struct frame_header, chroma_location) == 108, "layout as documented");
+
+#define FRAME_VERSION_NO_COLOR 1u /* before colorimetry: those bytes were reserved (0) */
+
+/* The colorimetry of a header that carries none. */
+static void color_unspecified(struct frame_header *h)
+{
+	h->color_matrix = FRAME_MATRIX_UNSPECIFIED;
+	h->color_range = FRAME_RANGE_UNSPECIFIED;
+	h->color_primaries = FRAME_PRIMARIES_UNSPECIFIED;
+	h->color_transfer = FRAME_TRANSFER_UNSPECIFIED;
+	h->chroma_location = FRAME_CHROMA_UNSPECIFIED;
+}
 
 struct format_desc {
 	uint32_t fourcc;
@@ -112,6 +126,7 @@ RING_API int frame_header_init(struct frame_header *h, uint32_t fourcc, uint32_t
 	h->pts = INT64_MIN;
 	h->time_base_num = 1;
 	h->time_base_den = 1000000000;
+	color_unspecified(h);
 	uint64_t off = FRAME_HEADER_SIZE;
 	for (uint32_t p = 0; p < f->planes; p++) {
 		uint32_t stride = frame_plane_row_bytes(fourcc, width, p);
@@ -135,8 +150,10 @@ RING_API int frame_header_validate(const void *record, size_t record_len, struct
 	memcpy(&h, record, sizeof(h));
 	if (h.magic != FRAME_MAGIC)
 		return -EBADMSG;
-	if (h.version != FRAME_VERSION)
+	if (h.version != FRAME_VERSION && h.version != FRAME_VERSION_NO_COLOR)
 		return -EPROTO;
+	if (h.version == FRAME_VERSION_NO_COLOR)
+		color_unspecified(&h);
 	const struct format_desc *f = find_format(h.fourcc);
 	if (h.header_size < FRAME_HEADER_SIZE || h.header_size > record_len || !f ||
 	    h.plane_count != f->planes || h.width == 0 || h.height == 0 || h.width > FRAME_MAX_DIM ||
@@ -165,6 +182,33 @@ RING_API int frame_header_validate(const void *record, size_t record_len, struct
 		return -EBADMSG;
 	*out = h;
 	return 0;
+}
+
+RING_API const char *frame_color_name(enum frame_color_field field, unsigned code)
+{
+	/* Indexed by code; NULL where H.273 (or FFmpeg, for chroma) has no name. */
+	static const char *const matrix[] = {"rgb", "bt709", "unspecified", NULL, "fcc", "bt470bg",
+					     "bt601", "smpte240m", "ycgco", "bt2020nc", "bt2020c"};
+	static const char *const range[] = {"unspecified", "limited", "full"};
+	static const char *const primaries[] = {NULL, "bt709", "unspecified", NULL, "bt470m", "bt470bg",
+						"smpte170m", "smpte240m", "film", "bt2020", "smpte428",
+						"smpte431", "smpte432"};
+	static const char *const transfer[] = {NULL, "bt709", "unspecified", NULL, "gamma22", "gamma28",
+					       "smpte170m", "smpte240m", "linear", "log100", "log316",
+					       "iec61966-2-4", "bt1361e", "iec61966-2-1", "bt2020-10",
+					       "bt2020-12", "smpte2084", "smpte428", "arib-std-b67"};
+	static const char *const chroma[] = {"unspecified", "left", "center", "topleft", "top",
+					     "bottomleft", "bottom"};
+#define NAME_IN(table) (code < sizeof(table) / sizeof(table[0]) ? table[code] : NULL)
+	switch (field) {
+	case FRAME_COLOR_MATRIX: return NAME_IN(matrix);
+	case FRAME_COLOR_RANGE: return NAME_IN(range);
+	case FRAME_COLOR_PRIMARIES: return code == 22 ? "ebu3213" : NAME_IN(primaries);
+	case FRAME_COLOR_TRANSFER: return NAME_IN(transfer);
+	case FRAME_COLOR_CHROMA: return NAME_IN(chroma);
+	}
+#undef NAME_IN
+	return NULL;
 }
 
 RING_API uint64_t frame_now_ns(void)

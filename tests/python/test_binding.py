@@ -39,7 +39,10 @@ CONSTANTS = {name: "FRAME_" + name if name.startswith("FMT_") else name
              for name in ("FRAME_HEADER_SIZE", "FRAME_ALIGN", "FRAME_MAX_PLANES", "FRAME_MAX_DIM",
                           "FRAME_FLAG_KEY", "FRAME_FLAG_DISCONTINUITY", "FRAME_FLAG_EOS",
                           "RING_WAIT_FOREVER", "RING_FULL_BLOCK", "RING_FULL_DROP", "RING_META_SIZE",
-                          "RING_EOS_MESSAGE_MAX",
+                          "RING_EOS_MESSAGE_MAX", "FRAME_MATRIX_RGB", "FRAME_MATRIX_BT709",
+                          "FRAME_MATRIX_UNSPECIFIED", "FRAME_MATRIX_BT470BG", "FRAME_MATRIX_BT601",
+                          "FRAME_MATRIX_SMPTE240M", "FRAME_MATRIX_BT2020_NCL", "FRAME_MATRIX_BT2020_CL",
+                          "FRAME_RANGE_UNSPECIFIED", "FRAME_RANGE_LIMITED", "FRAME_RANGE_FULL",
                           "FMT_BGR24", "FMT_RGB24", "FMT_GRAY8", "FMT_I420", "FMT_NV12")}
 
 #: Dimensions of Frame.array for the packed formats (the rest are planar 4:2:0).

@@ -157,8 +157,13 @@ static void test_header_init(void **state)
 			assert_int_equal(h.flags, 0);
 			assert_true(h.pts == INT64_MIN);
 			assert_int_equal(h.reserved0, 0);
-			for (int k = 0; k < 24; k++)
+			for (size_t k = 0; k < sizeof(h.reserved1); k++)
 				assert_int_equal(h.reserved1[k], 0);
+			assert_int_equal(h.color_matrix, FRAME_MATRIX_UNSPECIFIED);
+			assert_int_equal(h.color_range, FRAME_RANGE_UNSPECIFIED);
+			assert_int_equal(h.color_primaries, FRAME_PRIMARIES_UNSPECIFIED);
+			assert_int_equal(h.color_transfer, FRAME_TRANSFER_UNSPECIFIED);
+			assert_int_equal(h.chroma_location, FRAME_CHROMA_UNSPECIFIED);
 			assert_int_equal(h.plane[0].offset, FRAME_HEADER_SIZE);
 			uint64_t end = h.plane[0].offset;
 			for (uint32_t p = 0; p < h.plane_count; p++) {
@@ -228,6 +233,18 @@ static void test_header_validate(void **state)
 	h = fresh(); h->magic ^= 1;                         assert_int_equal(validate(), -EBADMSG);
 	h = fresh(); h->magic = 0;                          assert_int_equal(validate(), -EBADMSG);
 	h = fresh(); h->version = FRAME_VERSION + 1;        assert_int_equal(validate(), -EPROTO);
+	/* a frame of version 1 (no colorimetry: those bytes were zero) reads as unspecified */
+	h = fresh(); h->version = 1; h->color_matrix = 0; h->color_primaries = 0; h->color_transfer = 0;
+	assert_int_equal(frame_header_validate(recbuf, reclen, &out), 0);
+	assert_int_equal(out.color_matrix, FRAME_MATRIX_UNSPECIFIED);
+	assert_int_equal(out.color_primaries, FRAME_PRIMARIES_UNSPECIFIED);
+	/* colorimetry is carried as written */
+	h = fresh(); h->color_matrix = FRAME_MATRIX_BT709; h->color_range = FRAME_RANGE_FULL;
+	h->chroma_location = FRAME_CHROMA_LEFT;
+	assert_int_equal(frame_header_validate(recbuf, reclen, &out), 0);
+	assert_int_equal(out.color_matrix, FRAME_MATRIX_BT709);
+	assert_int_equal(out.color_range, FRAME_RANGE_FULL);
+	assert_int_equal(out.chroma_location, FRAME_CHROMA_LEFT);
 	h = fresh(); h->version = 0;                        assert_true(validate() == -EPROTO || validate() == -EBADMSG);
 	h = fresh(); h->header_size = 64;                   assert_int_equal(validate(), -EBADMSG);
 	h = fresh(); h->header_size = 0;                    assert_int_equal(validate(), -EBADMSG);

@@ -63,11 +63,12 @@ from .ring import (
     unlink_stale,
 )
 from ._lib import lib_path as library_path
+from .color import Colorimetry
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "Consumer", "Producer", "Frame", "OutFrame", "RingStats", "ConsumerInfo",
+    "Consumer", "Producer", "Frame", "OutFrame", "RingStats", "ConsumerInfo", "Colorimetry",
     "FrameringError", "RingNotFound", "RingBusy", "ForeignRing", "PeerDied", "Timeout",
     "EndOfStream", "ProducerFailed", "RingFull", "FrameReleased", "RingClosed", "RingShrunk", "InvalidFrame",
     "ConsumerDetached", "InvalidArgument",

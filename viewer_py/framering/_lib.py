@@ -123,7 +123,12 @@ class FrameHeader(ctypes.Structure):
         ("capture_ns", ctypes.c_uint64),
         ("plane", FramePlane * 4),
         ("image_size", ctypes.c_uint64),
-        ("reserved1", ctypes.c_uint8 * 24),
+        ("color_matrix", ctypes.c_uint8),
+        ("color_range", ctypes.c_uint8),
+        ("color_primaries", ctypes.c_uint8),
+        ("color_transfer", ctypes.c_uint8),
+        ("chroma_location", ctypes.c_uint8),
+        ("reserved1", ctypes.c_uint8 * 19),
     ]
 
 
@@ -142,6 +147,21 @@ FRAME_FLAG_KEY = 1 << 0
 FRAME_FLAG_DISCONTINUITY = 1 << 1
 FRAME_FLAG_EOS = 1 << 2
 PTS_UNKNOWN = -(1 << 63)  # INT64_MIN
+# Colorimetry (frame.h): the header fields in the order of enum frame_color_field,
+# and the codes the binding itself acts on (the names come from frame_color_name()).
+COLOR_FIELDS = ("color_matrix", "color_range", "color_primaries", "color_transfer", "chroma_location")
+FRAME_MATRIX_RGB = 0
+FRAME_MATRIX_BT709 = 1
+FRAME_MATRIX_UNSPECIFIED = 2
+FRAME_MATRIX_FCC = 4
+FRAME_MATRIX_BT470BG = 5
+FRAME_MATRIX_BT601 = 6
+FRAME_MATRIX_SMPTE240M = 7
+FRAME_MATRIX_BT2020_NCL = 9
+FRAME_MATRIX_BT2020_CL = 10
+FRAME_RANGE_UNSPECIFIED = 0
+FRAME_RANGE_LIMITED = 1
+FRAME_RANGE_FULL = 2
 RING_WAIT_FOREVER = -1
 RING_FULL_BLOCK = 0
 RING_FULL_DROP = 1
@@ -256,6 +276,7 @@ def _declare(lib: ctypes.CDLL) -> None:
         "frame_plane_rows": (ctypes.c_uint32, [ctypes.c_uint32, ctypes.c_uint32, ctypes.c_uint32]),
         "frame_plane_row_bytes": (ctypes.c_uint32, [ctypes.c_uint32, ctypes.c_uint32, ctypes.c_uint32]),
         "frame_now_ns": (ctypes.c_uint64, []),
+        "frame_color_name": (cp, [ctypes.c_int, ctypes.c_uint]),
         "frame_reserve": (ctypes.c_int, [vp, ctypes.c_uint32, ctypes.c_uint32, ctypes.c_uint32,
                                          ctypes.POINTER(ctypes.POINTER(FrameHeader)), i64]),
         "frame_commit": (ctypes.c_int, [vp, ctypes.POINTER(FrameHeader)]),

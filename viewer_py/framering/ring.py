@@ -62,6 +62,7 @@ from typing import Iterator, List, Optional, Tuple, Union
 import numpy as np
 
 from . import _lib
+from .color import Colorimetry, yuv420_to_bgr
 from ._lib import (
     FRAME_FLAG_DISCONTINUITY,
     FRAME_FLAG_EOS,
@@ -479,12 +480,18 @@ class _HeaderFields:
         """Number of image planes: 1 for packed RGB/BGR/gray, 2 for NV12, 3 for I420."""
         return self._hdr.plane_count
 
+    @property
+    def colorimetry(self) -> Colorimetry:
+        """How the samples turn into colour: matrix, range, primaries, transfer, chroma siting."""
+        return Colorimetry._from_header(self._hdr)
+
     def header(self) -> dict:
         """All header fields as a dict."""
         return {
             "seq": self.seq, "pts": self.pts, "time_base": self.time_base,
             "capture_ns": self.capture_ns, "width": self.width, "height": self.height,
             "format": self.format, "flags": self.flags, "strides": self.strides,
+            "colorimetry": self.colorimetry,
         }
 
 
@@ -566,6 +573,42 @@ class Frame(_HeaderFields):
         self._released = True
         self._buf = None
         self._consumer = None
+
+    def to_bgr(self, out: Optional[np.ndarray] = None) -> np.ndarray:
+        """The picture as BGR (H, W, 3) uint8, converted as the header's colorimetry says.
+
+        bgr24: the zero-copy view itself (read-only; ``out`` gets a copy if given);
+        rgb24 and gray8: channels reordered / repeated; i420 and nv12: the matrix's
+        luma weights (BT.709, BT.601, BT.2020, ...; BT.601 when unspecified) and its
+        range (limited when unspecified), each chroma sample over its 2 x 2 pixels:
+        within 3 levels of swscale's (``ffmpeg -pix_fmt bgr24``) conversion.
+        OUT, if given, is filled and returned. Raises FrameReleased after release().
+        """
+        planes = self.planes
+        fmt = self.format
+        h, w = self.height, self.width
+        if fmt in ("bgr24", "rgb24"):
+            img = planes[0][:, :w * 3].reshape(h, w, 3)
+            if fmt == "rgb24":
+                img = img[:, :, ::-1]
+            if out is None:
+                return img if fmt == "bgr24" else np.ascontiguousarray(img)
+            out[...] = img
+            return out
+        if fmt == "gray8":
+            if out is None:
+                out = np.empty((h, w, 3), np.uint8)
+            out[...] = planes[0][:, :w, None]
+            return out
+        y = planes[0][:, :w]
+        cw = (w + 1) // 2
+        if fmt == "i420":
+            u, v = planes[1][:, :cw], planes[2][:, :cw]
+        else:  # nv12: interleaved U V
+            uv = planes[1][:, :2 * cw]
+            u, v = uv[:, 0::2], uv[:, 1::2]
+        hdr = self._hdr
+        return yuv420_to_bgr(y, u, v, hdr.color_matrix, hdr.color_range == _lib.FRAME_RANGE_FULL, out)
 
     def copy(self) -> "Frame":
         """A Frame with a private (writable) copy of this record: valid forever;
@@ -666,6 +709,13 @@ class OutFrame(_HeaderFields):
     @_HeaderFields.is_eos.setter
     def is_eos(self, on: bool) -> None:
         self._set_flag(FRAME_FLAG_EOS, on)
+
+    @_HeaderFields.colorimetry.setter
+    def colorimetry(self, value: Colorimetry) -> None:
+        """Say how the pixels written are to be read (names as Colorimetry has them);
+        a frame reserved from Python starts with everything "unspecified"."""
+        self._check()
+        value._to_header(self._hdr)
 
     def commit(self) -> None:
         """Publish the frame to the consumer (RingClosed if the producer was closed meanwhile)."""
