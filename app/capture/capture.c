@@ -593,6 +593,11 @@ static void set_meta(struct capture *cap, unsigned w, unsigned h, unsigned src_w
 	AVRational fr = av_guess_frame_rate(cap->fmt, cap->st, NULL);
 	m.fps_num = fr.num;
 	m.fps_den = fr.den;
+	m.color_matrix = cap->conv.color_matrix;
+	m.color_range = cap->conv.color_range;
+	m.color_primaries = cap->conv.color_primaries;
+	m.color_transfer = cap->conv.color_transfer;
+	m.chroma_location = cap->conv.chroma_location;
 	const char *base = strrchr(cap->opt->input, '/');
 	snprintf(m.source, sizeof(m.source), "%s", base && base[1] ? base + 1 : cap->opt->input);
 	ring_set_meta(cap->ring, &m, sizeof(m)); /* informational: a failure costs nothing */

@@ -82,6 +82,9 @@ int conv_init(struct conv *c, uint32_t fourcc, unsigned req_w, unsigned req_h, b
 	c->stretch = stretch;
 	c->sws_threads = sws_threads > 0 ? sws_threads : 1;
 	c->src_fmt = AV_PIX_FMT_NONE;
+	c->color_matrix = FRAME_MATRIX_UNSPECIFIED; /* until the first frame says */
+	c->color_primaries = FRAME_PRIMARIES_UNSPECIFIED;
+	c->color_transfer = FRAME_TRANSFER_UNSPECIFIED;
 	return 0;
 }
 
@@ -173,6 +176,12 @@ static int make_sws(struct conv *c)
 	    (ret = av_opt_set_int(s, "sws_flags", SWS_BICUBIC, 0)) < 0 ||
 	    (ret = av_opt_set_int(s, "threads", c->sws_threads, 0)) < 0)
 		goto fail;
+	/* Both ranges before init: with them equal only there, a same-size,
+	 * same-format full-range source took swscale's plain-copy path and
+	 * stayed full range (MJPEG to i420). */
+	if ((ret = av_opt_set_int(s, "src_range", src_full, 0)) < 0 ||
+	    (ret = av_opt_set_int(s, "dst_range", c->dst_fmt == AV_PIX_FMT_YUV420P || c->dst_fmt == AV_PIX_FMT_NV12 ? 0 : 1, 0)) < 0)
+		goto fail;
 	if (src_fmt == AV_PIX_FMT_YUV420P && (ret = av_opt_set_int(s, "src_v_chr_pos", 128, 0)) < 0)
 		goto fail;
 	if (c->dst_fmt == AV_PIX_FMT_YUV420P && (ret = av_opt_set_int(s, "dst_v_chr_pos", 128, 0)) < 0)
@@ -197,6 +206,49 @@ fail:
 	return ret;
 }
 
+/* The matrix swscale converts a source that says SPACE with: the table
+ * sws_getCoefficients() picks (unspecified and unknown values get BT.601,
+ * "RGB" and BT.709 the BT.709 one, BT.2020 CL the NCL coefficients). */
+static uint8_t sws_matrix(enum AVColorSpace space)
+{
+	switch (space) {
+	case AVCOL_SPC_RGB:
+	case AVCOL_SPC_BT709: return FRAME_MATRIX_BT709;
+	case AVCOL_SPC_FCC:
+	case AVCOL_SPC_BT470BG:
+	case AVCOL_SPC_SMPTE240M: return (uint8_t)space;
+	case AVCOL_SPC_BT2020_NCL:
+	case AVCOL_SPC_BT2020_CL: return FRAME_MATRIX_BT2020_NCL;
+	default: return FRAME_MATRIX_BT601;
+	}
+}
+
+/* What the records made from source frame F say about their colour. */
+static void describe_color(struct conv *c, const AVFrame *f)
+{
+	const AVPixFmtDescriptor *src = av_pix_fmt_desc_get(f->format);
+	bool src_rgb = src && (src->flags & AV_PIX_FMT_FLAG_RGB);
+	bool out_yuv = c->fourcc == FRAME_FMT_I420 || c->fourcc == FRAME_FMT_NV12;
+	/* Primaries and transfer pass through every conversion here. */
+	c->color_primaries = (uint8_t)f->color_primaries;
+	c->color_transfer = (uint8_t)f->color_trc;
+	if (out_yuv) {
+		/* YUV to YUV keeps the source's matrix (make_sws); the output is
+		 * limited range: a full-range source is converted, never copied. */
+		c->color_matrix = src_rgb ? sws_matrix(f->colorspace) : (uint8_t)f->colorspace;
+		c->color_range = FRAME_RANGE_LIMITED;
+		c->chroma_location = c->copy ? (uint8_t)f->chroma_location
+				   : c->fourcc == FRAME_FMT_I420 ? FRAME_CHROMA_LEFT /* dst_v_chr_pos 128 */
+				   : FRAME_CHROMA_UNSPECIFIED;
+	} else {
+		/* RGB and gray records are full range; the matrix is the one the
+		 * YUV source was converted with. */
+		c->color_matrix = src_rgb ? FRAME_MATRIX_RGB : sws_matrix(f->colorspace);
+		c->color_range = FRAME_RANGE_FULL;
+		c->chroma_location = FRAME_CHROMA_UNSPECIFIED;
+	}
+}
+
 int conv_prepare(struct conv *c, const AVFrame *f)
 {
 	if (c->src_fmt == (enum AVPixelFormat)f->format && c->src_w == f->width &&
@@ -216,8 +268,12 @@ int conv_prepare(struct conv *c, const AVFrame *f)
 	fit(c);
 	if (c->out_w > FRAME_MAX_DIM || c->out_h > FRAME_MAX_DIM)
 		return AVERROR(ERANGE);
+	/* A copy only where it gives what ffmpeg -pix_fmt gives: a full-range
+	 * source (MJPEG's yuvj420p, full-range HEVC) is converted to limited. */
 	c->copy = c->src_fmt == c->dst_fmt && (unsigned)c->src_w == c->out_w &&
-		  (unsigned)c->src_h == c->out_h && c->img_w == c->out_w && c->img_h == c->out_h;
+		  (unsigned)c->src_h == c->out_h && c->img_w == c->out_w && c->img_h == c->out_h &&
+		  c->src_range != AVCOL_RANGE_JPEG;
+	describe_color(c, f);
 	if (c->copy)
 		return 1;
 	int ret = make_sws(c);
@@ -269,6 +325,11 @@ int conv_frame(struct conv *c, const AVFrame *f, struct frame_header *hdr)
 	uint8_t *dst[4] = {0};
 	int dst_stride[4] = {0};
 
+	hdr->color_matrix = c->color_matrix;
+	hdr->color_range = c->color_range;
+	hdr->color_primaries = c->color_primaries;
+	hdr->color_transfer = c->color_transfer;
+	hdr->chroma_location = c->chroma_location;
 	if (c->img_w != c->out_w || c->img_h != c->out_h)
 		fill_bars(c, &d, hdr);
 	for (unsigned i = 0; i < d.count; i++) {

@@ -29,7 +29,9 @@ struct conv {
 	unsigned out_w, out_h;  /* record size */
 	unsigned img_x, img_y;  /* picture rectangle inside the record (the rest is bars) */
 	unsigned img_w, img_h;
-	bool copy;              /* same format and size: av_image_copy_plane, no swscale */
+	bool copy;              /* same format, size and range: av_image_copy_plane, no swscale */
+	/* the colorimetry of the records (frame.h FRAME_MATRIX_* ...), stamped on each */
+	uint8_t color_matrix, color_range, color_primaries, color_transfer, chroma_location;
 	struct SwsContext *sws;
 };
 
@@ -44,7 +46,8 @@ int conv_prepare(struct conv *c, const AVFrame *f);
 
 /* conv_frame - write F into the record HDR (reserved by frame_reserve for
  * c->fourcc, c->out_w x c->out_h): fill the bars, then scale/convert or copy
- * the picture straight into ring memory. 0 or a negative AVERROR. */
+ * the picture straight into ring memory, and stamp the colorimetry of what
+ * was written. 0 or a negative AVERROR. */
 int conv_frame(struct conv *c, const AVFrame *f, struct frame_header *hdr);
 
 void conv_free(struct conv *c);

@@ -4,11 +4,14 @@
 #include <errno.h>
 #include <sched.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "frame.h"
 
 volatile sig_atomic_t app_stop_requested;
 
@@ -142,6 +145,15 @@ void app_complain_producer_failed(const ring_t *r, const char *name)
 	/* The producer's message says what failed; its errno only when there is none. */
 	app_complain("the producer of ring '%s' failed: %s", name,
 		     shown[0] ? shown : err < 0 ? strerror(-err) : "no reason given");
+}
+
+const char *app_color_name(unsigned field, unsigned code, char buf[static 12])
+{
+	const char *name = frame_color_name((enum frame_color_field)field, code);
+	if (name)
+		return name;
+	snprintf(buf, 12, "%u", code);
+	return buf;
 }
 
 int app_parse_u64(const char *s, uint64_t *out)

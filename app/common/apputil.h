@@ -55,6 +55,9 @@ void app_complain_producer_failed(const ring_t *r, const char *name);
  * consumers with ring_mark_eos_error(). "" if nothing was complained about. */
 const char *app_last_complaint(void);
 
+/* frame_color_name() of CODE, or the number in BUF when it has no name. */
+const char *app_color_name(unsigned field, unsigned code, char buf[static 12]);
+
 /* Parse "WxH" (both 1..16384); returns 0 or -1. */
 int app_parse_size(const char *s, unsigned *w, unsigned *h);
 

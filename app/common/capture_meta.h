@@ -34,7 +34,12 @@ struct capture_meta {
 	int32_t fps_num;       /*  36 nominal frame rate of the source; 0/0 unknown */
 	int32_t fps_den;       /*  40 */
 	uint32_t flags;        /*  44 CAPTURE_META_* */
-	uint8_t reserved[16];  /*  48 zero */
+	uint8_t color_matrix;  /*  48 colorimetry of the records: frame.h FRAME_MATRIX_* ... */
+	uint8_t color_range;   /*  49 */
+	uint8_t color_primaries; /* 50 */
+	uint8_t color_transfer; /* 51 */
+	uint8_t chroma_location; /* 52 */
+	uint8_t reserved[11];  /*  53 zero */
 	char source[192];      /*  64 the input's last path component (a lavfi graph whole), NUL-terminated */
 };
 

@@ -263,6 +263,13 @@ static int cmd_stat(const char *name)
 		printf("source_width: %u\nsource_height: %u\n", m.src_width, m.src_height);
 		printf("time_base: %d/%d\nframe_rate: %d/%d\n", m.time_base_num, m.time_base_den,
 		       m.fps_num, m.fps_den);
+		const uint8_t color[] = {m.color_matrix, m.color_range, m.color_primaries, m.color_transfer,
+					 m.chroma_location};
+		static const char *const color_key[] = {"color_matrix", "color_range", "color_primaries",
+							"color_transfer", "chroma_location"};
+		char num[12];
+		for (unsigned i = 0; i < sizeof(color); i++)
+			printf("%s: %s\n", color_key[i], app_color_name(i, color[i], num));
 		char source[4 * sizeof(m.source)];
 		printf("source: %s\nlive: %s\nloop: %s\n", meta_source(&m, source, sizeof(source)),
 		       m.flags & CAPTURE_META_LIVE ? "yes" : "no", m.flags & CAPTURE_META_LOOP ? "yes" : "no");

@@ -46,7 +46,8 @@ static void usage(FILE *out)
 	      "                      bytes `ffmpeg -f rawvideo -pix_fmt FMT` would give)\n"
 	      "      --headers FILE  write one line per frame to FILE:\n"
 	      "                      seq pts tb_num tb_den capture_ns width height fourcc_name\n"
-	      "                      flags plane_count stride0 stride1 stride2\n"
+	      "                      flags plane_count stride0 stride1 stride2 matrix range\n"
+	      "                      primaries transfer chroma_location (frame_color_name())\n"
 	      "      --latest        read as a live consumer: always the newest frame, skipping\n"
 	      "                      older ones, never slowing the producer or other consumers\n"
 	      "                      (default: every frame, in order; the producer waits for it)\n"
@@ -300,14 +301,21 @@ int main(int argc, char **argv)
 			code = CONSUMER_EXIT_OTHER;
 			break;
 		}
-		if (headers)
+		if (headers) {
 			fprintf(headers, "%" PRIu64 " %" PRId64 " %" PRId32 " %" PRId32 " %" PRIu64
 				" %" PRIu32 " %" PRIu32 " %s %" PRIu32 " %" PRIu32 " %" PRIu32 " %" PRIu32
-				" %" PRIu32 "\n",
+				" %" PRIu32,
 				h.seq, h.pts, h.time_base_num, h.time_base_den, h.capture_ns, h.width,
 				h.height, frame_format_name(h.fourcc), h.flags, h.plane_count,
 				h.plane[0].stride, h.plane_count > 1 ? h.plane[1].stride : 0,
 				h.plane_count > 2 ? h.plane[2].stride : 0);
+			const uint8_t color[] = {h.color_matrix, h.color_range, h.color_primaries,
+						 h.color_transfer, h.chroma_location};
+			char num[12];
+			for (unsigned i = 0; i < sizeof(color); i++)
+				fprintf(headers, " %s", app_color_name(i, color[i], num));
+			fputc('\n', headers);
+		}
 		if (opt.slow_ms) {
 			struct timespec nap = {(time_t)(opt.slow_ms / 1000), (long)(opt.slow_ms % 1000) * 1000000};
 			nanosleep(&nap, NULL);

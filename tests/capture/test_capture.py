@@ -89,7 +89,8 @@ class Run:
                 self.headers.append(dict(
                     seq=int(f[0]), pts=int(f[1]), tb=(int(f[2]), int(f[3])), capture_ns=int(f[4]),
                     width=int(f[5]), height=int(f[6]), fmt=f[7], flags=int(f[8]),
-                    planes=int(f[9]), strides=[int(f[10]), int(f[11]), int(f[12])]))
+                    planes=int(f[9]), strides=[int(f[10]), int(f[11]), int(f[12])],
+                    color=dict(zip(("matrix", "range", "primaries", "transfer", "chroma"), f[13:18]))))
         self.stats = json.load(open(stats)) if stats and os.path.exists(stats) else None
 
 
@@ -475,6 +476,70 @@ def test_resolution_change(tmp_path, ring, size_change_ts):
     ref = ffmpeg_raw(["-i", str(parts[1])], tmp_path / "ref.raw", "nv12")
     assert_same(run.raw[k * frame_bytes("nv12", 640, 360):], ref, "fixed size after the change")
 
+
+
+@pytest.fixture(scope="module")
+def color_media(tmp_path_factory):
+    """Ten 320x240 frames of testsrc2 each way a camera or a file tags its colour: MJPEG (yuvj420p,
+    full range, BT.601), full-range HEVC, H.264 tagged BT.709, and H.264 with no tags at all."""
+    d = tmp_path_factory.mktemp("color")
+    made = {}
+    for name, args in (("mjpeg.avi", ["-c:v", "mjpeg", "-pix_fmt", "yuvj420p", "-q:v", "3"]),
+                       ("hevc-full.mp4", ["-c:v", "libx265", "-x265-params", "log-level=error",
+                                          "-pix_fmt", "yuv420p", "-color_range", "pc"]),
+                       ("h264-bt709.mp4", ["-c:v", "libx264", "-pix_fmt", "yuv420p", "-colorspace", "bt709",
+                                           "-color_primaries", "bt709", "-color_trc", "bt709"]),
+                       ("h264-untagged.mp4", ["-c:v", "libx264", "-pix_fmt", "yuv420p"])):
+        subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i",
+                        "testsrc2=size=320x240:rate=10", "-frames:v", "10"] + args + ["-y", str(d / name)],
+                       check=True, timeout=TIMEOUT)
+        made[name.split(".")[0]] = d / name
+    return made
+
+
+@pytest.mark.parametrize("fmt", ["i420", "nv12"])
+@pytest.mark.parametrize("media", ["mjpeg", "hevc-full"])
+def test_full_range_source_is_made_limited(tmp_path, ring, color_media, media, fmt):
+    """10.1: a full-range source at source size in i420/nv12 is converted to limited range, byte
+    for byte what `ffmpeg -pix_fmt yuv420p|nv12` gives, and the header says so."""
+    path = color_media[media]
+    run = run_pipeline(tmp_path, ring, [str(path), "-s", "source", "-p", fmt])
+    check_headers(run, 10, fmt, 320, 240)
+    ref = ffmpeg_raw(["-i", str(path)], tmp_path / "ref.raw", "yuv420p" if fmt == "i420" else fmt)
+    assert_same(run.raw, ref, "%s as %s" % (media, fmt))
+    assert {h["color"]["range"] for h in run.headers} == {"limited"}
+    luma = split_planes(run.raw[:frame_bytes(fmt, 320, 240)], fmt, 320, 240)[0]
+    assert luma.min() >= 16 and luma.max() <= 235, (luma.min(), luma.max())
+
+
+@pytest.mark.parametrize("media,matrix,tagged", [("h264-bt709", "bt709", "bt709"),
+                                                 ("h264-untagged", "unspecified", "unspecified"),
+                                                 ("mjpeg", "bt470bg", "unspecified")])
+def test_colorimetry_in_headers_and_meta(tmp_path, ring, color_media, media, matrix, tagged):
+    """10.2: YUV records carry the source's matrix, limited range, primaries, transfer and chroma
+    siting; BGR records say the matrix they were converted with (BT.601 for an untagged source, as
+    swscale and ffmpeg do) and full range, and their pixels are ffmpeg's conversion of the same
+    frames; framering-ctl stat shows the same from the ring's meta."""
+    path = color_media[media]
+    run = run_pipeline(tmp_path, ring, [str(path), "-s", "source", "-p", "i420"])
+    # H.264 is copied with its own (left) siting; MJPEG's centred chroma is resampled to left
+    assert {tuple(h["color"].values()) for h in run.headers} == {(matrix, "limited", tagged, tagged, "left")}
+    run = run_pipeline(tmp_path, ring, [str(path), "-s", "source", "-p", "bgr24"])
+    converted = {"unspecified": "bt601"}.get(matrix, matrix)
+    assert {tuple(h["color"].values()) for h in run.headers} == {
+        (converted, "full", tagged, tagged, "unspecified")}
+    assert_same(run.raw, ffmpeg_raw(["-i", str(path)], tmp_path / "ref.raw", "bgr24"), media + " as bgr24")
+    cap = subprocess.Popen([CAPTURE, "--ring", ring, "--quiet", "--loop", "-s", "source", "-p", "bgr24",
+                            str(path)])
+    try:
+        wait_for(shm_path(ring))
+        time.sleep(0.5)
+        kv = dict(l.split(": ", 1) for l in subprocess.run([CTL, "stat", ring], capture_output=True, text=True,
+                                                            timeout=10).stdout.splitlines())
+    finally:
+        cap.terminate()
+        cap.wait(timeout=TIMEOUT)
+    assert (kv["color_matrix"], kv["color_range"], kv["color_primaries"]) == (converted, "full", tagged), kv
 
 
 def test_failure_while_running_exits_1(tmp_path, ring, size_change_ts):
