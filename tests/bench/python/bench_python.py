@@ -25,16 +25,13 @@ import statistics
 import subprocess
 import sys
 import time
-import uuid
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[3]
-sys.path.insert(0, str(REPO / "viewer_py"))
+import numpy as np
 
-import cv2  # noqa: E402
-import numpy as np  # noqa: E402
+# bench_common before framering: it puts this checkout's viewer_py/ on sys.path.
+from bench_common import cv2_frames, default_sample, ffprobe_frames, unique_ring_name
 
-import framering  # noqa: E402
+import framering
 
 W, H = 1920, 1080
 
@@ -44,15 +41,8 @@ def work(arr: np.ndarray) -> float:
     return float(arr[::64, ::64].mean())
 
 
-def ffprobe_frames(path: str) -> int:
-    out = subprocess.run(["ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0",
-                          "-show_entries", "stream=nb_read_frames", "-of", "csv=p=0", path],
-                         check=True, stdout=subprocess.PIPE).stdout
-    return int(out.strip())
-
-
 def run_ring(capture: str, video: str, frames: int) -> tuple:
-    name = f"bench-py-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+    name = unique_ring_name("bench-py")
     t0 = time.perf_counter()
     p = subprocess.Popen([capture, "-r", name, "--quiet", "--loop", "--frames", str(frames),
                           "--on-full", "block", video])
@@ -105,15 +95,9 @@ def run_cv2(video: str, frames: int) -> tuple:
     buf = np.empty((H, W, 3), np.uint8)
     n = 0
     acc = 0.0
-    while n < frames:
-        cap = cv2.VideoCapture(video)
-        while n < frames:
-            ok, img = cap.read(buf)
-            if not ok:
-                break
-            acc += work(img)
-            n += 1
-        cap.release()
+    for img in cv2_frames(video, frames, buf):
+        acc += work(img)
+        n += 1
     return n, time.perf_counter() - t0, acc
 
 
@@ -127,7 +111,7 @@ def run_null(video: str, frames: int, per_file: int) -> tuple:
 def handoff_cost(iterations: int, width: int, height: int) -> dict:
     """Seconds per frame for next_frame()+release() and next_frame()+.array+release(),
     timed only while the ring is full (the in-process producer refills between batches)."""
-    name = f"bench-py-h-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+    name = unique_ring_name("bench-py-h")
     slots = 8
     out = {}
     with framering.Producer(name, slots=slots, width=width, height=height) as prod, \
@@ -164,7 +148,7 @@ def main() -> int:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=int, default=5, help="runs of each method (default 5)")
     ap.add_argument("--frames", type=int, default=600, help="frames per run (default 600)")
-    ap.add_argument("--input", default=os.environ.get("FRAMERING_SAMPLE", str(REPO / "assets" / "sample.mp4")),
+    ap.add_argument("--input", default=default_sample(),
                     help="1080p video (default: the sample)")
     ap.add_argument("--capture", default=os.environ.get("FRAMERING_CAPTURE"), help="framering-capture binary")
     ap.add_argument("--handoff-iterations", type=int, default=20000)
