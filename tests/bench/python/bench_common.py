@@ -33,6 +33,15 @@ def ffprobe_frames(path: str) -> int:
     return int(out.strip())
 
 
+def ffprobe_size(path: str) -> tuple:
+    """(width, height) of PATH's first video stream."""
+    out = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries",
+                          "stream=width,height", "-of", "csv=p=0", path],
+                         check=True, stdout=subprocess.PIPE, text=True).stdout
+    width, height = out.strip().split(",")[:2]
+    return int(width), int(height)
+
+
 def unique_ring_name(prefix: str) -> str:
     """A ring name no other run (or concurrent benchmark) uses."""
     return f"{prefix}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
