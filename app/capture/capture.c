@@ -83,7 +83,7 @@ struct options {
 struct counters {
 	uint64_t produced;      /* frames that reached the ring (written + dropped) */
 	uint64_t written, dropped;
-	uint64_t decode_errors; /* packets the decoder refused + errors it reported */
+	uint64_t decode_failures; /* errors the decoder returned: a packet or frame gave no picture */
 	uint64_t corrupt_frames;
 	uint64_t skipped_before_start;
 	uint64_t loops, discontinuities, format_changes;
@@ -234,7 +234,8 @@ static void usage(FILE *out)
 "(exits or dies), like a writer whose pipe reader closed. On a TTY a progress line shows frames, fps, drops, ring fill and decode\n"
 "errors; a summary is printed at the end. SIGINT/SIGTERM stop cleanly: end of\n"
 "stream is marked and the ring is removed. A stream with damaged packets keeps\n"
-"going and counts the errors.\n"
+"going, like ffmpeg: every frame the decoder still gives is written, and each\n"
+"error is said and counted (decode errors in the summary and --stats-json).\n"
 "\n"
 "Exit status: 0 done (end of input, limit reached, consumer left, or stopped by a\n"
 "  signal)\n"
@@ -758,6 +759,14 @@ static void wait_drained(struct capture *cap)
 	}
 }
 
+/* What the summary calls decode errors: each failure the decoder returned
+ * (ffmpeg's "Error while decoding stream" line) plus each error it logged,
+ * which also catches damage it concealed in a frame it still gave us. */
+static uint64_t decode_errors(const struct capture *cap)
+{
+	return cap->n.decode_failures + atomic_load(&decoder_log_errors);
+}
+
 static void progress(struct capture *cap, bool force)
 {
 	uint64_t now = app_now_ns();
@@ -770,7 +779,7 @@ static void progress(struct capture *cap, bool force)
 	app_progress("frames %" PRIu64 "  %.1f fps  drops %" PRIu64 "  ring %3.0f%%  decode errors %" PRIu64,
 		     cap->n.written, el > 0 ? (double)cap->n.written / el : 0.0, cap->n.dropped,
 		     rs.capacity ? 100.0 * (double)rs.used / (double)rs.capacity : 0.0,
-		     cap->n.decode_errors + atomic_load(&decoder_log_errors));
+		     decode_errors(cap));
 }
 
 /* Stop after a failure that was just complained about: the exit status says so. */
@@ -903,16 +912,31 @@ static int output_frame(struct capture *cap, AVFrame *f, uint64_t decoded_ns)
 	return last ? 1 : 0;
 }
 
+/* A decoder that failed this many times in a row without giving a frame is
+ * stuck, not damaged: stop asking it instead of spinning. */
+#define MAX_FAILURES_IN_A_ROW 1000
+
+/* The decoder gave up on a packet or a frame: count it, say so once the input
+ * is known to work (before that FFmpeg's messages are held back, so that a
+ * bad input gets its one line), and go on, as the ffmpeg CLI does. */
+static void decode_failed(struct capture *cap, int err)
+{
+	cap->n.decode_failures++;
+	if (!cap->opt->quiet && cap->have_first)
+		app_complain("error while decoding '%s': %s; going on", cap->opt->input, av_err2str(err));
+}
+
 /* Send one packet (NULL: drain) and put every frame it yields into the ring.
- * Damaged packets are counted and skipped. Returns as output_frame(). */
+ * Damaged packets and frames are counted and skipped. Returns as output_frame(). */
 static int decode_packet(struct capture *cap, const AVPacket *pkt)
 {
 	uint64_t c0 = thread_cpu_ns();
 	int ret = avcodec_send_packet(cap->dec, pkt);
 	cap->n.cpu_decode_ns += thread_cpu_ns() - c0;
 	if (ret < 0 && ret != AVERROR_EOF)
-		cap->n.decode_errors++;
+		decode_failed(cap, ret);
 
+	unsigned failed = 0;
 	for (;;) {
 		c0 = thread_cpu_ns();
 		ret = avcodec_receive_frame(cap->dec, cap->frame);
@@ -920,9 +944,16 @@ static int decode_packet(struct capture *cap, const AVPacket *pkt)
 		if (ret == AVERROR(EAGAIN) || ret == AVERROR_EOF)
 			return 0;
 		if (ret < 0) {
-			cap->n.decode_errors++;
-			return 0;
+			/* One frame lost, not the end of the stream: a frame-threaded
+			 * decoder reports each frame's failure on its own, and the frames
+			 * its other threads decoded (at the drain: every frame after the
+			 * bad one) still follow. So ask again. */
+			decode_failed(cap, ret);
+			if (++failed >= MAX_FAILURES_IN_A_ROW)
+				return 0;
+			continue;
 		}
+		failed = 0;
 		ret = output_frame(cap, cap->frame, app_now_ns());
 		av_frame_unref(cap->frame);
 		if (ret != 0)
@@ -978,8 +1009,9 @@ static void write_stats(struct capture *cap, double wall_s, uint64_t cpu_main_ns
 	fprintf(f, "  \"frames_produced\": %" PRIu64 ",\n  \"frames_written\": %" PRIu64 ",\n"
 		   "  \"frames_dropped\": %" PRIu64 ",\n",
 		n->produced, n->written, n->dropped);
-	fprintf(f, "  \"decode_errors\": %" PRIu64 ",\n  \"corrupt_frames\": %" PRIu64 ",\n",
-		n->decode_errors + atomic_load(&decoder_log_errors), n->corrupt_frames);
+	fprintf(f, "  \"decode_errors\": %" PRIu64 ",\n  \"decode_failures\": %" PRIu64 ",\n"
+		   "  \"corrupt_frames\": %" PRIu64 ",\n",
+		decode_errors(cap), n->decode_failures, n->corrupt_frames);
 	fprintf(f, "  \"skipped_before_start\": %" PRIu64 ",\n  \"loops\": %" PRIu64 ",\n"
 		   "  \"discontinuities\": %" PRIu64 ",\n  \"format_changes\": %" PRIu64 ",\n",
 		n->skipped_before_start, n->loops, n->discontinuities, n->format_changes);
@@ -1127,7 +1159,7 @@ int main(int argc, char **argv)
 			" dropped, %" PRIu64 " decode errors, %" PRIu64 " loops, in %.2f s (%.1f fps)%s\n",
 			cap.n.written, opt.ring_name, cap.conv.out_w, cap.conv.out_h,
 			frame_format_name(opt.fourcc), cap.n.dropped,
-			cap.n.decode_errors + atomic_load(&decoder_log_errors), cap.n.loops, wall_s,
+			decode_errors(&cap), cap.n.loops, wall_s,
 			wall_s > 0 ? (double)cap.n.written / wall_s : 0.0,
 			app_stop_requested ? ", stopped by signal"
 			: cap.stopped_by_consumer ? ", stopped: the consumer left" : "");

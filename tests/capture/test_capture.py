@@ -640,6 +640,54 @@ def test_corrupt_packets_keep_going(tmp_path, ring):
     assert run.stats["frames_written"] > 30 and len(run.headers) == run.stats["frames_written"]
 
 
+@pytest.fixture(scope="module")
+def h264_mp4(tmp_path_factory):
+    """60 frames of testsrc2 in H.264/MP4 with the index first (+faststart), so that a
+    truncated copy still opens and its last packet is cut short."""
+    path = tmp_path_factory.mktemp("damaged") / "full.mp4"
+    subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i",
+                    "testsrc2=size=320x240:rate=30", "-frames:v", "60", "-c:v", "libx264", "-preset",
+                    "fast", "-pix_fmt", "yuv420p", "-movflags", "+faststart", "-y", str(path)],
+                   check=True, timeout=TIMEOUT)
+    return path
+
+
+@pytest.mark.parametrize("threads", [None, 4])
+@pytest.mark.parametrize("cut", [0.3, 0.5, 0.7])
+def test_truncated_file_every_frame_ffmpeg_decodes(tmp_path, ring, h264_mp4, cut, threads):
+    """A file cut short: the decoder fails on the last, partial packet and, with frame
+    threads, reports it at the drain before the frames its other threads still hold.
+    Every frame ffmpeg decodes arrives, pixel for pixel, and the failure is counted as
+    ffmpeg counts it (one "Error while decoding stream" line per failure). threads=4 makes
+    the decoder hold several frames whatever the machine's core count."""
+    data = h264_mp4.read_bytes()
+    bad = tmp_path / "cut.mp4"
+    bad.write_bytes(data[:int(len(data) * cut)])
+    dec = ["-threads", str(threads)] if threads else []
+    ref_path = tmp_path / "ref.raw"
+    # passthrough: the frames as decoded, none duplicated to fill a gap in the timestamps
+    r = subprocess.run(["ffmpeg", "-hide_banner", "-nostdin", "-v", "error"] + dec + ["-i", str(bad),
+                        "-fps_mode", "passthrough", "-pix_fmt", "bgr24", "-f", "rawvideo", "-y", str(ref_path)],
+                       capture_output=True, text=True, timeout=TIMEOUT)
+    assert r.returncode == 0, r.stderr
+    ref = np.fromfile(ref_path, np.uint8)
+    fb = frame_bytes("bgr24", 320, 240)
+    n, failures = ref.size // fb, r.stderr.count("Error while decoding stream")
+    assert 0 < n < 60 and failures > 0, (n, r.stderr)  # the file really is damaged
+
+    opts = ["-o", "threads=%d" % threads] if threads else []
+    run = run_pipeline(tmp_path, ring, [str(bad), "-s", "source"] + opts)
+    check_headers(run, n, "bgr24", 320, 240)
+    assert_same(run.raw, ref, "truncated file")
+    st = run.stats
+    assert st["frames_written"] == n
+    assert st["decode_failures"] == failures, st
+    assert st["decode_errors"] >= st["decode_failures"]
+    assert "%d decode errors" % st["decode_errors"] in run.cap.stderr, run.cap.stderr
+    said = [l for l in run.cap.stderr.splitlines() if l.startswith("framering-capture: error while decoding")]
+    assert len(said) == failures and "going on" in said[0], run.cap.stderr
+
+
 # ------------------------------------------------------------------ signals
 
 def wait_for(path, timeout=20):
