@@ -37,6 +37,7 @@
 #include "capture_meta.h"
 #include "convert.h"
 #include "frame.h"
+#include "orient.h"
 #include "ring.h"
 
 #ifndef FRAMERING_DEFAULT_INPUT
@@ -66,6 +67,7 @@ struct options {
 	AVDictionary *av_opts;
 	unsigned width, height; /* 0 x 0: source size */
 	bool stretch;
+	bool autorotate;        /* honour the display matrix (default), like ffmpeg */
 	uint32_t fourcc;
 	int realtime;           /* -1: default for the source, 0 off, 1 on */
 	bool loop;
@@ -103,6 +105,9 @@ struct capture {
 	bool live, camera, pace;
 	enum ring_full_policy policy;
 	double frame_dur;       /* seconds, nominal */
+	int stream_orient;      /* ORIENT_* the stream's display matrix asks for (0 with --no-autorotate) */
+	int rotation_degrees;   /* clockwise angle of the last display matrix seen, applied or not */
+	bool odd_angle_said;
 	double start_target;    /* stream time (s) of --start, or -inf */
 
 	/* timeline: seconds of output since the first frame, across loops */
@@ -199,6 +204,12 @@ static void usage(FILE *out)
 "                          for rawvideo -o video_size=WxH -o pixel_format=yuv420p,\n"
 "                          for the decoder -o threads=2. Unused options are an error.\n"
 "  -s, --size WxH|source   output size (default 1920x1080); 'source' follows the input\n"
+"                          (its displayed size: see --no-autorotate)\n"
+"      --no-autorotate     keep frames as decoded. By default a display matrix (a\n"
+"                          phone's rotation) turns them as ffmpeg does: 90, 180,\n"
+"                          270 degrees and mirror images; the record has the\n"
+"                          displayed size (-s source: 1080x1920 for a 1920x1080\n"
+"                          video rotated 90). Other angles are left as decoded\n"
 "      --fit letterbox|stretch\n"
 "                          keep the aspect ratio with black bars (default) or stretch.\n"
 "                          Bars: Y=16 U=V=128 for i420/nv12, 0 for bgr24/rgb24/gray\n"
@@ -251,14 +262,16 @@ static void usage(FILE *out)
 
 static int parse_options(int argc, char **argv, struct options *o)
 {
-	enum { OPT_FIT = 256, OPT_REALTIME, OPT_NO_REALTIME, OPT_LOOP, OPT_FRAMES, OPT_DURATION,
-	       OPT_START, OPT_ON_FULL, OPT_SLOTS, OPT_STATS, OPT_MAX_CONSUMERS, OPT_WAIT_CONSUMERS };
+	enum { OPT_FIT = 256, OPT_NO_AUTOROTATE, OPT_REALTIME, OPT_NO_REALTIME, OPT_LOOP, OPT_FRAMES,
+	       OPT_DURATION, OPT_START, OPT_ON_FULL, OPT_SLOTS, OPT_STATS, OPT_MAX_CONSUMERS,
+	       OPT_WAIT_CONSUMERS };
 	static const struct option longopts[] = {
 		{"ring", required_argument, NULL, 'r'},
 		{"input-format", required_argument, NULL, 'f'},
 		{"option", required_argument, NULL, 'o'},
 		{"size", required_argument, NULL, 's'},
 		{"fit", required_argument, NULL, OPT_FIT},
+		{"no-autorotate", no_argument, NULL, OPT_NO_AUTOROTATE},
 		{"format", required_argument, NULL, 'p'},
 		{"realtime", no_argument, NULL, OPT_REALTIME},
 		{"no-realtime", no_argument, NULL, OPT_NO_REALTIME},
@@ -276,7 +289,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 		{NULL, 0, NULL, 0},
 	};
 	*o = (struct options){.ring_name = "framering", .input = FRAMERING_DEFAULT_INPUT,
-			      .width = 1920, .height = 1080, .fourcc = FRAME_FMT_BGR24,
+			      .width = 1920, .height = 1080, .autorotate = true, .fourcc = FRAME_FMT_BGR24,
 			      .realtime = -1, .duration = -1, .start = -1, .on_full = -1,
 			      .slots = 4};
 	int c;
@@ -321,6 +334,9 @@ static int parse_options(int argc, char **argv, struct options *o)
 				app_complain("bad --fit '%s': expected letterbox or stretch", optarg);
 				return EXIT_USAGE;
 			}
+			break;
+		case OPT_NO_AUTOROTATE:
+			o->autorotate = false;
 			break;
 		case 'p':
 			o->fourcc = frame_format_from_name(optarg);
@@ -423,6 +439,51 @@ static bool is_v4l2_name(const char *name)
 	return name && (!strcmp(name, "v4l2") || !strcmp(name, "video4linux2"));
 }
 
+/* The stream's display matrix (9 values), or NULL. FFmpeg 6.1 moved stream
+ * side data into the codec parameters and deprecated the old call. */
+static const int32_t *stream_display_matrix(const AVStream *st)
+{
+#if LIBAVCODEC_VERSION_INT >= AV_VERSION_INT(60, 29, 100)
+	const AVPacketSideData *sd = av_packet_side_data_get(st->codecpar->coded_side_data,
+							     st->codecpar->nb_coded_side_data,
+							     AV_PKT_DATA_DISPLAYMATRIX);
+	return sd && sd->size >= 9 * sizeof(int32_t) ? (const int32_t *)sd->data : NULL;
+#else
+	size_t size = 0;
+	const uint8_t *m = av_stream_get_side_data(st, AV_PKT_DATA_DISPLAYMATRIX, &size);
+	return m && size >= 9 * sizeof(int32_t) ? (const int32_t *)m : NULL;
+#endif
+}
+
+/* The ORIENT_* turn for display matrix M (NULL: none); notes its angle. */
+static int matrix_orient(struct capture *cap, const int32_t *m)
+{
+	int o = orient_from_display_matrix(m, &cap->rotation_degrees);
+	if (!cap->opt->autorotate)
+		return ORIENT_NONE;
+	if (o < 0) {
+		if (!cap->odd_angle_said && !cap->opt->quiet)
+			app_complain("warning: '%s' is to be shown rotated by %d degrees; only multiples of 90 "
+				     "are applied: frames are left as decoded", cap->opt->input, cap->rotation_degrees);
+		cap->odd_angle_said = true;
+		return ORIENT_NONE;
+	}
+	return o;
+}
+
+/* The turn for frame F. Its own display matrix (an H.264/HEVC display
+ * orientation message) comes first, then the stream's, as the ffmpeg CLI
+ * takes them. Frames seldom carry side data: no lookup when there is none. */
+static int frame_orient(struct capture *cap, const AVFrame *f)
+{
+	if (f->nb_side_data && cap->opt->autorotate) {
+		const AVFrameSideData *sd = av_frame_get_side_data(f, AV_FRAME_DATA_DISPLAYMATRIX);
+		if (sd && sd->size >= 9 * sizeof(int32_t))
+			return matrix_orient(cap, (const int32_t *)sd->data);
+	}
+	return cap->stream_orient;
+}
+
 /* Open the input and find its video stream. Sets cap->live/camera. */
 static int open_input(struct capture *cap, AVDictionary **av_opts)
 {
@@ -481,6 +542,7 @@ static int open_input(struct capture *cap, AVDictionary **av_opts)
 		return EXIT_BAD_INPUT;
 	}
 	cap->st = cap->fmt->streams[ret];
+	cap->stream_orient = matrix_orient(cap, stream_display_matrix(cap->st));
 
 	const char *name = cap->fmt->iformat->name;
 	const AVClass *cls = cap->fmt->iformat->priv_class;
@@ -609,7 +671,9 @@ static int open_ring(struct capture *cap)
 {
 	const struct options *o = cap->opt;
 	unsigned src_w = (unsigned)cap->st->codecpar->width, src_h = (unsigned)cap->st->codecpar->height;
-	unsigned w = o->width ? o->width : src_w, h = o->height ? o->height : src_h;
+	bool swap = cap->stream_orient & ORIENT_TRANSPOSE; /* -s source: the displayed size */
+	unsigned w = o->width ? o->width : swap ? src_h : src_w;
+	unsigned h = o->height ? o->height : swap ? src_w : src_h;
 	if (!w || !h) { /* size unknown until the first frame: assume 1080p */
 		w = 1920;
 		h = 1080;
@@ -833,7 +897,7 @@ static int output_frame(struct capture *cap, AVFrame *f, uint64_t decoded_ns)
 	cap->last_t = t;
 
 	uint32_t flags = f->key_frame ? FRAME_FLAG_KEY : 0;
-	int ret = conv_prepare(&cap->conv, f);
+	int ret = conv_prepare(&cap->conv, f, frame_orient(cap, f));
 	if (ret < 0) {
 		app_complain("cannot convert %dx%d %s frames to %s: %s", f->width, f->height,
 			 av_get_pix_fmt_name(f->format) ? av_get_pix_fmt_name(f->format) : "?",
@@ -998,6 +1062,10 @@ static void write_stats(struct capture *cap, double wall_s, uint64_t cpu_main_ns
 	fprintf(f, ",\n  \"format\": \"%s\",\n  \"width\": %u,\n  \"height\": %u,\n",
 		frame_format_name(o->fourcc), cap->conv.out_w, cap->conv.out_h);
 	fprintf(f, "  \"conversion\": \"%s\",\n", !cap->conv_ready ? "none" : cap->conv.copy ? "copy" : "swscale");
+	/* rotation: the turn applied to the last frame, as ffmpeg's filters;
+	 * rotation_degrees: what the display matrix asks, applied or not */
+	fprintf(f, "  \"autorotate\": %s,\n  \"rotation\": \"%s\",\n  \"rotation_degrees\": %d,\n",
+		o->autorotate ? "true" : "false", orient_name(cap->conv.orient), cap->rotation_degrees);
 	int threading = cap->dec ? cap->dec->active_thread_type : 0;
 	fprintf(f, "  \"decoder_threading\": \"%s\",\n  \"decoder_threads\": %d,\n"
 		   "  \"conversion_threads\": %d,\n",
@@ -1155,10 +1223,11 @@ int main(int argc, char **argv)
 		progress(&cap, true);
 		app_progress_end();
 		fprintf(stderr,
-			"framering-capture: %" PRIu64 " frames written to ring '%s' (%ux%u %s), %" PRIu64
+			"framering-capture: %" PRIu64 " frames written to ring '%s' (%ux%u %s%s%s), %" PRIu64
 			" dropped, %" PRIu64 " decode errors, %" PRIu64 " loops, in %.2f s (%.1f fps)%s\n",
 			cap.n.written, opt.ring_name, cap.conv.out_w, cap.conv.out_h,
-			frame_format_name(opt.fourcc), cap.n.dropped,
+			frame_format_name(opt.fourcc), cap.conv.orient ? ", autorotated: " : "",
+			cap.conv.orient ? orient_name(cap.conv.orient) : "", cap.n.dropped,
 			decode_errors(&cap), cap.n.loops, wall_s,
 			wall_s > 0 ? (double)cap.n.written / wall_s : 0.0,
 			app_stop_requested ? ", stopped by signal"

@@ -15,8 +15,21 @@
  * Letterbox bars are black in each format's own convention: Y=16, U=V=128 for
  * i420/nv12 (limited range, what swscale outputs), 0 for bgr24, rgb24 and gray
  * (full range, again what swscale outputs for black).
+ *
+ * A picture with a display matrix is turned as the CLI's autorotate does
+ * (orient.c): the CLI puts its transpose/flip filters before the scaler, so
+ * the source is turned first, into a buffer swscale reads, or straight into
+ * the record when no conversion is needed. A source format that cannot be
+ * turned sample by sample (4:2:2 under a transpose, paletted, ...) is
+ * converted to the output format first and turned after (turn_last): what
+ * the CLI does at the displayed size, so the pixels are its own there. (When
+ * it also scales, the CLI converts such a source to 4:4:4 before the turn
+ * instead; ours then differ from its by chroma interpolation.) A picture
+ * without a turn takes exactly the path it took before: nothing is added per
+ * frame but one test.
  */
 #include "convert.h"
+#include "orient.h"
 
 #include <errno.h>
 #include <string.h>
@@ -92,16 +105,21 @@ void conv_free(struct conv *c)
 {
 	sws_freeContext(c->sws);
 	c->sws = NULL;
+	av_frame_free(&c->turned);
 }
 
 /* The picture rectangle inside the record: the whole record (stretch, or the
- * aspect ratios agree), else the largest centred rectangle of the source's
- * display aspect ratio. Chroma-subsampled formats keep it on even coordinates
+ * aspect ratios agree), else the largest centred rectangle of the displayed
+ * picture's aspect ratio. Chroma-subsampled formats keep it on even coordinates
  * so that the bars and the picture split chroma samples cleanly. */
 static void fit(struct conv *c)
 {
-	c->out_w = c->req_w ? c->req_w : (unsigned)c->src_w;
-	c->out_h = c->req_h ? c->req_h : (unsigned)c->src_h;
+	/* The displayed picture: a transpose swaps the size and inverts the
+	 * sample aspect ratio, as the transpose filter does. */
+	bool swap = c->orient & ORIENT_TRANSPOSE;
+	int64_t disp_w = swap ? c->src_h : c->src_w, disp_h = swap ? c->src_w : c->src_h;
+	c->out_w = c->req_w ? c->req_w : (unsigned)disp_w;
+	c->out_h = c->req_h ? c->req_h : (unsigned)disp_h;
 	c->img_x = c->img_y = 0;
 	c->img_w = c->out_w;
 	c->img_h = c->out_h;
@@ -111,8 +129,10 @@ static void fit(struct conv *c)
 	AVRational sar = c->src_sar;
 	if (sar.num <= 0 || sar.den <= 0)
 		sar = (AVRational){1, 1};
+	if (swap)
+		sar = (AVRational){sar.den, sar.num};
 	/* display aspect = dar_num / dar_den */
-	int64_t dar_num = (int64_t)c->src_w * sar.num, dar_den = (int64_t)c->src_h * sar.den;
+	int64_t dar_num = disp_w * sar.num, dar_den = disp_h * sar.den;
 	int64_t w = c->out_w, h = c->out_h;
 	if (w * dar_den > h * dar_num)
 		w = (h * dar_num + dar_den / 2) / dar_den; /* pillarbox */
@@ -152,7 +172,8 @@ static enum AVPixelFormat unjpeg(enum AVPixelFormat f, int *full)
 	}
 }
 
-static int make_sws(struct conv *c)
+/* swscale from SRC_W x SRC_H of the source format to DST_W x DST_H of the output format. */
+static int make_sws(struct conv *c, int src_w, int src_h, int dst_w, int dst_h)
 {
 	int src_full = 0;
 	enum AVPixelFormat src_fmt = unjpeg(c->src_fmt, &src_full);
@@ -167,11 +188,11 @@ static int make_sws(struct conv *c)
 	int ret = 0;
 	/* What ffmpeg's scale filter sets; the chroma positions are its "MPEG-2
 	 * siting for yuv420p" override, the flags the CLI's default "bicubic". */
-	if ((ret = av_opt_set_int(s, "srcw", c->src_w, 0)) < 0 ||
-	    (ret = av_opt_set_int(s, "srch", c->src_h, 0)) < 0 ||
+	if ((ret = av_opt_set_int(s, "srcw", src_w, 0)) < 0 ||
+	    (ret = av_opt_set_int(s, "srch", src_h, 0)) < 0 ||
 	    (ret = av_opt_set_int(s, "src_format", src_fmt, 0)) < 0 ||
-	    (ret = av_opt_set_int(s, "dstw", c->img_w, 0)) < 0 ||
-	    (ret = av_opt_set_int(s, "dsth", c->img_h, 0)) < 0 ||
+	    (ret = av_opt_set_int(s, "dstw", dst_w, 0)) < 0 ||
+	    (ret = av_opt_set_int(s, "dsth", dst_h, 0)) < 0 ||
 	    (ret = av_opt_set_int(s, "dst_format", c->dst_fmt, 0)) < 0 ||
 	    (ret = av_opt_set_int(s, "sws_flags", SWS_BICUBIC, 0)) < 0 ||
 	    (ret = av_opt_set_int(s, "threads", c->sws_threads, 0)) < 0)
@@ -249,11 +270,24 @@ static void describe_color(struct conv *c, const AVFrame *f)
 	}
 }
 
-int conv_prepare(struct conv *c, const AVFrame *f)
+/* The buffer between the turn and swscale: W x H of FMT. */
+static int make_turned(struct conv *c, enum AVPixelFormat fmt, int w, int h)
+{
+	c->turned = av_frame_alloc();
+	if (!c->turned)
+		return AVERROR(ENOMEM);
+	c->turned->format = fmt;
+	c->turned->width = w;
+	c->turned->height = h;
+	return av_frame_get_buffer(c->turned, 0);
+}
+
+int conv_prepare(struct conv *c, const AVFrame *f, int orient)
 {
 	if (c->src_fmt == (enum AVPixelFormat)f->format && c->src_w == f->width &&
 	    c->src_h == f->height && c->src_space == f->colorspace && c->src_range == f->color_range &&
-	    c->src_sar.num == f->sample_aspect_ratio.num && c->src_sar.den == f->sample_aspect_ratio.den)
+	    c->src_sar.num == f->sample_aspect_ratio.num && c->src_sar.den == f->sample_aspect_ratio.den &&
+	    c->orient == orient)
 		return 0;
 	if (f->width < 1 || f->height < 1 || f->format < 0)
 		return AVERROR(EINVAL);
@@ -265,18 +299,33 @@ int conv_prepare(struct conv *c, const AVFrame *f)
 	c->src_space = f->colorspace;
 	c->src_range = f->color_range;
 	c->src_sar = f->sample_aspect_ratio;
+	c->orient = orient;
 	fit(c);
 	if (c->out_w > FRAME_MAX_DIM || c->out_h > FRAME_MAX_DIM)
 		return AVERROR(ERANGE);
+	bool swap = orient & ORIENT_TRANSPOSE;
+	int disp_w = swap ? c->src_h : c->src_w, disp_h = swap ? c->src_w : c->src_h;
 	/* A copy only where it gives what ffmpeg -pix_fmt gives: a full-range
 	 * source (MJPEG's yuvj420p, full-range HEVC) is converted to limited. */
-	c->copy = c->src_fmt == c->dst_fmt && (unsigned)c->src_w == c->out_w &&
-		  (unsigned)c->src_h == c->out_h && c->img_w == c->out_w && c->img_h == c->out_h &&
+	c->copy = c->src_fmt == c->dst_fmt && (unsigned)disp_w == c->out_w &&
+		  (unsigned)disp_h == c->out_h && c->img_w == c->out_w && c->img_h == c->out_h &&
 		  c->src_range != AVCOL_RANGE_JPEG;
+	/* every output format can be turned, so a copy never needs turn_last */
+	c->turn_last = orient && !orient_can_turn(c->src_fmt, orient);
 	describe_color(c, f);
 	if (c->copy)
 		return 1;
-	int ret = make_sws(c);
+	int ret;
+	if (!orient) {
+		ret = make_sws(c, c->src_w, c->src_h, (int)c->img_w, (int)c->img_h);
+	} else if (!c->turn_last) {
+		if ((ret = make_turned(c, c->src_fmt, disp_w, disp_h)) >= 0)
+			ret = make_sws(c, disp_w, disp_h, (int)c->img_w, (int)c->img_h);
+	} else {
+		int w = (int)(swap ? c->img_h : c->img_w), h = (int)(swap ? c->img_w : c->img_h);
+		if ((ret = make_turned(c, c->dst_fmt, w, h)) >= 0)
+			ret = make_sws(c, c->src_w, c->src_h, w, h);
+	}
 	return ret < 0 ? ret : 1;
 }
 
@@ -318,6 +367,56 @@ static void no_free(void *opaque, uint8_t *data)
 	(void)data;
 }
 
+/* swscale SRC into the picture rectangle DST of the record HDR. */
+static int scale_into(struct conv *c, const AVFrame *src, struct frame_header *hdr,
+		      const struct plane_desc *d, uint8_t *const dst[4], const int dst_stride[4])
+{
+	uint8_t *rec = (uint8_t *)hdr;
+	AVFrame *out = av_frame_alloc();
+	if (!out)
+		return AVERROR(ENOMEM);
+	int ret = 0;
+	out->buf[0] = av_buffer_create(rec, (size_t)hdr->plane[0].offset + hdr->image_size, no_free,
+				       NULL, 0);
+	if (!out->buf[0]) {
+		ret = AVERROR(ENOMEM);
+		goto end;
+	}
+	out->format = c->dst_fmt;
+	out->width = (int)c->img_w;
+	out->height = (int)c->img_h;
+	for (unsigned i = 0; i < d->count; i++) {
+		out->data[i] = dst[i];
+		out->linesize[i] = dst_stride[i];
+	}
+	ret = sws_scale_frame(c->sws, out, src);
+end:
+	av_frame_free(&out);
+	return ret;
+}
+
+/* conv_frame() for a picture shown turned: see the top of this file. */
+static int turn_frame(struct conv *c, const AVFrame *f, struct frame_header *hdr,
+		      const struct plane_desc *d, uint8_t *const dst[4], const int dst_stride[4])
+{
+	const uint8_t *const *src = (const uint8_t *const *)f->data;
+	if (c->copy) {
+		orient_image(dst, dst_stride, src, f->linesize, c->src_fmt, f->width, f->height, c->orient);
+		return 0;
+	}
+	if (!c->turn_last) {
+		orient_image(c->turned->data, c->turned->linesize, src, f->linesize, c->src_fmt, f->width,
+			     f->height, c->orient);
+		return scale_into(c, c->turned, hdr, d, dst, dst_stride);
+	}
+	int ret = sws_scale_frame(c->sws, c->turned, f);
+	if (ret < 0)
+		return ret;
+	orient_image(dst, dst_stride, (const uint8_t *const *)c->turned->data, c->turned->linesize, c->dst_fmt,
+		     c->turned->width, c->turned->height, c->orient);
+	return 0;
+}
+
 int conv_frame(struct conv *c, const AVFrame *f, struct frame_header *hdr)
 {
 	struct plane_desc d = describe(c->fourcc);
@@ -339,6 +438,8 @@ int conv_frame(struct conv *c, const AVFrame *f, struct frame_header *hdr)
 			 (size_t)(c->img_x >> hs) * d.bpp[i];
 	}
 
+	if (c->orient)
+		return turn_frame(c, f, hdr, &d, dst, dst_stride);
 	if (c->copy) {
 		for (unsigned i = 0; i < d.count; i++)
 			av_image_copy_plane(dst[i], dst_stride[i], f->data[i], f->linesize[i],
@@ -346,26 +447,5 @@ int conv_frame(struct conv *c, const AVFrame *f, struct frame_header *hdr)
 					    (int)frame_plane_rows(c->fourcc, c->out_h, i));
 		return 0;
 	}
-
-	AVFrame *out = av_frame_alloc();
-	if (!out)
-		return AVERROR(ENOMEM);
-	int ret = 0;
-	out->buf[0] = av_buffer_create(rec, (size_t)hdr->plane[0].offset + hdr->image_size, no_free,
-				       NULL, 0);
-	if (!out->buf[0]) {
-		ret = AVERROR(ENOMEM);
-		goto end;
-	}
-	out->format = c->dst_fmt;
-	out->width = (int)c->img_w;
-	out->height = (int)c->img_h;
-	for (unsigned i = 0; i < d.count; i++) {
-		out->data[i] = dst[i];
-		out->linesize[i] = dst_stride[i];
-	}
-	ret = sws_scale_frame(c->sws, out, f);
-end:
-	av_frame_free(&out);
-	return ret;
+	return scale_into(c, f, hdr, &d, dst, dst_stride);
 }

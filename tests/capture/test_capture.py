@@ -19,6 +19,7 @@ import os
 import re
 import shlex
 import signal
+import struct
 import subprocess
 import time
 import uuid
@@ -293,6 +294,123 @@ def test_rawvideo_input_copy(tmp_path, ring):
     check_headers(run, 10, "bgr24", 320, 240, first_key=False)
     assert run.stats["conversion"] == "copy"
     assert_same(run.raw, ref, "rawvideo")
+
+
+# ------------------------------------------------------------------ display matrix (autorotate)
+
+def set_display_matrix(src, dst, a, b, c, d):
+    """Copy the MP4 SRC to DST with the a b c d entries (+1/-1/0) of its video track's display
+    matrix replaced. The ffmpeg CLI (5.1) can only write rotations (-metadata:s:v rotate=N);
+    mirror images need the matrix itself, in the tkhd box: 40 bytes after the box type come
+    the 9 values, 16.16 fixed point except u, v, w (2.30)."""
+    data = bytearray(src.read_bytes())
+    i = data.find(b"tkhd")
+    assert i > 0 and data.count(b"tkhd") == 1 and data[i + 4] == 0, "one version-0 tkhd expected"
+    one = 1 << 16
+    data[i + 44:i + 80] = struct.pack(">9i", a * one, b * one, 0, c * one, d * one, 0, 0, 0, 1 << 30)
+    dst.write_bytes(bytes(data))
+
+
+def display_rotation(path):
+    """ffprobe's reading of the display matrix: its rotation, or None when there is no matrix."""
+    out = json.loads(subprocess.check_output(
+        ["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "stream_side_data",
+         "-of", "json", str(path)], text=True))
+    for sd in out["streams"][0].get("side_data_list", []):
+        if sd.get("side_data_type") == "Display Matrix":
+            return int(sd["rotation"])
+    return None
+
+
+@pytest.fixture(scope="module")
+def turned_files(tmp_path_factory):
+    """320x240 testsrc2 clips (H.264 yuv420p, yuv422p and yuv420p10le) with display matrices:
+    name -> (path, ffprobe rotation, the turn the ffmpeg CLI inserts for it)."""
+    d = tmp_path_factory.mktemp("turned")
+    bases = {}
+    for pix in ("yuv420p", "yuv422p", "yuv420p10le"):
+        bases[pix] = d / ("base-%s.mp4" % pix)
+        subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i",
+                        "testsrc2=size=320x240:rate=10", "-frames:v", "10", "-c:v", "libx264", "-preset",
+                        "fast", "-pix_fmt", pix, "-y", str(bases[pix])], check=True, timeout=TIMEOUT)
+    files = {}
+    # what a phone writes, by the CLI's own rotate tag: (name, source, tag, rotation, turn)
+    for name, pix, tag, rot, turn in (("rotate90", "yuv420p", 90, 90, "transpose=cclock"),
+                                      ("rotate180", "yuv420p", 180, -180, "hflip,vflip"),
+                                      ("rotate270", "yuv420p", 270, -90, "transpose=clock"),
+                                      ("rotate270-422", "yuv422p", 270, -90, "transpose=clock"),
+                                      ("rotate90-10bit", "yuv420p10le", 90, 90, "transpose=cclock")):
+        files[name] = d / (name + ".mp4")
+        subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-i", str(bases[pix]), "-c", "copy",
+                        "-metadata:s:v", "rotate=%d" % tag, "-y", str(files[name])], check=True, timeout=TIMEOUT)
+        files[name] = (files[name], rot, turn)
+    # mirror images and the two transposes, by the matrix itself
+    for name, m, rot, turn in (("hflip", (-1, 0, 0, 1), -180, "hflip"), ("vflip", (1, 0, 0, -1), 0, "vflip"),
+                               ("transpose", (0, 1, 1, 0), -90, "transpose=cclock_flip"),
+                               ("antitranspose", (0, -1, -1, 0), 90, "transpose=clock_flip")):
+        path = d / (name + ".mp4")
+        set_display_matrix(bases["yuv420p"], path, *m)
+        files[name] = (path, rot, turn)
+    return files
+
+
+TURNS = ["rotate90", "rotate180", "rotate270", "rotate270-422", "rotate90-10bit", "hflip", "vflip",
+         "transpose", "antitranspose"]
+
+
+@pytest.mark.parametrize("name", TURNS)
+def test_autorotate_display_matrix(tmp_path, ring, turned_files, name):
+    """A display matrix turns the frames as the ffmpeg CLI's autorotate does, byte for byte:
+    the same transpose/hflip/vflip before the same scaler (or, for 4:2:2 under a transpose,
+    which ffmpeg converts first, the same conversion before the same turn). The record has
+    the displayed size. i420 from a yuv420p source is turned straight into the ring;
+    bgr24 is turned, then converted."""
+    path, rot, turn = turned_files[name]
+    assert display_rotation(path) == rot, "the test file lacks its display matrix"
+    w, h = (240, 320) if "transpose" in turn else (320, 240)
+    for fmt in ("bgr24", "i420"):
+        run = run_pipeline(tmp_path, ring, [str(path), "-s", "source", "-p", fmt])
+        check_headers(run, 10, fmt, w, h)
+        st = run.stats
+        assert st["autorotate"] and st["rotation"] == turn, st
+        assert (st["width"], st["height"]) == (w, h)
+        assert "autorotated: %s" % turn in run.cap.stderr, run.cap.stderr
+        if fmt == "i420" and "422" not in name and "10bit" not in name:
+            assert st["conversion"] == "copy"  # turned straight into the ring
+        ref = ffmpeg_raw(["-i", str(path)], tmp_path / "ref.raw", FF_PIXFMT[fmt])  # autorotates
+        assert_same(run.raw, ref, "%s %s" % (name, fmt))
+
+
+def test_autorotate_letterbox(tmp_path, ring, turned_files):
+    """A turned picture is fitted by its displayed shape: 240x320 into 640x480 is pillarboxed
+    to 360x480, and equals ffmpeg's turn then scale to that size. (An inner width that is not
+    a multiple of 8, e.g. 270 in 640x360, shows swscale writing two pixels into the right bar:
+    that happens without a turn too, and is not this test's business.)"""
+    path, _, _ = turned_files["rotate270"]
+    run = run_pipeline(tmp_path, ring, [str(path), "-s", "640x480"])
+    check_headers(run, 10, "bgr24", 640, 480)
+    ref = ffmpeg_raw(["-i", str(path)], tmp_path / "ref.raw", "bgr24", size="360x480")
+    fb, rfb = frame_bytes("bgr24", 640, 480), frame_bytes("bgr24", 360, 480)
+    for i in range(10):
+        ours = run.raw[i * fb:(i + 1) * fb].reshape(480, 640 * 3)
+        theirs = ref[i * rfb:(i + 1) * rfb].reshape(480, 360 * 3)
+        assert np.array_equal(ours[:, 140 * 3:500 * 3], theirs), "frame %d picture differs" % i
+        assert not ours[:, :140 * 3].any() and not ours[:, 500 * 3:].any(), "frame %d bars not black" % i
+
+
+@pytest.mark.parametrize("name", ["rotate270", "hflip"])
+def test_no_autorotate(tmp_path, ring, turned_files, name):
+    """--no-autorotate: the frames as decoded, at the decoded size, like ffmpeg -noautorotate;
+    the stats still say what the matrix asked for."""
+    path, rot, _ = turned_files[name]
+    run = run_pipeline(tmp_path, ring, [str(path), "-s", "source", "--no-autorotate"])
+    check_headers(run, 10, "bgr24", 320, 240)
+    st = run.stats
+    assert not st["autorotate"] and st["rotation"] == "none"
+    assert st["rotation_degrees"] == (-rot) % 360
+    assert "autorotated" not in run.cap.stderr
+    ref = ffmpeg_raw(["-noautorotate", "-i", str(path)], tmp_path / "ref.raw", "bgr24")
+    assert_same(run.raw, ref, "--no-autorotate")
 
 
 # ------------------------------------------------------------------ timeline
