@@ -19,6 +19,7 @@ struct stress_side {
 	uint64_t attempted, committed, dropped, dropped_bytes; /* producer */
 	uint64_t received, bytes, tiny, big, max_gap;          /* consumer */
 	uint64_t forced_wait_polls;
+	uint64_t setup_waits; /* producer futex waits before the first record (waiting for the consumer) */
 	int failed;
 	char msg[256];
 	struct ring_stats st; /* the ring's counters when this side finished */

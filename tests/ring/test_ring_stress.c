@@ -79,6 +79,19 @@ static void run_stress(int drop)
 			sh->prod.failed = 1;
 			_exit(2);
 		}
+		/* The consumer attaches before the first record: with none attached
+		 * a drop-mode producer runs at its own pace and overwrites, so a
+		 * consumer spawned late (a loaded machine) would miss records that
+		 * are then neither read nor counted as dropped. */
+		rc = ring_wait_consumers(p, 1, 60 * 1000000000ll);
+		if (rc < 0) {
+			snprintf(sh->prod.msg, sizeof(sh->prod.msg), "ring_wait_consumers: %s", ring_strerror(rc));
+			sh->prod.failed = 1;
+			_exit(2);
+		}
+		struct ring_stats before;
+		ring_get_stats(p, &before);
+		sh->prod.setup_waits = before.producer_futex_waits;
 		rc = stress_produce(p, &cfg, sh);
 		ring_close(&p);
 		_exit(rc < 0 ? 1 : 0);
