@@ -32,6 +32,9 @@
  *   -EREMOTEIO     end of stream, marked by a producer that failed
  *                  (ring_mark_eos_error): the stream is not complete;
  *                  ring_end_reason() says why
+ *   -ESTALE        the producer replaced this ring by a new one under the
+ *                  same name (ring_replace) and every record of this one has
+ *                  been read: close it and attach to the name again
  *   -EOWNERDEAD    the peer process died (producer: consumer died while we
  *                  waited for space; consumer: producer died and its records
  *                  are drained)
@@ -257,6 +260,19 @@ int ring_write(ring_t *r, const void *data, size_t len, int64_t timeout_ns);
 /* ring_mark_eos - mark end of stream after the last committed record and wake
  * the consumer. Further reserves give -EPIPE. */
 int ring_mark_eos(ring_t *r);
+
+/* ring_replace - make a new ring with OPTS (NULL: defaults) under producer
+ * R's name and return it in *OUT, e.g. a larger one when records no longer
+ * fit. The new ring is in place before R ends: R's consumers read every
+ * record committed to it, then get -ESTALE, and attaching to the name again
+ * finds the new ring. The frame counter (frame_reserve's seq) goes on. R is
+ * detached (ring_detach: pointers into it stay valid until ring_close(&R)).
+ * On failure R is unchanged and goes on working, except after -EEXIST
+ * (another producer took the name in the moment it was free): then R has no
+ * name any more.
+ * Errors: as ring_create(), -EPERM (not a producer), -EALREADY (a
+ * reservation is outstanding), -EPIPE (end of stream was marked). */
+int ring_replace(ring_t *r, ring_t **out, const struct ring_create_opts *opts);
 
 /* ring_mark_eos_error - mark end of stream like ring_mark_eos(), saying that
  * the stream ends because the producer failed (a decode error, a source that

@@ -21,6 +21,7 @@ RING_API const char *ring_strerror(int err)
 	case -ETIMEDOUT: return "timed out";
 	case -ENOBUFS: return "ring full: record dropped";
 	case -ENODATA: return "end of stream";
+	case -ESTALE: return "the ring was replaced by a new one under its name (attach again)";
 	case -EREMOTEIO: return "the producer failed and ended the stream (ring_end_reason says why)";
 	case -EOWNERDEAD: return "peer process died";
 	case -EALREADY: return "a reservation or peeked record is outstanding";

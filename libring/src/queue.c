@@ -356,6 +356,17 @@ RING_API int ring_write(ring_t *r, const void *data, size_t len, int64_t timeout
 	return ring_commit(r, len);
 }
 
+/* Publish end of stream of kind HOW (RING_EOS_*). A consumer reads eos,
+ * then the tail again: records committed before this store are all seen
+ * before end of stream is reported, and whatever the producer wrote about
+ * the end before it (eos_error, eos_message) is visible with it. */
+static void store_eos(ring_t *r, uint32_t how)
+{
+	r->eos_marked = true;
+	atomic_store_explicit(&r->hdr->eos, how, memory_order_release);
+	publish_tail(r); /* wakes every sleeping consumer */
+}
+
 /* MESSAGE NULL: a clean end; else an error end with ERR. */
 static int mark_eos_unchecked(ring_t *r, int err, const char *message)
 {
@@ -364,27 +375,25 @@ static int mark_eos_unchecked(ring_t *r, int err, const char *message)
 		return rc;
 	if (r->eos_marked)
 		return message ? -EALREADY : 0; /* the first mark stands */
-	uint32_t how = RING_EOS_CLEAN;
 	if (message) {
 		r->hdr->eos_error = err < 0 && err >= -4095 ? err : -EIO;
 		size_t n = strnlen(message, RING_EOS_MESSAGE_MAX - 1);
 		memcpy(r->hdr->eos_message, message, n);
 		memset(r->hdr->eos_message + n, 0, RING_EOS_MESSAGE_MAX - n);
-		how = RING_EOS_ERROR;
 	}
-	r->eos_marked = true;
-	/* A consumer reads eos, then the tail again: records committed before
-	 * this store are all seen before end of stream is reported; and the
-	 * reason above is visible to whoever sees RING_EOS_ERROR. */
-	atomic_store_explicit(&r->hdr->eos, how, memory_order_release);
-	publish_tail(r); /* wakes every sleeping consumer */
+	store_eos(r, message ? RING_EOS_ERROR : RING_EOS_CLEAN);
 	return 0;
+}
+
+void mark_eos_replaced(ring_t *r)
+{
+	store_eos(r, RING_EOS_REPLACED);
 }
 
 /* What a consumer that has seen end of stream returns from now on. */
 static int stream_ended(const ring_t *r)
 {
-	return r->eos_error ? -EREMOTEIO : -ENODATA;
+	return r->eos_kind == RING_EOS_ERROR ? -EREMOTEIO : r->eos_kind == RING_EOS_REPLACED ? -ESTALE : -ENODATA;
 }
 
 RING_API void ring_note_drop(ring_t *r, size_t len)
@@ -476,7 +485,7 @@ static int when_empty(ring_t *r, bool (*more)(ring_t *r))
 		if (more(r))
 			return 1;
 		r->eos_seen = true;
-		r->eos_error = eos == RING_EOS_ERROR;
+		r->eos_kind = eos;
 		return stream_ended(r);
 	}
 	if (r->peer_gone)

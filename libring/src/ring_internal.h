@@ -57,7 +57,7 @@ struct ring {
 	uint64_t gone_index;         /* LATEST: the newest record was gone below this index when we reached for it */
 	bool peeked, peer_gone;
 	bool eos_seen;               /* end of stream was returned: it is returned from now on */
-	bool eos_error;              /* ... and it was an error end (-EREMOTEIO) */
+	uint32_t eos_kind;           /* ... and which end it was: RING_EOS_CLEAN / _ERROR / _REPLACED */
 	uint64_t peek_span, peek_len;
 
 	uint64_t last_liveness_check;
@@ -70,6 +70,10 @@ int open_segment(ring_t **out, const char *name);
 
 /* meta.c: what ring_end_reason() returns, read from H. */
 int read_end_reason(const struct ring_shm_header *h, char *msg, size_t len);
+
+/* queue.c: mark end of stream on producer R, telling consumers that the
+ * ring was replaced under its name (RING_EOS_REPLACED). */
+void mark_eos_replaced(ring_t *r);
 
 /* queue.c: publish the consumer's head (release) and wake a producer that sleeps for space. */
 void publish_head(ring_t *r);

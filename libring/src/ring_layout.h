@@ -88,6 +88,7 @@
 #define RING_EOS_NONE 0u
 #define RING_EOS_CLEAN 1u /* ring_mark_eos(), or the producer closed */
 #define RING_EOS_ERROR 2u /* ring_mark_eos_error(): eos_error and eos_message say why */
+#define RING_EOS_REPLACED 3u /* ring_replace(): a new ring has this ring's name */
 
 #define RING_REC_HDR 8u
 #define RING_REC_DATA 0x41544144u /* "DATA" */

@@ -270,13 +270,14 @@ static int lock_stale_ring(const char *path, int *stale)
 
 /* ------------------------------------------------------------ create / open */
 
-RING_API int ring_create(ring_t **out, const char *name, const struct ring_create_opts *opts)
+/* Build a producer ring for NAME (checked into PATH) with OPTS, locked,
+ * mapped and with its header whole, but not yet under its name (TMP_PATH
+ * is its private name, "" if it has none). */
+static int build_segment(ring_t **out, const char *name, const struct ring_create_opts *opts, char path[RING_NAME_MAX + 2],
+			 char tmp_path[PLAT_SHM_PATH_MAX])
 {
-	char path[RING_NAME_MAX + 2], tmp_path[PLAT_SHM_PATH_MAX];
 	int rc;
-	if (!out)
-		return -EINVAL;
-	*out = NULL;
+	tmp_path[0] = '\0';
 	if ((rc = check_name(name, path)) < 0)
 		return rc;
 	uint64_t cap = opts && opts->capacity ? opts->capacity : RING_DEFAULT_CAPACITY;
@@ -316,8 +317,11 @@ RING_API int ring_create(ring_t **out, const char *name, const struct ring_creat
 	/* Our lock is in place before anyone can see the segment: a ring under
 	 * a name always has a live producer, or a dead one. */
 	if ((rc = plat_lock_byte(r->fd, RING_LOCK_PRODUCER)) < 0 ||
-	    (rc = map_guarded(r, PROT_READ | PROT_WRITE, MAP_POPULATE)) < 0)
-		goto fail;
+	    (rc = map_guarded(r, PROT_READ | PROT_WRITE, MAP_POPULATE)) < 0) {
+		plat_shm_discard(tmp_path);
+		unmap_and_free(r);
+		return rc;
+	}
 
 	struct ring_shm_header *h = r->hdr;
 	h->layout_version = RING_LAYOUT_VERSION;
@@ -328,7 +332,20 @@ RING_API int ring_create(ring_t **out, const char *name, const struct ring_creat
 	atomic_store_explicit(&h->on_full, (uint32_t)policy, memory_order_relaxed);
 	atomic_store_explicit(&h->producer_pid, (uint32_t)getpid(), memory_order_relaxed);
 	atomic_store_explicit(&h->magic, RING_MAGIC, memory_order_release);
+	*out = r;
+	return 0;
+}
 
+RING_API int ring_create(ring_t **out, const char *name, const struct ring_create_opts *opts)
+{
+	char path[RING_NAME_MAX + 2], tmp_path[PLAT_SHM_PATH_MAX];
+	ring_t *r;
+	if (!out)
+		return -EINVAL;
+	*out = NULL;
+	int rc = build_segment(&r, name, opts, path, tmp_path);
+	if (rc < 0)
+		return rc;
 	for (int attempt = 0;; attempt++) {
 		rc = plat_shm_publish(r->fd, tmp_path, path);
 		if (rc != -EEXIST || attempt >= 8)
@@ -348,15 +365,53 @@ RING_API int ring_create(ring_t **out, const char *name, const struct ring_creat
 		if (rc != -EEXIST)
 			break;
 	}
-	if (rc < 0)
-		goto fail;
 	plat_shm_discard(tmp_path);
+	if (rc < 0) {
+		unmap_and_free(r);
+		return rc;
+	}
 	*out = r;
 	return 0;
-fail:
+}
+
+RING_API int ring_replace(ring_t *old, ring_t **out, const struct ring_create_opts *opts)
+{
+	char path[RING_NAME_MAX + 2], tmp_path[PLAT_SHM_PATH_MAX];
+	ring_t *r;
+	if (!old || !out)
+		return -EINVAL;
+	*out = NULL;
+	if (!old->is_producer)
+		return -EPERM;
+	if (old->detached)
+		return -ESHUTDOWN;
+	if (old->reserved)
+		return -EALREADY;
+	if (old->eos_marked)
+		return -EPIPE;
+	int rc = build_segment(&r, old->name, opts, path, tmp_path);
+	if (rc < 0)
+		return rc;
+	/* We hold the old ring's producer lock, so its name is ours to take
+	 * away (nobody else removes it meanwhile), and ours to give to the new
+	 * segment. The name is missing for a moment in between: a consumer
+	 * looking for it then waits for it (ring_open_wait). */
+	rc = remove_name_if_ours(path, old->fd);
+	if (rc == 0 || rc == -ENOENT)
+		rc = plat_shm_publish(r->fd, tmp_path, path);
 	plat_shm_discard(tmp_path);
-	unmap_and_free(r);
-	return rc;
+	if (rc < 0) {
+		/* -EEXIST: another producer took the name in that moment */
+		unmap_and_free(r);
+		return rc;
+	}
+	r->frame_seq = old->frame_seq; /* frame numbers go on */
+	/* Only now, with the new ring in place: consumers that read the mark
+	 * and come back for the name find the new ring. */
+	mark_eos_replaced(old);
+	ring_detach(old); /* its name is no longer its own: nothing is removed */
+	*out = r;
+	return 0;
 }
 
 /* Open, validate and map NAME: read-write (WRITABLE) for a consumer, or

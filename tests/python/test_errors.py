@@ -227,6 +227,27 @@ def test_producer_failure_ends_the_stream_with_its_reason(ring_name):
             assert framering.inspect(ring_name).eos_error == -errno.ENODEV
 
 
+def test_consumers_follow_a_replaced_ring(ring_name):
+    """10.5: a producer whose frames outgrow its ring replaces it under the same name; every and
+    latest consumers read the old ring to its end and go on in the new one by themselves, views of
+    old frames stay readable, frame numbers go on."""
+    with framering.Producer(ring_name, slots=2, width=8, height=4) as prod:
+        with framering.Consumer(ring_name, timeout=0) as every, \
+                framering.Consumer(ring_name, timeout=0, mode="latest") as live:
+            prod.write_frame(np.full((4, 8, 3), 1, np.uint8))
+            old_view = every.next_frame(timeout=1).array
+            with pytest.raises(framering.InvalidArgument):
+                prod.write_frame(np.zeros((400, 800, 3), np.uint8))  # does not fit
+            prod.replace(slots=2, width=800, height=400)
+            prod.write_frame(np.full((400, 800, 3), 2, np.uint8))
+            prod.mark_eos()
+            got = [(f.seq, f.width, int(f.array[0, 0, 0])) for f in every]
+            assert got == [(1, 800, 2)] and every.replacements == 1
+            assert [(f.seq, f.width) for f in live] == [(0, 8), (1, 800)] and live.replacements == 1
+            assert int(old_view[0, 0, 0]) == 1  # the old ring's view is still mapped
+            assert framering.inspect(ring_name).capacity >= 2 * 800 * 400 * 3
+
+
 def test_use_after_release_and_close_never_crash(ring_name):
     prod = framering.Producer(ring_name, slots=4, width=64, height=48)
     cons = framering.Consumer(ring_name, timeout=1)

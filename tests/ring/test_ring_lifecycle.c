@@ -14,6 +14,7 @@
 
 #include <cmocka.h>
 
+#include "frame.h"
 #include "ring.h"
 #include "ring_layout.h"
 #include "ringtest.h"
@@ -299,6 +300,71 @@ static void test_error_end_of_stream(void **state)
 	assert_string_equal(msg, "");
 }
 
+/* A producer replaces its ring by a larger one under the same name: every
+ * consumer reads all of the old ring, then -ESTALE, and finds the new ring
+ * by the name; frame numbers go on; a refused replace leaves the old ring
+ * working and named. */
+static void test_replace_under_the_same_name(void **state)
+{
+	const void *d;
+	size_t len;
+	struct frame_header *w, h;
+	const uint8_t *rec;
+	ring_t *latest, *again;
+	struct ring_attach_opts live = {.mode = RING_CONSUMER_LATEST};
+	struct ring_create_opts bigger_opts = {.capacity = 4 * CAP}, bad = {.capacity = CAP + 1};
+	struct ring_stats st;
+
+	(void)state;
+	assert_int_equal(ring_attach(&latest, name, &live), 0);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(frame_reserve(P, FRAME_FMT_GRAY8, 8, 8, &w, RING_NO_WAIT), 0);
+		assert_int_equal(frame_commit(P, w), 0);
+	}
+	/* refused: the old ring goes on as it was */
+	ring_t *bigger;
+	assert_int_equal(ring_replace(P, &bigger, &bad), -EINVAL);
+	assert_int_equal(frame_reserve(P, FRAME_FMT_GRAY8, 8, 8, &w, RING_NO_WAIT), 0);
+	assert_int_equal(ring_replace(P, &bigger, &bigger_opts), -EALREADY);
+	assert_null(bigger);
+	assert_int_equal(ring_abort(P), 0);
+	assert_int_equal(ring_replace(C, &bigger, &bigger_opts), -EPERM);
+
+	assert_int_equal(ring_replace(P, &bigger, &bigger_opts), 0);
+	assert_int_equal(ring_reserve(P, 8, 8, (void **)&w, RING_NO_WAIT), -ESHUTDOWN); /* the old one is detached */
+	assert_int_equal(ring_close(&P), 0);
+	P = bigger;
+	ring_get_stats(P, &st);
+	assert_int_equal(st.capacity, 4 * CAP);
+	/* the old ring's readers: everything it had, then -ESTALE, and it stays */
+	for (uint64_t seq = 0; seq < 2; seq++) {
+		assert_int_equal(frame_peek(C, &h, &rec, 0, NULL, RING_NO_WAIT), 0);
+		assert_int_equal(h.seq, seq);
+		assert_int_equal(ring_release(C), 0);
+	}
+	assert_int_equal(ring_peek(C, &d, &len, RING_WAIT_FOREVER), -ESTALE);
+	assert_int_equal(ring_peek(C, &d, &len, RING_NO_WAIT), -ESTALE);
+	assert_int_equal(frame_peek(latest, &h, &rec, 1, NULL, RING_NO_WAIT), 0);
+	assert_int_equal(h.seq, 1);
+	assert_int_equal(ring_release(latest), 0);
+	assert_int_equal(ring_peek(latest, &d, &len, RING_WAIT_FOREVER), -ESTALE);
+	assert_int_equal(ring_end_reason(C, NULL, 0), 0); /* not a failure */
+	/* the name is the new ring's: a reader attaching now gets it, and frame numbers go on */
+	assert_int_equal(ring_attach(&again, name, &live), 0);
+	assert_int_equal(frame_reserve(P, FRAME_FMT_GRAY8, 64, 64, &w, RING_NO_WAIT), 0);
+	assert_int_equal(frame_commit(P, w), 0);
+	assert_int_equal(frame_peek(again, &h, &rec, 1, NULL, RING_NO_WAIT), 0);
+	assert_int_equal(h.seq, 2);
+	assert_int_equal(h.width, 64);
+	assert_int_equal(ring_inspect(name, &st), 0);
+	assert_int_equal(st.capacity, 4 * CAP);
+	assert_int_equal(ring_close(&again), 0);
+	assert_int_equal(ring_close(&latest), 0);
+	/* the old ring's last reader leaving does not take the new ring's name */
+	assert_int_equal(ring_close(&C), 0);
+	assert_true(rt_shm_exists(name));
+}
+
 /* ring_abort and ring_close report what happened. */
 static void test_abort_and_close_results(void **state)
 {
@@ -367,6 +433,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_detach_keeps_mapping, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_nothing_after_end_of_stream, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_error_end_of_stream, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_replace_under_the_same_name, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_abort_and_close_results, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_negative_timeouts_wait, setup, teardown),
 	};

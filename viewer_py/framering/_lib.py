@@ -238,6 +238,7 @@ def _declare(lib: ctypes.CDLL) -> None:
     cp = ctypes.c_char_p
     protos = {
         "ring_create": (ctypes.c_int, [vpp, cp, ctypes.POINTER(RingCreateOpts)]),
+        "ring_replace": (ctypes.c_int, [vp, vpp, ctypes.POINTER(RingCreateOpts)]),
         "ring_open": (ctypes.c_int, [vpp, cp]),
         "ring_attach": (ctypes.c_int, [vpp, cp, ctypes.POINTER(RingAttachOpts)]),
         "ring_consumers": (ctypes.c_int, [vp, ctypes.POINTER(ConsumerInfoStruct), ctypes.c_uint]),

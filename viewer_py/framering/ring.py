@@ -768,6 +768,22 @@ class OutFrame(_HeaderFields):
 _MODES = {"every": _lib.RING_CONSUMER_EVERY, "latest": _lib.RING_CONSUMER_LATEST}
 
 
+def _capacity(capacity: Optional[int], slots: Optional[int], width: Optional[int], height: Optional[int],
+              format: Union[str, int]) -> int:
+    """A ring's data bytes from CAPACITY, or from SLOTS frames of WIDTH x HEIGHT FORMAT (0: default)."""
+    if slots is None:
+        return capacity or 0
+    if capacity is not None:
+        raise InvalidArgument(-errno.EINVAL, "give capacity or slots, not both")
+    if width is None or height is None:
+        raise InvalidArgument(-errno.EINVAL, "slots needs width and height (and format) of the frames")
+    return capacity_for(slots, width, height, format)
+
+#: Seconds a consumer waits for the ring that replaced its own (it is normally
+#: in place already; only a producer that dies in between makes it wait).
+REPLACE_WAIT = 5.0
+
+
 def _open_consumer(name: str, timeout: Seconds, mode: str) -> ctypes.c_void_p:
     lib = _lib.lib()
     ptr = ctypes.c_void_p()
@@ -920,7 +936,10 @@ class Consumer(_RingSide):
     a "latest" consumer), latest() the newest one (skipping older ones). Only
     one frame is held at a time: asking for another releases the current
     one. At end of stream they raise EndOfStream (iteration just stops);
-    PeerDied if the producer died.
+    PeerDied if the producer died. When the producer replaces the ring by a
+    new one under the same name (framering-capture does when frames outgrow
+    it), the consumer reads the old ring to its end and goes on in the new
+    one by itself (``replacements`` counts it).
     """
 
     _side = "consumer"
@@ -935,6 +954,9 @@ class Consumer(_RingSide):
         self._current: Optional[Frame] = None
         #: Records skipped because they were not valid frames (InvalidFrame).
         self.invalid_frames = 0
+        #: Times the producer replaced the ring (e.g. larger, for frames that grew)
+        #: and this consumer followed it to the new one under the same name.
+        self.replacements = 0
         self._attach(_open_consumer(name, timeout, mode), writable=False)
 
     # -- lifetime
@@ -948,10 +970,31 @@ class Consumer(_RingSide):
 
     # -- reading
     def _peek(self, latest: bool, timeout: Seconds) -> Frame:
-        handle = self._calls()
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            handle = self._calls()
+            frame = self._peek_once(handle, latest, timeout, deadline)
+            if frame is not None:
+                return frame
+            self._follow(handle)  # the producer replaced the ring: read on in the new one
+
+    def _follow(self, handle: _Handle) -> None:
+        """Attach to the ring that replaced HANDLE's under the same name (it is in place
+        before the old one says so), and read on there; counted in ``replacements``."""
+        ptr = _open_consumer(self.name, REPLACE_WAIT, self.mode)
+        with handle.calls:
+            if self._handle is not handle or handle.closing:  # close() came meanwhile
+                _close_ring(self._lib, ptr)
+                raise RingClosed(-errno.ECANCELED, f"consumer of ring '{self.name}' was closed")
+            handle.detach()
+            self._attach(ptr, writable=False)
+            self.replacements += 1
+
+    def _peek_once(self, handle: _Handle, latest: bool, timeout: Seconds,
+                   deadline: Optional[float]) -> Optional[Frame]:
+        """One frame_peek (waiting up to DEADLINE); None if the ring was replaced."""
         hdr = FrameHeader()
         rec, skipped = ctypes.c_void_p(), ctypes.c_uint64()
-        deadline = None if timeout is None else time.monotonic() + timeout
         peek = self._lib.frame_peek
         with handle.calls:
             self._release_current(handle)
@@ -959,6 +1002,8 @@ class Consumer(_RingSide):
                 lambda ns: peek(handle.ptr, ctypes.byref(hdr), ctypes.byref(rec), int(latest),
                                 ctypes.byref(skipped), ns),
                 deadline, handle, f"consumer of ring '{self.name}' was closed while it waited")
+            if rc == -errno.ESTALE:
+                return None
             if rc in (-errno.ETIMEDOUT, -errno.EAGAIN):
                 raise Timeout(rc, f"ring '{self.name}': no frame within {timeout:g} s")
             if rc == -errno.ENOMSG:
@@ -1116,23 +1161,40 @@ class Producer(_RingSide):
                  width: Optional[int] = None, height: Optional[int] = None,
                  format: Union[str, int] = "bgr24", on_full: str = "block",
                  mode: int = 0o600, max_consumers: int = 0) -> None:
-        policy = _policy(on_full)
-        if slots is not None:
-            if capacity is not None:
-                raise InvalidArgument(-errno.EINVAL, "give capacity or slots, not both")
-            if width is None or height is None:
-                raise InvalidArgument(-errno.EINVAL, "slots needs width and height (and format) of the frames")
-            capacity = capacity_for(slots, width, height, format)
         self.name = name
         self._lib = _lib.lib()
         self._pending: Optional[OutFrame] = None
         self._on_full = on_full
-        opts = _lib.RingCreateOpts(capacity or 0, mode, policy, max_consumers)
+        self._opts = _lib.RingCreateOpts(_capacity(capacity, slots, width, height, format), mode,
+                                         _policy(on_full), max_consumers)
         ptr = ctypes.c_void_p()
-        rc = self._lib.ring_create(ctypes.byref(ptr), name.encode(), ctypes.byref(opts))
+        rc = self._lib.ring_create(ctypes.byref(ptr), name.encode(), ctypes.byref(self._opts))
         if rc < 0:
             _raise(rc, f"create ring '{name}'")
         self._attach(ptr, writable=True)
+
+    def replace(self, capacity: Optional[int] = None, *, slots: Optional[int] = None,
+                width: Optional[int] = None, height: Optional[int] = None,
+                format: Union[str, int] = "bgr24") -> None:
+        """Go on in a new ring under the same name, of CAPACITY bytes (or SLOTS frames of
+        WIDTH x HEIGHT FORMAT), e.g. when frames grew too large for this one; the rest
+        (on_full, mode, max_consumers) stays. Consumers read this ring to its end, then
+        follow to the new one by themselves (Consumer.replacements); frame numbers go on.
+        Views of this ring's frames stay readable. Raises InvalidArgument, FrameringError
+        (-EALREADY) with a frame reserved, or what creating the new ring raises."""
+        opts = _lib.RingCreateOpts(_capacity(capacity, slots, width, height, format), self._opts.mode,
+                                   self._opts.on_full, self._opts.max_consumers)
+        handle = self._calls()
+        with handle.calls:
+            if self._pending is not None:
+                raise FrameringError(-errno.EALREADY, f"ring '{self.name}': commit or abort the reserved frame first")
+            ptr = ctypes.c_void_p()
+            rc = self._lib.ring_replace(handle.ptr, ctypes.byref(ptr), ctypes.byref(opts))
+            if rc < 0:
+                _raise(rc, f"replace ring '{self.name}'")
+            handle.detach()  # ring_replace detached it already: this only says so
+            self._opts = opts
+            self._attach(ptr, writable=True)  # the old mapping is freed with its last view
 
     def _before_detach(self, handle: _Handle) -> None:
         out, self._pending = self._pending, None
