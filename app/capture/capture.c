@@ -58,6 +58,7 @@ enum {
 };
 
 #define PROGRESS_INTERVAL_NS 500000000ull
+#define REPLACE_WAIT_NS 10000000000ull /* how long lossless consumers get to follow a replaced ring */
 #define RESERVE_SLICE_NS 100000000ll /* block in slices this long so Ctrl-C is seen */
 
 struct options {
@@ -89,6 +90,7 @@ struct counters {
 	uint64_t corrupt_frames;
 	uint64_t skipped_before_start;
 	uint64_t loops, discontinuities, format_changes;
+	uint64_t ring_replacements; /* the ring was replaced by a larger one for frames that grew */
 	uint64_t cpu_demux_ns, cpu_decode_ns, cpu_convert_ns;
 };
 
@@ -666,6 +668,18 @@ static void set_meta(struct capture *cap, unsigned w, unsigned h, unsigned src_w
 	ring_set_meta(cap->ring, &m, sizeof(m)); /* informational: a failure costs nothing */
 }
 
+/* A ring for --slots records of REC bytes: per frame the record, the
+ * ring's own record header and alignment padding, rounded to pages; one
+ * slot more than asked, because a record never wraps and the end of the
+ * data area may go unused. */
+static struct ring_create_opts ring_opts(const struct capture *cap, size_t rec)
+{
+	uint64_t slot = ((uint64_t)rec + 256 + 4095) & ~(uint64_t)4095;
+	return (struct ring_create_opts){.capacity = next_pow2(slot * (cap->opt->slots + 1)),
+					 .on_full = cap->policy,
+					 .max_consumers = (unsigned)cap->opt->max_consumers};
+}
+
 /* Create the ring sized for --slots frames of the first output size. */
 static int open_ring(struct capture *cap)
 {
@@ -683,13 +697,7 @@ static int open_ring(struct capture *cap)
 		app_complain("cannot make %ux%u %s frames", w, h, frame_format_name(o->fourcc));
 		return EXIT_SIZE;
 	}
-	/* Space per frame: the record, the ring's own record header and alignment
-	 * padding, rounded to pages. One slot more than asked, because a record
-	 * never wraps and the end of the data area may go unused. */
-	uint64_t slot = ((uint64_t)rec + 256 + 4095) & ~(uint64_t)4095;
-	struct ring_create_opts ro = {.capacity = next_pow2(slot * (o->slots + 1)),
-				      .on_full = cap->policy,
-				      .max_consumers = (unsigned)o->max_consumers};
+	struct ring_create_opts ro = ring_opts(cap, rec);
 	int ret = ring_create(&cap->ring, o->ring_name, &ro);
 	if (ret == -EBUSY) {
 		struct ring_stats st;
@@ -798,6 +806,51 @@ static int reserve(struct capture *cap, struct frame_header **hdr)
 	}
 }
 
+/* Stop after a failure that was just complained about: the exit status says so. */
+static int fail(struct capture *cap, int exit_code)
+{
+	cap->exit_code = exit_code;
+	return 1;
+}
+
+/* Frames grew past the ring (a source that changes size): go on in a ring
+ * for --slots frames of the new size under the same name. Its consumers read
+ * the old ring to its end and follow by themselves (libring's -ESTALE);
+ * lossless ones are waited for a moment, so that the new ring does not
+ * fill before they are back. 0, or 1 after a complaint (cap->exit_code). */
+static int grow_ring(struct capture *cap)
+{
+	const struct options *o = cap->opt;
+	struct ring_create_opts ro = ring_opts(cap, frame_record_size(o->fourcc, cap->conv.out_w, cap->conv.out_h));
+	struct ring_stats before;
+	ring_get_stats(cap->ring, &before);
+	ring_t *bigger;
+	int ret = ring_replace(cap->ring, &bigger, &ro);
+	if (ret == -ENOSPC) {
+		complain_no_space(o, ro.capacity, cap->conv.out_w, cap->conv.out_h);
+		return fail(cap, EXIT_RUNTIME);
+	}
+	if (ret < 0) {
+		app_complain("a %ux%u %s frame does not fit ring '%s', and replacing it by a larger one failed: %s",
+			     cap->conv.out_w, cap->conv.out_h, frame_format_name(o->fourcc), o->ring_name,
+			     ring_strerror(ret));
+		return fail(cap, EXIT_RUNTIME);
+	}
+	app_interrupt_ring(NULL);
+	ring_close(&cap->ring);
+	cap->ring = bigger;
+	app_interrupt_ring(cap->ring);
+	cap->n.ring_replacements++;
+	set_meta(cap, cap->conv.out_w, cap->conv.out_h, (unsigned)cap->conv.src_w, (unsigned)cap->conv.src_h);
+	if (cap->policy == RING_FULL_BLOCK && before.consumers) {
+		uint64_t until = app_now_ns() + REPLACE_WAIT_NS;
+		while (!app_stop_requested && app_now_ns() < until &&
+		       ring_wait_consumers(cap->ring, before.consumers, RESERVE_SLICE_NS) == -ETIMEDOUT)
+			;
+	}
+	return 0;
+}
+
 /* Closing the ring removes its name, so a consumer that has not attached yet
  * would never see the frames still in it. Block mode promises lossless
  * delivery: wait until a consumer has read them all (or one that attached
@@ -844,13 +897,6 @@ static void progress(struct capture *cap, bool force)
 		     cap->n.written, el > 0 ? (double)cap->n.written / el : 0.0, cap->n.dropped,
 		     rs.capacity ? 100.0 * (double)rs.used / (double)rs.capacity : 0.0,
 		     decode_errors(cap));
-}
-
-/* Stop after a failure that was just complained about: the exit status says so. */
-static int fail(struct capture *cap, int exit_code)
-{
-	cap->exit_code = exit_code;
-	return 1;
 }
 
 /* Mark end of stream: clean, or, after a failure, an error end that carries
@@ -937,6 +983,11 @@ static int output_frame(struct capture *cap, AVFrame *f, uint64_t decoded_ns)
 	bool last = o->max_frames && cap->n.produced >= o->max_frames;
 	struct frame_header *hdr = NULL;
 	ret = reserve(cap, &hdr);
+	if (ret == -EMSGSIZE) {
+		if (grow_ring(cap))
+			return 1;
+		ret = reserve(cap, &hdr);
+	}
 	if (ret == 2)
 		return 1;
 	if (ret == 1) {
@@ -1081,8 +1132,9 @@ static void write_stats(struct capture *cap, double wall_s, uint64_t cpu_main_ns
 		   "  \"corrupt_frames\": %" PRIu64 ",\n",
 		decode_errors(cap), n->decode_failures, n->corrupt_frames);
 	fprintf(f, "  \"skipped_before_start\": %" PRIu64 ",\n  \"loops\": %" PRIu64 ",\n"
-		   "  \"discontinuities\": %" PRIu64 ",\n  \"format_changes\": %" PRIu64 ",\n",
-		n->skipped_before_start, n->loops, n->discontinuities, n->format_changes);
+		   "  \"discontinuities\": %" PRIu64 ",\n  \"format_changes\": %" PRIu64 ",\n"
+		   "  \"ring_replacements\": %" PRIu64 ",\n",
+		n->skipped_before_start, n->loops, n->discontinuities, n->format_changes, n->ring_replacements);
 	fprintf(f, "  \"wall_s\": %.6f,\n  \"fps\": %.3f,\n", wall_s,
 		wall_s > 0 ? (double)n->written / wall_s : 0.0);
 	fprintf(f, "  \"cpu_process_s\": %.6f,\n  \"cpu_main_thread_s\": %.6f,\n"
@@ -1224,11 +1276,12 @@ int main(int argc, char **argv)
 		app_progress_end();
 		fprintf(stderr,
 			"framering-capture: %" PRIu64 " frames written to ring '%s' (%ux%u %s%s%s), %" PRIu64
-			" dropped, %" PRIu64 " decode errors, %" PRIu64 " loops, in %.2f s (%.1f fps)%s\n",
+			" dropped, %" PRIu64 " decode errors, %" PRIu64 " loops, %" PRIu64
+			" ring replacements, in %.2f s (%.1f fps)%s\n",
 			cap.n.written, opt.ring_name, cap.conv.out_w, cap.conv.out_h,
 			frame_format_name(opt.fourcc), cap.conv.orient ? ", autorotated: " : "",
 			cap.conv.orient ? orient_name(cap.conv.orient) : "", cap.n.dropped,
-			decode_errors(&cap), cap.n.loops, wall_s,
+			decode_errors(&cap), cap.n.loops, cap.n.ring_replacements, wall_s,
 			wall_s > 0 ? (double)cap.n.written / wall_s : 0.0,
 			app_stop_requested ? ", stopped by signal"
 			: cap.stopped_by_consumer ? ", stopped: the consumer left" : "");

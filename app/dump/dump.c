@@ -224,7 +224,7 @@ int main(int argc, char **argv)
 	struct options opt;
 	ring_t *ring = NULL;
 	FILE *raw = NULL, *headers = NULL;
-	uint64_t frames = 0, skipped = 0, invalid = 0, checksum = 0;
+	uint64_t frames = 0, skipped = 0, invalid = 0, checksum = 0, replacements = 0;
 	uint64_t t_first = 0, t_last = 0, t_progress = 0;
 	bool eos = false;
 	int ret;
@@ -264,6 +264,20 @@ int main(int argc, char **argv)
 		if (ret == -ENODATA) {
 			eos = true;
 			break;
+		}
+		if (ret == -ESTALE) {
+			/* The producer replaced the ring (frames outgrew it) and we read
+			 * all of the old one: go on in the new one under the name. */
+			app_interrupt_ring(NULL);
+			ring_close(&ring);
+			code = open_ring(&ring, &opt);
+			if (code != CONSUMER_EXIT_DONE) {
+				code = code < 0 ? CONSUMER_EXIT_DONE : code;
+				break;
+			}
+			app_interrupt_ring(ring);
+			replacements++;
+			continue;
 		}
 		if (ret == -ENOMSG) {
 			/* One damaged record, already skipped by frame_peek: the ring is sound, read on. */
@@ -347,7 +361,7 @@ int main(int argc, char **argv)
 	}
 
 	if (!opt.quiet) {
-		struct ring_stats st;
+		struct ring_stats st = {0}; /* stays 0 if following a replaced ring failed */
 		ring_get_stats(ring, &st);
 		double el = (double)(t_last - t_first) / 1e9;
 		app_progress_end();
@@ -359,6 +373,9 @@ int main(int argc, char **argv)
 			eos ? ", end of stream" : app_stop_requested ? ", stopped by signal" : "");
 		if (invalid)
 			fprintf(stderr, ", %" PRIu64 " invalid record%s skipped", invalid, invalid == 1 ? "" : "s");
+		if (replacements)
+			fprintf(stderr, ", followed %" PRIu64 " ring replacement%s", replacements,
+				replacements == 1 ? "" : "s");
 		if (opt.sum)
 			fprintf(stderr, ", sum %016" PRIx64, checksum);
 		fputc('\n', stderr);

@@ -660,22 +660,73 @@ def test_colorimetry_in_headers_and_meta(tmp_path, ring, color_media, media, mat
     assert (kv["color_matrix"], kv["color_range"], kv["color_primaries"]) == (converted, "full", tagged), kv
 
 
+def no_room_beyond(limit):
+    """A preexec_fn: files this process makes may not grow past LIMIT bytes (RLIMIT_FSIZE), and
+    going past it is an error (EFBIG), not the default SIGXFSZ: like a /dev/shm that is full."""
+    import resource
+
+    def set_limit():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+    return set_limit
+
+
+@pytest.fixture(scope="module")
+def grow_and_shrink_ts(tmp_path_factory):
+    """An MPEG-TS whose H.264 stream goes 320x180 (10 frames) -> 3840x2160 (3) -> 320x180 (10)."""
+    d = tmp_path_factory.mktemp("grow")
+    parts = []
+    for i, (size, n) in enumerate([("320x180", 10), ("3840x2160", 3), ("320x180", 10)]):
+        p = d / ("part%d.ts" % i)
+        subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i",
+                        "testsrc2=size=%s:rate=10" % size, "-frames:v", str(n), "-c:v", "libx264", "-preset",
+                        "ultrafast", "-pix_fmt", "yuv420p", "-bf", "0", "-f", "mpegts", "-y", str(p)],
+                       check=True, timeout=TIMEOUT)
+        parts.append(p)
+    out = d / "grow.ts"
+    out.write_bytes(b"".join(p.read_bytes() for p in parts))
+    return out, parts
+
+
+@pytest.mark.parametrize("fmt", ["bgr24", "i420"])
+def test_stream_that_grows_is_followed(tmp_path, ring, grow_and_shrink_ts, fmt):
+    """10.5: a source that grows past the ring (320x180 -> 3840x2160 -> back) never ends the stream:
+    the producer replaces the ring by a larger one under the same name, the consumer follows by
+    itself, and every frame arrives with ffmpeg's pixels before, during and after."""
+    path, parts = grow_and_shrink_ts
+    run = run_pipeline(tmp_path, ring, [str(path), "-s", "source", "--slots", "2", "-p", fmt])
+    sizes = [(h["width"], h["height"]) for h in run.headers]
+    assert sizes == [(320, 180)] * 10 + [(3840, 2160)] * 3 + [(320, 180)] * 10, sizes
+    assert [h["seq"] for h in run.headers] == list(range(23))
+    assert run.stats["ring_replacements"] == 1, run.stats
+    assert "followed 1 ring replacement" in run.dump.stderr, run.dump.stderr
+    assert "1 ring replacements" in run.cap.stderr, run.cap.stderr
+    small, big = frame_bytes(fmt, 320, 180), frame_bytes(fmt, 3840, 2160)
+    pix = {"bgr24": "bgr24", "i420": "yuv420p"}[fmt]
+    off = 0
+    for i, (part, n, one) in enumerate(zip(parts, (10, 3, 10), (small, big, small))):
+        ref = ffmpeg_raw(["-i", str(part)], tmp_path / "ref.raw", pix)
+        assert_same(run.raw[off:off + n * one], ref, "part %d" % i)
+        off += n * one
+    assert off == run.raw.size
+
+
 def test_failure_while_running_exits_1(tmp_path, ring, size_change_ts):
-    """A failure mid-stream ends the producer with exit 1 and one line naming it: here a
-    source-size switch to a frame larger than the ring holds, and a ring segment shrunk
-    under the producer by another process (ftruncate)."""
+    """A failure mid-stream ends the producer with exit 1 and one line naming it, and its
+    consumer with exit 7 and that line (not 'end of stream' and 0): here a source-size switch
+    whose larger ring finds no room in /dev/shm; and a ring segment shrunk under the producer
+    by another process (ftruncate)."""
     path, _ = size_change_ts
     d = subprocess.Popen([DUMP, "--ring", ring, "--wait", "20", "--quiet"], stderr=subprocess.PIPE, text=True)
+    # 320x240 fits the first ring (1 MiB); 640x360 needs 4 MiB, past the 2 MiB allowed
     cap = subprocess.run([CAPTURE, "--ring", ring, "-s", "source", "--slots", "2", str(path)],
-                         capture_output=True, text=True, timeout=TIMEOUT)
+                         capture_output=True, text=True, timeout=TIMEOUT, preexec_fn=no_room_beyond(2 << 20))
     _, dump_err = d.communicate(timeout=TIMEOUT)
     assert cap.returncode == 1, cap.stderr
-    complaints = [line for line in cap.stderr.splitlines() if "does not fit" in line]
+    complaints = [line for line in cap.stderr.splitlines() if "shared memory" in line]
     assert len(complaints) == 1 and "--slots" in complaints[0], cap.stderr
-    # ... and its consumer learns it: not "end of stream" and 0, but 7 and the producer's line
     assert d.returncode == 7, dump_err
-    assert ("framering-dump: the producer of ring '%s' failed: a 640x360 bgr24 frame does not fit"
-            % ring) in dump_err, dump_err
+    assert ("framering-dump: the producer of ring '%s' failed: cannot create ring" % ring) in dump_err, dump_err
 
     cap = subprocess.Popen([CAPTURE, "--ring", ring, "-f", "lavfi", "testsrc2=size=160x120:rate=30", "-s",
                             "source"], stderr=subprocess.PIPE, text=True)
