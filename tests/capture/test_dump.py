@@ -144,6 +144,19 @@ def test_dump_producer_failure_ends_with_7_and_its_reason(ring):
     assert b"\x1b" not in r.stderr
 
 
+@pytest.mark.parametrize("kind", ["directory", "fifo"])
+def test_dump_not_a_file_at_the_name_ends_with_4(ring, kind):
+    """10.7: a directory or a FIFO at the ring's name is 'not a ring' (4), as for every consumer."""
+    path = os.path.join("/dev/shm", ring)
+    os.mkdir(path) if kind == "directory" else os.mkfifo(path)
+    try:
+        r = subprocess.run([DUMP, "--ring", ring, "--wait", "1"], capture_output=True, text=True, timeout=HANG)
+    finally:
+        os.rmdir(path) if kind == "directory" else os.unlink(path)
+    assert r.returncode == 4, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and "not a framering ring" in r.stderr, r.stderr
+
+
 def test_dump_exit_codes(tmp_path, ring):
     """The rows of the table dump can reach without a damaged ring: 1 usage, 2 missing / busy /
     bad name is usage, 6 output file cannot be written; each with exactly one line."""

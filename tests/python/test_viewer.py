@@ -55,6 +55,20 @@ def test_no_display_refuses_cleanly(ring_name):
     assert r.returncode == 5 and b"cannot connect" in r.stderr and b"--headless" in r.stderr
 
 
+@pytest.mark.parametrize("kind", ["directory", "fifo"])
+def test_not_a_file_at_the_name_ends_with_4(ring_name, kind):
+    """10.7: a directory or a FIFO at the ring's name is 'not a ring' (4), as for framering-view
+    and framering-dump."""
+    path = f"/dev/shm/{ring_name}"
+    os.mkdir(path) if kind == "directory" else os.mkfifo(path)
+    try:
+        r = run_view([ring_name, "--headless", "--timeout", "1"])
+    finally:
+        os.rmdir(path) if kind == "directory" else os.unlink(path)
+    assert r.returncode == view_mod.EXIT_BAD_RING == 4, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and b"not a framering ring" in r.stderr, r.stderr
+
+
 def test_missing_ring_exit_2(ring_name):
     r = run_view([ring_name, "--headless", "--timeout", "0.2"])
     assert r.returncode == 2 and ring_name.encode() in r.stderr

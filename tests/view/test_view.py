@@ -153,6 +153,22 @@ def test_foreign_segment(ring, content):
     assert f"'{ring}' is not a valid framering ring" in r.stderr
 
 
+@pytest.mark.parametrize("kind", ["directory", "fifo"])
+def test_not_a_file_at_the_name_ends_with_4(ring, kind):
+    """10.7: a directory or a FIFO at the ring's name is 'not a ring' (4), as for every consumer."""
+    path = f"/dev/shm/{ring}"
+    os.mkdir(path) if kind == "directory" else os.mkfifo(path)
+    try:
+        r = subprocess.run([VIEW, "-r", ring, "--wait", "1", "--headless"], capture_output=True, text=True,
+                           timeout=TIMEOUT)
+    finally:
+        os.rmdir(path) if kind == "directory" else os.unlink(path)
+    assert r.returncode == 4, r.stderr
+    assert r.stderr.strip().splitlines() == [f"framering-view: '{ring}' is not a valid framering ring "
+                                             "(foreign, corrupt or another version): not a framering ring, "
+                                             "or the ring is corrupt"], r.stderr
+
+
 def test_producer_killed(tmp_path, ring):
     err_path = tmp_path / "view.err"
     prod = vt.start([TESTSRC, "--ring", ring, "--frames", "0", "--fps", "30", "--size", "160x120"])
