@@ -10,11 +10,12 @@
  *
  * Structure: one readable loop, as in SDL's test/teststreaming.c (`while (!done) loop();`) and
  * SDL3's SDL_AppIterate/SDL_AppEvent split. All the viewer's state is one `struct app`; main()
- * parses the options, starts SDL, waits for the ring, runs `while (!app.done) iterate(&app);` and
- * ends through one path (summary, then freeing everything), like FFmpeg's
- * doc/examples/demux_decode.c. An iteration is: stop requested? (events through handle_event()),
- * a pending 's' save, then either holding / paused, or one peek whose frame goes to show_frame()
- * and whose "no frame" result goes to handle_peek_error(). A run ends either in order (end_run():
+ * parses the options, starts SDL, runs `while (!app.done) iterate(&app);` and ends through one
+ * path (summary, then freeing everything), like FFmpeg's doc/examples/demux_decode.c. An
+ * iteration is: stop requested? (events through handle_event()), a pending 's' save, then either
+ * holding / waiting for a producer (no ring yet, or --reconnect after a producer ended: one slice
+ * of wait_for_producer()) / paused, or one peek whose frame goes to show_frame() and whose
+ * "no frame" result goes to handle_peek_error(). A run ends either in order (end_run():
  * the summary follows) or on a failure already said in its one line (fail(): no summary); every
  * line on stderr goes through app_complain(), which ends the progress line first.
  */
@@ -43,6 +44,7 @@
 #define REPORT_NS (500 * 1000000ULL) /* progress line / window title refresh */
 #define LIVENESS_NS (200 * 1000000ULL)
 #define LAT_MAX_SAMPLES (1u << 20)   /* latency samples kept (the newest), ~4.8 h at 60 fps */
+#define WAIT_DIM_ALPHA 160           /* waiting for a producer: the last frame at (255-160)/255 */
 
 /* A line of information, not a failure. It has the shape of a complaint ("framering-view: ...",
  * after the progress line is ended), so it goes through the same one helper. */
@@ -53,7 +55,7 @@ struct options {
 	double wait_s;
 	bool wait_forever;
 	bool latest;
-	bool hold, reconnect, headless, vsync, quiet, fullscreen;
+	bool hold, reconnect, exit_at_eos, headless, vsync, quiet, fullscreen;
 	bool upload_update; /* --upload update: SDL_Update*Texture instead of lock/copy/unlock */
 	const char *snapshot;
 	uint64_t snapshot_at;
@@ -65,6 +67,8 @@ struct options {
 
 struct stats {
 	uint64_t shown, skipped, lost, bad_records, reconnects;
+	uint64_t run_shown;       /* shown from the producer attached now */
+	uint64_t producers_shown; /* producers (first one and reconnects) that got a frame shown */
 	uint64_t bad_since_shown; /* invalid records skipped since the last shown frame */
 	uint64_t last_seq;
 	bool have_seq;
@@ -100,11 +104,15 @@ struct app {
 	struct viewer v;
 	struct stats st;
 	struct ui ui;
-	ring_t *ring;
+	ring_t *ring; /* NULL: waiting for a producer (the first one, or the next under --reconnect) */
 	bool sdl_up;
 	bool snapshot_done;
 	bool holding; /* --hold after end of stream: the last frame stays up until q */
+	bool attached_before; /* a producer's ring was open before: attaching again is a reconnect */
 	uint64_t last_live_check;
+	/* While waiting: when --wait runs out, and whether "waiting" was said. */
+	uint64_t wait_deadline;
+	bool wait_said;
 	/* How the run ends: done stops the loop; failed (a failure already said) skips the summary. */
 	bool done, failed;
 	const char *why; /* the summary's reason */
@@ -124,8 +132,16 @@ static void usage(FILE *f)
 		"                       consumer that never slows the producer or other consumers\n"
 		"                       (default)\n"
 		"      --every          show every frame, in order\n"
-		"      --hold           at end of stream keep the last frame up until q/Esc (not with --headless)\n"
-		"      --reconnect      when the producer dies, wait for a new one instead of exiting\n"
+		"      --hold           at end of stream keep the last frame up until q/Esc (not with --headless;\n"
+		"                       with --reconnect only together with --exit-at-eos)\n"
+		"      --reconnect      outlive producers: when the producer ends, whether it dies or ends\n"
+		"                       its stream cleanly (stopped by SIGINT/SIGTERM, end of its input),\n"
+		"                       wait for the next one instead of exiting. Meanwhile the window\n"
+		"                       keeps the last frame, dimmed, and its title says \"waiting for\n"
+		"                       producer\"; --wait bounds each wait; q/Esc/Ctrl-C still end the\n"
+		"                       viewer (0). The summary counts the reconnects\n"
+		"      --exit-at-eos    with --reconnect: exit at a clean end of stream all the same, and\n"
+		"                       wait only for a producer that died\n"
 		"      --no-vsync       do not wait for the display refresh when presenting\n"
 		"      --upload lock|update\n"
 		"                       fill the texture by SDL_LockTexture + copy (default), or hand the\n"
@@ -167,8 +183,8 @@ static double rusage_cpu_s(const struct rusage *ru)
 
 static int parse_options(int argc, char **argv, struct options *o)
 {
-	enum { OPT_LATEST = 256, OPT_EVERY, OPT_HOLD, OPT_RECONNECT, OPT_NO_VSYNC, OPT_FULLSCREEN,
-	       OPT_SIZE, OPT_HEADLESS, OPT_SNAPSHOT, OPT_AT, OPT_STATS_JSON, OPT_UPLOAD };
+	enum { OPT_LATEST = 256, OPT_EVERY, OPT_HOLD, OPT_RECONNECT, OPT_EXIT_AT_EOS, OPT_NO_VSYNC,
+	       OPT_FULLSCREEN, OPT_SIZE, OPT_HEADLESS, OPT_SNAPSHOT, OPT_AT, OPT_STATS_JSON, OPT_UPLOAD };
 	static const struct option longopts[] = {
 		{ "ring", required_argument, NULL, 'r' },
 		{ "wait", required_argument, NULL, 'w' },
@@ -176,6 +192,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 		{ "every", no_argument, NULL, OPT_EVERY },
 		{ "hold", no_argument, NULL, OPT_HOLD },
 		{ "reconnect", no_argument, NULL, OPT_RECONNECT },
+		{ "exit-at-eos", no_argument, NULL, OPT_EXIT_AT_EOS },
 		{ "no-vsync", no_argument, NULL, OPT_NO_VSYNC },
 		{ "fullscreen", no_argument, NULL, OPT_FULLSCREEN },
 		{ "size", required_argument, NULL, OPT_SIZE },
@@ -217,6 +234,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 		case OPT_EVERY: o->latest = false; break;
 		case OPT_HOLD: o->hold = true; break;
 		case OPT_RECONNECT: o->reconnect = true; break;
+		case OPT_EXIT_AT_EOS: o->exit_at_eos = true; break;
 		case OPT_NO_VSYNC: o->vsync = false; break;
 		case OPT_FULLSCREEN: o->fullscreen = true; break;
 		case OPT_HEADLESS: o->headless = true; break;
@@ -264,6 +282,10 @@ static int parse_options(int argc, char **argv, struct options *o)
 	}
 	if (o->have_at && !o->snapshot) {
 		app_complain("--at needs --snapshot FILE");
+		return -1;
+	}
+	if (o->exit_at_eos && !o->reconnect) {
+		app_complain("--exit-at-eos needs --reconnect (without it every end of stream ends the viewer)");
 		return -1;
 	}
 	return 0;
@@ -584,9 +606,10 @@ static int save_readback(SDL_Renderer *ren, const SDL_Rect *r, const char *path)
 }
 
 /* Draw the texture letterboxed into the window and present it. With SNAPSHOT, the drawn frame
- * is read back (before the present: the back buffer is undefined after it) and saved. Returns 0,
- * -1 for an SDL failure, -2 when only the snapshot failed (each said in its one line). */
-static int render(struct viewer *v, const char *snapshot)
+ * is read back (before the present: the back buffer is undefined after it) and saved. DIM (waiting
+ * for a producer) darkens the picture after that read-back, so a saved frame is the frame itself.
+ * Returns 0, -1 for an SDL failure, -2 when only the snapshot failed (each said in its one line). */
+static int render(struct viewer *v, const char *snapshot, bool dim)
 {
 	int ow, oh, ret = 0;
 	SDL_Rect dst;
@@ -617,6 +640,14 @@ static int render(struct viewer *v, const char *snapshot)
 	}
 	if (snapshot && save_readback(v->ren, &dst, snapshot) < 0)
 		ret = -2;
+	if (dim) {
+		/* Black at WAIT_DIM_ALPHA over the whole output: the frame shows through, darker. */
+		if (SDL_SetRenderDrawBlendMode(v->ren, SDL_BLENDMODE_BLEND) < 0 ||
+		    SDL_SetRenderDrawColor(v->ren, 0, 0, 0, WAIT_DIM_ALPHA) < 0 || SDL_RenderFillRect(v->ren, NULL) < 0) {
+			app_complain("dimming the frame (SDL_RenderFillRect) failed: %s", SDL_GetError());
+			return -1;
+		}
+	}
 	SDL_RenderPresent(v->ren);
 	return ret;
 }
@@ -652,11 +683,12 @@ static int fail(struct app *a, int status)
 
 /* ------------------------------------------------------------ drawing, saving, events */
 
-/* Draw the shown frame and present it; an SDL failure ends the viewer (5). */
+/* Draw the shown frame and present it, dimmed while waiting for a producer; an SDL failure ends
+ * the viewer (5). */
 static int draw(struct app *a)
 {
 	a->ui.redraw = false;
-	return render(&a->v, NULL) == -1 ? fail(a, CONSUMER_EXIT_DISPLAY) : 0;
+	return render(&a->v, NULL, !a->ring) == -1 ? fail(a, CONSUMER_EXIT_DISPLAY) : 0;
 }
 
 /* Draw the shown frame again if the window asked for it (exposed, resized, fullscreen toggled). */
@@ -679,7 +711,7 @@ static int save_frame(struct app *a, const char *snapshot)
 		path = name;
 	}
 	a->ui.redraw = false;
-	int ret = render(&a->v, path);
+	int ret = render(&a->v, path, !a->ring);
 	if (ret == -1)
 		return fail(a, CONSUMER_EXIT_DISPLAY);
 	if (ret < 0) /* only the file failed; save_readback() said why */
@@ -781,60 +813,22 @@ static void open_failed(struct app *a, int ret)
 	}
 }
 
-/* Open the ring, waiting for its producer up to --wait, in slices so that window events and
- * Ctrl-C are handled meanwhile. Returns 0, or -1 when the run has ended (a stop, or a failure
- * said in its line). */
-static int open_ring(struct app *a)
+/* Wait for a producer from now on: the first one, or the next one under --reconnect. --wait
+ * bounds each wait; SAID: a line saying that the viewer waits was printed already. */
+static void start_waiting(struct app *a, bool said)
 {
-	const struct options *o = &a->o;
-	uint64_t deadline = app_now_ns() + (uint64_t)(o->wait_s * 1e9);
-	bool said = false;
-
-	for (;;) {
-		int64_t slice = OPEN_SLICE_NS;
-		if (!o->wait_forever) {
-			uint64_t now = app_now_ns();
-			int64_t left = now < deadline ? (int64_t)(deadline - now) : 0;
-			slice = SDL_min(slice, left);
-		}
-		/* --latest (the default): a live consumer, which never slows the producer
-		 * or the other consumers; --every: a lossless one. */
-		struct ring_attach_opts ao = {o->latest ? RING_CONSUMER_LATEST : RING_CONSUMER_EVERY, slice};
-		int ret = ring_attach(&a->ring, o->ring_name, &ao);
-		if (ret == 0) {
-			app_interrupt_ring(a->ring); /* Ctrl-C now also cuts a peek's wait short */
-			return 0;
-		}
-		/* A ring appears whole (ring_create links it in): anything but "not yet" is final. */
-		if (ret != -ETIMEDOUT && ret != -ENOENT && ret != -EINTR) {
-			open_failed(a, ret);
-			return -1;
-		}
-		if (!o->wait_forever && app_now_ns() >= deadline) {
-			open_failed(a, -ETIMEDOUT);
-			return -1;
-		}
-		if (!said && !o->quiet) {
-			if (o->wait_forever)
-				note("waiting for a producer to create ring '%s' (Ctrl-C to stop)", o->ring_name);
-			else
-				note("waiting up to %g s for a producer to create ring '%s'", o->wait_s, o->ring_name);
-			said = true;
-		}
-		if (stop_asked(a) || redraw(a) < 0)
-			return -1;
-	}
+	a->wait_deadline = app_now_ns() + (uint64_t)(a->o.wait_s * 1e9);
+	a->wait_said = said;
 }
 
-/* The producer died and --reconnect is on: close the dead ring and wait for a new producer. */
-static void reconnect(struct app *a)
+/* Attach to the ring if a producer has it, waiting up to SLICE ns for one: 0, -ETIMEDOUT/-ENOENT/
+ * -EINTR for "not yet", anything else is final (open_failed). */
+static int try_attach(struct app *a, int64_t slice)
 {
-	app_interrupt_ring(NULL); /* before the handler could see a freed ring */
-	ring_close(&a->ring);     /* the old ring is gone: nothing to report about closing it */
-	a->st.reconnects++;
-	a->st.have_seq = false;
-	if (open_ring(a) == 0 && !a->o.quiet)
-		note("reconnected to ring '%s'", a->o.ring_name);
+	/* --latest (the default): a live consumer, which never slows the producer
+	 * or the other consumers; --every: a lossless one. */
+	struct ring_attach_opts ao = {a->o.latest ? RING_CONSUMER_LATEST : RING_CONSUMER_EVERY, slice};
+	return ring_attach(&a->ring, a->o.ring_name, &ao);
 }
 
 /* The ring cannot be read on (consumer_ring_broken: -EBADMSG, -EFAULT, or -EPROTO for frames
@@ -860,12 +854,16 @@ static void report(struct app *a, bool force)
 		st->iv_fps = (double)(st->shown - st->iv_shown) * 1e9 / (double)(now - st->iv_t0);
 	st->iv_t0 = now;
 	st->iv_shown = st->shown;
-	if (!v->tex)
+	if (!a->ring && a->attached_before)
+		snprintf(line, sizeof(line), "%s  waiting for producer  shown %" PRIu64 "  reconnects %" PRIu64,
+			 a->o.ring_name, st->shown, st->reconnects);
+	else if (v->tex)
+		snprintf(line, sizeof(line), "%s  %" PRIu32 "x%" PRIu32 " %s  %.1f fps  shown %" PRIu64
+			 "  skipped %" PRIu64 "  latency %.1f ms", a->o.ring_name, v->w, v->h,
+			 frame_format_name(v->fourcc), st->iv_fps, st->shown, st->skipped + st->lost, st->last_lat_ms);
+	else
 		return;
-	snprintf(line, sizeof(line), "%s  %" PRIu32 "x%" PRIu32 " %s  %.1f fps  shown %" PRIu64 "  skipped %" PRIu64
-		 "  latency %.1f ms", a->o.ring_name, v->w, v->h, frame_format_name(v->fourcc), st->iv_fps, st->shown,
-		 st->skipped + st->lost, st->last_lat_ms);
-	if (!a->o.headless)
+	if (!a->o.headless && v->win)
 		SDL_SetWindowTitle(v->win, line);
 	if (!a->o.quiet)
 		app_progress("%s", line);
@@ -903,6 +901,7 @@ static int summary(struct app *a)
 	double p50 = app_percentile(st->lat_ms, st->lat_n, 50);
 	double p99 = app_percentile(st->lat_ms, st->lat_n, 99);
 	double lmax = st->lat_n ? st->lat_ms[st->lat_n - 1] : 0; /* sorted by app_percentile */
+	char producers[96] = "";
 
 	getrusage(RUSAGE_SELF, &ru);
 	if (st->shown) {
@@ -914,11 +913,14 @@ static int summary(struct app *a)
 		render_ms = (double)st->render_cpu_ns / 1e6 / (double)st->shown;
 	}
 	app_progress_end();
+	if (o->reconnect)
+		snprintf(producers, sizeof(producers), "; %" PRIu64 " reconnects, frames from %" PRIu64 " producers",
+			 st->reconnects, st->producers_shown);
 	if (!o->quiet)
 		note("%s: shown %" PRIu64 " frames in %.2f s (%.1f fps), skipped %" PRIu64 ", lost %" PRIu64
-		     ", bad %" PRIu64 "; latency p50 %.2f ms p99 %.2f ms; cpu/frame %.3f ms (upload %.3f, render %.3f)",
+		     ", bad %" PRIu64 "; latency p50 %.2f ms p99 %.2f ms; cpu/frame %.3f ms (upload %.3f, render %.3f)%s",
 		     a->why, st->shown, secs, fps, st->skipped, st->lost, st->bad_records, p50, p99, cpu, upload_ms,
-		     render_ms);
+		     render_ms, producers);
 	if (!o->stats_json)
 		return 0;
 	FILE *f = fopen(o->stats_json, "w");
@@ -926,13 +928,14 @@ static int summary(struct app *a)
 		fprintf(f,
 			"{\"ring\": \"%s\", \"end\": \"%s\", \"frames_shown\": %" PRIu64 ", \"frames_skipped\": %" PRIu64
 			", \"frames_lost\": %" PRIu64 ", \"bad_records\": %" PRIu64 ", \"reconnects\": %" PRIu64
+			", \"producers_shown\": %" PRIu64
 			", \"last_seq\": %" PRIu64 ", \"width\": %" PRIu32 ", \"height\": %" PRIu32 ", \"format\": \"%s\""
 			", \"seconds\": %.6f, \"fps\": %.3f, \"latency_ms_p50\": %.4f, \"latency_ms_p99\": %.4f"
 			", \"latency_ms_max\": %.4f, \"latency_samples\": %zu, \"cpu_ms_per_frame\": %.4f"
 			", \"upload_cpu_ms_per_frame\": %.4f, \"render_cpu_ms_per_frame\": %.4f}\n",
 			o->ring_name, a->why, st->shown, st->skipped, st->lost, st->bad_records, st->reconnects,
-			st->last_seq, v->w, v->h, v->tex ? frame_format_name(v->fourcc) : "", secs, fps, p50, p99, lmax,
-			st->lat_n, cpu, upload_ms, render_ms);
+			st->producers_shown, st->last_seq, v->w, v->h, v->tex ? frame_format_name(v->fourcc) : "", secs,
+			fps, p50, p99, lmax, st->lat_n, cpu, upload_ms, render_ms);
 	if (!f || fclose(f) != 0) {
 		app_complain("cannot write '%s': %s", o->stats_json, strerror(errno));
 		return -1;
@@ -954,6 +957,75 @@ static void wrap_up(struct app *a)
 }
 
 /* ------------------------------------------------------------ one iteration */
+
+/* The ring is open: this producer's frames from now on. */
+static void attached(struct app *a)
+{
+	app_interrupt_ring(a->ring); /* Ctrl-C now also cuts a peek's wait short */
+	a->st.have_seq = false;      /* a new producer: no gap to its predecessor's frames */
+	a->st.run_shown = 0;
+	if (!a->attached_before) {
+		a->attached_before = true;
+		a->st.iv_t0 = app_now_ns(); /* the first progress interval starts with the ring */
+		return;
+	}
+	a->st.reconnects++;
+	if (!a->o.quiet)
+		note("reconnected to ring '%s'", a->o.ring_name);
+	report(a, true); /* the title no longer says "waiting" */
+}
+
+/* No ring: wait one slice for a producer (the first one, or the next under --reconnect), serving
+ * the window meanwhile. Running out of --wait ends the viewer (2). */
+static void wait_for_producer(struct app *a)
+{
+	const struct options *o = &a->o;
+	int64_t slice = OPEN_SLICE_NS;
+
+	if (!o->wait_forever) {
+		uint64_t now = app_now_ns();
+		slice = SDL_min(slice, now < a->wait_deadline ? (int64_t)(a->wait_deadline - now) : 0);
+	}
+	int ret = try_attach(a, slice);
+	if (ret == 0) {
+		attached(a);
+		return;
+	}
+	/* A ring appears whole (ring_create links it in): anything but "not yet" is final. */
+	if (ret != -ETIMEDOUT && ret != -ENOENT && ret != -EINTR) {
+		open_failed(a, ret);
+		return;
+	}
+	if (!o->wait_forever && app_now_ns() >= a->wait_deadline) {
+		open_failed(a, -ETIMEDOUT);
+		return;
+	}
+	if (!a->wait_said && !o->quiet) {
+		if (o->wait_forever)
+			note("waiting for a producer to create ring '%s' (Ctrl-C to stop)", o->ring_name);
+		else
+			note("waiting up to %g s for a producer to create ring '%s'", o->wait_s, o->ring_name);
+	}
+	a->wait_said = true;
+	if (redraw(a) == 0)
+		report(a, false);
+}
+
+/* The producer is gone and --reconnect is on (WHY: "end of stream" or "producer died"): close its
+ * ring and wait for the next one. The window keeps the last frame, dimmed, and its title says that
+ * the viewer waits. */
+static void await_next_producer(struct app *a, const char *why)
+{
+	app_interrupt_ring(NULL); /* before the handler could see a freed ring */
+	ring_close(&a->ring);     /* read to its end: nothing to report about closing it */
+	if (!a->o.quiet)
+		note("%s after %" PRIu64 " frames from this producer; waiting for the next producer of ring '%s' "
+		     "(Ctrl-C to stop)", why, a->st.run_shown, a->o.ring_name);
+	start_waiting(a, true);
+	a->ui.redraw = true;
+	if (redraw(a) == 0)
+		report(a, true);
+}
 
 /* Peek at the next frame, waiting up to POLL_NS. The library reports a dead producer as
  * -EOWNERDEAD; the liveness check here is a second line of defence, so a viewer never waits
@@ -999,7 +1071,9 @@ static void handle_peek_error(struct app *a, int ret, uint64_t skipped)
 				     "(further ones are counted in the summary)", a->o.ring_name);
 		return;
 	case -ENODATA:
-		if (a->o.hold && !a->o.headless && a->v.have_frame) {
+		if (a->o.reconnect && !a->o.exit_at_eos) {
+			await_next_producer(a, "end of stream");
+		} else if (a->o.hold && !a->o.headless && a->v.have_frame) {
 			note("end of stream; holding frame %" PRIu64 ", press q to quit", a->v.seq);
 			a->why = "end of stream";
 			a->holding = true;
@@ -1010,14 +1084,14 @@ static void handle_peek_error(struct app *a, int ret, uint64_t skipped)
 	case -EOWNERDEAD:
 		app_complain("the producer of ring '%s' died", a->o.ring_name);
 		if (a->o.reconnect)
-			reconnect(a);
+			await_next_producer(a, "producer died");
 		else
 			end_run(a, "producer died", CONSUMER_EXIT_PRODUCER_DIED);
 		return;
 	case -EREMOTEIO:
 		app_complain_producer_failed(a->ring, a->o.ring_name);
 		if (a->o.reconnect)
-			reconnect(a);
+			await_next_producer(a, "producer failed");
 		else
 			end_run(a, "producer failed", CONSUMER_EXIT_PRODUCER_FAILED);
 		return;
@@ -1098,6 +1172,8 @@ static void show_frame(struct app *a, const struct frame_header *hdr, const uint
 	}
 	st->t_last_ns = now;
 	st->shown++;
+	if (st->run_shown++ == 0)
+		st->producers_shown++;
 	/* Glass-to-glass: the present just returned; capture_ns is on the same clock. The frame that
 	 * had to wait for the window and renderer to be created is left out: start-up, not the
 	 * steady state the percentiles describe. */
@@ -1146,6 +1222,10 @@ static void iterate(struct app *a)
 		 * the next event, at most 100 ms so that Ctrl-C is seen too. */
 		if (redraw(a) == 0)
 			SDL_WaitEventTimeout(NULL, 100);
+		return;
+	}
+	if (!a->ring) {
+		wait_for_producer(a);
 		return;
 	}
 	if (a->ui.paused) {
@@ -1229,8 +1309,8 @@ int main(int argc, char **argv)
 	if (parse_options(argc, argv, &app.o) < 0)
 		return CONSUMER_EXIT_USAGE;
 	app_install_stop_signals();
-	if (start_sdl(&app) == 0 && open_ring(&app) == 0)
-		app.st.iv_t0 = app_now_ns(); /* the first progress interval starts with the ring */
+	if (start_sdl(&app) == 0)
+		start_waiting(&app, false); /* iterate() waits for the producer, then reads */
 	while (!app.done)
 		iterate(&app);
 	if (!app.failed)

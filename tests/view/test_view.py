@@ -49,12 +49,13 @@ def test_help_and_bad_options():
     r = subprocess.run([VIEW, "--help"], capture_output=True, text=True, timeout=TIMEOUT)
     assert r.returncode == 0
     assert "Exit status" in r.stdout and "--headless" in r.stdout
+    assert "--exit-at-eos" in r.stdout and "waiting for" in r.stdout  # --reconnect after a clean end, and how
     # The consumers' shared table (app/common/consumer_exit.h), as framering-dump prints it too.
     for row in ("0  done", "1  bad usage", "2  ring missing", "3  the producer died", "4  the ring is corrupt",
                 "5  display failure", "6  anything else", "7  the producer failed"):
         assert row in r.stdout, row
     for bad in (["--bogus"], ["--frames", "x"], ["--wait", "-1"], ["--at", "3"], ["--size", "10"], ["extra"],
-                ["--upload", "mmap"], ["--frames"]):
+                ["--upload", "mmap"], ["--frames"], ["--exit-at-eos"]):
         r = subprocess.run([VIEW] + bad, capture_output=True, text=True, timeout=TIMEOUT)
         assert r.returncode == 1, bad
         assert len(r.stderr.strip().splitlines()) == 1, r.stderr
@@ -195,8 +196,9 @@ def test_reconnect_after_producer_death(tmp_path, ring):
     err_path, stats = tmp_path / "view.err", tmp_path / "stats.json"
     prod = vt.start([TESTSRC, "--ring", ring, "--frames", "0", "--fps", "30", "--size", "160x120"])
     with open(err_path, "w") as err:
+        # --exit-at-eos: the second producer's clean end ends the viewer (without it, it waits again).
         view = subprocess.Popen([VIEW, "-r", ring, "--wait", "20", "--headless", "--every", "--reconnect",
-                                 "--stats-json", str(stats)], stdout=subprocess.DEVNULL, stderr=err)
+                                 "--exit-at-eos", "--stats-json", str(stats)], stdout=subprocess.DEVNULL, stderr=err)
     prod2 = None
     try:
         vt.wait_for_line(err_path, "renderer", view)
@@ -217,6 +219,48 @@ def test_reconnect_after_producer_death(tmp_path, ring):
     assert "reconnected" in text
     st = json.loads(stats.read_text())
     assert st["reconnects"] == 1 and st["last_seq"] == 5 and st["format"] == "nv12"
+    assert st["end"] == "end of stream" and st["producers_shown"] == 2
+
+
+WAITING = "waiting for the next producer"
+
+
+def test_reconnect_after_end_of_stream(tmp_path, ring):
+    """--reconnect outlives a producer that ends cleanly (a restarted capture service): the viewer
+    waits for the next one, follows its format, and Ctrl-C while waiting ends it with 0 and a
+    summary that counts the reconnects."""
+    err_path, stats = tmp_path / "view.err", tmp_path / "stats.json"
+    with open(err_path, "w") as err:
+        view = subprocess.Popen([VIEW, "-r", ring, "--wait", "20", "--headless", "--every", "--reconnect",
+                                 "--stats-json", str(stats)], stdout=subprocess.DEVNULL, stderr=err)
+    try:
+        for n, (fmt, frames) in enumerate([("bgr24", 4), ("nv12", 6)], 1):
+            prod = vt.start([TESTSRC, "--ring", ring, "--frames", str(frames), "--size", "160x120", "--format", fmt,
+                             "--wait-consumer", "20"])
+            assert vt.finish(prod)[0] == 0
+            vt.wait_for_count(err_path, WAITING, n, view)
+        time.sleep(0.3)  # waiting, not reading: Ctrl-C lands in the wait for a producer
+        view.send_signal(signal.SIGINT)
+        rc = view.wait(timeout=TIMEOUT)
+    finally:
+        vt.stop(view)
+    text = err_path.read_text()
+    assert rc == 0, text
+    assert f"end of stream after 4 frames from this producer; {WAITING} of ring '{ring}'" in text
+    assert "end of stream after 6 frames from this producer" in text
+    assert text.count("reconnected") == 1
+    assert "interrupted: shown 10 frames" in text and "1 reconnects, frames from 2 producers" in text, text
+    st = json.loads(stats.read_text())
+    assert st["end"] == "interrupted" and st["frames_shown"] == 10 and st["last_seq"] == 5, st
+    assert st["reconnects"] == 1 and st["producers_shown"] == 2 and st["format"] == "nv12", st
+
+
+def test_exit_at_eos(tmp_path, ring):
+    """--reconnect --exit-at-eos: a clean end of stream still ends the viewer (0)."""
+    rc, err, st = run_pair(tmp_path, ring, ["--every", "--reconnect", "--exit-at-eos"], ["--frames", "5"])
+    assert rc == 0, err
+    assert st["end"] == "end of stream" and st["frames_shown"] == 5 and st["reconnects"] == 0, st
+    assert WAITING not in err
 
 
 def test_sigint_while_waiting(tmp_path, ring):

@@ -212,3 +212,48 @@ def test_keys_pause_and_fullscreen_and_title(tmp_path, ring):
         vt.stop(view)
         vt.stop(prod)
         vt.stop(wm)
+
+
+def test_reconnect_window_waits_dimmed(tmp_path, ring):
+    """--reconnect, after a clean end of stream: the window stays, shows the last frame dimmed and says
+    "waiting for producer" in its title; the next producer's frames show as usual; q while waiting
+    ends the viewer with 0 and a summary that counts the reconnect."""
+    if not os.environ.get("DISPLAY"):
+        pytest.skip("no X display: run under xvfb-run (ctest does when xvfb-run is installed)")
+    for tool in ("xwd", "xwininfo"):
+        if not shutil.which(tool):
+            pytest.skip(f"{tool} (x11-apps / x11-utils) is not installed")
+    w, h = 640, 360
+    err_path = tmp_path / "view.err"
+    with open(err_path, "w") as err:
+        view = subprocess.Popen([VIEW, "-r", ring, "--wait", "20", "--every", "--reconnect"],
+                                stdout=subprocess.DEVNULL, stderr=err, cwd=tmp_path)
+    try:
+        screen_w, screen_h = grab(tmp_path / "s0.xwd").shape[1::-1]
+        x, y = (screen_w - w) // 2, (screen_h - h) // 2  # centred, no window manager
+        for n, frames in enumerate((3, 5), 1):
+            prod = vt.start([TESTSRC, "--ring", ring, "--wait-consumer", "20", "--format", "bgr24", "--size",
+                             f"{w}x{h}", "--frames", str(frames)])
+            assert vt.finish(prod)[0] == 0
+            vt.wait_for_count(err_path, "waiting for the next producer", n, view)
+            # The last frame, dimmed: black at alpha 160 over it leaves 95/255 of every channel.
+            want = (expected_frame(w, h, frames - 1).astype(int) * 95 + 127) // 255
+            deadline = time.monotonic() + 20
+            while True:
+                got = grab(tmp_path / f"wait{n}.xwd")[y:y + h, x:x + w].astype(int)
+                geo = window_geometry(ring)
+                if geo and "waiting for producer" in geo[0] and np.abs(got - want).max() <= 3:
+                    break
+                assert time.monotonic() < deadline, \
+                    f"title {geo and geo[0]!r}; max difference from the dimmed frame {np.abs(got - want).max()}"
+                time.sleep(0.1)
+            assert f"reconnects {n - 1}" in geo[0], geo[0]
+        assert view.poll() is None
+        keys = XKeys()
+        keys.move(x + w // 2, y + h // 2)
+        keys.press("q")
+        assert view.wait(timeout=vt.TIMEOUT) == 0
+    finally:
+        vt.stop(view)
+    text = err_path.read_text()
+    assert "quit: shown 8 frames" in text and "1 reconnects, frames from 2 producers" in text, text

@@ -108,6 +108,21 @@ def wait_for_line(path, text, proc, timeout=TIMEOUT):
     raise AssertionError(f"{text!r} not printed within {timeout} s")
 
 
+def wait_for_count(path, text, count, proc, timeout=TIMEOUT):
+    """Poll the file PATH (a process's stderr) until TEXT occurs COUNT times in it; fail if PROC exits first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with open(path, errors="replace") as f:
+            if f.read().count(text) >= count:
+                return
+        if proc.poll() is not None:
+            with open(path, errors="replace") as f:
+                raise AssertionError(f"process exited ({proc.returncode}) before printing {text!r} "
+                                     f"{count} times:\n{f.read()}")
+        time.sleep(0.02)
+    raise AssertionError(f"{text!r} not printed {count} times within {timeout} s")
+
+
 def stop(p):
     if p.poll() is None:
         p.send_signal(signal.SIGKILL)
