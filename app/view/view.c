@@ -113,6 +113,13 @@ struct app {
 	/* While waiting: when --wait runs out, and whether "waiting" was said. */
 	uint64_t wait_deadline;
 	bool wait_said;
+	/* The ring whose stream ended last (--reconnect): its producer may keep it under the name for
+	 * a while after marking end of stream, and it is never attached to again. */
+	struct {
+		bool valid;
+		pid_t pid;
+		uint64_t records_written;
+	} ended;
 	/* How the run ends: done stops the loop; failed (a failure already said) skips the summary. */
 	bool done, failed;
 	const char *why; /* the summary's reason */
@@ -821,10 +828,31 @@ static void start_waiting(struct app *a, bool said)
 	a->wait_said = said;
 }
 
+/* Whether the ring whose stream ended last still has the name. A producer may keep it for a while
+ * after marking end of stream (framering-capture waits until its consumers have read the last
+ * frames), and attaching to it again would only meet the same end of stream, over and over: look
+ * without attaching (ring_inspect). */
+static bool ended_ring_still_there(struct app *a)
+{
+	struct ring_stats rs;
+
+	if (!a->ended.valid)
+		return false;
+	if (ring_inspect(a->o.ring_name, &rs) == 0 && rs.producer_alive && rs.eos &&
+	    rs.producer_pid == a->ended.pid && rs.records_written == a->ended.records_written)
+		return true;
+	a->ended.valid = false; /* gone, or another ring has the name: the old one never comes back */
+	return false;
+}
+
 /* Attach to the ring if a producer has it, waiting up to SLICE ns for one: 0, -ETIMEDOUT/-ENOENT/
  * -EINTR for "not yet", anything else is final (open_failed). */
 static int try_attach(struct app *a, int64_t slice)
 {
+	if (ended_ring_still_there(a)) {
+		SDL_Delay((Uint32)(slice / 1000000));
+		return -ETIMEDOUT;
+	}
 	/* --latest (the default): a live consumer, which never slows the producer
 	 * or the other consumers; --every: a lossless one. */
 	struct ring_attach_opts ao = {a->o.latest ? RING_CONSUMER_LATEST : RING_CONSUMER_EVERY, slice};
@@ -1016,6 +1044,12 @@ static void wait_for_producer(struct app *a)
  * the viewer waits. */
 static void await_next_producer(struct app *a, const char *why)
 {
+	struct ring_stats rs;
+
+	ring_get_stats(a->ring, &rs);
+	a->ended.valid = true;
+	a->ended.pid = rs.producer_pid;
+	a->ended.records_written = rs.records_written;
 	app_interrupt_ring(NULL); /* before the handler could see a freed ring */
 	ring_close(&a->ring);     /* read to its end: nothing to report about closing it */
 	if (!a->o.quiet)

@@ -119,6 +119,8 @@ static void usage(FILE *f)
 	fprintf(f, "usage: " PROG " --ring NAME [--format FMT] [--size WxH] [--frames N] [--fps F] [--pad N]\n"
 		   "       [--switch-at N --format2 FMT --size2 WxH] [--raw FILE] [--slots N] [--wait-consumer SEC]\n"
 		   "       [--prerender K]  (frame n = a copy of prerendered frame n %% K; not with --switch-at)\n"
+		   "       [--linger SEC]   (after end of stream keep the ring SEC s before closing it, as\n"
+		   "                         framering-capture does while slower consumers drain it)\n"
 		   "Write N frames (0: until killed) of an 8x8 block pattern into ring NAME, then mark end of stream.\n");
 }
 
@@ -132,6 +134,7 @@ int main(int argc, char **argv)
 		{ "size2", required_argument, NULL, 'z' },    { "raw", required_argument, NULL, 'R' },
 		{ "slots", required_argument, NULL, 'k' },    { "wait-consumer", required_argument, NULL, 'W' },
 		{ "prerender", required_argument, NULL, 'K' },
+		{ "linger", required_argument, NULL, 'L' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -139,7 +142,7 @@ int main(int argc, char **argv)
 	struct stream s1 = { FRAME_FMT_BGR24, 320, 240 }, s2 = { 0, 0, 0 };
 	uint64_t frames = 10, switch_at = UINT64_MAX, pad = 0, slots = 4, prerender = 0;
 	uint8_t *cache = NULL;
-	double fps = 0, wait_consumer = 0;
+	double fps = 0, wait_consumer = 0, linger = 0;
 	ring_t *ring = NULL;
 	FILE *raw = NULL;
 	int c, ret, status = 1;
@@ -184,6 +187,12 @@ int main(int argc, char **argv)
 			}
 			break;
 		case 'R': raw_path = optarg; break;
+		case 'L':
+			if (app_parse_seconds(optarg, &linger) < 0) {
+				fprintf(stderr, PROG ": bad --linger '%s'\n", optarg);
+				return 1;
+			}
+			break;
 		case 'W':
 			if (app_parse_seconds(optarg, &wait_consumer) < 0) {
 				fprintf(stderr, PROG ": bad --wait-consumer '%s'\n", optarg);
@@ -312,6 +321,17 @@ int main(int argc, char **argv)
 			fprintf(stderr, PROG ": ring_commit failed: %s\n", ring_strerror(ret));
 			goto end;
 		}
+	}
+	if (linger > 0) {
+		/* End of stream is marked, the name stays: a consumer that comes back meets this ring. */
+		ret = ring_mark_eos(ring);
+		if (ret < 0) {
+			fprintf(stderr, PROG ": ring_mark_eos failed: %s\n", ring_strerror(ret));
+			goto end;
+		}
+		struct timespec ts = { (time_t)linger, (long)((linger - (double)(time_t)linger) * 1e9) };
+		while (nanosleep(&ts, &ts) < 0 && errno == EINTR && !app_stop_requested)
+			;
 	}
 	status = 0;
 end:
