@@ -290,6 +290,60 @@ def test_ended_ring_is_not_attached_again(tmp_path, ring):
     assert st["frames_shown"] == 5 and st["reconnects"] == 1 and st["producers_shown"] == 2, st
 
 
+RECONNECT_RUNS = 20
+
+
+def test_reconnects_leak_nothing(tmp_path, ring):
+    """RECONNECT_RUNS producers one after the other, ending cleanly and by SIGKILL in turn: the
+    viewer shows frames of every one, and its file descriptors, its /dev/shm mappings and its heap
+    do not grow from one reconnect to the next."""
+    err_path, stats = tmp_path / "view.err", tmp_path / "stats.json"
+    with open(err_path, "w") as err:
+        view = subprocess.Popen([VIEW, "-r", ring, "--wait", "20", "--headless", "--every", "--reconnect",
+                                 "--stats-json", str(stats)], stdout=subprocess.DEVNULL, stderr=err)
+    held = []  # what the viewer holds while it waits, after each run
+    prod = None
+    try:
+        for n in range(1, RECONNECT_RUNS + 1):
+            if n % 2:  # a clean end: 4 frames, end of stream
+                prod = vt.start([TESTSRC, "--ring", ring, "--frames", "4", "--size", "160x120",
+                                 "--wait-consumer", "20"])
+                assert vt.finish(prod)[0] == 0
+            else:  # endless, killed once the viewer has read from it
+                prod = vt.start([TESTSRC, "--ring", ring, "--frames", "0", "--fps", "100", "--size", "160x120"])
+                shmring.wait_for_segment(ring, prod)
+                seg = shmring.Segment(ring)
+                try:
+                    shmring.wait_consumer_reading(seg, view)
+                finally:
+                    seg.close()
+                prod.send_signal(signal.SIGKILL)
+                prod.wait()
+            vt.wait_for_count(err_path, WAITING, n, view)
+            held.append(vt.resources(view.pid))
+        view.send_signal(signal.SIGINT)
+        rc = view.wait(timeout=TIMEOUT)
+    finally:
+        vt.stop(view)
+        if prod:
+            vt.stop(prod)
+    text = err_path.read_text()
+    assert rc == 0, text
+    fds, shm, anon = zip(*held)
+    assert set(fds) == {fds[0]}, f"file descriptors while waiting, run by run: {fds}"
+    assert set(shm) == {0}, f"/dev/shm mappings while waiting (no ring open), run by run: {shm}"
+    # From the second wait on (the first SIGKILL path has run): a leak of a ring handle, a texture or
+    # an SDL object per reconnect would add kilobytes each time; the latency samples add 8 bytes a frame.
+    assert anon[-1] - anon[1] < 64, f"anonymous RSS (kB) while waiting, run by run: {anon}"
+    ends = [line for line in text.splitlines() if WAITING in line]
+    assert len(ends) == RECONNECT_RUNS, text
+    for n, line in enumerate(ends, 1):
+        assert line.startswith(f"framering-view: {'end of stream' if n % 2 else 'producer died'} after "), line
+        assert " after 0 frames" not in line, f"nothing shown from producer {n}: {line}"
+    st = json.loads(stats.read_text())
+    assert st["reconnects"] == RECONNECT_RUNS - 1 and st["producers_shown"] == RECONNECT_RUNS, st
+
+
 def test_sigint_while_waiting(tmp_path, ring):
     err_path = tmp_path / "view.err"
     with open(err_path, "w") as err:
