@@ -41,6 +41,7 @@
 #define PROG "framering-view"
 #define POLL_NS (10 * 1000000LL)   /* how long one peek waits before events are looked at again */
 #define OPEN_SLICE_NS (100 * 1000000LL)
+#define REPLACE_WAIT_NS (5000 * 1000000LL) /* for the ring that replaced ours (normally there already) */
 #define REPORT_NS (500 * 1000000ULL) /* progress line / window title refresh */
 #define LIVENESS_NS (200 * 1000000ULL)
 #define LAT_MAX_SAMPLES (1u << 20)   /* latency samples kept (the newest), ~4.8 h at 60 fps */
@@ -67,6 +68,7 @@ struct options {
 
 struct stats {
 	uint64_t shown, skipped, lost, bad_records, reconnects;
+	uint64_t replacements; /* the producer replaced the ring (frames grew) and we followed */
 	uint64_t run_shown;       /* shown from the producer attached now */
 	uint64_t producers_shown; /* producers (first one and reconnects) that got a frame shown */
 	uint64_t bad_since_shown; /* invalid records skipped since the last shown frame */
@@ -91,6 +93,7 @@ struct viewer {
 	uint64_t seq;          /* its seq */
 	bool fullscreen;
 	uint8_t *gray_chroma; /* U = V = 128 for GRAY8 with --upload update */
+	bool color_approximated; /* a frame's colorimetry SDL cannot show exactly was seen (said once) */
 };
 
 /* What the keys and the window asked for, done by the next iteration. */
@@ -408,6 +411,49 @@ static void bytes_free(uint8_t **p)
 	*p = NULL;
 }
 
+/* SDL's YUV to RGB conversion for frame H, from its colorimetry (frame.h). SDL reads the mode when
+ * it converts (the software renderer: at upload; GL: when it draws), so it is set before each
+ * upload. SDL 2 knows BT.601 and BT.709 at limited range and BT.601 at full range ("JPEG"); an
+ * unspecified matrix is BT.601 and an unspecified range limited, as swscale takes them. Anything
+ * else is shown with the nearest mode, and said once. GRAY8 is full-range Y (R = G = B = Y). */
+static void use_colorimetry(struct viewer *v, const struct frame_header *h)
+{
+	SDL_YUV_CONVERSION_MODE mode = SDL_YUV_CONVERSION_BT601;
+	bool exact = true;
+	bool full = h->color_range == FRAME_RANGE_FULL;
+
+	if (h->fourcc == FRAME_FMT_GRAY8) {
+		mode = SDL_YUV_CONVERSION_JPEG;
+	} else if (h->fourcc == FRAME_FMT_I420 || h->fourcc == FRAME_FMT_NV12) {
+		switch (h->color_matrix) {
+		case FRAME_MATRIX_BT709:
+			mode = SDL_YUV_CONVERSION_BT709;
+			exact = !full;
+			break;
+		case FRAME_MATRIX_BT2020_NCL:
+		case FRAME_MATRIX_BT2020_CL:
+		case FRAME_MATRIX_SMPTE240M:
+			mode = SDL_YUV_CONVERSION_BT709; /* the nearest luma weights SDL has */
+			exact = false;
+			break;
+		default: /* BT.601 (525 or 625 lines, FCC), unspecified */
+			mode = full ? SDL_YUV_CONVERSION_JPEG : SDL_YUV_CONVERSION_BT601;
+			exact = h->color_matrix != FRAME_MATRIX_FCC;
+			break;
+		}
+	}
+	if (SDL_GetYUVConversionMode() != mode)
+		SDL_SetYUVConversionMode(mode);
+	if (!exact && !v->color_approximated) {
+		char m[12], r[12];
+		v->color_approximated = true;
+		note("frames say matrix %s, range %s: SDL 2 shows them as %s (the nearest it has)",
+		     app_color_name(FRAME_COLOR_MATRIX, h->color_matrix, m),
+		     app_color_name(FRAME_COLOR_RANGE, h->color_range, r),
+		     mode == SDL_YUV_CONVERSION_BT709 ? "BT.709 limited range" : "BT.601");
+	}
+}
+
 /* Make the texture match the frame's format and size (re-created on a change). */
 static int ensure_texture(struct viewer *v, const struct options *o, const struct frame_header *h)
 {
@@ -428,10 +474,6 @@ static int ensure_texture(struct viewer *v, const struct options *o, const struc
 	}
 	texture_free(&v->tex);
 	v->have_frame = false;
-	/* GRAY8 is shown as full-range Y (R = G = B = Y); the YUV formats as FFmpeg's swscale writes
-	 * them by default: BT.601, limited range. SDL reads this mode when it converts/draws. */
-	SDL_SetYUVConversionMode(h->fourcc == FRAME_FMT_GRAY8 ? SDL_YUV_CONVERSION_JPEG
-							  : SDL_YUV_CONVERSION_BT601);
 	v->tex = SDL_CreateTexture(v->ren, fmt, SDL_TEXTUREACCESS_STREAMING, (int)h->width, (int)h->height);
 	if (!v->tex) {
 		app_complain("SDL_CreateTexture(%s %" PRIu32 "x%" PRIu32 ") failed: %s", SDL_GetPixelFormatName(fmt),
@@ -929,7 +971,7 @@ static int summary(struct app *a)
 	double p50 = app_percentile(st->lat_ms, st->lat_n, 50);
 	double p99 = app_percentile(st->lat_ms, st->lat_n, 99);
 	double lmax = st->lat_n ? st->lat_ms[st->lat_n - 1] : 0; /* sorted by app_percentile */
-	char producers[96] = "";
+	char producers[160] = "";
 
 	getrusage(RUSAGE_SELF, &ru);
 	if (st->shown) {
@@ -944,6 +986,9 @@ static int summary(struct app *a)
 	if (o->reconnect)
 		snprintf(producers, sizeof(producers), "; %" PRIu64 " reconnects, frames from %" PRIu64 " producers",
 			 st->reconnects, st->producers_shown);
+	if (st->replacements)
+		snprintf(producers + strlen(producers), sizeof(producers) - strlen(producers),
+			 "; followed %" PRIu64 " ring replacements", st->replacements);
 	if (!o->quiet)
 		note("%s: shown %" PRIu64 " frames in %.2f s (%.1f fps), skipped %" PRIu64 ", lost %" PRIu64
 		     ", bad %" PRIu64 "; latency p50 %.2f ms p99 %.2f ms; cpu/frame %.3f ms (upload %.3f, render %.3f)%s",
@@ -956,13 +1001,13 @@ static int summary(struct app *a)
 		fprintf(f,
 			"{\"ring\": \"%s\", \"end\": \"%s\", \"frames_shown\": %" PRIu64 ", \"frames_skipped\": %" PRIu64
 			", \"frames_lost\": %" PRIu64 ", \"bad_records\": %" PRIu64 ", \"reconnects\": %" PRIu64
-			", \"producers_shown\": %" PRIu64
+			", \"producers_shown\": %" PRIu64 ", \"ring_replacements\": %" PRIu64
 			", \"last_seq\": %" PRIu64 ", \"width\": %" PRIu32 ", \"height\": %" PRIu32 ", \"format\": \"%s\""
 			", \"seconds\": %.6f, \"fps\": %.3f, \"latency_ms_p50\": %.4f, \"latency_ms_p99\": %.4f"
 			", \"latency_ms_max\": %.4f, \"latency_samples\": %zu, \"cpu_ms_per_frame\": %.4f"
 			", \"upload_cpu_ms_per_frame\": %.4f, \"render_cpu_ms_per_frame\": %.4f}\n",
 			o->ring_name, a->why, st->shown, st->skipped, st->lost, st->bad_records, st->reconnects,
-			st->producers_shown, st->last_seq, v->w, v->h, v->tex ? frame_format_name(v->fourcc) : "", secs,
+			st->producers_shown, st->replacements, st->last_seq, v->w, v->h, v->tex ? frame_format_name(v->fourcc) : "", secs,
 			fps, p50, p99, lmax, st->lat_n, cpu, upload_ms, render_ms);
 	if (!f || fclose(f) != 0) {
 		app_complain("cannot write '%s': %s", o->stats_json, strerror(errno));
@@ -1061,6 +1106,25 @@ static void await_next_producer(struct app *a, const char *why)
 		report(a, true);
 }
 
+/* The producer replaced the ring by a larger one under the same name (its frames grew) and this
+ * one is read to its end: go on in the new one. It is in place already; the same producer, so
+ * no reconnect and no gap in the frame numbers. */
+static void follow_replacement(struct app *a)
+{
+	app_interrupt_ring(NULL);
+	ring_close(&a->ring);
+	struct ring_attach_opts ao = {a->o.latest ? RING_CONSUMER_LATEST : RING_CONSUMER_EVERY, REPLACE_WAIT_NS};
+	int ret = ring_attach(&a->ring, a->o.ring_name, &ao);
+	if (ret < 0) {
+		open_failed(a, ret);
+		return;
+	}
+	app_interrupt_ring(a->ring);
+	a->st.replacements++;
+	if (!a->o.quiet)
+		note("ring '%s' was replaced by a larger one (the frames grew): following it", a->o.ring_name);
+}
+
 /* Peek at the next frame, waiting up to POLL_NS. The library reports a dead producer as
  * -EOWNERDEAD; the liveness check here is a second line of defence, so a viewer never waits
  * forever on a dead ring: what the producer wrote is still read first. */
@@ -1129,6 +1193,9 @@ static void handle_peek_error(struct app *a, int ret, uint64_t skipped)
 		else
 			end_run(a, "producer failed", CONSUMER_EXIT_PRODUCER_FAILED);
 		return;
+	case -ESTALE:
+		follow_replacement(a);
+		return;
 	default:
 		if (consumer_ring_broken(ret)) {
 			ring_broken(a, ret); /* nothing is peeked: stop, never release and retry */
@@ -1170,6 +1237,7 @@ static void show_frame(struct app *a, const struct frame_header *hdr, const uint
 		fail(a, CONSUMER_EXIT_DISPLAY);
 		return;
 	}
+	use_colorimetry(&a->v, hdr);
 	c0 = thread_cpu_ns();
 	ret = upload(&a->v, hdr, rec, a->o.upload_update);
 	st->upload_cpu_ns += thread_cpu_ns() - c0;

@@ -522,6 +522,53 @@ def test_capture_sample(tmp_path, ring):
     assert np.array_equal(img, want)
 
 
+def ffmpeg(args):
+    subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error"] + args, check=True, timeout=TIMEOUT)
+
+
+@pytest.mark.parametrize("fmt", ["i420", "nv12"])
+def test_colorimetry_chooses_the_conversion(tmp_path, ring, fmt):
+    """10.2: a BT.709-tagged source is shown with SDL's BT.709 conversion: within 4 levels of
+    ffmpeg's (swscale's) BGR of the same frame, and far from a BT.601 reading of it (which the
+    viewer used for every frame before; that was up to 43 levels off here)."""
+    need_capture()
+    src, snap = tmp_path / "bt709.mp4", tmp_path / "snap.bmp"
+    ffmpeg(["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=10", "-frames:v", "10", "-c:v", "libx264", "-pix_fmt",
+            "yuv420p", "-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc", "bt709", "-y", str(src)])
+    rc, _, err = capture_into(ring, [VIEW, "-r", ring, "--wait", "20", "--headless", "--every", "--quiet",
+                                     "--snapshot", str(snap), "--at", "4"], [str(src), "-s", "source", "-p", fmt],
+                              tmp_path)
+    assert rc == 0, err
+    img = cv2.imread(str(snap), cv2.IMREAD_COLOR).astype(int)
+    refs = {}
+    for name, vf in (("bt709", "null"), ("bt601", "scale=in_color_matrix=bt601")):
+        ffmpeg(["-i", str(src), "-vf", vf, "-pix_fmt", "bgr24", "-f", "rawvideo", "-y", str(tmp_path / name)])
+        refs[name] = np.fromfile(tmp_path / name, np.uint8).reshape(10, 240, 320, 3)[4].astype(int)
+    assert np.abs(img - refs["bt709"]).max() <= 4
+    assert np.abs(img - refs["bt601"]).mean() > 4
+
+
+def test_stream_that_grows_is_followed(tmp_path, ring):
+    """10.5: the producer replaces its ring by a larger one when the source grows; the viewer
+    follows by itself and shows every frame, in order, with no reconnect."""
+    need_capture()
+    parts = []
+    # 20 small frames first: stream probing must not reach the large ones (the first ring would fit them)
+    for i, (size, n) in enumerate([("320x180", 20), ("1280x720", 3), ("320x180", 5)]):
+        parts.append(tmp_path / f"part{i}.ts")
+        ffmpeg(["-f", "lavfi", "-i", f"testsrc2=size={size}:rate=10", "-frames:v", str(n), "-c:v", "libx264",
+                "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-bf", "0", "-f", "mpegts", "-y", str(parts[-1])])
+    src, stats = tmp_path / "grow.ts", tmp_path / "stats.json"
+    src.write_bytes(b"".join(p.read_bytes() for p in parts))
+    rc, _, err = capture_into(ring, [VIEW, "-r", ring, "--wait", "20", "--headless", "--every",
+                                     "--stats-json", str(stats)], [str(src), "-s", "source", "--slots", "2"],
+                              tmp_path)
+    assert rc == 0, err
+    st = json.loads(stats.read_text())
+    assert (st["frames_shown"], st["last_seq"], st["ring_replacements"], st["reconnects"]) == (28, 27, 1, 0), st
+    assert "followed 1 ring replacements" in err and "was replaced by a larger one" in err, err
+
+
 def test_no_display_is_an_sdl_failure(ring):
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "SDL_VIDEODRIVER")}
     r = subprocess.run([VIEW, "-r", ring, "--wait", "0"], capture_output=True, text=True, timeout=TIMEOUT, env=env)
