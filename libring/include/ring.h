@@ -200,7 +200,10 @@ int ring_open(ring_t **out, const char *name);
 /* ring_open_wait - ring_open(), but wait up to timeout_ns for a ring NAME
  * with a live producer (inotify on /dev/shm; no polling loop). A stale ring
  * left under the name by a producer that died is passed over: the call
- * waits for the producer that reclaims the name. -ETIMEDOUT if none came.
+ * waits for the producer that reclaims the name. A ring whose producer
+ * marked end of stream before it went is not (it may have closed just after
+ * the consumer came): its records are read, then -ENODATA. -ETIMEDOUT if
+ * none came.
  * A ring appears whole: ring_create() links it into place once built. */
 int ring_open_wait(ring_t **out, const char *name, int64_t timeout_ns);
 

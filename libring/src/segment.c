@@ -614,9 +614,13 @@ static int attach_wait(ring_t **out, const char *name, const struct ring_attach_
 	plat_watch_shm_dir(&watch, 0);
 	for (;;) {
 		rc = ring_attach(out, name, &now); /* rings appear whole (ring_create links them in) */
-		if (rc == 0 && producer_alive(*out) == 0) {
+		if (rc == 0 && producer_alive(*out) == 0 &&
+		    !atomic_load_explicit(&(*out)->hdr->eos, memory_order_acquire)) {
 			/* A dead producer's ring: wait for the one that reclaims the
-			 * name. Leave quietly: no stale-name removal from here. */
+			 * name. Leave quietly: no stale-name removal from here. A ring
+			 * whose producer marked end of stream before it went (it may
+			 * have closed just after we joined, waiting for us) is kept:
+			 * its records are ours to read, then end of stream. */
 			ring_t *stale = *out;
 			*out = NULL;
 			leave_roster(stale);

@@ -210,6 +210,54 @@ static void test_open_wait_sees_ring_linked_before_watch(void **state)
 	assert_true(ring_peer_alive(C));
 }
 
+/* The producer closes (end of stream marked, name removed, its lock dropped) at the
+ * first liveness look after this is set: the test's fcntl() wins over libc's, and
+ * ring_open_wait() looks with F_OFD_GETLK right after it joined the ring. */
+static atomic_bool close_producer_at_getlk;
+
+int fcntl(int fd, int cmd, ...)
+{
+	static int (*real)(int, int, ...);
+	va_list ap;
+	va_start(ap, cmd);
+	void *arg = va_arg(ap, void *); /* as glibc's own fcntl() takes it */
+	va_end(ap);
+	if (!real)
+		*(void **)&real = dlsym(RTLD_NEXT, "fcntl");
+	if (cmd == F_OFD_GETLK && atomic_exchange(&close_producer_at_getlk, false))
+		ring_close(&P);
+	return real(fd, cmd, arg);
+}
+
+/* A producer that waited for its consumer, wrote a short stream and closed while
+ * ring_open_wait() was between joining its ring and looking whether it lives (seen
+ * with a viewer that reconnects to producers of a few frames each, under load):
+ * the wait took the cleanly ended ring for a dead producer's leftovers, passed over
+ * it and waited on; the frames were never read and the wait never ended. A ring
+ * whose producer marked end of stream before it went is read to that end. */
+static void test_open_wait_keeps_ring_ended_while_joining(void **state)
+{
+	const void *d;
+	size_t len;
+
+	(void)state;
+	struct ring_create_opts o = { .capacity = CAP };
+	assert_int_equal(ring_create(&P, name, &o), 0);
+	assert_int_equal(ring_write(P, "last", 4, RING_NO_WAIT), 0);
+	atomic_store(&close_producer_at_getlk, true);
+	int rc = ring_open_wait(&C, name, 300 * 1000000ll);
+	atomic_store(&close_producer_at_getlk, false);
+	assert_null(P); /* it closed while the consumer joined */
+	if (rc != 0)
+		fail_msg("a ring whose producer ended cleanly while the consumer joined was passed over: %s",
+			 ring_strerror(rc));
+	assert_false(ring_peer_alive(C));
+	assert_int_equal(ring_peek(C, &d, &len, RING_NO_WAIT), 0);
+	assert_memory_equal(d, "last", 4);
+	assert_int_equal(ring_release(C), 0);
+	assert_int_equal(ring_peek(C, &d, &len, RING_WAIT_FOREVER), -ENODATA);
+}
+
 /* Count the poll() calls that do not wait (the test's poll wins over libc's). */
 static atomic_int zero_polls;
 
@@ -538,6 +586,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_not_a_regular_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_wait_passes_over_stale_ring, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_wait_sees_ring_linked_before_watch, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_open_wait_keeps_ring_ended_while_joining, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_wait_huge_timeouts_sleep, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reclaim_race_has_one_winner, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stale_consumer_close_spares_new_ring, setup, teardown),
