@@ -872,16 +872,17 @@ static void start_waiting(struct app *a, bool said)
 
 /* Whether the ring whose stream ended last still has the name. A producer may keep it for a while
  * after marking end of stream (framering-capture waits until its consumers have read the last
- * frames), and attaching to it again would only meet the same end of stream, over and over: look
- * without attaching (ring_inspect). */
+ * frames), or die there and leave it until the next producer reclaims the name; attaching to it
+ * again would only meet the same end of stream, over and over: look without attaching
+ * (ring_inspect). */
 static bool ended_ring_still_there(struct app *a)
 {
 	struct ring_stats rs;
 
 	if (!a->ended.valid)
 		return false;
-	if (ring_inspect(a->o.ring_name, &rs) == 0 && rs.producer_alive && rs.eos &&
-	    rs.producer_pid == a->ended.pid && rs.records_written == a->ended.records_written)
+	if (ring_inspect(a->o.ring_name, &rs) == 0 && rs.eos && rs.producer_pid == a->ended.pid &&
+	    rs.records_written == a->ended.records_written)
 		return true;
 	a->ended.valid = false; /* gone, or another ring has the name: the old one never comes back */
 	return false;

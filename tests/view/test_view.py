@@ -265,29 +265,41 @@ def test_exit_at_eos(tmp_path, ring):
 
 def test_ended_ring_is_not_attached_again(tmp_path, ring):
     """A producer may keep its ring a while after marking end of stream (framering-capture waits for
-    slower consumers to drain it): the viewer waits for the next producer instead of attaching to
-    the ended ring again (which read its frames again, or met its end of stream, over and over)."""
+    slower consumers to drain it), and may even die there: the viewer waits for the next producer
+    instead of attaching to the ended ring again (which read its frames again, or met its end of
+    stream, over and over)."""
     err_path, stats = tmp_path / "view.err", tmp_path / "stats.json"
     with open(err_path, "w") as err:
         view = subprocess.Popen([VIEW, "-r", ring, "--wait", "20", "--headless", "--every", "--reconnect",
                                  "--stats-json", str(stats)], stdout=subprocess.DEVNULL, stderr=err)
+    prod = None
     try:
         prod = vt.start([TESTSRC, "--ring", ring, "--frames", "3", "--size", "160x120", "--wait-consumer", "20",
                          "--linger", "1.5"])
         vt.wait_for_count(err_path, WAITING, 1, view)
         assert vt.finish(prod)[0] == 0  # its ring stayed under the name for 1.5 s, end of stream marked
+        # This one dies while it lingers: its ended ring stays under the name until the next producer
+        # reclaims it.
+        prod = vt.start([TESTSRC, "--ring", ring, "--frames", "2", "--size", "160x120", "--wait-consumer", "20",
+                         "--linger", "60"])
+        vt.wait_for_count(err_path, WAITING, 2, view)
+        prod.send_signal(signal.SIGKILL)
+        prod.wait()
+        time.sleep(0.5)
         prod = vt.start([TESTSRC, "--ring", ring, "--frames", "2", "--size", "160x120", "--wait-consumer", "20"])
         assert vt.finish(prod)[0] == 0
-        vt.wait_for_count(err_path, WAITING, 2, view)
+        vt.wait_for_count(err_path, WAITING, 3, view)
         view.send_signal(signal.SIGINT)
         rc = view.wait(timeout=TIMEOUT)
     finally:
         vt.stop(view)
+        if prod:
+            vt.stop(prod)
     text = err_path.read_text()
     assert rc == 0, text
-    assert text.count("reconnected") == 1, text
+    assert text.count("reconnected") == 2, text
     st = json.loads(stats.read_text())
-    assert st["frames_shown"] == 5 and st["reconnects"] == 1 and st["producers_shown"] == 2, st
+    assert st["frames_shown"] == 7 and st["reconnects"] == 2 and st["producers_shown"] == 3, st
 
 
 RECONNECT_RUNS = 20
