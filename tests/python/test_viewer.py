@@ -32,7 +32,7 @@ def run_view(args, env=None, timeout=60):
 def test_help():
     r = run_view(["--help"])
     assert r.returncode == 0
-    for opt in ("--latest", "--every", "--headless", "--frames", "--timeout"):
+    for opt in ("--latest", "--every", "--headless", "--frames", "--timeout", "--reconnect", "--exit-at-eos"):
         assert opt.encode() in r.stdout
 
 
@@ -40,6 +40,9 @@ def test_bad_option_one_line_exit_1():
     r = run_view(["--frames", "-3"])
     assert r.returncode == 1
     assert r.stderr.count(b"\n") == 1 and b"--frames" in r.stderr
+    r = run_view(["--exit-at-eos"])
+    assert r.returncode == 1
+    assert r.stderr.count(b"\n") == 1 and b"--exit-at-eos needs --reconnect" in r.stderr
 
 
 def test_no_display_refuses_cleanly(ring_name):
@@ -127,6 +130,152 @@ def test_headless_ctrl_c_and_peer_death(ring_name, procs):
         assert v.returncode == 3 and b"producer died" in err, err.decode()
     finally:
         remove_segment(ring_name)
+
+
+WAITING = "waiting for the next producer"
+
+
+def wait_for_count(path, text: str, count: int, proc, timeout: float = 60) -> str:
+    """Wait until TEXT occurs COUNT times in the file PATH (PROC's stderr); fail if PROC ends first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        out = path.read_text(errors="replace")
+        if out.count(text) >= count:
+            return out
+        assert proc.poll() is None, f"the viewer ended ({proc.returncode}) before {text!r} x{count}:\n{out}"
+        time.sleep(0.02)
+    pytest.fail(f"{text!r} not printed {count} times within {timeout} s:\n{path.read_text()}")
+
+
+def clean_run(name: str, frames: int = 3) -> None:
+    """A producer in this process: waits for the viewer, writes FRAMES frames and ends the stream."""
+    with framering.Producer(name, slots=4, width=64, height=48) as prod:
+        prod.wait_consumers(1, timeout=30)
+        for i in range(frames):
+            prod.write_frame(np.full((48, 64, 3), 40 * i, np.uint8), timeout=30)
+
+
+ENDLESS = textwrap.dedent("""
+    import sys, time, numpy as np, framering
+    with framering.Producer(sys.argv[1], slots=4, width=64, height=48) as p:
+        while True:
+            p.write_frame(np.zeros((48, 64, 3), np.uint8), timeout=30)
+            time.sleep(0.01)
+""")
+
+
+def killed_run(name: str, procs) -> None:
+    """A producer process that writes until the viewer has read from it, then dies by SIGKILL."""
+    prod = procs([sys.executable, "-c", ENDLESS, name], env=python_env())
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if framering.inspect(name).records_read >= 1:
+                break
+        except framering.RingNotFound:
+            pass
+        assert prod.poll() is None, prod.communicate()[1].decode()
+        assert time.monotonic() < deadline, "the viewer never read from the producer"
+        time.sleep(0.02)
+    prod.kill()
+    prod.wait()
+
+
+def test_reconnect_after_end_of_stream(ring_name, tmp_path, procs):
+    """--reconnect outlives a producer that ends its stream (and --exit-at-eos still ends there)."""
+    err_path = tmp_path / "view.err"
+    with open(err_path, "wb") as err:
+        v = procs(VIEW + [ring_name, "--headless", "--every", "--reconnect"], env=python_env(), stderr=err)
+    clean_run(ring_name, 3)
+    wait_for_count(err_path, WAITING, 1, v)
+    clean_run(ring_name, 5)
+    wait_for_count(err_path, WAITING, 2, v)
+    time.sleep(0.3)  # into the wait for a producer
+    v.send_signal(signal.SIGINT)
+    assert v.wait(timeout=30) == 0
+    text = err_path.read_text()
+    assert f"end of stream after 3 frames from this producer; {WAITING} of ring '{ring_name}'" in text
+    assert "end of stream after 5 frames from this producer" in text and text.count("reconnected") == 1
+    assert "interrupted: 8 frames" in text and "1 reconnects, frames from 2 producers" in text, text
+
+    with open(err_path, "wb") as err:
+        v = procs(VIEW + [ring_name, "--headless", "--every", "--reconnect", "--exit-at-eos"], env=python_env(),
+                  stderr=err)
+    clean_run(ring_name, 2)
+    assert v.wait(timeout=30) == 0
+    text = err_path.read_text()
+    assert "end of stream: 2 frames" in text and WAITING not in text, text
+
+
+LINGER = textwrap.dedent("""
+    import sys, time, numpy as np, framering
+    p = framering.Producer(sys.argv[1], slots=4, width=64, height=48)
+    p.wait_consumers(1, timeout=30)
+    for i in range(2):
+        p.write_frame(np.zeros((48, 64, 3), np.uint8), timeout=30)
+    p.mark_eos()
+    time.sleep(60)
+""")
+
+
+def test_ended_ring_is_not_attached_again(ring_name, tmp_path, procs):
+    """A producer that keeps its ring after marking end of stream (as framering-capture does while
+    slower consumers drain it), or dies there: the viewer waits for the next producer, not for that
+    ring again."""
+    err_path = tmp_path / "view.err"
+    with open(err_path, "wb") as err:
+        v = procs(VIEW + [ring_name, "--headless", "--every", "--reconnect"], env=python_env(), stderr=err)
+    with framering.Producer(ring_name, slots=4, width=64, height=48) as prod:
+        prod.wait_consumers(1, timeout=30)
+        for i in range(3):
+            prod.write_frame(np.full((48, 64, 3), i, np.uint8), timeout=30)
+        prod.mark_eos()
+        wait_for_count(err_path, WAITING, 1, v)
+        time.sleep(1.0)  # the ended ring stays under the name meanwhile
+    # This one dies while it lingers: its ended ring stays until the next producer reclaims the name.
+    lingering = procs([sys.executable, "-c", LINGER, ring_name], env=python_env())
+    wait_for_count(err_path, WAITING, 2, v)
+    lingering.kill()
+    lingering.wait()
+    time.sleep(0.5)
+    clean_run(ring_name, 2)
+    wait_for_count(err_path, WAITING, 3, v)
+    v.send_signal(signal.SIGINT)
+    assert v.wait(timeout=30) == 0
+    text = err_path.read_text()
+    assert text.count("reconnected") == 2 and "interrupted: 7 frames" in text, text
+
+
+RECONNECT_RUNS = 20
+
+
+def test_reconnects_leak_nothing(ring_name, tmp_path, procs):
+    """RECONNECT_RUNS producers one after the other, ending cleanly and by SIGKILL in turn: the viewer
+    shows frames of every one, and neither its file descriptors nor its /dev/shm mappings grow."""
+    import procinfo
+    err_path = tmp_path / "view.err"
+    with open(err_path, "wb") as err:
+        v = procs(VIEW + [ring_name, "--headless", "--every", "--reconnect"], env=python_env(), stderr=err)
+    held = []
+    for n in range(1, RECONNECT_RUNS + 1):
+        if n % 2:
+            clean_run(ring_name)
+        else:
+            killed_run(ring_name, procs)
+        wait_for_count(err_path, WAITING, n, v)
+        held.append(procinfo.resources(v.pid)[:2])
+    v.send_signal(signal.SIGINT)
+    assert v.wait(timeout=30) == 0
+    text = err_path.read_text()
+    fds, shm = zip(*held)
+    assert set(fds) == {fds[0]}, f"file descriptors while waiting, run by run: {fds}"
+    assert set(shm) == {0}, f"/dev/shm mappings while waiting (no ring open), run by run: {shm}"
+    ends = [line for line in text.splitlines() if WAITING in line]
+    assert len(ends) == RECONNECT_RUNS, text
+    for n, line in enumerate(ends, 1):
+        assert line.startswith(f"{view_mod.PROG}: {'end of stream' if n % 2 else 'producer died'} after "), line
+        assert " after 0 frames" not in line, f"nothing shown from producer {n}: {line}"
+    assert f"{RECONNECT_RUNS - 1} reconnects, frames from {RECONNECT_RUNS} producers" in text, text
 
 
 # The test pattern: four quadrants whose colours change under an R/B swap
@@ -334,6 +483,51 @@ def test_window_keys_save_and_quit(ring_name, tmp_path, procs, xvfb):
     for path in saved:  # one per 's' that arrived
         img = cv2.imread(str(path))
         assert img is not None and np.array_equal(img, frame), "the saved PNG is not the frame's pixels"
+
+
+def test_window_waits_dimmed_between_producers(ring_name, tmp_path, procs, xvfb):
+    """--reconnect in a real window: after a clean end of stream the last picture stays, dimmed, with
+    "waiting for producer" on it and in the window title; 'q' while waiting quits with 0."""
+    if shutil.which("xwininfo") is None or shutil.which("import") is None:
+        pytest.skip("xwininfo (x11-utils) or ImageMagick's import is not installed")
+    env = python_env({"DISPLAY": xvfb, "XDG_RUNTIME_DIR": str(tmp_path)})
+    env.pop("WAYLAND_DISPLAY", None)
+    err_path, shot = tmp_path / "view.err", tmp_path / "shot.png"
+    with open(err_path, "wb") as err:
+        v = procs(VIEW + [ring_name, "--every", "--reconnect", "--no-overlay"], env=env, stderr=err)
+    with framering.Producer(ring_name, slots=4, width=320, height=240) as prod:
+        prod.wait_consumers(1, timeout=30)
+        for _ in range(3):
+            prod.write_frame(pattern(), timeout=30)
+    wait_for_count(err_path, WAITING, 1, v)
+    title = f"framering: {ring_name} - waiting for producer"
+    deadline = time.monotonic() + 30
+    dimmed = {name: tuple(c * 95 // 255 for c in bgr) for name, bgr in QUADS.items()}
+    while True:
+        centre = window_centre(xvfb, title)
+        counts = {}
+        if centre:
+            subprocess.run(["import", "-display", xvfb, "-window", "root", str(shot)], check=True, timeout=30)
+            img = cv2.imread(str(shot))
+            counts = {name: count_colour(img, bgr, tol=12) for name, bgr in dimmed.items()}
+            if min(counts.values()) >= 10000:
+                break
+        assert time.monotonic() < deadline, f"window {title!r}: {centre}, dimmed quadrants seen: {counts}"
+        time.sleep(0.2)
+    # The text is written across the picture's middle: white pixels inside the dimmed picture (the
+    # window's own toolbar may be light too, outside it); none of the undimmed colours are left.
+    ys, xs = (np.abs(img.astype(np.int16) - np.array(dimmed["red"])) <= 12).all(axis=2).nonzero()
+    y0, x0 = ys.min(), xs.min()  # the red quadrant is the picture's top left quarter
+    picture = img[y0:y0 + 2 * (ys.max() + 1 - y0), x0:x0 + 2 * (xs.max() + 1 - x0)]
+    assert count_colour(picture, QUADS["white"], tol=60) > 30, "no text on the waiting picture"
+    assert count_colour(img, QUADS["red"]) < 500 and count_colour(img, QUADS["green"]) < 500
+    keys = XKeys(xvfb)
+    keys.move(*centre)
+    keys.press("q")
+    keys.close()
+    assert v.wait(timeout=30) == 0, err_path.read_text()
+    text = err_path.read_text()
+    assert ": quit: 3 frames" in text and "0 reconnects, frames from 1 producers" in text, text
 
 
 # ---------------------------------------------------------------- the exit-code table, damaged rings

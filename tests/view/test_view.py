@@ -15,7 +15,8 @@ import cv2
 import numpy as np
 import pytest
 
-import shmring  # tests/common (conftest.py puts it on the path)
+import procinfo  # tests/common (conftest.py puts it on the path)
+import shmring
 import viewtest as vt
 from viewtest import CAPTURE, DUMP, SAMPLE, TESTSRC, TIMEOUT, VIEW
 
@@ -332,7 +333,7 @@ def test_reconnects_leak_nothing(tmp_path, ring):
                 prod.send_signal(signal.SIGKILL)
                 prod.wait()
             vt.wait_for_count(err_path, WAITING, n, view)
-            held.append(vt.resources(view.pid))
+            held.append(procinfo.resources(view.pid))
         view.send_signal(signal.SIGINT)
         rc = view.wait(timeout=TIMEOUT)
     finally:

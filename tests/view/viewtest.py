@@ -123,31 +123,6 @@ def wait_for_count(path, text, count, proc, timeout=TIMEOUT):
     raise AssertionError(f"{text!r} not printed {count} times within {timeout} s")
 
 
-def resources(pid, samples=3):
-    """What process PID holds, the least of SAMPLES looks 20 ms apart (so a file or mapping open for
-    an instant is not counted): (file descriptors but its inotify ones, mappings of /dev/shm files,
-    anonymous resident kB). A ring consumer waiting for a ring has an inotify descriptor on
-    /dev/shm for the length of each wait slice: that one comes and goes by design."""
-    best = None
-    for i in range(samples):
-        fds = 0
-        for fd in os.listdir(f"/proc/{pid}/fd"):
-            try:
-                target = os.readlink(f"/proc/{pid}/fd/{fd}")
-            except FileNotFoundError:  # closed meanwhile
-                continue
-            fds += "inotify" not in target
-        with open(f"/proc/{pid}/maps") as f:
-            shm = sum(" /dev/shm/" in line for line in f)
-        with open(f"/proc/{pid}/status") as f:
-            anon = next(int(line.split()[1]) for line in f if line.startswith("RssAnon:"))
-        now = (fds, shm, anon)
-        best = now if best is None else tuple(min(a, b) for a, b in zip(best, now))
-        if i + 1 < samples:
-            time.sleep(0.02)
-    return best
-
-
 def stop(p):
     if p.poll() is None:
         p.send_signal(signal.SIGKILL)

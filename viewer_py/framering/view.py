@@ -8,6 +8,12 @@ cost is measured and printed in the summary (--no-overlay shows the view
 itself with no copy at all).
 
 Keys: q or Esc quits, s saves the current frame (without overlay) as PNG.
+
+--reconnect outlives producers: when the producer ends, cleanly (end of
+stream: stopped, end of its input) or not (it died), the viewer waits for the
+next one; the window keeps the last picture, dimmed, with "waiting for
+producer" written on it and in its title. --exit-at-eos keeps the exit at a
+clean end of stream. The same options, with the same meaning, as framering-view.
 Exit status: the table every framering consumer shares (app/common/consumer_exit.h):
 0 done, 1 bad usage, 2 ring missing/busy, 3 producer died, 4 corrupt or foreign
 ring, 5 display failure, 6 anything else, 7 the producer failed (ended the stream on an error).
@@ -36,6 +42,7 @@ from . import (
     RingBusy,
     RingNotFound,
     Timeout,
+    inspect,
 )
 
 PROG = "python3 -m framering.view"
@@ -49,6 +56,9 @@ EXIT_BAD_RING = 4    # corrupt or foreign ring: not a ring, corrupt indices/reco
 EXIT_DISPLAY = 5     # no display to open a window on
 EXIT_OTHER = 6       # anything else
 EXIT_PRODUCER_FAILED = 7  # the producer ended the stream on an error (its reason is printed)
+
+#: How each end of a producer's stream is named in the "waiting for the next producer" line.
+ENDS = {"eos": "end of stream", "died": "producer died", "failed": "producer failed"}
 
 EXIT_HELP = ("exit status (the same for every framering consumer): 0 done (end of stream, q/Esc, Ctrl-C, "
              "--frames), 1 bad usage, 2 ring missing, busy or not accessible, 3 the producer died, "
@@ -77,8 +87,17 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     mode.add_argument("--every", action="store_true",
                       help="show every frame in order (a blocking producer waits for the viewer)")
     p.add_argument("--frames", type=int, metavar="N", help="stop after N frames")
-    p.add_argument("--timeout", type=float, default=5.0, metavar="SEC",
-                   help="seconds to wait for the ring to appear (default 5)")
+    p.add_argument("--timeout", type=float, metavar="SEC",
+                   help="seconds to wait for the ring to appear, each time (default 5; with --reconnect: "
+                        "forever)")
+    p.add_argument("--reconnect", action="store_true",
+                   help="outlive producers: when the producer ends, whether it dies or ends its stream cleanly "
+                        "(stopped, end of its input), wait for the next one instead of exiting. Meanwhile the "
+                        "window keeps the last picture, dimmed, with 'waiting for producer' on it and in its "
+                        "title; q/Esc/Ctrl-C still end the viewer (0). The summary counts the reconnects")
+    p.add_argument("--exit-at-eos", action="store_true",
+                   help="with --reconnect: exit at a clean end of stream all the same, and wait only for a "
+                        "producer that died")
     p.add_argument("--headless", action="store_true", help="no window: read frames and print statistics only")
     p.add_argument("--no-overlay", action="store_true", help="do not draw fps/latency on the image")
     p.add_argument("--save-dir", default=".", metavar="DIR", help="where 's' saves frames (default: .)")
@@ -86,8 +105,12 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     a = p.parse_args(argv)
     if a.frames is not None and a.frames <= 0:
         p.error(f"--frames must be positive, not {a.frames}")
-    if a.timeout < 0:
+    if a.timeout is not None and a.timeout < 0:
         p.error(f"--timeout must not be negative, not {a.timeout}")
+    if a.exit_at_eos and not a.reconnect:
+        p.error("--exit-at-eos needs --reconnect (without it every end of stream ends the viewer)")
+    if a.timeout is None and not a.reconnect:
+        a.timeout = 5.0
     return a
 
 
@@ -158,6 +181,9 @@ class Stats:
         self.copy_s = 0.0
         self.copies = 0
         self.last_progress = 0.0
+        self.reconnects = 0
+        self.producers_shown = 0  # producers (the first one and each reconnect) that got a frame shown
+        self.dropped = 0          # by the producers, summed over the rings read
 
     def add(self, latency: float, skipped: int) -> None:
         now = time.monotonic()
@@ -184,15 +210,17 @@ class Stats:
                          f"latency {lat:6.1f} ms  skipped {self.skipped}   ")
         sys.stderr.flush()
 
-    def summary(self, name: str, dropped: int, why: str) -> str:
+    def summary(self, name: str, why: str, reconnect: bool = False) -> str:
         elapsed = time.monotonic() - self.start
         lat = np.array(self.latencies) * 1e3 if self.latencies else np.zeros(1)
         text = (f"{name}: {why}: {self.frames} frames in {elapsed:.2f} s "
                 f"({self.frames / max(elapsed, 1e-9):.1f} fps), skipped {self.skipped}, "
-                f"dropped by producer {dropped}, latency ms mean {lat.mean():.2f} "
+                f"dropped by producer {self.dropped}, latency ms mean {lat.mean():.2f} "
                 f"p95 {np.percentile(lat, 95):.2f} max {lat.max():.2f}")
         if self.copies:
             text += f", overlay copy {self.copy_s / self.copies * 1e3:.3f} ms/frame"
+        if reconnect:
+            text += f"; {self.reconnects} reconnects, frames from {self.producers_shown} producers"
         return text
 
 
@@ -217,6 +245,182 @@ def save_frame(frame, save_dir: str, name: str, cv2) -> None:
         sys.stderr.write(f"\n{PROG}: could not write {path}\n")
 
 
+def say(text: str) -> None:
+    """One line on stderr, after ending the progress line (a terminal only has one)."""
+    sys.stderr.write(f"{chr(10) if sys.stderr.isatty() else ''}{PROG}: {text}\n")
+
+
+def waiting_image(last: np.ndarray, cv2) -> np.ndarray:
+    """The last picture shown, dimmed (to 95/255, as framering-view dims it), with "waiting for
+    producer" written across its middle: what the window shows between producers."""
+    img = cv2.convertScaleAbs(last, alpha=95 / 255)
+    text = "waiting for producer"
+    scale = max(img.shape[1] / 640.0, 0.4)
+    thick = max(int(2 * scale), 1)
+    (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)
+    org = (max((img.shape[1] - tw) // 2, 0), (img.shape[0] + th) // 2)
+    cv2.putText(img, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), thick + 3, cv2.LINE_AA)
+    cv2.putText(img, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), thick, cv2.LINE_AA)
+    return img
+
+
+class Window:
+    """The OpenCV window (opened with the first frame), or nothing at all with --headless.
+
+    ``last`` is the picture on screen (possibly a view into the ring: dropped before the ring
+    is closed, so nothing keeps the mapping); ``shown`` the frame it came from, held until the
+    next one is asked for so that 's' can save it."""
+
+    def __init__(self, args: argparse.Namespace, cv2) -> None:
+        self.args = args
+        self.cv2 = cv2
+        self.name = f"framering: {args.name}"
+        self.open = False
+        self.last: Optional[np.ndarray] = None
+        self.shown = None
+        self.why: Optional[str] = None  # why a wait for a producer was given up (q/Esc/closed)
+
+    def show(self, img: np.ndarray, frame) -> None:
+        cv2 = self.cv2
+        if not self.open:
+            cv2.namedWindow(self.name, cv2.WINDOW_NORMAL | cv2.WINDOW_KEEPRATIO)
+            cv2.resizeWindow(self.name, frame.width, frame.height)
+            self.open = True
+        cv2.imshow(self.name, img)
+        self.last, self.shown = img, frame
+
+    def keys(self, wait_ms: int = 1) -> Optional[str]:
+        """Serve the window for up to WAIT_MS (just sleep without one); why to stop, or None.
+        's' saves the frame on screen, if it is still held."""
+        if not self.open:
+            time.sleep(wait_ms / 1000)
+            return None
+        key = self.cv2.waitKey(wait_ms) & 0xFF
+        if key == ord("s") and self.shown is not None and not self.shown.released:
+            save_frame(self.shown, self.args.save_dir, self.args.name, self.cv2)
+        if key in (ord("q"), 27):
+            return "quit"
+        if self.cv2.getWindowProperty(self.name, self.cv2.WND_PROP_VISIBLE) < 1:
+            return "window closed"
+        return None
+
+    def waiting(self) -> None:
+        """Between producers: the last picture dimmed, with "waiting for producer", also in the title."""
+        self.shown = None
+        if self.open and self.last is not None:
+            self.cv2.imshow(self.name, waiting_image(self.last, self.cv2))
+            self.cv2.setWindowTitle(self.name, f"{self.name} - waiting for producer")
+        self.last = None  # a view into the ring that is being closed: let it go
+
+    def reading(self) -> None:
+        if self.open:
+            self.cv2.setWindowTitle(self.name, self.name)
+
+    def close(self) -> None:
+        if self.open:
+            self.cv2.destroyAllWindows()
+
+
+WAIT_SLICE = 0.1  # seconds: how long a wait for a producer goes without serving the window
+
+
+def ended_ring_still_there(name: str, ended) -> bool:
+    """Whether ring NAME is still the ring whose stream ended last (ENDED: its producer pid and
+    records written). A producer may keep its ring a while after marking end of stream
+    (framering-capture waits until its consumers have read the last frames), or die there and
+    leave it until the next producer reclaims the name: attaching to it again would only meet
+    the same end of stream. inspect() looks without attaching."""
+    try:
+        st = inspect(name)
+    except FrameringError:
+        return False
+    return st.eos and (st.producer_pid, st.records_written) == ended
+
+
+def attach(args: argparse.Namespace, win: Window, ended) -> Optional[Consumer]:
+    """Wait for a producer of the ring (--timeout bounds the wait; None: forever) and attach as
+    the consumer; None if q/Esc/closing the window stopped the wait (then win.why says which).
+    The window is served between slices of the wait. Raises what Consumer() raises, and
+    RingNotFound when --timeout ran out."""
+    # --latest (the default): a live consumer that never slows the producer or the other
+    # consumers of the ring; --every: a lossless one the producer waits for.
+    mode = "every" if args.every else "latest"
+    if args.timeout == 0:
+        return Consumer(args.name, timeout=0, mode=mode)  # one look (a dead producer's ring too)
+    deadline = None if args.timeout is None else time.monotonic() + args.timeout
+    while True:
+        left = WAIT_SLICE if deadline is None else min(WAIT_SLICE, deadline - time.monotonic())
+        if left > 0:
+            if ended is not None and ended_ring_still_there(args.name, ended):
+                win.why = win.keys(int(left * 1000) + 1)
+                if win.why:
+                    return None
+            else:
+                ended = None  # gone, or another ring has the name: the old one never comes back
+                try:
+                    return Consumer(args.name, timeout=left, mode=mode)
+                except RingNotFound:
+                    pass
+        if deadline is not None and time.monotonic() >= deadline:
+            raise RingNotFound(-errno.ETIMEDOUT, f"open ring '{args.name}': no ring of that name appeared "
+                                                 f"within {args.timeout:g} s")
+        win.why = win.keys()
+        if win.why:
+            return None
+
+
+def read_frames(cons: Consumer, args: argparse.Namespace, win: Window, stats: Stats, cv2):
+    """Show the frames of CONS until its producer ends or the viewer is to stop. Returns
+    ("eos", None) at end of stream, ("died", the PeerDied message) when the producer died, ("failed",
+    the ProducerFailed message, escaped) when it ended the stream on an error, ("stop",
+    WHY) for q/Esc/the window closed/--frames reached. Never an exception object: its traceback
+    would keep the ring's handle, and with it the mapping, alive while the viewer waits."""
+    get = cons.next_frame if args.every else cons.latest
+    while args.frames is None or stats.frames < args.frames:
+        try:
+            # Short waits: between them the window keeps handling events.
+            frame = get(0.05 if not args.headless else None)
+        except InvalidFrame as e:
+            if cons.invalid_frames == 1:
+                sys.stderr.write(f"\n{PROG}: {e} (further ones are counted in the summary)\n")
+            continue
+        except Timeout:
+            why = win.keys()  # keys come here too while no new frame arrives
+            if why:
+                return "stop", why
+            continue
+        except EndOfStream:
+            return "eos", None
+        except PeerDied as e:
+            return "died", str(e)
+        except ProducerFailed as e:
+            # The reason is the producer's text: nothing in it may reach the terminal as a control sequence.
+            return "failed", "".join(ch if ch.isprintable() else f"\\x{ord(ch):02x}" for ch in str(e))
+        stats.add(frame.latency, frame.skipped)
+        if args.headless:
+            frame.release()
+            stats.progress(args.name)
+            continue
+        img = to_bgr(frame, cv2)
+        if not args.no_overlay:
+            if frame.format == "bgr24":
+                t0 = time.perf_counter()
+                img = img.copy()  # the ring view is read-only
+                stats.copy_s += time.perf_counter() - t0
+                stats.copies += 1
+            draw_overlay(img, stats, frame, cv2)
+        win.show(img, frame)  # the frame is released when the next one is asked for
+        key = cv2.waitKey(1) & 0xFF
+        if key == ord("s"):
+            save_frame(frame, args.save_dir, args.name, cv2)
+        stats.progress(args.name)
+        if key in (ord("q"), 27):
+            return "stop", "quit"
+        if cv2.getWindowProperty(win.name, cv2.WND_PROP_VISIBLE) < 1:
+            return "stop", "window closed"
+    return "stop", f"{args.frames} frames"
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
     if not args.headless:
@@ -231,87 +435,71 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     status = EXIT_DONE
     why = "end of stream"
-    cons: Optional[Consumer] = None
     stats = Stats()
-    win = f"framering: {args.name}"
-    window_open = False
-    shown = None  # the frame on screen: held (not released) until the next one comes, so 's' can save it
+    win = Window(args, cv2)
+    ended = None  # (producer pid, records written) of the ring whose stream ended last
+    attached_before = False
     try:
-        try:
-            # --latest (the default): a live consumer that never slows the producer or the
-            # other consumers of the ring; --every: a lossless one the producer waits for.
-            cons = Consumer(args.name, timeout=args.timeout, mode="every" if args.every else "latest")
-        except (RingNotFound, RingBusy) as e:  # missing or busy
-            sys.stderr.write(f"{PROG}: {e}\n")
-            return EXIT_NO_RING
-        except ForeignRing as e:
-            sys.stderr.write(f"{PROG}: {e}\n")
-            return EXIT_BAD_RING
-        except FrameringError as e:
-            sys.stderr.write(f"{PROG}: {e}\n")
-            return EXIT_NO_RING if e.code in (-errno.EACCES, -errno.EPERM) else EXIT_OTHER
-        stats.start = time.monotonic()
-        get = cons.next_frame if args.every else cons.latest
-        while args.frames is None or stats.frames < args.frames:
+        while True:
             try:
-                # Short waits: between them the window keeps handling events.
-                frame = get(0.05 if not args.headless else None)
-            except InvalidFrame as e:
-                if cons.invalid_frames == 1:
-                    sys.stderr.write(f"\n{PROG}: {e} (further ones are counted in the summary)\n")
-                continue
-            except Timeout:
-                if window_open:
-                    # Keys come here too while no new frame arrives: handle them all.
-                    key = cv2.waitKey(1) & 0xFF
-                    if key == ord("s") and shown is not None and not shown.released:
-                        save_frame(shown, args.save_dir, args.name, cv2)
-                    if key in (ord("q"), 27) or cv2.getWindowProperty(win, cv2.WND_PROP_VISIBLE) < 1:
-                        why = "quit"
-                        break
-                continue
-            stats.add(frame.latency, frame.skipped)
-            if args.headless:
-                frame.release()
-                stats.progress(args.name)
-                continue
-            img = to_bgr(frame, cv2)
-            if not args.no_overlay:
-                if frame.format == "bgr24":
-                    t0 = time.perf_counter()
-                    img = img.copy()  # the ring view is read-only
-                    stats.copy_s += time.perf_counter() - t0
-                    stats.copies += 1
-                draw_overlay(img, stats, frame, cv2)
-            if not window_open:
-                cv2.namedWindow(win, cv2.WINDOW_NORMAL | cv2.WINDOW_KEEPRATIO)
-                cv2.resizeWindow(win, frame.width, frame.height)
-                window_open = True
-            cv2.imshow(win, img)
-            shown = frame  # released when the next frame is asked for
-            key = cv2.waitKey(1) & 0xFF
-            if key == ord("s"):
-                save_frame(frame, args.save_dir, args.name, cv2)
-            stats.progress(args.name)
-            if key in (ord("q"), 27):
-                why = "quit"
+                cons = attach(args, win, ended)
+            except (RingNotFound, RingBusy) as e:  # missing or busy
+                sys.stderr.write(f"{PROG}: {e}\n")
+                return EXIT_NO_RING
+            except ForeignRing as e:
+                sys.stderr.write(f"{PROG}: {e}\n")
+                return EXIT_BAD_RING
+            except FrameringError as e:
+                sys.stderr.write(f"{PROG}: {e}\n")
+                return EXIT_NO_RING if e.code in (-errno.EACCES, -errno.EPERM) else EXIT_OTHER
+            if cons is None:  # q/Esc/window closed while waiting
+                why = win.why
                 break
-            if cv2.getWindowProperty(win, cv2.WND_PROP_VISIBLE) < 1:
-                why = "window closed"
+            if attached_before:
+                stats.reconnects += 1
+                if not args.quiet:
+                    say(f"reconnected to ring '{args.name}'")
+                win.reading()
+            else:
+                stats.start = time.monotonic()
+                attached_before = True
+            first = stats.frames
+            try:
+                end, detail = read_frames(cons, args, win, stats, cv2)
+                ended = (cons.stats.producer_pid, cons.stats.records_written)
+            finally:
+                try:
+                    stats.dropped += cons.stats.records_dropped
+                except FrameringError:
+                    pass
+                win.shown = None
+                cons.close()
+                cons = None
+            run_frames = stats.frames - first
+            stats.producers_shown += run_frames > 0
+            if end == "stop":
+                why = detail
                 break
-        else:
-            why = f"{args.frames} frames"
-    except EndOfStream:
-        why = "end of stream"
-    except PeerDied as e:
-        why = f"producer died ({e})"
-        status = EXIT_PRODUCER_DIED
-    except ProducerFailed as e:
-        # The reason is the producer's text: nothing in it may reach the terminal as a control sequence.
-        text = "".join(ch if ch.isprintable() else f"\\x{ord(ch):02x}" for ch in str(e))
-        sys.stderr.write(f"\n{PROG}: {text}\n")
-        why = "producer failed"
-        status = EXIT_PRODUCER_FAILED
+            if end == "died" and not args.reconnect:
+                why = f"producer died ({detail})"
+                status = EXIT_PRODUCER_DIED
+                break
+            if end == "failed":
+                sys.stderr.write(f"\n{PROG}: {detail}\n")
+                if not args.reconnect:
+                    why = "producer failed"
+                    status = EXIT_PRODUCER_FAILED
+                    break
+            if end == "eos" and (not args.reconnect or args.exit_at_eos):
+                why = "end of stream"
+                break
+            # --reconnect: wait for the next producer.
+            if end == "died":
+                say(f"the producer of ring '{args.name}' died")
+            if not args.quiet:
+                say(f"{ENDS[end]} after {run_frames} frames from "
+                    f"this producer; waiting for the next producer of ring '{args.name}' (Ctrl-C to stop)")
+            win.waiting()
     except KeyboardInterrupt:
         why = "interrupted"
     except ForeignRing as e:
@@ -323,19 +511,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         why = "error"
         status = EXIT_OTHER
     finally:
-        dropped = 0
-        if cons is not None and not cons.closed:
-            try:
-                dropped = cons.stats.records_dropped
-            except FrameringError:
-                pass
-            cons.close()
-        if window_open:
-            cv2.destroyAllWindows()
+        win.close()
     if sys.stderr.isatty() and stats.frames:
         sys.stderr.write("\n")
     if not args.quiet:
-        sys.stderr.write(stats.summary(args.name, dropped, why) + "\n")
+        sys.stderr.write(stats.summary(args.name, why, args.reconnect) + "\n")
     return status
 
 
