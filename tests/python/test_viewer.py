@@ -340,9 +340,10 @@ def test_to_bgr_odd_size_i420(ring_name):
             v[:] = 240  # red
         with cons.next_frame(timeout=1) as f:
             bgr = view_mod.to_bgr(f, cv2)
-    assert bgr.shape == (16, 32, 3)
-    b, g, r = (int(c) for c in bgr[8, 16])
-    assert r > 200 and g < 60 and b < 60
+    assert bgr.shape == (17, 33, 3)  # the whole picture: the last row and column too
+    for at in ((8, 16), (16, 32)):
+        b, g, r = (int(c) for c in bgr[at])
+        assert r > 200 and g < 60 and b < 60, at
 
 
 @pytest.mark.parametrize("fmt", ["bgr24", "rgb24", "i420"])

@@ -495,6 +495,20 @@ class _HeaderFields:
         }
 
 
+def _opencv_converts(hdr: FrameHeader) -> bool:
+    """Whether cv2.cvtColor's YUV 4:2:0 conversion (BT.601, limited range, even sizes only) is the
+    one frame HDR asks for, and OpenCV is there to do it."""
+    if hdr.width % 2 or hdr.height % 2 or hdr.color_range == _lib.FRAME_RANGE_FULL:
+        return False
+    if hdr.color_matrix not in (_lib.FRAME_MATRIX_BT601, _lib.FRAME_MATRIX_BT470BG, _lib.FRAME_MATRIX_UNSPECIFIED):
+        return False
+    try:
+        import cv2  # noqa: F401  (optional: numpy alone converts too)
+    except ImportError:
+        return False
+    return True
+
+
 class Frame(_HeaderFields):
     """One frame read from a ring: header fields plus zero-copy numpy views.
 
@@ -581,7 +595,8 @@ class Frame(_HeaderFields):
         rgb24 and gray8: channels reordered / repeated; i420 and nv12: the matrix's
         luma weights (BT.709, BT.601, BT.2020, ...; BT.601 when unspecified) and its
         range (limited when unspecified), each chroma sample over its 2 x 2 pixels:
-        within 3 levels of swscale's (``ffmpeg -pix_fmt bgr24``) conversion.
+        within 3 levels of swscale's (``ffmpeg -pix_fmt bgr24``) conversion. BT.601
+        limited range at an even size goes through OpenCV's cvtColor when it is there.
         OUT, if given, is filled and returned. Raises FrameReleased after release().
         """
         planes = self.planes
@@ -600,6 +615,11 @@ class Frame(_HeaderFields):
                 out = np.empty((h, w, 3), np.uint8)
             out[...] = planes[0][:, :w, None]
             return out
+        hdr = self._hdr
+        if _opencv_converts(hdr):  # BT.601 limited range at an even size: OpenCV's SIMD conversion
+            import cv2
+            code = cv2.COLOR_YUV2BGR_I420 if fmt == "i420" else cv2.COLOR_YUV2BGR_NV12
+            return cv2.cvtColor(self.array, code, dst=out)
         y = planes[0][:, :w]
         cw = (w + 1) // 2
         if fmt == "i420":
@@ -607,7 +627,6 @@ class Frame(_HeaderFields):
         else:  # nv12: interleaved U V
             uv = planes[1][:, :2 * cw]
             u, v = uv[:, 0::2], uv[:, 1::2]
-        hdr = self._hdr
         return yuv420_to_bgr(y, u, v, hdr.color_matrix, hdr.color_range == _lib.FRAME_RANGE_FULL, out)
 
     def copy(self) -> "Frame":

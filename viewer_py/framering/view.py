@@ -1,7 +1,7 @@
 """view - the OpenCV viewer: show the frames of a framering ring in a window (python3 -m framering.view NAME).
 
 Every frame is shown with cv2.imshow: bgr24 directly from the shared-memory
-view, other formats through one cv2.cvtColor. The overlay (fps, latency,
+view, other formats through frame.to_bgr() (their colorimetry's matrix and range). The overlay (fps, latency,
 frames skipped) is drawn on the converted image for non-BGR formats; the ring
 view of a BGR frame is read-only, so the overlay is drawn on a copy whose
 cost is measured and printed in the summary (--no-overlay shows the view
@@ -141,32 +141,9 @@ def display_problem() -> Optional[str]:
 
 
 def to_bgr(frame, cv2) -> np.ndarray:
-    """The frame as a BGR image: the ring view itself for bgr24, else one cv2.cvtColor."""
-    fmt = frame.format
-    if fmt == "bgr24":
-        return frame.array
-    if fmt == "rgb24":
-        return cv2.cvtColor(frame.array, cv2.COLOR_RGB2BGR)
-    if fmt == "gray8":
-        return cv2.cvtColor(frame.array, cv2.COLOR_GRAY2BGR)
-    code = cv2.COLOR_YUV2BGR_I420 if fmt == "i420" else cv2.COLOR_YUV2BGR_NV12
-    try:
-        return cv2.cvtColor(frame.array, code)
-    except ValueError:
-        # Odd size: OpenCV's 4:2:0 converters need even W and H. Show the
-        # even-sized top-left part (packed into one private buffer).
-        w, h = frame.width & ~1, frame.height & ~1
-        if w == 0 or h == 0:
-            return np.zeros((max(h, 1), max(w, 1), 3), np.uint8)
-        planes = frame.planes
-        y = planes[0][:h, :w]
-        if fmt == "i420":
-            u, v = planes[1][:h // 2, :w // 2], planes[2][:h // 2, :w // 2]
-            buf = np.concatenate([y.ravel(), u.ravel(), v.ravel()]).reshape(h * 3 // 2, w)
-        else:
-            uv = planes[1][:h // 2, :w]
-            buf = np.concatenate([y.ravel(), uv.ravel()]).reshape(h * 3 // 2, w)
-        return cv2.cvtColor(buf, code)
+    """The frame as a BGR image, converted as its colorimetry says: the ring view itself for
+    bgr24, else frame.to_bgr() (OpenCV's cvtColor for BT.601 limited range)."""
+    return frame.to_bgr()
 
 
 class Stats:
