@@ -197,11 +197,11 @@ static int make_sws(struct conv *c, int src_w, int src_h, int dst_w, int dst_h)
 	    (ret = av_opt_set_int(s, "sws_flags", SWS_BICUBIC, 0)) < 0 ||
 	    (ret = av_opt_set_int(s, "threads", c->sws_threads, 0)) < 0)
 		goto fail;
-	/* Both ranges before init: with them equal only there, a same-size,
-	 * same-format full-range source took swscale's plain-copy path and
-	 * stayed full range (MJPEG to i420). */
-	if ((ret = av_opt_set_int(s, "src_range", src_full, 0)) < 0 ||
-	    (ret = av_opt_set_int(s, "dst_range", c->dst_fmt == AV_PIX_FMT_YUV420P || c->dst_fmt == AV_PIX_FMT_NV12 ? 0 : 1, 0)) < 0)
+	/* A full-range source says so before init, as ffmpeg's scale filter does
+	 * (the output range stays swscale's default: limited for YUV, full for
+	 * gray and RGB). Said only after init, a same-size, same-format source
+	 * took swscale's plain-copy path and stayed full range (MJPEG to i420). */
+	if (src_full && (ret = av_opt_set_int(s, "src_range", 1, 0)) < 0)
 		goto fail;
 	if (src_fmt == AV_PIX_FMT_YUV420P && (ret = av_opt_set_int(s, "src_v_chr_pos", 128, 0)) < 0)
 		goto fail;
