@@ -79,6 +79,7 @@ struct options {
 	uint64_t slots;
 	uint64_t max_consumers;
 	uint64_t wait_consumers;
+	uint64_t conversion_threads; /* 0: chosen from the decoder's threading */
 	bool quiet;
 	const char *stats_json;
 };
@@ -234,7 +235,9 @@ static void usage(FILE *out)
 "      --max-consumers N   how many consumers may read the ring at once, each as\n"
 "                          'every' (lossless) or 'latest' (live) (1..12, default 8)\n"
 "      --wait-consumers N  before the first frame, wait until N consumers are\n"
-"                          attached (so that every one of them reads from the start)\n"
+"                          attached (so that every one of them reads from the start)\n""      --conversion-threads N  swscale threads (default: 1 when the decoder runs\n"
+"                          frame threads, as ffmpeg's scale filter; else one per core,\n"
+"                          so that a live source's conversion takes less time)\n"
 "  -q, --quiet             no progress line, no summary, FFmpeg messages only if fatal\n"
 "      --stats-json FILE   write counters and CPU times to FILE at exit\n"
 "  -h, --help              this text\n"
@@ -265,7 +268,7 @@ static void usage(FILE *out)
 static int parse_options(int argc, char **argv, struct options *o)
 {
 	enum { OPT_FIT = 256, OPT_NO_AUTOROTATE, OPT_REALTIME, OPT_NO_REALTIME, OPT_LOOP, OPT_FRAMES,
-	       OPT_DURATION, OPT_START, OPT_ON_FULL, OPT_SLOTS, OPT_STATS, OPT_MAX_CONSUMERS,
+	       OPT_DURATION, OPT_START, OPT_ON_FULL, OPT_SLOTS, OPT_STATS, OPT_MAX_CONSUMERS, OPT_CONVERSION_THREADS,
 	       OPT_WAIT_CONSUMERS };
 	static const struct option longopts[] = {
 		{"ring", required_argument, NULL, 'r'},
@@ -284,6 +287,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 		{"on-full", required_argument, NULL, OPT_ON_FULL},
 		{"slots", required_argument, NULL, OPT_SLOTS},
 		{"max-consumers", required_argument, NULL, OPT_MAX_CONSUMERS},
+		{"conversion-threads", required_argument, NULL, OPT_CONVERSION_THREADS},
 		{"wait-consumers", required_argument, NULL, OPT_WAIT_CONSUMERS},
 		{"quiet", no_argument, NULL, 'q'},
 		{"stats-json", required_argument, NULL, OPT_STATS},
@@ -394,6 +398,13 @@ static int parse_options(int argc, char **argv, struct options *o)
 		case OPT_WAIT_CONSUMERS:
 			if (app_parse_u64(optarg, &o->wait_consumers) < 0 || o->wait_consumers > RING_MAX_CONSUMERS) {
 				app_complain("bad --wait-consumers '%s': expected 0..%u", optarg, RING_MAX_CONSUMERS);
+				return EXIT_USAGE;
+			}
+			break;
+		case OPT_CONVERSION_THREADS:
+			if (app_parse_u64(optarg, &o->conversion_threads) < 0 || o->conversion_threads < 1 ||
+			    o->conversion_threads > 64) {
+				app_complain("bad --conversion-threads '%s': expected 1..64", optarg);
 				return EXIT_USAGE;
 			}
 			break;
@@ -1191,7 +1202,8 @@ int main(int argc, char **argv)
 	 * threads made a file 3-4% slower than 1 (what ffmpeg's scale filter
 	 * uses). With slice threads (live sources) conversion time is latency,
 	 * so it is split across the cores. */
-	int sws_threads = cap.dec->active_thread_type == FF_THREAD_FRAME ? 1 : av_cpu_count();
+	int sws_threads = opt.conversion_threads ? (int)opt.conversion_threads
+			  : cap.dec->active_thread_type == FF_THREAD_FRAME ? 1 : av_cpu_count();
 	ret = conv_init(&cap.conv, opt.fourcc, opt.width, opt.height, opt.stretch, sws_threads);
 	if (ret < 0) {
 		app_complain("unsupported output format");

@@ -246,6 +246,33 @@ def test_letterbox_bars(tmp_path, ring, fmt):
                 assert np.all(o[mask] == black[p]), "%s frame %d plane %d bars not black" % (fmt, i, p)
 
 
+@pytest.fixture(scope="module")
+def odd_source(tmp_path_factory):
+    """Eight 321x181 frames (testsrc2 rounds its size to even: scaled; FFV1 keeps odd sizes)."""
+    path = tmp_path_factory.mktemp("odd") / "odd.mkv"
+    subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i",
+                    "testsrc2=size=320x180:rate=10,scale=321:181", "-frames:v", "8", "-c:v", "ffv1", "-pix_fmt", "yuv420p",
+                    "-y", str(path)], check=True, timeout=TIMEOUT)
+    return path
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_odd_sizes_every_format(tmp_path, ring, odd_source, fmt):
+    """Odd sizes in every format, byte for byte ffmpeg's: an odd source at its own size (for i420
+    the plain-copy path, chroma (w+1)/2 x (h+1)/2), and scaled to another odd size."""
+    # One conversion thread: FFV1 decodes with slice threads, so swscale would run two, and
+    # FFmpeg 5.1's threaded swscale was seen once in about 25 runs to differ from ffmpeg in a few
+    # pixels at the slice boundary of the first frames (left open, see the note of that change).
+    one = ["--conversion-threads", "1"]
+    run = run_pipeline(tmp_path, ring, [str(odd_source), "-s", "source", "-p", fmt] + one)
+    check_headers(run, 8, fmt, 321, 181)
+    assert_same(run.raw, ffmpeg_raw(["-i", str(odd_source)], tmp_path / "ref.raw", FF_PIXFMT[fmt]), "source size")
+    run = run_pipeline(tmp_path, ring, [str(odd_source), "-s", "161x99", "--fit", "stretch", "-p", fmt] + one)
+    check_headers(run, 8, fmt, 161, 99)
+    assert_same(run.raw, ffmpeg_raw(["-i", str(odd_source)], tmp_path / "ref.raw", FF_PIXFMT[fmt], size="161x99"),
+                "161x99")
+
+
 def test_stretch_and_source_size(tmp_path, ring):
     run = run_pipeline(tmp_path, ring, [SMALL, "-s", "640x360", "--fit", "stretch", "--frames", "5"])
     ref = ffmpeg_raw(["-i", SMALL], tmp_path / "ref.raw", "bgr24", size="640x360", frames=5)
