@@ -27,7 +27,9 @@
  *
  * It prints figures only: a line per run, a summary per case, and for every
  * case whose runs spread by more than --split-ratio, the slow and the fast
- * runs side by side with the rank correlation of every metric with fps.
+ * runs side by side with the rank correlation of every metric with fps;
+ * all runs, then (if some were noisy) only the runs during which other
+ * processes used less than --quiet-pct of a CPU.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -76,7 +78,6 @@ enum metric {
 	M_P_MIGR, M_C_MIGR, M_P_RQ, M_C_RQ,
 	M_SAME, M_P_CHG, M_C_CHG, M_P_CPUA, M_LAG,
 	M_RT, M_CAL_SUM_A, M_CAL_SUM_B, M_CAL_SET_A, M_CAL_SET_B, M_NOISE, M_STEAL, M_LOAD,
-	M_R_HOT, M_R_COLD,
 	M_COUNT
 };
 static const struct {
@@ -115,8 +116,6 @@ static const struct {
 	[M_NOISE] = {"noise%", "other processes' CPU use during the run, % of one CPU"},
 	[M_STEAL] = {"steal%", "hypervisor steal during the run, % of one CPU"},
 	[M_LOAD] = {"load1", "1-minute load average at the start of the run"},
-	[M_R_HOT] = {"r.memset1_us", "same round: memset us/frame over 1 buffer (cache-hot)"},
-	[M_R_COLD] = {"r.memsetN_us", "same round: memset us/frame over the largest footprint"},
 };
 
 struct options {
@@ -127,6 +126,8 @@ struct options {
 	bool kind_on[K_COUNT], place_on[P_COUNT];
 	int cpu_a, cpu_b;
 	double split_ratio;
+	double quiet_pct;  /* runs during which others used less than this count as quiet */
+	double wait_quiet; /* before a run, wait for others to use less than this (0: do not) */
 	bool quiet;
 	const char *csv;
 	uint64_t seed;
@@ -815,6 +816,10 @@ static void usage(FILE *f)
 		"  --cpus A,B         the CPUs of split and same (default: the first two allowed)\n"
 		"  --split-ratio R    compare slow and fast runs of a case whose fastest run is more than R\n"
 		"                     times its slowest (default 1.25)\n"
+		"  --quiet-pct PCT    when some runs were noisy, analyse again the runs during which other\n"
+		"                     processes used less than PCT%% of one CPU (default 20)\n"
+		"  --wait-quiet PCT   before each run, wait up to 5 s for a 200 ms window in which other\n"
+		"                     processes use less than PCT%% of one CPU (default: do not wait)\n"
 		"  --csv FILE         also write every run's figures to FILE\n"
 		"  --seed N           seed of the shuffled order (default 1)\n"
 		"  --quiet            no line per run\n"
@@ -860,7 +865,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 {
 	long v;
 	*o = (struct options){.runs = 20, .frames = 2000, .ncaps = 3, .caps = {16u << 20, 32u << 20, 64u << 20},
-			      .cpu_a = -1, .cpu_b = -1, .split_ratio = 1.25, .seed = 1};
+			      .cpu_a = -1, .cpu_b = -1, .split_ratio = 1.25, .quiet_pct = 20, .seed = 1};
 	for (int i = 0; i < K_COUNT; i++)
 		o->kind_on[i] = true;
 	for (int i = 0; i < P_COUNT; i++)
@@ -926,6 +931,17 @@ static int parse_options(int argc, char **argv, struct options *o)
 				fprintf(stderr, "probe_1080p: --split-ratio wants a number >= 1\n");
 				return -1;
 			}
+		} else if (strcmp(a, "--quiet-pct") == 0 || strcmp(a, "--wait-quiet") == 0) {
+			char *end;
+			double x = strtod(val, &end);
+			if (*end || end == val || !(x >= 0 && x <= 200)) {
+				fprintf(stderr, "probe_1080p: %s wants a percentage 0..200\n", a);
+				return -1;
+			}
+			if (a[2] == 'q')
+				o->quiet_pct = x;
+			else
+				o->wait_quiet = x;
 		} else if (strcmp(a, "--csv") == 0) {
 			o->csv = val;
 		} else if (strcmp(a, "--seed") == 0) {
@@ -993,7 +1009,7 @@ static void print_split(const struct cond *c, struct run *runs, int n)
 	printf("\n%s: %d runs, fps %.0f..%.0f; slow = the %d slowest, fast = the %d fastest (%s)\n", c->label, n,
 	       fps[idx[0]], fps[idx[n - 1]], cut, n - cut,
 	       best > 1.10 ? "split at the largest gap in fps" : "no gap of 10%: split at the median");
-	printf("  %-13s %9s %9s %9s %6s   %s\n", "metric", "slow med", "fast med", "fast/slow", "rho", "(rho: Spearman with fps over all runs)");
+	printf("  %-13s %9s %9s %9s %6s   %s\n", "metric", "slow med", "fast med", "fast/slow", "rho", "(rho: Spearman with fps over these runs)");
 	for (int k = 0; k < M_COUNT; k++) {
 		int ns = 0, nf = 0;
 		bool any = false;
@@ -1023,6 +1039,75 @@ static void print_split(const struct cond *c, struct run *runs, int n)
 			printf(" %6s\n", "-");
 		else
 			printf(" %+6.2f\n", rho);
+	}
+}
+
+/* Medians [min..max] per case, then slow vs fast runs of the cases that
+ * spread; only runs during which others used less than MAX_NOISE count. */
+static void print_analysis(const struct options *o, const struct cond *conds, int nc,
+			   struct run (*runs)[MAX_RUNS], int rounds, double max_noise)
+{
+	static const int sum_cols[] = {M_FPS, M_P_CPU, M_P_WORK, M_C_CPU, M_C_WORK, M_P_MINFLT, M_C_MINFLT,
+				       M_P_IVCSW, M_P_MIGR, M_C_MIGR, M_P_RQ, M_SAME, M_LAG, M_RT, M_NOISE};
+	static struct run sel[MAX_RUNS];
+	int nsum = (int)(sizeof(sum_cols) / sizeof(sum_cols[0]));
+	if (isinf(max_noise))
+		printf("\n=== all runs\n");
+	else
+		printf("\n=== quiet runs only: those during which other processes used less than %.0f%% of one CPU\n",
+		       max_noise);
+	printf("\nsummary: median [min..max] per case\n");
+	for (int ci = 0; ci < nc; ci++) {
+		int n = 0;
+		for (int r = 0; r < rounds; r++)
+			if (runs[ci][r].m[M_NOISE] < max_noise)
+				sel[n++] = runs[ci][r];
+		printf("%-22s n %2d", conds[ci].label, n);
+		for (int j = 0; j < nsum && n; j++) {
+			double v[MAX_RUNS], lo = INFINITY, hi = -INFINITY;
+			int k = sum_cols[j], m = 0;
+			for (int r = 0; r < n; r++) {
+				double x = sel[r].m[k];
+				if (isnan(x))
+					continue;
+				v[m++] = x;
+				lo = x < lo ? x : lo;
+				hi = x > hi ? x : hi;
+			}
+			if (m)
+				printf("  %s %.4g [%.4g..%.4g]", metric_info[k].name, median_of(v, m), lo, hi);
+		}
+		printf("\n");
+	}
+	printf("\nslow vs fast runs of the cases whose fastest run is more than %.2fx their slowest:\n",
+	       o->split_ratio);
+	for (int ci = 0; ci < nc; ci++) {
+		double lo = INFINITY, hi = 0;
+		int n = 0;
+		for (int r = 0; r < rounds; r++) {
+			if (!(runs[ci][r].m[M_NOISE] < max_noise))
+				continue;
+			sel[n++] = runs[ci][r];
+			double f = runs[ci][r].m[M_FPS];
+			lo = f < lo ? f : lo;
+			hi = f > hi ? f : hi;
+		}
+		if (n >= 4 && hi > o->split_ratio * lo)
+			print_split(&conds[ci], sel, n);
+	}
+}
+
+/* Wait (at most 5 s) for a 200 ms window in which other processes use less
+ * than PCT % of one CPU. */
+static void wait_quiet(double pct)
+{
+	for (int i = 0; i < 25 && !stop_requested; i++) {
+		struct probe p;
+		struct timespec ts = {0, 200000000};
+		probe_start(&p);
+		nanosleep(&ts, NULL);
+		if (probe_other(&p) < pct)
+			return;
 	}
 }
 
@@ -1056,7 +1141,7 @@ int main(int argc, char **argv)
 
 	/* The cases. */
 	static struct cond conds[K_COUNT * P_COUNT * (MAX_CAPS + 1)];
-	int nc = 0, hot = -1, cold = -1;
+	int nc = 0;
 	for (int ci = 0; ci < o.ncaps; ci++) {
 		for (int k = K_RING; k <= K_FLAG; k++) {
 			if (!o.kind_on[k])
@@ -1072,7 +1157,6 @@ int main(int argc, char **argv)
 		}
 	}
 	if (o.kind_on[K_MEMSET]) {
-		uint64_t maxslots = 0;
 		for (int ci = -1; ci < o.ncaps; ci++) {
 			uint64_t slots = ci < 0 ? 1 : slots_for(o.caps[ci]);
 			struct cond *c = &conds[nc];
@@ -1082,12 +1166,6 @@ int main(int argc, char **argv)
 			else
 				snprintf(c->label, sizeof(c->label), "memset %" PRIu64 " bufs (%" PRIu64 "M)", slots,
 					 o.caps[ci] >> 20);
-			if (ci < 0)
-				hot = nc;
-			if (slots > maxslots) {
-				maxslots = slots;
-				cold = nc;
-			}
 			nc++;
 		}
 	}
@@ -1166,6 +1244,8 @@ int main(int argc, char **argv)
 			ru->m[M_RT] = line_round_trip_on(o.cpu_a, o.cpu_b);
 			calibrate(o.cpu_a, &all, cal, &ru->m[M_CAL_SUM_A], &ru->m[M_CAL_SET_A]);
 			calibrate(o.cpu_b, &all, cal, &ru->m[M_CAL_SUM_B], &ru->m[M_CAL_SET_B]);
+			if (o.wait_quiet > 0)
+				wait_quiet(o.wait_quiet);
 			getloadavg(load, 1);
 			ru->m[M_LOAD] = load[0];
 			struct probe pb;
@@ -1184,22 +1264,17 @@ int main(int argc, char **argv)
 			ru->done = true;
 			if (!o.quiet)
 				print_run(round + 1, c, ru->m);
-		}
-		if (stop_requested)
-			break;
-		for (int ci = 0; ci < nc; ci++) {
-			runs[ci][round].m[M_R_HOT] = hot >= 0 ? runs[hot][round].m[M_P_WORK] : NAN;
-			runs[ci][round].m[M_R_COLD] = cold >= 0 ? runs[cold][round].m[M_P_WORK] : NAN;
 			if (csv) {
-				const struct cond *c = &conds[ci];
 				fprintf(csv, "%d,%s,%s,%s,%" PRIu64 ",%" PRIu64, round + 1, c->label, kind_names[c->kind],
 					place_names[c->place], c->cap >> 20, c->slots);
 				for (int k = 0; k < M_COUNT; k++)
-					fprintf(csv, ",%.6g", runs[ci][round].m[k]);
+					fprintf(csv, ",%.6g", ru->m[k]);
 				fprintf(csv, "\n");
+				fflush(csv);
 			}
 		}
-		done_rounds = round + 1;
+		if (!stop_requested)
+			done_rounds = round + 1;
 	}
 	if (stop_requested) {
 		fprintf(stderr, "probe_1080p: interrupted after %d round(s)\n", done_rounds);
@@ -1207,46 +1282,16 @@ int main(int argc, char **argv)
 		goto end;
 	}
 
-	/* Summary: medians [min..max] per case. */
-	static const int sum_cols[] = {M_FPS, M_P_CPU, M_P_WORK, M_C_CPU, M_C_WORK, M_P_MINFLT, M_C_MINFLT,
-				       M_P_IVCSW, M_P_MIGR, M_C_MIGR, M_SAME, M_LAG, M_RT, M_NOISE};
-	int nsum = (int)(sizeof(sum_cols) / sizeof(sum_cols[0]));
 	getloadavg(load, 3);
-	printf("\nsummary: median [min..max] over %d runs per case; load average now %.2f %.2f %.2f, %.0f s in all\n",
-	       done_rounds, load[0], load[1], load[2], (double)(now_ns() - t_begin) / 1e9);
-	for (int ci = 0; ci < nc; ci++) {
-		double v[MAX_RUNS];
-		printf("%-22s", conds[ci].label);
-		for (int j = 0; j < nsum; j++) {
-			int k = sum_cols[j];
-			int n = 0;
-			double lo = INFINITY, hi = -INFINITY;
-			for (int r = 0; r < done_rounds; r++) {
-				double x = runs[ci][r].m[k];
-				if (isnan(x))
-					continue;
-				v[n++] = x;
-				lo = x < lo ? x : lo;
-				hi = x > hi ? x : hi;
-			}
-			if (!n)
-				continue;
-			printf("  %s %.4g [%.4g..%.4g]", metric_info[k].name, median_of(v, n), lo, hi);
-		}
-		printf("\n");
-	}
-
-	printf("\nslow vs fast runs of the cases whose fastest run is more than %.2fx their slowest:\n", o.split_ratio);
-	for (int ci = 0; ci < nc; ci++) {
-		double lo = INFINITY, hi = 0;
-		for (int r = 0; r < done_rounds; r++) {
-			double f = runs[ci][r].m[M_FPS];
-			lo = f < lo ? f : lo;
-			hi = f > hi ? f : hi;
-		}
-		if (done_rounds >= 4 && hi > o.split_ratio * lo)
-			print_split(&conds[ci], runs[ci], done_rounds);
-	}
+	printf("\nload average now %.2f %.2f %.2f, %.0f s in all\n", load[0], load[1], load[2],
+	       (double)(now_ns() - t_begin) / 1e9);
+	print_analysis(&o, conds, nc, runs, done_rounds, INFINITY);
+	bool noisy = false;
+	for (int ci = 0; ci < nc; ci++)
+		for (int r = 0; r < done_rounds; r++)
+			noisy |= !(runs[ci][r].m[M_NOISE] < o.quiet_pct);
+	if (noisy)
+		print_analysis(&o, conds, nc, runs, done_rounds, o.quiet_pct);
 	printf("\nmetrics:\n");
 	for (int k = 0; k < M_COUNT; k++)
 		printf("  %-13s %s\n", metric_info[k].name, metric_info[k].what);
