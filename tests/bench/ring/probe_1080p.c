@@ -19,6 +19,9 @@
  *   flag    the control without the ring: the same frame slots, back to back
  *           in a shared mapping as the ring lays them out, handed over by two
  *           counters (futex wait when full / empty, a wake after each frame).
+ *   mru     as flag, but the producer fills the slot the consumer freed last
+ *           (most recently used) instead of the next one in turn (the one
+ *           freed longest ago), as a slot pool could and a byte ring cannot.
  *   memset  one process, no hand-off: memset frame after frame over N distinct
  *           frame buffers (the footprint of one ring lap), then sum them the
  *           same way; p.* columns are the memset pass, c.* the sum pass.
@@ -63,16 +66,18 @@
 #define MAX_CAPS 8
 #define MAX_RUNS 200
 #define MAX_CPUS 1024
+#define MAX_SLOTS 1024 /* frames in a lap of the largest --caps (4096 MiB: 690) */
+#define SLOT_BUSY UINT64_MAX
 
-enum kind { K_RING, K_FLAG, K_MEMSET, K_COUNT };
+enum kind { K_RING, K_FLAG, K_MRU, K_MEMSET, K_COUNT };
 enum place { P_FREE, P_SPLIT, P_SAME, P_COUNT };
-static const char *const kind_names[K_COUNT] = {"ring", "flag", "memset"};
+static const char *const kind_names[K_COUNT] = {"ring", "flag", "mru", "memset"};
 static const char *const place_names[P_COUNT] = {"free", "split", "same"};
 
 /* Per-run figures. p. = producer (memset pass), c. = consumer (sum pass). */
 enum metric {
 	M_FPS,
-	M_P_CPU, M_P_WORK, M_P_WAIT, M_C_CPU, M_C_WORK, M_C_WAIT,
+	M_P_CPU, M_P_SYS, M_P_WORK, M_P_WORK_MEAN, M_P_WAIT, M_C_CPU, M_C_SYS, M_C_WORK, M_C_WORK_MEAN, M_C_WAIT,
 	M_P_MINFLT, M_C_MINFLT, M_P_WARMFLT, M_C_WARMFLT, M_MAJFLT,
 	M_P_VCSW, M_P_IVCSW, M_C_VCSW, M_C_IVCSW,
 	M_P_MIGR, M_C_MIGR, M_P_RQ, M_C_RQ,
@@ -85,10 +90,14 @@ static const struct {
 } metric_info[M_COUNT] = {
 	[M_FPS] = {"fps", "frames/s (memset: one core doing memset + sum)"},
 	[M_P_CPU] = {"p.cpu_us", "producer CPU time per frame, us (thread CPU clock)"},
+	[M_P_SYS] = {"p.sys_us", "of which in the kernel (getrusage ru_stime; tick-sampled), us"},
 	[M_P_WORK] = {"p.memset_us", "producer memset per frame, median, us"},
+	[M_P_WORK_MEAN] = {"p.memset_avg", "producer memset per frame, mean, us"},
 	[M_P_WAIT] = {"p.wait_us", "producer in reserve+commit (or flag wait) per frame, us"},
 	[M_C_CPU] = {"c.cpu_us", "consumer CPU time per frame, us"},
+	[M_C_SYS] = {"c.sys_us", "of which in the kernel, us"},
 	[M_C_WORK] = {"c.sum_us", "consumer sum per frame, median, us"},
+	[M_C_WORK_MEAN] = {"c.sum_avg", "consumer sum per frame, mean, us"},
 	[M_C_WAIT] = {"c.wait_us", "consumer in peek+release (or flag wait) per frame, us"},
 	[M_P_MINFLT] = {"p.minflt", "producer minor faults, timed frames"},
 	[M_C_MINFLT] = {"c.minflt", "consumer minor faults, timed frames"},
@@ -128,6 +137,7 @@ struct options {
 	double split_ratio;
 	double quiet_pct;  /* runs during which others used less than this count as quiet */
 	double wait_quiet; /* before a run, wait for others to use less than this (0: do not) */
+	double pace;       /* producer frames per second (0: as fast as it can) */
 	bool quiet;
 	const char *csv;
 	uint64_t seed;
@@ -135,6 +145,7 @@ struct options {
 
 struct ru {
 	long minflt, majflt, nvcsw, nivcsw;
+	int64_t stime_ns;
 };
 
 struct schedsnap {
@@ -165,6 +176,10 @@ struct shared {
 	_Alignas(64) _Atomic uint32_t consumed;
 	struct side prod, cons;
 	int16_t *pcpu, *ccpu; /* CPU of every frame, per side (shared mapping) */
+	/* mru case: the slot of frame seq is slot_of[seq % slots]; a free slot's
+	 * freed_at is the frame it held + 1 (0: never used), a taken one's SLOT_BUSY. */
+	_Atomic uint32_t slot_of[MAX_SLOTS];
+	_Atomic uint64_t freed_at[MAX_SLOTS];
 };
 
 static volatile sig_atomic_t stop_requested;
@@ -201,12 +216,14 @@ static void ru_now(struct ru *r)
 {
 	struct rusage u;
 	getrusage(RUSAGE_THREAD, &u);
-	*r = (struct ru){u.ru_minflt, u.ru_majflt, u.ru_nvcsw, u.ru_nivcsw};
+	*r = (struct ru){u.ru_minflt, u.ru_majflt, u.ru_nvcsw, u.ru_nivcsw,
+			 (int64_t)u.ru_stime.tv_sec * 1000000000 + (int64_t)u.ru_stime.tv_usec * 1000};
 }
 
 static struct ru ru_sub(struct ru a, struct ru b)
 {
-	return (struct ru){a.minflt - b.minflt, a.majflt - b.majflt, a.nvcsw - b.nvcsw, a.nivcsw - b.nivcsw};
+	return (struct ru){a.minflt - b.minflt, a.majflt - b.majflt, a.nvcsw - b.nvcsw, a.nivcsw - b.nivcsw,
+			   a.stime_ns - b.stime_ns};
 }
 
 /* se.nr_migrations from /proc/thread-self/sched; run and run-queue wait time
@@ -342,6 +359,24 @@ static int flag_wait(_Atomic uint32_t *word, uint32_t base)
 	return 0;
 }
 
+/* mru case: take the free slot freed last. The caller has seen (acquire on
+ * `consumed`) that at most slots - 1 frames are in flight: one slot is free. */
+static uint64_t mru_take(struct shared *sh)
+{
+	uint64_t best = 0, best_t = 0;
+	bool found = false;
+	for (uint64_t i = 0; i < sh->slots; i++) {
+		uint64_t t = atomic_load_explicit(&sh->freed_at[i], memory_order_relaxed);
+		if (t != SLOT_BUSY && (!found || t > best_t)) {
+			best = i;
+			best_t = t;
+			found = true;
+		}
+	}
+	atomic_store_explicit(&sh->freed_at[best], SLOT_BUSY, memory_order_relaxed);
+	return best;
+}
+
 /* ------------------------------------------------------------ consumer */
 
 static void consumer_main(struct shared *sh)
@@ -367,13 +402,21 @@ static void consumer_main(struct shared *sh)
 		acct_free(&a);
 		return;
 	}
+	if (sh->kind != K_RING) {
+		/* Map every slot page now: the mru producer may hand out a slot
+		 * first in the timed frames, and its faults would count there. */
+		volatile uint8_t sink = 0;
+		for (size_t off = 0; off < sh->slots * SLOT_STRIDE; off += 4096)
+			sink ^= sh->buf[off];
+		(void)sink;
+	}
 	atomic_store(&sh->ready, 1);
 	for (uint64_t seq = 0; seq < sh->total && !sh->failed; seq++) {
 		bool timed = seq >= sh->warm;
 		if (seq == sh->warm)
 			acct_begin(&a, s);
 		cpu_note(sh->ccpu, seq, s, timed);
-		uint64_t t0 = now_ns(), t1, t2;
+		uint64_t t0 = now_ns(), t1, t2, slot = 0;
 		const void *p;
 		size_t len = FRAME_BYTES;
 		if (sh->kind == K_RING) {
@@ -387,7 +430,9 @@ static void consumer_main(struct shared *sh)
 				set_error(sh, "consumer: frame %" PRIu64 " not produced within 10 s", seq);
 				break;
 			}
-			p = sh->buf + (seq % sh->slots) * SLOT_STRIDE + FRAME_ALIGN;
+			slot = sh->kind == K_MRU ? atomic_load_explicit(&sh->slot_of[seq % sh->slots], memory_order_relaxed)
+						 : seq % sh->slots;
+			p = sh->buf + slot * SLOT_STRIDE + FRAME_ALIGN;
 		}
 		uint32_t lag = atomic_load_explicit(&sh->produced, memory_order_relaxed) - (uint32_t)seq - 1u;
 		t1 = now_ns();
@@ -402,6 +447,8 @@ static void consumer_main(struct shared *sh)
 				break;
 			}
 		} else {
+			if (sh->kind == K_MRU)
+				atomic_store_explicit(&sh->freed_at[slot], seq + 1, memory_order_relaxed);
 			atomic_store_explicit(&sh->consumed, (uint32_t)seq + 1u, memory_order_release);
 			futex(&sh->consumed, FUTEX_WAKE, 1);
 		}
@@ -501,6 +548,8 @@ static int run_pair(struct shared *sh, const struct options *o, const struct con
 	sh->cons = (struct side){0};
 	atomic_store(&sh->produced, 0);
 	atomic_store(&sh->consumed, 0);
+	for (int i = 0; i < MAX_SLOTS; i++)
+		atomic_store(&sh->freed_at[i], 0);
 	if (acct_init(&a, (uint64_t)o->frames) < 0) {
 		set_error(sh, "out of memory");
 		return -1;
@@ -543,12 +592,20 @@ static int run_pair(struct shared *sh, const struct options *o, const struct con
 		set_error(sh, "consumer did not attach");
 		goto end;
 	}
+	uint64_t base = now_ns(), period = o->pace > 0 ? (uint64_t)(1e9 / o->pace) : 0;
 	for (uint64_t seq = 0; seq < sh->total && !sh->failed && !stop_requested; seq++) {
 		bool timed = seq >= sh->warm;
+		if (period) {
+			/* A live source: frame seq is not there before base + seq periods. */
+			uint64_t due = base + seq * period;
+			struct timespec ts = {(time_t)(due / NS_PER_S), (long)(due % NS_PER_S)};
+			while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR && !stop_requested)
+				;
+		}
 		if (seq == sh->warm)
 			acct_begin(&a, s);
 		cpu_note(sh->pcpu, seq, s, timed);
-		uint64_t t0 = now_ns(), t1, t2;
+		uint64_t t0 = now_ns(), t1, t2, slot = 0;
 		void *p;
 		if (c->kind == K_RING) {
 			if ((rc = ring_reserve(r, FRAME_BYTES, FRAME_ALIGN, &p, CALL_TIMEOUT_NS)) < 0) {
@@ -560,7 +617,8 @@ static int run_pair(struct shared *sh, const struct options *o, const struct con
 				set_error(sh, "producer: no free slot for frame %" PRIu64 " within 10 s", seq);
 				break;
 			}
-			p = buf + (seq % sh->slots) * SLOT_STRIDE + FRAME_ALIGN;
+			slot = c->kind == K_MRU ? mru_take(sh) : seq % sh->slots;
+			p = buf + slot * SLOT_STRIDE + FRAME_ALIGN;
 		}
 		t1 = now_ns();
 		fill(p, FRAME_BYTES, seq);
@@ -569,8 +627,10 @@ static int run_pair(struct shared *sh, const struct options *o, const struct con
 			set_error(sh, "producer: ring_commit: %s", ring_strerror(rc));
 			break;
 		}
+		if (c->kind == K_MRU)
+			atomic_store_explicit(&sh->slot_of[seq % sh->slots], (uint32_t)slot, memory_order_relaxed);
 		atomic_store_explicit(&sh->produced, (uint32_t)seq + 1u, memory_order_release);
-		if (c->kind == K_FLAG)
+		if (c->kind != K_RING)
 			futex(&sh->produced, FUTEX_WAKE, 1);
 		if (timed) {
 			s->wait_ns += (t1 - t0) + (now_ns() - t2);
@@ -624,10 +684,14 @@ end:
 	double n = (double)o->frames;
 	m[M_FPS] = n / ((double)(C->t1 - P->t0) / 1e9);
 	m[M_P_CPU] = (double)P->cpu_ns / n / 1e3;
+	m[M_P_SYS] = (double)P->span.stime_ns / n / 1e3;
 	m[M_P_WORK] = P->work_med_ns / 1e3;
+	m[M_P_WORK_MEAN] = (double)P->work_ns / n / 1e3;
 	m[M_P_WAIT] = (double)P->wait_ns / n / 1e3;
 	m[M_C_CPU] = (double)C->cpu_ns / n / 1e3;
+	m[M_C_SYS] = (double)C->span.stime_ns / n / 1e3;
 	m[M_C_WORK] = C->work_med_ns / 1e3;
+	m[M_C_WORK_MEAN] = (double)C->work_ns / n / 1e3;
 	m[M_C_WAIT] = (double)C->wait_ns / n / 1e3;
 	m[M_P_MINFLT] = (double)P->span.minflt;
 	m[M_C_MINFLT] = (double)C->span.minflt;
@@ -703,9 +767,13 @@ static int run_memset(struct shared *sh, const struct options *o, const struct c
 	double n = (double)o->frames;
 	m[M_FPS] = n / ((double)(sd[0].t1 - sd[0].t0 + sd[1].t1 - sd[1].t0) / 1e9);
 	m[M_P_CPU] = (double)sd[0].cpu_ns / n / 1e3;
+	m[M_P_SYS] = (double)sd[0].span.stime_ns / n / 1e3;
 	m[M_P_WORK] = sd[0].work_med_ns / 1e3;
+	m[M_P_WORK_MEAN] = (double)sd[0].work_ns / n / 1e3;
 	m[M_C_CPU] = (double)sd[1].cpu_ns / n / 1e3;
+	m[M_C_SYS] = (double)sd[1].span.stime_ns / n / 1e3;
 	m[M_C_WORK] = sd[1].work_med_ns / 1e3;
+	m[M_C_WORK_MEAN] = (double)sd[1].work_ns / n / 1e3;
 	m[M_P_MINFLT] = (double)sd[0].span.minflt;
 	m[M_C_MINFLT] = (double)sd[1].span.minflt;
 	m[M_P_WARMFLT] = (double)sd[0].warm.minflt;
@@ -805,12 +873,15 @@ static void usage(FILE *f)
 		"fps, CPU time per frame, memset/sum time, minor/major faults, context switches, migrations,\n"
 		"run-queue wait, the CPU of every frame, the consumer's lag, the core-to-core line round trip,\n"
 		"other processes' CPU use. Cases: the ring, a control that hands the same frame slots over\n"
-		"by a flag (no ring), and one core memsetting/summing the same footprint. Prints figures only.\n"
+		"by a flag (no ring), the same with the slot freed last refilled first (mru), and one core\n"
+		"memsetting/summing the same footprint. Prints figures only.\n"
 		"\n"
 		"  --runs N           rounds; every case runs once per round, in a shuffled order (default 20)\n"
 		"  --frames N         timed frames per run, after a warm-up lap (default 2000)\n"
 		"  --caps LIST        ring capacities in MiB, powers of two >= 16 (default 16,32,64)\n"
-		"  --cases LIST       comma list of ring,flag,memset (default all)\n"
+		"  --cases LIST       comma list of ring,flag,mru,memset (default ring,flag,memset)\n"
+		"  --pace FPS         the producer makes at most FPS frames/s, as a live source (default: as\n"
+		"                     fast as the consumer takes them); memset cases ignore it\n"
 		"  --places LIST      comma list of free,split,same (default all): nothing pinned, producer\n"
 		"                     on CPU A and consumer on CPU B, both on CPU A (memset: always free)\n"
 		"  --cpus A,B         the CPUs of split and same (default: the first two allowed)\n"
@@ -867,7 +938,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 	*o = (struct options){.runs = 20, .frames = 2000, .ncaps = 3, .caps = {16u << 20, 32u << 20, 64u << 20},
 			      .cpu_a = -1, .cpu_b = -1, .split_ratio = 1.25, .quiet_pct = 20, .seed = 1};
 	for (int i = 0; i < K_COUNT; i++)
-		o->kind_on[i] = true;
+		o->kind_on[i] = i != K_MRU;
 	for (int i = 0; i < P_COUNT; i++)
 		o->place_on[i] = true;
 	for (int i = 1; i < argc; i++) {
@@ -942,6 +1013,13 @@ static int parse_options(int argc, char **argv, struct options *o)
 				o->quiet_pct = x;
 			else
 				o->wait_quiet = x;
+		} else if (strcmp(a, "--pace") == 0) {
+			char *end;
+			o->pace = strtod(val, &end);
+			if (*end || end == val || !(o->pace >= 0 && o->pace <= 100000)) {
+				fprintf(stderr, "probe_1080p: --pace wants frames per second, 0..100000\n");
+				return -1;
+			}
 		} else if (strcmp(a, "--csv") == 0) {
 			o->csv = val;
 		} else if (strcmp(a, "--seed") == 0) {
@@ -975,7 +1053,7 @@ static void print_run(int round, const struct cond *c, const double *m)
 {
 	printf("%5d %-22s %7.0f %8.0f %8.0f %8.0f %8.0f %7.0f %7.0f %6.0f %6.0f %5.0f %5.0f %6.1f %5.0f %5.1f %5.1f "
 	       "%4.0f%% %5.1f%% %5.2f\n",
-	       round, c->label, m[M_FPS], m[M_P_CPU], m[M_P_WORK], m[M_C_CPU], m[M_C_WORK], m[M_P_MINFLT],
+	       round, c->label, m[M_FPS], m[M_P_CPU], m[M_P_WORK_MEAN], m[M_C_CPU], m[M_C_WORK_MEAN], m[M_P_MINFLT],
 	       m[M_C_MINFLT], m[M_P_VCSW] + m[M_P_IVCSW], m[M_C_VCSW] + m[M_C_IVCSW], m[M_P_MIGR] + m[M_C_MIGR],
 	       m[M_SAME], m[M_LAG], m[M_RT], m[M_CAL_SUM_A], m[M_CAL_SET_A], m[M_NOISE], m[M_STEAL], m[M_LOAD]);
 	fflush(stdout);
@@ -1047,7 +1125,7 @@ static void print_split(const struct cond *c, struct run *runs, int n)
 static void print_analysis(const struct options *o, const struct cond *conds, int nc,
 			   struct run (*runs)[MAX_RUNS], int rounds, double max_noise)
 {
-	static const int sum_cols[] = {M_FPS, M_P_CPU, M_P_WORK, M_C_CPU, M_C_WORK, M_P_MINFLT, M_C_MINFLT,
+	static const int sum_cols[] = {M_FPS, M_P_CPU, M_P_WORK_MEAN, M_C_CPU, M_C_WORK_MEAN, M_P_MINFLT, M_C_MINFLT,
 				       M_P_IVCSW, M_P_MIGR, M_C_MIGR, M_P_RQ, M_SAME, M_LAG, M_RT, M_NOISE};
 	static struct run sel[MAX_RUNS];
 	int nsum = (int)(sizeof(sum_cols) / sizeof(sum_cols[0]));
@@ -1143,7 +1221,7 @@ int main(int argc, char **argv)
 	static struct cond conds[K_COUNT * P_COUNT * (MAX_CAPS + 1)];
 	int nc = 0;
 	for (int ci = 0; ci < o.ncaps; ci++) {
-		for (int k = K_RING; k <= K_FLAG; k++) {
+		for (int k = K_RING; k <= K_MRU; k++) {
 			if (!o.kind_on[k])
 				continue;
 			for (int p = 0; p < P_COUNT; p++) {
@@ -1209,11 +1287,13 @@ int main(int argc, char **argv)
 	       "(%zu B, slot stride %zu B); CPU A = %d, CPU B = %d; %ld online CPUs; load average %.2f %.2f %.2f\n",
 	       o.runs, nc, o.frames, FRAME_BYTES, (size_t)SLOT_STRIDE, o.cpu_a, o.cpu_b,
 	       sysconf(_SC_NPROCESSORS_ONLN), load[0], load[1], load[2]);
+	if (o.pace > 0)
+		printf("producer paced at %g frames/s (a live source); memset cases unpaced\n", o.pace);
 	printf("ring laps: ");
 	for (int ci = 0; ci < o.ncaps; ci++)
 		printf("%s%" PRIu64 " MiB = %" PRIu64 " frames (%.1f MB)", ci ? ", " : "", o.caps[ci] >> 20,
 		       slots_for(o.caps[ci]), (double)(slots_for(o.caps[ci]) * SLOT_STRIDE) / 1e6);
-	printf("\nper run: us are per frame; p.mset/c.sum = median memset/sum time of one frame; flt = minor "
+	printf("\nper run: us are per frame; p.mset/c.sum = mean memset/sum time of one frame; flt = minor "
 	       "faults and csw = context switches in the timed frames; migr = both sides' migrations; lag = "
 	       "median frames committed after the one the consumer reads; rt_ns = cache line round trip A<->B "
 	       "before the run; cal.s/cal.m = sum_words/memset GB/s over 256 KiB (L2-hot) on CPU A before the run; noise = "
