@@ -8,8 +8,9 @@
  * migrations and run-queue wait (/proc/thread-self/sched, schedstat), the
  * CPU each frame ran on (sched_getcpu), how far the consumer lagged; and
  * for the machine, just before the run: the core-to-core cache line round
- * trip and how fast each CPU sums / memsets an L2-resident buffer (a vCPU
- * the host slows down shows there); during it: other processes' CPU use,
+ * trip (and again just after), how fast CPU B reads what CPU A has just
+ * written, and how fast each CPU sums / memsets an L2-resident buffer (a
+ * vCPU the host slows down shows there); during it: other processes' CPU use,
  * steal; the load average. Faults of the warm-up lap are counted apart.
  *
  * Cases (all interleaved, in a shuffled order every round, so that noise
@@ -82,7 +83,7 @@ enum metric {
 	M_P_VCSW, M_P_IVCSW, M_C_VCSW, M_C_IVCSW,
 	M_P_MIGR, M_C_MIGR, M_P_RQ, M_C_RQ,
 	M_SAME, M_P_CHG, M_C_CHG, M_P_CPUA, M_LAG,
-	M_RT, M_CAL_SUM_A, M_CAL_SUM_B, M_CAL_SET_A, M_CAL_SET_B, M_NOISE, M_STEAL, M_LOAD,
+	M_RT, M_RT_AFTER, M_XFER, M_CAL_SUM_A, M_CAL_SUM_B, M_CAL_SET_A, M_CAL_SET_B, M_NOISE, M_STEAL, M_LOAD,
 	M_COUNT
 };
 static const struct {
@@ -118,6 +119,8 @@ static const struct {
 	[M_P_CPUA] = {"p.on_A%", "producer frames on CPU A"},
 	[M_LAG] = {"c.lag", "frames committed after the one the consumer peeks, median"},
 	[M_RT] = {"rt_ns", "cache line round trip CPU A <-> CPU B just before the run, ns"},
+	[M_RT_AFTER] = {"rt_after_ns", "the same just after the run"},
+	[M_XFER] = {"xfer_gbs", "CPU B sums 2 MiB CPU A has just memset, GB/s, before the run (median of 8)"},
 	[M_CAL_SUM_A] = {"cal.sum_A", "sum_words over 256 KiB (L2-hot) on CPU A just before the run, GB/s"},
 	[M_CAL_SUM_B] = {"cal.sum_B", "the same on CPU B"},
 	[M_CAL_SET_A] = {"cal.mset_A", "memset of 256 KiB (L2-hot) on CPU A just before the run, GB/s"},
@@ -183,6 +186,7 @@ struct shared {
 };
 
 static volatile sig_atomic_t stop_requested;
+static double median_of(const double *v, int n);
 static int cpu_a_g;
 
 static void on_signal(int sig)
@@ -501,6 +505,29 @@ static void calibrate(int cpu, const cpu_set_t *all, uint8_t *cal, double *sum_g
 	(void)sink;
 	*sum_gbs = (double)(CAL_BYTES * CAL_PASSES) / (double)(t1 - t0);
 	*set_gbs = (double)(CAL_BYTES * CAL_PASSES) / (double)(t2 - t1);
+}
+
+/* How fast data written on one CPU is read on the other: CPU A memsets
+ * XFER_BYTES (more than an L2, so most of it is in the last-level cache
+ * when it is read), then CPU B sums it; median of XFER_PASSES. Where the
+ * two vCPUs do not share a last-level cache on the host, this is slow. */
+#define XFER_BYTES ((size_t)2 << 20)
+#define XFER_PASSES 8
+static double cross_read_gbs(int cpu_a, int cpu_b, const cpu_set_t *all, uint8_t *buf)
+{
+	double v[XFER_PASSES];
+	volatile uint64_t sink = 0;
+	for (int i = 0; i < XFER_PASSES; i++) {
+		pin_to(cpu_a, all);
+		memset(buf, i, XFER_BYTES);
+		pin_to(cpu_b, all);
+		uint64_t t0 = now_ns();
+		sink += sum_words(buf, XFER_BYTES);
+		v[i] = (double)XFER_BYTES / (double)(now_ns() - t0);
+	}
+	pin_to(-1, all);
+	(void)sink;
+	return median_of(v, XFER_PASSES);
 }
 
 /* ------------------------------------------------------------ one run */
@@ -1046,7 +1073,7 @@ static void print_run_header(void)
 {
 	printf("%5s %-22s %7s %8s %8s %8s %8s %7s %7s %6s %6s %5s %5s %6s %5s %5s %5s %5s %6s %5s\n", "round", "case",
 	       "fps", "p.cpu_us", "p.mset", "c.cpu_us", "c.sum", "p.flt", "c.flt", "p.csw", "c.csw", "migr", "same%",
-	       "lag", "rt_ns", "cal.s", "cal.m", "noise", "steal", "load");
+	       "lag", "rt_ns", "cal.s", "xfer", "noise", "steal", "load");
 }
 
 static void print_run(int round, const struct cond *c, const double *m)
@@ -1055,7 +1082,7 @@ static void print_run(int round, const struct cond *c, const double *m)
 	       "%4.0f%% %5.1f%% %5.2f\n",
 	       round, c->label, m[M_FPS], m[M_P_CPU], m[M_P_WORK_MEAN], m[M_C_CPU], m[M_C_WORK_MEAN], m[M_P_MINFLT],
 	       m[M_C_MINFLT], m[M_P_VCSW] + m[M_P_IVCSW], m[M_C_VCSW] + m[M_C_IVCSW], m[M_P_MIGR] + m[M_C_MIGR],
-	       m[M_SAME], m[M_LAG], m[M_RT], m[M_CAL_SUM_A], m[M_CAL_SET_A], m[M_NOISE], m[M_STEAL], m[M_LOAD]);
+	       m[M_SAME], m[M_LAG], m[M_RT], m[M_CAL_SUM_A], m[M_XFER], m[M_NOISE], m[M_STEAL], m[M_LOAD]);
 	fflush(stdout);
 }
 
@@ -1126,7 +1153,7 @@ static void print_analysis(const struct options *o, const struct cond *conds, in
 			   struct run (*runs)[MAX_RUNS], int rounds, double max_noise)
 {
 	static const int sum_cols[] = {M_FPS, M_P_CPU, M_P_WORK_MEAN, M_C_CPU, M_C_WORK_MEAN, M_P_MINFLT, M_C_MINFLT,
-				       M_P_IVCSW, M_P_MIGR, M_C_MIGR, M_P_RQ, M_SAME, M_LAG, M_RT, M_NOISE};
+				       M_P_IVCSW, M_P_MIGR, M_C_MIGR, M_P_RQ, M_SAME, M_LAG, M_RT, M_XFER, M_NOISE};
 	static struct run sel[MAX_RUNS];
 	int nsum = (int)(sizeof(sum_cols) / sizeof(sum_cols[0]));
 	if (isinf(max_noise))
@@ -1262,8 +1289,8 @@ int main(int argc, char **argv)
 	int16_t *cpus = mmap(NULL, 2 * cpus_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	FILE *csv = NULL;
 	int ret = 1;
-	uint8_t *cal = aligned_alloc(4096, CAL_BYTES);
-	if (sh == MAP_FAILED || cpus == MAP_FAILED || !cal) {
+	uint8_t *cal = aligned_alloc(4096, CAL_BYTES), *xfer = aligned_alloc(4096, XFER_BYTES);
+	if (sh == MAP_FAILED || cpus == MAP_FAILED || !cal || !xfer) {
 		fprintf(stderr, "probe_1080p: out of memory\n");
 		return 1;
 	}
@@ -1296,7 +1323,7 @@ int main(int argc, char **argv)
 	printf("\nper run: us are per frame; p.mset/c.sum = mean memset/sum time of one frame; flt = minor "
 	       "faults and csw = context switches in the timed frames; migr = both sides' migrations; lag = "
 	       "median frames committed after the one the consumer reads; rt_ns = cache line round trip A<->B "
-	       "before the run; cal.s/cal.m = sum_words/memset GB/s over 256 KiB (L2-hot) on CPU A before the run; noise = "
+	       "before the run; cal.s = sum_words GB/s over 256 KiB (L2-hot) on CPU A, xfer = GB/s at which B sums what A just wrote, before the run; noise = "
 	       "other processes' CPU, %% of one CPU\n");
 	if (!o.quiet)
 		print_run_header();
@@ -1322,6 +1349,7 @@ int main(int argc, char **argv)
 				ru->m[k] = NAN;
 			ru->round = round + 1;
 			ru->m[M_RT] = line_round_trip_on(o.cpu_a, o.cpu_b);
+			ru->m[M_XFER] = cross_read_gbs(o.cpu_a, o.cpu_b, &all, xfer);
 			calibrate(o.cpu_a, &all, cal, &ru->m[M_CAL_SUM_A], &ru->m[M_CAL_SET_A]);
 			calibrate(o.cpu_b, &all, cal, &ru->m[M_CAL_SUM_B], &ru->m[M_CAL_SET_B]);
 			if (o.wait_quiet > 0)
@@ -1338,6 +1366,7 @@ int main(int argc, char **argv)
 				goto end;
 			}
 			ru->m[M_NOISE] = probe_other(&pb);
+			ru->m[M_RT_AFTER] = line_round_trip_on(o.cpu_a, o.cpu_b);
 			uint64_t busy, steal;
 			if (pb.ok && machine_cpu(&busy, &steal) == 0)
 				ru->m[M_STEAL] = (double)(steal - pb.steal) / (double)(now_ns() - pb.t) * 100.0;
@@ -1383,5 +1412,6 @@ end:
 	munmap(cpus, 2 * cpus_size);
 	munmap(sh, sizeof(*sh));
 	free(cal);
+	free(xfer);
 	return ret;
 }
