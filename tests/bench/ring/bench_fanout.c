@@ -45,9 +45,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_util.h"
 #include "ring.h"
 
-#define NS_PER_S 1000000000ull
 /* Blocking calls never wait forever: a stuck peer is an error, not a hang. */
 #define CALL_TIMEOUT_NS ((int64_t)10 * 1000000000)
 #define MAX_REPS 50
@@ -126,13 +126,6 @@ static void on_signal(int sig)
 	stop_requested = 1;
 }
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * NS_PER_S + (uint64_t)ts.tv_nsec;
-}
-
 /* The first error wins; any process may report one. */
 static void set_error(struct shared *sh, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void set_error(struct shared *sh, const char *fmt, ...)
@@ -160,32 +153,7 @@ static void progress(const char *fmt, ...)
 	fflush(stderr);
 }
 
-/* ------------------------------------------------------------ payload (as bench_ring) */
-
-/* Every byte is (seq & 0xff), then the first word is seq: the sum of all
- * words is then known from seq alone. Sizes are multiples of 8. */
-static inline void fill(void *p, size_t n, uint64_t seq)
-{
-	memset(p, (int)(seq & 0xff), n);
-	memcpy(p, &seq, sizeof(seq));
-}
-
-static __attribute__((noinline)) uint64_t sum_words(const void *p, size_t n)
-{
-	const uint64_t *w = p;
-	uint64_t s = 0;
-	for (size_t i = 0; i < n / 8; i++)
-		s += w[i];
-	return s;
-}
-
-static inline bool verify(const void *p, size_t n, uint64_t seq)
-{
-	uint64_t first;
-	uint64_t pat = (seq & 0xff) * 0x0101010101010101ull;
-	memcpy(&first, p, sizeof(first));
-	return sum_words(p, n) == seq + pat * (n / 8 - 1) && first == seq;
-}
+/* ------------------------------------------------------------ payload (fill/verify: bench_util.h) */
 
 /* The live consumer's cheap look: the first word, then one byte every 64 KiB
  * and the last one (a frame written over by another would differ there). */
@@ -709,104 +677,7 @@ end:
 	return ret;
 }
 
-/* ------------------------------------------------------------ machine state (as bench_ring) */
-
-/* Two threads bounce a cache line: what every index handed from one core to
- * the other costs. On this VM it moves between ~100 ns and ~500 ns phases. */
-static _Alignas(128) _Atomic uint64_t pp_ping;
-static _Alignas(128) _Atomic uint64_t pp_pong;
-static _Atomic int pp_abort;
-#define PP_ROUNDS 100000
-#define PP_MAX_NS 100000000ull
-
-static void *pingpong_thread(void *arg)
-{
-	(void)arg;
-	for (uint64_t i = 1; i <= PP_ROUNDS; i++) {
-		while (atomic_load_explicit(&pp_ping, memory_order_acquire) != i)
-			if (atomic_load_explicit(&pp_abort, memory_order_relaxed))
-				return NULL;
-		atomic_store_explicit(&pp_pong, i, memory_order_release);
-	}
-	return NULL;
-}
-
-static double line_round_trip_ns(void)
-{
-	pthread_t t;
-	uint64_t i, spins = 0;
-	atomic_store(&pp_ping, 0);
-	atomic_store(&pp_pong, 0);
-	atomic_store(&pp_abort, 0);
-	if (pthread_create(&t, NULL, pingpong_thread, NULL) != 0)
-		return 0;
-	uint64_t t0 = now_ns(), t1;
-	for (i = 1; i <= PP_ROUNDS; i++) {
-		atomic_store_explicit(&pp_ping, i, memory_order_release);
-		while (atomic_load_explicit(&pp_pong, memory_order_acquire) != i) {
-			if ((++spins & 4095) == 0 && now_ns() - t0 > PP_MAX_NS)
-				goto out;
-		}
-	}
-out:
-	t1 = now_ns();
-	atomic_store(&pp_abort, 1);
-	pthread_join(t, NULL);
-	return i > 1 ? (double)(t1 - t0) / (double)(i - 1) : (double)(t1 - t0);
-}
-
-/* CPU time the whole machine spent busy, and steal, from /proc/stat (ns). */
-static int machine_cpu(uint64_t *busy_ns, uint64_t *steal_ns)
-{
-	unsigned long long v[8] = {0};
-	FILE *f = fopen("/proc/stat", "r");
-	if (!f)
-		return -1;
-	int n = fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5],
-		       &v[6], &v[7]);
-	fclose(f);
-	if (n != 8)
-		return -1;
-	double tick_ns = 1e9 / (double)sysconf(_SC_CLK_TCK);
-	*busy_ns = (uint64_t)((double)(v[0] + v[1] + v[2] + v[5] + v[6]) * tick_ns);
-	*steal_ns = (uint64_t)((double)v[7] * tick_ns);
-	return 0;
-}
-
-/* CPU time of this process and its reaped children (the consumers), ns. */
-static uint64_t own_cpu(void)
-{
-	struct rusage a, b;
-	getrusage(RUSAGE_SELF, &a);
-	getrusage(RUSAGE_CHILDREN, &b);
-	uint64_t us = (uint64_t)(a.ru_utime.tv_sec + a.ru_stime.tv_sec + b.ru_utime.tv_sec + b.ru_stime.tv_sec) *
-			      1000000u +
-		      (uint64_t)(a.ru_utime.tv_usec + a.ru_stime.tv_usec + b.ru_utime.tv_usec + b.ru_stime.tv_usec);
-	return us * 1000u;
-}
-
-struct probe {
-	uint64_t t, busy, steal, own;
-	bool ok;
-};
-
-static void probe_start(struct probe *p)
-{
-	p->t = now_ns();
-	p->own = own_cpu();
-	p->ok = machine_cpu(&p->busy, &p->steal) == 0;
-}
-
-/* Other processes' CPU use since probe_start, in % of one CPU. */
-static double probe_other(const struct probe *p)
-{
-	uint64_t busy, steal;
-	if (!p->ok || machine_cpu(&busy, &steal) < 0)
-		return 0;
-	double wall = (double)(now_ns() - p->t);
-	double other = (double)(busy - p->busy) + (double)(steal - p->steal) - (double)(own_cpu() - p->own);
-	return other > 0 ? other / wall * 100.0 : 0;
-}
+/* ------------------------------------------------------------ machine state (probes: bench_util.h) */
 
 /* After a noisy run: wait (at most 2 s) for a 200 ms window in which others
  * use less than the limit, so that the retry has a chance. */
