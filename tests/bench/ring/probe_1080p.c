@@ -141,6 +141,7 @@ struct options {
 	double quiet_pct;  /* runs during which others used less than this count as quiet */
 	double wait_quiet; /* before a run, wait for others to use less than this (0: do not) */
 	double pace;       /* producer frames per second (0: as fast as it can) */
+	bool spin;         /* both sides poll instead of sleeping */
 	bool quiet;
 	const char *csv;
 	uint64_t seed;
@@ -173,6 +174,7 @@ struct shared {
 	char errmsg[200];
 	char name[64];
 	int kind, cpu;     /* the consumer's case and CPU (-1: not pinned) */
+	bool spin;         /* --spin */
 	uint64_t total, warm, slots;
 	uint8_t *buf;      /* flag case: the slots, in a shared mapping made before fork */
 	_Alignas(64) _Atomic uint32_t produced;
@@ -353,14 +355,41 @@ static long futex(_Atomic uint32_t *w, int op, uint32_t val)
 /* Wait until WORD has moved on from the values that keep us waiting: those
  * for which (word - base) mod 2^32 >= limit (produced: base = seq + 1, limit
  * 2^31; consumed: base = seq - slots + 1, limit 2^31). -1 after CALL_TIMEOUT_NS. */
-static int flag_wait(_Atomic uint32_t *word, uint32_t base)
+static int flag_wait(_Atomic uint32_t *word, uint32_t base, bool spin)
 {
 	uint32_t v;
+	uint64_t deadline = spin ? now_ns() + (uint64_t)CALL_TIMEOUT_NS : 0;
 	while ((uint32_t)((v = atomic_load_explicit(word, memory_order_acquire)) - base) >= 0x80000000u) {
-		if (futex(word, FUTEX_WAIT, v) < 0 && errno == ETIMEDOUT)
+		if (spin) {
+			if (now_ns() > deadline)
+				return -1;
+		} else if (futex(word, FUTEX_WAIT, v) < 0 && errno == ETIMEDOUT) {
 			return -1;
+		}
 	}
 	return 0;
+}
+
+/* --spin: ring_reserve / ring_peek polled with RING_NO_WAIT, so that the
+ * side never sleeps (and its vCPU never idles); -ETIMEDOUT after 10 s. */
+static int reserve_spin(ring_t *r, void **p)
+{
+	uint64_t deadline = now_ns() + (uint64_t)CALL_TIMEOUT_NS;
+	int rc;
+	while ((rc = ring_reserve(r, FRAME_BYTES, FRAME_ALIGN, p, RING_NO_WAIT)) == -EAGAIN)
+		if (now_ns() > deadline)
+			return -ETIMEDOUT;
+	return rc;
+}
+
+static int peek_spin(ring_t *r, const void **p, size_t *len)
+{
+	uint64_t deadline = now_ns() + (uint64_t)CALL_TIMEOUT_NS;
+	int rc;
+	while ((rc = ring_peek(r, p, len, RING_NO_WAIT)) == -EAGAIN)
+		if (now_ns() > deadline)
+			return -ETIMEDOUT;
+	return rc;
 }
 
 /* mru case: take the free slot freed last. The caller has seen (acquire on
@@ -424,13 +453,13 @@ static void consumer_main(struct shared *sh)
 		const void *p;
 		size_t len = FRAME_BYTES;
 		if (sh->kind == K_RING) {
-			rc = ring_peek(r, &p, &len, CALL_TIMEOUT_NS);
+			rc = sh->spin ? peek_spin(r, &p, &len) : ring_peek(r, &p, &len, CALL_TIMEOUT_NS);
 			if (rc < 0) {
 				set_error(sh, "consumer: frame %" PRIu64 ": %s", seq, ring_strerror(rc));
 				break;
 			}
 		} else {
-			if (flag_wait(&sh->produced, (uint32_t)seq + 1u) < 0) {
+			if (flag_wait(&sh->produced, (uint32_t)seq + 1u, sh->spin) < 0) {
 				set_error(sh, "consumer: frame %" PRIu64 " not produced within 10 s", seq);
 				break;
 			}
@@ -564,6 +593,7 @@ static int run_pair(struct shared *sh, const struct options *o, const struct con
 	size_t buf_size = (size_t)(c->slots * SLOT_STRIDE);
 
 	sh->kind = (int)c->kind;
+	sh->spin = o->spin;
 	sh->warm = c->slots + 2;
 	sh->total = sh->warm + (uint64_t)o->frames;
 	sh->slots = c->slots;
@@ -626,8 +656,13 @@ static int run_pair(struct shared *sh, const struct options *o, const struct con
 			/* A live source: frame seq is not there before base + seq periods. */
 			uint64_t due = base + seq * period;
 			struct timespec ts = {(time_t)(due / NS_PER_S), (long)(due % NS_PER_S)};
-			while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR && !stop_requested)
-				;
+			if (o->spin)
+				while (now_ns() < due && !stop_requested)
+					;
+			else
+				while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR &&
+				       !stop_requested)
+					;
 		}
 		if (seq == sh->warm)
 			acct_begin(&a, s);
@@ -635,12 +670,13 @@ static int run_pair(struct shared *sh, const struct options *o, const struct con
 		uint64_t t0 = now_ns(), t1, t2, slot = 0;
 		void *p;
 		if (c->kind == K_RING) {
-			if ((rc = ring_reserve(r, FRAME_BYTES, FRAME_ALIGN, &p, CALL_TIMEOUT_NS)) < 0) {
+			rc = o->spin ? reserve_spin(r, &p) : ring_reserve(r, FRAME_BYTES, FRAME_ALIGN, &p, CALL_TIMEOUT_NS);
+			if (rc < 0) {
 				set_error(sh, "producer: frame %" PRIu64 ": %s", seq, ring_strerror(rc));
 				break;
 			}
 		} else {
-			if (flag_wait(&sh->consumed, (uint32_t)(seq + 1 - sh->slots)) < 0) {
+			if (flag_wait(&sh->consumed, (uint32_t)(seq + 1 - sh->slots), o->spin) < 0) {
 				set_error(sh, "producer: no free slot for frame %" PRIu64 " within 10 s", seq);
 				break;
 			}
@@ -909,6 +945,8 @@ static void usage(FILE *f)
 		"  --cases LIST       comma list of ring,flag,mru,memset (default ring,flag,memset)\n"
 		"  --pace FPS         the producer makes at most FPS frames/s, as a live source (default: as\n"
 		"                     fast as the consumer takes them); memset cases ignore it\n"
+		"  --spin             neither side ever sleeps: the ring calls are polled with RING_NO_WAIT,\n"
+		"                     the flag waits and the --pace waits spin (their CPUs never go idle)\n"
 		"  --places LIST      comma list of free,split,same (default all): nothing pinned, producer\n"
 		"                     on CPU A and consumer on CPU B, both on CPU A (memset: always free)\n"
 		"  --cpus A,B         the CPUs of split and same (default: the first two allowed)\n"
@@ -974,8 +1012,11 @@ static int parse_options(int argc, char **argv, struct options *o)
 			usage(stdout);
 			exit(0);
 		}
-		if (strcmp(a, "--quiet") == 0) {
-			o->quiet = true;
+		if (strcmp(a, "--quiet") == 0 || strcmp(a, "--spin") == 0) {
+			if (a[2] == 'q')
+				o->quiet = true;
+			else
+				o->spin = true;
 			continue;
 		}
 		if (!val) {
@@ -1316,6 +1357,8 @@ int main(int argc, char **argv)
 	       sysconf(_SC_NPROCESSORS_ONLN), load[0], load[1], load[2]);
 	if (o.pace > 0)
 		printf("producer paced at %g frames/s (a live source); memset cases unpaced\n", o.pace);
+	if (o.spin)
+		printf("--spin: both sides poll instead of sleeping (CPU time then includes the waits)\n");
 	printf("ring laps: ");
 	for (int ci = 0; ci < o.ncaps; ci++)
 		printf("%s%" PRIu64 " MiB = %" PRIu64 " frames (%.1f MB)", ci ? ", " : "", o.caps[ci] >> 20,
