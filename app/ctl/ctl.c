@@ -89,7 +89,7 @@ static void format_side(char *buf, size_t len, pid_t pid, bool alive)
  * NULL for a regular file or one that is gone. */
 static const char *file_kind(const char *name)
 {
-	char path[sizeof(SHM_DIR) + RING_NAME_MAX + 2];
+	char path[sizeof(SHM_DIR) + NAME_MAX + 2]; /* any name in the directory, not only ring names */
 	struct stat st;
 	snprintf(path, sizeof(path), SHM_DIR "/%s", name);
 	if (lstat(path, &st) < 0)

@@ -445,7 +445,7 @@ static void use_colorimetry(struct viewer *v, const struct frame_header *h)
 	if (SDL_GetYUVConversionMode() != mode)
 		SDL_SetYUVConversionMode(mode);
 	if (!exact && !v->color_approximated) {
-		char m[12], r[12];
+		char m[12] = "", r[12] = "";
 		v->color_approximated = true;
 		note("frames say matrix %s, range %s: SDL 2 shows them as %s (the nearest it has)",
 		     app_color_name(FRAME_COLOR_MATRIX, h->color_matrix, m),
@@ -576,7 +576,7 @@ static int upload(struct viewer *v, const struct frame_header *h, const uint8_t 
 	}
 	uint8_t *dst = pixels;
 	size_t p = (size_t)pitch, rows = h->height, crows = (h->height + 1) / 2;
-	const uint8_t *src[FRAME_MAX_PLANES];
+	const uint8_t *src[FRAME_MAX_PLANES] = {0}; /* plane_count was validated: all used ones are set */
 	for (uint32_t i = 0; i < h->plane_count && i < FRAME_MAX_PLANES; i++)
 		src[i] = rec + h->plane[i].offset;
 
