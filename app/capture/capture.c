@@ -75,7 +75,7 @@ struct options {
 	uint64_t max_frames;    /* 0: no limit */
 	double duration;        /* < 0: no limit */
 	double start;           /* < 0: from the beginning */
-	int on_full;            /* -1: default for the source, else enum ring_full_policy */
+	int on_full;            /* -1: default for the source, else enum fr_ring_full_policy */
 	uint64_t slots;
 	uint64_t max_consumers;
 	uint64_t wait_consumers;
@@ -102,11 +102,11 @@ struct capture {
 	AVStream *st;
 	AVPacket *pkt;
 	AVFrame *frame;
-	ring_t *ring;
+	fr_ring_t *ring;
 	struct conv conv;
 	bool conv_ready;
 	bool live, camera, pace;
-	enum ring_full_policy policy;
+	enum fr_ring_full_policy policy;
 	double frame_dur;       /* seconds, nominal */
 	int stream_orient;      /* ORIENT_* the stream's display matrix asks for (0 with --no-autorotate) */
 	int rotation_degrees;   /* clockwise angle of the last display matrix seen, applied or not */
@@ -295,7 +295,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 		{NULL, 0, NULL, 0},
 	};
 	*o = (struct options){.ring_name = "framering", .input = FRAMERING_DEFAULT_INPUT,
-			      .width = 1920, .height = 1080, .autorotate = true, .fourcc = FRAME_FMT_BGR24,
+			      .width = 1920, .height = 1080, .autorotate = true, .fourcc = FR_FRAME_FMT_BGR24,
 			      .realtime = -1, .duration = -1, .start = -1, .on_full = -1,
 			      .slots = 4};
 	int c;
@@ -345,7 +345,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 			o->autorotate = false;
 			break;
 		case 'p':
-			o->fourcc = frame_format_from_name(optarg);
+			o->fourcc = fr_frame_format_from_name(optarg);
 			if (!o->fourcc) {
 				app_complain("unknown pixel format '%s': expected bgr24, rgb24, gray, i420 or nv12",
 					 optarg);
@@ -381,9 +381,9 @@ static int parse_options(int argc, char **argv, struct options *o)
 			break;
 		case OPT_ON_FULL:
 			if (!strcmp(optarg, "block")) {
-				o->on_full = RING_FULL_BLOCK;
+				o->on_full = FR_RING_FULL_BLOCK;
 			} else if (!strcmp(optarg, "drop")) {
-				o->on_full = RING_FULL_DROP;
+				o->on_full = FR_RING_FULL_DROP;
 			} else {
 				app_complain("bad --on-full '%s': expected block or drop", optarg);
 				return EXIT_USAGE;
@@ -396,8 +396,8 @@ static int parse_options(int argc, char **argv, struct options *o)
 			}
 			break;
 		case OPT_WAIT_CONSUMERS:
-			if (app_parse_u64(optarg, &o->wait_consumers) < 0 || o->wait_consumers > RING_MAX_CONSUMERS) {
-				app_complain("bad --wait-consumers '%s': expected 0..%u", optarg, RING_MAX_CONSUMERS);
+			if (app_parse_u64(optarg, &o->wait_consumers) < 0 || o->wait_consumers > FR_RING_MAX_CONSUMERS) {
+				app_complain("bad --wait-consumers '%s': expected 0..%u", optarg, FR_RING_MAX_CONSUMERS);
 				return EXIT_USAGE;
 			}
 			break;
@@ -410,8 +410,8 @@ static int parse_options(int argc, char **argv, struct options *o)
 			break;
 		case OPT_MAX_CONSUMERS:
 			if (app_parse_u64(optarg, &o->max_consumers) < 0 || o->max_consumers < 1 ||
-			    o->max_consumers > RING_MAX_CONSUMERS) {
-				app_complain("bad --max-consumers '%s': expected 1..%u", optarg, RING_MAX_CONSUMERS);
+			    o->max_consumers > FR_RING_MAX_CONSUMERS) {
+				app_complain("bad --max-consumers '%s': expected 1..%u", optarg, FR_RING_MAX_CONSUMERS);
 				return EXIT_USAGE;
 			}
 			break;
@@ -438,7 +438,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 		app_complain("more than one INPUT given ('%s'); see --help", argv[optind]);
 		return EXIT_USAGE;
 	}
-	uint64_t most = o->max_consumers ? o->max_consumers : RING_DEFAULT_CONSUMERS;
+	uint64_t most = o->max_consumers ? o->max_consumers : FR_RING_DEFAULT_CONSUMERS;
 	if (o->wait_consumers > most) {
 		app_complain("--wait-consumers %" PRIu64 " is more than the ring admits (--max-consumers %" PRIu64 ")",
 			     o->wait_consumers, most);
@@ -569,8 +569,8 @@ static int open_input(struct capture *cap, AVDictionary **av_opts)
 		cap->camera = true;
 	/* lavfi renders as fast as it can: pace it like the camera it imitates. */
 	cap->pace = o->realtime == 1 || (o->realtime == -1 && !strcmp(name, "lavfi"));
-	cap->policy = o->on_full >= 0 ? (enum ring_full_policy)o->on_full
-				      : cap->live ? RING_FULL_DROP : RING_FULL_BLOCK;
+	cap->policy = o->on_full >= 0 ? (enum fr_ring_full_policy)o->on_full
+				      : cap->live ? FR_RING_FULL_DROP : FR_RING_FULL_BLOCK;
 
 	AVRational fr = av_guess_frame_rate(cap->fmt, cap->st, NULL);
 	cap->frame_dur = fr.num > 0 && fr.den > 0 ? av_q2d(av_inv_q(fr)) : 1.0 / 30;
@@ -645,13 +645,13 @@ static void complain_no_space(const struct options *o, uint64_t capacity, unsign
 	}
 	app_complain("cannot create ring '%s': it needs %.1f MiB of shared memory (%" PRIu64 " bytes, for "
 		     "--slots %" PRIu64 " of %ux%u %s) but %s; use fewer --slots, a smaller --size, or %s",
-		     o->ring_name, (double)need / MIB, need, o->slots, w, h, frame_format_name(o->fourcc), shm,
+		     o->ring_name, (double)need / MIB, need, o->slots, w, h, fr_frame_format_name(o->fourcc), shm,
 		     grow);
 }
 
 static uint64_t next_pow2(uint64_t v)
 {
-	uint64_t p = RING_MIN_CAPACITY;
+	uint64_t p = FR_RING_MIN_CAPACITY;
 	while (p < v)
 		p <<= 1;
 	return p;
@@ -676,17 +676,17 @@ static void set_meta(struct capture *cap, unsigned w, unsigned h, unsigned src_w
 	m.chroma_location = cap->conv.chroma_location;
 	const char *base = strrchr(cap->opt->input, '/');
 	snprintf(m.source, sizeof(m.source), "%s", base && base[1] ? base + 1 : cap->opt->input);
-	ring_set_meta(cap->ring, &m, sizeof(m)); /* informational: a failure costs nothing */
+	fr_ring_set_meta(cap->ring, &m, sizeof(m)); /* informational: a failure costs nothing */
 }
 
 /* A ring for --slots records of REC bytes: per frame the record, the
  * ring's own record header and alignment padding, rounded to pages; one
  * slot more than asked, because a record never wraps and the end of the
  * data area may go unused. */
-static struct ring_create_opts ring_opts(const struct capture *cap, size_t rec)
+static struct fr_ring_create_opts ring_opts(const struct capture *cap, size_t rec)
 {
 	uint64_t slot = ((uint64_t)rec + 256 + 4095) & ~(uint64_t)4095;
-	return (struct ring_create_opts){.capacity = next_pow2(slot * (cap->opt->slots + 1)),
+	return (struct fr_ring_create_opts){.capacity = next_pow2(slot * (cap->opt->slots + 1)),
 					 .on_full = cap->policy,
 					 .max_consumers = (unsigned)cap->opt->max_consumers};
 }
@@ -703,16 +703,16 @@ static int open_ring(struct capture *cap)
 		w = 1920;
 		h = 1080;
 	}
-	size_t rec = frame_record_size(o->fourcc, w, h);
+	size_t rec = fr_frame_record_size(o->fourcc, w, h);
 	if (!rec) {
-		app_complain("cannot make %ux%u %s frames", w, h, frame_format_name(o->fourcc));
+		app_complain("cannot make %ux%u %s frames", w, h, fr_frame_format_name(o->fourcc));
 		return EXIT_SIZE;
 	}
-	struct ring_create_opts ro = ring_opts(cap, rec);
-	int ret = ring_create(&cap->ring, o->ring_name, &ro);
+	struct fr_ring_create_opts ro = ring_opts(cap, rec);
+	int ret = fr_ring_create(&cap->ring, o->ring_name, &ro);
 	if (ret == -EBUSY) {
-		struct ring_stats st;
-		if (ring_inspect(o->ring_name, &st) == 0 && st.producer_pid)
+		struct fr_ring_stats st;
+		if (fr_ring_inspect(o->ring_name, &st) == 0 && st.producer_pid)
 			app_complain("ring '%s' is in use by a live producer (pid %d)", o->ring_name,
 				 (int)st.producer_pid);
 		else
@@ -721,7 +721,7 @@ static int open_ring(struct capture *cap)
 	}
 	if (ret == -EINVAL || ret == -ENAMETOOLONG) {
 		app_complain("bad ring name '%s': 1..%u characters of A-Z a-z 0-9 . _ -", o->ring_name,
-			 RING_NAME_MAX);
+			 FR_RING_NAME_MAX);
 		return EXIT_USAGE;
 	}
 	if (ret == -ENOSPC) {
@@ -729,7 +729,7 @@ static int open_ring(struct capture *cap)
 		return EXIT_RING;
 	}
 	if (ret < 0) {
-		app_complain("cannot create ring '%s': %s", o->ring_name, ring_strerror(ret));
+		app_complain("cannot create ring '%s': %s", o->ring_name, fr_ring_strerror(ret));
 		return EXIT_RING;
 	}
 	set_meta(cap, w, h, src_w, src_h);
@@ -740,12 +740,12 @@ static int open_ring(struct capture *cap)
 			app_progress("waiting for %" PRIu64 " consumer(s) of ring '%s'", o->wait_consumers,
 				     o->ring_name);
 		while (!app_stop_requested) {
-			ret = ring_wait_consumers(cap->ring, (unsigned)o->wait_consumers, RESERVE_SLICE_NS);
+			ret = fr_ring_wait_consumers(cap->ring, (unsigned)o->wait_consumers, RESERVE_SLICE_NS);
 			if (ret != -ETIMEDOUT && ret != -EINTR)
 				break;
 		}
 		if (ret < 0 && !app_stop_requested) {
-			app_complain("waiting for consumers of ring '%s': %s", o->ring_name, ring_strerror(ret));
+			app_complain("waiting for consumers of ring '%s': %s", o->ring_name, fr_ring_strerror(ret));
 			return EXIT_RUNTIME;
 		}
 	}
@@ -796,12 +796,12 @@ static void pace(struct capture *cap, double t)
  * (signal, or the consumer left or died while we waited for space: like a
  * pipe whose reader closed, a lossless producer has nobody to deliver to),
  * or a negative ring error. */
-static int reserve(struct capture *cap, struct frame_header **hdr)
+static int reserve(struct capture *cap, struct fr_frame_header **hdr)
 {
 	for (;;) {
 		if (app_stop_requested)
 			return 2;
-		int ret = frame_reserve(cap->ring, cap->conv.fourcc, cap->conv.out_w, cap->conv.out_h,
+		int ret = fr_frame_reserve(cap->ring, cap->conv.fourcc, cap->conv.out_w, cap->conv.out_h,
 					hdr, RESERVE_SLICE_NS);
 		if (ret == 0)
 			return 0;
@@ -832,31 +832,31 @@ static int fail(struct capture *cap, int exit_code)
 static int grow_ring(struct capture *cap)
 {
 	const struct options *o = cap->opt;
-	struct ring_create_opts ro = ring_opts(cap, frame_record_size(o->fourcc, cap->conv.out_w, cap->conv.out_h));
-	struct ring_stats before;
-	ring_get_stats(cap->ring, &before);
-	ring_t *bigger;
-	int ret = ring_replace(cap->ring, &bigger, &ro);
+	struct fr_ring_create_opts ro = ring_opts(cap, fr_frame_record_size(o->fourcc, cap->conv.out_w, cap->conv.out_h));
+	struct fr_ring_stats before;
+	fr_ring_get_stats(cap->ring, &before);
+	fr_ring_t *bigger;
+	int ret = fr_ring_replace(cap->ring, &bigger, &ro);
 	if (ret == -ENOSPC) {
 		complain_no_space(o, ro.capacity, cap->conv.out_w, cap->conv.out_h);
 		return fail(cap, EXIT_RUNTIME);
 	}
 	if (ret < 0) {
 		app_complain("a %ux%u %s frame does not fit ring '%s', and replacing it by a larger one failed: %s",
-			     cap->conv.out_w, cap->conv.out_h, frame_format_name(o->fourcc), o->ring_name,
-			     ring_strerror(ret));
+			     cap->conv.out_w, cap->conv.out_h, fr_frame_format_name(o->fourcc), o->ring_name,
+			     fr_ring_strerror(ret));
 		return fail(cap, EXIT_RUNTIME);
 	}
 	app_interrupt_ring(NULL);
-	ring_close(&cap->ring);
+	fr_ring_close(&cap->ring);
 	cap->ring = bigger;
 	app_interrupt_ring(cap->ring);
 	cap->n.ring_replacements++;
 	set_meta(cap, cap->conv.out_w, cap->conv.out_h, (unsigned)cap->conv.src_w, (unsigned)cap->conv.src_h);
-	if (cap->policy == RING_FULL_BLOCK && before.consumers) {
+	if (cap->policy == FR_RING_FULL_BLOCK && before.consumers) {
 		uint64_t until = app_now_ns() + REPLACE_WAIT_NS;
 		while (!app_stop_requested && app_now_ns() < until &&
-		       ring_wait_consumers(cap->ring, before.consumers, RESERVE_SLICE_NS) == -ETIMEDOUT)
+		       fr_ring_wait_consumers(cap->ring, before.consumers, RESERVE_SLICE_NS) == -ETIMEDOUT)
 			;
 	}
 	return 0;
@@ -868,17 +868,17 @@ static int grow_ring(struct capture *cap)
  * has left). Drop mode waits only for a consumer that is attached now. */
 static void wait_drained(struct capture *cap)
 {
-	struct ring_stats rs;
-	ring_get_stats(cap->ring, &rs);
-	if (cap->policy == RING_FULL_DROP && !(rs.consumer_pid && rs.consumer_alive))
+	struct fr_ring_stats rs;
+	fr_ring_get_stats(cap->ring, &rs);
+	if (cap->policy == FR_RING_FULL_DROP && !(rs.consumer_pid && rs.consumer_alive))
 		return;
 	bool noted = false;
 	while (!app_stop_requested) {
 		/* Slices only so that Ctrl-C is seen; the wait itself is a futex. */
-		int ret = ring_wait_drained(cap->ring, RESERVE_SLICE_NS);
+		int ret = fr_ring_wait_drained(cap->ring, RESERVE_SLICE_NS);
 		if (ret != -ETIMEDOUT && ret != -EINTR)
 			return; /* drained, or the consumer left or died */
-		ring_get_stats(cap->ring, &rs);
+		fr_ring_get_stats(cap->ring, &rs);
 		if (!rs.consumer_pid && !noted && !cap->opt->quiet) {
 			app_complain("waiting for a consumer to read the last %" PRIu64 " frames (Ctrl-C to quit)",
 				 rs.records_written - rs.records_read - rs.records_skipped);
@@ -901,8 +901,8 @@ static void progress(struct capture *cap, bool force)
 	if (cap->opt->quiet || (!force && now - cap->t_progress_ns < PROGRESS_INTERVAL_NS))
 		return;
 	cap->t_progress_ns = now;
-	struct ring_stats rs;
-	ring_get_stats(cap->ring, &rs);
+	struct fr_ring_stats rs;
+	fr_ring_get_stats(cap->ring, &rs);
 	double el = (double)(now - cap->t_start_ns) / 1e9;
 	app_progress("frames %" PRIu64 "  %.1f fps  drops %" PRIu64 "  ring %3.0f%%  decode errors %" PRIu64,
 		     cap->n.written, el > 0 ? (double)cap->n.written / el : 0.0, cap->n.dropped,
@@ -916,8 +916,8 @@ static void progress(struct capture *cap, bool force)
 static int end_stream(struct capture *cap)
 {
 	if (cap->exit_code == EXIT_OK)
-		return ring_mark_eos(cap->ring);
-	int rc = ring_mark_eos_error(cap->ring, -EIO, app_last_complaint());
+		return fr_ring_mark_eos(cap->ring);
+	int rc = fr_ring_mark_eos_error(cap->ring, -EIO, app_last_complaint());
 	return rc == -EALREADY ? 0 : rc;
 }
 
@@ -953,27 +953,27 @@ static int output_frame(struct capture *cap, AVFrame *f, uint64_t decoded_ns)
 		return 1;
 	cap->last_t = t;
 
-	uint32_t flags = f->key_frame ? FRAME_FLAG_KEY : 0;
+	uint32_t flags = f->key_frame ? FR_FRAME_FLAG_KEY : 0;
 	int ret = conv_prepare(&cap->conv, f, frame_orient(cap, f));
 	if (ret < 0) {
 		app_complain("cannot convert %dx%d %s frames to %s: %s", f->width, f->height,
 			 av_get_pix_fmt_name(f->format) ? av_get_pix_fmt_name(f->format) : "?",
-			 frame_format_name(o->fourcc), av_err2str(ret));
+			 fr_frame_format_name(o->fourcc), av_err2str(ret));
 		return fail(cap, EXIT_RUNTIME);
 	}
 	if (ret == 1) {
 		cap->conv_ready = true;
 		if (cap->have_first) { /* a new size or format mid-stream: follow it */
 			cap->n.format_changes++;
-			flags |= FRAME_FLAG_DISCONTINUITY;
+			flags |= FR_FRAME_FLAG_DISCONTINUITY;
 		}
 		set_meta(cap, cap->conv.out_w, cap->conv.out_h, (unsigned)f->width, (unsigned)f->height);
 	}
 	if (cap->discont_pending) {
-		flags |= FRAME_FLAG_DISCONTINUITY;
+		flags |= FR_FRAME_FLAG_DISCONTINUITY;
 		cap->discont_pending = false;
 	}
-	if (flags & FRAME_FLAG_DISCONTINUITY)
+	if (flags & FR_FRAME_FLAG_DISCONTINUITY)
 		cap->n.discontinuities++;
 	if (!cap->have_first)
 		atomic_store(&log_muted, false); /* the input works: FFmpeg may speak now */
@@ -992,7 +992,7 @@ static int output_frame(struct capture *cap, AVFrame *f, uint64_t decoded_ns)
 
 	cap->n.produced++;
 	bool last = o->max_frames && cap->n.produced >= o->max_frames;
-	struct frame_header *hdr = NULL;
+	struct fr_frame_header *hdr = NULL;
 	ret = reserve(cap, &hdr);
 	if (ret == -EMSGSIZE) {
 		if (grow_ring(cap))
@@ -1009,9 +1009,9 @@ static int output_frame(struct capture *cap, AVFrame *f, uint64_t decoded_ns)
 		if (ret == -EMSGSIZE)
 			app_complain("a %ux%u %s frame does not fit the ring (largest record %zu bytes): "
 				 "use --size or more --slots", cap->conv.out_w, cap->conv.out_h,
-				 frame_format_name(o->fourcc), ring_max_record(cap->ring));
+				 fr_frame_format_name(o->fourcc), fr_ring_max_record(cap->ring));
 		else
-			app_complain("cannot reserve a frame in ring '%s': %s", o->ring_name, ring_strerror(ret));
+			app_complain("cannot reserve a frame in ring '%s': %s", o->ring_name, fr_ring_strerror(ret));
 		return fail(cap, EXIT_RUNTIME);
 	}
 
@@ -1019,7 +1019,7 @@ static int output_frame(struct capture *cap, AVFrame *f, uint64_t decoded_ns)
 	ret = conv_frame(&cap->conv, f, hdr);
 	cap->n.cpu_convert_ns += thread_cpu_ns() - c0;
 	if (ret < 0) {
-		ring_abort(cap->ring); /* cannot fail: the reservation is ours */
+		fr_ring_abort(cap->ring); /* cannot fail: the reservation is ours */
 		app_complain("conversion failed: %s", av_err2str(ret));
 		return fail(cap, EXIT_RUNTIME);
 	}
@@ -1027,10 +1027,10 @@ static int output_frame(struct capture *cap, AVFrame *f, uint64_t decoded_ns)
 	hdr->time_base_num = tb.num;
 	hdr->time_base_den = tb.den;
 	hdr->capture_ns = capture_ns;
-	hdr->flags = flags | (last ? FRAME_FLAG_EOS : 0);
-	ret = frame_commit(cap->ring, hdr);
+	hdr->flags = flags | (last ? FR_FRAME_FLAG_EOS : 0);
+	ret = fr_frame_commit(cap->ring, hdr);
 	if (ret < 0) {
-		app_complain("cannot commit a frame to ring '%s': %s", o->ring_name, ring_strerror(ret));
+		app_complain("cannot commit a frame to ring '%s': %s", o->ring_name, fr_ring_strerror(ret));
 		return fail(cap, EXIT_RUNTIME);
 	}
 	cap->n.written++;
@@ -1110,9 +1110,9 @@ static void write_stats(struct capture *cap, double wall_s, uint64_t cpu_main_ns
 		app_complain("cannot write --stats-json '%s': %s", o->stats_json, strerror(errno));
 		return;
 	}
-	struct ring_stats rs = {0};
+	struct fr_ring_stats rs = {0};
 	if (cap->ring)
-		ring_get_stats(cap->ring, &rs);
+		fr_ring_get_stats(cap->ring, &rs);
 	const struct counters *n = &cap->n;
 	uint64_t frames = n->written ? n->written : 1;
 	uint64_t inner = n->cpu_decode_ns + n->cpu_convert_ns;
@@ -1122,7 +1122,7 @@ static void write_stats(struct capture *cap, double wall_s, uint64_t cpu_main_ns
 	fputs(",\n  \"ring\": ", f);
 	json_string(f, o->ring_name);
 	fprintf(f, ",\n  \"format\": \"%s\",\n  \"width\": %u,\n  \"height\": %u,\n",
-		frame_format_name(o->fourcc), cap->conv.out_w, cap->conv.out_h);
+		fr_frame_format_name(o->fourcc), cap->conv.out_w, cap->conv.out_h);
 	fprintf(f, "  \"conversion\": \"%s\",\n", !cap->conv_ready ? "none" : cap->conv.copy ? "copy" : "swscale");
 	/* rotation: the turn applied to the last frame, as ffmpeg's filters;
 	 * rotation_degrees: what the display matrix asks, applied or not */
@@ -1135,7 +1135,7 @@ static void write_stats(struct capture *cap, double wall_s, uint64_t cpu_main_ns
 		cap->dec ? cap->dec->thread_count : 0, cap->conv.sws_threads);
 	fprintf(f, "  \"live\": %s,\n  \"realtime\": %s,\n  \"on_full\": \"%s\",\n",
 		cap->live ? "true" : "false", cap->pace ? "true" : "false",
-		cap->policy == RING_FULL_DROP ? "drop" : "block");
+		cap->policy == FR_RING_FULL_DROP ? "drop" : "block");
 	fprintf(f, "  \"frames_produced\": %" PRIu64 ",\n  \"frames_written\": %" PRIu64 ",\n"
 		   "  \"frames_dropped\": %" PRIu64 ",\n",
 		n->produced, n->written, n->dropped);
@@ -1273,14 +1273,14 @@ int main(int argc, char **argv)
 		cap.exit_code = EXIT_BAD_INPUT;
 	}
 
-	/* Summary, counters, then close: ring_close() marks end of stream and
+	/* Summary, counters, then close: fr_ring_close() marks end of stream and
 	 * removes the ring (a consumer drains what is left from its mapping). */
 	double wall_s = (double)(app_now_ns() - cap.t_start_ns) / 1e9;
 	uint64_t cpu_main = thread_cpu_ns() - cap.cpu_start_ns;
 	uint64_t cpu_proc = process_cpu_ns();
 	int eos = end_stream(&cap);
 	if (eos < 0 && cap.exit_code == EXIT_OK)
-		app_complain("cannot mark end of stream: %s", ring_strerror(eos));
+		app_complain("cannot mark end of stream: %s", fr_ring_strerror(eos));
 	if (cap.exit_code == EXIT_OK)
 		wait_drained(&cap);
 	if (!opt.quiet && cap.have_first) {
@@ -1291,7 +1291,7 @@ int main(int argc, char **argv)
 			" dropped, %" PRIu64 " decode errors, %" PRIu64 " loops, %" PRIu64
 			" ring replacements, in %.2f s (%.1f fps)%s\n",
 			cap.n.written, opt.ring_name, cap.conv.out_w, cap.conv.out_h,
-			frame_format_name(opt.fourcc), cap.conv.orient ? ", autorotated: " : "",
+			fr_frame_format_name(opt.fourcc), cap.conv.orient ? ", autorotated: " : "",
 			cap.conv.orient ? orient_name(cap.conv.orient) : "", cap.n.dropped,
 			decode_errors(&cap), cap.n.loops, cap.n.ring_replacements, wall_s,
 			wall_s > 0 ? (double)cap.n.written / wall_s : 0.0,
@@ -1305,13 +1305,13 @@ end:
 	if (cap.ring) {
 		const char *name = opt.ring_name;
 		end_stream(&cap); /* a failure before the loop: consumers learn why (no-op if marked) */
-		int rc = ring_close(&cap.ring);
+		int rc = fr_ring_close(&cap.ring);
 		/* Detaching happens whatever failed (end of stream marked, the name
 		 * removed if it was still ours): worth a warning, not a failure; and
 		 * after a failure its cause (e.g. -EFAULT) was already reported once. */
 		if (rc < 0 && cap.exit_code == EXIT_OK)
 			app_complain("warning: closing ring '%s': %s (the ring was closed anyway)", name,
-				     ring_strerror(rc));
+				     fr_ring_strerror(rc));
 	}
 	conv_free(&cap.conv);
 	av_frame_free(&cap.frame);

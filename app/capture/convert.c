@@ -42,27 +42,27 @@
 /* Per-plane facts of an output format the letterbox code needs. */
 struct plane_desc {
 	unsigned count;
-	unsigned bpp[FRAME_MAX_PLANES];  /* bytes per sample group in the plane */
+	unsigned bpp[FR_FRAME_MAX_PLANES];  /* bytes per sample group in the plane */
 	unsigned hsub, vsub;             /* log2 chroma subsampling of planes 1.. */
-	uint8_t black[FRAME_MAX_PLANES]; /* bar value */
+	uint8_t black[FR_FRAME_MAX_PLANES]; /* bar value */
 };
 
 static struct plane_desc describe(uint32_t fourcc)
 {
 	struct plane_desc d = {0};
 	switch (fourcc) {
-	case FRAME_FMT_BGR24:
-	case FRAME_FMT_RGB24:
+	case FR_FRAME_FMT_BGR24:
+	case FR_FRAME_FMT_RGB24:
 		d = (struct plane_desc){.count = 1, .bpp = {3}, .black = {0}};
 		break;
-	case FRAME_FMT_GRAY8:
+	case FR_FRAME_FMT_GRAY8:
 		d = (struct plane_desc){.count = 1, .bpp = {1}, .black = {0}};
 		break;
-	case FRAME_FMT_I420:
+	case FR_FRAME_FMT_I420:
 		d = (struct plane_desc){.count = 3, .bpp = {1, 1, 1}, .hsub = 1, .vsub = 1,
 					.black = {16, 128, 128}};
 		break;
-	case FRAME_FMT_NV12:
+	case FR_FRAME_FMT_NV12:
 		d = (struct plane_desc){.count = 2, .bpp = {1, 2}, .hsub = 1, .vsub = 1,
 					.black = {16, 128}};
 		break;
@@ -73,11 +73,11 @@ static struct plane_desc describe(uint32_t fourcc)
 enum AVPixelFormat conv_av_format(uint32_t fourcc)
 {
 	switch (fourcc) {
-	case FRAME_FMT_BGR24: return AV_PIX_FMT_BGR24;
-	case FRAME_FMT_RGB24: return AV_PIX_FMT_RGB24;
-	case FRAME_FMT_GRAY8: return AV_PIX_FMT_GRAY8;
-	case FRAME_FMT_I420: return AV_PIX_FMT_YUV420P;
-	case FRAME_FMT_NV12: return AV_PIX_FMT_NV12;
+	case FR_FRAME_FMT_BGR24: return AV_PIX_FMT_BGR24;
+	case FR_FRAME_FMT_RGB24: return AV_PIX_FMT_RGB24;
+	case FR_FRAME_FMT_GRAY8: return AV_PIX_FMT_GRAY8;
+	case FR_FRAME_FMT_I420: return AV_PIX_FMT_YUV420P;
+	case FR_FRAME_FMT_NV12: return AV_PIX_FMT_NV12;
 	}
 	return AV_PIX_FMT_NONE;
 }
@@ -95,9 +95,9 @@ int conv_init(struct conv *c, uint32_t fourcc, unsigned req_w, unsigned req_h, b
 	c->stretch = stretch;
 	c->sws_threads = sws_threads > 0 ? sws_threads : 1;
 	c->src_fmt = AV_PIX_FMT_NONE;
-	c->color_matrix = FRAME_MATRIX_UNSPECIFIED; /* until the first frame says */
-	c->color_primaries = FRAME_PRIMARIES_UNSPECIFIED;
-	c->color_transfer = FRAME_TRANSFER_UNSPECIFIED;
+	c->color_matrix = FR_FRAME_MATRIX_UNSPECIFIED; /* until the first frame says */
+	c->color_primaries = FR_FRAME_PRIMARIES_UNSPECIFIED;
+	c->color_transfer = FR_FRAME_TRANSFER_UNSPECIFIED;
 	return 0;
 }
 
@@ -234,13 +234,13 @@ static uint8_t sws_matrix(enum AVColorSpace space)
 {
 	switch (space) {
 	case AVCOL_SPC_RGB:
-	case AVCOL_SPC_BT709: return FRAME_MATRIX_BT709;
+	case AVCOL_SPC_BT709: return FR_FRAME_MATRIX_BT709;
 	case AVCOL_SPC_FCC:
 	case AVCOL_SPC_BT470BG:
 	case AVCOL_SPC_SMPTE240M: return (uint8_t)space;
 	case AVCOL_SPC_BT2020_NCL:
-	case AVCOL_SPC_BT2020_CL: return FRAME_MATRIX_BT2020_NCL;
-	default: return FRAME_MATRIX_BT601;
+	case AVCOL_SPC_BT2020_CL: return FR_FRAME_MATRIX_BT2020_NCL;
+	default: return FR_FRAME_MATRIX_BT601;
 	}
 }
 
@@ -249,7 +249,7 @@ static void describe_color(struct conv *c, const AVFrame *f)
 {
 	const AVPixFmtDescriptor *src = av_pix_fmt_desc_get(f->format);
 	bool src_rgb = src && (src->flags & AV_PIX_FMT_FLAG_RGB);
-	bool out_yuv = c->fourcc == FRAME_FMT_I420 || c->fourcc == FRAME_FMT_NV12;
+	bool out_yuv = c->fourcc == FR_FRAME_FMT_I420 || c->fourcc == FR_FRAME_FMT_NV12;
 	/* Primaries and transfer pass through every conversion here. */
 	c->color_primaries = (uint8_t)f->color_primaries;
 	c->color_transfer = (uint8_t)f->color_trc;
@@ -257,16 +257,16 @@ static void describe_color(struct conv *c, const AVFrame *f)
 		/* YUV to YUV keeps the source's matrix (make_sws); the output is
 		 * limited range: a full-range source is converted, never copied. */
 		c->color_matrix = src_rgb ? sws_matrix(f->colorspace) : (uint8_t)f->colorspace;
-		c->color_range = FRAME_RANGE_LIMITED;
+		c->color_range = FR_FRAME_RANGE_LIMITED;
 		c->chroma_location = c->copy ? (uint8_t)f->chroma_location
-				   : c->fourcc == FRAME_FMT_I420 ? FRAME_CHROMA_LEFT /* dst_v_chr_pos 128 */
-				   : FRAME_CHROMA_UNSPECIFIED;
+				   : c->fourcc == FR_FRAME_FMT_I420 ? FR_FRAME_CHROMA_LEFT /* dst_v_chr_pos 128 */
+				   : FR_FRAME_CHROMA_UNSPECIFIED;
 	} else {
 		/* RGB and gray records are full range; the matrix is the one the
 		 * YUV source was converted with. */
-		c->color_matrix = src_rgb ? FRAME_MATRIX_RGB : sws_matrix(f->colorspace);
-		c->color_range = FRAME_RANGE_FULL;
-		c->chroma_location = FRAME_CHROMA_UNSPECIFIED;
+		c->color_matrix = src_rgb ? FR_FRAME_MATRIX_RGB : sws_matrix(f->colorspace);
+		c->color_range = FR_FRAME_RANGE_FULL;
+		c->chroma_location = FR_FRAME_CHROMA_UNSPECIFIED;
 	}
 }
 
@@ -301,7 +301,7 @@ int conv_prepare(struct conv *c, const AVFrame *f, int orient)
 	c->src_sar = f->sample_aspect_ratio;
 	c->orient = orient;
 	fit(c);
-	if (c->out_w > FRAME_MAX_DIM || c->out_h > FRAME_MAX_DIM)
+	if (c->out_w > FR_FRAME_MAX_DIM || c->out_h > FR_FRAME_MAX_DIM)
 		return AVERROR(ERANGE);
 	bool swap = orient & ORIENT_TRANSPOSE;
 	int disp_w = swap ? c->src_h : c->src_w, disp_h = swap ? c->src_w : c->src_h;
@@ -329,15 +329,15 @@ int conv_prepare(struct conv *c, const AVFrame *f, int orient)
 	return ret < 0 ? ret : 1;
 }
 
-static void fill_bars(const struct conv *c, const struct plane_desc *d, struct frame_header *hdr)
+static void fill_bars(const struct conv *c, const struct plane_desc *d, struct fr_frame_header *hdr)
 {
 	uint8_t *rec = (uint8_t *)hdr;
 	for (unsigned i = 0; i < d->count; i++) {
 		unsigned hs = i ? d->hsub : 0, vs = i ? d->vsub : 0;
 		uint8_t *base = rec + hdr->plane[i].offset;
 		size_t stride = hdr->plane[i].stride;
-		unsigned rows = frame_plane_rows(c->fourcc, c->out_h, i);
-		size_t row_bytes = frame_plane_row_bytes(c->fourcc, c->out_w, i);
+		unsigned rows = fr_frame_plane_rows(c->fourcc, c->out_h, i);
+		size_t row_bytes = fr_frame_plane_row_bytes(c->fourcc, c->out_w, i);
 		unsigned y0 = c->img_y >> vs, y1 = y0 + ((c->img_h + (1u << vs) - 1) >> vs);
 		size_t x0 = (size_t)(c->img_x >> hs) * d->bpp[i];
 		size_t x1 = x0 + (size_t)((c->img_w + (1u << hs) - 1) >> hs) * d->bpp[i];
@@ -368,7 +368,7 @@ static void no_free(void *opaque, uint8_t *data)
 }
 
 /* swscale SRC into the picture rectangle DST of the record HDR. */
-static int scale_into(struct conv *c, const AVFrame *src, struct frame_header *hdr,
+static int scale_into(struct conv *c, const AVFrame *src, struct fr_frame_header *hdr,
 		      const struct plane_desc *d, uint8_t *const dst[4], const int dst_stride[4])
 {
 	uint8_t *rec = (uint8_t *)hdr;
@@ -396,7 +396,7 @@ end:
 }
 
 /* conv_frame() for a picture shown turned: see the top of this file. */
-static int turn_frame(struct conv *c, const AVFrame *f, struct frame_header *hdr,
+static int turn_frame(struct conv *c, const AVFrame *f, struct fr_frame_header *hdr,
 		      const struct plane_desc *d, uint8_t *const dst[4], const int dst_stride[4])
 {
 	const uint8_t *const *src = (const uint8_t *const *)f->data;
@@ -417,7 +417,7 @@ static int turn_frame(struct conv *c, const AVFrame *f, struct frame_header *hdr
 	return 0;
 }
 
-int conv_frame(struct conv *c, const AVFrame *f, struct frame_header *hdr)
+int conv_frame(struct conv *c, const AVFrame *f, struct fr_frame_header *hdr)
 {
 	struct plane_desc d = describe(c->fourcc);
 	uint8_t *rec = (uint8_t *)hdr;
@@ -443,8 +443,8 @@ int conv_frame(struct conv *c, const AVFrame *f, struct frame_header *hdr)
 	if (c->copy) {
 		for (unsigned i = 0; i < d.count; i++)
 			av_image_copy_plane(dst[i], dst_stride[i], f->data[i], f->linesize[i],
-					    (int)frame_plane_row_bytes(c->fourcc, c->out_w, i),
-					    (int)frame_plane_rows(c->fourcc, c->out_h, i));
+					    (int)fr_frame_plane_row_bytes(c->fourcc, c->out_w, i),
+					    (int)fr_frame_plane_rows(c->fourcc, c->out_h, i));
 		return 0;
 	}
 	return scale_into(c, f, hdr, &d, dst, dst_stride);

@@ -31,7 +31,7 @@ struct conv {
 	unsigned img_x, img_y;  /* picture rectangle inside the record (the rest is bars) */
 	unsigned img_w, img_h;
 	bool copy;              /* same format, size and range: plane copy (or turn), no swscale */
-	/* the colorimetry of the records (frame.h FRAME_MATRIX_* ...), stamped on each */
+	/* the colorimetry of the records (frame.h FR_FRAME_MATRIX_* ...), stamped on each */
 	uint8_t color_matrix, color_range, color_primaries, color_transfer, chroma_location;
 	struct SwsContext *sws;
 	/* With a turn: where the turn happens. Like ffmpeg, the source is turned
@@ -54,15 +54,15 @@ int conv_init(struct conv *c, uint32_t fourcc, unsigned req_w, unsigned req_h, b
  * it was already right, or a negative AVERROR. */
 int conv_prepare(struct conv *c, const AVFrame *f, int orient);
 
-/* conv_frame - write F into the record HDR (reserved by frame_reserve for
+/* conv_frame - write F into the record HDR (reserved by fr_frame_reserve for
  * c->fourcc, c->out_w x c->out_h): fill the bars, then scale/convert or copy
  * (and turn) the picture straight into ring memory, and stamp the colorimetry
  * of what was written. 0 or a negative AVERROR. */
-int conv_frame(struct conv *c, const AVFrame *f, struct frame_header *hdr);
+int conv_frame(struct conv *c, const AVFrame *f, struct fr_frame_header *hdr);
 
 void conv_free(struct conv *c);
 
-/* conv_av_format - the AVPixelFormat of a FRAME_FMT_* fourcc, AV_PIX_FMT_NONE if unknown. */
+/* conv_av_format - the AVPixelFormat of a FR_FRAME_FMT_* fourcc, AV_PIX_FMT_NONE if unknown. */
 enum AVPixelFormat conv_av_format(uint32_t fourcc);
 
 #endif

@@ -19,7 +19,7 @@ volatile sig_atomic_t app_stop_requested;
  * it now: lock-free atomics are async-signal-safe, and the count lets
  * app_interrupt_ring() wait out a handler on another thread that still
  * holds the old pointer before its caller frees that ring. */
-static _Atomic(ring_t *) stop_ring;
+static _Atomic(fr_ring_t *) stop_ring;
 static atomic_int stop_handlers;
 
 static void on_stop_signal(int sig)
@@ -28,14 +28,14 @@ static void on_stop_signal(int sig)
 	int saved_errno = errno;
 	app_stop_requested = 1;
 	atomic_fetch_add(&stop_handlers, 1);
-	ring_t *r = atomic_load(&stop_ring);
+	fr_ring_t *r = atomic_load(&stop_ring);
 	if (r)
-		ring_interrupt(r);
+		fr_ring_interrupt(r);
 	atomic_fetch_sub(&stop_handlers, 1);
 	errno = saved_errno;
 }
 
-void app_interrupt_ring(ring_t *r)
+void app_interrupt_ring(fr_ring_t *r)
 {
 	/* Sequentially consistent store, then load of the count: a handler
 	 * either sees the new pointer or is counted here (Dekker). */
@@ -98,7 +98,7 @@ void app_progress_end(void)
 	}
 }
 
-static char last_complaint[RING_EOS_MESSAGE_MAX];
+static char last_complaint[FR_RING_EOS_MESSAGE_MAX];
 
 void app_complain(const char *fmt, ...)
 {
@@ -137,10 +137,10 @@ const char *app_printable(const char *in, size_t inlen, char *out, size_t outlen
 	return out;
 }
 
-void app_complain_producer_failed(const ring_t *r, const char *name)
+void app_complain_producer_failed(const fr_ring_t *r, const char *name)
 {
-	char reason[RING_EOS_MESSAGE_MAX], shown[4 * RING_EOS_MESSAGE_MAX];
-	int err = ring_end_reason(r, reason, sizeof(reason));
+	char reason[FR_RING_EOS_MESSAGE_MAX], shown[4 * FR_RING_EOS_MESSAGE_MAX];
+	int err = fr_ring_end_reason(r, reason, sizeof(reason));
 	app_printable(reason, sizeof(reason), shown, sizeof(shown));
 	/* The producer's message says what failed; its errno only when there is none. */
 	app_complain("the producer of ring '%s' failed: %s", name,
@@ -149,7 +149,7 @@ void app_complain_producer_failed(const ring_t *r, const char *name)
 
 const char *app_color_name(unsigned field, unsigned code, char buf[static 12])
 {
-	const char *name = frame_color_name((enum frame_color_field)field, code);
+	const char *name = fr_frame_color_name((enum fr_frame_color_field)field, code);
 	if (name)
 		return name;
 	snprintf(buf, 12, "%u", code);

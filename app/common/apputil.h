@@ -18,11 +18,11 @@ extern volatile sig_atomic_t app_stop_requested;
 void app_install_stop_signals(void);
 
 /* Register R (NULL: none) as the ring the stop handler interrupts with
- * ring_interrupt(): its current or next blocking call returns -ECANCELED
+ * fr_ring_interrupt(): its current or next blocking call returns -ECANCELED
  * at once, so a stop that lands between the check of app_stop_requested
  * and the wait is not slept through. Register NULL before closing R: this
  * returns only once no handler (on any thread) can still be using R. */
-void app_interrupt_ring(ring_t *r);
+void app_interrupt_ring(fr_ring_t *r);
 
 /* CLOCK_MONOTONIC in nanoseconds / seconds. */
 uint64_t app_now_ns(void);
@@ -48,14 +48,14 @@ const char *app_printable(const char *in, size_t inlen, char *out, size_t outlen
 
 /* The one line for a stream that the producer of R (ring NAME) ended on an
  * error (a read returned -EREMOTEIO): its reason, made printable. */
-void app_complain_producer_failed(const ring_t *r, const char *name);
+void app_complain_producer_failed(const fr_ring_t *r, const char *name);
 
 /* The text of the last app_complain() (without the program's name), cut to
- * RING_EOS_MESSAGE_MAX - 1 bytes: what a producer that fails passes on to its
- * consumers with ring_mark_eos_error(). "" if nothing was complained about. */
+ * FR_RING_EOS_MESSAGE_MAX - 1 bytes: what a producer that fails passes on to its
+ * consumers with fr_ring_mark_eos_error(). "" if nothing was complained about. */
 const char *app_last_complaint(void);
 
-/* frame_color_name() of CODE, or the number in BUF when it has no name. */
+/* fr_frame_color_name() of CODE, or the number in BUF when it has no name. */
 const char *app_color_name(unsigned field, unsigned code, char buf[static 12]);
 
 /* Parse "WxH" (both 1..16384); returns 0 or -1. */

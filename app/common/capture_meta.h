@@ -1,8 +1,8 @@
-/* capture_meta.h - the stream description framering-capture keeps in the ring's meta area (ring_set_meta).
+/* capture_meta.h - the stream description framering-capture keeps in the ring's meta area (fr_ring_set_meta).
  *
  * framering-capture rewrites it whenever the output format changes (start, resolution
- * change); framering-ctl reads it from outside with ring_inspect_meta() to show what a
- * ring carries. It fills RING_META_SIZE (256) bytes; fields are little-endian, offsets
+ * change); framering-ctl reads it from outside with fr_ring_inspect_meta() to show what a
+ * ring carries. It fills FR_RING_META_SIZE (256) bytes; fields are little-endian, offsets
  * in the comments. Whatever a segment holds is the producer's: a reader bounds every
  * string by its field and escapes it before printing it (app_printable).
  * A reader checks magic and version and ignores the area otherwise (the ring may have
@@ -24,7 +24,7 @@ struct capture_meta {
 	uint32_t magic;        /*   0 CAPTURE_META_MAGIC */
 	uint16_t version;      /*   4 CAPTURE_META_VERSION */
 	uint16_t size;         /*   6 sizeof(struct capture_meta) */
-	uint32_t fourcc;       /*   8 FRAME_FMT_* of the records */
+	uint32_t fourcc;       /*   8 FR_FRAME_FMT_* of the records */
 	uint32_t width;        /*  12 output size of the records */
 	uint32_t height;       /*  16 */
 	uint32_t src_width;    /*  20 decoded size before scaling */
@@ -34,7 +34,7 @@ struct capture_meta {
 	int32_t fps_num;       /*  36 nominal frame rate of the source; 0/0 unknown */
 	int32_t fps_den;       /*  40 */
 	uint32_t flags;        /*  44 CAPTURE_META_* */
-	uint8_t color_matrix;  /*  48 colorimetry of the records: frame.h FRAME_MATRIX_* ... */
+	uint8_t color_matrix;  /*  48 colorimetry of the records: frame.h FR_FRAME_MATRIX_* ... */
 	uint8_t color_range;   /*  49 */
 	uint8_t color_primaries; /* 50 */
 	uint8_t color_transfer; /* 51 */
@@ -43,7 +43,7 @@ struct capture_meta {
 	char source[192];      /*  64 the input's last path component (a lavfi graph whole), NUL-terminated */
 };
 
-_Static_assert(sizeof(struct capture_meta) == 256, "capture_meta fills RING_META_SIZE");
+_Static_assert(sizeof(struct capture_meta) == 256, "capture_meta fills FR_RING_META_SIZE");
 _Static_assert(offsetof(struct capture_meta, source) == 64, "capture_meta.source at 64");
 
 #endif

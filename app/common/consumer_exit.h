@@ -23,7 +23,7 @@ enum consumer_exit {
 	CONSUMER_EXIT_PRODUCER_DIED = 3,
 	/* The ring is corrupt or foreign, so reading cannot go on: -EBADMSG
 	 * (not a ring, or its indices / record headers are corrupt), -EPROTO
-	 * (another layout version, or frames of another FRAME_VERSION), -EEXIST
+	 * (another layout version, or frames of another FR_FRAME_VERSION), -EEXIST
 	 * (the name is not a ring), -EFAULT (the segment was shrunk under us). */
 	CONSUMER_EXIT_BAD_RING = 4,
 	/* The display failed (an SDL call; no display without --headless). */
@@ -31,7 +31,7 @@ enum consumer_exit {
 	/* Anything else: an output file cannot be written, out of memory, ... */
 	CONSUMER_EXIT_OTHER = 6,
 	/* The producer failed: it ended the stream on an error (-EREMOTEIO,
-	 * ring_mark_eos_error), so the stream is not complete; its reason is
+	 * fr_ring_mark_eos_error), so the stream is not complete; its reason is
 	 * printed. */
 	CONSUMER_EXIT_PRODUCER_FAILED = 7,
 };

@@ -1,7 +1,7 @@
 /* ctl.c - framering-ctl: list, inspect and remove framering rings in /dev/shm (like ipcs/ipcrm for rings).
  *
- * Everything goes through ring_inspect()/ring_inspect_meta() (a read-only
- * mapping, header validated) and ring_unlink_stale(), so the tool never attaches
+ * Everything goes through fr_ring_inspect()/fr_ring_inspect_meta() (a read-only
+ * mapping, header validated) and fr_ring_unlink_stale(), so the tool never attaches
  * to a ring and never disturbs a running producer or consumer. The stream format
  * comes from the meta area framering-capture fills (app/common/capture_meta.h).
  */
@@ -64,7 +64,7 @@ static void usage(FILE *out)
 /* The capture meta of ring NAME, or false if the ring carries none we know. */
 static bool read_meta(const char *name, struct capture_meta *m)
 {
-	if (ring_inspect_meta(name, m, sizeof(*m)) < 0)
+	if (fr_ring_inspect_meta(name, m, sizeof(*m)) < 0)
 		return false;
 	return m->magic == CAPTURE_META_MAGIC && m->version == CAPTURE_META_VERSION &&
 	       m->size == sizeof(*m);
@@ -106,7 +106,7 @@ static const char *file_kind(const char *name)
 	}
 }
 
-/* What list --all says of NAME, which ring_inspect() refused with ERR. */
+/* What list --all says of NAME, which fr_ring_inspect() refused with ERR. */
 static const char *not_a_ring_because(const char *name, int err)
 {
 	static char buf[96];
@@ -126,7 +126,7 @@ static const char *not_a_ring_because(const char *name, int err)
 	case -ENOENT:
 		return "gone meanwhile";
 	default:
-		snprintf(buf, sizeof(buf), "not readable: %s", ring_strerror(err));
+		snprintf(buf, sizeof(buf), "not readable: %s", fr_ring_strerror(err));
 		return buf;
 	}
 }
@@ -152,10 +152,10 @@ static int cmd_list(bool all)
 	while ((e = readdir(d))) {
 		if (not_a_ring_name(e->d_name))
 			continue;
-		/* ring_inspect refuses anything but a regular file before opening it
+		/* fr_ring_inspect refuses anything but a regular file before opening it
 		 * (a FIFO would block open()), so every entry can go through it. */
-		struct ring_stats st;
-		int ret = ring_inspect(e->d_name, &st);
+		struct fr_ring_stats st;
+		int ret = fr_ring_inspect(e->d_name, &st);
 		/* A name in /dev/shm is anybody's bytes: printed escaped. */
 		char shown[4 * (NAME_MAX + 1)];
 		app_printable(e->d_name, sizeof(e->d_name), shown, sizeof(shown));
@@ -169,7 +169,7 @@ static int cmd_list(bool all)
 		snprintf(cons, sizeof(cons), "%u/%u", st.consumers, st.max_consumers);
 		struct capture_meta m;
 		if (read_meta(e->d_name, &m)) {
-			const char *fname = frame_format_name(m.fourcc);
+			const char *fname = fr_frame_format_name(m.fourcc);
 			char source[4 * sizeof(m.source)];
 			snprintf(fmt, sizeof(fmt), "%ux%u %s %s", m.width, m.height, fname ? fname : "?",
 				 meta_source(&m, source, sizeof(source)));
@@ -178,13 +178,13 @@ static int cmd_list(bool all)
 		       shown, prod, cons, st.records_written, st.records_read, st.records_dropped,
 		       st.capacity ? 100.0 * (double)st.used / (double)st.capacity : 0.0,
 		       st.eos ? "yes" : "no", fmt);
-		struct ring_consumer_info ci[RING_MAX_CONSUMERS];
-		int n = ring_inspect_consumers(e->d_name, ci, RING_MAX_CONSUMERS);
-		for (int i = 0; i < n && i < (int)RING_MAX_CONSUMERS; i++) {
+		struct fr_ring_consumer_info ci[FR_RING_MAX_CONSUMERS];
+		int n = fr_ring_inspect_consumers(e->d_name, ci, FR_RING_MAX_CONSUMERS);
+		for (int i = 0; i < n && i < (int)FR_RING_MAX_CONSUMERS; i++) {
 			char who[32];
 			format_side(who, sizeof(who), ci[i].pid, ci[i].alive);
 			printf("  consumer %-2u %-16s %-6s read %" PRIu64 " skipped %" PRIu64 " lag %" PRIu64 "\n",
-			       ci[i].slot, who, ci[i].mode == RING_CONSUMER_LATEST ? "latest" : "every",
+			       ci[i].slot, who, ci[i].mode == FR_RING_CONSUMER_LATEST ? "latest" : "every",
 			       ci[i].records_read, ci[i].records_skipped, ci[i].lag_records);
 		}
 	}
@@ -192,7 +192,7 @@ static int cmd_list(bool all)
 	return EXIT_OK;
 }
 
-/* The one line for a failed ring_inspect/ring_unlink_stale of NAME; DOING
+/* The one line for a failed fr_ring_inspect/fr_ring_unlink_stale of NAME; DOING
  * is appended ("" or ": not removed"). Returns the exit status. */
 static int inspect_error(const char *name, int ret, const char *doing)
 {
@@ -201,7 +201,7 @@ static int inspect_error(const char *name, int ret, const char *doing)
 		return EXIT_NO_RING;
 	}
 	if (ret == -EINVAL || ret == -ENAMETOOLONG) {
-		app_complain("bad ring name '%s': 1..%u characters of A-Z a-z 0-9 . _ -", name, RING_NAME_MAX);
+		app_complain("bad ring name '%s': 1..%u characters of A-Z a-z 0-9 . _ -", name, FR_RING_NAME_MAX);
 		return EXIT_USAGE;
 	}
 	const char *kind = ret == -EBADMSG || ret == -EEXIST ? file_kind(name) : NULL;
@@ -213,14 +213,14 @@ static int inspect_error(const char *name, int ret, const char *doing)
 		app_complain("'%s' in " SHM_DIR " is not a framering ring (another program's segment, or "
 			     "corrupt)%s", name, doing);
 	else
-		app_complain("'%s': %s%s", name, ring_strerror(ret), doing);
+		app_complain("'%s': %s%s", name, fr_ring_strerror(ret), doing);
 	return EXIT_ERROR;
 }
 
 static int cmd_stat(const char *name)
 {
-	struct ring_stats st;
-	int ret = ring_inspect(name, &st);
+	struct fr_ring_stats st;
+	int ret = fr_ring_inspect(name, &st);
 	if (ret < 0)
 		return inspect_error(name, ret, "");
 	printf("name: %s\n", name);
@@ -234,7 +234,7 @@ static int cmd_stat(const char *name)
 	printf("consumers: %u\nmax_consumers: %u\nconsumers_reaped: %" PRIu64 "\n", st.consumers,
 	       st.max_consumers, st.consumers_reaped);
 	printf("eos: %s\n", st.eos ? "yes" : "no");
-	printf("on_full: %s\n", st.on_full == RING_FULL_DROP ? "drop" : "block");
+	printf("on_full: %s\n", st.on_full == FR_RING_FULL_DROP ? "drop" : "block");
 	printf("records_written: %" PRIu64 "\nbytes_written: %" PRIu64 "\n", st.records_written,
 	       st.bytes_written);
 	printf("records_read: %" PRIu64 "\nbytes_read: %" PRIu64 "\n", st.records_read, st.bytes_read);
@@ -246,19 +246,19 @@ static int cmd_stat(const char *name)
 	       st.producer_futex_waits, st.producer_futex_wakes);
 	printf("consumer_futex_waits: %" PRIu64 "\nconsumer_futex_wakes: %" PRIu64 "\n",
 	       st.consumer_futex_waits, st.consumer_futex_wakes);
-	struct ring_consumer_info ci[RING_MAX_CONSUMERS];
-	int n = ring_inspect_consumers(name, ci, RING_MAX_CONSUMERS);
-	for (int i = 0; i < n && i < (int)RING_MAX_CONSUMERS; i++) {
+	struct fr_ring_consumer_info ci[FR_RING_MAX_CONSUMERS];
+	int n = fr_ring_inspect_consumers(name, ci, FR_RING_MAX_CONSUMERS);
+	for (int i = 0; i < n && i < (int)FR_RING_MAX_CONSUMERS; i++) {
 		unsigned k = ci[i].slot;
 		printf("consumer.%u.pid: %d\nconsumer.%u.alive: %s\nconsumer.%u.mode: %s\n", k, (int)ci[i].pid, k,
-		       ci[i].alive ? "yes" : "no", k, ci[i].mode == RING_CONSUMER_LATEST ? "latest" : "every");
+		       ci[i].alive ? "yes" : "no", k, ci[i].mode == FR_RING_CONSUMER_LATEST ? "latest" : "every");
 		printf("consumer.%u.records_read: %" PRIu64 "\nconsumer.%u.records_skipped: %" PRIu64
 		       "\nconsumer.%u.lag_records: %" PRIu64 "\nconsumer.%u.lag_bytes: %" PRIu64 "\n",
 		       k, ci[i].records_read, k, ci[i].records_skipped, k, ci[i].lag_records, k, ci[i].lag_bytes);
 	}
 	struct capture_meta m;
 	if (read_meta(name, &m)) {
-		const char *fname = frame_format_name(m.fourcc);
+		const char *fname = fr_frame_format_name(m.fourcc);
 		printf("format: %s\nwidth: %u\nheight: %u\n", fname ? fname : "?", m.width, m.height);
 		printf("source_width: %u\nsource_height: %u\n", m.src_width, m.src_height);
 		printf("time_base: %d/%d\nframe_rate: %d/%d\n", m.time_base_num, m.time_base_den,
@@ -279,14 +279,14 @@ static int cmd_stat(const char *name)
 
 static int cmd_rm(const char *name)
 {
-	int ret = ring_unlink_stale(name);
+	int ret = fr_ring_unlink_stale(name);
 	if (ret == 0) {
 		printf("removed stale ring '%s'\n", name);
 		return EXIT_OK;
 	}
 	if (ret == -EBUSY) {
-		struct ring_stats st;
-		if (ring_inspect(name, &st) == 0 && st.producer_pid)
+		struct fr_ring_stats st;
+		if (fr_ring_inspect(name, &st) == 0 && st.producer_pid)
 			app_complain("ring '%s' has a live producer (pid %d): not removed", name,
 				 (int)st.producer_pid);
 		else

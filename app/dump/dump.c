@@ -1,6 +1,6 @@
 /* dump.c - framering-dump: the C test consumer; reads frames from a ring and dumps pixels and headers.
  *
- * Reads every frame in place (frame_peek), writes its packed planes to --raw
+ * Reads every frame in place (fr_frame_peek), writes its packed planes to --raw
  * (the bytes `ffmpeg -f rawvideo -pix_fmt FMT` gives) and one header line per
  * frame to --headers, then releases it. --slow-ms holds each frame that long to
  * play a slow consumer; --sum reads every byte of every frame into a checksum
@@ -20,7 +20,7 @@
 #include "frame.h"
 #include "ring.h"
 
-/* Wait in slices: a stop request ends the wait at once (ring_interrupt from the
+/* Wait in slices: a stop request ends the wait at once (fr_ring_interrupt from the
  * signal handler); the slices are a second line, for a signal that came
  * before the ring was registered with the handler. */
 #define PEEK_SLICE_NS 100000000ll
@@ -47,7 +47,7 @@ static void usage(FILE *out)
 	      "      --headers FILE  write one line per frame to FILE:\n"
 	      "                      seq pts tb_num tb_den capture_ns width height fourcc_name\n"
 	      "                      flags plane_count stride0 stride1 stride2 matrix range\n"
-	      "                      primaries transfer chroma_location (frame_color_name())\n"
+	      "                      primaries transfer chroma_location (fr_frame_color_name())\n"
 	      "      --latest        read as a live consumer: always the newest frame, skipping\n"
 	      "                      older ones, never slowing the producer or other consumers\n"
 	      "                      (default: every frame, in order; the producer waits for it)\n"
@@ -154,14 +154,14 @@ static uint64_t sum_bytes(uint64_t acc, const uint8_t *p, size_t n)
 
 /* Write the planes of one frame packed (stride == row size, planes back to
  * back), and/or fold them into the checksum. */
-static int handle_pixels(const struct frame_header *h, const uint8_t *rec, FILE *raw, bool sum,
+static int handle_pixels(const struct fr_frame_header *h, const uint8_t *rec, FILE *raw, bool sum,
 			 uint64_t *acc)
 {
 	for (uint32_t i = 0; i < h->plane_count; i++) {
 		const uint8_t *p = rec + h->plane[i].offset;
 		size_t stride = h->plane[i].stride;
-		size_t rows = frame_plane_rows(h->fourcc, h->height, i);
-		size_t row_bytes = frame_plane_row_bytes(h->fourcc, h->width, i);
+		size_t rows = fr_frame_plane_rows(h->fourcc, h->height, i);
+		size_t row_bytes = fr_frame_plane_row_bytes(h->fourcc, h->width, i);
 		if (stride == row_bytes) {
 			if (raw && fwrite(p, 1, rows * row_bytes, raw) != rows * row_bytes)
 				return -1;
@@ -192,13 +192,13 @@ static FILE *open_out(const char *path, size_t bufsize)
 
 /* Open ring NAME, waiting up to --wait for its producer. Returns 0 with *ring
  * set, or the exit status after the one line that says why. */
-static int open_ring(ring_t **ring, const struct options *o)
+static int open_ring(fr_ring_t **ring, const struct options *o)
 {
 	/* --latest: a live consumer (never slows the producer or the other
 	 * consumers); else a lossless one, that the producer waits for. */
-	struct ring_attach_opts ao = {o->latest ? RING_CONSUMER_LATEST : RING_CONSUMER_EVERY,
+	struct fr_ring_attach_opts ao = {o->latest ? FR_RING_CONSUMER_LATEST : FR_RING_CONSUMER_EVERY,
 				      o->wait_s > 0 ? (int64_t)(o->wait_s * 1e9) : 1};
-	int ret = ring_attach(ring, o->ring_name, &ao);
+	int ret = fr_ring_attach(ring, o->ring_name, &ao);
 	if (ret == 0)
 		return CONSUMER_EXIT_DONE;
 	if (ret == -EINTR && app_stop_requested)
@@ -210,19 +210,19 @@ static int open_ring(ring_t **ring, const struct options *o)
 		app_complain("ring '%s' is busy: all its consumer slots are taken", o->ring_name);
 	else if (ret == -EINVAL || ret == -ENAMETOOLONG)
 		app_complain("bad ring name '%s': 1..%u characters of A-Z a-z 0-9 . _ -", o->ring_name,
-			     RING_NAME_MAX);
+			     FR_RING_NAME_MAX);
 	else if (consumer_ring_broken(ret))
 		app_complain("'%s' is not a valid framering ring (foreign, corrupt or another version): %s",
-			     o->ring_name, ring_strerror(ret));
+			     o->ring_name, fr_ring_strerror(ret));
 	else
-		app_complain("cannot open ring '%s': %s", o->ring_name, ring_strerror(ret));
+		app_complain("cannot open ring '%s': %s", o->ring_name, fr_ring_strerror(ret));
 	return ret == -EINVAL || ret == -ENAMETOOLONG ? CONSUMER_EXIT_USAGE : consumer_exit_for(ret);
 }
 
 int main(int argc, char **argv)
 {
 	struct options opt;
-	ring_t *ring = NULL;
+	fr_ring_t *ring = NULL;
 	FILE *raw = NULL, *headers = NULL;
 	uint64_t frames = 0, skipped = 0, invalid = 0, checksum = 0, replacements = 0;
 	uint64_t t_first = 0, t_last = 0, t_progress = 0;
@@ -254,9 +254,9 @@ int main(int argc, char **argv)
 
 	/* The main loop: take the next frame in place, dump it, release it. */
 	while (!app_stop_requested) {
-		struct frame_header h;
+		struct fr_frame_header h;
 		const uint8_t *rec;
-		ret = frame_peek(ring, &h, &rec, opt.latest, &skipped, PEEK_SLICE_NS);
+		ret = fr_frame_peek(ring, &h, &rec, opt.latest, &skipped, PEEK_SLICE_NS);
 		if (ret == -ETIMEDOUT || ret == -EAGAIN || ret == -EINTR)
 			continue;
 		if (ret == -ECANCELED)
@@ -269,7 +269,7 @@ int main(int argc, char **argv)
 			/* The producer replaced the ring (frames outgrew it) and we read
 			 * all of the old one: go on in the new one under the name. */
 			app_interrupt_ring(NULL);
-			ring_close(&ring);
+			fr_ring_close(&ring);
 			code = open_ring(&ring, &opt);
 			if (code != CONSUMER_EXIT_DONE) {
 				code = code < 0 ? CONSUMER_EXIT_DONE : code;
@@ -280,7 +280,7 @@ int main(int argc, char **argv)
 			continue;
 		}
 		if (ret == -ENOMSG) {
-			/* One damaged record, already skipped by frame_peek: the ring is sound, read on. */
+			/* One damaged record, already skipped by fr_frame_peek: the ring is sound, read on. */
 			if (!invalid++)
 				app_complain("ring '%s': skipping a record that is not a valid frame "
 					     "(further ones are counted in the summary)", opt.ring_name);
@@ -304,14 +304,14 @@ int main(int argc, char **argv)
 			break;
 		}
 		if (ret < 0) {
-			app_complain("reading ring '%s' failed: %s", opt.ring_name, ring_strerror(ret));
+			app_complain("reading ring '%s' failed: %s", opt.ring_name, fr_ring_strerror(ret));
 			code = consumer_exit_for(ret);
 			break;
 		}
 
 		if (handle_pixels(&h, rec, raw, opt.sum, &checksum) < 0) {
 			app_complain("cannot write '%s': %s", opt.raw_path, strerror(errno));
-			ring_release(ring);
+			fr_ring_release(ring);
 			code = CONSUMER_EXIT_OTHER;
 			break;
 		}
@@ -320,7 +320,7 @@ int main(int argc, char **argv)
 				" %" PRIu32 " %" PRIu32 " %s %" PRIu32 " %" PRIu32 " %" PRIu32 " %" PRIu32
 				" %" PRIu32,
 				h.seq, h.pts, h.time_base_num, h.time_base_den, h.capture_ns, h.width,
-				h.height, frame_format_name(h.fourcc), h.flags, h.plane_count,
+				h.height, fr_frame_format_name(h.fourcc), h.flags, h.plane_count,
 				h.plane[0].stride, h.plane_count > 1 ? h.plane[1].stride : 0,
 				h.plane_count > 2 ? h.plane[2].stride : 0);
 			const uint8_t color[] = {h.color_matrix, h.color_range, h.color_primaries,
@@ -334,14 +334,14 @@ int main(int argc, char **argv)
 			struct timespec nap = {(time_t)(opt.slow_ms / 1000), (long)(opt.slow_ms % 1000) * 1000000};
 			nanosleep(&nap, NULL);
 		}
-		ret = ring_release(ring);
+		ret = fr_ring_release(ring);
 		if (ret < 0) {
 			/* e.g. -EFAULT: the segment was shrunk while we held the frame. */
 			if (consumer_ring_broken(ret))
 				app_complain("ring '%s' %s", opt.ring_name, consumer_read_problem(ret));
 			else
 				app_complain("releasing a frame of ring '%s' failed: %s", opt.ring_name,
-					     ring_strerror(ret));
+					     fr_ring_strerror(ret));
 			code = consumer_exit_for(ret);
 			break;
 		}
@@ -361,8 +361,8 @@ int main(int argc, char **argv)
 	}
 
 	if (!opt.quiet) {
-		struct ring_stats st = {0}; /* stays 0 if following a replaced ring failed */
-		ring_get_stats(ring, &st);
+		struct fr_ring_stats st = {0}; /* stays 0 if following a replaced ring failed */
+		fr_ring_get_stats(ring, &st);
 		double el = (double)(t_last - t_first) / 1e9;
 		app_progress_end();
 		/* Starts with the frame count: tests/ring/soak_hostile.py reads it there. */
@@ -385,7 +385,7 @@ end:
 	app_interrupt_ring(NULL); /* before the handler could see a freed ring */
 	/* A consumer's close cannot lose anything; a failure here (e.g. -EFAULT after
 	 * the segment was shrunk) was already reported by the call that met it. */
-	ring_close(&ring);
+	fr_ring_close(&ring);
 	if (raw && fclose(raw) != 0 && code == CONSUMER_EXIT_DONE) {
 		app_complain("cannot write '%s': %s", opt.raw_path, strerror(errno));
 		code = CONSUMER_EXIT_OTHER;

@@ -107,7 +107,7 @@ struct app {
 	struct viewer v;
 	struct stats st;
 	struct ui ui;
-	ring_t *ring; /* NULL: waiting for a producer (the first one, or the next under --reconnect) */
+	fr_ring_t *ring; /* NULL: waiting for a producer (the first one, or the next under --reconnect) */
 	bool sdl_up;
 	bool snapshot_done;
 	bool holding; /* --hold after end of stream: the last frame stays up until q */
@@ -227,7 +227,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 	while ((c = getopt_long(argc, argv, ":r:w:n:qh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'r':
-			if (!*optarg || strlen(optarg) > RING_NAME_MAX) {
+			if (!*optarg || strlen(optarg) > FR_RING_NAME_MAX) {
 				app_complain("bad ring name '%s'", optarg);
 				return -1;
 			}
@@ -373,11 +373,11 @@ static int create_window(struct viewer *v, const struct options *o, uint32_t w, 
 static Uint32 sdl_format_of(uint32_t fourcc)
 {
 	switch (fourcc) {
-	case FRAME_FMT_BGR24: return SDL_PIXELFORMAT_BGR24; /* bytes B G R, like the frame */
-	case FRAME_FMT_RGB24: return SDL_PIXELFORMAT_RGB24;
-	case FRAME_FMT_GRAY8: return SDL_PIXELFORMAT_IYUV;  /* Y = gray, U = V = 128 */
-	case FRAME_FMT_I420: return SDL_PIXELFORMAT_IYUV;
-	case FRAME_FMT_NV12: return SDL_PIXELFORMAT_NV12;
+	case FR_FRAME_FMT_BGR24: return SDL_PIXELFORMAT_BGR24; /* bytes B G R, like the frame */
+	case FR_FRAME_FMT_RGB24: return SDL_PIXELFORMAT_RGB24;
+	case FR_FRAME_FMT_GRAY8: return SDL_PIXELFORMAT_IYUV;  /* Y = gray, U = V = 128 */
+	case FR_FRAME_FMT_I420: return SDL_PIXELFORMAT_IYUV;
+	case FR_FRAME_FMT_NV12: return SDL_PIXELFORMAT_NV12;
 	default: return SDL_PIXELFORMAT_UNKNOWN;
 	}
 }
@@ -416,29 +416,29 @@ static void bytes_free(uint8_t **p)
  * upload. SDL 2 knows BT.601 and BT.709 at limited range and BT.601 at full range ("JPEG"); an
  * unspecified matrix is BT.601 and an unspecified range limited, as swscale takes them. Anything
  * else is shown with the nearest mode, and said once. GRAY8 is full-range Y (R = G = B = Y). */
-static void use_colorimetry(struct viewer *v, const struct frame_header *h)
+static void use_colorimetry(struct viewer *v, const struct fr_frame_header *h)
 {
 	SDL_YUV_CONVERSION_MODE mode = SDL_YUV_CONVERSION_BT601;
 	bool exact = true;
-	bool full = h->color_range == FRAME_RANGE_FULL;
+	bool full = h->color_range == FR_FRAME_RANGE_FULL;
 
-	if (h->fourcc == FRAME_FMT_GRAY8) {
+	if (h->fourcc == FR_FRAME_FMT_GRAY8) {
 		mode = SDL_YUV_CONVERSION_JPEG;
-	} else if (h->fourcc == FRAME_FMT_I420 || h->fourcc == FRAME_FMT_NV12) {
+	} else if (h->fourcc == FR_FRAME_FMT_I420 || h->fourcc == FR_FRAME_FMT_NV12) {
 		switch (h->color_matrix) {
-		case FRAME_MATRIX_BT709:
+		case FR_FRAME_MATRIX_BT709:
 			mode = SDL_YUV_CONVERSION_BT709;
 			exact = !full;
 			break;
-		case FRAME_MATRIX_BT2020_NCL:
-		case FRAME_MATRIX_BT2020_CL:
-		case FRAME_MATRIX_SMPTE240M:
+		case FR_FRAME_MATRIX_BT2020_NCL:
+		case FR_FRAME_MATRIX_BT2020_CL:
+		case FR_FRAME_MATRIX_SMPTE240M:
 			mode = SDL_YUV_CONVERSION_BT709; /* the nearest luma weights SDL has */
 			exact = false;
 			break;
 		default: /* BT.601 (525 or 625 lines, FCC), unspecified */
 			mode = full ? SDL_YUV_CONVERSION_JPEG : SDL_YUV_CONVERSION_BT601;
-			exact = h->color_matrix != FRAME_MATRIX_FCC;
+			exact = h->color_matrix != FR_FRAME_MATRIX_FCC;
 			break;
 		}
 	}
@@ -448,14 +448,14 @@ static void use_colorimetry(struct viewer *v, const struct frame_header *h)
 		char m[12] = "", r[12] = "";
 		v->color_approximated = true;
 		note("frames say matrix %s, range %s: SDL 2 shows them as %s (the nearest it has)",
-		     app_color_name(FRAME_COLOR_MATRIX, h->color_matrix, m),
-		     app_color_name(FRAME_COLOR_RANGE, h->color_range, r),
+		     app_color_name(FR_FRAME_COLOR_MATRIX, h->color_matrix, m),
+		     app_color_name(FR_FRAME_COLOR_RANGE, h->color_range, r),
 		     mode == SDL_YUV_CONVERSION_BT709 ? "BT.709 limited range" : "BT.601");
 	}
 }
 
 /* Make the texture match the frame's format and size (re-created on a change). */
-static int ensure_texture(struct viewer *v, const struct options *o, const struct frame_header *h)
+static int ensure_texture(struct viewer *v, const struct options *o, const struct fr_frame_header *h)
 {
 	Uint32 fmt = sdl_format_of(h->fourcc);
 
@@ -483,7 +483,7 @@ static int ensure_texture(struct viewer *v, const struct options *o, const struc
 	if (SDL_SetTextureBlendMode(v->tex, SDL_BLENDMODE_NONE) < 0)
 		app_complain("SDL_SetTextureBlendMode failed: %s", SDL_GetError());
 	bytes_free(&v->gray_chroma);
-	if (h->fourcc == FRAME_FMT_GRAY8 && o->upload_update) {
+	if (h->fourcc == FR_FRAME_FMT_GRAY8 && o->upload_update) {
 		/* One chroma plane of 128s serves as U and V of every frame. */
 		size_t csize = (size_t)((h->width + 1) / 2) * ((h->height + 1) / 2);
 		v->gray_chroma = malloc(csize);
@@ -492,7 +492,7 @@ static int ensure_texture(struct viewer *v, const struct options *o, const struc
 			return -1;
 		}
 		memset(v->gray_chroma, 128, csize);
-	} else if (h->fourcc == FRAME_FMT_GRAY8) {
+	} else if (h->fourcc == FR_FRAME_FMT_GRAY8) {
 		/* Neutral chroma, written once: every renderer on Linux (software, GL, GLES2) keeps the
 		 * locked buffer of a streaming texture between locks, so later locks only write Y. */
 		void *pixels;
@@ -527,24 +527,24 @@ static void copy_plane(uint8_t *dst, size_t dst_pitch, const uint8_t *src, size_
 /* --upload update: SDL reads the planes in shared memory itself, each with its own stride. When
  * the renderer has no texture of the frame's format (24-bit RGB: SDL keeps a staging buffer and
  * converts to ARGB at unlock) this saves the pass through the lock buffer. */
-static int upload_update(struct viewer *v, const struct frame_header *h, const uint8_t *rec)
+static int upload_update(struct viewer *v, const struct fr_frame_header *h, const uint8_t *rec)
 {
 	const uint8_t *p0 = rec + h->plane[0].offset;
 	int s0 = (int)h->plane[0].stride, ret;
 	const char *fn;
 
 	switch (h->fourcc) {
-	case FRAME_FMT_GRAY8:
+	case FR_FRAME_FMT_GRAY8:
 		fn = "SDL_UpdateYUVTexture";
 		ret = SDL_UpdateYUVTexture(v->tex, NULL, p0, s0, v->gray_chroma, (int)(h->width + 1) / 2,
 					   v->gray_chroma, (int)(h->width + 1) / 2);
 		break;
-	case FRAME_FMT_I420:
+	case FR_FRAME_FMT_I420:
 		fn = "SDL_UpdateYUVTexture";
 		ret = SDL_UpdateYUVTexture(v->tex, NULL, p0, s0, rec + h->plane[1].offset, (int)h->plane[1].stride,
 					   rec + h->plane[2].offset, (int)h->plane[2].stride);
 		break;
-	case FRAME_FMT_NV12:
+	case FR_FRAME_FMT_NV12:
 		fn = "SDL_UpdateNVTexture";
 		ret = SDL_UpdateNVTexture(v->tex, NULL, p0, s0, rec + h->plane[1].offset, (int)h->plane[1].stride);
 		break;
@@ -563,7 +563,7 @@ static int upload_update(struct viewer *v, const struct frame_header *h, const u
 /* The one copy: from the ring record into the texture, honouring the frame's strides and the
  * texture's pitch. The locked YUV layout is SDL's: planes back to back, chroma pitch (pitch+1)/2
  * (IYUV) or 2*((pitch+1)/2) (NV12), chroma rows (h+1)/2. */
-static int upload(struct viewer *v, const struct frame_header *h, const uint8_t *rec, bool update)
+static int upload(struct viewer *v, const struct fr_frame_header *h, const uint8_t *rec, bool update)
 {
 	void *pixels;
 	int pitch;
@@ -576,34 +576,34 @@ static int upload(struct viewer *v, const struct frame_header *h, const uint8_t 
 	}
 	uint8_t *dst = pixels;
 	size_t p = (size_t)pitch, rows = h->height, crows = (h->height + 1) / 2;
-	const uint8_t *src[FRAME_MAX_PLANES] = {0}; /* plane_count was validated: all used ones are set */
-	for (uint32_t i = 0; i < h->plane_count && i < FRAME_MAX_PLANES; i++)
+	const uint8_t *src[FR_FRAME_MAX_PLANES] = {0}; /* plane_count was validated: all used ones are set */
+	for (uint32_t i = 0; i < h->plane_count && i < FR_FRAME_MAX_PLANES; i++)
 		src[i] = rec + h->plane[i].offset;
 
 	switch (h->fourcc) {
-	case FRAME_FMT_BGR24:
-	case FRAME_FMT_RGB24:
-	case FRAME_FMT_GRAY8: /* chroma of the IYUV texture was set once in ensure_texture() */
-		copy_plane(dst, p, src[0], h->plane[0].stride, frame_plane_row_bytes(h->fourcc, h->width, 0),
+	case FR_FRAME_FMT_BGR24:
+	case FR_FRAME_FMT_RGB24:
+	case FR_FRAME_FMT_GRAY8: /* chroma of the IYUV texture was set once in ensure_texture() */
+		copy_plane(dst, p, src[0], h->plane[0].stride, fr_frame_plane_row_bytes(h->fourcc, h->width, 0),
 			   rows);
 		break;
-	case FRAME_FMT_I420: {
+	case FR_FRAME_FMT_I420: {
 		size_t cp = (p + 1) / 2;
 		uint8_t *u = dst + p * rows, *vv = u + cp * crows;
-		copy_plane(dst, p, src[0], h->plane[0].stride, frame_plane_row_bytes(h->fourcc, h->width, 0),
+		copy_plane(dst, p, src[0], h->plane[0].stride, fr_frame_plane_row_bytes(h->fourcc, h->width, 0),
 			   rows);
-		copy_plane(u, cp, src[1], h->plane[1].stride, frame_plane_row_bytes(h->fourcc, h->width, 1),
-			   frame_plane_rows(h->fourcc, h->height, 1));
-		copy_plane(vv, cp, src[2], h->plane[2].stride, frame_plane_row_bytes(h->fourcc, h->width, 2),
-			   frame_plane_rows(h->fourcc, h->height, 2));
+		copy_plane(u, cp, src[1], h->plane[1].stride, fr_frame_plane_row_bytes(h->fourcc, h->width, 1),
+			   fr_frame_plane_rows(h->fourcc, h->height, 1));
+		copy_plane(vv, cp, src[2], h->plane[2].stride, fr_frame_plane_row_bytes(h->fourcc, h->width, 2),
+			   fr_frame_plane_rows(h->fourcc, h->height, 2));
 		break;
 	}
-	case FRAME_FMT_NV12: {
+	case FR_FRAME_FMT_NV12: {
 		size_t cp = 2 * ((p + 1) / 2);
-		copy_plane(dst, p, src[0], h->plane[0].stride, frame_plane_row_bytes(h->fourcc, h->width, 0),
+		copy_plane(dst, p, src[0], h->plane[0].stride, fr_frame_plane_row_bytes(h->fourcc, h->width, 0),
 			   rows);
 		copy_plane(dst + p * rows, cp, src[1], h->plane[1].stride,
-			   frame_plane_row_bytes(h->fourcc, h->width, 1), frame_plane_rows(h->fourcc, h->height, 1));
+			   fr_frame_plane_row_bytes(h->fourcc, h->width, 1), fr_frame_plane_rows(h->fourcc, h->height, 1));
 		break;
 	}
 	}
@@ -848,16 +848,16 @@ static void open_failed(struct app *a, int ret)
 		fail(a, CONSUMER_EXIT_NO_RING);
 	} else if (consumer_ring_broken(ret)) {
 		app_complain("'%s' is not a valid framering ring (foreign, corrupt or another version): %s", name,
-			     ring_strerror(ret));
+			     fr_ring_strerror(ret));
 		fail(a, CONSUMER_EXIT_BAD_RING);
 	} else if (ret == -EBUSY) {
 		app_complain("ring '%s' is busy: all its consumer slots are taken", name);
 		fail(a, CONSUMER_EXIT_NO_RING);
 	} else if (ret == -EINVAL || ret == -ENAMETOOLONG) {
-		app_complain("bad ring name '%s': 1..%u characters of A-Z a-z 0-9 . _ -", name, RING_NAME_MAX);
+		app_complain("bad ring name '%s': 1..%u characters of A-Z a-z 0-9 . _ -", name, FR_RING_NAME_MAX);
 		fail(a, CONSUMER_EXIT_USAGE);
 	} else {
-		app_complain("cannot open ring '%s': %s", name, ring_strerror(ret));
+		app_complain("cannot open ring '%s': %s", name, fr_ring_strerror(ret));
 		fail(a, consumer_exit_for(ret));
 	}
 }
@@ -874,14 +874,14 @@ static void start_waiting(struct app *a, bool said)
  * after marking end of stream (framering-capture waits until its consumers have read the last
  * frames), or die there and leave it until the next producer reclaims the name; attaching to it
  * again would only meet the same end of stream, over and over: look without attaching
- * (ring_inspect). */
+ * (fr_ring_inspect). */
 static bool ended_ring_still_there(struct app *a)
 {
-	struct ring_stats rs;
+	struct fr_ring_stats rs;
 
 	if (!a->ended.valid)
 		return false;
-	if (ring_inspect(a->o.ring_name, &rs) == 0 && rs.eos && rs.producer_pid == a->ended.pid &&
+	if (fr_ring_inspect(a->o.ring_name, &rs) == 0 && rs.eos && rs.producer_pid == a->ended.pid &&
 	    rs.records_written == a->ended.records_written)
 		return true;
 	a->ended.valid = false; /* gone, or another ring has the name: the old one never comes back */
@@ -898,8 +898,8 @@ static int try_attach(struct app *a, int64_t slice)
 	}
 	/* --latest (the default): a live consumer, which never slows the producer
 	 * or the other consumers; --every: a lossless one. */
-	struct ring_attach_opts ao = {a->o.latest ? RING_CONSUMER_LATEST : RING_CONSUMER_EVERY, slice};
-	return ring_attach(&a->ring, a->o.ring_name, &ao);
+	struct fr_ring_attach_opts ao = {a->o.latest ? FR_RING_CONSUMER_LATEST : FR_RING_CONSUMER_EVERY, slice};
+	return fr_ring_attach(&a->ring, a->o.ring_name, &ao);
 }
 
 /* The ring cannot be read on (consumer_ring_broken: -EBADMSG, -EFAULT, or -EPROTO for frames
@@ -931,7 +931,7 @@ static void report(struct app *a, bool force)
 	else if (v->tex)
 		snprintf(line, sizeof(line), "%s  %" PRIu32 "x%" PRIu32 " %s  %.1f fps  shown %" PRIu64
 			 "  skipped %" PRIu64 "  latency %.1f ms", a->o.ring_name, v->w, v->h,
-			 frame_format_name(v->fourcc), st->iv_fps, st->shown, st->skipped + st->lost, st->last_lat_ms);
+			 fr_frame_format_name(v->fourcc), st->iv_fps, st->shown, st->skipped + st->lost, st->last_lat_ms);
 	else
 		return;
 	if (!a->o.headless && v->win)
@@ -1008,7 +1008,7 @@ static int summary(struct app *a)
 			", \"latency_ms_max\": %.4f, \"latency_samples\": %zu, \"cpu_ms_per_frame\": %.4f"
 			", \"upload_cpu_ms_per_frame\": %.4f, \"render_cpu_ms_per_frame\": %.4f}\n",
 			o->ring_name, a->why, st->shown, st->skipped, st->lost, st->bad_records, st->reconnects,
-			st->producers_shown, st->replacements, st->last_seq, v->w, v->h, v->tex ? frame_format_name(v->fourcc) : "", secs,
+			st->producers_shown, st->replacements, st->last_seq, v->w, v->h, v->tex ? fr_frame_format_name(v->fourcc) : "", secs,
 			fps, p50, p99, lmax, st->lat_n, cpu, upload_ms, render_ms);
 	if (!f || fclose(f) != 0) {
 		app_complain("cannot write '%s': %s", o->stats_json, strerror(errno));
@@ -1065,7 +1065,7 @@ static void wait_for_producer(struct app *a)
 		attached(a);
 		return;
 	}
-	/* A ring appears whole (ring_create links it in): anything but "not yet" is final. */
+	/* A ring appears whole (fr_ring_create links it in): anything but "not yet" is final. */
 	if (ret != -ETIMEDOUT && ret != -ENOENT && ret != -EINTR) {
 		open_failed(a, ret);
 		return;
@@ -1090,14 +1090,14 @@ static void wait_for_producer(struct app *a)
  * the viewer waits. */
 static void await_next_producer(struct app *a, const char *why)
 {
-	struct ring_stats rs;
+	struct fr_ring_stats rs;
 
-	ring_get_stats(a->ring, &rs);
+	fr_ring_get_stats(a->ring, &rs);
 	a->ended.valid = true;
 	a->ended.pid = rs.producer_pid;
 	a->ended.records_written = rs.records_written;
 	app_interrupt_ring(NULL); /* before the handler could see a freed ring */
-	ring_close(&a->ring);     /* read to its end: nothing to report about closing it */
+	fr_ring_close(&a->ring);     /* read to its end: nothing to report about closing it */
 	if (!a->o.quiet)
 		note("%s after %" PRIu64 " frames from this producer; waiting for the next producer of ring '%s' "
 		     "(Ctrl-C to stop)", why, a->st.run_shown, a->o.ring_name);
@@ -1113,9 +1113,9 @@ static void await_next_producer(struct app *a, const char *why)
 static void follow_replacement(struct app *a)
 {
 	app_interrupt_ring(NULL);
-	ring_close(&a->ring);
-	struct ring_attach_opts ao = {a->o.latest ? RING_CONSUMER_LATEST : RING_CONSUMER_EVERY, REPLACE_WAIT_NS};
-	int ret = ring_attach(&a->ring, a->o.ring_name, &ao);
+	fr_ring_close(&a->ring);
+	struct fr_ring_attach_opts ao = {a->o.latest ? FR_RING_CONSUMER_LATEST : FR_RING_CONSUMER_EVERY, REPLACE_WAIT_NS};
+	int ret = fr_ring_attach(&a->ring, a->o.ring_name, &ao);
 	if (ret < 0) {
 		open_failed(a, ret);
 		return;
@@ -1129,9 +1129,9 @@ static void follow_replacement(struct app *a)
 /* Peek at the next frame, waiting up to POLL_NS. The library reports a dead producer as
  * -EOWNERDEAD; the liveness check here is a second line of defence, so a viewer never waits
  * forever on a dead ring: what the producer wrote is still read first. */
-static int peek(struct app *a, struct frame_header *hdr, const uint8_t **rec, uint64_t *skipped)
+static int peek(struct app *a, struct fr_frame_header *hdr, const uint8_t **rec, uint64_t *skipped)
 {
-	int ret = frame_peek(a->ring, hdr, rec, a->o.latest, skipped, POLL_NS);
+	int ret = fr_frame_peek(a->ring, hdr, rec, a->o.latest, skipped, POLL_NS);
 	uint64_t now;
 
 	if (ret != -EAGAIN && ret != -ETIMEDOUT && ret != -EINTR)
@@ -1140,9 +1140,9 @@ static int peek(struct app *a, struct frame_header *hdr, const uint8_t **rec, ui
 	if (now - a->last_live_check < LIVENESS_NS)
 		return ret;
 	a->last_live_check = now;
-	if (ring_peer_alive(a->ring))
+	if (fr_ring_peer_alive(a->ring))
 		return ret;
-	ret = frame_peek(a->ring, hdr, rec, a->o.latest, skipped, RING_NO_WAIT);
+	ret = fr_frame_peek(a->ring, hdr, rec, a->o.latest, skipped, FR_RING_NO_WAIT);
 	return ret == -EAGAIN ? -EOWNERDEAD : ret;
 }
 
@@ -1157,11 +1157,11 @@ static void handle_peek_error(struct app *a, int ret, uint64_t skipped)
 		if (redraw(a) == 0)
 			report(a, false);
 		return;
-	case -ECANCELED: /* the stop handler interrupted the wait (ring_interrupt) */
+	case -ECANCELED: /* the stop handler interrupted the wait (fr_ring_interrupt) */
 		end_run(a, "interrupted", CONSUMER_EXIT_DONE);
 		return;
 	case -ENOMSG:
-		/* One record that is not a valid frame, already skipped by frame_peek: the ring
+		/* One record that is not a valid frame, already skipped by fr_frame_peek: the ring
 		 * itself is sound, read on. */
 		a->st.skipped += skipped; /* --latest: what was discarded to reach it */
 		a->st.bad_since_shown++;
@@ -1201,7 +1201,7 @@ static void handle_peek_error(struct app *a, int ret, uint64_t skipped)
 		if (consumer_ring_broken(ret)) {
 			ring_broken(a, ret); /* nothing is peeked: stop, never release and retry */
 		} else {
-			app_complain("reading ring '%s' failed: %s", a->o.ring_name, ring_strerror(ret));
+			app_complain("reading ring '%s' failed: %s", a->o.ring_name, fr_ring_strerror(ret));
 			end_run(a, "error", consumer_exit_for(ret));
 		}
 		return;
@@ -1209,7 +1209,7 @@ static void handle_peek_error(struct app *a, int ret, uint64_t skipped)
 }
 
 /* Count what lies between the last shown frame and HDR (SKIPPED: discarded under --latest). */
-static void count_frame(struct stats *st, const struct frame_header *hdr, uint64_t skipped)
+static void count_frame(struct stats *st, const struct fr_frame_header *hdr, uint64_t skipped)
 {
 	st->skipped += skipped;
 	if (st->have_seq && hdr->seq > st->last_seq + 1 + skipped) {
@@ -1225,7 +1225,7 @@ static void count_frame(struct stats *st, const struct frame_header *hdr, uint64
 
 /* A frame, in place in shared memory at REC: into the texture, released, drawn (and written for
  * --snapshot), counted. */
-static void show_frame(struct app *a, const struct frame_header *hdr, const uint8_t *rec, uint64_t skipped)
+static void show_frame(struct app *a, const struct fr_frame_header *hdr, const uint8_t *rec, uint64_t skipped)
 {
 	struct stats *st = &a->st;
 	bool first_window = !a->v.win;
@@ -1234,7 +1234,7 @@ static void show_frame(struct app *a, const struct frame_header *hdr, const uint
 
 	count_frame(st, hdr, skipped);
 	if (ensure_texture(&a->v, &a->o, hdr) < 0) {
-		ring_release(a->ring);
+		fr_ring_release(a->ring);
 		fail(a, CONSUMER_EXIT_DISPLAY);
 		return;
 	}
@@ -1243,7 +1243,7 @@ static void show_frame(struct app *a, const struct frame_header *hdr, const uint
 	ret = upload(&a->v, hdr, rec, a->o.upload_update);
 	st->upload_cpu_ns += thread_cpu_ns() - c0;
 	/* Released as soon as the texture has the pixels: before drawing and presenting. */
-	rel = ring_release(a->ring);
+	rel = fr_ring_release(a->ring);
 	if (ret < 0) {
 		fail(a, CONSUMER_EXIT_DISPLAY);
 		return;
@@ -1254,7 +1254,7 @@ static void show_frame(struct app *a, const struct frame_header *hdr, const uint
 		return;
 	}
 	if (rel < 0) {
-		app_complain("releasing a frame of ring '%s' failed: %s", a->o.ring_name, ring_strerror(rel));
+		app_complain("releasing a frame of ring '%s' failed: %s", a->o.ring_name, fr_ring_strerror(rel));
 		fail(a, consumer_exit_for(rel));
 		return;
 	}
@@ -1292,7 +1292,7 @@ static void show_frame(struct app *a, const struct frame_header *hdr, const uint
 static void keep_paused(struct app *a)
 {
 	if (a->o.latest) {
-		int64_t n = ring_skip_to_latest(a->ring);
+		int64_t n = fr_ring_skip_to_latest(a->ring);
 		if (n > 0)
 			a->st.skipped += (uint64_t)n;
 		if (n < 0 && consumer_ring_broken((int)n)) {
@@ -1309,7 +1309,7 @@ static void keep_paused(struct app *a)
 /* One iteration of the viewer (teststreaming.c's loop(), SDL3's SDL_AppIterate). */
 static void iterate(struct app *a)
 {
-	struct frame_header hdr;
+	struct fr_frame_header hdr;
 	const uint8_t *rec;
 	uint64_t skipped = 0;
 
@@ -1397,7 +1397,7 @@ static void app_free(struct app *a)
 	app_interrupt_ring(NULL); /* before the handler could see a freed ring */
 	/* A consumer's close cannot lose anything; a failure here (e.g. -EFAULT after the
 	 * segment was shrunk) was already reported by the call that met it. */
-	ring_close(&a->ring);
+	fr_ring_close(&a->ring);
 	viewer_free(&a->v);
 	if (a->sdl_up)
 		SDL_Quit();

@@ -1,11 +1,11 @@
-/* errors.c - ring_strerror: what each negative error code of the library means. */
+/* errors.c - fr_ring_strerror: what each negative error code of the library means. */
 #include <errno.h>
 #include <string.h>
 
 #include "ring.h"
 #include "ring_internal.h"
 
-RING_API const char *ring_strerror(int err)
+RING_API const char *fr_ring_strerror(int err)
 {
 	switch (err) {
 	case 0: return "success";
@@ -22,7 +22,7 @@ RING_API const char *ring_strerror(int err)
 	case -ENOBUFS: return "ring full: record dropped";
 	case -ENODATA: return "end of stream";
 	case -ESTALE: return "the ring was replaced by a new one under its name (attach again)";
-	case -EREMOTEIO: return "the producer failed and ended the stream (ring_end_reason says why)";
+	case -EREMOTEIO: return "the producer failed and ended the stream (fr_ring_end_reason says why)";
 	case -EOWNERDEAD: return "peer process died";
 	case -EALREADY: return "a reservation or peeked record is outstanding";
 	case -EPERM: return "operation not allowed on this side of the ring";
@@ -31,7 +31,7 @@ RING_API const char *ring_strerror(int err)
 	case -EINTR: return "interrupted";
 	case -EFAULT: return "the peer shrank the ring segment: its memory now reads as zeros";
 	case -ENOSPC: return "not enough shared memory (/dev/shm) for the ring";
-	case -ECANCELED: return "the wait was interrupted (ring_interrupt)";
+	case -ECANCELED: return "the wait was interrupted (fr_ring_interrupt)";
 	case -ESHUTDOWN: return "this side has detached from the ring";
 	case -ENOMSG: return "a record that is not a valid frame was skipped";
 	default: return err < 0 ? strerror(-err) : "unknown error";

@@ -7,11 +7,11 @@
 #include "ring_internal.h"
 #include "ring_layout.h"
 
-#define RING_META_WORDS (RING_META_SIZE / 8)
+#define RING_META_WORDS (FR_RING_META_SIZE / 8)
 
-static int set_meta_unchecked(ring_t *r, const void *meta, size_t len)
+static int set_meta_unchecked(fr_ring_t *r, const void *meta, size_t len)
 {
-	if (!r || (!meta && len) || len > RING_META_SIZE)
+	if (!r || (!meta && len) || len > FR_RING_META_SIZE)
 		return -EINVAL;
 	if (!r->is_producer)
 		return -EPERM;
@@ -47,7 +47,7 @@ static int read_meta(const struct ring_shm_header *h, void *meta, size_t len)
 		if (tries > 1000)
 			return -EAGAIN;
 	}
-	if (mlen > RING_META_SIZE)
+	if (mlen > FR_RING_META_SIZE)
 		return -EBADMSG;
 	size_t n = len < mlen ? len : mlen;
 	memset(meta, 0, len);
@@ -55,7 +55,7 @@ static int read_meta(const struct ring_shm_header *h, void *meta, size_t len)
 	return (int)mlen;
 }
 
-static int get_meta_unchecked(const ring_t *r, void *meta, size_t len)
+static int get_meta_unchecked(const fr_ring_t *r, void *meta, size_t len)
 {
 	if (!r || (!meta && len))
 		return -EINVAL;
@@ -83,7 +83,7 @@ int read_end_reason(const struct ring_shm_header *h, char *msg, size_t len)
 	return err;
 }
 
-RING_API int ring_end_reason(const ring_t *r, char *msg, size_t len)
+RING_API int fr_ring_end_reason(const fr_ring_t *r, char *msg, size_t len)
 {
 	if (!r)
 		return -EINVAL;
@@ -91,9 +91,9 @@ RING_API int ring_end_reason(const ring_t *r, char *msg, size_t len)
 	return mapping_lost(r) ? -EFAULT : rc;
 }
 
-RING_API int ring_inspect_meta(const char *name, void *meta, size_t len)
+RING_API int fr_ring_inspect_meta(const char *name, void *meta, size_t len)
 {
-	ring_t *r;
+	fr_ring_t *r;
 	if (!meta && len)
 		return -EINVAL;
 	int rc = open_segment(&r, name);
@@ -102,17 +102,17 @@ RING_API int ring_inspect_meta(const char *name, void *meta, size_t len)
 	rc = read_meta(r->hdr, meta, len);
 	if (mapping_lost(r))
 		rc = -EFAULT;
-	ring_close(&r);
+	fr_ring_close(&r);
 	return rc;
 }
 
-RING_API int ring_set_meta(ring_t *r, const void *meta, size_t len)
+RING_API int fr_ring_set_meta(fr_ring_t *r, const void *meta, size_t len)
 {
 	int rc = set_meta_unchecked(r, meta, len);
 	return r && mapping_lost(r) ? -EFAULT : rc;
 }
 
-RING_API int ring_get_meta(const ring_t *r, void *meta, size_t len)
+RING_API int fr_ring_get_meta(const fr_ring_t *r, void *meta, size_t len)
 {
 	int rc = get_meta_unchecked(r, meta, len);
 	return r && mapping_lost(r) ? -EFAULT : rc;

@@ -10,7 +10,7 @@
 
 /* ------------------------------------------------------------ who limits the producer */
 
-uint32_t roster(const ring_t *r, uint32_t *live)
+uint32_t roster(const fr_ring_t *r, uint32_t *live)
 {
 	uint32_t all = (1u << r->max_consumers) - 1; /* max_consumers <= RING_CONSUMERS_MAX < 32 */
 	uint32_t attached = atomic_load_explicit(&r->hdr->attached, memory_order_acquire) & all;
@@ -23,7 +23,7 @@ uint32_t roster(const ring_t *r, uint32_t *live)
  * (its head is then tail - lag), or UINT64_MAX when none gates. A head that
  * cannot be (ahead of the tail, more than a lap behind, unaligned) is
  * ignored: the consumer that wrote it only loses its own records. */
-uint64_t every_lag(const ring_t *r)
+uint64_t every_lag(const fr_ring_t *r)
 {
 	uint32_t live, every = roster(r, &live) & ~live;
 	uint64_t max_lag = UINT64_MAX;
@@ -39,11 +39,11 @@ uint64_t every_lag(const ring_t *r)
 }
 
 /* Where the producer may write up to: one lap past the slowest every-
- * consumer; before any consumer came, under RING_FULL_BLOCK, one lap past the
+ * consumer; before any consumer came, under FR_RING_FULL_BLOCK, one lap past the
  * first record (the first consumer reads from there); with consumers gone,
  * where the last of them let us; with only live consumers, or none under
- * RING_FULL_DROP, without limit. */
-static uint64_t gate_limit(ring_t *r)
+ * FR_RING_FULL_DROP, without limit. */
+static uint64_t gate_limit(fr_ring_t *r)
 {
 	uint64_t lag = every_lag(r);
 	if (lag != UINT64_MAX) {
@@ -54,13 +54,13 @@ static uint64_t gate_limit(ring_t *r)
 		r->gate_seen = r->tail + r->capacity; /* as if they read it all: one more lap, should they all leave */
 		return UINT64_MAX;
 	}
-	return r->policy == RING_FULL_DROP ? UINT64_MAX : r->gate_seen;
+	return r->policy == FR_RING_FULL_DROP ? UINT64_MAX : r->gate_seen;
 }
 
 /* Remember TAIL (a record boundary) as a lease start, and publish the oldest
  * remembered start that is still whole below the claim CLAIM: where a late
  * every-consumer begins. */
-static void remember_lease_start(ring_t *r, uint64_t claim)
+static void remember_lease_start(fr_ring_t *r, uint64_t claim)
 {
 	unsigned last = (r->lease_next + LEASE_HISTORY - 1) % LEASE_HISTORY;
 	if (r->lease_pos[last] != r->tail || r->tail == 0) {
@@ -83,7 +83,7 @@ static void remember_lease_start(ring_t *r, uint64_t claim)
 /* The span of the record a live consumer holds at HOLD (its position), read
  * from its header (DATA, or the PAD we turned it into a lap ago); 0 if the
  * hold cannot be a record's. */
-static uint64_t held_span(const ring_t *r, uint64_t hold)
+static uint64_t held_span(const fr_ring_t *r, uint64_t hold)
 {
 	if (hold & 7)
 		return 0;
@@ -93,7 +93,7 @@ static uint64_t held_span(const ring_t *r, uint64_t hold)
 	volatile struct ring_record_header *rh = (volatile struct ring_record_header *)(r->data + off);
 	uint32_t len = rh->len, type = rh->type;
 	uint64_t span = type == RING_REC_DATA ? RING_REC_HDR + round8(len) : type == RING_REC_PAD ? len : 0;
-	if (span < RING_REC_HDR || (span & 7) != 0 || span > r->capacity / 2 + RING_MAX_ALIGN ||
+	if (span < RING_REC_HDR || (span & 7) != 0 || span > r->capacity / 2 + FR_RING_MAX_ALIGN ||
 	    off + span > r->capacity)
 		return 0;
 	return span;
@@ -104,7 +104,7 @@ static uint64_t held_span(const ring_t *r, uint64_t hold)
  * published after our look sees the claim). Returns 0 when the lease covers
  * NEED, 1 when a held record is in the way (r->step_pos, r->step_span: step
  * over it and renew again), -EAGAIN when the every-consumers gate us. */
-static int renew_lease(ring_t *r, uint64_t need)
+static int renew_lease(fr_ring_t *r, uint64_t need)
 {
 	uint64_t cap = r->capacity;
 	uint64_t want = r->tail + (need > cap / 8 ? need : cap / 8);
@@ -148,7 +148,7 @@ static int renew_lease(ring_t *r, uint64_t need)
 }
 
 /* Wake the consumers that sleep (after whatever they wait for was stored). */
-static void wake_consumers(ring_t *r)
+static void wake_consumers(fr_ring_t *r)
 {
 	atomic_thread_fence(memory_order_seq_cst);
 	for (uint32_t who = roster(r, NULL); who; who &= who - 1) {
@@ -158,7 +158,7 @@ static void wake_consumers(ring_t *r)
 }
 
 /* Publish the producer's tail and wake the consumers that sleep. */
-static void publish_tail(ring_t *r)
+static void publish_tail(fr_ring_t *r)
 {
 	/* Make the record bytes visible before the tail moves. */
 	atomic_store_explicit(&r->hdr->tail, r->tail, memory_order_release);
@@ -166,7 +166,7 @@ static void publish_tail(ring_t *r)
 }
 
 /* Write a pad record of SPAN bytes at the tail (SPAN must not cross the end). */
-static void write_pad(ring_t *r, uint64_t span)
+static void write_pad(fr_ring_t *r, uint64_t span)
 {
 	struct ring_record_header *ph = record_at(r, r->tail);
 	ph->len = (uint32_t)span;
@@ -177,7 +177,7 @@ static void write_pad(ring_t *r, uint64_t span)
 /* Step over the held record at r->step_pos: pad up to it, turn its header
  * into a pad over it (the holder has its length and never reads it again;
  * every-consumers passed it a lap ago), and go on behind it. */
-static void step_over_hold(ring_t *r)
+static void step_over_hold(fr_ring_t *r)
 {
 	while (r->tail < r->step_pos) {
 		uint64_t to_end = r->capacity - (r->tail & r->mask);
@@ -191,7 +191,7 @@ static void step_over_hold(ring_t *r)
 	atomic_store_explicit(&r->hdr->tail, r->tail, memory_order_release);
 }
 
-static bool space_ready(ring_t *r)
+static bool space_ready(fr_ring_t *r)
 {
 	uint64_t limit = gate_limit(r);
 	return limit - r->tail >= r->want_space || consumer_detached(r);
@@ -200,7 +200,7 @@ static bool space_ready(ring_t *r)
 /* Make NEED bytes writable at the tail, waiting as the policy and timeout
  * allow. Returns 0, 1 if the tail moved (a held record was stepped over:
  * the caller lays its record out again), or a negative errno. */
-static int wait_for_space(ring_t *r, uint64_t need, struct deadline *dl, bool may_wait)
+static int wait_for_space(fr_ring_t *r, uint64_t need, struct deadline *dl, bool may_wait)
 {
 	if (r->lease_end - r->tail >= need)
 		return 0; /* the fast path: nobody else's memory is touched */
@@ -223,13 +223,13 @@ static int wait_for_space(ring_t *r, uint64_t need, struct deadline *dl, bool ma
 	}
 }
 
-RING_API size_t ring_max_record(const ring_t *r)
+RING_API size_t fr_ring_max_record(const fr_ring_t *r)
 {
 	uint64_t m = r->capacity / 2;
 	return (size_t)(m > UINT32_MAX - 4096 ? UINT32_MAX - 4096 : m);
 }
 
-static int check_producer(const ring_t *r)
+static int check_producer(const fr_ring_t *r)
 {
 	if (!r)
 		return -EINVAL;
@@ -238,7 +238,7 @@ static int check_producer(const ring_t *r)
 	return r->detached ? -ESHUTDOWN : 0;
 }
 
-static int reserve_unchecked(ring_t *r, size_t len, size_t align, void **data, int64_t timeout_ns)
+static int reserve_unchecked(fr_ring_t *r, size_t len, size_t align, void **data, int64_t timeout_ns)
 {
 	if (!data)
 		return -EINVAL;
@@ -250,13 +250,13 @@ static int reserve_unchecked(ring_t *r, size_t len, size_t align, void **data, i
 		return -EALREADY;
 	if (r->eos_marked)
 		return -EPIPE;
-	if (align > RING_MAX_ALIGN || (align & (align - 1)) != 0)
+	if (align > FR_RING_MAX_ALIGN || (align & (align - 1)) != 0)
 		return -EINVAL;
 	if (align < 8)
 		align = 8; /* records are 8-byte aligned anyway */
-	if (len > ring_max_record(r))
+	if (len > fr_ring_max_record(r))
 		return -EMSGSIZE;
-	bool drop = r->policy == RING_FULL_DROP;
+	bool drop = r->policy == FR_RING_FULL_DROP;
 	bool may_wait = !drop && timeout_ns != 0;
 	struct deadline dl = {timeout_ns, 0};
 	uint64_t body = RING_REC_HDR + round8(len);
@@ -293,13 +293,13 @@ static int reserve_unchecked(ring_t *r, size_t len, size_t align, void **data, i
 		publish_tail(r);
 	}
 	if (drop && rc == -EAGAIN) {
-		ring_note_drop(r, len);
+		fr_ring_note_drop(r, len);
 		return -ENOBUFS;
 	}
 	return rc;
 }
 
-static int commit_unchecked(ring_t *r, size_t len)
+static int commit_unchecked(fr_ring_t *r, size_t len)
 {
 	int rc = check_producer(r);
 	if (rc < 0)
@@ -331,7 +331,7 @@ static int commit_unchecked(ring_t *r, size_t len)
 	return 0;
 }
 
-RING_API int ring_abort(ring_t *r)
+RING_API int fr_ring_abort(fr_ring_t *r)
 {
 	if (!r)
 		return -EINVAL;
@@ -343,24 +343,24 @@ RING_API int ring_abort(ring_t *r)
 	return 0;
 }
 
-RING_API int ring_write(ring_t *r, const void *data, size_t len, int64_t timeout_ns)
+RING_API int fr_ring_write(fr_ring_t *r, const void *data, size_t len, int64_t timeout_ns)
 {
 	void *dst;
 	if (!data && len)
 		return -EINVAL;
-	int rc = ring_reserve(r, len, 8, &dst, timeout_ns);
+	int rc = fr_ring_reserve(r, len, 8, &dst, timeout_ns);
 	if (rc < 0)
 		return rc;
 	if (len)
 		memcpy(dst, data, len);
-	return ring_commit(r, len);
+	return fr_ring_commit(r, len);
 }
 
 /* Publish end of stream of kind HOW (RING_EOS_*). A consumer reads eos,
  * then the tail again: records committed before this store are all seen
  * before end of stream is reported, and whatever the producer wrote about
  * the end before it (eos_error, eos_message) is visible with it. */
-static void store_eos(ring_t *r, uint32_t how)
+static void store_eos(fr_ring_t *r, uint32_t how)
 {
 	r->eos_marked = true;
 	atomic_store_explicit(&r->hdr->eos, how, memory_order_release);
@@ -368,7 +368,7 @@ static void store_eos(ring_t *r, uint32_t how)
 }
 
 /* MESSAGE NULL: a clean end; else an error end with ERR. */
-static int mark_eos_unchecked(ring_t *r, int err, const char *message)
+static int mark_eos_unchecked(fr_ring_t *r, int err, const char *message)
 {
 	int rc = check_producer(r);
 	if (rc < 0)
@@ -377,26 +377,26 @@ static int mark_eos_unchecked(ring_t *r, int err, const char *message)
 		return message ? -EALREADY : 0; /* the first mark stands */
 	if (message) {
 		r->hdr->eos_error = err < 0 && err >= -4095 ? err : -EIO;
-		size_t n = strnlen(message, RING_EOS_MESSAGE_MAX - 1);
+		size_t n = strnlen(message, FR_RING_EOS_MESSAGE_MAX - 1);
 		memcpy(r->hdr->eos_message, message, n);
-		memset(r->hdr->eos_message + n, 0, RING_EOS_MESSAGE_MAX - n);
+		memset(r->hdr->eos_message + n, 0, FR_RING_EOS_MESSAGE_MAX - n);
 	}
 	store_eos(r, message ? RING_EOS_ERROR : RING_EOS_CLEAN);
 	return 0;
 }
 
-void mark_eos_replaced(ring_t *r)
+void mark_eos_replaced(fr_ring_t *r)
 {
 	store_eos(r, RING_EOS_REPLACED);
 }
 
 /* What a consumer that has seen end of stream returns from now on. */
-static int stream_ended(const ring_t *r)
+static int stream_ended(const fr_ring_t *r)
 {
 	return r->eos_kind == RING_EOS_ERROR ? -EREMOTEIO : r->eos_kind == RING_EOS_REPLACED ? -ESTALE : -ENODATA;
 }
 
-RING_API void ring_note_drop(ring_t *r, size_t len)
+RING_API void fr_ring_note_drop(fr_ring_t *r, size_t len)
 {
 	if (check_producer(r) < 0)
 		return;
@@ -404,9 +404,9 @@ RING_API void ring_note_drop(ring_t *r, size_t len)
 	counter_add(&r->hdr->bytes_dropped, len);
 }
 
-RING_API void ring_set_full_policy(ring_t *r, enum ring_full_policy policy)
+RING_API void fr_ring_set_full_policy(fr_ring_t *r, enum fr_ring_full_policy policy)
 {
-	if (check_producer(r) < 0 || (policy != RING_FULL_BLOCK && policy != RING_FULL_DROP))
+	if (check_producer(r) < 0 || (policy != FR_RING_FULL_BLOCK && policy != FR_RING_FULL_DROP))
 		return;
 	r->policy = policy;
 	r->lease_end = r->tail; /* the gate may change with the policy: look again */
@@ -415,7 +415,7 @@ RING_API void ring_set_full_policy(ring_t *r, enum ring_full_policy policy)
 
 /* ------------------------------------------------------------ every-consumer (lossless) */
 
-void publish_head(ring_t *r)
+void publish_head(fr_ring_t *r)
 {
 	if (r->head == r->head_published)
 		return;
@@ -428,7 +428,7 @@ void publish_head(ring_t *r)
 
 /* Refresh the cached tail, checking it first: cached_tail only ever holds
  * a tail at most one capacity ahead of head, so walking up to it ends. */
-static int load_tail(ring_t *r)
+static int load_tail(fr_ring_t *r)
 {
 	uint64_t tail = atomic_load_explicit(&r->hdr->tail, memory_order_acquire);
 	if (tail - r->head > r->capacity || (tail & 7) != 0)
@@ -439,7 +439,7 @@ static int load_tail(ring_t *r)
 
 /* Whether waking up is worth it: something new, or end of stream. The tail
  * is only compared here; load_tail() checks it before anything uses it. */
-static bool data_ready(ring_t *r)
+static bool data_ready(fr_ring_t *r)
 {
 	return atomic_load_explicit(&r->hdr->tail, memory_order_acquire) != r->head ||
 	       atomic_load_explicit(&r->hdr->eos, memory_order_relaxed);
@@ -448,7 +448,7 @@ static bool data_ready(ring_t *r)
 /* Read and check the record header at POS (head <= POS < cached_tail). Pads
  * are returned with *is_data false. Loads are done once into locals, so the
  * producer rewriting the header meanwhile cannot change what was checked. */
-static int read_record(const ring_t *r, uint64_t pos, uint32_t *len, uint64_t *span, bool *is_data)
+static int read_record(const fr_ring_t *r, uint64_t pos, uint32_t *len, uint64_t *span, bool *is_data)
 {
 	uint64_t off = pos & r->mask;
 	uint64_t avail = r->cached_tail - pos;
@@ -478,7 +478,7 @@ static int read_record(const ring_t *r, uint64_t pos, uint32_t *len, uint64_t *s
 /* What an empty ring means once nothing more is there: end of stream (only
  * once every record before it is consumed: read eos, then the tail once
  * more), the producer's death, or "wait". Returns 1 to look again. */
-static int when_empty(ring_t *r, bool (*more)(ring_t *r))
+static int when_empty(fr_ring_t *r, bool (*more)(fr_ring_t *r))
 {
 	uint32_t eos = atomic_load_explicit(&r->hdr->eos, memory_order_acquire);
 	if (eos) {
@@ -498,7 +498,7 @@ static int when_empty(ring_t *r, bool (*more)(ring_t *r))
  * to look again, or the negative errno to return. A producer that died may
  * have committed more just before: that is drained first (the deadline drops
  * to "now"), and the death is reported on every call after. */
-static int await_more(ring_t *r, ready_fn more_now, ready_fn ready, struct deadline *dl)
+static int await_more(fr_ring_t *r, ready_fn more_now, ready_fn ready, struct deadline *dl)
 {
 	int rc = when_empty(r, more_now);
 	if (rc != 0)
@@ -515,13 +515,13 @@ static int await_more(ring_t *r, ready_fn more_now, ready_fn ready, struct deadl
 	return rc < 0 && !ready(r) ? rc : 0;
 }
 
-static bool tail_moved(ring_t *r)
+static bool tail_moved(fr_ring_t *r)
 {
 	return load_tail(r) < 0 || r->cached_tail != r->head;
 }
 
 /* Find the next data record, skipping pads; wait as allowed. */
-static int next_record(ring_t *r, uint32_t *len, uint64_t *span, int64_t timeout_ns)
+static int next_record(fr_ring_t *r, uint32_t *len, uint64_t *span, int64_t timeout_ns)
 {
 	struct deadline dl = {timeout_ns, 0};
 	int rc;
@@ -548,7 +548,7 @@ static int next_record(ring_t *r, uint32_t *len, uint64_t *span, int64_t timeout
 
 /* The newest record as of now: its position and index, read consistently
  * (the position again after the index: positions only grow). */
-static void load_newest(const ring_t *r, uint64_t *pos, uint64_t *index)
+static void load_newest(const fr_ring_t *r, uint64_t *pos, uint64_t *index)
 {
 	uint64_t p;
 	do {
@@ -560,17 +560,17 @@ static void load_newest(const ring_t *r, uint64_t *pos, uint64_t *index)
 
 /* The index a live consumer waits for: past the last one delivered, and
  * past a newest one that was gone when we reached for it. */
-static uint64_t latest_wanted(const ring_t *r)
+static uint64_t latest_wanted(const fr_ring_t *r)
 {
 	return r->next_index > r->gone_index ? r->next_index : r->gone_index;
 }
 
-static bool newer_record_now(ring_t *r)
+static bool newer_record_now(fr_ring_t *r)
 {
 	return atomic_load_explicit(&r->hdr->records_written, memory_order_acquire) > latest_wanted(r);
 }
 
-static bool newer_record(ring_t *r)
+static bool newer_record(fr_ring_t *r)
 {
 	return newer_record_now(r) || atomic_load_explicit(&r->hdr->eos, memory_order_relaxed);
 }
@@ -579,7 +579,7 @@ static bool newer_record(ring_t *r)
  * then the claim is checked). A newest record that is gone, or that the
  * producer may already be writing over, is given up: returns 1, and only a
  * newer one is waited for (the producer may be stopped right there). */
-static int hold_newest(ring_t *r, uint32_t *len, uint64_t *span, uint64_t *skipped)
+static int hold_newest(fr_ring_t *r, uint32_t *len, uint64_t *span, uint64_t *skipped)
 {
 	uint64_t pos, index;
 	load_newest(r, &pos, &index);
@@ -614,7 +614,7 @@ static int hold_newest(ring_t *r, uint32_t *len, uint64_t *span, uint64_t *skipp
 	return 0;
 }
 
-static int latest_record(ring_t *r, uint32_t *len, uint64_t *span, uint64_t *skipped, int64_t timeout_ns)
+static int latest_record(fr_ring_t *r, uint32_t *len, uint64_t *span, uint64_t *skipped, int64_t timeout_ns)
 {
 	struct deadline dl = {timeout_ns, 0};
 	int rc;
@@ -639,7 +639,7 @@ static int latest_record(ring_t *r, uint32_t *len, uint64_t *span, uint64_t *ski
 
 /* ------------------------------------------------------------ both kinds of consumer */
 
-static int check_consumer(const ring_t *r)
+static int check_consumer(const fr_ring_t *r)
 {
 	if (!r)
 		return -EINVAL;
@@ -648,7 +648,7 @@ static int check_consumer(const ring_t *r)
 	return r->detached ? -ESHUTDOWN : 0;
 }
 
-static int peek_record(ring_t *r, const void **data, size_t *len, uint64_t *skipped, int64_t timeout_ns)
+static int peek_record(fr_ring_t *r, const void **data, size_t *len, uint64_t *skipped, int64_t timeout_ns)
 {
 	uint32_t l;
 	uint64_t span, n = 0;
@@ -669,7 +669,7 @@ static int peek_record(ring_t *r, const void **data, size_t *len, uint64_t *skip
 	return 0;
 }
 
-static int peek_unchecked(ring_t *r, const void **data, size_t *len, int64_t timeout_ns)
+static int peek_unchecked(fr_ring_t *r, const void **data, size_t *len, int64_t timeout_ns)
 {
 	if (!data || !len)
 		return -EINVAL;
@@ -681,7 +681,7 @@ static int peek_unchecked(ring_t *r, const void **data, size_t *len, int64_t tim
 	return peek_record(r, data, len, NULL, timeout_ns);
 }
 
-static int release_unchecked(ring_t *r)
+static int release_unchecked(fr_ring_t *r)
 {
 	int rc = check_consumer(r);
 	if (rc < 0)
@@ -703,7 +703,7 @@ static int release_unchecked(ring_t *r)
 }
 
 /* Forget a peek without consuming the record: the next peek returns it again. */
-static void unpeek(ring_t *r)
+static void unpeek(fr_ring_t *r)
 {
 	r->peeked = false;
 	if (r->mode == RING_MODE_LATEST) {
@@ -712,7 +712,7 @@ static void unpeek(ring_t *r)
 	}
 }
 
-static int64_t skip_to_latest_unchecked(ring_t *r)
+static int64_t skip_to_latest_unchecked(fr_ring_t *r)
 {
 	int rc = check_consumer(r);
 	if (rc < 0)
@@ -756,7 +756,7 @@ static int64_t skip_to_latest_unchecked(ring_t *r)
 	return (int64_t)skipped;
 }
 
-RING_API int ring_peek_latest(ring_t *r, const void **data, size_t *len, uint64_t *skipped,
+RING_API int fr_ring_peek_latest(fr_ring_t *r, const void **data, size_t *len, uint64_t *skipped,
 			      int64_t timeout_ns)
 {
 	if (!data || !len)
@@ -772,30 +772,30 @@ RING_API int ring_peek_latest(ring_t *r, const void **data, size_t *len, uint64_
 		rc = peek_record(r, data, len, skipped, timeout_ns);
 		return mapping_lost(r) ? -EFAULT : rc;
 	}
-	int64_t n = ring_skip_to_latest(r);
+	int64_t n = fr_ring_skip_to_latest(r);
 	if (n < 0)
 		return (int)n;
-	rc = ring_peek(r, data, len, timeout_ns);
+	rc = fr_ring_peek(r, data, len, timeout_ns);
 	if (rc == 0 && n == 0) {
 		/* We may have waited: take what piled up meanwhile into account. */
 		unpeek(r);
-		n = ring_skip_to_latest(r);
+		n = fr_ring_skip_to_latest(r);
 		if (n < 0)
 			return (int)n;
-		rc = ring_peek(r, data, len, 0);
+		rc = fr_ring_peek(r, data, len, 0);
 	}
 	if (rc == 0 && skipped)
 		*skipped = (uint64_t)n;
 	return rc;
 }
 
-RING_API ssize_t ring_read(ring_t *r, void *buf, size_t buflen, int64_t timeout_ns)
+RING_API ssize_t fr_ring_read(fr_ring_t *r, void *buf, size_t buflen, int64_t timeout_ns)
 {
 	const void *data;
 	size_t len;
 	if (!buf && buflen)
 		return -EINVAL;
-	int rc = ring_peek(r, &data, &len, timeout_ns);
+	int rc = fr_ring_peek(r, &data, &len, timeout_ns);
 	if (rc < 0)
 		return rc;
 	if (len > buflen) {
@@ -803,7 +803,7 @@ RING_API ssize_t ring_read(ring_t *r, void *buf, size_t buflen, int64_t timeout_
 		return -EMSGSIZE;
 	}
 	memcpy(buf, data, len);
-	ring_release(r);
+	fr_ring_release(r);
 	return (ssize_t)len;
 }
 
@@ -813,43 +813,43 @@ RING_API ssize_t ring_read(ring_t *r, void *buf, size_t buflen, int64_t timeout_
  * pages (plat_guard_mapping): whatever a call computed from them, -EFAULT
  * says what happened, on this call and every later one. */
 
-RING_API int ring_reserve(ring_t *r, size_t len, size_t align, void **data, int64_t timeout_ns)
+RING_API int fr_ring_reserve(fr_ring_t *r, size_t len, size_t align, void **data, int64_t timeout_ns)
 {
 	int rc = reserve_unchecked(r, len, align, data, timeout_ns);
 	return r && mapping_lost(r) ? -EFAULT : rc;
 }
 
-RING_API int ring_commit(ring_t *r, size_t len)
+RING_API int fr_ring_commit(fr_ring_t *r, size_t len)
 {
 	int rc = commit_unchecked(r, len);
 	return r && mapping_lost(r) ? -EFAULT : rc;
 }
 
-RING_API int ring_mark_eos(ring_t *r)
+RING_API int fr_ring_mark_eos(fr_ring_t *r)
 {
 	int rc = mark_eos_unchecked(r, 0, NULL);
 	return r && mapping_lost(r) ? -EFAULT : rc;
 }
 
-RING_API int ring_mark_eos_error(ring_t *r, int err, const char *message)
+RING_API int fr_ring_mark_eos_error(fr_ring_t *r, int err, const char *message)
 {
 	int rc = mark_eos_unchecked(r, err, message ? message : "");
 	return r && mapping_lost(r) ? -EFAULT : rc;
 }
 
-RING_API int ring_peek(ring_t *r, const void **data, size_t *len, int64_t timeout_ns)
+RING_API int fr_ring_peek(fr_ring_t *r, const void **data, size_t *len, int64_t timeout_ns)
 {
 	int rc = peek_unchecked(r, data, len, timeout_ns);
 	return r && mapping_lost(r) ? -EFAULT : rc;
 }
 
-RING_API int ring_release(ring_t *r)
+RING_API int fr_ring_release(fr_ring_t *r)
 {
 	int rc = release_unchecked(r);
 	return r && mapping_lost(r) ? -EFAULT : rc;
 }
 
-RING_API int64_t ring_skip_to_latest(ring_t *r)
+RING_API int64_t fr_ring_skip_to_latest(fr_ring_t *r)
 {
 	int64_t rc = skip_to_latest_unchecked(r);
 	return r && mapping_lost(r) ? -EFAULT : rc;

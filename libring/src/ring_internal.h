@@ -14,7 +14,7 @@
  * eighth of the ring, so 16 cover more than a lap. */
 #define LEASE_HISTORY 16
 
-struct ring {
+struct fr_ring {
 	struct ring_shm_header *hdr; /* the mapping; data area at data */
 	uint8_t *data;
 	uint64_t capacity, mask;     /* validated copies, never re-read from the segment */
@@ -22,11 +22,11 @@ struct ring {
 	unsigned max_consumers;      /* validated copy */
 	int fd;                      /* holds this side's liveness lock; -1 once detached */
 	bool is_producer;
-	bool read_only;              /* ring_inspect_meta's look, no side attached */
-	bool detached;               /* ring_detach() ran: only close and getters remain */
+	bool read_only;              /* fr_ring_inspect_meta's look, no side attached */
+	bool detached;               /* fr_ring_detach() ran: only close and getters remain */
 	_Atomic bool lost;           /* the peer shrank the segment: the mapping is zeros now */
-	_Atomic bool interrupted;    /* ring_interrupt(): the current or next wait returns -ECANCELED */
-	char name[RING_NAME_MAX + 1];
+	_Atomic bool interrupted;    /* fr_ring_interrupt(): the current or next wait returns -ECANCELED */
+	char name[FR_RING_NAME_MAX + 1];
 
 	/* producer */
 	uint64_t tail;               /* own index; the shared one lags until publish */
@@ -35,13 +35,13 @@ struct ring {
 	uint64_t gate_seen;          /* the every-consumers' limit when one was last attached */
 	uint64_t step_pos, step_span; /* a held record at the lease's end, to step over */
 	uint64_t want_space;         /* what wait_for_space() waits for */
-	unsigned want_consumers;     /* what ring_wait_consumers() waits for */
+	unsigned want_consumers;     /* what fr_ring_wait_consumers() waits for */
 	uint64_t index;              /* data records committed (the next one's index) */
 	uint64_t lease_pos[LEASE_HISTORY], lease_index[LEASE_HISTORY];
 	unsigned lease_next;         /* where the next lease start is remembered */
-	enum ring_full_policy policy;
+	enum fr_ring_full_policy policy;
 	bool reserved, eos_marked;
-	uint64_t gate_at_wait;       /* the gate when ring_wait_drained() went to sleep */
+	uint64_t gate_at_wait;       /* the gate when fr_ring_wait_drained() went to sleep */
 	uint32_t roster_at_wait;     /* the roster then */
 	uint64_t res_lead, res_len;  /* outstanding reservation: alignment pad, length */
 	uint64_t frame_seq;          /* next frame sequence number (frame.c) */
@@ -66,17 +66,17 @@ struct ring {
 };
 
 /* segment.c: open, validate and map NAME for a read-only look (no side attached). */
-int open_segment(ring_t **out, const char *name);
+int open_segment(fr_ring_t **out, const char *name);
 
-/* meta.c: what ring_end_reason() returns, read from H. */
+/* meta.c: what fr_ring_end_reason() returns, read from H. */
 int read_end_reason(const struct ring_shm_header *h, char *msg, size_t len);
 
 /* queue.c: mark end of stream on producer R, telling consumers that the
  * ring was replaced under its name (RING_EOS_REPLACED). */
-void mark_eos_replaced(ring_t *r);
+void mark_eos_replaced(fr_ring_t *r);
 
 /* queue.c: publish the consumer's head (release) and wake a producer that sleeps for space. */
-void publish_head(ring_t *r);
+void publish_head(fr_ring_t *r);
 
 /* Exported API functions are marked with this; everything else stays hidden. */
 #define RING_API __attribute__((visibility("default")))
@@ -86,12 +86,12 @@ static inline uint64_t round8(uint64_t v)
 	return (v + 7) & ~(uint64_t)7;
 }
 
-static inline bool mapping_lost(const ring_t *r)
+static inline bool mapping_lost(const fr_ring_t *r)
 {
 	return atomic_load_explicit(&r->lost, memory_order_relaxed);
 }
 
-static inline struct ring_record_header *record_at(const ring_t *r, uint64_t pos)
+static inline struct ring_record_header *record_at(const fr_ring_t *r, uint64_t pos)
 {
 	return (struct ring_record_header *)(r->data + (pos & r->mask));
 }
@@ -116,12 +116,12 @@ struct deadline {
 	uint64_t at;        /* 0: not yet computed */
 };
 
-typedef bool (*ready_fn)(ring_t *r);
+typedef bool (*ready_fn)(fr_ring_t *r);
 
 /* Sleep on WORD until READY(r) holds or the slice/deadline passes.
  * Returns 0 to re-check, -ETIMEDOUT at the deadline, -EOWNERDEAD, -EINTR,
- * -EFAULT, -ECANCELED (ring_interrupt). */
-int wait_until(ring_t *r, _Atomic uint32_t *word, _Atomic uint64_t *wait_counter, ready_fn ready,
+ * -EFAULT, -ECANCELED (fr_ring_interrupt). */
+int wait_until(fr_ring_t *r, _Atomic uint32_t *word, _Atomic uint64_t *wait_counter, ready_fn ready,
 	       struct deadline *dl);
 
 /* The other side announced a sleep: wake it. Called after the index store;
@@ -131,24 +131,24 @@ void wake_if_sleeping_fenced(_Atomic uint32_t *word, _Atomic uint64_t *wake_coun
 
 /* Whether the peer has died: it was attached and no longer holds its lock
  * (rate-limited to one look per LIVENESS_CHECK_INTERVAL). */
-bool peer_dead(ring_t *r);
+bool peer_dead(fr_ring_t *r);
 
 /* Whether the producer holds its lock; 1 yes, 0 no, or a negative errno. */
-int producer_alive(const ring_t *r);
+int producer_alive(const fr_ring_t *r);
 
 /* Whether consumers have been attached and none is now (a pipe without a reader). */
-bool consumer_detached(ring_t *r);
+bool consumer_detached(fr_ring_t *r);
 
 /* queue.c: how far behind the tail the slowest attached every-consumer is
  * (bytes), or UINT64_MAX when none is attached. */
-uint64_t every_lag(const ring_t *r);
+uint64_t every_lag(const fr_ring_t *r);
 
 /* The roster: bit i set for an attached consumer in slot i (LIVE: in LATEST mode). */
-uint32_t roster(const ring_t *r, uint32_t *live);
+uint32_t roster(const fr_ring_t *r, uint32_t *live);
 
 /* The producer takes slot I off the roster if its consumer is dead (holding
  * the slot's lock while it does, so a new consumer cannot be caught in
  * between). Returns true if it was dead. */
-bool reap_if_dead(ring_t *r, unsigned i);
+bool reap_if_dead(fr_ring_t *r, unsigned i);
 
 #endif

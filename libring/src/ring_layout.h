@@ -77,7 +77,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "ring.h" /* RING_META_SIZE, RING_EOS_MESSAGE_MAX */
+#include "ring.h" /* FR_RING_META_SIZE, FR_RING_EOS_MESSAGE_MAX */
 
 #define RING_MAGIC 0x31474e49524d5246ull /* "FRMRING1" little-endian */
 #define RING_LAYOUT_VERSION 4u /* 4: 256-byte meta, error end of stream; 3: consumer table (fan-out); 2: liveness by file locks */
@@ -86,9 +86,9 @@
 
 /* The eos field. */
 #define RING_EOS_NONE 0u
-#define RING_EOS_CLEAN 1u /* ring_mark_eos(), or the producer closed */
-#define RING_EOS_ERROR 2u /* ring_mark_eos_error(): eos_error and eos_message say why */
-#define RING_EOS_REPLACED 3u /* ring_replace(): a new ring has this ring's name */
+#define RING_EOS_CLEAN 1u /* fr_ring_mark_eos(), or the producer closed */
+#define RING_EOS_ERROR 2u /* fr_ring_mark_eos_error(): eos_error and eos_message say why */
+#define RING_EOS_REPLACED 3u /* fr_ring_replace(): a new ring has this ring's name */
 
 #define RING_REC_HDR 8u
 #define RING_REC_DATA 0x41544144u /* "DATA" */
@@ -108,7 +108,7 @@
 
 #define RING_CONSUMERS_MAX 12u   /* slots in the consumer table (it fills the header page) */
 #define RING_CONSUMERS_OFFSET 1024u
-#define RING_MODE_EVERY 0u       /* enum ring_consumer_mode */
+#define RING_MODE_EVERY 0u       /* enum fr_ring_consumer_mode */
 #define RING_MODE_LATEST 1u
 
 struct ring_record_header {
@@ -147,7 +147,7 @@ struct ring_shm_header {
 	_Atomic uint64_t magic;   /*   0 RING_MAGIC, stored last with release */
 	uint32_t layout_version;  /*   8 RING_LAYOUT_VERSION */
 	uint32_t header_size;     /*  12 RING_HEADER_SIZE: offset of the data area */
-	uint64_t capacity;        /*  16 data area bytes, power of two, <= RING_MAX_CAPACITY */
+	uint64_t capacity;        /*  16 data area bytes, power of two, <= FR_RING_MAX_CAPACITY */
 	uint64_t segment_size;    /*  24 header_size + capacity; the file is this long and fully backed */
 	uint32_t max_consumers;   /*  32 slots in use by this ring, 1..RING_CONSUMERS_MAX */
 	uint8_t pad0[RING_LINE - 36];
@@ -156,7 +156,7 @@ struct ring_shm_header {
 	alignas(RING_LINE) _Atomic uint64_t tail; /* 128 bytes published; release after record bytes */
 	_Atomic uint32_t producer_pid;            /* 136 for display only (liveness: RING_LOCK_PRODUCER); 0 after close */
 	_Atomic uint32_t eos;                     /* 140 RING_EOS_*: no record follows the last one */
-	_Atomic uint32_t on_full;                 /* 144 enum ring_full_policy, informative */
+	_Atomic uint32_t on_full;                 /* 144 enum fr_ring_full_policy, informative */
 	uint32_t pad1;                            /* 148 */
 	_Atomic uint64_t records_written;         /* 152 */
 	_Atomic uint64_t bytes_written;           /* 160 */
@@ -182,16 +182,16 @@ struct ring_shm_header {
 	/* line 3: the producer's futex word, alone (read by every release). */
 	alignas(RING_LINE) _Atomic uint32_t producer_sleeping; /* 384 1: producer waits for space */
 
-	/* lines 4..5: stream description set by the producer (ring_set_meta),
+	/* lines 4..5: stream description set by the producer (fr_ring_set_meta),
 	 * guarded by a sequence lock: odd while being written. */
 	alignas(RING_LINE) _Atomic uint32_t meta_seq; /* 512 */
-	_Atomic uint32_t meta_len;                    /* 516 <= RING_META_SIZE */
-	_Atomic uint64_t meta[RING_META_SIZE / 8];    /* 520 */
+	_Atomic uint32_t meta_len;                    /* 516 <= FR_RING_META_SIZE */
+	_Atomic uint64_t meta[FR_RING_META_SIZE / 8];    /* 520 */
 
 	/* why the stream ended, when eos is RING_EOS_ERROR: written once by the
 	 * producer before it stores eos (release), read after eos (acquire). */
 	int32_t eos_error;                            /* 776 a negative errno value */
-	char eos_message[RING_EOS_MESSAGE_MAX];       /* 780 one line, NUL-terminated (unless hostile) */
+	char eos_message[FR_RING_EOS_MESSAGE_MAX];       /* 780 one line, NUL-terminated (unless hostile) */
 	uint8_t pad4[RING_CONSUMERS_OFFSET - 908];    /* 908 */
 
 	/* lines 8..31: the consumer table. */
@@ -253,6 +253,6 @@ RING_ASSERT_SLOT(futex_wakes, 136);
 #undef RING_ASSERT_SLOT
 _Static_assert(sizeof(struct ring_consumer_slot) == 2 * RING_LINE, "a slot is two lines");
 _Static_assert(sizeof(struct ring_shm_header) == RING_HEADER_SIZE, "the header fills its page");
-_Static_assert(sizeof(((struct ring_shm_header *)0)->meta) == RING_META_SIZE, "RING_META_SIZE");
+_Static_assert(sizeof(((struct ring_shm_header *)0)->meta) == FR_RING_META_SIZE, "FR_RING_META_SIZE");
 
 #endif /* FRAMERING_RING_LAYOUT_H */

@@ -15,14 +15,14 @@
 
 /* ------------------------------------------------------------ names, headers */
 
-static int check_name(const char *name, char path[RING_NAME_MAX + 2])
+static int check_name(const char *name, char path[FR_RING_NAME_MAX + 2])
 {
 	if (!name)
 		return -EINVAL;
 	size_t n = strlen(name);
 	if (n == 0)
 		return -EINVAL;
-	if (n > RING_NAME_MAX)
+	if (n > FR_RING_NAME_MAX)
 		return -ENAMETOOLONG;
 	if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
 		return -EINVAL;
@@ -53,7 +53,7 @@ static int validate_header(const struct ring_shm_header *h, const struct stat *s
 	if (h->layout_version != RING_LAYOUT_VERSION)
 		return -EPROTO;
 	uint64_t cap = h->capacity;
-	if (h->header_size != RING_HEADER_SIZE || cap < RING_MIN_CAPACITY || cap > RING_MAX_CAPACITY ||
+	if (h->header_size != RING_HEADER_SIZE || cap < FR_RING_MIN_CAPACITY || cap > FR_RING_MAX_CAPACITY ||
 	    (cap & (cap - 1)) != 0 || h->segment_size != RING_HEADER_SIZE + cap ||
 	    h->segment_size > file_size || (uint64_t)st->st_blocks * 512 < h->segment_size ||
 	    h->max_consumers < 1 || h->max_consumers > RING_CONSUMERS_MAX)
@@ -103,7 +103,7 @@ static uint32_t attached_slots(const struct ring_shm_header *h, unsigned max_con
 
 /* ONLY: the one slot whose counters count (a consumer's own), or -1 for the sum over all slots. */
 static void fill_stats(const struct ring_shm_header *h, uint64_t capacity, unsigned max_consumers, int fd, int self,
-		       int only, struct ring_stats *st)
+		       int only, struct fr_ring_stats *st)
 {
 	memset(st, 0, sizeof(*st));
 	st->capacity = capacity;
@@ -119,7 +119,7 @@ static void fill_stats(const struct ring_shm_header *h, uint64_t capacity, unsig
 	st->producer_pid = (pid_t)(LOAD(producer_pid) & 0x7fffffff);
 	st->eos = LOAD(eos) != 0;
 	st->eos_error = read_end_reason(h, NULL, 0);
-	st->on_full = LOAD(on_full) == RING_FULL_DROP ? RING_FULL_DROP : RING_FULL_BLOCK;
+	st->on_full = LOAD(on_full) == FR_RING_FULL_DROP ? FR_RING_FULL_DROP : FR_RING_FULL_BLOCK;
 	st->consumers_reaped = LOAD(consumers_reaped);
 #undef LOAD
 	uint32_t live, attached = attached_slots(h, max_consumers, &live);
@@ -154,7 +154,7 @@ static void fill_stats(const struct ring_shm_header *h, uint64_t capacity, unsig
 
 /* Describe the attached consumers of a header (up to MAX into OUT); returns how many are attached. */
 static int fill_consumers(const struct ring_shm_header *h, uint64_t capacity, unsigned max_consumers, int fd,
-			  int self, struct ring_consumer_info *out, unsigned max)
+			  int self, struct fr_ring_consumer_info *out, unsigned max)
 {
 	uint32_t live, attached = attached_slots(h, max_consumers, &live);
 	uint64_t tail = atomic_load_explicit(&h->tail, memory_order_relaxed);
@@ -165,12 +165,12 @@ static int fill_consumers(const struct ring_shm_header *h, uint64_t capacity, un
 			continue;
 		unsigned i = (unsigned)__builtin_ctz(who);
 		const struct ring_consumer_slot *s = &h->consumers[i];
-		struct ring_consumer_info *c = &out[n];
+		struct fr_ring_consumer_info *c = &out[n];
 		memset(c, 0, sizeof(*c));
 		c->slot = i;
 		c->pid = (pid_t)(atomic_load_explicit(&s->pid, memory_order_relaxed) & 0x7fffffff);
 		c->alive = side_alive(fd, self, RING_LOCK_CONSUMER + i);
-		c->mode = (live & (1u << i)) ? RING_CONSUMER_LATEST : RING_CONSUMER_EVERY;
+		c->mode = (live & (1u << i)) ? FR_RING_CONSUMER_LATEST : FR_RING_CONSUMER_EVERY;
 		c->records_read = atomic_load_explicit(&s->records_read, memory_order_relaxed) -
 				  atomic_load_explicit(&s->read_base, memory_order_relaxed);
 		c->bytes_read = atomic_load_explicit(&s->bytes_read, memory_order_relaxed);
@@ -179,13 +179,13 @@ static int fill_consumers(const struct ring_shm_header *h, uint64_t capacity, un
 		uint64_t next = atomic_load_explicit(&s->next_index, memory_order_relaxed);
 		c->lag_records = written > next ? written - next : 0;
 		uint64_t head = atomic_load_explicit(&s->head, memory_order_relaxed);
-		if (c->mode == RING_CONSUMER_EVERY && tail - head <= capacity)
+		if (c->mode == FR_RING_CONSUMER_EVERY && tail - head <= capacity)
 			c->lag_bytes = tail - head;
 	}
 	return (int)n;
 }
 
-static void unmap_and_free(ring_t *r)
+static void unmap_and_free(fr_ring_t *r)
 {
 	if (r->hdr) {
 		plat_unguard_mapping(r->hdr);
@@ -203,7 +203,7 @@ static void unmap_and_free(ring_t *r)
  * zero pages and r->lost, which every call then reports as -EFAULT. Without
  * a free guard slot (hundreds of rings in one process) the ring still works,
  * unguarded, as a ring without this protection would. */
-static int map_guarded(ring_t *r, int prot, int flags)
+static int map_guarded(fr_ring_t *r, int prot, int flags)
 {
 	void *map = mmap(NULL, r->map_size, prot, MAP_SHARED | flags, r->fd, 0);
 	if (map == MAP_FAILED)
@@ -273,27 +273,27 @@ static int lock_stale_ring(const char *path, int *stale)
 /* Build a producer ring for NAME (checked into PATH) with OPTS, locked,
  * mapped and with its header whole, but not yet under its name (TMP_PATH
  * is its private name, "" if it has none). */
-static int build_segment(ring_t **out, const char *name, const struct ring_create_opts *opts, char path[RING_NAME_MAX + 2],
+static int build_segment(fr_ring_t **out, const char *name, const struct fr_ring_create_opts *opts, char path[FR_RING_NAME_MAX + 2],
 			 char tmp_path[PLAT_SHM_PATH_MAX])
 {
 	int rc;
 	tmp_path[0] = '\0';
 	if ((rc = check_name(name, path)) < 0)
 		return rc;
-	uint64_t cap = opts && opts->capacity ? opts->capacity : RING_DEFAULT_CAPACITY;
-	if (cap < RING_MIN_CAPACITY || cap > RING_MAX_CAPACITY || (cap & (cap - 1)) != 0)
+	uint64_t cap = opts && opts->capacity ? opts->capacity : FR_RING_DEFAULT_CAPACITY;
+	if (cap < FR_RING_MIN_CAPACITY || cap > FR_RING_MAX_CAPACITY || (cap & (cap - 1)) != 0)
 		return -EINVAL;
 	mode_t mode = opts && opts->mode ? opts->mode : 0600;
 	if (mode & ~(mode_t)0777)
 		return -EINVAL;
-	enum ring_full_policy policy = opts ? opts->on_full : RING_FULL_BLOCK;
-	if (policy != RING_FULL_BLOCK && policy != RING_FULL_DROP)
+	enum fr_ring_full_policy policy = opts ? opts->on_full : FR_RING_FULL_BLOCK;
+	if (policy != FR_RING_FULL_BLOCK && policy != FR_RING_FULL_DROP)
 		return -EINVAL;
-	unsigned consumers = opts && opts->max_consumers ? opts->max_consumers : RING_DEFAULT_CONSUMERS;
-	if (consumers > RING_MAX_CONSUMERS)
+	unsigned consumers = opts && opts->max_consumers ? opts->max_consumers : FR_RING_DEFAULT_CONSUMERS;
+	if (consumers > FR_RING_MAX_CONSUMERS)
 		return -EINVAL;
 
-	ring_t *r = calloc(1, sizeof(*r));
+	fr_ring_t *r = calloc(1, sizeof(*r));
 	if (!r)
 		return -ENOMEM;
 	r->is_producer = true;
@@ -302,7 +302,7 @@ static int build_segment(ring_t **out, const char *name, const struct ring_creat
 	r->map_size = RING_HEADER_SIZE + cap;
 	r->max_consumers = consumers;
 	r->policy = policy;
-	r->gate_seen = cap; /* the first consumer reads from the first record: wait for it (RING_FULL_BLOCK) */
+	r->gate_seen = cap; /* the first consumer reads from the first record: wait for it (FR_RING_FULL_BLOCK) */
 	memcpy(r->name, name, strlen(name) + 1);
 
 	/* Built without a name (or under a private one) and linked into place
@@ -336,10 +336,10 @@ static int build_segment(ring_t **out, const char *name, const struct ring_creat
 	return 0;
 }
 
-RING_API int ring_create(ring_t **out, const char *name, const struct ring_create_opts *opts)
+RING_API int fr_ring_create(fr_ring_t **out, const char *name, const struct fr_ring_create_opts *opts)
 {
-	char path[RING_NAME_MAX + 2], tmp_path[PLAT_SHM_PATH_MAX];
-	ring_t *r;
+	char path[FR_RING_NAME_MAX + 2], tmp_path[PLAT_SHM_PATH_MAX];
+	fr_ring_t *r;
 	if (!out)
 		return -EINVAL;
 	*out = NULL;
@@ -374,10 +374,10 @@ RING_API int ring_create(ring_t **out, const char *name, const struct ring_creat
 	return 0;
 }
 
-RING_API int ring_replace(ring_t *old, ring_t **out, const struct ring_create_opts *opts)
+RING_API int fr_ring_replace(fr_ring_t *old, fr_ring_t **out, const struct fr_ring_create_opts *opts)
 {
-	char path[RING_NAME_MAX + 2], tmp_path[PLAT_SHM_PATH_MAX];
-	ring_t *r;
+	char path[FR_RING_NAME_MAX + 2], tmp_path[PLAT_SHM_PATH_MAX];
+	fr_ring_t *r;
 	if (!old || !out)
 		return -EINVAL;
 	*out = NULL;
@@ -395,7 +395,7 @@ RING_API int ring_replace(ring_t *old, ring_t **out, const struct ring_create_op
 	/* We hold the old ring's producer lock, so its name is ours to take
 	 * away (nobody else removes it meanwhile), and ours to give to the new
 	 * segment. The name is missing for a moment in between: a consumer
-	 * looking for it then waits for it (ring_open_wait). */
+	 * looking for it then waits for it (fr_ring_open_wait). */
 	rc = remove_name_if_ours(path, old->fd);
 	if (rc == 0 || rc == -ENOENT)
 		rc = plat_shm_publish(r->fd, tmp_path, path);
@@ -409,16 +409,16 @@ RING_API int ring_replace(ring_t *old, ring_t **out, const struct ring_create_op
 	/* Only now, with the new ring in place: consumers that read the mark
 	 * and come back for the name find the new ring. */
 	mark_eos_replaced(old);
-	ring_detach(old); /* its name is no longer its own: nothing is removed */
+	fr_ring_detach(old); /* its name is no longer its own: nothing is removed */
 	*out = r;
 	return 0;
 }
 
 /* Open, validate and map NAME: read-write (WRITABLE) for a consumer, or
  * read-only for a look with no side attached. */
-static int map_segment(ring_t **out, const char *name, bool writable)
+static int map_segment(fr_ring_t **out, const char *name, bool writable)
 {
-	char path[RING_NAME_MAX + 2];
+	char path[FR_RING_NAME_MAX + 2];
 	struct ring_shm_header h;
 	int rc;
 	if (!out)
@@ -429,7 +429,7 @@ static int map_segment(ring_t **out, const char *name, bool writable)
 	int fd = open_checked(path, writable, &h);
 	if (fd < 0)
 		return fd;
-	ring_t *r = calloc(1, sizeof(*r));
+	fr_ring_t *r = calloc(1, sizeof(*r));
 	if (!r) {
 		close(fd);
 		return -ENOMEM;
@@ -452,24 +452,24 @@ static int map_segment(ring_t **out, const char *name, bool writable)
 	return 0;
 }
 
-int open_segment(ring_t **out, const char *name)
+int open_segment(fr_ring_t **out, const char *name)
 {
 	return map_segment(out, name, false);
 }
 
-int producer_alive(const ring_t *r)
+int producer_alive(const fr_ring_t *r)
 {
 	if (r->fd < 0)
 		return 0;
 	return plat_byte_locked(r->fd, RING_LOCK_PRODUCER);
 }
 
-static int attach_wait(ring_t **out, const char *name, const struct ring_attach_opts *opts);
+static int attach_wait(fr_ring_t **out, const char *name, const struct fr_ring_attach_opts *opts);
 
 /* Take ourselves off the roster: the attached bit before the live bit, so
  * the producer never sees a live consumer as an every-consumer. The pid goes
  * to 0 first: a clean detach, not a death. */
-static void leave_roster(ring_t *r)
+static void leave_roster(fr_ring_t *r)
 {
 	uint32_t bit = 1u << r->slot_index;
 	atomic_store_explicit(&r->slot->hold, 0, memory_order_release);
@@ -479,7 +479,7 @@ static void leave_roster(ring_t *r)
 }
 
 /* Take the first free slot of the consumer table: its lock is the slot. */
-static int take_slot(ring_t *r)
+static int take_slot(fr_ring_t *r)
 {
 	for (unsigned i = 0; i < r->max_consumers; i++) {
 		int rc = plat_lock_byte(r->fd, RING_LOCK_CONSUMER + i);
@@ -498,7 +498,7 @@ static int take_slot(ring_t *r)
  * whole. The head goes out, then the roster bit, then the claim is checked
  * (ring_layout.h): a producer that claimed past our start before it saw us
  * makes us start later, at the oldest record still whole then. */
-static int join_every(ring_t *r)
+static int join_every(fr_ring_t *r)
 {
 	struct ring_shm_header *h = r->hdr;
 	uint32_t bit = 1u << r->slot_index;
@@ -528,7 +528,7 @@ static int join_every(ring_t *r)
 
 /* Join as a LATEST consumer: the first peek returns the newest record. The
  * live bit goes first, so the producer never takes us for an EVERY consumer. */
-static int join_latest(ring_t *r)
+static int join_latest(fr_ring_t *r)
 {
 	struct ring_shm_header *h = r->hdr;
 	uint32_t bit = 1u << r->slot_index;
@@ -545,16 +545,16 @@ static int join_latest(ring_t *r)
 	return 0;
 }
 
-RING_API int ring_attach(ring_t **out, const char *name, const struct ring_attach_opts *opts)
+RING_API int fr_ring_attach(fr_ring_t **out, const char *name, const struct fr_ring_attach_opts *opts)
 {
-	struct ring_attach_opts none = {RING_CONSUMER_EVERY, 0};
+	struct fr_ring_attach_opts none = {FR_RING_CONSUMER_EVERY, 0};
 	if (!opts)
 		opts = &none;
-	if (opts->mode != RING_CONSUMER_EVERY && opts->mode != RING_CONSUMER_LATEST)
+	if (opts->mode != FR_RING_CONSUMER_EVERY && opts->mode != FR_RING_CONSUMER_LATEST)
 		return -EINVAL;
 	if (opts->wait_ns != 0)
 		return attach_wait(out, name, opts);
-	ring_t *r;
+	fr_ring_t *r;
 	if (!out)
 		return -EINVAL;
 	*out = NULL;
@@ -566,7 +566,7 @@ RING_API int ring_attach(ring_t **out, const char *name, const struct ring_attac
 		return rc;
 	}
 	struct ring_consumer_slot *s = r->slot;
-	r->mode = opts->mode == RING_CONSUMER_LATEST ? RING_MODE_LATEST : RING_MODE_EVERY;
+	r->mode = opts->mode == FR_RING_CONSUMER_LATEST ? RING_MODE_LATEST : RING_MODE_EVERY;
 	/* The slot is ours (its lock): a dead predecessor's leftovers go. */
 	atomic_store_explicit(&s->hold, 0, memory_order_relaxed);
 	atomic_store_explicit(&s->mode, r->mode, memory_order_relaxed);
@@ -585,35 +585,35 @@ RING_API int ring_attach(ring_t **out, const char *name, const struct ring_attac
 		return rc;
 	}
 	atomic_fetch_add_explicit(&r->hdr->consumer_attaches, 1, memory_order_relaxed);
-	/* A producer may be waiting for a consumer (ring_wait_drained, or its first). */
+	/* A producer may be waiting for a consumer (fr_ring_wait_drained, or its first). */
 	wake_if_sleeping(&r->hdr->producer_sleeping, &r->hdr->producer_futex_wakes);
 	*out = r;
 	return 0;
 }
 
-RING_API int ring_open(ring_t **out, const char *name)
+RING_API int fr_ring_open(fr_ring_t **out, const char *name)
 {
-	return ring_attach(out, name, NULL);
+	return fr_ring_attach(out, name, NULL);
 }
 
-/* ring_attach() that waits for NAME with a live producer. */
-static int attach_wait(ring_t **out, const char *name, const struct ring_attach_opts *opts)
+/* fr_ring_attach() that waits for NAME with a live producer. */
+static int attach_wait(fr_ring_t **out, const char *name, const struct fr_ring_attach_opts *opts)
 {
-	char path[RING_NAME_MAX + 2];
+	char path[FR_RING_NAME_MAX + 2];
 	if (!out)
 		return -EINVAL;
 	*out = NULL;
 	int rc = check_name(name, path);
 	if (rc < 0)
 		return rc;
-	struct ring_attach_opts now = {opts->mode, 0};
+	struct fr_ring_attach_opts now = {opts->mode, 0};
 	int64_t timeout_ns = opts->wait_ns;
 	uint64_t deadline = timeout_ns < 0 ? UINT64_MAX : plat_now_ns() + (uint64_t)timeout_ns;
 	/* The watch first, then the look: a ring linked in between is seen. */
 	int watch = -1;
 	plat_watch_shm_dir(&watch, 0);
 	for (;;) {
-		rc = ring_attach(out, name, &now); /* rings appear whole (ring_create links them in) */
+		rc = fr_ring_attach(out, name, &now); /* rings appear whole (fr_ring_create links them in) */
 		if (rc == 0 && producer_alive(*out) == 0 &&
 		    !atomic_load_explicit(&(*out)->hdr->eos, memory_order_acquire)) {
 			/* A dead producer's ring: wait for the one that reclaims the
@@ -621,7 +621,7 @@ static int attach_wait(ring_t **out, const char *name, const struct ring_attach_
 			 * whose producer marked end of stream before it went (it may
 			 * have closed just after we joined, waiting for us) is kept:
 			 * its records are ours to read, then end of stream. */
-			ring_t *stale = *out;
+			fr_ring_t *stale = *out;
 			*out = NULL;
 			leave_roster(stale);
 			unmap_and_free(stale);
@@ -645,22 +645,22 @@ static int attach_wait(ring_t **out, const char *name, const struct ring_attach_
 	return rc;
 }
 
-RING_API int ring_open_wait(ring_t **out, const char *name, int64_t timeout_ns)
+RING_API int fr_ring_open_wait(fr_ring_t **out, const char *name, int64_t timeout_ns)
 {
-	struct ring_attach_opts opts = {RING_CONSUMER_EVERY, timeout_ns == 0 ? 1 : timeout_ns};
-	return ring_attach(out, name, &opts);
+	struct fr_ring_attach_opts opts = {FR_RING_CONSUMER_EVERY, timeout_ns == 0 ? 1 : timeout_ns};
+	return fr_ring_attach(out, name, &opts);
 }
 
 /* ------------------------------------------------------------ detach / close */
 
-static int producer_detach(ring_t *r, const char *path)
+static int producer_detach(fr_ring_t *r, const char *path)
 {
 	struct ring_shm_header *h = r->hdr;
 	int rc = 0;
 	if (r->reserved)
-		ring_abort(r);
+		fr_ring_abort(r);
 	if (!r->eos_marked)
-		rc = ring_mark_eos(r); /* on failure, still remove the name below */
+		rc = fr_ring_mark_eos(r); /* on failure, still remove the name below */
 	/* We hold our own producer lock: the name is ours to remove, if it still names us. */
 	int unlinked = remove_name_if_ours(path, r->fd);
 	if (rc == 0 && unlinked < 0 && unlinked != -ENOENT)
@@ -669,12 +669,12 @@ static int producer_detach(ring_t *r, const char *path)
 	return rc;
 }
 
-static int consumer_detach(ring_t *r, const char *path)
+static int consumer_detach(fr_ring_t *r, const char *path)
 {
 	struct ring_shm_header *h = r->hdr;
 	int rc = 0;
 	if (r->peeked)
-		rc = ring_release(r);
+		rc = fr_ring_release(r);
 	else
 		publish_head(r);
 	/* Off the roster before the lock goes: a clean detach frees the slot
@@ -696,9 +696,9 @@ static int consumer_detach(ring_t *r, const char *path)
 	return rc;
 }
 
-RING_API int ring_detach(ring_t *r)
+RING_API int fr_ring_detach(fr_ring_t *r)
 {
-	char path[RING_NAME_MAX + 2];
+	char path[FR_RING_NAME_MAX + 2];
 	int rc = 0;
 	if (!r)
 		return -EINVAL;
@@ -718,11 +718,11 @@ RING_API int ring_detach(ring_t *r)
 	return rc;
 }
 
-RING_API int ring_close(ring_t **rp)
+RING_API int fr_ring_close(fr_ring_t **rp)
 {
 	if (!rp || !*rp)
 		return 0;
-	int rc = ring_detach(*rp);
+	int rc = fr_ring_detach(*rp);
 	unmap_and_free(*rp);
 	*rp = NULL;
 	return rc;
@@ -731,14 +731,14 @@ RING_API int ring_close(ring_t **rp)
 /* ------------------------------------------------------------ both sides, and from outside */
 
 /* The lock byte our own descriptor holds (it does not show through it), or -1. */
-static int own_lock(const ring_t *r)
+static int own_lock(const fr_ring_t *r)
 {
 	if (r->read_only || r->detached)
 		return -1;
 	return r->is_producer ? (int)RING_LOCK_PRODUCER : (int)(RING_LOCK_CONSUMER + r->slot_index);
 }
 
-RING_API void ring_get_stats(const ring_t *r, struct ring_stats *st)
+RING_API void fr_ring_get_stats(const fr_ring_t *r, struct fr_ring_stats *st)
 {
 	if (!r || !st)
 		return;
@@ -746,9 +746,9 @@ RING_API void ring_get_stats(const ring_t *r, struct ring_stats *st)
 		   r->is_producer || r->read_only ? -1 : (int)r->slot_index, st);
 }
 
-RING_API int ring_inspect(const char *name, struct ring_stats *st)
+RING_API int fr_ring_inspect(const char *name, struct fr_ring_stats *st)
 {
-	char path[RING_NAME_MAX + 2];
+	char path[FR_RING_NAME_MAX + 2];
 	struct ring_shm_header h;
 	int rc;
 	if (!st)
@@ -763,9 +763,9 @@ RING_API int ring_inspect(const char *name, struct ring_stats *st)
 	return 0;
 }
 
-RING_API int ring_unlink_stale(const char *name)
+RING_API int fr_ring_unlink_stale(const char *name)
 {
-	char path[RING_NAME_MAX + 2];
+	char path[FR_RING_NAME_MAX + 2];
 	struct ring_shm_header h;
 	int rc = check_name(name, path);
 	if (rc < 0)
@@ -782,7 +782,7 @@ RING_API int ring_unlink_stale(const char *name)
 	return rc;
 }
 
-RING_API bool ring_peer_alive(const ring_t *r)
+RING_API bool fr_ring_peer_alive(const fr_ring_t *r)
 {
 	if (!r || r->read_only || r->fd < 0)
 		return false;
@@ -794,16 +794,16 @@ RING_API bool ring_peer_alive(const ring_t *r)
 	return false;
 }
 
-RING_API int ring_consumers(const ring_t *r, struct ring_consumer_info *out, unsigned max)
+RING_API int fr_ring_consumers(const fr_ring_t *r, struct fr_ring_consumer_info *out, unsigned max)
 {
 	if (!r || (!out && max))
 		return -EINVAL;
 	return fill_consumers(r->hdr, r->capacity, r->max_consumers, r->fd, own_lock(r), out, max);
 }
 
-RING_API int ring_inspect_consumers(const char *name, struct ring_consumer_info *out, unsigned max)
+RING_API int fr_ring_inspect_consumers(const char *name, struct fr_ring_consumer_info *out, unsigned max)
 {
-	char path[RING_NAME_MAX + 2];
+	char path[FR_RING_NAME_MAX + 2];
 	struct ring_shm_header h;
 	int rc;
 	if (!out && max)
@@ -818,7 +818,7 @@ RING_API int ring_inspect_consumers(const char *name, struct ring_consumer_info 
 	return rc;
 }
 
-RING_API void ring_mapping(const ring_t *r, const void **base, size_t *size)
+RING_API void fr_ring_mapping(const fr_ring_t *r, const void **base, size_t *size)
 {
 	if (base)
 		*base = r ? (const void *)r->hdr : NULL;
@@ -826,7 +826,7 @@ RING_API void ring_mapping(const ring_t *r, const void **base, size_t *size)
 		*size = r ? r->map_size : 0;
 }
 
-RING_API const char *ring_name(const ring_t *r)
+RING_API const char *fr_ring_name(const fr_ring_t *r)
 {
 	return r ? r->name : NULL;
 }

@@ -21,7 +21,7 @@
 
 /* ------------------------------------------------------------ waiting */
 
-bool peer_dead(ring_t *r)
+bool peer_dead(fr_ring_t *r)
 {
 	uint64_t now = plat_now_ns();
 	if (now - r->last_liveness_check < LIVENESS_CHECK_INTERVAL_NS)
@@ -42,7 +42,7 @@ bool peer_dead(ring_t *r)
 	return plat_byte_locked(r->fd, RING_LOCK_PRODUCER) == 0;
 }
 
-bool reap_if_dead(ring_t *r, unsigned i)
+bool reap_if_dead(fr_ring_t *r, unsigned i)
 {
 	/* A live consumer holds this byte: then we cannot take it. While we
 	 * hold it, no new consumer can take the slot and be taken off by us. */
@@ -68,14 +68,14 @@ static uint64_t deadline_at(struct deadline *d)
 	return d->at;
 }
 
-/* ring_interrupt() was called: consume it. */
-static bool take_interrupt(ring_t *r)
+/* fr_ring_interrupt() was called: consume it. */
+static bool take_interrupt(fr_ring_t *r)
 {
 	return atomic_load_explicit(&r->interrupted, memory_order_relaxed) &&
 	       atomic_exchange(&r->interrupted, false);
 }
 
-int wait_until(ring_t *r, _Atomic uint32_t *word, _Atomic uint64_t *wait_counter, ready_fn ready,
+int wait_until(fr_ring_t *r, _Atomic uint32_t *word, _Atomic uint64_t *wait_counter, ready_fn ready,
 	       struct deadline *dl)
 {
 	if (take_interrupt(r))
@@ -100,7 +100,7 @@ int wait_until(ring_t *r, _Atomic uint32_t *word, _Atomic uint64_t *wait_counter
 	if (peer_dead(r))
 		return -EOWNERDEAD;
 	/* Announce the sleep, then look once more (see ring_layout.h: the other
-	 * side stores its index, fences, then reads this word). ring_interrupt()
+	 * side stores its index, fences, then reads this word). fr_ring_interrupt()
 	 * does the same with its flag: it sets the flag, then clears this word
 	 * and wakes, so either we see the flag here or it sees the word. */
 	atomic_store_explicit(word, 1, memory_order_relaxed);
@@ -136,7 +136,7 @@ void wake_if_sleeping_fenced(_Atomic uint32_t *word, _Atomic uint64_t *wake_coun
 	}
 }
 
-RING_API int ring_interrupt(ring_t *r)
+RING_API int fr_ring_interrupt(fr_ring_t *r)
 {
 	if (!r)
 		return -EINVAL;
@@ -150,14 +150,14 @@ RING_API int ring_interrupt(ring_t *r)
 
 /* Whether consumers have been attached and none is now (a dead one is the
  * liveness check's business: it stays on the roster until reaped). */
-bool consumer_detached(ring_t *r)
+bool consumer_detached(fr_ring_t *r)
 {
 	return roster(r, NULL) == 0 && atomic_load_explicit(&r->hdr->consumer_attaches, memory_order_relaxed) > 0;
 }
 
 /* Everything committed has been read by every attached every-consumer (live
  * consumers take what they want and leave the rest). -1: nobody is attached. */
-static int all_read(ring_t *r)
+static int all_read(fr_ring_t *r)
 {
 	uint32_t attached = roster(r, NULL);
 	uint64_t lag = every_lag(r);
@@ -171,13 +171,13 @@ static int all_read(ring_t *r)
 	return lag == 0 || lag == UINT64_MAX;
 }
 
-static bool drained_or_roster_changed(ring_t *r)
+static bool drained_or_roster_changed(fr_ring_t *r)
 {
 	return all_read(r) == 1 || roster(r, NULL) != r->roster_at_wait ||
 	       atomic_load_explicit(&r->hdr->consumer_attaches, memory_order_relaxed) != r->gate_at_wait;
 }
 
-static int wait_drained_unchecked(ring_t *r, int64_t timeout_ns)
+static int wait_drained_unchecked(fr_ring_t *r, int64_t timeout_ns)
 {
 	if (!r)
 		return -EINVAL;
@@ -203,12 +203,12 @@ static int wait_drained_unchecked(ring_t *r, int64_t timeout_ns)
 	}
 }
 
-static bool enough_consumers(ring_t *r)
+static bool enough_consumers(fr_ring_t *r)
 {
 	return (unsigned)__builtin_popcount(roster(r, NULL)) >= r->want_consumers;
 }
 
-static int wait_consumers_unchecked(ring_t *r, unsigned n, int64_t timeout_ns)
+static int wait_consumers_unchecked(fr_ring_t *r, unsigned n, int64_t timeout_ns)
 {
 	if (!r)
 		return -EINVAL;
@@ -225,20 +225,20 @@ static int wait_consumers_unchecked(ring_t *r, unsigned n, int64_t timeout_ns)
 			return 0;
 		if (timeout_ns == 0)
 			return -EAGAIN;
-		/* Woken by every attach (ring_attach wakes a sleeping producer). */
+		/* Woken by every attach (fr_ring_attach wakes a sleeping producer). */
 		int rc = wait_until(r, &r->hdr->producer_sleeping, &r->hdr->producer_futex_waits, enough_consumers, &dl);
 		if (rc < 0 && !enough_consumers(r))
 			return rc;
 	}
 }
 
-RING_API int ring_wait_consumers(ring_t *r, unsigned n, int64_t timeout_ns)
+RING_API int fr_ring_wait_consumers(fr_ring_t *r, unsigned n, int64_t timeout_ns)
 {
 	int rc = wait_consumers_unchecked(r, n, timeout_ns);
 	return r && mapping_lost(r) ? -EFAULT : rc;
 }
 
-RING_API int ring_wait_drained(ring_t *r, int64_t timeout_ns)
+RING_API int fr_ring_wait_drained(fr_ring_t *r, int64_t timeout_ns)
 {
 	int rc = wait_drained_unchecked(r, timeout_ns);
 	return r && mapping_lost(r) ? -EFAULT : rc;

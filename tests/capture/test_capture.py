@@ -1060,7 +1060,7 @@ def test_dump_producer_died(ring):
         if cap.poll() is None:
             cap.kill()
             cap.wait()
-    # the consumer removes the stale segment when its producer is dead (ring_close)
+    # the consumer removes the stale segment when its producer is dead (fr_ring_close)
     if os.path.exists(shm_path(ring)):
         subprocess.run([CTL, "rm", ring], timeout=10)
 

@@ -38,7 +38,7 @@ FRAME_OFF_VERSION = 4
 # Damage that makes the ring unreadable from that point: the consumer must stop with exit 4.
 # Each breaks the second data record (the first frame is good, so the consumer is
 # reading when it meets the damage), except "tail-unaligned", which breaks the index
-# (ring_open checks it, so the consumer is refused at open).
+# (fr_ring_open checks it, so the consumer is refused at open).
 RING_DAMAGE = {
     "unknown-type": "a record header with an unknown type",
     "tail-unaligned": "a tail index that is not 8-aligned",
@@ -94,7 +94,7 @@ class Segment:
         self._m[off:off + len(data)] = data
 
     def mark_error_end(self, code, message):
-        """End the stream as a failed producer would (ring_mark_eos_error), with any bytes."""
+        """End the stream as a failed producer would (fr_ring_mark_eos_error), with any bytes."""
         self.put_u32(OFF_EOS_ERROR, code & 0xFFFFFFFF)
         self.put_bytes(OFF_EOS_MESSAGE, message[:128].ljust(128, b"\0"))
         self.put_u32(OFF_EOS, 2)

@@ -26,16 +26,16 @@ INCLUDE = REPO / "libring" / "include"
 
 #: Every ctypes struct of the binding and the C struct it stands for.
 STRUCTS = {
-    _lib.RingStatsStruct: "struct ring_stats",
-    _lib.RingCreateOpts: "struct ring_create_opts",
-    _lib.FrameHeader: "struct frame_header",
-    _lib.FramePlane: "struct frame_plane",
+    _lib.RingStatsStruct: "struct fr_ring_stats",
+    _lib.RingCreateOpts: "struct fr_ring_create_opts",
+    _lib.FrameHeader: "struct fr_frame_header",
+    _lib.FramePlane: "struct fr_frame_plane",
 }
 #: Enum fields: their signedness is the compiler's choice (gcc makes an enum without negative
 #: values unsigned); ctypes has no enum type and c_int is the convention.
-ENUM_FIELDS = {("struct ring_stats", "on_full"), ("struct ring_create_opts", "on_full")}
-#: The constants _lib.py mirrors, by the C name of each.
-CONSTANTS = {name: "FRAME_" + name if name.startswith("FMT_") else name
+ENUM_FIELDS = {("struct fr_ring_stats", "on_full"), ("struct fr_ring_create_opts", "on_full")}
+#: The constants _lib.py mirrors (Python name: the C name, which carries the FR_ prefix).
+CONSTANTS = {name: "FR_FRAME_" + name if name.startswith("FMT_") else "FR_" + name
              for name in ("FRAME_HEADER_SIZE", "FRAME_ALIGN", "FRAME_MAX_PLANES", "FRAME_MAX_DIM",
                           "FRAME_FLAG_KEY", "FRAME_FLAG_DISCONTINUITY", "FRAME_FLAG_EOS",
                           "RING_WAIT_FOREVER", "RING_FULL_BLOCK", "RING_FULL_DROP", "RING_META_SIZE",
@@ -140,12 +140,12 @@ def test_constants_match_c(c_view):
 
 
 def test_every_c_format_is_known():
-    """_lib.FORMATS lists every FRAME_FMT_* of frame.h (the library has no call that lists them)."""
-    in_header = set(re.findall(r"^#define (FRAME_FMT_\w+)", (INCLUDE / "frame.h").read_text(), re.M))
+    """_lib.FORMATS lists every FR_FRAME_FMT_* of frame.h (the library has no call that lists them)."""
+    in_header = set(re.findall(r"^#define (FR_FRAME_FMT_\w+)", (INCLUDE / "frame.h").read_text(), re.M))
     mirrored = [n for n in CONSTANTS if n.startswith("FMT_")]
     assert in_header == {CONSTANTS[n] for n in mirrored}
     assert sorted(_lib.FORMATS) == sorted(getattr(_lib, n) for n in mirrored)
-    assert all(_lib.lib().frame_format_name(code) for code in _lib.FORMATS)
+    assert all(_lib.lib().fr_frame_format_name(code) for code in _lib.FORMATS)
 
 
 def test_format_names_come_from_c():
@@ -154,23 +154,23 @@ def test_format_names_come_from_c():
         assert framering.format_name(code) == name
         assert framering.format_code(code) == code
         for alias in (name, name.upper(), name.capitalize()):
-            assert framering.format_code(alias) == lib.frame_format_from_name(alias.encode()) == code
+            assert framering.format_code(alias) == lib.fr_frame_format_from_name(alias.encode()) == code
     for alias, name in (("gray", "gray8"), ("yuv420p", "i420"), ("YUV420P", "i420")):
-        assert framering.format_code(alias) == lib.frame_format_from_name(alias.encode()) == FORMATS[name]
+        assert framering.format_code(alias) == lib.fr_frame_format_from_name(alias.encode()) == FORMATS[name]
     assert framering.format_name(0x12345) == "0x00012345"
 
 
 def _c_header(code: int, width: int, height: int) -> _lib.FrameHeader:
-    """The header frame_header_init() makes for a frame of this format and size."""
+    """The header fr_frame_header_init() makes for a frame of this format and size."""
     hdr = _lib.FrameHeader()
-    assert _lib.lib().frame_header_init(ctypes.byref(hdr), code, width, height) == 0
+    assert _lib.lib().fr_frame_header_init(ctypes.byref(hdr), code, width, height) == 0
     return hdr
 
 
 def _c_geometry(code: int, width: int, height: int) -> List[Tuple[int, int]]:
     """(rows, row_bytes) per plane straight from the library, up to the header's plane count."""
     lib = _lib.lib()
-    return [(lib.frame_plane_rows(code, height, p), lib.frame_plane_row_bytes(code, width, p))
+    return [(lib.fr_frame_plane_rows(code, height, p), lib.fr_frame_plane_row_bytes(code, width, p))
             for p in range(_c_header(code, width, height).plane_count)]
 
 
@@ -184,8 +184,8 @@ def test_plane_geometry_matches_c(fmt, size):
     assert list(geometry) == _c_geometry(code, w, h)
     hdr = _c_header(code, w, h)
     assert [hdr.plane[i].stride for i in range(hdr.plane_count)] == [rb for _, rb in geometry]
-    assert sum(r * rb for r, rb in geometry) == lib.frame_image_size(code, w, h) == hdr.image_size
-    assert ring_mod._record_len(hdr) == lib.frame_record_size(code, w, h)
+    assert sum(r * rb for r, rb in geometry) == lib.fr_frame_image_size(code, w, h) == hdr.image_size
+    assert ring_mod._record_len(hdr) == lib.fr_frame_record_size(code, w, h)
     # One past the largest size: the library refuses it, and so does the package.
     assert ring_mod._plane_geometry(code, _lib.FRAME_MAX_DIM + 1, h) == ()
     with pytest.raises(framering.InvalidArgument):

@@ -284,7 +284,7 @@ def test_use_after_release_and_close_never_crash(ring_name):
     del live, view, g, f
     import gc
     gc.collect()
-    # The last view is gone: ring_close ran; a new producer/consumer pair works.
+    # The last view is gone: fr_ring_close ran; a new producer/consumer pair works.
     with framering.Producer(ring_name, capacity=1 << 16), framering.Consumer(ring_name, timeout=1):
         pass
 
@@ -407,7 +407,7 @@ def test_ctrl_c_during_long_wait(ring_name, procs):
     assert out.strip() == b"interrupted"
     assert not (SHM / ring_name).exists()
 
-    # Ctrl-C while waiting for a ring to appear (ring_open_wait) works too.
+    # Ctrl-C while waiting for a ring to appear (fr_ring_open_wait) works too.
     q = procs([sys.executable, "-c", code, ring_name + "-o"], env=python_env())
     assert q.stdout.readline().strip() == b"opening"
     time.sleep(0.3)

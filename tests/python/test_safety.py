@@ -284,7 +284,7 @@ def test_consumer_of_an_impostor_ends(ring_name, pid_word):
 def test_frame_of_another_version_does_not_wedge(ring_name):
     """9.14: one frame of another FRAME_VERSION between good ones used to wedge a Python consumer
     for good (-EPROTO left it peeked: -EALREADY on every later call). Now it is skipped with
-    ForeignRing, like frame_peek() in C, and the frames after it are read; a record that is not a
+    ForeignRing, like fr_frame_peek() in C, and the frames after it are read; a record that is not a
     frame at all is skipped with InvalidFrame, and iteration skips those and counts them."""
     import framering
     with framering.Producer(ring_name, slots=8, width=16, height=16) as prod, \

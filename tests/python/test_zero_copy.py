@@ -39,7 +39,7 @@ def test_views_share_ring_memory(pair):
         assert np.shares_memory(a, f.planes[0])
         base, size = cons.mapping
         addr = a.__array_interface__["data"][0]
-        assert base <= addr and addr + a.nbytes <= base + size, "array data must lie inside ring_mapping()"
+        assert base <= addr and addr + a.nbytes <= base + size, "array data must lie inside fr_ring_mapping()"
         assert addr == f.address + f._hdr.plane[0].offset
         # The frame record is 64-byte aligned (FRAME_ALIGN), so the pixels too.
         assert f.address % 64 == 0

@@ -9,7 +9,7 @@
 #include "frame.h"
 #include "ring.h"
 
-static int save(const char *dir, const char *what, unsigned mode, const ring_t *r)
+static int save(const char *dir, const char *what, unsigned mode, const fr_ring_t *r)
 {
 	const void *base;
 	size_t size;
@@ -17,7 +17,7 @@ static int save(const char *dir, const char *what, unsigned mode, const ring_t *
 	FILE *f;
 	unsigned char m = (unsigned char)mode;
 
-	ring_mapping(r, &base, &size);
+	fr_ring_mapping(r, &base, &size);
 	snprintf(path, sizeof(path), "%s/seed-%s-%u", dir, what, mode);
 	f = fopen(path, "wb");
 	if (!f) {
@@ -33,22 +33,22 @@ static int save(const char *dir, const char *what, unsigned mode, const ring_t *
 	return fclose(f) == 0 ? 0 : -1;
 }
 
-static int frame(ring_t *r, uint32_t fourcc, uint32_t w, uint32_t h)
+static int frame(fr_ring_t *r, uint32_t fourcc, uint32_t w, uint32_t h)
 {
-	struct frame_header *fh;
-	int rc = frame_reserve(r, fourcc, w, h, &fh, RING_NO_WAIT);
+	struct fr_frame_header *fh;
+	int rc = fr_frame_reserve(r, fourcc, w, h, &fh, FR_RING_NO_WAIT);
 
 	if (rc < 0)
 		return rc;
 	memset((unsigned char *)fh + fh->plane[0].offset, 0x80, (size_t)fh->image_size);
-	return frame_commit(r, fh);
+	return fr_frame_commit(r, fh);
 }
 
 int main(int argc, char **argv)
 {
-	struct ring_create_opts o = { .capacity = RING_MIN_CAPACITY };
+	struct fr_ring_create_opts o = { .capacity = FR_RING_MIN_CAPACITY };
 	char name[64];
-	ring_t *r = NULL;
+	fr_ring_t *r = NULL;
 	int rc = 0, bad = 0;
 	char rec[1500];
 
@@ -62,60 +62,60 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	snprintf(name, sizeof(name), "frt-%d-corpus", (int)getpid());
-	if ((rc = ring_create(&r, name, &o)) < 0) {
-		fprintf(stderr, "fuzz_make_corpus: ring_create: %s\n", ring_strerror(rc));
+	if ((rc = fr_ring_create(&r, name, &o)) < 0) {
+		fprintf(stderr, "fuzz_make_corpus: fr_ring_create: %s\n", fr_ring_strerror(rc));
 		return 1;
 	}
 	memset(rec, 'x', sizeof(rec));
 	/* each step changes the ring, then saves it raw (mode 0) and with the header overlay (mode 17) */
 	bad |= save(argv[1], "empty", 0, r);
 	for (int i = 0; i < 3; i++)
-		bad |= ring_write(r, rec, 10 + (size_t)i * 100, RING_NO_WAIT) < 0;
+		bad |= fr_ring_write(r, rec, 10 + (size_t)i * 100, FR_RING_NO_WAIT) < 0;
 	bad |= save(argv[1], "records", 0, r);
 	bad |= save(argv[1], "records", 17, r);
-	bad |= ring_set_meta(r, "gray8 8x8", 9) < 0;
-	bad |= frame(r, FRAME_FMT_GRAY8, 8, 8) < 0;
-	bad |= frame(r, FRAME_FMT_I420, 16, 8) < 0;
-	bad |= frame(r, FRAME_FMT_NV12, 6, 4) < 0;
-	bad |= frame(r, FRAME_FMT_BGR24, 5, 3) < 0;
+	bad |= fr_ring_set_meta(r, "gray8 8x8", 9) < 0;
+	bad |= frame(r, FR_FRAME_FMT_GRAY8, 8, 8) < 0;
+	bad |= frame(r, FR_FRAME_FMT_I420, 16, 8) < 0;
+	bad |= frame(r, FR_FRAME_FMT_NV12, 6, 4) < 0;
+	bad |= frame(r, FR_FRAME_FMT_BGR24, 5, 3) < 0;
 	bad |= save(argv[1], "frames", 0, r);
 	bad |= save(argv[1], "frames", 23, r);
 	/* drain and wrap: a pad record at the end of the data area */
 	{
-		ring_t *c = NULL;
+		fr_ring_t *c = NULL;
 		char buf[2048];
-		bad |= ring_open(&c, name) < 0;
-		while (c && ring_read(c, buf, sizeof(buf), RING_NO_WAIT) > 0)
+		bad |= fr_ring_open(&c, name) < 0;
+		while (c && fr_ring_read(c, buf, sizeof(buf), FR_RING_NO_WAIT) > 0)
 			;
 		for (int i = 0; i < 3; i++)
-			bad |= ring_write(r, rec, 1000, RING_NO_WAIT) < 0;
+			bad |= fr_ring_write(r, rec, 1000, FR_RING_NO_WAIT) < 0;
 		bad |= save(argv[1], "wrapped", 16, r);
-		bad |= ring_mark_eos(r) < 0;
+		bad |= fr_ring_mark_eos(r) < 0;
 		bad |= save(argv[1], "eos", 16, r);
-		ring_close(&c);
+		fr_ring_close(&c);
 	}
-	ring_close(&r);
+	fr_ring_close(&r);
 
 	/* Hostile seeds (the safety issue's cases), read with a live producer (mode 32):
 	 * a pad over the whole data area with the tail 2^62 ahead, and a frame of another
-	 * version between good ones (read through frame_peek, mode 96). */
+	 * version between good ones (read through fr_frame_peek, mode 96). */
 	{
-		struct ring_create_opts small = { .capacity = 4096 };
-		ring_t *h = NULL;
-		struct frame_header *fh;
-		bad |= ring_create(&h, name, &small) < 0;
+		struct fr_ring_create_opts small = { .capacity = 4096 };
+		fr_ring_t *h = NULL;
+		struct fr_frame_header *fh;
+		bad |= fr_ring_create(&h, name, &small) < 0;
 		if (h) {
 			for (int i = 0; i < 3; i++) {
-				bad |= frame_reserve(h, FRAME_FMT_GRAY8, 8, 8, &fh, RING_NO_WAIT) < 0;
+				bad |= fr_frame_reserve(h, FR_FRAME_FMT_GRAY8, 8, 8, &fh, FR_RING_NO_WAIT) < 0;
 				if (fh && i == 1)
-					fh->version = FRAME_VERSION + 1;
-				bad |= fh ? frame_commit(h, fh) < 0 : 1;
+					fh->version = FR_FRAME_VERSION + 1;
+				bad |= fh ? fr_frame_commit(h, fh) < 0 : 1;
 			}
 			bad |= save(argv[1], "frame-version", 96, h);
 			bad |= save(argv[1], "frame-version-live", 96 | 128, h);
 			const void *base;
 			size_t size;
-			ring_mapping(h, &base, &size);
+			fr_ring_mapping(h, &base, &size);
 			unsigned char *copy = malloc(size);
 			if (copy) {
 				memcpy(copy, base, size);
@@ -133,7 +133,7 @@ int main(int argc, char **argv)
 					bad |= fclose(f) != 0;
 				free(copy);
 			}
-			ring_close(&h);
+			fr_ring_close(&h);
 		}
 	}
 	if (bad) {

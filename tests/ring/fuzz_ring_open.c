@@ -16,11 +16,11 @@
  *  bit 0: overlay a valid immutable header (magic, version, sizes) sized to the input,
  *         so mutations reach the indices and records instead of dying at the magic
  *  bit 1: clamp the indices into a plausible range (tail - oldest <= capacity, newest inside)
- *  bit 2: read with ring_peek_latest / ring_skip_to_latest too
- *  bit 3: try ring_create on the segment (reclaim path) after reading
+ *  bit 2: read with fr_ring_peek_latest / fr_ring_skip_to_latest too
+ *  bit 3: try fr_ring_create on the segment (reclaim path) after reading
  *  bit 4: no consumer pid shown (consumer_pid = 0)
  *  bit 5: a live producer: the fuzzer holds the segment's producer lock while reading
- *  bit 6: read through frame_peek (which skips records that are no valid frames)
+ *  bit 6: read through fr_frame_peek (which skips records that are no valid frames)
  *  bit 7: attach as a LATEST (live) consumer: newest/claim/holds are read, not heads */
 #define MODE_HEADER 1u
 #define MODE_CLAMP 2u
@@ -47,14 +47,14 @@ static void touch(const void *p, size_t len)
 
 static void check_frame(const void *rec, size_t len)
 {
-	struct frame_header fh;
+	struct fr_frame_header fh;
 
-	if (frame_header_validate(rec, len, &fh) != 0)
+	if (fr_frame_header_validate(rec, len, &fh) != 0)
 		return;
 	/* A header that passed must describe planes inside the record: read them all. */
-	for (uint32_t p = 0; p < fh.plane_count && p < FRAME_MAX_PLANES; p++) {
-		uint64_t rows = frame_plane_rows(fh.fourcc, fh.height, p);
-		uint64_t row = frame_plane_row_bytes(fh.fourcc, fh.width, p);
+	for (uint32_t p = 0; p < fh.plane_count && p < FR_FRAME_MAX_PLANES; p++) {
+		uint64_t rows = fr_frame_plane_rows(fh.fourcc, fh.height, p);
+		uint64_t row = fr_frame_plane_row_bytes(fh.fourcc, fh.width, p);
 		if (!rows)
 			continue;
 		uint64_t end = (uint64_t)fh.plane[p].offset + (uint64_t)fh.plane[p].stride * (rows - 1) + row;
@@ -66,36 +66,36 @@ static void check_frame(const void *rec, size_t len)
 
 static void read_ring(unsigned mode)
 {
-	ring_t *c = NULL;
+	fr_ring_t *c = NULL;
 	const void *base, *d;
 	size_t size, len;
-	struct ring_stats st;
-	unsigned char meta[RING_META_SIZE];
+	struct fr_ring_stats st;
+	unsigned char meta[FR_RING_META_SIZE];
 
-	ring_inspect(name, &st);
-	ring_inspect_meta(name, meta, sizeof(meta));
-	struct ring_attach_opts ao = { (mode & MODE_LIVE_CONSUMER) ? RING_CONSUMER_LATEST : RING_CONSUMER_EVERY, 0 };
-	if (ring_attach(&c, name, &ao) != 0)
+	fr_ring_inspect(name, &st);
+	fr_ring_inspect_meta(name, meta, sizeof(meta));
+	struct fr_ring_attach_opts ao = { (mode & MODE_LIVE_CONSUMER) ? FR_RING_CONSUMER_LATEST : FR_RING_CONSUMER_EVERY, 0 };
+	if (fr_ring_attach(&c, name, &ao) != 0)
 		return;
-	ring_mapping(c, &base, &size);
-	ring_get_stats(c, &st);
-	ring_get_meta(c, meta, sizeof(meta));
+	fr_ring_mapping(c, &base, &size);
+	fr_ring_get_stats(c, &st);
+	fr_ring_get_meta(c, meta, sizeof(meta));
 	for (int i = 0; i < 64; i++) {
 		int rc;
 		if (mode & MODE_FRAMES) {
-			struct frame_header fh;
+			struct fr_frame_header fh;
 			const uint8_t *rec;
-			rc = frame_peek(c, &fh, &rec, (mode & MODE_LATEST) && i % 2, NULL, RING_NO_WAIT);
+			rc = fr_frame_peek(c, &fh, &rec, (mode & MODE_LATEST) && i % 2, NULL, FR_RING_NO_WAIT);
 			if (rc == -ENOMSG || rc == -EPROTO)
-				continue; /* skipped by frame_peek: nothing is peeked */
-			if (rc == 0 && (fh.image_size > SIZE_MAX || fh.header_size < FRAME_HEADER_SIZE))
+				continue; /* skipped by fr_frame_peek: nothing is peeked */
+			if (rc == 0 && (fh.image_size > SIZE_MAX || fh.header_size < FR_FRAME_HEADER_SIZE))
 				abort();
 			d = rec;
 			len = rc == 0 ? (size_t)(fh.plane[0].offset + fh.image_size) : 0;
 		} else if ((mode & MODE_LATEST) && i % 2) {
-			rc = ring_peek_latest(c, &d, &len, NULL, RING_NO_WAIT);
+			rc = fr_ring_peek_latest(c, &d, &len, NULL, FR_RING_NO_WAIT);
 		} else {
-			rc = ring_peek(c, &d, &len, RING_NO_WAIT);
+			rc = fr_ring_peek(c, &d, &len, FR_RING_NO_WAIT);
 		}
 		if (rc != 0)
 			break;
@@ -105,11 +105,11 @@ static void read_ring(unsigned mode)
 			abort(); /* a record outside the data area */
 		touch(d, len);
 		check_frame(d, len);
-		ring_release(c);
+		fr_ring_release(c);
 		if ((mode & MODE_LATEST) && i == 3)
-			ring_skip_to_latest(c);
+			fr_ring_skip_to_latest(c);
 	}
-	ring_close(&c);
+	fr_ring_close(&c);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -143,8 +143,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* The segment: the input, grown to a header plus the smallest data area when
 	 * a valid header is mixed in. */
 	n = size;
-	if ((mode & MODE_HEADER) && n < RING_HEADER_SIZE + RING_MIN_CAPACITY)
-		n = RING_HEADER_SIZE + RING_MIN_CAPACITY;
+	if ((mode & MODE_HEADER) && n < RING_HEADER_SIZE + FR_RING_MIN_CAPACITY)
+		n = RING_HEADER_SIZE + FR_RING_MIN_CAPACITY;
 	if (n > seg_cap || !seg) {
 		free(seg);
 		seg = aligned_alloc(4096, (n + 4095) & ~(size_t)4095); /* as a mapping is */
@@ -157,7 +157,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		memcpy(seg, data, size);
 	if ((mode & MODE_HEADER) && n >= sizeof(struct ring_shm_header)) {
 		struct ring_shm_header *h = (struct ring_shm_header *)seg;
-		uint64_t cap = RING_MIN_CAPACITY;
+		uint64_t cap = FR_RING_MIN_CAPACITY;
 		while (RING_HEADER_SIZE + cap * 2 <= n && cap * 2 <= (1u << 20))
 			cap *= 2;
 		h->magic = RING_MAGIC;
@@ -208,10 +208,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (live >= 0)
 		close(live);
 	if (mode & MODE_CREATE) {
-		struct ring_create_opts o = { .capacity = RING_MIN_CAPACITY };
-		ring_t *p = NULL;
-		if (ring_create(&p, name, &o) == 0)
-			ring_close(&p);
+		struct fr_ring_create_opts o = { .capacity = FR_RING_MIN_CAPACITY };
+		fr_ring_t *p = NULL;
+		if (fr_ring_create(&p, name, &o) == 0)
+			fr_ring_close(&p);
 	}
 	shm_unlink(path);
 	return 0;

@@ -18,7 +18,7 @@ int rt_shm_exists(const char *name);
 
 /* Play a side of ring NAME that holds its liveness lock (byte BYTE of the
  * segment file, RING_LOCK_PRODUCER or RING_LOCK_CONSUMER) without being a
- * ring_t: open the file and take the lock. Returns the descriptor (the lock
+ * fr_ring_t: open the file and take the lock. Returns the descriptor (the lock
  * lives until it is closed), or -1 with errno set. */
 int rt_hold_lock(const char *name, unsigned byte);
 

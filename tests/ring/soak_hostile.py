@@ -13,7 +13,7 @@ spinning: CPU time below --cpu-max % of its lifetime and below --peak-max % in e
 window. The runs on one ring must not read more frames than were committed to it, plus
 two rings' worth of stale records per run (what a tail that is ahead by less than the
 capacity legitimately shows). A failure prints the seed, the command that repeats the
-round, what the consumer printed, the stack of a hung one with whether its frame_peek()
+round, what the consumer printed, the stack of a hung one with whether its fr_frame_peek()
 returns (gdb, if present), and the producer's scribbles before it began to spin.
 
     python3 soak_hostile.py --producer build/tests/ring/soak_hostile_producer [--rounds 6]
@@ -221,12 +221,12 @@ class Proc:
 
 
 def gdb_stack(pid: int) -> str:
-    """The stack of a hung process and whether its frame_peek() call still returns (gdb finish):
+    """The stack of a hung process and whether its fr_frame_peek() call still returns (gdb finish):
     a call that returns means the program loops around it; one that does not is stuck inside."""
     gdb = shutil.which("gdb")
     if not gdb:
         return "(no gdb: no stack)"
-    cmd = [gdb, "-p", str(pid), "-batch", "-nx", "-ex", "bt 25", "-ex", "frame function frame_peek",
+    cmd = [gdb, "-p", str(pid), "-batch", "-nx", "-ex", "bt 25", "-ex", "frame function fr_frame_peek",
            "-ex", "finish"]
     try:
         r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=8)
@@ -235,15 +235,15 @@ def gdb_stack(pid: int) -> str:
         out = e.stdout.decode(errors="replace") if isinstance(e.stdout, bytes) else (e.stdout or "")
         timed_out = True
     lines = list(dict.fromkeys(ln for ln in out.splitlines() if ln.startswith("#")))[:25]
-    in_peek = any("frame_peek" in ln for ln in lines) and "No frame" not in out and "not defined" not in out
-    func = "frame_peek" if in_peek else "its innermost function (not in frame_peek)"
+    in_peek = any("fr_frame_peek" in ln for ln in lines) and "No frame" not in out and "not defined" not in out
+    func = "fr_frame_peek" if in_peek else "its innermost function (not in fr_frame_peek)"
     if "Value returned" in out:
         value = out.split("Value returned is", 1)[1].split("\n", 1)[0].split("=")[-1].strip()
         lines.append(f"({func} returns, value {value}: the program loops around it)")
     elif timed_out and in_peek:
-        lines.append("(frame_peek() did not return within 8 s: stuck inside the library)")
+        lines.append("(fr_frame_peek() did not return within 8 s: stuck inside the library)")
     elif lines:
-        lines.append("(sampled outside frame_peek: the program's own loop calls the library again and again)")
+        lines.append("(sampled outside fr_frame_peek: the program's own loop calls the library again and again)")
     return "\n".join(lines) or "(gdb gave no stack)"
 
 
@@ -393,7 +393,7 @@ def run_round(args, idx: int, seed: int, kinds: list, started: list):
             failures.append(f"producer exited with {prod.rc}")
         if any(m in prod.text("err") for m in SANITIZER_MARKS):
             failures.append("producer: sanitizer report")
-        mode = "crash (_exit)" if crash else "ring_close"
+        mode = "crash (_exit)" if crash else "fr_ring_close"
         print(f"round {idx} seed {seed}: producer ran {args.seconds:g} s, then {mode}; scribbles: "
               f"{only or 'all'}", flush=True)
         committed = {}

@@ -48,7 +48,7 @@ static const char *usage_text =
 	"                             [--capacity BYTES] [--crash] [--only SCRIBBLE,...]\n"
 	"       soak_hostile_producer --consume NAME [--wait S] [--give-up N]\n"
 	"Hostile-peer soak (tests/ring/soak_hostile.py drives it).\n"
-	"Producer mode: creates each ring NAME (ring_create, RING_FULL_DROP), writes small valid\n"
+	"Producer mode: creates each ring NAME (fr_ring_create, FR_RING_FULL_DROP), writes small valid\n"
 	"frames at --fps (default 300) and, once a consumer has attached, from a second mapping of\n"
 	"the same segment, at random moments (seeded PRNG, ~8 a second) scribbles tail, head, eos,\n"
 	"owner/pid words, futex words, meta_seq/len, record headers and frame headers; holds some\n"
@@ -57,8 +57,8 @@ static const char *usage_text =
 	"'seed N' and 'ready' on stdout, a line per scribble on stderr. After --seconds (default 8)\n"
 	"it restores tail, eos and the owner words, then closes the rings (end of stream) or, with\n"
 	"--crash, _exit()s without cleanup. Capacity default 262144. --only picks scribbles from:\n"
-	"tail pad_storm tail_flicker head eos owner futex meta record_header frame_header restore fanout.\n"
-	"Consumer mode: attach (--wait, default 5 s; --live: as a LATEST consumer), then frame_peek (every 7th call\n"
+	"tail pad_storm tail_flicker head eos owner futex meta record_header fr_frame_header restore fanout.\n"
+	"Consumer mode: attach (--wait, default 5 s; --live: as a LATEST consumer), then fr_frame_peek (every 7th call\n"
 	"latest) with timeouts of 2, 20, 100, 500 ms in turn, summing every byte of every plane,\n"
 	"until end of stream, producer death, another error, or --give-up N (default 200)\n"
 	"consecutive bad records (-ENOMSG, -EPROTO, -EBADMSG; a ring-level -EBADMSG is retried 20\n"
@@ -135,7 +135,7 @@ static void futex_wake_all(uint8_t *map, struct field f)
 
 struct hring {
 	const char *name;
-	ring_t *r;
+	fr_ring_t *r;
 	uint8_t *lib_data;  /* the library's mapping of the data area (to locate records) */
 	uint8_t *map;       /* our second, hostile mapping of the whole segment */
 	size_t map_size;
@@ -190,7 +190,7 @@ static void restore(struct hring *h)
 	uint64_t s = peek_field(h->map, F_META_SEQ);
 	if (s & 1)
 		poke_field(h->map, F_META_SEQ, s + 1);
-	if (peek_field(h->map, F_META_LEN) > RING_META_SIZE)
+	if (peek_field(h->map, F_META_LEN) > FR_RING_META_SIZE)
 		poke_field(h->map, F_META_LEN, 8);
 	say(h, "restore", h->real_tail, 0);
 }
@@ -311,7 +311,7 @@ static void meta_words(struct hring *h, uint64_t *rs)
 		poke_field(h->map, F_META_SEQ, v);
 		say(h, "meta_seq", 0, v);
 	} else {
-		uint64_t v = below(rs, 2) ? 0xFFFFFFFFu : RING_META_SIZE + 1;
+		uint64_t v = below(rs, 2) ? 0xFFFFFFFFu : FR_RING_META_SIZE + 1;
 		poke_field(h->map, F_META_LEN, v);
 		say(h, "meta_len", 0, v);
 	}
@@ -339,13 +339,13 @@ static void record_header(struct hring *h, uint64_t *rs)
 }
 
 /* One field of the frame header inside a recently committed record. */
-static void frame_header(struct hring *h, uint64_t *rs)
+static void fr_frame_header(struct hring *h, uint64_t *rs)
 {
 	static const struct {
 		const char *what;
 		size_t off, size;
 	} fields[] = {
-#define FH(f) {"frame." #f, offsetof(struct frame_header, f), sizeof(((struct frame_header *)0)->f)}
+#define FH(f) {"frame." #f, offsetof(struct fr_frame_header, f), sizeof(((struct fr_frame_header *)0)->f)}
 		FH(magic), FH(version), FH(header_size), FH(fourcc), FH(width), FH(height), FH(plane_count),
 		FH(plane[0].offset), FH(plane[0].stride), FH(plane[1].offset), FH(plane[1].stride),
 		FH(plane[3].stride), FH(image_size), FH(time_base_den),
@@ -398,7 +398,7 @@ static const struct scribble {
 	{"tail", 26, tail_jump},         {"pad_storm", 6, pad_storm},     {"tail_flicker", 6, tail_flicker},
 	{"head", 6, head_jump},          {"eos", 2, false_eos},           {"owner", 4, owner_words},
 	{"futex", 8, futex_words},       {"meta", 6, meta_words},         {"record_header", 14, record_header},
-	{"frame_header", 18, frame_header}, {"restore", 4, restore_now}, {"fanout", 6, fanout_words},
+	{"fr_frame_header", 18, fr_frame_header}, {"restore", 4, restore_now}, {"fanout", 6, fanout_words},
 };
 #define N_SCRIBBLES (sizeof(scribbles) / sizeof(scribbles[0]))
 static bool scribble_on[N_SCRIBBLES];
@@ -451,14 +451,14 @@ static int select_scribbles(const char *list)
 static const struct {
 	uint32_t fourcc, w, h;
 } shapes[] = {
-	{FRAME_FMT_BGR24, 64, 48}, {FRAME_FMT_GRAY8, 33, 17}, {FRAME_FMT_I420, 50, 31}, {FRAME_FMT_NV12, 64, 48},
+	{FR_FRAME_FMT_BGR24, 64, 48}, {FR_FRAME_FMT_GRAY8, 33, 17}, {FR_FRAME_FMT_I420, 50, 31}, {FR_FRAME_FMT_NV12, 64, 48},
 };
 
 static void produce_one(struct hring *h, bool scribble_inside)
 {
 	unsigned s = below(&h->rng, 4) ? 0 : 1 + (unsigned)below(&h->rng, 3); /* mostly one size */
-	struct frame_header *fh;
-	int rc = frame_reserve(h->r, shapes[s].fourcc, shapes[s].w, shapes[s].h, &fh, RING_NO_WAIT);
+	struct fr_frame_header *fh;
+	int rc = fr_frame_reserve(h->r, shapes[s].fourcc, shapes[s].w, shapes[s].h, &fh, FR_RING_NO_WAIT);
 	track_tail(h);
 	if (rc == -ENOBUFS || rc == -EAGAIN) {
 		h->drops++;
@@ -472,8 +472,8 @@ static void produce_one(struct hring *h, bool scribble_inside)
 	uint64_t off = (uint64_t)((uint8_t *)fh - h->lib_data);
 	if (scribble_inside) /* between reserve and commit */
 		scribble(h);
-	if (frame_commit(h->r, fh) < 0) {
-		ring_abort(h->r);
+	if (fr_frame_commit(h->r, fh) < 0) {
+		fr_ring_abort(h->r);
 		h->errors++;
 	} else {
 		h->frames++;
@@ -485,21 +485,21 @@ static void produce_one(struct hring *h, bool scribble_inside)
 /* Create ring H (anew) and map it a second time, for scribbling. */
 static int create_hostile(struct hring *h, uint64_t capacity)
 {
-	struct ring_create_opts o = {.capacity = capacity, .on_full = RING_FULL_DROP};
-	int rc = ring_create(&h->r, h->name, &o);
+	struct fr_ring_create_opts o = {.capacity = capacity, .on_full = FR_RING_FULL_DROP};
+	int rc = fr_ring_create(&h->r, h->name, &o);
 	if (rc < 0)
 		return rc;
 	h->n_recent = 0;
 	h->hold_until = h->restore_at = 0;
 	h->tail_dirty = h->head_dirty = false;
 	h->lives++;
-	char path[RING_NAME_MAX + 16];
+	char path[FR_RING_NAME_MAX + 16];
 	snprintf(path, sizeof(path), "/dev/shm/%s", h->name);
 	int fd = open(path, O_RDWR | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
 	const void *base;
-	ring_mapping(h->r, &base, &h->map_size);
+	fr_ring_mapping(h->r, &base, &h->map_size);
 	h->lib_data = (uint8_t *)base + RING_HEADER_SIZE;
 	void *m = mmap(NULL, h->map_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	close(fd);
@@ -514,7 +514,7 @@ static int create_hostile(struct hring *h, uint64_t capacity)
 
 static void close_hostile(struct hring *h)
 {
-	ring_close(&h->r);
+	fr_ring_close(&h->r);
 	if (h->map)
 		munmap(h->map, h->map_size);
 	h->map = NULL;
@@ -538,7 +538,7 @@ static int run_producer(const char **names, unsigned n, uint64_t seed, double se
 		h->name = names[i];
 		h->rng = seed * 0x100000001b3ull + i;
 		if ((rc = create_hostile(h, capacity)) < 0) {
-			fprintf(stderr, "soak_hostile_producer: ring '%s': %s\n", h->name, ring_strerror(rc));
+			fprintf(stderr, "soak_hostile_producer: ring '%s': %s\n", h->name, fr_ring_strerror(rc));
 			for (unsigned j = 0; j <= i; j++)
 				close_hostile(&rings[j]);
 			return 1;
@@ -557,7 +557,7 @@ static int run_producer(const char **names, unsigned n, uint64_t seed, double se
 				close_hostile(h);
 				if ((rc = create_hostile(h, capacity)) < 0) {
 					fprintf(stderr, "soak_hostile_producer: ring '%s' anew: %s\n", h->name,
-						ring_strerror(rc));
+						fr_ring_strerror(rc));
 					for (unsigned j = 0; j < n; j++)
 						close_hostile(&rings[j]);
 					return 1;
@@ -574,9 +574,9 @@ static int run_producer(const char **names, unsigned n, uint64_t seed, double se
 			if (attached && now >= h->hold_until && below(&h->rng, fps) < 8) /* ~8 scribbles a second */
 				scribble(h);
 			if (now >= next_meta) {
-				char meta[RING_META_SIZE];
+				char meta[FR_RING_META_SIZE];
 				snprintf(meta, sizeof(meta), "soak %s frame %" PRIu64, h->name, h->frames);
-				ring_set_meta(h->r, meta, strlen(meta));
+				fr_ring_set_meta(h->r, meta, strlen(meta));
 			}
 		}
 		if (now >= next_meta)
@@ -596,7 +596,7 @@ static int run_producer(const char **names, unsigned n, uint64_t seed, double se
 		       " scribbles %" PRIu64 "\n",
 		       h->name, h->lives, h->frames, h->drops, h->errors, h->scribbles);
 	}
-	printf("%s\n", crash ? "exit: crash (_exit, no cleanup)" : "exit: ring_close");
+	printf("%s\n", crash ? "exit: crash (_exit, no cleanup)" : "exit: fr_ring_close");
 	fflush(stdout);
 	if (crash)
 		_exit(0);
@@ -629,36 +629,36 @@ static uint64_t sum_bytes(uint64_t acc, const uint8_t *p, size_t n)
 
 static int run_consumer(const char *name, double wait_s, unsigned give_up, bool live)
 {
-	ring_t *r = NULL;
+	fr_ring_t *r = NULL;
 	signal(SIGALRM, call_stuck);
 	alarm((unsigned)wait_s + CALL_LIMIT_S);
-	struct ring_attach_opts ao = {live ? RING_CONSUMER_LATEST : RING_CONSUMER_EVERY, (int64_t)(wait_s * 1e9)};
-	int rc = ring_attach(&r, name, &ao);
+	struct fr_ring_attach_opts ao = {live ? FR_RING_CONSUMER_LATEST : FR_RING_CONSUMER_EVERY, (int64_t)(wait_s * 1e9)};
+	int rc = fr_ring_attach(&r, name, &ao);
 	if (rc < 0) {
-		printf("consumer: frames 0 bad 0 timeouts 0 end open:%s\n", ring_strerror(rc));
+		printf("consumer: frames 0 bad 0 timeouts 0 end open:%s\n", fr_ring_strerror(rc));
 		return 2;
 	}
 	const void *base;
 	size_t size;
-	ring_mapping(r, &base, &size);
+	fr_ring_mapping(r, &base, &size);
 	const uint8_t *lo = base, *hi = lo + size;
 	uint64_t frames = 0, bad = 0, timeouts = 0, sum = 0, skipped = 0, stale = 0, last_seq = 0;
 	unsigned consecutive = 0, calls = 0;
 	int code = 0, last_err = 0;
 	const char *end = NULL;
-	char meta[RING_META_SIZE];
+	char meta[FR_RING_META_SIZE];
 	uint64_t beat = now_ns() + 2000000000u;
 	while (!end) {
 		if (now_ns() > beat) { /* a heartbeat: what a consumer that never ends was doing */
 			beat += 2000000000u;
 			fprintf(stderr, "consumer: alive, frames %" PRIu64 " bad %" PRIu64 " timeouts %" PRIu64
-				" last error %s\n", frames, bad, timeouts, last_err ? ring_strerror(last_err) : "-");
+				" last error %s\n", frames, bad, timeouts, last_err ? fr_ring_strerror(last_err) : "-");
 		}
-		struct frame_header h;
+		struct fr_frame_header h;
 		const uint8_t *rec;
 		static const int64_t timeouts_ns[] = {2000000, 20000000, 100000000, 500000000};
 		alarm(CALL_LIMIT_S);
-		rc = frame_peek(r, &h, &rec, calls % 7 == 3, &skipped, timeouts_ns[calls % 4]);
+		rc = fr_frame_peek(r, &h, &rec, calls % 7 == 3, &skipped, timeouts_ns[calls % 4]);
 		calls++;
 		alarm(0);
 		if (rc == -ETIMEDOUT || rc == -EAGAIN || rc == -EINTR) {
@@ -672,7 +672,7 @@ static int run_consumer(const char *name, double wait_s, unsigned give_up, bool 
 			 * peeked: release it. Nothing peeked and -EBADMSG: the ring itself
 			 * is corrupt; try again at once a few times (a peer may be
 			 * rewriting it), then 10 ms apart: never a spin. */
-			int rel = ring_release(r);
+			int rel = fr_ring_release(r);
 			if (rc == -EBADMSG && rel == -EINVAL && consecutive >= 20) {
 				struct timespec ts = {0, 10000000};
 				nanosleep(&ts, NULL);
@@ -682,7 +682,7 @@ static int run_consumer(const char *name, double wait_s, unsigned give_up, bool 
 			continue;
 		}
 		if (rc < 0) {
-			end = ring_strerror(rc);
+			end = fr_ring_strerror(rc);
 			break;
 		}
 		consecutive = 0;
@@ -691,8 +691,8 @@ static int run_consumer(const char *name, double wait_s, unsigned give_up, bool 
 		last_seq = h.seq;
 		for (uint32_t i = 0; i < h.plane_count && !end; i++) {
 			const uint8_t *p = rec + h.plane[i].offset;
-			size_t rows = frame_plane_rows(h.fourcc, h.height, i);
-			size_t row = frame_plane_row_bytes(h.fourcc, h.width, i);
+			size_t rows = fr_frame_plane_rows(h.fourcc, h.height, i);
+			size_t row = fr_frame_plane_row_bytes(h.fourcc, h.width, i);
 			if (p < lo || rows == 0 || p + (rows - 1) * h.plane[i].stride + row > hi) {
 				end = "FRAME OUTSIDE THE MAPPING";
 				code = 5;
@@ -701,14 +701,14 @@ static int run_consumer(const char *name, double wait_s, unsigned give_up, bool 
 			for (size_t y = 0; y < rows; y++)
 				sum = sum_bytes(sum, p + y * h.plane[i].stride, row);
 		}
-		ring_release(r);
+		fr_ring_release(r);
 		if (++frames % 50 == 0)
-			(void)ring_get_meta(r, meta, sizeof(meta));
+			(void)fr_ring_get_meta(r, meta, sizeof(meta));
 	}
 	printf("consumer: frames %" PRIu64 " bad %" PRIu64 " timeouts %" PRIu64 " skipped %" PRIu64
 	       " stale %" PRIu64 " sum %016" PRIx64 " end %s\n",
 	       frames, bad, timeouts, skipped, stale, sum, end);
-	ring_close(&r);
+	fr_ring_close(&r);
 	return code;
 }
 

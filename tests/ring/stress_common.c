@@ -105,7 +105,7 @@ static void random_pause(uint64_t *rng)
 
 enum forced_what { CONSUMER_SLEPT, PRODUCER_SLEPT, PRODUCER_DROPPED };
 
-static uint64_t stat_of(const struct ring_stats *st, enum forced_what w)
+static uint64_t stat_of(const struct fr_ring_stats *st, enum forced_what w)
 {
 	return w == CONSUMER_SLEPT ? st->consumer_futex_waits
 	       : w == PRODUCER_SLEPT ? st->producer_futex_waits
@@ -114,20 +114,20 @@ static uint64_t stat_of(const struct ring_stats *st, enum forced_what w)
 
 /* Stop this side until the other one shows it went through the path WHAT
  * (a futex sleep, a drop). Proves the path runs; the limit only guards a hang. */
-static int forced_wait(ring_t *r, enum forced_what w, struct stress_side *s, struct stress_shared *sh)
+static int forced_wait(fr_ring_t *r, enum forced_what w, struct stress_side *s, struct stress_shared *sh)
 {
 	static const char *what[] = { "consumer futex wait on an empty ring", "producer futex wait on a full ring",
 				      "producer drop on a full ring" };
-	struct ring_stats st;
+	struct fr_ring_stats st;
 
-	ring_get_stats(r, &st);
+	fr_ring_get_stats(r, &st);
 	uint64_t start = stat_of(&st, w);
 	for (unsigned ms = 0; ms < FORCED_WAIT_LIMIT_MS; ms++) {
 		rt_sleep_ns(1000000);
 		s->forced_wait_polls++;
 		if (atomic_load(&sh->abort))
 			return -1;
-		ring_get_stats(r, &st);
+		fr_ring_get_stats(r, &st);
 		if (stat_of(&st, w) > start)
 			return 0;
 		if (w == PRODUCER_DROPPED && st.eos)
@@ -137,7 +137,7 @@ static int forced_wait(ring_t *r, enum forced_what w, struct stress_side *s, str
 	return -1;
 }
 
-int stress_produce(ring_t *p, const struct stress_cfg *cfg, struct stress_shared *sh)
+int stress_produce(fr_ring_t *p, const struct stress_cfg *cfg, struct stress_shared *sh)
 {
 	struct stress_side *s = &sh->prod;
 	uint64_t rng = cfg->seed ^ 0x1234;
@@ -152,7 +152,7 @@ int stress_produce(ring_t *p, const struct stress_cfg *cfg, struct stress_shared
 		if (seq == cfg->records / 3 && forced_wait(p, CONSUMER_SLEPT, s, sh) < 0)
 			return -1;
 		s->attempted++;
-		while ((rc = ring_reserve(p, len, 8, &d, cfg->timeout_ns)) == -ETIMEDOUT && cfg->timeout_ns > 0) {
+		while ((rc = fr_ring_reserve(p, len, 8, &d, cfg->timeout_ns)) == -ETIMEDOUT && cfg->timeout_ns > 0) {
 			if (atomic_load(&sh->abort))
 				return -1;
 		}
@@ -163,27 +163,27 @@ int stress_produce(ring_t *p, const struct stress_cfg *cfg, struct stress_shared
 			continue;
 		}
 		if (rc < 0) {
-			fail(s, sh, "seq %llu: ring_reserve(%zu): %s", (unsigned long long)seq, len, ring_strerror(rc));
+			fail(s, sh, "seq %llu: fr_ring_reserve(%zu): %s", (unsigned long long)seq, len, fr_ring_strerror(rc));
 			return -1;
 		}
 		fill(d, len, cfg->seed, seq);
-		if ((rc = ring_commit(p, len)) < 0) {
-			fail(s, sh, "seq %llu: ring_commit: %s", (unsigned long long)seq, ring_strerror(rc));
+		if ((rc = fr_ring_commit(p, len)) < 0) {
+			fail(s, sh, "seq %llu: fr_ring_commit: %s", (unsigned long long)seq, fr_ring_strerror(rc));
 			return -1;
 		}
 		s->committed++;
 		random_pause(&rng);
 	}
-	int rc = ring_mark_eos(p);
+	int rc = fr_ring_mark_eos(p);
 	if (rc < 0) {
-		fail(s, sh, "ring_mark_eos: %s", ring_strerror(rc));
+		fail(s, sh, "fr_ring_mark_eos: %s", fr_ring_strerror(rc));
 		return -1;
 	}
-	ring_get_stats(p, &s->st);
+	fr_ring_get_stats(p, &s->st);
 	return 0;
 }
 
-int stress_consume(ring_t *c, const struct stress_cfg *cfg, struct stress_shared *sh)
+int stress_consume(fr_ring_t *c, const struct stress_cfg *cfg, struct stress_shared *sh)
 {
 	struct stress_side *s = &sh->cons;
 	uint64_t rng = cfg->seed ^ 0x5678, next = 0;
@@ -191,7 +191,7 @@ int stress_consume(ring_t *c, const struct stress_cfg *cfg, struct stress_shared
 	const void *base;
 	size_t map_size;
 
-	ring_mapping(c, &base, &map_size);
+	fr_ring_mapping(c, &base, &map_size);
 	const unsigned char *lo = (const unsigned char *)base + RING_HEADER_SIZE;
 	const unsigned char *hi = (const unsigned char *)base + map_size;
 	for (;;) {
@@ -202,13 +202,13 @@ int stress_consume(ring_t *c, const struct stress_cfg *cfg, struct stress_shared
 
 		if (atomic_load(&sh->abort))
 			return -1;
-		rc = ring_peek(c, &vd, &len, cfg->timeout_ns);
+		rc = fr_ring_peek(c, &vd, &len, cfg->timeout_ns);
 		if (rc == -ETIMEDOUT && cfg->timeout_ns > 0)
 			continue;
 		if (rc == -ENODATA)
 			break;
 		if (rc < 0) {
-			fail(s, sh, "after seq %llu: ring_peek: %s", (unsigned long long)next, ring_strerror(rc));
+			fail(s, sh, "after seq %llu: fr_ring_peek: %s", (unsigned long long)next, fr_ring_strerror(rc));
 			return -1;
 		}
 		const unsigned char *d = vd;
@@ -259,8 +259,8 @@ int stress_consume(ring_t *c, const struct stress_cfg *cfg, struct stress_shared
 		next = seq + 1;
 		s->received++;
 		s->bytes += len;
-		if ((rc = ring_release(c)) < 0) {
-			fail(s, sh, "seq %llu: ring_release: %s", (unsigned long long)seq, ring_strerror(rc));
+		if ((rc = fr_ring_release(c)) < 0) {
+			fail(s, sh, "seq %llu: fr_ring_release: %s", (unsigned long long)seq, fr_ring_strerror(rc));
 			return -1;
 		}
 		if (!forced_done && seq >= cfg->records / 2) {
@@ -270,13 +270,13 @@ int stress_consume(ring_t *c, const struct stress_cfg *cfg, struct stress_shared
 		}
 		random_pause(&rng);
 	}
-	ring_get_stats(c, &s->st);
+	fr_ring_get_stats(c, &s->st);
 	return 0;
 }
 
 void stress_report(const char *what, const struct stress_cfg *cfg, const struct stress_shared *sh, double secs)
 {
-	const struct ring_stats *st = &sh->cons.st;
+	const struct fr_ring_stats *st = &sh->cons.st;
 
 	fprintf(stderr,
 		"%s: %llu attempted, %llu received (%llu tiny, %llu > 4 KiB, %.1f MiB), %llu dropped, "
@@ -296,7 +296,7 @@ void stress_report(const char *what, const struct stress_cfg *cfg, const struct 
 
 int stress_check(const struct stress_cfg *cfg, const struct stress_shared *sh, char *msg, size_t size)
 {
-	const struct ring_stats *st = &sh->cons.st; /* read by the consumer after end of stream */
+	const struct fr_ring_stats *st = &sh->cons.st; /* read by the consumer after end of stream */
 	const struct stress_side *p = &sh->prod, *c = &sh->cons;
 
 #define CHECK(cond, ...)                                  \
@@ -331,7 +331,7 @@ int stress_check(const struct stress_cfg *cfg, const struct stress_shared *sh, c
 	      (unsigned long long)st->consumer_futex_waits, (unsigned long long)st->consumer_futex_wakes);
 	if (cfg->drop) {
 		CHECK(st->records_dropped > 0, "drop mode dropped nothing");
-		CHECK(st->producer_futex_waits == p->setup_waits, "RING_FULL_DROP waited %llu times: it must never wait",
+		CHECK(st->producer_futex_waits == p->setup_waits, "FR_RING_FULL_DROP waited %llu times: it must never wait",
 		      (unsigned long long)st->producer_futex_waits);
 	} else {
 		CHECK(st->records_dropped == 0, "block mode dropped %llu", (unsigned long long)st->records_dropped);

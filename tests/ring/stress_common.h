@@ -10,7 +10,7 @@
 
 struct stress_cfg {
 	uint64_t records;   /* records the producer attempts */
-	int drop;           /* the ring runs RING_FULL_DROP */
+	int drop;           /* the ring runs FR_RING_FULL_DROP */
 	int64_t timeout_ns; /* per blocking call; finite ones re-check the abort flag */
 	uint64_t seed;
 };
@@ -22,7 +22,7 @@ struct stress_side {
 	uint64_t setup_waits; /* producer futex waits before the first record (waiting for the consumer) */
 	int failed;
 	char msg[256];
-	struct ring_stats st; /* the ring's counters when this side finished */
+	struct fr_ring_stats st; /* the ring's counters when this side finished */
 };
 
 /* Lives in memory both sides see (MAP_SHARED for processes). */
@@ -35,8 +35,8 @@ struct stress_shared {
 size_t stress_record_len(uint64_t seed, uint64_t seq);
 
 /* Run the producer / consumer side on an attached ring; 0 or -1 (details in sh->prod/cons.msg). */
-int stress_produce(ring_t *p, const struct stress_cfg *cfg, struct stress_shared *sh);
-int stress_consume(ring_t *c, const struct stress_cfg *cfg, struct stress_shared *sh);
+int stress_produce(fr_ring_t *p, const struct stress_cfg *cfg, struct stress_shared *sh);
+int stress_consume(fr_ring_t *c, const struct stress_cfg *cfg, struct stress_shared *sh);
 
 /* Print the figures of a finished run on stderr. */
 void stress_report(const char *what, const struct stress_cfg *cfg, const struct stress_shared *sh, double secs);

@@ -22,7 +22,7 @@
 #define CAP (64u << 10)
 
 static char name[256];
-static ring_t *P;
+static fr_ring_t *P;
 static pid_t producer_child; /* a test's producer process, killed by teardown if the test fails */
 
 static int setup(void **state)
@@ -36,7 +36,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	(void)state;
-	ring_close(&P);
+	fr_ring_close(&P);
 	if (producer_child > 0) {
 		kill(producer_child, SIGKILL);
 		rt_wait_child(producer_child);
@@ -67,35 +67,35 @@ static uint64_t check_record(const uint8_t *p, size_t len)
 	return seq;
 }
 
-static void create(unsigned max_consumers, enum ring_full_policy policy)
+static void create(unsigned max_consumers, enum fr_ring_full_policy policy)
 {
-	struct ring_create_opts o = { .capacity = CAP, .on_full = policy, .max_consumers = max_consumers };
-	assert_int_equal(ring_create(&P, name, &o), 0);
+	struct fr_ring_create_opts o = { .capacity = CAP, .on_full = policy, .max_consumers = max_consumers };
+	assert_int_equal(fr_ring_create(&P, name, &o), 0);
 }
 
-static ring_t *attach(enum ring_consumer_mode mode)
+static fr_ring_t *attach(enum fr_ring_consumer_mode mode)
 {
-	struct ring_attach_opts ao = { mode, 0 };
-	ring_t *c = NULL;
-	int rc = ring_attach(&c, name, &ao);
+	struct fr_ring_attach_opts ao = { mode, 0 };
+	fr_ring_t *c = NULL;
+	int rc = fr_ring_attach(&c, name, &ao);
 	if (rc != 0)
-		fail_msg("ring_attach(%s): %s", mode == RING_CONSUMER_LATEST ? "latest" : "every", ring_strerror(rc));
+		fail_msg("fr_ring_attach(%s): %s", mode == FR_RING_CONSUMER_LATEST ? "latest" : "every", fr_ring_strerror(rc));
 	return c;
 }
 
 static int write_seq(uint64_t seq, size_t len, int64_t timeout)
 {
 	void *d;
-	int rc = ring_reserve(P, len, 8, &d, timeout);
+	int rc = fr_ring_reserve(P, len, 8, &d, timeout);
 	if (rc < 0)
 		return rc;
 	fill_record(d, len, seq);
-	return ring_commit(P, len);
+	return fr_ring_commit(P, len);
 }
 
 struct reader {
-	ring_t *c;
-	enum ring_consumer_mode mode;
+	fr_ring_t *c;
+	enum fr_ring_consumer_mode mode;
 	uint64_t count, last, bad, out_of_order, hold_ns;
 	int end;
 };
@@ -109,7 +109,7 @@ static void *read_all(void *arg)
 	for (;;) {
 		const void *d;
 		size_t len;
-		int rc = ring_peek(rd->c, &d, &len, 10 * 1000000000ll);
+		int rc = fr_ring_peek(rd->c, &d, &len, 10 * 1000000000ll);
 		if (rc < 0) {
 			rd->end = rc;
 			return NULL;
@@ -122,12 +122,12 @@ static void *read_all(void *arg)
 		}
 		if (seq == UINT64_MAX)
 			rd->bad++;
-		else if (rd->mode == RING_CONSUMER_EVERY ? seq != expect : (rd->last != UINT64_MAX && seq <= rd->last))
+		else if (rd->mode == FR_RING_CONSUMER_EVERY ? seq != expect : (rd->last != UINT64_MAX && seq <= rd->last))
 			rd->out_of_order++;
 		rd->last = seq;
 		expect = seq + 1;
 		rd->count++;
-		assert_int_equal(ring_release(rd->c), 0);
+		assert_int_equal(fr_ring_release(rd->c), 0);
 	}
 }
 
@@ -142,88 +142,88 @@ static void test_many_readers(void **state)
 	pthread_t t[EVERY + LIVE];
 
 	(void)state;
-	create(8, RING_FULL_BLOCK);
+	create(8, FR_RING_FULL_BLOCK);
 	for (int i = 0; i < EVERY + LIVE; i++) {
 		memset(&rd[i], 0, sizeof(rd[i]));
-		rd[i].mode = i < EVERY ? RING_CONSUMER_EVERY : RING_CONSUMER_LATEST;
+		rd[i].mode = i < EVERY ? FR_RING_CONSUMER_EVERY : FR_RING_CONSUMER_LATEST;
 		rd[i].hold_ns = i == EVERY + LIVE - 1 ? 2000000 : 0; /* the slow live one holds 2 ms */
 		rd[i].c = attach(rd[i].mode);
 	}
-	struct ring_stats st;
-	ring_get_stats(P, &st);
+	struct fr_ring_stats st;
+	fr_ring_get_stats(P, &st);
 	assert_int_equal(st.consumers, EVERY + LIVE);
 	for (int i = 0; i < EVERY + LIVE; i++)
 		assert_int_equal(pthread_create(&t[i], NULL, read_all, &rd[i]), 0);
 	rt_watchdog(120, "five readers of one ring");
 	uint64_t rng = 7;
 	for (uint64_t seq = 0; seq < N; seq++)
-		assert_int_equal(write_seq(seq, 8 + rt_rand(&rng) % 3000, RING_WAIT_FOREVER), 0);
-	assert_int_equal(ring_mark_eos(P), 0);
+		assert_int_equal(write_seq(seq, 8 + rt_rand(&rng) % 3000, FR_RING_WAIT_FOREVER), 0);
+	assert_int_equal(fr_ring_mark_eos(P), 0);
 	for (int i = 0; i < EVERY + LIVE; i++)
 		pthread_join(t[i], NULL);
 	rt_watchdog(0, NULL);
 	for (int i = 0; i < EVERY + LIVE; i++) {
 		print_message("%s reader %d: %llu records, last %llu, %llu bad, %llu out of order\n",
-			      rd[i].mode == RING_CONSUMER_EVERY ? "every" : "latest", i, (unsigned long long)rd[i].count,
+			      rd[i].mode == FR_RING_CONSUMER_EVERY ? "every" : "latest", i, (unsigned long long)rd[i].count,
 			      (unsigned long long)rd[i].last, (unsigned long long)rd[i].bad,
 			      (unsigned long long)rd[i].out_of_order);
 		assert_int_equal(rd[i].end, -ENODATA);
 		assert_int_equal(rd[i].bad, 0);
 		assert_int_equal(rd[i].out_of_order, 0);
-		if (rd[i].mode == RING_CONSUMER_EVERY)
+		if (rd[i].mode == FR_RING_CONSUMER_EVERY)
 			assert_int_equal(rd[i].count, N);
 		else
 			assert_true(rd[i].count >= 1 && rd[i].count <= N);
 		assert_int_equal(rd[i].last, N - 1); /* everyone ends with the last record */
 	}
-	struct ring_consumer_info info[RING_MAX_CONSUMERS];
-	assert_int_equal(ring_consumers(P, info, RING_MAX_CONSUMERS), EVERY + LIVE);
+	struct fr_ring_consumer_info info[FR_RING_MAX_CONSUMERS];
+	assert_int_equal(fr_ring_consumers(P, info, FR_RING_MAX_CONSUMERS), EVERY + LIVE);
 	for (int i = 0; i < EVERY + LIVE; i++) {
 		assert_true(info[i].alive);
 		assert_int_equal(info[i].lag_records, 0);
 		assert_int_equal(info[i].records_read + info[i].records_skipped, N);
 	}
 	for (int i = 0; i < EVERY + LIVE; i++)
-		ring_close(&rd[i].c);
+		fr_ring_close(&rd[i].c);
 }
 
 /* A latest-consumer never slows the producer, and the record it holds is
  * never overwritten while held: hold one while the producer (under
- * RING_FULL_BLOCK, not waiting at all) writes a hundred laps. */
+ * FR_RING_FULL_BLOCK, not waiting at all) writes a hundred laps. */
 static void test_held_record_survives_laps(void **state)
 {
 	const void *d;
 	size_t len;
 
 	(void)state;
-	create(4, RING_FULL_BLOCK);
-	ring_t *live = attach(RING_CONSUMER_LATEST);
-	assert_int_equal(write_seq(0, 1000, RING_NO_WAIT), 0);
-	assert_int_equal(write_seq(1, 1000, RING_NO_WAIT), 0);
-	assert_int_equal(ring_peek(live, &d, &len, RING_NO_WAIT), 0);
+	create(4, FR_RING_FULL_BLOCK);
+	fr_ring_t *live = attach(FR_RING_CONSUMER_LATEST);
+	assert_int_equal(write_seq(0, 1000, FR_RING_NO_WAIT), 0);
+	assert_int_equal(write_seq(1, 1000, FR_RING_NO_WAIT), 0);
+	assert_int_equal(fr_ring_peek(live, &d, &len, FR_RING_NO_WAIT), 0);
 	assert_int_equal(check_record(d, len), 1); /* the newest */
 	uint8_t copy[1000];
 	memcpy(copy, d, len);
 	uint64_t n = 100 * (CAP / 1016) + 2;
 	for (uint64_t seq = 2; seq < n; seq++) {
-		int rc = write_seq(seq, 1000, RING_NO_WAIT);
+		int rc = write_seq(seq, 1000, FR_RING_NO_WAIT);
 		if (rc != 0)
 			fail_msg("record %llu: the producer had to wait (%s): the live consumer slowed it",
-				 (unsigned long long)seq, ring_strerror(rc));
+				 (unsigned long long)seq, fr_ring_strerror(rc));
 	}
 	assert_memory_equal(d, copy, len);
-	assert_int_equal(ring_release(live), 0);
+	assert_int_equal(fr_ring_release(live), 0);
 	uint64_t skipped = 0;
-	assert_int_equal(ring_peek_latest(live, &d, &len, &skipped, RING_NO_WAIT), 0);
+	assert_int_equal(fr_ring_peek_latest(live, &d, &len, &skipped, FR_RING_NO_WAIT), 0);
 	assert_int_equal(check_record(d, len), n - 1);
 	assert_int_equal(skipped, n - 3);
-	assert_int_equal(ring_release(live), 0);
-	assert_int_equal(ring_peek(live, &d, &len, RING_NO_WAIT), -EAGAIN);
-	ring_close(&live);
+	assert_int_equal(fr_ring_release(live), 0);
+	assert_int_equal(fr_ring_peek(live, &d, &len, FR_RING_NO_WAIT), -EAGAIN);
+	fr_ring_close(&live);
 }
 
 /* Attaching late: an every-consumer starts at the oldest record still whole
- * (before the first consumer, RING_FULL_BLOCK kept them all), a latest one at
+ * (before the first consumer, FR_RING_FULL_BLOCK kept them all), a latest one at
  * the newest; the maximum+1-th gets -EBUSY; a freed slot is taken again. */
 static void test_late_attach_and_maximum(void **state)
 {
@@ -231,34 +231,34 @@ static void test_late_attach_and_maximum(void **state)
 	size_t len;
 
 	(void)state;
-	create(2, RING_FULL_BLOCK);
+	create(2, FR_RING_FULL_BLOCK);
 	int rc, seq = 0;
-	while ((rc = write_seq((uint64_t)seq, 1000, RING_NO_WAIT)) == 0)
+	while ((rc = write_seq((uint64_t)seq, 1000, FR_RING_NO_WAIT)) == 0)
 		seq++;
 	assert_int_equal(rc, -EAGAIN); /* before the first consumer, a block producer waits for it */
-	ring_t *every = attach(RING_CONSUMER_EVERY);
-	assert_int_equal(ring_peek(every, &d, &len, RING_NO_WAIT), 0);
+	fr_ring_t *every = attach(FR_RING_CONSUMER_EVERY);
+	assert_int_equal(fr_ring_peek(every, &d, &len, FR_RING_NO_WAIT), 0);
 	assert_int_equal(check_record(d, len), 0); /* the first consumer gets the first record */
-	assert_int_equal(ring_release(every), 0);
-	ring_t *live = attach(RING_CONSUMER_LATEST);
-	assert_int_equal(ring_peek(live, &d, &len, RING_NO_WAIT), 0);
+	assert_int_equal(fr_ring_release(every), 0);
+	fr_ring_t *live = attach(FR_RING_CONSUMER_LATEST);
+	assert_int_equal(fr_ring_peek(live, &d, &len, FR_RING_NO_WAIT), 0);
 	assert_int_equal(check_record(d, len), (uint64_t)seq - 1); /* the newest */
-	assert_int_equal(ring_release(live), 0);
-	ring_t *third = NULL;
-	assert_int_equal(ring_open(&third, name), -EBUSY);
-	struct ring_attach_opts lo = { RING_CONSUMER_LATEST, 0 };
-	assert_int_equal(ring_attach(&third, name, &lo), -EBUSY);
+	assert_int_equal(fr_ring_release(live), 0);
+	fr_ring_t *third = NULL;
+	assert_int_equal(fr_ring_open(&third, name), -EBUSY);
+	struct fr_ring_attach_opts lo = { FR_RING_CONSUMER_LATEST, 0 };
+	assert_int_equal(fr_ring_attach(&third, name, &lo), -EBUSY);
 	assert_null(third);
-	ring_close(&live);
-	third = attach(RING_CONSUMER_EVERY);
+	fr_ring_close(&live);
+	third = attach(FR_RING_CONSUMER_EVERY);
 	/* a late every-consumer: the oldest record still whole (the first is, here) */
-	assert_int_equal(ring_peek(third, &d, &len, RING_NO_WAIT), 0);
+	assert_int_equal(fr_ring_peek(third, &d, &len, FR_RING_NO_WAIT), 0);
 	assert_true(check_record(d, len) <= 1);
-	assert_int_equal(ring_release(third), 0);
-	struct ring_attach_opts bad = { (enum ring_consumer_mode)7, 0 };
-	assert_int_equal(ring_attach(&live, name, &bad), -EINVAL);
-	ring_close(&third);
-	ring_close(&every);
+	assert_int_equal(fr_ring_release(third), 0);
+	struct fr_ring_attach_opts bad = { (enum fr_ring_consumer_mode)7, 0 };
+	assert_int_equal(fr_ring_attach(&live, name, &bad), -EINVAL);
+	fr_ring_close(&third);
+	fr_ring_close(&every);
 }
 
 /* The ring's reading goes by the slowest every-consumer; when it leaves
@@ -269,23 +269,23 @@ static void test_slowest_gates_and_leaves(void **state)
 	size_t len;
 
 	(void)state;
-	create(4, RING_FULL_BLOCK);
-	ring_t *fast = attach(RING_CONSUMER_EVERY), *slow = attach(RING_CONSUMER_EVERY);
+	create(4, FR_RING_FULL_BLOCK);
+	fr_ring_t *fast = attach(FR_RING_CONSUMER_EVERY), *slow = attach(FR_RING_CONSUMER_EVERY);
 	uint64_t seq = 0;
-	while (write_seq(seq, 1000, RING_NO_WAIT) == 0) {
-		assert_int_equal(ring_peek(fast, &d, &len, RING_NO_WAIT), 0);
-		assert_int_equal(ring_release(fast), 0);
+	while (write_seq(seq, 1000, FR_RING_NO_WAIT) == 0) {
+		assert_int_equal(fr_ring_peek(fast, &d, &len, FR_RING_NO_WAIT), 0);
+		assert_int_equal(fr_ring_release(fast), 0);
 		seq++;
 	}
 	assert_true(seq >= CAP / 1016 - 2); /* the slow one holds a lap */
 	assert_int_equal(write_seq(seq, 1000, 50 * 1000000ll), -ETIMEDOUT);
-	struct ring_consumer_info info[4];
-	assert_int_equal(ring_consumers(P, info, 4), 2);
+	struct fr_ring_consumer_info info[4];
+	assert_int_equal(fr_ring_consumers(P, info, 4), 2);
 	assert_int_equal(info[0].lag_records, 0);
 	assert_int_equal(info[1].lag_records, seq);
-	ring_close(&slow);
-	assert_int_equal(write_seq(seq, 1000, RING_NO_WAIT), 0);
-	ring_close(&fast);
+	fr_ring_close(&slow);
+	assert_int_equal(write_seq(seq, 1000, FR_RING_NO_WAIT), 0);
+	fr_ring_close(&fast);
 	/* nobody left: a block producer fills what the last reader left, then -ENOTCONN */
 	int rc;
 	while ((rc = write_seq(++seq, 1000, 50 * 1000000ll)) == 0)
@@ -293,7 +293,7 @@ static void test_slowest_gates_and_leaves(void **state)
 	assert_int_equal(rc, -ENOTCONN);
 }
 
-static pid_t spawn_reader(enum ring_consumer_mode mode, bool hold)
+static pid_t spawn_reader(enum fr_ring_consumer_mode mode, bool hold)
 {
 	int ready[2];
 	char c = 0;
@@ -302,13 +302,13 @@ static pid_t spawn_reader(enum ring_consumer_mode mode, bool hold)
 	pid_t pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
-		struct ring_attach_opts ao = { mode, 0 };
-		ring_t *r = NULL;
+		struct fr_ring_attach_opts ao = { mode, 0 };
+		fr_ring_t *r = NULL;
 		const void *d;
 		size_t len;
-		c = ring_attach(&r, name, &ao) == 0 ? 'y' : 'n';
+		c = fr_ring_attach(&r, name, &ao) == 0 ? 'y' : 'n';
 		if (c == 'y' && hold)
-			c = ring_peek(r, &d, &len, RING_WAIT_FOREVER) == 0 ? 'y' : 'n';
+			c = fr_ring_peek(r, &d, &len, FR_RING_WAIT_FOREVER) == 0 ? 'y' : 'n';
 		(void)!write(ready[1], &c, 1);
 		for (;;)
 			pause();
@@ -329,16 +329,16 @@ static void test_dead_consumers_reaped(void **state)
 	size_t len;
 
 	(void)state;
-	create(3, RING_FULL_BLOCK);
-	ring_t *mine = attach(RING_CONSUMER_EVERY);
-	assert_int_equal(write_seq(0, 1000, RING_NO_WAIT), 0);
-	pid_t every = spawn_reader(RING_CONSUMER_EVERY, false);
-	pid_t live = spawn_reader(RING_CONSUMER_LATEST, true);
-	struct ring_stats st;
-	ring_get_stats(P, &st);
+	create(3, FR_RING_FULL_BLOCK);
+	fr_ring_t *mine = attach(FR_RING_CONSUMER_EVERY);
+	assert_int_equal(write_seq(0, 1000, FR_RING_NO_WAIT), 0);
+	pid_t every = spawn_reader(FR_RING_CONSUMER_EVERY, false);
+	pid_t live = spawn_reader(FR_RING_CONSUMER_LATEST, true);
+	struct fr_ring_stats st;
+	fr_ring_get_stats(P, &st);
 	assert_int_equal(st.consumers, 3);
-	ring_t *none = NULL;
-	assert_int_equal(ring_open(&none, name), -EBUSY);
+	fr_ring_t *none = NULL;
+	assert_int_equal(fr_ring_open(&none, name), -EBUSY);
 	/* the dead every-consumer gates the producer until it is reaped */
 	kill(every, SIGKILL);
 	assert_int_equal(rt_wait_child(every), 128 + SIGKILL);
@@ -348,19 +348,19 @@ static void test_dead_consumers_reaped(void **state)
 	uint64_t t0 = rt_now_ns();
 	for (uint64_t seq = 1; seq < 10 * (CAP / 1016); seq++) {
 		assert_int_equal(write_seq(seq, 1000, 10 * 1000000000ll), 0);
-		assert_int_equal(ring_peek(mine, &d, &len, RING_NO_WAIT), 0);
+		assert_int_equal(fr_ring_peek(mine, &d, &len, FR_RING_NO_WAIT), 0);
 		assert_int_equal(check_record(d, len), seq - 1);
-		assert_int_equal(ring_release(mine), 0);
+		assert_int_equal(fr_ring_release(mine), 0);
 	}
 	rt_watchdog(0, NULL);
 	print_message("dead consumers reaped after %.0f ms\n", (double)(rt_now_ns() - t0) / 1e6);
-	ring_get_stats(P, &st);
+	fr_ring_get_stats(P, &st);
 	assert_int_equal(st.consumers, 1);
 	assert_int_equal(st.consumers_reaped, 2);
 	/* their slots are free again */
-	ring_t *again = attach(RING_CONSUMER_LATEST);
-	ring_close(&again);
-	ring_close(&mine);
+	fr_ring_t *again = attach(FR_RING_CONSUMER_LATEST);
+	fr_ring_close(&again);
+	fr_ring_close(&mine);
 }
 
 /* A consumer attaching while the producer is stopped at any point of its
@@ -379,8 +379,8 @@ static void test_attach_while_producer_stopped(void **state)
 	pid_t producer = producer_child = fork();
 	assert_true(producer >= 0);
 	if (producer == 0) {
-		struct ring_create_opts o = { .capacity = CAP, .on_full = RING_FULL_BLOCK, .max_consumers = 4 };
-		if (ring_create(&P, name, &o) < 0)
+		struct fr_ring_create_opts o = { .capacity = CAP, .on_full = FR_RING_FULL_BLOCK, .max_consumers = 4 };
+		if (fr_ring_create(&P, name, &o) < 0)
 			_exit(20);
 		uint64_t rng = 7;
 		for (uint64_t seq = 0;; seq++)
@@ -389,16 +389,16 @@ static void test_attach_while_producer_stopped(void **state)
 	}
 	rt_track_child(producer);
 	rt_watchdog(300, "attaching to a stopped producer");
-	struct ring_attach_opts wait_live = { RING_CONSUMER_LATEST, 10 * 1000000000ll };
-	ring_t *holder = NULL;
-	assert_int_equal(ring_attach(&holder, name, &wait_live), 0);
+	struct fr_ring_attach_opts wait_live = { FR_RING_CONSUMER_LATEST, 10 * 1000000000ll };
+	fr_ring_t *holder = NULL;
+	assert_int_equal(fr_ring_attach(&holder, name, &wait_live), 0);
 	uint64_t rng = 11, failures = 0;
 	for (uint64_t i = 0; i < stops; i++) {
 		const void *d;
 		size_t len;
 		if (i % 8 == 0) { /* hold a newer record now and then: the producer steps over it each lap */
-			ring_release(holder);
-			assert_int_equal(ring_peek(holder, &d, &len, 10 * 1000000000ll), 0);
+			fr_ring_release(holder);
+			assert_int_equal(fr_ring_peek(holder, &d, &len, 10 * 1000000000ll), 0);
 			assert_int_not_equal(check_record(d, len), UINT64_MAX);
 		}
 		rt_sleep_ns(rt_rand(&rng) % 200000);
@@ -406,12 +406,12 @@ static void test_attach_while_producer_stopped(void **state)
 		int st;
 		assert_int_equal(waitpid(producer, &st, WUNTRACED), producer);
 		assert_true(WIFSTOPPED(st));
-		ring_t *c = NULL;
-		struct ring_attach_opts now = { i % 2 ? RING_CONSUMER_LATEST : RING_CONSUMER_EVERY, 0 };
-		int rc = ring_attach(&c, name, &now);
+		fr_ring_t *c = NULL;
+		struct fr_ring_attach_opts now = { i % 2 ? FR_RING_CONSUMER_LATEST : FR_RING_CONSUMER_EVERY, 0 };
+		int rc = fr_ring_attach(&c, name, &now);
 		if (rc == 0) {
 			/* What it starts at is whole (the stopped producer cannot have written past it). */
-			rc = ring_peek(c, &d, &len, RING_NO_WAIT);
+			rc = fr_ring_peek(c, &d, &len, FR_RING_NO_WAIT);
 			if (rc == 0 && check_record(d, len) == UINT64_MAX)
 				rc = -EBADMSG;
 			if (rc == -EAGAIN)
@@ -419,11 +419,11 @@ static void test_attach_while_producer_stopped(void **state)
 		}
 		if (rc < 0 && failures++ < 5)
 			print_message("stop %llu (%s): attach/peek gave %s\n", (unsigned long long)i,
-				      i % 2 ? "latest" : "every", ring_strerror(rc));
-		ring_close(&c);
+				      i % 2 ? "latest" : "every", fr_ring_strerror(rc));
+		fr_ring_close(&c);
 		assert_int_equal(kill(producer, SIGCONT), 0);
 	}
-	ring_close(&holder);
+	fr_ring_close(&holder);
 	rt_watchdog(0, NULL);
 	if (failures)
 		fail_msg("%llu of %llu attaches to a stopped producer failed",
@@ -439,8 +439,8 @@ static void test_attach_detach_stress(void **state)
 	enum { READERS = 4 };
 
 	(void)state;
-	create(6, RING_FULL_BLOCK);
-	ring_t *anchor = attach(RING_CONSUMER_LATEST); /* keeps the producer from waiting for a first consumer */
+	create(6, FR_RING_FULL_BLOCK);
+	fr_ring_t *anchor = attach(FR_RING_CONSUMER_LATEST); /* keeps the producer from waiting for a first consumer */
 	pid_t kids[READERS];
 	for (int k = 0; k < READERS; k++) {
 		fflush(NULL);
@@ -449,14 +449,14 @@ static void test_attach_detach_stress(void **state)
 		if (kids[k] == 0) {
 			uint64_t rs = 1000 + (uint64_t)k, sessions = 0, total = 0;
 			for (;;) {
-				enum ring_consumer_mode mode = rt_rand(&rs) % 2 ? RING_CONSUMER_LATEST : RING_CONSUMER_EVERY;
-				struct ring_attach_opts ao = { mode, 0 };
-				ring_t *c = NULL;
-				int rc = ring_attach(&c, name, &ao);
+				enum fr_ring_consumer_mode mode = rt_rand(&rs) % 2 ? FR_RING_CONSUMER_LATEST : FR_RING_CONSUMER_EVERY;
+				struct fr_ring_attach_opts ao = { mode, 0 };
+				fr_ring_t *c = NULL;
+				int rc = fr_ring_attach(&c, name, &ao);
 				if (rc == -ENOENT)
 					_exit(total > 0 ? 0 : 20); /* the producer is done */
 				if (rc < 0) {
-					fprintf(stderr, "reader %d: attach gave %s\n", k, ring_strerror(rc));
+					fprintf(stderr, "reader %d: attach gave %s\n", k, fr_ring_strerror(rc));
 					_exit(21);
 				}
 				sessions++;
@@ -464,29 +464,29 @@ static void test_attach_detach_stress(void **state)
 				for (uint64_t i = 0; i < want; i++) {
 					const void *d;
 					size_t len;
-					rc = ring_peek(c, &d, &len, 5 * 1000000000ll);
+					rc = fr_ring_peek(c, &d, &len, 5 * 1000000000ll);
 					if (rc == -ENODATA)
 						break;
 					if (rc < 0) {
 						fprintf(stderr, "reader %d (%s): peek gave %s\n", k,
-							mode == RING_CONSUMER_EVERY ? "every" : "latest", ring_strerror(rc));
+							mode == FR_RING_CONSUMER_EVERY ? "every" : "latest", fr_ring_strerror(rc));
 						_exit(22);
 					}
 					uint64_t seq = check_record(d, len);
 					if (seq == UINT64_MAX)
 						_exit(23); /* corrupt */
 					if (last != UINT64_MAX &&
-					    (mode == RING_CONSUMER_EVERY ? seq != last + 1 : seq <= last))
+					    (mode == FR_RING_CONSUMER_EVERY ? seq != last + 1 : seq <= last))
 						_exit(24); /* lost (every) or out of order */
 					last = seq;
 					total++;
-					if (ring_release(c) < 0)
+					if (fr_ring_release(c) < 0)
 						_exit(25);
 				}
 				if (rt_rand(&rs) % 4 == 0)
 					rt_sleep_ns(rt_rand(&rs) % 2000000);
 				bool eos = rc == -ENODATA;
-				ring_close(&c);
+				fr_ring_close(&c);
 				if (eos)
 					_exit(sessions > 1 ? 0 : 26);
 			}
@@ -498,11 +498,11 @@ static void test_attach_detach_stress(void **state)
 	for (uint64_t seq = 0; seq < records; seq++) {
 		int rc = write_seq(seq, 8 + rt_rand(&rng) % 2000, 30 * 1000000000ll);
 		if (rc != 0)
-			fail_msg("record %llu: %s", (unsigned long long)seq, ring_strerror(rc));
+			fail_msg("record %llu: %s", (unsigned long long)seq, fr_ring_strerror(rc));
 	}
-	assert_int_equal(ring_mark_eos(P), 0);
-	struct ring_stats st;
-	ring_get_stats(P, &st);
+	assert_int_equal(fr_ring_mark_eos(P), 0);
+	struct fr_ring_stats st;
+	fr_ring_get_stats(P, &st);
 	for (int k = 0; k < READERS; k++) {
 		int rc = rt_wait_child(kids[k]);
 		if (rc != 0)
@@ -511,7 +511,7 @@ static void test_attach_detach_stress(void **state)
 	rt_watchdog(0, NULL);
 	print_message("attach/detach stress: %llu records, %llu read in all by %d readers coming and going\n",
 		      (unsigned long long)records, (unsigned long long)st.records_read, READERS);
-	ring_close(&anchor);
+	fr_ring_close(&anchor);
 }
 
 int main(int argc, char **argv)

@@ -28,7 +28,7 @@
 #define CAP 4096u
 #define SEG (RING_HEADER_SIZE + CAP)
 
-static ring_t *P, *C;
+static fr_ring_t *P, *C;
 static char name[256];
 static _Alignas(4096) unsigned char tmpl[SEG]; /* a valid segment: live producer (us), three records */
 static _Alignas(4096) unsigned char seg[SEG];
@@ -51,8 +51,8 @@ static int teardown(void **state)
 	if (live_producer >= 0)
 		close(live_producer);
 	live_producer = -1;
-	ring_close(&C);
-	ring_close(&P);
+	fr_ring_close(&C);
+	fr_ring_close(&P);
 	rt_cleanup();
 	return 0;
 }
@@ -70,20 +70,20 @@ static struct ring_record_header *rec_at(unsigned char *s, uint64_t off)
 /* Make a real ring with three records and keep a copy of its bytes. */
 static void make_template(void)
 {
-	struct ring_create_opts o = { .capacity = CAP };
+	struct fr_ring_create_opts o = { .capacity = CAP };
 	const void *base;
 	size_t size;
 	unsigned char buf[300];
 	void *d;
 
-	assert_int_equal(ring_create(&P, name, &o), 0);
+	assert_int_equal(fr_ring_create(&P, name, &o), 0);
 	for (int i = 0; i < 3; i++) {
 		memset(buf, 'a' + i, sizeof(buf));
-		assert_int_equal(ring_reserve(P, rec_len[i], 8, &d, RING_NO_WAIT), 0);
+		assert_int_equal(fr_ring_reserve(P, rec_len[i], 8, &d, FR_RING_NO_WAIT), 0);
 		memcpy(d, buf, rec_len[i]);
-		assert_int_equal(ring_commit(P, rec_len[i]), 0);
+		assert_int_equal(fr_ring_commit(P, rec_len[i]), 0);
 	}
-	ring_mapping(P, &base, &size);
+	fr_ring_mapping(P, &base, &size);
 	assert_int_equal(size, SEG);
 	memcpy(tmpl, base, SEG);
 	/* the layout as ring_layout.h documents it */
@@ -137,17 +137,17 @@ static void write_dead_segment(const unsigned char *buf, size_t size)
  * in the data area. Returns the open error, or the first peek error. */
 static int open_and_drain(int *records)
 {
-	ring_t *c = NULL;
+	fr_ring_t *c = NULL;
 	const void *base, *d;
 	size_t size, len;
-	int rc = ring_open(&c, name);
+	int rc = fr_ring_open(&c, name);
 
 	*records = 0;
 	if (rc < 0)
 		return rc;
-	ring_mapping(c, &base, &size);
+	fr_ring_mapping(c, &base, &size);
 	for (int i = 0; i < 100; i++) {
-		rc = ring_peek(c, &d, &len, RING_NO_WAIT);
+		rc = fr_ring_peek(c, &d, &len, FR_RING_NO_WAIT);
 		if (rc < 0)
 			break;
 		const unsigned char *lo = (const unsigned char *)base + RING_HEADER_SIZE, *hi = (const unsigned char *)base + size;
@@ -158,21 +158,21 @@ static int open_and_drain(int *records)
 			sink ^= ((const unsigned char *)d)[k];
 		(void)sink;
 		(*records)++;
-		assert_int_equal(ring_release(c), 0);
+		assert_int_equal(fr_ring_release(c), 0);
 	}
-	ring_close(&c);
+	fr_ring_close(&c);
 	return rc;
 }
 
 static void expect_open_error(const char *what, int want)
 {
 	int n, rc = open_and_drain(&n);
-	struct ring_stats st;
+	struct fr_ring_stats st;
 
 	if (rc != want)
-		fail_msg("%s: ring_open/peek gave %d (%s), expected %d (%s)", what, rc, ring_strerror(rc), want,
-			 ring_strerror(want));
-	assert_int_equal(ring_inspect(name, &st), want);
+		fail_msg("%s: fr_ring_open/peek gave %d (%s), expected %d (%s)", what, rc, fr_ring_strerror(rc), want,
+			 fr_ring_strerror(want));
+	assert_int_equal(fr_ring_inspect(name, &st), want);
 }
 
 static void test_template_is_valid(void **state)
@@ -216,13 +216,13 @@ static void test_header_corruptions(void **state)
 	CASE("segment_size long", -EBADMSG, h->segment_size = SEG + 4096);
 	CASE("segment_size huge", -EBADMSG, h->segment_size = UINT64_MAX);
 #undef CASE
-	/* a ring of another version, or a corrupt one, is not reclaimed by ring_create */
+	/* a ring of another version, or a corrupt one, is not reclaimed by fr_ring_create */
 	memcpy(seg, tmpl, SEG);
 	hdr_of(seg)->layout_version = RING_LAYOUT_VERSION + 1;
 	hdr_of(seg)->producer_pid = 0; /* nobody holds its lock: still not ours to remove */
 	write_segment(seg, SEG);
-	ring_t *p2 = NULL;
-	assert_int_equal(ring_create(&p2, name, NULL), -EEXIST);
+	fr_ring_t *p2 = NULL;
+	assert_int_equal(fr_ring_create(&p2, name, NULL), -EEXIST);
 	assert_true(rt_shm_exists(name));
 }
 
@@ -264,7 +264,7 @@ static void test_index_corruptions(void **state)
 		write_segment(seg, SEG);                \
 		int n_, rc_ = open_and_drain(&n_);      \
 		if (rc_ != want)                        \
-			fail_msg("%s: got %d (%s) after %d records, expected %s", what, rc_, ring_strerror(rc_), n_, ring_strerror(want)); \
+			fail_msg("%s: got %d (%s) after %d records, expected %s", what, rc_, fr_ring_strerror(rc_), n_, fr_ring_strerror(want)); \
 	} while (0)
 	CASE("tail - oldest > capacity", -EBADMSG, h->tail = h->oldest + CAP + 8);
 	CASE("oldest past tail", -EBADMSG, h->oldest = h->tail + 8);
@@ -291,7 +291,7 @@ static void test_record_corruptions(void **state)
 		int n_, rc_ = open_and_drain(&n_);                                          \
 		if (rc_ != -EBADMSG || n_ != good)                                           \
 			fail_msg("%s: %d records then %d (%s); expected %d then -EBADMSG", what, n_, rc_, \
-				 ring_strerror(rc_), good);                                 \
+				 fr_ring_strerror(rc_), good);                                 \
 	} while (0)
 	CASE("unknown type", 0, rec_at(seg, rec_off[0])->type = 0x12345678);
 	CASE("zero type", 1, rec_at(seg, rec_off[1])->type = 0);
@@ -315,7 +315,7 @@ static void test_record_corruptions(void **state)
 #undef CASE
 }
 
-/* The same lies through ring_skip_to_latest / ring_peek_latest. */
+/* The same lies through fr_ring_skip_to_latest / fr_ring_peek_latest. */
 static void test_latest_on_corrupt(void **state)
 {
 	const void *d;
@@ -326,10 +326,10 @@ static void test_latest_on_corrupt(void **state)
 	memcpy(seg, tmpl, SEG);
 	rec_at(seg, rec_off[1])->len = 0xfff0u;
 	write_segment(seg, SEG);
-	assert_int_equal(ring_open(&C, name), 0);
-	assert_int_equal(ring_skip_to_latest(C), -EBADMSG);
-	assert_int_equal(ring_peek_latest(C, &d, &len, NULL, RING_NO_WAIT), -EBADMSG);
-	ring_close(&C);
+	assert_int_equal(fr_ring_open(&C, name), 0);
+	assert_int_equal(fr_ring_skip_to_latest(C), -EBADMSG);
+	assert_int_equal(fr_ring_peek_latest(C, &d, &len, NULL, FR_RING_NO_WAIT), -EBADMSG);
+	fr_ring_close(&C);
 }
 
 /* Scribbling over the segment while a consumer is attached: checked on every read. */
@@ -342,7 +342,7 @@ static void test_scribble_while_attached(void **state)
 
 	(void)state;
 	make_template();
-	assert_int_equal(ring_open(&C, name), 0); /* P's real segment */
+	assert_int_equal(fr_ring_open(&C, name), 0); /* P's real segment */
 	rt_shm_path(path, sizeof(path), name);
 	fd = open(path, O_RDWR);
 	assert_true(fd >= 0);
@@ -354,68 +354,68 @@ static void test_scribble_while_attached(void **state)
 	/* immutable fields changed after open: the consumer uses what it checked */
 	h->capacity = 1ull << 40;
 	h->segment_size = UINT64_MAX;
-	assert_int_equal(ring_peek(C, &d, &len, RING_NO_WAIT), 0);
+	assert_int_equal(fr_ring_peek(C, &d, &len, FR_RING_NO_WAIT), 0);
 	assert_int_equal(len, rec_len[0]);
 	assert_int_equal(((const unsigned char *)d)[0], 'a');
-	assert_int_equal(ring_release(C), 0);
+	assert_int_equal(fr_ring_release(C), 0);
 	h->capacity = CAP;
 	h->segment_size = SEG;
 
 	/* the next record's length grows past the tail */
 	rec_at(m, rec_off[1])->len = 2000;
-	assert_int_equal(ring_peek(C, &d, &len, RING_NO_WAIT), -EBADMSG);
+	assert_int_equal(fr_ring_peek(C, &d, &len, FR_RING_NO_WAIT), -EBADMSG);
 	rec_at(m, rec_off[1])->len = (uint32_t)rec_len[1];
-	assert_int_equal(ring_peek(C, &d, &len, RING_NO_WAIT), 0);
+	assert_int_equal(fr_ring_peek(C, &d, &len, FR_RING_NO_WAIT), 0);
 	assert_int_equal(len, rec_len[1]);
-	assert_int_equal(ring_release(C), 0);
+	assert_int_equal(fr_ring_release(C), 0);
 
 	/* the consumer caches the tail: take the third record, so the next peek reloads it */
 	uint64_t tail = h->tail;
-	assert_int_equal(ring_peek(C, &d, &len, RING_NO_WAIT), 0);
+	assert_int_equal(fr_ring_peek(C, &d, &len, FR_RING_NO_WAIT), 0);
 	assert_int_equal(len, rec_len[2]);
-	assert_int_equal(ring_release(C), 0);
+	assert_int_equal(fr_ring_release(C), 0);
 	/* the tail jumps more than a capacity ahead, to an unaligned place, or back;
 	 * a corrupt ring may stay corrupt for this consumer, so each case gets a fresh one */
 	const uint64_t bad_tails[] = { tail + 2 * CAP, tail + 8 * 3 + 1, tail - 64, UINT64_MAX };
 	for (size_t i = 0; i < sizeof(bad_tails) / sizeof(bad_tails[0]); i++) {
 		h->tail = tail;
-		ring_close(&C);
-		int orc = ring_open(&C, name);
+		fr_ring_close(&C);
+		int orc = fr_ring_open(&C, name);
 		if (orc != 0)
-			fail_msg("case %zu: reopen gave %s (oldest %llu tail %llu)", i, ring_strerror(orc),
+			fail_msg("case %zu: reopen gave %s (oldest %llu tail %llu)", i, fr_ring_strerror(orc),
 				 (unsigned long long)h->oldest, (unsigned long long)h->tail);
 		/* a new every-consumer starts at the oldest record: read up to the tail first */
-		while (ring_peek(C, &d, &len, RING_NO_WAIT) == 0)
-			assert_int_equal(ring_release(C), 0);
-		assert_int_equal(ring_peek(C, &d, &len, RING_NO_WAIT), -EAGAIN);
+		while (fr_ring_peek(C, &d, &len, FR_RING_NO_WAIT) == 0)
+			assert_int_equal(fr_ring_release(C), 0);
+		assert_int_equal(fr_ring_peek(C, &d, &len, FR_RING_NO_WAIT), -EAGAIN);
 		h->tail = bad_tails[i];
-		int rc = ring_peek(C, &d, &len, RING_NO_WAIT);
+		int rc = fr_ring_peek(C, &d, &len, FR_RING_NO_WAIT);
 		if (rc != -EBADMSG)
 			fail_msg("tail %llu (good %llu): peek gave %d (%s)", (unsigned long long)bad_tails[i],
-				 (unsigned long long)tail, rc, ring_strerror(rc));
+				 (unsigned long long)tail, rc, fr_ring_strerror(rc));
 	}
 	h->tail = tail;
-	ring_close(&C);
-	assert_int_equal(ring_open(&C, name), 0);
+	fr_ring_close(&C);
+	assert_int_equal(fr_ring_open(&C, name), 0);
 
 	/* meta: a length past the area, a sequence lock stuck odd: errors, no hang */
-	unsigned char meta[RING_META_SIZE];
+	unsigned char meta[FR_RING_META_SIZE];
 	h->meta_len = 1000;
-	assert_int_equal(ring_get_meta(C, meta, sizeof(meta)), -EBADMSG);
-	assert_int_equal(ring_inspect_meta(name, meta, sizeof(meta)), -EBADMSG);
+	assert_int_equal(fr_ring_get_meta(C, meta, sizeof(meta)), -EBADMSG);
+	assert_int_equal(fr_ring_inspect_meta(name, meta, sizeof(meta)), -EBADMSG);
 	h->meta_len = 0;
 	h->meta_seq = 1;
-	assert_true(ring_get_meta(C, meta, sizeof(meta)) < 0);
+	assert_true(fr_ring_get_meta(C, meta, sizeof(meta)) < 0);
 	h->meta_seq = 2;
-	assert_int_equal(ring_get_meta(C, meta, sizeof(meta)), 0);
+	assert_int_equal(fr_ring_get_meta(C, meta, sizeof(meta)), 0);
 
 	/* stats of a scribbled header stay sane: used never exceeds the capacity */
-	struct ring_stats st;
+	struct fr_ring_stats st;
 	h->consumers[0].head = 5;
 	h->tail = 1ull << 50;
-	assert_int_equal(ring_inspect(name, &st), 0); /* indices are not part of the checked header */
+	assert_int_equal(fr_ring_inspect(name, &st), 0); /* indices are not part of the checked header */
 	assert_true(st.used <= st.capacity);
-	ring_get_stats(C, &st);
+	fr_ring_get_stats(C, &st);
 	assert_true(st.used <= st.capacity);
 	h->consumers[0].head = tail;
 	h->tail = tail;
@@ -426,15 +426,15 @@ static void test_scribble_while_attached(void **state)
  * the others must not suffer from it). */
 static void test_hostile_consumer_index(void **state)
 {
-	struct ring_create_opts o = { .capacity = CAP };
+	struct fr_ring_create_opts o = { .capacity = CAP };
 	char path[512], rec[1000] = { 0 };
 	void *d;
 	int fd, rc;
 
 	(void)state;
-	assert_int_equal(ring_create(&P, name, &o), 0);
-	assert_int_equal(ring_open(&C, name), 0);
-	while ((rc = ring_write(P, rec, sizeof(rec), RING_NO_WAIT)) == 0)
+	assert_int_equal(fr_ring_create(&P, name, &o), 0);
+	assert_int_equal(fr_ring_open(&C, name), 0);
+	while ((rc = fr_ring_write(P, rec, sizeof(rec), FR_RING_NO_WAIT)) == 0)
 		;
 	assert_int_equal(rc, -EAGAIN);
 	rt_shm_path(path, sizeof(path), name);
@@ -448,9 +448,9 @@ static void test_hostile_consumer_index(void **state)
 	 * gate the producer: the consumer that wrote it only loses its own
 	 * records; the producer, and every other consumer, go on. */
 	h->consumers[0].head = h->tail + 4096;
-	rc = ring_reserve(P, sizeof(rec), 8, &d, RING_NO_WAIT);
+	rc = fr_ring_reserve(P, sizeof(rec), 8, &d, FR_RING_NO_WAIT);
 	assert_int_equal(rc, 0);
-	assert_int_equal(ring_commit(P, sizeof(rec)), 0);
+	assert_int_equal(fr_ring_commit(P, sizeof(rec)), 0);
 	/* the other consumers are still served in order */
 	munmap(m, SEG);
 }
@@ -481,7 +481,7 @@ static void test_random_scribbles(void **state)
 		write_segment(seg, SEG);
 		int got, rc = open_and_drain(&got);
 		if (rc != -EAGAIN && rc != -EBADMSG && rc != -EPROTO)
-			fail_msg("iteration %d: unexpected %d (%s)", i, rc, ring_strerror(rc));
+			fail_msg("iteration %d: unexpected %d (%s)", i, rc, fr_ring_strerror(rc));
 		opened += rc != -EBADMSG || got > 0;
 		delivered += got;
 	}
@@ -533,28 +533,28 @@ static void *flip_tail(void *arg)
 /* Issue 9.4: every read of the shared tail is checked, on every path. The
  * wait's "is there data?" test cached the raw tail, unchecked; seen there
  * (rather than by the checked reload), a tail 2^62 ahead over a pad that
- * spans the whole area made ring_peek walk that pad ~2^50 times: a call
+ * spans the whole area made fr_ring_peek walk that pad ~2^50 times: a call
  * with a timeout that never returned. */
 static void test_unchecked_tail_after_wait(void **state)
 {
-	struct ring_create_opts o = { .capacity = CAP };
+	struct fr_ring_create_opts o = { .capacity = CAP };
 	const void *d;
 	size_t len;
 	pthread_t t;
 	int corrupt = 0;
 
 	(void)state;
-	assert_int_equal(ring_create(&P, name, &o), 0);
-	assert_int_equal(ring_open(&C, name), 0);
-	assert_int_equal(ring_peek(C, &d, &len, RING_NO_WAIT), -EAGAIN);
+	assert_int_equal(fr_ring_create(&P, name, &o), 0);
+	assert_int_equal(fr_ring_open(&C, name), 0);
+	assert_int_equal(fr_ring_peek(C, &d, &len, FR_RING_NO_WAIT), -EAGAIN);
 	struct tail_flipper f = { .m = map_segment(SEG), .flips = 0 };
 	atomic_store(&f.stop, false);
 	assert_int_equal(pthread_create(&t, NULL, flip_tail, &f), 0);
-	rt_watchdog(30, "ring_peek over a tail flipping to 2^62 ahead");
+	rt_watchdog(30, "fr_ring_peek over a tail flipping to 2^62 ahead");
 	for (int i = 0; i < 200; i++) {
-		int rc = ring_peek(C, &d, &len, 5 * 1000000ll);
+		int rc = fr_ring_peek(C, &d, &len, 5 * 1000000ll);
 		if (rc != -EBADMSG && rc != -ETIMEDOUT)
-			fail_msg("call %d: ring_peek gave %d (%s)", i, rc, ring_strerror(rc));
+			fail_msg("call %d: fr_ring_peek gave %d (%s)", i, rc, fr_ring_strerror(rc));
 		corrupt += rc == -EBADMSG;
 	}
 	rt_watchdog(0, NULL);
@@ -562,8 +562,8 @@ static void test_unchecked_tail_after_wait(void **state)
 	pthread_join(t, NULL);
 	print_message("%d of 200 peeks saw the bad tail (%llu flips)\n", corrupt, (unsigned long long)f.flips);
 	assert_true(corrupt > 0);
-	struct ring_stats st;
-	ring_get_stats(C, &st);
+	struct fr_ring_stats st;
+	fr_ring_get_stats(C, &st);
 	assert_true(st.used <= st.capacity);
 	munmap(f.m, SEG);
 }
@@ -585,20 +585,20 @@ static void test_impostor_producer(void **state)
 		memcpy(seg, tmpl, SEG);
 		hdr_of(seg)->producer_pid = pids[i];
 		write_dead_segment(seg, SEG);
-		assert_int_equal(ring_open(&C, name), 0);
+		assert_int_equal(fr_ring_open(&C, name), 0);
 		for (int k = 0; k < 3; k++) { /* what it left is still read */
-			assert_int_equal(ring_peek(C, &d, &len, RING_WAIT_FOREVER), 0);
-			assert_int_equal(ring_release(C), 0);
+			assert_int_equal(fr_ring_peek(C, &d, &len, FR_RING_WAIT_FOREVER), 0);
+			assert_int_equal(fr_ring_release(C), 0);
 		}
 		snprintf(what, sizeof(what), "a consumer of a ring whose pid word is %u", pids[i]);
 		rt_watchdog(10, what);
-		assert_int_equal(ring_peek(C, &d, &len, RING_WAIT_FOREVER), -EOWNERDEAD);
+		assert_int_equal(fr_ring_peek(C, &d, &len, FR_RING_WAIT_FOREVER), -EOWNERDEAD);
 		rt_watchdog(0, NULL);
-		assert_false(ring_peer_alive(C));
-		struct ring_stats st;
-		assert_int_equal(ring_inspect(name, &st), 0);
+		assert_false(fr_ring_peer_alive(C));
+		struct fr_ring_stats st;
+		assert_int_equal(fr_ring_inspect(name, &st), 0);
 		assert_false(st.producer_alive);
-		ring_close(&C);
+		fr_ring_close(&C);
 	}
 }
 
@@ -609,36 +609,36 @@ static void test_impostor_producer(void **state)
  * consumer cannot take the slot of a live one it cannot see either. */
 static void test_unseen_peers_are_alive(void **state)
 {
-	struct ring_create_opts o = { .capacity = CAP, .max_consumers = 1 };
+	struct fr_ring_create_opts o = { .capacity = CAP, .max_consumers = 1 };
 	const uint32_t unseen = 4194303; /* above any pid_max: no such process here */
 	const void *d;
 	size_t len;
-	ring_t *c2 = NULL;
+	fr_ring_t *c2 = NULL;
 
 	(void)state;
-	assert_int_equal(ring_create(&P, name, &o), 0);
+	assert_int_equal(fr_ring_create(&P, name, &o), 0);
 	const void *base;
-	ring_mapping(P, &base, &len);
+	fr_ring_mapping(P, &base, &len);
 	struct ring_shm_header *h = (struct ring_shm_header *)base;
 	atomic_store(&h->producer_pid, unseen);
-	assert_int_equal(ring_open(&C, name), 0);
-	assert_true(ring_peer_alive(C));
-	assert_int_equal(ring_peek(C, &d, &len, 500 * 1000000ll), -ETIMEDOUT);
-	struct ring_stats st;
-	assert_int_equal(ring_inspect(name, &st), 0);
+	assert_int_equal(fr_ring_open(&C, name), 0);
+	assert_true(fr_ring_peer_alive(C));
+	assert_int_equal(fr_ring_peek(C, &d, &len, 500 * 1000000ll), -ETIMEDOUT);
+	struct fr_ring_stats st;
+	assert_int_equal(fr_ring_inspect(name, &st), 0);
 	assert_true(st.producer_alive);
 	assert_int_equal(st.producer_pid, (pid_t)unseen);
 	/* the consumer's pid is unseen too: its slot stays its own */
 	atomic_store(&h->consumers[0].pid, unseen);
-	assert_int_equal(ring_open(&c2, name), -EBUSY);
-	assert_true(ring_peer_alive(P));
-	ring_close(&C);
+	assert_int_equal(fr_ring_open(&c2, name), -EBUSY);
+	assert_true(fr_ring_peer_alive(P));
+	fr_ring_close(&C);
 	assert_true(rt_shm_exists(name)); /* a live producer's name is never removed */
-	assert_int_equal(ring_unlink_stale(name), -EBUSY);
+	assert_int_equal(fr_ring_unlink_stale(name), -EBUSY);
 	assert_true(rt_shm_exists(name));
 	/* and with the slot free, the next consumer gets it */
-	assert_int_equal(ring_open(&c2, name), 0);
-	ring_close(&c2);
+	assert_int_equal(fr_ring_open(&c2, name), 0);
+	fr_ring_close(&c2);
 }
 
 /* Issue 9.12: a segment claiming a huge capacity must not make the consumer
@@ -666,8 +666,8 @@ static void test_sparse_huge_segment(void **state)
 		struct stat before, after;
 		assert_int_equal(stat(path, &before), 0);
 		expect_open_error("sparse segment", -EBADMSG);
-		ring_t *p2 = NULL;
-		assert_int_equal(ring_create(&p2, name, NULL), -EEXIST); /* not a ring we would take over */
+		fr_ring_t *p2 = NULL;
+		assert_int_equal(fr_ring_create(&p2, name, NULL), -EEXIST); /* not a ring we would take over */
 		assert_int_equal(stat(path, &after), 0);
 		if (after.st_blocks > before.st_blocks + 64)
 			fail_msg("capacity %llu: opening allocated %lld blocks", (unsigned long long)caps[i],
@@ -683,12 +683,12 @@ static void test_sparse_huge_segment(void **state)
  * slots); fake holds cost room, never a wait. */
 static void test_hostile_consumer_table(void **state)
 {
-	struct ring_create_opts o = { .capacity = CAP, .max_consumers = 6 };
+	struct fr_ring_create_opts o = { .capacity = CAP, .max_consumers = 6 };
 	uint64_t rng = 4242, next_write = 0, next_read = 0, stalls = 0;
 
 	(void)state;
-	assert_int_equal(ring_create(&P, name, &o), 0);
-	assert_int_equal(ring_open(&C, name), 0); /* slot 0 */
+	assert_int_equal(fr_ring_create(&P, name, &o), 0);
+	assert_int_equal(fr_ring_open(&C, name), 0); /* slot 0 */
 	unsigned char *m = map_segment(SEG);
 	struct ring_shm_header *h = hdr_of(m);
 	rt_watchdog(120, "a producer facing a scribbled consumer table");
@@ -711,20 +711,20 @@ static void test_hostile_consumer_table(void **state)
 			memcpy(rec, &next_write, 8);
 			for (size_t i = 8; i < len; i++)
 				rec[i] = (unsigned char)(next_write + i);
-			int rc = ring_write(P, rec, len, 2 * 1000000ll);
+			int rc = fr_ring_write(P, rec, len, 2 * 1000000ll);
 			if (rc == -ETIMEDOUT || rc == -EAGAIN) {
 				stalls++;
 				break;
 			}
 			if (rc != 0)
-				fail_msg("round %d: ring_write gave %s", round, ring_strerror(rc));
+				fail_msg("round %d: fr_ring_write gave %s", round, fr_ring_strerror(rc));
 			next_write++;
 		}
 		/* the legitimate consumer reads all there is, in order, intact */
 		const void *d;
 		size_t len;
 		int rc;
-		while ((rc = ring_peek(C, &d, &len, RING_NO_WAIT)) == 0) {
+		while ((rc = fr_ring_peek(C, &d, &len, FR_RING_NO_WAIT)) == 0) {
 			uint64_t seq;
 			memcpy(&seq, d, 8);
 			if (seq != next_read)
@@ -734,16 +734,16 @@ static void test_hostile_consumer_table(void **state)
 				if (((const unsigned char *)d)[i] != (unsigned char)(seq + i))
 					fail_msg("round %d: record %llu corrupt at byte %zu", round, (unsigned long long)seq, i);
 			next_read++;
-			assert_int_equal(ring_release(C), 0);
+			assert_int_equal(fr_ring_release(C), 0);
 		}
 		if (rc != -EAGAIN)
-			fail_msg("round %d: ring_peek gave %s", round, ring_strerror(rc));
+			fail_msg("round %d: fr_ring_peek gave %s", round, fr_ring_strerror(rc));
 	}
 	rt_watchdog(0, NULL);
 	atomic_store(&h->attached, 1u);
 	atomic_store(&h->live, 0u);
-	struct ring_stats st;
-	ring_get_stats(P, &st);
+	struct fr_ring_stats st;
+	fr_ring_get_stats(P, &st);
 	print_message("consumer table scribbles: %llu records through, %llu stalls, %llu fake consumers reaped\n",
 		      (unsigned long long)next_read, (unsigned long long)stalls, (unsigned long long)st.consumers_reaped);
 	assert_int_equal(next_read, next_write);
@@ -765,7 +765,7 @@ static void shrink_segment(size_t size)
 static void test_shrunk_under_mapping(void **state)
 {
 	const size_t new_sizes[] = { 0, RING_HEADER_SIZE /* the header stays, the data goes */ };
-	struct ring_create_opts o = { .capacity = CAP };
+	struct fr_ring_create_opts o = { .capacity = CAP };
 	unsigned char payload[200];
 	const void *d;
 	size_t len;
@@ -774,32 +774,32 @@ static void test_shrunk_under_mapping(void **state)
 	(void)state;
 	memset(payload, 0x5a, sizeof(payload));
 	for (size_t i = 0; i < sizeof(new_sizes) / sizeof(new_sizes[0]); i++) {
-		assert_int_equal(ring_create(&P, name, &o), 0);
-		assert_int_equal(ring_open(&C, name), 0);
-		assert_int_equal(ring_write(P, payload, sizeof(payload), RING_NO_WAIT), 0);
-		assert_int_equal(ring_write(P, payload, sizeof(payload), RING_NO_WAIT), 0);
-		assert_int_equal(ring_peek(C, &d, &len, RING_NO_WAIT), 0);
+		assert_int_equal(fr_ring_create(&P, name, &o), 0);
+		assert_int_equal(fr_ring_open(&C, name), 0);
+		assert_int_equal(fr_ring_write(P, payload, sizeof(payload), FR_RING_NO_WAIT), 0);
+		assert_int_equal(fr_ring_write(P, payload, sizeof(payload), FR_RING_NO_WAIT), 0);
+		assert_int_equal(fr_ring_peek(C, &d, &len, FR_RING_NO_WAIT), 0);
 		assert_int_equal(((const volatile unsigned char *)d)[0], 0x5a);
 
 		shrink_segment(new_sizes[i]);
 		assert_int_equal(((const volatile unsigned char *)d)[len - 1], 0);
-		assert_int_equal(ring_release(C), -EFAULT);
-		assert_int_equal(ring_peek(C, &d, &len, -1), -EFAULT);
-		assert_int_equal(ring_peek(C, &d, &len, RING_NO_WAIT), -EFAULT);
+		assert_int_equal(fr_ring_release(C), -EFAULT);
+		assert_int_equal(fr_ring_peek(C, &d, &len, -1), -EFAULT);
+		assert_int_equal(fr_ring_peek(C, &d, &len, FR_RING_NO_WAIT), -EFAULT);
 
 		/* The producer may still reserve from what it knew; writing there
 		 * faults, and the commit says so. */
-		int rc = ring_reserve(P, 64, 8, &w, RING_NO_WAIT);
+		int rc = fr_ring_reserve(P, 64, 8, &w, FR_RING_NO_WAIT);
 		if (rc == 0) {
 			memset(w, 1, 64);
-			rc = ring_commit(P, 64);
+			rc = fr_ring_commit(P, 64);
 		}
 		assert_int_equal(rc, -EFAULT);
-		assert_int_equal(ring_wait_drained(P, -1), -EFAULT);
-		assert_string_equal(ring_strerror(-EFAULT),
+		assert_int_equal(fr_ring_wait_drained(P, -1), -EFAULT);
+		assert_string_equal(fr_ring_strerror(-EFAULT),
 				    "the peer shrank the ring segment: its memory now reads as zeros");
-		ring_close(&C);
-		ring_close(&P);
+		fr_ring_close(&C);
+		fr_ring_close(&P);
 	}
 }
 
@@ -822,7 +822,7 @@ static volatile unsigned char *shrunk_file_mapping(void)
  * ends the process as it would without the library. Run in a child. */
 static void test_other_sigbus_still_fatal(void **state)
 {
-	struct ring_create_opts o = { .capacity = CAP };
+	struct fr_ring_create_opts o = { .capacity = CAP };
 	(void)state;
 	for (int how = 0; how < 2; how++) {
 		fflush(NULL);
@@ -832,8 +832,8 @@ static void test_other_sigbus_still_fatal(void **state)
 			/* As in a plain program (cmocka catches SIGBUS to report a
 			 * crashing test; its handler would resume the child). */
 			signal(SIGBUS, SIG_DFL);
-			ring_t *p = NULL;
-			if (ring_create(&p, name, &o) < 0) /* installs the handler */
+			fr_ring_t *p = NULL;
+			if (fr_ring_create(&p, name, &o) < 0) /* installs the handler */
 				_exit(3);
 			if (how == 0) {
 				volatile unsigned char *m = shrunk_file_mapping();
@@ -882,7 +882,7 @@ static void own_sigbus_handler(int sig, siginfo_t *si, void *ctx)
  * which aborted. Now the guard forwards the foreign fault and stays. */
 static void test_guard_survives_foreign_sigbus(void **state)
 {
-	struct ring_create_opts o = { .capacity = CAP };
+	struct fr_ring_create_opts o = { .capacity = CAP };
 	(void)state;
 	fflush(NULL);
 	pid_t pid = fork();
@@ -894,8 +894,8 @@ static void test_guard_survives_foreign_sigbus(void **state)
 		sa.sa_flags = SA_SIGINFO;
 		sigemptyset(&sa.sa_mask);
 		sigaction(SIGBUS, &sa, NULL);
-		ring_t *p = NULL, *c = NULL;
-		if (ring_create(&p, name, &o) < 0 || ring_open(&c, name) < 0) /* the guard goes in */
+		fr_ring_t *p = NULL, *c = NULL;
+		if (fr_ring_create(&p, name, &o) < 0 || fr_ring_open(&c, name) < 0) /* the guard goes in */
 			_exit(3);
 		for (int i = 0; i < 3; i++) { /* foreign faults, handled by the program's handler */
 			volatile unsigned char *m = shrunk_file_mapping();
@@ -911,11 +911,11 @@ static void test_guard_survives_foreign_sigbus(void **state)
 		rt_shm_path(path, sizeof(path), name);
 		if (truncate(path, 0) < 0)
 			_exit(3);
-		if (ring_write(p, "x", 1, RING_NO_WAIT) != -EFAULT)
+		if (fr_ring_write(p, "x", 1, FR_RING_NO_WAIT) != -EFAULT)
 			_exit(6);
 		const void *d;
 		size_t len;
-		if (ring_peek(c, &d, &len, RING_NO_WAIT) != -EFAULT)
+		if (fr_ring_peek(c, &d, &len, FR_RING_NO_WAIT) != -EFAULT)
 			_exit(7);
 		_exit(0);
 	}
@@ -940,17 +940,17 @@ static void chaining_handler(int sig, siginfo_t *si, void *ctx)
 
 static void test_guard_handler_loop_ends(void **state)
 {
-	struct ring_create_opts o = { .capacity = CAP };
+	struct fr_ring_create_opts o = { .capacity = CAP };
 	(void)state;
 	fflush(NULL);
 	pid_t pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
 		signal(SIGBUS, SIG_DFL);
-		ring_t *p1 = NULL, *p2 = NULL;
+		fr_ring_t *p1 = NULL, *p2 = NULL;
 		char name2[300];
 		snprintf(name2, sizeof(name2), "%s-2", name);
-		if (ring_create(&p1, name, &o) < 0) /* ours, over the default */
+		if (fr_ring_create(&p1, name, &o) < 0) /* ours, over the default */
 			_exit(3);
 		struct sigaction sa;
 		memset(&sa, 0, sizeof(sa));
@@ -958,7 +958,7 @@ static void test_guard_handler_loop_ends(void **state)
 		sa.sa_flags = SA_SIGINFO;
 		sigemptyset(&sa.sa_mask);
 		sigaction(SIGBUS, &sa, &chained_before); /* theirs, over ours */
-		if (ring_create(&p2, name2, &o) < 0) /* ours again, over theirs */
+		if (fr_ring_create(&p2, name2, &o) < 0) /* ours again, over theirs */
 			_exit(3);
 		volatile unsigned char *m = shrunk_file_mapping();
 		(void)m[0];
@@ -983,20 +983,20 @@ struct churn {
 static void *fault_churn(void *arg)
 {
 	struct churn *ch = arg;
-	struct ring_create_opts o = { .capacity = CAP };
+	struct fr_ring_create_opts o = { .capacity = CAP };
 	char path[512];
 	rt_shm_path(path, sizeof(path), ch->name);
 	while (!atomic_load(&ch->stop)) {
-		ring_t *p = NULL;
-		if (ring_create(&p, ch->name, &o) < 0)
+		fr_ring_t *p = NULL;
+		if (fr_ring_create(&p, ch->name, &o) < 0)
 			continue;
 		const void *base;
 		size_t size;
-		ring_mapping(p, &base, &size);
+		fr_ring_mapping(p, &base, &size);
 		if (truncate(path, 0) == 0 && ((const volatile unsigned char *)base)[RING_HEADER_SIZE] == 0 &&
-		    ring_write(p, "x", 1, RING_NO_WAIT) == -EFAULT)
+		    fr_ring_write(p, "x", 1, FR_RING_NO_WAIT) == -EFAULT)
 			ch->faults++;
-		ring_close(&p);
+		fr_ring_close(&p);
 	}
 	return NULL;
 }
@@ -1008,7 +1008,7 @@ static void *fault_churn(void *arg)
 static void test_guard_churn(void **state)
 {
 	struct churn ch = { .faults = 0 };
-	struct ring_create_opts o = { .capacity = CAP };
+	struct fr_ring_create_opts o = { .capacity = CAP };
 	unsigned char pattern[512];
 	pthread_t t;
 	(void)state;
@@ -1020,16 +1020,16 @@ static void test_guard_churn(void **state)
 	uint64_t end = rt_now_ns() + 1500000000ull;
 	int rounds = 0;
 	while (rt_now_ns() < end) {
-		ring_t *p = NULL;
+		fr_ring_t *p = NULL;
 		void *d;
-		assert_int_equal(ring_create(&p, name, &o), 0);
-		assert_int_equal(ring_reserve(p, sizeof(pattern), 8, &d, RING_NO_WAIT), 0);
+		assert_int_equal(fr_ring_create(&p, name, &o), 0);
+		assert_int_equal(fr_ring_reserve(p, sizeof(pattern), 8, &d, FR_RING_NO_WAIT), 0);
 		memcpy(d, pattern, sizeof(pattern));
 		sched_yield();
 		if (memcmp(d, pattern, sizeof(pattern)) != 0)
 			fail_msg("round %d: a live ring's memory changed under it", rounds);
-		assert_int_equal(ring_commit(p, sizeof(pattern)), 0);
-		assert_int_equal(ring_close(&p), 0);
+		assert_int_equal(fr_ring_commit(p, sizeof(pattern)), 0);
+		assert_int_equal(fr_ring_close(&p), 0);
 		rounds++;
 	}
 	atomic_store(&ch.stop, true);

@@ -1,4 +1,4 @@
-/* test_ring_lifecycle.c - stopping a side cleanly: ring_interrupt from threads and signal handlers, detach, close's result, the end of stream as a contract. */
+/* test_ring_lifecycle.c - stopping a side cleanly: fr_ring_interrupt from threads and signal handlers, detach, close's result, the end of stream as a contract. */
 #include <errno.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -22,30 +22,30 @@
 #define CAP 4096u
 
 static char name[256];
-static ring_t *P, *C;
+static fr_ring_t *P, *C;
 
 static int setup(void **state)
 {
 	(void)state;
-	struct ring_create_opts o = { .capacity = CAP };
+	struct fr_ring_create_opts o = { .capacity = CAP };
 	rt_name(name, sizeof(name), "life");
 	P = C = NULL;
-	assert_int_equal(ring_create(&P, name, &o), 0);
-	assert_int_equal(ring_open(&C, name), 0);
+	assert_int_equal(fr_ring_create(&P, name, &o), 0);
+	assert_int_equal(fr_ring_open(&C, name), 0);
 	return 0;
 }
 
 static int teardown(void **state)
 {
 	(void)state;
-	ring_close(&C);
-	ring_close(&P);
+	fr_ring_close(&C);
+	fr_ring_close(&P);
 	rt_cleanup();
 	return 0;
 }
 
 struct blocked_call {
-	ring_t *r;
+	fr_ring_t *r;
 	int consumer;
 	int rc;
 };
@@ -57,11 +57,11 @@ static void *block_forever(void *arg)
 	size_t len;
 	void *w;
 	if (b->consumer) {
-		b->rc = ring_peek(b->r, &d, &len, RING_WAIT_FOREVER);
+		b->rc = fr_ring_peek(b->r, &d, &len, FR_RING_WAIT_FOREVER);
 	} else {
-		b->rc = ring_reserve(b->r, CAP / 2, 8, &w, RING_WAIT_FOREVER);
+		b->rc = fr_ring_reserve(b->r, CAP / 2, 8, &w, FR_RING_WAIT_FOREVER);
 		if (b->rc == 0)
-			b->rc = ring_reserve(b->r, CAP / 2, 8, &w, RING_WAIT_FOREVER); /* -EALREADY: not it */
+			b->rc = fr_ring_reserve(b->r, CAP / 2, 8, &w, FR_RING_WAIT_FOREVER); /* -EALREADY: not it */
 	}
 	return NULL;
 }
@@ -78,24 +78,24 @@ static void test_interrupt_from_another_thread(void **state)
 	for (int side = 0; side < 2; side++) {
 		struct blocked_call b = { side ? C : P, side, 1 };
 		if (!side) /* fill the ring so the producer waits for space */
-			while (ring_write(P, big, sizeof(big), RING_NO_WAIT) == 0)
+			while (fr_ring_write(P, big, sizeof(big), FR_RING_NO_WAIT) == 0)
 				;
 		pthread_t t;
 		assert_int_equal(pthread_create(&t, NULL, block_forever, &b), 0);
 		rt_sleep_ns(100 * 1000000ull); /* let it go to sleep (if it returns early, rc says so) */
-		rt_watchdog(10, "a wait cut short by ring_interrupt");
-		assert_int_equal(ring_interrupt(b.r), 0);
+		rt_watchdog(10, "a wait cut short by fr_ring_interrupt");
+		assert_int_equal(fr_ring_interrupt(b.r), 0);
 		pthread_join(t, NULL);
 		rt_watchdog(0, NULL);
 		assert_int_equal(b.rc, -ECANCELED);
 		if (!side) {
-			while (ring_peek(C, &d, &len, RING_NO_WAIT) == 0)
-				assert_int_equal(ring_release(C), 0);
+			while (fr_ring_peek(C, &d, &len, FR_RING_NO_WAIT) == 0)
+				assert_int_equal(fr_ring_release(C), 0);
 		}
 	}
 	/* consumed: the next wait is a normal one */
-	assert_int_equal(ring_peek(C, &d, &len, 50 * 1000000ll), -ETIMEDOUT);
-	assert_int_equal(ring_interrupt(NULL), -EINVAL);
+	assert_int_equal(fr_ring_peek(C, &d, &len, 50 * 1000000ll), -ETIMEDOUT);
+	assert_int_equal(fr_ring_interrupt(NULL), -EINVAL);
 }
 
 /* An interrupt that comes before the wait is not lost: the next waiting
@@ -106,25 +106,25 @@ static void test_interrupt_before_wait(void **state)
 	size_t len;
 
 	(void)state;
-	assert_int_equal(ring_interrupt(C), 0);
-	assert_int_equal(ring_peek(C, &d, &len, RING_NO_WAIT), -EAGAIN);
+	assert_int_equal(fr_ring_interrupt(C), 0);
+	assert_int_equal(fr_ring_peek(C, &d, &len, FR_RING_NO_WAIT), -EAGAIN);
 	rt_watchdog(10, "an interrupt sent before the wait");
-	assert_int_equal(ring_peek(C, &d, &len, RING_WAIT_FOREVER), -ECANCELED);
+	assert_int_equal(fr_ring_peek(C, &d, &len, FR_RING_WAIT_FOREVER), -ECANCELED);
 	rt_watchdog(0, NULL);
-	assert_int_equal(ring_peek(C, &d, &len, 20 * 1000000ll), -ETIMEDOUT);
+	assert_int_equal(fr_ring_peek(C, &d, &len, 20 * 1000000ll), -ETIMEDOUT);
 	/* data that is there wins over an interrupt */
-	assert_int_equal(ring_write(P, "x", 1, RING_NO_WAIT), 0);
-	assert_int_equal(ring_interrupt(C), 0);
-	assert_int_equal(ring_peek(C, &d, &len, RING_WAIT_FOREVER), 0);
-	assert_int_equal(ring_release(C), 0);
+	assert_int_equal(fr_ring_write(P, "x", 1, FR_RING_NO_WAIT), 0);
+	assert_int_equal(fr_ring_interrupt(C), 0);
+	assert_int_equal(fr_ring_peek(C, &d, &len, FR_RING_WAIT_FOREVER), 0);
+	assert_int_equal(fr_ring_release(C), 0);
 }
 
-static ring_t *alarm_ring;
+static fr_ring_t *alarm_ring;
 
 static void on_alarm(int sig)
 {
 	(void)sig;
-	ring_interrupt(alarm_ring);
+	fr_ring_interrupt(alarm_ring);
 }
 
 /* The Ctrl-C shape: a signal handler interrupts the main loop's wait, even
@@ -146,7 +146,7 @@ static void test_interrupt_from_signal_handler(void **state)
 	assert_int_equal(setitimer(ITIMER_REAL, &it, NULL), 0);
 	int rc;
 	do /* the futex wait may report the signal as -EINTR first */
-		rc = ring_peek(C, &d, &len, 5000000000ll);
+		rc = fr_ring_peek(C, &d, &len, 5000000000ll);
 	while (rc == -EINTR);
 	sigaction(SIGALRM, &old, NULL);
 	assert_int_equal(rc, -ECANCELED);
@@ -160,55 +160,55 @@ static void test_detach_keeps_mapping(void **state)
 	const void *d;
 	size_t len;
 	void *w;
-	ring_t *c2 = NULL;
+	fr_ring_t *c2 = NULL;
 
 	(void)state;
 	/* a ring of one consumer slot: the detached one's slot is the next one's */
-	ring_close(&C);
-	ring_close(&P);
-	struct ring_create_opts one = { .capacity = CAP, .max_consumers = 1 };
-	assert_int_equal(ring_create(&P, name, &one), 0);
-	assert_int_equal(ring_open(&C, name), 0);
-	assert_int_equal(ring_write(P, "hello", 5, RING_NO_WAIT), 0);
-	assert_int_equal(ring_write(P, "world", 5, RING_NO_WAIT), 0);
-	assert_int_equal(ring_peek(C, &d, &len, RING_NO_WAIT), 0);
-	assert_int_equal(ring_open(&c2, name), -EBUSY);
-	assert_int_equal(ring_detach(C), 0);
-	assert_int_equal(ring_detach(C), 0); /* idempotent */
+	fr_ring_close(&C);
+	fr_ring_close(&P);
+	struct fr_ring_create_opts one = { .capacity = CAP, .max_consumers = 1 };
+	assert_int_equal(fr_ring_create(&P, name, &one), 0);
+	assert_int_equal(fr_ring_open(&C, name), 0);
+	assert_int_equal(fr_ring_write(P, "hello", 5, FR_RING_NO_WAIT), 0);
+	assert_int_equal(fr_ring_write(P, "world", 5, FR_RING_NO_WAIT), 0);
+	assert_int_equal(fr_ring_peek(C, &d, &len, FR_RING_NO_WAIT), 0);
+	assert_int_equal(fr_ring_open(&c2, name), -EBUSY);
+	assert_int_equal(fr_ring_detach(C), 0);
+	assert_int_equal(fr_ring_detach(C), 0); /* idempotent */
 	assert_memory_equal(d, "hello", 5);  /* still mapped */
-	assert_int_equal(ring_peek(C, &d, &len, RING_NO_WAIT), -ESHUTDOWN);
-	assert_int_equal(ring_release(C), -ESHUTDOWN);
-	assert_int_equal(ring_skip_to_latest(C), -ESHUTDOWN);
-	assert_false(ring_peer_alive(C));
-	assert_false(ring_peer_alive(P));
+	assert_int_equal(fr_ring_peek(C, &d, &len, FR_RING_NO_WAIT), -ESHUTDOWN);
+	assert_int_equal(fr_ring_release(C), -ESHUTDOWN);
+	assert_int_equal(fr_ring_skip_to_latest(C), -ESHUTDOWN);
+	assert_false(fr_ring_peer_alive(C));
+	assert_false(fr_ring_peer_alive(P));
 	/* the slot is free: the next consumer takes it, and (an every-consumer)
 	 * starts at the oldest record still in the ring */
-	assert_int_equal(ring_open(&c2, name), 0);
-	assert_int_equal(ring_peek(c2, &d, &len, RING_NO_WAIT), 0);
+	assert_int_equal(fr_ring_open(&c2, name), 0);
+	assert_int_equal(fr_ring_peek(c2, &d, &len, FR_RING_NO_WAIT), 0);
 	assert_memory_equal(d, "hello", 5);
-	assert_int_equal(ring_release(c2), 0);
-	assert_int_equal(ring_peek(c2, &d, &len, RING_NO_WAIT), 0);
+	assert_int_equal(fr_ring_release(c2), 0);
+	assert_int_equal(fr_ring_peek(c2, &d, &len, FR_RING_NO_WAIT), 0);
 	assert_memory_equal(d, "world", 5);
-	assert_int_equal(ring_release(c2), 0);
+	assert_int_equal(fr_ring_release(c2), 0);
 
-	assert_int_equal(ring_detach(P), 0);
+	assert_int_equal(fr_ring_detach(P), 0);
 	assert_false(rt_shm_exists(name));
-	assert_int_equal(ring_reserve(P, 8, 8, &w, RING_NO_WAIT), -ESHUTDOWN);
-	assert_int_equal(ring_mark_eos(P), -ESHUTDOWN);
-	assert_int_equal(ring_wait_drained(P, RING_NO_WAIT), -ESHUTDOWN);
-	assert_int_equal(ring_peek(c2, &d, &len, RING_NO_WAIT), -ENODATA);
-	struct ring_stats st;
-	ring_get_stats(P, &st); /* getters still work */
+	assert_int_equal(fr_ring_reserve(P, 8, 8, &w, FR_RING_NO_WAIT), -ESHUTDOWN);
+	assert_int_equal(fr_ring_mark_eos(P), -ESHUTDOWN);
+	assert_int_equal(fr_ring_wait_drained(P, FR_RING_NO_WAIT), -ESHUTDOWN);
+	assert_int_equal(fr_ring_peek(c2, &d, &len, FR_RING_NO_WAIT), -ENODATA);
+	struct fr_ring_stats st;
+	fr_ring_get_stats(P, &st); /* getters still work */
 	assert_true(st.eos);
 	assert_int_equal(st.records_written, 2);
 	assert_int_equal(st.records_read, 3); /* "hello" by the first consumer, both by the second */
-	assert_int_equal(ring_close(&C), 0);
-	assert_int_equal(ring_close(&c2), 0);
-	assert_int_equal(ring_close(&P), 0);
-	assert_int_equal(ring_close(&P), 0); /* NULL: no-op */
+	assert_int_equal(fr_ring_close(&C), 0);
+	assert_int_equal(fr_ring_close(&c2), 0);
+	assert_int_equal(fr_ring_close(&P), 0);
+	assert_int_equal(fr_ring_close(&P), 0); /* NULL: no-op */
 }
 
-/* Issue 9.15: a commit after ring_mark_eos() used to be accepted and reach
+/* Issue 9.15: a commit after fr_ring_mark_eos() used to be accepted and reach
  * the consumer after it had been told -ENODATA. Now the commit fails with
  * -EPIPE, and end of stream, once reported, stays reported even if a
  * (hostile) producer publishes more. */
@@ -219,32 +219,32 @@ static void test_nothing_after_end_of_stream(void **state)
 	size_t len;
 
 	(void)state;
-	assert_int_equal(ring_write(P, "a", 1, RING_NO_WAIT), 0);
-	assert_int_equal(ring_reserve(P, 8, 8, &w, RING_NO_WAIT), 0);
-	assert_int_equal(ring_mark_eos(P), 0);
-	assert_int_equal(ring_commit(P, 8), -EPIPE);
-	assert_int_equal(ring_commit(P, 8), -EINVAL); /* the reservation is gone */
-	assert_int_equal(ring_abort(P), -EINVAL);
-	assert_int_equal(ring_reserve(P, 8, 8, &w, RING_NO_WAIT), -EPIPE);
-	assert_int_equal(ring_peek(C, &d, &len, RING_NO_WAIT), 0);
-	assert_int_equal(ring_release(C), 0);
-	assert_int_equal(ring_peek(C, &d, &len, RING_NO_WAIT), -ENODATA);
+	assert_int_equal(fr_ring_write(P, "a", 1, FR_RING_NO_WAIT), 0);
+	assert_int_equal(fr_ring_reserve(P, 8, 8, &w, FR_RING_NO_WAIT), 0);
+	assert_int_equal(fr_ring_mark_eos(P), 0);
+	assert_int_equal(fr_ring_commit(P, 8), -EPIPE);
+	assert_int_equal(fr_ring_commit(P, 8), -EINVAL); /* the reservation is gone */
+	assert_int_equal(fr_ring_abort(P), -EINVAL);
+	assert_int_equal(fr_ring_reserve(P, 8, 8, &w, FR_RING_NO_WAIT), -EPIPE);
+	assert_int_equal(fr_ring_peek(C, &d, &len, FR_RING_NO_WAIT), 0);
+	assert_int_equal(fr_ring_release(C), 0);
+	assert_int_equal(fr_ring_peek(C, &d, &len, FR_RING_NO_WAIT), -ENODATA);
 	/* a producer that publishes a record after its end of stream anyway
 	 * (written into the segment by hand, as a hostile one would) */
 	const void *base;
 	size_t size;
-	ring_mapping(P, &base, &size);
+	fr_ring_mapping(P, &base, &size);
 	struct ring_shm_header *h = (struct ring_shm_header *)base;
 	uint64_t tail = atomic_load(&h->tail);
 	struct ring_record_header *rh = (struct ring_record_header *)((unsigned char *)base + RING_HEADER_SIZE + (tail & (CAP - 1)));
 	rh->len = 1;
 	rh->type = RING_REC_DATA;
 	atomic_store(&h->tail, tail + 16);
-	assert_int_equal(ring_peek(C, &d, &len, RING_WAIT_FOREVER), -ENODATA);
-	assert_int_equal(ring_peek(C, &d, &len, RING_NO_WAIT), -ENODATA);
-	assert_int_equal(ring_skip_to_latest(C), 0);
-	struct ring_stats st;
-	ring_get_stats(C, &st);
+	assert_int_equal(fr_ring_peek(C, &d, &len, FR_RING_WAIT_FOREVER), -ENODATA);
+	assert_int_equal(fr_ring_peek(C, &d, &len, FR_RING_NO_WAIT), -ENODATA);
+	assert_int_equal(fr_ring_skip_to_latest(C), 0);
+	struct fr_ring_stats st;
+	fr_ring_get_stats(C, &st);
 	assert_int_equal(st.records_read, 1);
 }
 
@@ -255,48 +255,48 @@ static void test_error_end_of_stream(void **state)
 {
 	const void *d;
 	size_t len;
-	char msg[RING_EOS_MESSAGE_MAX];
-	struct ring_stats st;
+	char msg[FR_RING_EOS_MESSAGE_MAX];
+	struct fr_ring_stats st;
 
 	(void)state;
-	ring_t *latest;
-	struct ring_attach_opts live = {.mode = RING_CONSUMER_LATEST};
-	assert_int_equal(ring_attach(&latest, name, &live), 0);
-	assert_int_equal(ring_write(P, "a", 1, RING_NO_WAIT), 0);
-	assert_int_equal(ring_end_reason(C, msg, sizeof(msg)), 0);
-	assert_int_equal(ring_mark_eos_error(P, -EIO, "decoding failed: Invalid data found"), 0);
-	assert_int_equal(ring_mark_eos_error(P, -ENOENT, "again"), -EALREADY);
-	assert_int_equal(ring_mark_eos(P), 0); /* a clean mark after it changes nothing */
-	assert_int_equal(ring_peek(C, &d, &len, RING_NO_WAIT), 0);
-	assert_int_equal(ring_release(C), 0);
-	assert_int_equal(ring_peek(C, &d, &len, RING_WAIT_FOREVER), -EREMOTEIO);
-	assert_int_equal(ring_peek(C, &d, &len, RING_NO_WAIT), -EREMOTEIO);
-	assert_int_equal(ring_peek(latest, &d, &len, RING_NO_WAIT), 0);
-	assert_int_equal(ring_release(latest), 0);
-	assert_int_equal(ring_peek(latest, &d, &len, RING_WAIT_FOREVER), -EREMOTEIO);
-	assert_int_equal(ring_end_reason(C, msg, sizeof(msg)), -EIO);
+	fr_ring_t *latest;
+	struct fr_ring_attach_opts live = {.mode = FR_RING_CONSUMER_LATEST};
+	assert_int_equal(fr_ring_attach(&latest, name, &live), 0);
+	assert_int_equal(fr_ring_write(P, "a", 1, FR_RING_NO_WAIT), 0);
+	assert_int_equal(fr_ring_end_reason(C, msg, sizeof(msg)), 0);
+	assert_int_equal(fr_ring_mark_eos_error(P, -EIO, "decoding failed: Invalid data found"), 0);
+	assert_int_equal(fr_ring_mark_eos_error(P, -ENOENT, "again"), -EALREADY);
+	assert_int_equal(fr_ring_mark_eos(P), 0); /* a clean mark after it changes nothing */
+	assert_int_equal(fr_ring_peek(C, &d, &len, FR_RING_NO_WAIT), 0);
+	assert_int_equal(fr_ring_release(C), 0);
+	assert_int_equal(fr_ring_peek(C, &d, &len, FR_RING_WAIT_FOREVER), -EREMOTEIO);
+	assert_int_equal(fr_ring_peek(C, &d, &len, FR_RING_NO_WAIT), -EREMOTEIO);
+	assert_int_equal(fr_ring_peek(latest, &d, &len, FR_RING_NO_WAIT), 0);
+	assert_int_equal(fr_ring_release(latest), 0);
+	assert_int_equal(fr_ring_peek(latest, &d, &len, FR_RING_WAIT_FOREVER), -EREMOTEIO);
+	assert_int_equal(fr_ring_end_reason(C, msg, sizeof(msg)), -EIO);
 	assert_string_equal(msg, "decoding failed: Invalid data found");
-	assert_int_equal(ring_end_reason(latest, msg, 9), -EIO);
+	assert_int_equal(fr_ring_end_reason(latest, msg, 9), -EIO);
 	assert_string_equal(msg, "decoding");
-	assert_int_equal(ring_inspect(name, &st), 0);
+	assert_int_equal(fr_ring_inspect(name, &st), 0);
 	assert_true(st.eos);
 	assert_int_equal(st.eos_error, -EIO);
-	assert_int_equal(ring_close(&latest), 0);
+	assert_int_equal(fr_ring_close(&latest), 0);
 
 	/* a producer that lies: a positive "errno" and a message without its NUL */
 	const void *base;
 	size_t size;
-	ring_mapping(P, &base, &size);
+	fr_ring_mapping(P, &base, &size);
 	struct ring_shm_header *h = (struct ring_shm_header *)base;
 	h->eos_error = 5;
 	memset(h->eos_message, 'x', sizeof(h->eos_message));
-	char big[2 * RING_EOS_MESSAGE_MAX];
-	assert_int_equal(ring_end_reason(C, big, sizeof(big)), -EIO);
-	assert_int_equal(strlen(big), RING_EOS_MESSAGE_MAX);
-	assert_int_equal(ring_end_reason(C, NULL, 0), -EIO);
+	char big[2 * FR_RING_EOS_MESSAGE_MAX];
+	assert_int_equal(fr_ring_end_reason(C, big, sizeof(big)), -EIO);
+	assert_int_equal(strlen(big), FR_RING_EOS_MESSAGE_MAX);
+	assert_int_equal(fr_ring_end_reason(C, NULL, 0), -EIO);
 	/* a clean end says so */
 	atomic_store(&h->eos, RING_EOS_CLEAN);
-	assert_int_equal(ring_end_reason(C, msg, sizeof(msg)), 0);
+	assert_int_equal(fr_ring_end_reason(C, msg, sizeof(msg)), 0);
 	assert_string_equal(msg, "");
 }
 
@@ -308,64 +308,64 @@ static void test_replace_under_the_same_name(void **state)
 {
 	const void *d;
 	size_t len;
-	struct frame_header *w, h;
+	struct fr_frame_header *w, h;
 	const uint8_t *rec;
-	ring_t *latest, *again;
-	struct ring_attach_opts live = {.mode = RING_CONSUMER_LATEST};
-	struct ring_create_opts bigger_opts = {.capacity = 4 * CAP}, bad = {.capacity = CAP + 1};
-	struct ring_stats st;
+	fr_ring_t *latest, *again;
+	struct fr_ring_attach_opts live = {.mode = FR_RING_CONSUMER_LATEST};
+	struct fr_ring_create_opts bigger_opts = {.capacity = 4 * CAP}, bad = {.capacity = CAP + 1};
+	struct fr_ring_stats st;
 
 	(void)state;
-	assert_int_equal(ring_attach(&latest, name, &live), 0);
+	assert_int_equal(fr_ring_attach(&latest, name, &live), 0);
 	for (int i = 0; i < 2; i++) {
-		assert_int_equal(frame_reserve(P, FRAME_FMT_GRAY8, 8, 8, &w, RING_NO_WAIT), 0);
-		assert_int_equal(frame_commit(P, w), 0);
+		assert_int_equal(fr_frame_reserve(P, FR_FRAME_FMT_GRAY8, 8, 8, &w, FR_RING_NO_WAIT), 0);
+		assert_int_equal(fr_frame_commit(P, w), 0);
 	}
 	/* refused: the old ring goes on as it was */
-	ring_t *bigger;
-	assert_int_equal(ring_replace(P, &bigger, &bad), -EINVAL);
-	assert_int_equal(frame_reserve(P, FRAME_FMT_GRAY8, 8, 8, &w, RING_NO_WAIT), 0);
-	assert_int_equal(ring_replace(P, &bigger, &bigger_opts), -EALREADY);
+	fr_ring_t *bigger;
+	assert_int_equal(fr_ring_replace(P, &bigger, &bad), -EINVAL);
+	assert_int_equal(fr_frame_reserve(P, FR_FRAME_FMT_GRAY8, 8, 8, &w, FR_RING_NO_WAIT), 0);
+	assert_int_equal(fr_ring_replace(P, &bigger, &bigger_opts), -EALREADY);
 	assert_null(bigger);
-	assert_int_equal(ring_abort(P), 0);
-	assert_int_equal(ring_replace(C, &bigger, &bigger_opts), -EPERM);
+	assert_int_equal(fr_ring_abort(P), 0);
+	assert_int_equal(fr_ring_replace(C, &bigger, &bigger_opts), -EPERM);
 
-	assert_int_equal(ring_replace(P, &bigger, &bigger_opts), 0);
-	assert_int_equal(ring_reserve(P, 8, 8, (void **)&w, RING_NO_WAIT), -ESHUTDOWN); /* the old one is detached */
-	assert_int_equal(ring_close(&P), 0);
+	assert_int_equal(fr_ring_replace(P, &bigger, &bigger_opts), 0);
+	assert_int_equal(fr_ring_reserve(P, 8, 8, (void **)&w, FR_RING_NO_WAIT), -ESHUTDOWN); /* the old one is detached */
+	assert_int_equal(fr_ring_close(&P), 0);
 	P = bigger;
-	ring_get_stats(P, &st);
+	fr_ring_get_stats(P, &st);
 	assert_int_equal(st.capacity, 4 * CAP);
 	/* the old ring's readers: everything it had, then -ESTALE, and it stays */
 	for (uint64_t seq = 0; seq < 2; seq++) {
-		assert_int_equal(frame_peek(C, &h, &rec, 0, NULL, RING_NO_WAIT), 0);
+		assert_int_equal(fr_frame_peek(C, &h, &rec, 0, NULL, FR_RING_NO_WAIT), 0);
 		assert_int_equal(h.seq, seq);
-		assert_int_equal(ring_release(C), 0);
+		assert_int_equal(fr_ring_release(C), 0);
 	}
-	assert_int_equal(ring_peek(C, &d, &len, RING_WAIT_FOREVER), -ESTALE);
-	assert_int_equal(ring_peek(C, &d, &len, RING_NO_WAIT), -ESTALE);
-	assert_int_equal(frame_peek(latest, &h, &rec, 1, NULL, RING_NO_WAIT), 0);
+	assert_int_equal(fr_ring_peek(C, &d, &len, FR_RING_WAIT_FOREVER), -ESTALE);
+	assert_int_equal(fr_ring_peek(C, &d, &len, FR_RING_NO_WAIT), -ESTALE);
+	assert_int_equal(fr_frame_peek(latest, &h, &rec, 1, NULL, FR_RING_NO_WAIT), 0);
 	assert_int_equal(h.seq, 1);
-	assert_int_equal(ring_release(latest), 0);
-	assert_int_equal(ring_peek(latest, &d, &len, RING_WAIT_FOREVER), -ESTALE);
-	assert_int_equal(ring_end_reason(C, NULL, 0), 0); /* not a failure */
+	assert_int_equal(fr_ring_release(latest), 0);
+	assert_int_equal(fr_ring_peek(latest, &d, &len, FR_RING_WAIT_FOREVER), -ESTALE);
+	assert_int_equal(fr_ring_end_reason(C, NULL, 0), 0); /* not a failure */
 	/* the name is the new ring's: a reader attaching now gets it, and frame numbers go on */
-	assert_int_equal(ring_attach(&again, name, &live), 0);
-	assert_int_equal(frame_reserve(P, FRAME_FMT_GRAY8, 64, 64, &w, RING_NO_WAIT), 0);
-	assert_int_equal(frame_commit(P, w), 0);
-	assert_int_equal(frame_peek(again, &h, &rec, 1, NULL, RING_NO_WAIT), 0);
+	assert_int_equal(fr_ring_attach(&again, name, &live), 0);
+	assert_int_equal(fr_frame_reserve(P, FR_FRAME_FMT_GRAY8, 64, 64, &w, FR_RING_NO_WAIT), 0);
+	assert_int_equal(fr_frame_commit(P, w), 0);
+	assert_int_equal(fr_frame_peek(again, &h, &rec, 1, NULL, FR_RING_NO_WAIT), 0);
 	assert_int_equal(h.seq, 2);
 	assert_int_equal(h.width, 64);
-	assert_int_equal(ring_inspect(name, &st), 0);
+	assert_int_equal(fr_ring_inspect(name, &st), 0);
 	assert_int_equal(st.capacity, 4 * CAP);
-	assert_int_equal(ring_close(&again), 0);
-	assert_int_equal(ring_close(&latest), 0);
+	assert_int_equal(fr_ring_close(&again), 0);
+	assert_int_equal(fr_ring_close(&latest), 0);
 	/* the old ring's last reader leaving does not take the new ring's name */
-	assert_int_equal(ring_close(&C), 0);
+	assert_int_equal(fr_ring_close(&C), 0);
 	assert_true(rt_shm_exists(name));
 }
 
-/* ring_abort and ring_close report what happened. */
+/* fr_ring_abort and fr_ring_close report what happened. */
 static void test_abort_and_close_results(void **state)
 {
 	void *w;
@@ -373,24 +373,24 @@ static void test_abort_and_close_results(void **state)
 	(void)state;
 	/* made here, not in setup: cmocka puts its own SIGBUS handler in before
 	 * each test, and the ring's guard goes in when a ring is mapped */
-	ring_close(&C);
-	ring_close(&P);
-	struct ring_create_opts o = { .capacity = CAP };
-	assert_int_equal(ring_create(&P, name, &o), 0);
-	assert_int_equal(ring_open(&C, name), 0);
-	assert_int_equal(ring_abort(P), -EINVAL);
-	assert_int_equal(ring_abort(C), -EPERM);
-	assert_int_equal(ring_abort(NULL), -EINVAL);
-	assert_int_equal(ring_reserve(P, 8, 8, &w, RING_NO_WAIT), 0);
-	assert_int_equal(ring_abort(P), 0);
-	assert_int_equal(ring_detach(NULL), -EINVAL);
-	assert_int_equal(ring_close(NULL), 0);
+	fr_ring_close(&C);
+	fr_ring_close(&P);
+	struct fr_ring_create_opts o = { .capacity = CAP };
+	assert_int_equal(fr_ring_create(&P, name, &o), 0);
+	assert_int_equal(fr_ring_open(&C, name), 0);
+	assert_int_equal(fr_ring_abort(P), -EINVAL);
+	assert_int_equal(fr_ring_abort(C), -EPERM);
+	assert_int_equal(fr_ring_abort(NULL), -EINVAL);
+	assert_int_equal(fr_ring_reserve(P, 8, 8, &w, FR_RING_NO_WAIT), 0);
+	assert_int_equal(fr_ring_abort(P), 0);
+	assert_int_equal(fr_ring_detach(NULL), -EINVAL);
+	assert_int_equal(fr_ring_close(NULL), 0);
 	/* a shrunk segment: the close still detaches and removes the name, and says -EFAULT */
 	char path[512];
 	rt_shm_path(path, sizeof(path), name);
 	assert_int_equal(truncate(path, 0), 0);
-	assert_int_equal(ring_close(&C), -EFAULT);
-	assert_int_equal(ring_close(&P), -EFAULT);
+	assert_int_equal(fr_ring_close(&C), -EFAULT);
+	assert_int_equal(fr_ring_close(&P), -EFAULT);
 	assert_null(P);
 	assert_false(rt_shm_exists(name));
 }
@@ -399,7 +399,7 @@ static void *commit_later(void *arg)
 {
 	(void)arg;
 	rt_sleep_ns(200 * 1000000ull);
-	ring_write(P, "late", 4, RING_NO_WAIT);
+	fr_ring_write(P, "late", 4, FR_RING_NO_WAIT);
 	return NULL;
 }
 
@@ -416,10 +416,10 @@ static void test_negative_timeouts_wait(void **state)
 		pthread_t t;
 		assert_int_equal(pthread_create(&t, NULL, commit_later, NULL), 0);
 		rt_watchdog(10, "a wait with a negative timeout");
-		assert_int_equal(ring_peek(C, &d, &len, timeouts[i]), 0);
+		assert_int_equal(fr_ring_peek(C, &d, &len, timeouts[i]), 0);
 		rt_watchdog(0, NULL);
 		assert_memory_equal(d, "late", 4);
-		assert_int_equal(ring_release(C), 0);
+		assert_int_equal(fr_ring_release(C), 0);
 		pthread_join(t, NULL);
 	}
 }
@@ -438,7 +438,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_negative_timeouts_wait, setup, teardown),
 	};
 
-	rt_parse_args(argc, argv, "Stopping a side: ring_interrupt from threads and signal handlers, ring_detach, close results, nothing after end of stream.");
+	rt_parse_args(argc, argv, "Stopping a side: fr_ring_interrupt from threads and signal handlers, fr_ring_detach, close results, nothing after end of stream.");
 	int failed = cmocka_run_group_tests(tests, NULL, NULL);
 
 	rt_cleanup();

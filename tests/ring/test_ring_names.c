@@ -30,7 +30,7 @@
 #define CAP 4096u
 
 static char name[256];
-static ring_t *P, *C;
+static fr_ring_t *P, *C;
 
 static int setup(void **state)
 {
@@ -43,8 +43,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	(void)state;
-	ring_close(&C);
-	ring_close(&P);
+	fr_ring_close(&C);
+	fr_ring_close(&P);
 	plat_force_named_tmp = false;
 	rt_cleanup();
 	return 0;
@@ -58,9 +58,9 @@ static int teardown(void **state)
 static void test_not_a_regular_file(void **state)
 {
 	char path[512], target[512];
-	ring_t *r = NULL;
-	struct ring_stats st;
-	unsigned char meta[RING_META_SIZE];
+	fr_ring_t *r = NULL;
+	struct fr_ring_stats st;
+	unsigned char meta[FR_RING_META_SIZE];
 
 	(void)state;
 	rt_shm_path(path, sizeof(path), name);
@@ -75,7 +75,7 @@ static void test_not_a_regular_file(void **state)
 			/* a link to a real ring: still not one to follow */
 			char target_name[300];
 			snprintf(target_name, sizeof(target_name), "%s-target", name);
-			assert_int_equal(ring_create(&P, target_name, NULL), 0);
+			assert_int_equal(fr_ring_create(&P, target_name, NULL), 0);
 			rt_shm_path(target, sizeof(target), target_name);
 			made = symlink(target, path);
 		} else {
@@ -87,19 +87,19 @@ static void test_not_a_regular_file(void **state)
 		}
 		assert_int_equal(made, 0);
 		rt_watchdog(10, what);
-		assert_int_equal(ring_open(&r, name), -EBADMSG);
-		assert_int_equal(ring_open_wait(&r, name, 1000000000ll), -EBADMSG);
-		assert_int_equal(ring_inspect(name, &st), -EBADMSG);
-		assert_int_equal(ring_inspect_meta(name, meta, sizeof(meta)), -EBADMSG);
-		assert_int_equal(ring_unlink_stale(name), -EEXIST);
-		assert_int_equal(ring_create(&r, name, NULL), -EEXIST);
+		assert_int_equal(fr_ring_open(&r, name), -EBADMSG);
+		assert_int_equal(fr_ring_open_wait(&r, name, 1000000000ll), -EBADMSG);
+		assert_int_equal(fr_ring_inspect(name, &st), -EBADMSG);
+		assert_int_equal(fr_ring_inspect_meta(name, meta, sizeof(meta)), -EBADMSG);
+		assert_int_equal(fr_ring_unlink_stale(name), -EEXIST);
+		assert_int_equal(fr_ring_create(&r, name, NULL), -EEXIST);
 		rt_watchdog(0, NULL);
 		assert_null(r);
 		if (kind == 1)
 			assert_int_equal(rmdir(path), 0);
 		else
 			assert_int_equal(unlink(path), 0);
-		ring_close(&P);
+		fr_ring_close(&P);
 	}
 }
 
@@ -113,9 +113,9 @@ static void make_stale_ring(void)
 	pid_t pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
-		struct ring_create_opts o = { .capacity = CAP };
-		ring_t *p = NULL;
-		if (ring_create(&p, name, &o) < 0 || ring_write(p, "stale", 5, RING_NO_WAIT) < 0)
+		struct fr_ring_create_opts o = { .capacity = CAP };
+		fr_ring_t *p = NULL;
+		if (fr_ring_create(&p, name, &o) < 0 || fr_ring_write(p, "stale", 5, FR_RING_NO_WAIT) < 0)
 			_exit(3);
 		_exit(0);
 	}
@@ -127,9 +127,9 @@ static void *create_later(void *arg)
 {
 	(void)arg;
 	rt_sleep_ns(150 * 1000000ull);
-	struct ring_create_opts o = { .capacity = CAP };
-	if (ring_create(&P, name, &o) == 0)
-		ring_write(P, "fresh", 5, RING_NO_WAIT);
+	struct fr_ring_create_opts o = { .capacity = CAP };
+	if (fr_ring_create(&P, name, &o) == 0)
+		fr_ring_write(P, "fresh", 5, FR_RING_NO_WAIT);
 	return NULL;
 }
 
@@ -144,36 +144,36 @@ static void test_open_wait_passes_over_stale_ring(void **state)
 
 	(void)state;
 	make_stale_ring();
-	assert_int_equal(ring_open_wait(&C, name, 300 * 1000000ll), -ETIMEDOUT);
+	assert_int_equal(fr_ring_open_wait(&C, name, 300 * 1000000ll), -ETIMEDOUT);
 	assert_null(C);
 	assert_true(rt_shm_exists(name)); /* passed over, not removed */
-	/* A plain ring_open still attaches, to read what it left. */
-	assert_int_equal(ring_open(&C, name), 0);
-	assert_false(ring_peer_alive(C));
-	assert_int_equal(ring_peek(C, &d, &len, RING_NO_WAIT), 0);
-	assert_int_equal(ring_release(C), 0);
-	assert_int_equal(ring_peek(C, &d, &len, RING_WAIT_FOREVER), -EOWNERDEAD);
-	ring_close(&C);
+	/* A plain fr_ring_open still attaches, to read what it left. */
+	assert_int_equal(fr_ring_open(&C, name), 0);
+	assert_false(fr_ring_peer_alive(C));
+	assert_int_equal(fr_ring_peek(C, &d, &len, FR_RING_NO_WAIT), 0);
+	assert_int_equal(fr_ring_release(C), 0);
+	assert_int_equal(fr_ring_peek(C, &d, &len, FR_RING_WAIT_FOREVER), -EOWNERDEAD);
+	fr_ring_close(&C);
 	assert_false(rt_shm_exists(name)); /* the consumer removed the stale name */
 
 	/* The next producer reclaims the name; the waiting consumer gets that one. */
 	make_stale_ring();
 	assert_int_equal(pthread_create(&t, NULL, create_later, NULL), 0);
-	rt_watchdog(20, "ring_open_wait for the producer that reclaims a stale name");
-	assert_int_equal(ring_open_wait(&C, name, 10 * 1000000000ll), 0);
+	rt_watchdog(20, "fr_ring_open_wait for the producer that reclaims a stale name");
+	assert_int_equal(fr_ring_open_wait(&C, name, 10 * 1000000000ll), 0);
 	rt_watchdog(0, NULL);
 	pthread_join(t, NULL);
 	assert_non_null(P);
-	assert_true(ring_peer_alive(C));
-	assert_int_equal(ring_peek(C, &d, &len, 2000000000ll), 0);
+	assert_true(fr_ring_peer_alive(C));
+	assert_int_equal(fr_ring_peek(C, &d, &len, 2000000000ll), 0);
 	assert_memory_equal(d, "fresh", 5);
 }
 
-/* Linking a ring just before ring_open_wait() sets up its inotify watch:
+/* Linking a ring just before fr_ring_open_wait() sets up its inotify watch:
  * the test replaces inotify_add_watch() (this executable's definition wins
  * over libc's) and creates the ring from inside it when asked to. */
 static atomic_bool create_in_add_watch;
-static ring_t *created_in_add_watch;
+static fr_ring_t *created_in_add_watch;
 
 int inotify_add_watch(int fd, const char *path, uint32_t mask)
 {
@@ -181,14 +181,14 @@ int inotify_add_watch(int fd, const char *path, uint32_t mask)
 	if (!real)
 		*(void **)&real = dlsym(RTLD_NEXT, "inotify_add_watch");
 	if (atomic_exchange(&create_in_add_watch, false)) {
-		struct ring_create_opts o = { .capacity = CAP };
-		if (ring_create(&created_in_add_watch, name, &o) != 0)
+		struct fr_ring_create_opts o = { .capacity = CAP };
+		if (fr_ring_create(&created_in_add_watch, name, &o) != 0)
 			created_in_add_watch = NULL;
 	}
 	return real(fd, path, mask);
 }
 
-/* Issue 9.9: ring_open_wait() looked for the name, then added its watch:
+/* Issue 9.9: fr_ring_open_wait() looked for the name, then added its watch:
  * a ring linked in between was never seen, and a finite wait ran out with
  * -ETIMEDOUT although the ring was there all along. The watch comes first. */
 static void test_open_wait_sees_ring_linked_before_watch(void **state)
@@ -196,23 +196,23 @@ static void test_open_wait_sees_ring_linked_before_watch(void **state)
 	(void)state;
 	atomic_store(&create_in_add_watch, true);
 	uint64_t t0 = rt_now_ns();
-	int rc = ring_open_wait(&C, name, 20 * 1000000000ll);
+	int rc = fr_ring_open_wait(&C, name, 20 * 1000000000ll);
 	uint64_t waited = rt_now_ns() - t0;
 	P = created_in_add_watch;
 	created_in_add_watch = NULL;
 	assert_non_null(P);
 	if (rc != 0)
-		fail_msg("a ring linked while the watch was being set up was missed: %s", ring_strerror(rc));
+		fail_msg("a ring linked while the watch was being set up was missed: %s", fr_ring_strerror(rc));
 	/* Found at once, not after sleeping out the 20 s timeout for an event
 	 * that had come and gone before the watch existed. */
 	if (waited > 10 * 1000000000ull)
 		fail_msg("the ring was there, but found only after %.1f s", (double)waited / 1e9);
-	assert_true(ring_peer_alive(C));
+	assert_true(fr_ring_peer_alive(C));
 }
 
 /* The producer closes (end of stream marked, name removed, its lock dropped) at the
  * first liveness look after this is set: the test's fcntl() wins over libc's, and
- * ring_open_wait() looks with F_OFD_GETLK right after it joined the ring. */
+ * fr_ring_open_wait() looks with F_OFD_GETLK right after it joined the ring. */
 static atomic_bool close_producer_at_getlk;
 
 int fcntl(int fd, int cmd, ...)
@@ -225,12 +225,12 @@ int fcntl(int fd, int cmd, ...)
 	if (!real)
 		*(void **)&real = dlsym(RTLD_NEXT, "fcntl");
 	if (cmd == F_OFD_GETLK && atomic_exchange(&close_producer_at_getlk, false))
-		ring_close(&P);
+		fr_ring_close(&P);
 	return real(fd, cmd, arg);
 }
 
 /* A producer that waited for its consumer, wrote a short stream and closed while
- * ring_open_wait() was between joining its ring and looking whether it lives (seen
+ * fr_ring_open_wait() was between joining its ring and looking whether it lives (seen
  * with a viewer that reconnects to producers of a few frames each, under load):
  * the wait took the cleanly ended ring for a dead producer's leftovers, passed over
  * it and waited on; the frames were never read and the wait never ended. A ring
@@ -241,21 +241,21 @@ static void test_open_wait_keeps_ring_ended_while_joining(void **state)
 	size_t len;
 
 	(void)state;
-	struct ring_create_opts o = { .capacity = CAP };
-	assert_int_equal(ring_create(&P, name, &o), 0);
-	assert_int_equal(ring_write(P, "last", 4, RING_NO_WAIT), 0);
+	struct fr_ring_create_opts o = { .capacity = CAP };
+	assert_int_equal(fr_ring_create(&P, name, &o), 0);
+	assert_int_equal(fr_ring_write(P, "last", 4, FR_RING_NO_WAIT), 0);
 	atomic_store(&close_producer_at_getlk, true);
-	int rc = ring_open_wait(&C, name, 300 * 1000000ll);
+	int rc = fr_ring_open_wait(&C, name, 300 * 1000000ll);
 	atomic_store(&close_producer_at_getlk, false);
 	assert_null(P); /* it closed while the consumer joined */
 	if (rc != 0)
 		fail_msg("a ring whose producer ended cleanly while the consumer joined was passed over: %s",
-			 ring_strerror(rc));
-	assert_false(ring_peer_alive(C));
-	assert_int_equal(ring_peek(C, &d, &len, RING_NO_WAIT), 0);
+			 fr_ring_strerror(rc));
+	assert_false(fr_ring_peer_alive(C));
+	assert_int_equal(fr_ring_peek(C, &d, &len, FR_RING_NO_WAIT), 0);
 	assert_memory_equal(d, "last", 4);
-	assert_int_equal(ring_release(C), 0);
-	assert_int_equal(ring_peek(C, &d, &len, RING_WAIT_FOREVER), -ENODATA);
+	assert_int_equal(fr_ring_release(C), 0);
+	assert_int_equal(fr_ring_peek(C, &d, &len, FR_RING_WAIT_FOREVER), -ENODATA);
 }
 
 /* Count the poll() calls that do not wait (the test's poll wins over libc's). */
@@ -274,7 +274,7 @@ int poll(struct pollfd *fds, nfds_t n, int timeout_ms)
 static void *open_wait_huge(void *arg)
 {
 	int64_t timeout = *(int64_t *)arg;
-	*(int64_t *)arg = ring_open_wait(&C, name, timeout);
+	*(int64_t *)arg = fr_ring_open_wait(&C, name, timeout);
 	return NULL;
 }
 
@@ -293,17 +293,17 @@ static void test_open_wait_huge_timeouts_sleep(void **state)
 		atomic_store(&zero_polls, 0);
 		assert_int_equal(pthread_create(&t, NULL, open_wait_huge, &arg), 0);
 		rt_sleep_ns(300 * 1000000ull);
-		struct ring_create_opts o = { .capacity = CAP };
-		assert_int_equal(ring_create(&P, name, &o), 0);
-		rt_watchdog(20, "ring_open_wait with a huge timeout");
+		struct fr_ring_create_opts o = { .capacity = CAP };
+		assert_int_equal(fr_ring_create(&P, name, &o), 0);
+		rt_watchdog(20, "fr_ring_open_wait with a huge timeout");
 		pthread_join(t, NULL);
 		rt_watchdog(0, NULL);
 		assert_int_equal(arg, 0);
 		if (atomic_load(&zero_polls) > 0)
 			fail_msg("timeout %lld ns: %d polls that did not wait", (long long)timeouts[i],
 				 atomic_load(&zero_polls));
-		ring_close(&C);
-		ring_close(&P);
+		fr_ring_close(&C);
+		fr_ring_close(&P);
 	}
 }
 
@@ -333,22 +333,22 @@ static void test_reclaim_race_has_one_winner(void **state)
 			assert_true(kids[k] >= 0);
 			if (kids[k] == 0) {
 				char c;
-				struct ring_create_opts o = { .capacity = CAP };
-				ring_t *p = NULL;
+				struct fr_ring_create_opts o = { .capacity = CAP };
+				fr_ring_t *p = NULL;
 				close(go[1]);
 				close(done[1]);
 				if (read(go[0], &c, 1) != 1)
 					_exit(3);
-				int rc = ring_create(&p, name, &o);
+				int rc = fr_ring_create(&p, name, &o);
 				char msg[16];
 				int n = snprintf(msg, sizeof(msg), "%c%d\n", rc == 0 ? 'W' : rc == -EBUSY ? 'B' : 'E', k);
 				if (rc == 0)
-					ring_write(p, &k, sizeof(k), RING_NO_WAIT);
+					fr_ring_write(p, &k, sizeof(k), FR_RING_NO_WAIT);
 				(void)!write(res[1], msg, (size_t)n);
 				/* The winner stays alive (holding the name) until told to go. */
 				if (read(done[0], &c, 1) < 0)
 					_exit(3);
-				ring_close(&p);
+				fr_ring_close(&p);
 				_exit(rc == 0 || rc == -EBUSY ? 0 : 4);
 			}
 			rt_track_child(kids[k]);
@@ -380,11 +380,11 @@ static void test_reclaim_race_has_one_winner(void **state)
 		/* The name is the winner's segment. */
 		const void *d;
 		size_t len;
-		assert_int_equal(ring_open(&C, name), 0);
-		assert_int_equal(ring_peek(C, &d, &len, 2000000000ll), 0);
+		assert_int_equal(fr_ring_open(&C, name), 0);
+		assert_int_equal(fr_ring_peek(C, &d, &len, 2000000000ll), 0);
 		assert_int_equal(len, sizeof(int));
 		assert_int_equal(*(const int *)d, winner);
-		ring_close(&C);
+		fr_ring_close(&C);
 		close(done[1]); /* everyone goes */
 		close(go[1]);
 		close(res[0]);
@@ -403,49 +403,49 @@ static void test_stale_consumer_close_spares_new_ring(void **state)
 	(void)state;
 	for (int round = 0; round < rounds; round++) {
 		make_stale_ring();
-		assert_int_equal(ring_open(&C, name), 0);
+		assert_int_equal(fr_ring_open(&C, name), 0);
 		fflush(NULL);
 		pid_t kid = fork();
 		assert_true(kid >= 0);
 		if (kid == 0) {
-			struct ring_create_opts o = { .capacity = CAP };
-			ring_t *p = NULL;
-			int rc = ring_create(&p, name, &o);
+			struct fr_ring_create_opts o = { .capacity = CAP };
+			fr_ring_t *p = NULL;
+			int rc = fr_ring_create(&p, name, &o);
 			if (rc == -EBUSY) /* we came while the consumer held the stale lock: again */
-				rc = ring_create(&p, name, &o);
+				rc = fr_ring_create(&p, name, &o);
 			if (rc < 0)
 				_exit(10 - rc);
 			pause(); /* alive, holding the name, until killed */
 			_exit(0);
 		}
 		rt_track_child(kid);
-		ring_close(&C);
+		fr_ring_close(&C);
 		/* Whatever the order, the child's ring ends up under the name. */
-		ring_t *c2 = NULL;
-		int rc = ring_open_wait(&c2, name, 5000000000ll);
+		fr_ring_t *c2 = NULL;
+		int rc = fr_ring_open_wait(&c2, name, 5000000000ll);
 		if (rc != 0)
-			fail_msg("round %d: the new producer's ring is not under the name: %s", round, ring_strerror(rc));
-		assert_true(ring_peer_alive(c2));
-		ring_close(&c2);
+			fail_msg("round %d: the new producer's ring is not under the name: %s", round, fr_ring_strerror(rc));
+		assert_true(fr_ring_peer_alive(c2));
+		fr_ring_close(&c2);
 		kill(kid, SIGKILL);
 		assert_int_equal(rt_wait_child(kid), 128 + SIGKILL);
-		assert_int_equal(ring_unlink_stale(name), 0);
+		assert_int_equal(fr_ring_unlink_stale(name), 0);
 	}
 }
 
 struct thread_create {
 	pthread_barrier_t *go;
 	uint64_t capacity;
-	ring_t *ring;
+	fr_ring_t *ring;
 	int rc;
 };
 
 static void *create_in_thread(void *arg)
 {
 	struct thread_create *tc = arg;
-	struct ring_create_opts o = { .capacity = tc->capacity };
+	struct fr_ring_create_opts o = { .capacity = tc->capacity };
 	pthread_barrier_wait(tc->go);
-	tc->rc = ring_create(&tc->ring, name, &o);
+	tc->rc = fr_ring_create(&tc->ring, name, &o);
 	return NULL;
 }
 
@@ -475,16 +475,16 @@ static void test_threads_create_same_name(void **state)
 			if (tc[w].rc != 0 || tc[1 - w].rc != -EBUSY)
 				fail_msg("named=%d round %d: results %d and %d", named, round, tc[0].rc, tc[1].rc);
 			/* The name holds the winner's segment: its capacity, its record. */
-			struct ring_stats st;
-			assert_int_equal(ring_inspect(name, &st), 0);
+			struct fr_ring_stats st;
+			assert_int_equal(fr_ring_inspect(name, &st), 0);
 			assert_int_equal(st.capacity, tc[w].capacity);
-			assert_int_equal(ring_write(tc[w].ring, "w", 1, RING_NO_WAIT), 0);
-			assert_int_equal(ring_open(&C, name), 0);
+			assert_int_equal(fr_ring_write(tc[w].ring, "w", 1, FR_RING_NO_WAIT), 0);
+			assert_int_equal(fr_ring_open(&C, name), 0);
 			const void *d;
 			size_t len;
-			assert_int_equal(ring_peek(C, &d, &len, RING_NO_WAIT), 0);
-			ring_close(&C);
-			ring_close(&tc[w].ring);
+			assert_int_equal(fr_ring_peek(C, &d, &len, FR_RING_NO_WAIT), 0);
+			fr_ring_close(&C);
+			fr_ring_close(&tc[w].ring);
 			assert_false(rt_shm_exists(name));
 		}
 	}
@@ -518,24 +518,24 @@ static void test_short_dev_shm(void **state)
 		if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
 		    mount("tmpfs", "/dev/shm", "tmpfs", 0, "size=1m") < 0)
 			_exit(77); /* not permitted here */
-		ring_t *p = NULL;
-		struct ring_create_opts big = { .capacity = 2u << 20 }, small = { .capacity = 64u << 10 };
-		if (ring_create(&p, "short", &big) != -ENOSPC)
+		fr_ring_t *p = NULL;
+		struct fr_ring_create_opts big = { .capacity = 2u << 20 }, small = { .capacity = 64u << 10 };
+		if (fr_ring_create(&p, "short", &big) != -ENOSPC)
 			_exit(10);
 		if (system("test -z \"$(ls -A /dev/shm)\"") != 0)
 			_exit(11); /* something was left behind */
 		if (plat_shm_free_bytes() < (900u << 10))
 			_exit(12); /* the failed attempt still holds memory */
 		plat_force_named_tmp = true; /* the other way of creating, the same answer */
-		if (ring_create(&p, "short", &big) != -ENOSPC || system("test -z \"$(ls -A /dev/shm)\"") != 0)
+		if (fr_ring_create(&p, "short", &big) != -ENOSPC || system("test -z \"$(ls -A /dev/shm)\"") != 0)
 			_exit(13);
-		if (ring_create(&p, "short", &small) != 0)
+		if (fr_ring_create(&p, "short", &small) != 0)
 			_exit(14); /* what fits, works */
 		void *d;
-		if (ring_reserve(p, 30u << 10, 8, &d, RING_NO_WAIT) != 0)
+		if (fr_ring_reserve(p, 30u << 10, 8, &d, FR_RING_NO_WAIT) != 0)
 			_exit(15);
 		memset(d, 1, 30u << 10);
-		_exit(ring_commit(p, 30u << 10) == 0 ? 0 : 16);
+		_exit(fr_ring_commit(p, 30u << 10) == 0 ? 0 : 16);
 	}
 	int rc = rt_wait_child(pid);
 	if (rc == 77) {
@@ -563,21 +563,21 @@ int fchmod(int fd, mode_t mode)
 
 /* Issue 15.7: errno values keep their meaning. -EPERM is the ring's "not
  * allowed on this side of the ring"; a system call's own EPERM (here fchmod
- * in ring_create) comes back as -EACCES, and nothing is left behind. */
+ * in fr_ring_create) comes back as -EACCES, and nothing is left behind. */
 static void test_system_eperm_is_not_the_rings(void **state)
 {
 	(void)state;
 	for (int named = 0; named < 2; named++) {
 		plat_force_named_tmp = named;
 		atomic_store(&fchmod_eperm, true);
-		int rc = ring_create(&P, name, NULL);
+		int rc = fr_ring_create(&P, name, NULL);
 		if (rc == -EPERM)
-			fail_msg("the system's EPERM came back as -EPERM: \"%s\"", ring_strerror(rc));
+			fail_msg("the system's EPERM came back as -EPERM: \"%s\"", fr_ring_strerror(rc));
 		assert_int_equal(rc, -EACCES);
 		assert_null(P);
 		assert_false(rt_shm_exists(name));
 	}
-	assert_int_equal(ring_create(&P, name, NULL), 0);
+	assert_int_equal(fr_ring_create(&P, name, NULL), 0);
 }
 
 int main(int argc, char **argv)

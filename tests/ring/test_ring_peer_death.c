@@ -20,7 +20,7 @@
 
 #define WATCHDOG_S 10 /* a blocked side must notice a dead peer well before this */
 
-static ring_t *P, *C, *C2;
+static fr_ring_t *P, *C, *C2;
 static pid_t kid;
 static char name[256];
 
@@ -42,9 +42,9 @@ static int teardown(void **state)
 		rt_wait_child(kid);
 	}
 	kid = 0;
-	ring_close(&C2);
-	ring_close(&C);
-	ring_close(&P);
+	fr_ring_close(&C2);
+	fr_ring_close(&C);
+	fr_ring_close(&P);
 	rt_cleanup();
 	return 0;
 }
@@ -52,7 +52,7 @@ static int teardown(void **state)
 /* A child that creates the ring, writes NREC records "rec-<i>", says so and waits to be killed. */
 static pid_t spawn_producer(uint64_t capacity, int nrec)
 {
-	struct ring_create_opts o = { .capacity = capacity };
+	struct fr_ring_create_opts o = { .capacity = capacity };
 	int ready[2];
 	char c = 0;
 	pid_t pid;
@@ -61,12 +61,12 @@ static pid_t spawn_producer(uint64_t capacity, int nrec)
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
-		ring_t *r = NULL;
+		fr_ring_t *r = NULL;
 		char rec[32];
-		int ok = ring_create(&r, name, &o) == 0;
+		int ok = fr_ring_create(&r, name, &o) == 0;
 		for (int i = 0; ok && i < nrec; i++) {
 			int n = snprintf(rec, sizeof(rec), "rec-%d", i);
-			ok = ring_write(r, rec, (size_t)n, RING_NO_WAIT) == 0;
+			ok = fr_ring_write(r, rec, (size_t)n, FR_RING_NO_WAIT) == 0;
 		}
 		c = ok ? 'y' : 'n';
 		(void)!write(ready[1], &c, 1);
@@ -92,8 +92,8 @@ static pid_t spawn_consumer(void)
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
-		ring_t *r = NULL;
-		c = ring_open(&r, name) == 0 ? 'y' : 'n';
+		fr_ring_t *r = NULL;
+		c = fr_ring_open(&r, name) == 0 ? 'y' : 'n';
 		(void)!write(ready[1], &c, 1);
 		for (;;)
 			pause();
@@ -123,12 +123,12 @@ static void *killer_main(void *arg)
 	return NULL;
 }
 
-static void expect_record(ring_t *c, int i)
+static void expect_record(fr_ring_t *c, int i)
 {
 	char buf[32], want[32];
 	int n = snprintf(want, sizeof(want), "rec-%d", i);
 
-	assert_int_equal(ring_read(c, buf, sizeof(buf), RING_NO_WAIT), n);
+	assert_int_equal(fr_ring_read(c, buf, sizeof(buf), FR_RING_NO_WAIT), n);
 	assert_memory_equal(buf, want, (size_t)n);
 }
 
@@ -139,30 +139,30 @@ static void drain_then_dead(int reap_first)
 	size_t len;
 
 	kid = spawn_producer(4096, 3);
-	assert_int_equal(ring_open(&C, name), 0);
-	assert_true(ring_peer_alive(C));
+	assert_int_equal(fr_ring_open(&C, name), 0);
+	assert_true(fr_ring_peer_alive(C));
 	kill(kid, SIGKILL);
 	if (reap_first) {
 		assert_int_equal(rt_wait_child(kid), 128 + SIGKILL);
 		kid = 0;
 	}
 	/* killed: zombie until reaped, or gone; either way not alive */
-	for (int i = 0; i < 1000 && ring_peer_alive(C); i++)
+	for (int i = 0; i < 1000 && fr_ring_peer_alive(C); i++)
 		rt_sleep_ns(1000000); /* SIGKILL delivery is asynchronous */
-	assert_false(ring_peer_alive(C));
+	assert_false(fr_ring_peer_alive(C));
 	rt_watchdog(WATCHDOG_S, "consumer drain after producer death");
 	for (int i = 0; i < 3; i++)
 		expect_record(C, i);
-	assert_int_equal(ring_peek(C, &d, &len, RING_WAIT_FOREVER), -EOWNERDEAD);
-	assert_int_equal(ring_peek(C, &d, &len, RING_NO_WAIT), -EOWNERDEAD); /* and it stays so */
+	assert_int_equal(fr_ring_peek(C, &d, &len, FR_RING_WAIT_FOREVER), -EOWNERDEAD);
+	assert_int_equal(fr_ring_peek(C, &d, &len, FR_RING_NO_WAIT), -EOWNERDEAD); /* and it stays so */
 	rt_watchdog(0, "");
-	struct ring_stats st;
-	ring_get_stats(C, &st);
+	struct fr_ring_stats st;
+	fr_ring_get_stats(C, &st);
 	assert_false(st.producer_alive);
 	assert_false(st.eos); /* a death is not an end of stream */
 	/* the consumer's close removes the stale segment */
 	assert_true(rt_shm_exists(name));
-	ring_close(&C);
+	fr_ring_close(&C);
 	assert_false(rt_shm_exists(name));
 }
 
@@ -178,7 +178,7 @@ static void test_drain_then_dead_reaped(void **state)
 	drain_then_dead(1);
 }
 
-/* The consumer blocks in peek(RING_WAIT_FOREVER); the producer is SIGKILLed meanwhile. */
+/* The consumer blocks in peek(FR_RING_WAIT_FOREVER); the producer is SIGKILLed meanwhile. */
 static void test_consumer_waiting_producer_killed(void **state)
 {
 	struct killer k = { 0 };
@@ -188,28 +188,28 @@ static void test_consumer_waiting_producer_killed(void **state)
 
 	(void)state;
 	kid = spawn_producer(4096, 1);
-	assert_int_equal(ring_open(&C, name), 0);
+	assert_int_equal(fr_ring_open(&C, name), 0);
 	expect_record(C, 0);
 	k.pid = kid;
 	k.delay_ns = 300 * 1000000ull;
-	rt_watchdog(WATCHDOG_S, "blocking ring_peek after producer SIGKILL (zombie)");
+	rt_watchdog(WATCHDOG_S, "blocking fr_ring_peek after producer SIGKILL (zombie)");
 	assert_int_equal(pthread_create(&t, NULL, killer_main, &k), 0);
-	int rc = ring_peek(C, &d, &len, RING_WAIT_FOREVER);
+	int rc = fr_ring_peek(C, &d, &len, FR_RING_WAIT_FOREVER);
 	uint64_t back = rt_now_ns();
 	assert_int_equal(pthread_join(t, NULL), 0);
 	rt_watchdog(0, "");
-	print_message("producer SIGKILLed (zombie, not reaped): blocked ring_peek returned %s %.1f ms after the kill\n",
-		      ring_strerror(rc), (double)(back - atomic_load(&k.killed_at)) / 1e6);
+	print_message("producer SIGKILLed (zombie, not reaped): blocked fr_ring_peek returned %s %.1f ms after the kill\n",
+		      fr_ring_strerror(rc), (double)(back - atomic_load(&k.killed_at)) / 1e6);
 	assert_int_equal(rc, -EOWNERDEAD);
 	assert_int_equal(rt_wait_child(kid), 128 + SIGKILL); /* reaped only now */
 	kid = 0;
-	assert_int_equal(ring_peek(C, &d, &len, RING_WAIT_FOREVER), -EOWNERDEAD);
+	assert_int_equal(fr_ring_peek(C, &d, &len, FR_RING_WAIT_FOREVER), -EOWNERDEAD);
 }
 
 /* The producer blocks on a full ring; the consumer is SIGKILLed meanwhile. */
 static void consumer_killed(int reap_first)
 {
-	struct ring_create_opts o = { .capacity = 4096 };
+	struct fr_ring_create_opts o = { .capacity = 4096 };
 	struct killer k = { 0 };
 	pthread_t t;
 	char rec[1000];
@@ -218,44 +218,44 @@ static void consumer_killed(int reap_first)
 	uint64_t back;
 
 	memset(rec, 'r', sizeof(rec));
-	assert_int_equal(ring_create(&P, name, &o), 0);
+	assert_int_equal(fr_ring_create(&P, name, &o), 0);
 	kid = spawn_consumer();
-	assert_true(ring_peer_alive(P));
-	while ((rc = ring_write(P, rec, sizeof(rec), RING_NO_WAIT)) == 0)
+	assert_true(fr_ring_peer_alive(P));
+	while ((rc = fr_ring_write(P, rec, sizeof(rec), FR_RING_NO_WAIT)) == 0)
 		;
 	assert_int_equal(rc, -EAGAIN);
-	rt_watchdog(WATCHDOG_S, "blocking ring_reserve after consumer SIGKILL");
+	rt_watchdog(WATCHDOG_S, "blocking fr_ring_reserve after consumer SIGKILL");
 	if (reap_first) {
 		kill(kid, SIGKILL);
 		assert_int_equal(rt_wait_child(kid), 128 + SIGKILL);
 		kid = 0;
 		k.killed_at = rt_now_ns();
-		rc = ring_reserve(P, sizeof(rec), 8, &d, RING_WAIT_FOREVER);
+		rc = fr_ring_reserve(P, sizeof(rec), 8, &d, FR_RING_WAIT_FOREVER);
 		back = rt_now_ns();
 	} else {
 		k.pid = kid;
 		k.delay_ns = 300 * 1000000ull;
 		assert_int_equal(pthread_create(&t, NULL, killer_main, &k), 0);
-		rc = ring_reserve(P, sizeof(rec), 8, &d, RING_WAIT_FOREVER);
+		rc = fr_ring_reserve(P, sizeof(rec), 8, &d, FR_RING_WAIT_FOREVER);
 		back = rt_now_ns();
 		assert_int_equal(pthread_join(t, NULL), 0);
 	}
 	rt_watchdog(0, "");
-	print_message("consumer SIGKILLed (%s): blocked ring_reserve returned %s %.1f ms after the kill\n",
-		      reap_first ? "reaped before the call" : "zombie", ring_strerror(rc),
+	print_message("consumer SIGKILLed (%s): blocked fr_ring_reserve returned %s %.1f ms after the kill\n",
+		      reap_first ? "reaped before the call" : "zombie", fr_ring_strerror(rc),
 		      (double)(back - atomic_load(&k.killed_at)) / 1e6);
 	assert_int_equal(rc, -EOWNERDEAD);
-	assert_false(ring_peer_alive(P));
+	assert_false(fr_ring_peer_alive(P));
 	if (kid > 0) {
 		assert_int_equal(rt_wait_child(kid), 128 + SIGKILL);
 		kid = 0;
 	}
 	/* A new consumer takes the dead one's place and gets the records it left. */
-	assert_int_equal(ring_open(&C, name), 0);
-	assert_true(ring_peer_alive(P));
+	assert_int_equal(fr_ring_open(&C, name), 0);
+	assert_true(fr_ring_peer_alive(P));
 	char buf[1024];
-	assert_int_equal(ring_read(C, buf, sizeof(buf), RING_NO_WAIT), (ssize_t)sizeof(rec));
-	assert_int_equal(ring_write(P, rec, sizeof(rec), RING_NO_WAIT), 0);
+	assert_int_equal(fr_ring_read(C, buf, sizeof(buf), FR_RING_NO_WAIT), (ssize_t)sizeof(rec));
+	assert_int_equal(fr_ring_write(P, rec, sizeof(rec), FR_RING_NO_WAIT), 0);
 }
 
 static void test_producer_waiting_consumer_killed_zombie(void **state)
@@ -276,11 +276,11 @@ static void reclaim(int reap_first)
 {
 	const void *d;
 	size_t len;
-	struct ring_stats st;
+	struct fr_ring_stats st;
 
 	kid = spawn_producer(4096, 2);
-	assert_int_equal(ring_open(&C, name), 0); /* on the old segment */
-	assert_int_equal(ring_create(&P, name, NULL), -EBUSY);
+	assert_int_equal(fr_ring_open(&C, name), 0); /* on the old segment */
+	assert_int_equal(fr_ring_create(&P, name, NULL), -EBUSY);
 	kill(kid, SIGKILL);
 	if (reap_first) {
 		assert_int_equal(rt_wait_child(kid), 128 + SIGKILL);
@@ -288,27 +288,27 @@ static void reclaim(int reap_first)
 	}
 	int rc = -EBUSY;
 	for (int i = 0; i < 1000 && rc == -EBUSY; i++) {
-		rc = ring_create(&P, name, NULL);
+		rc = fr_ring_create(&P, name, NULL);
 		if (rc == -EBUSY)
 			rt_sleep_ns(1000000); /* SIGKILL delivery is asynchronous */
 	}
 	assert_int_equal(rc, 0);
-	assert_int_equal(ring_inspect(name, &st), 0);
+	assert_int_equal(fr_ring_inspect(name, &st), 0);
 	assert_int_equal(st.producer_pid, getpid());
 	assert_int_equal(st.records_written, 0); /* a fresh segment, not the old one */
-	assert_int_equal(ring_write(P, "new", 3, RING_NO_WAIT), 0);
+	assert_int_equal(fr_ring_write(P, "new", 3, FR_RING_NO_WAIT), 0);
 
 	/* the old consumer drains the old segment, then learns its producer died */
 	expect_record(C, 0);
 	expect_record(C, 1);
 	rt_watchdog(WATCHDOG_S, "old consumer after reclaim");
-	assert_int_equal(ring_peek(C, &d, &len, RING_WAIT_FOREVER), -EOWNERDEAD);
+	assert_int_equal(fr_ring_peek(C, &d, &len, FR_RING_WAIT_FOREVER), -EOWNERDEAD);
 	rt_watchdog(0, "");
-	ring_close(&C); /* the name now belongs to the new segment: must stay */
+	fr_ring_close(&C); /* the name now belongs to the new segment: must stay */
 	assert_true(rt_shm_exists(name));
-	assert_int_equal(ring_open(&C2, name), 0);
+	assert_int_equal(fr_ring_open(&C2, name), 0);
 	char buf[8];
-	assert_int_equal(ring_read(C2, buf, sizeof(buf), RING_NO_WAIT), 3);
+	assert_int_equal(fr_ring_read(C2, buf, sizeof(buf), FR_RING_NO_WAIT), 3);
 	assert_memory_equal(buf, "new", 3);
 	if (kid > 0) {
 		assert_int_equal(rt_wait_child(kid), 128 + SIGKILL);
@@ -332,21 +332,21 @@ static void test_reclaim_reaped(void **state)
  * is free once it is dead (-EBUSY only while it lives; here the ring has one). */
 static void test_dead_consumer_replaced(void **state)
 {
-	struct ring_create_opts one = { .max_consumers = 1 };
+	struct fr_ring_create_opts one = { .max_consumers = 1 };
 	(void)state;
-	assert_int_equal(ring_create(&P, name, &one), 0);
+	assert_int_equal(fr_ring_create(&P, name, &one), 0);
 	kid = spawn_consumer();
-	assert_int_equal(ring_open(&C, name), -EBUSY);
+	assert_int_equal(fr_ring_open(&C, name), -EBUSY);
 	kill(kid, SIGKILL);
 	int rc = -EBUSY;
 	for (int i = 0; i < 1000 && rc == -EBUSY; i++) {
-		rc = ring_open(&C, name); /* zombie: not yet reaped */
+		rc = fr_ring_open(&C, name); /* zombie: not yet reaped */
 		if (rc == -EBUSY)
 			rt_sleep_ns(1000000);
 	}
 	assert_int_equal(rc, 0);
-	struct ring_stats st;
-	ring_get_stats(P, &st);
+	struct fr_ring_stats st;
+	fr_ring_get_stats(P, &st);
 	assert_int_equal(st.consumer_pid, getpid());
 	assert_int_equal(rt_wait_child(kid), 128 + SIGKILL);
 	kid = 0;

@@ -50,7 +50,7 @@ static pid_t spawn(void)
 
 static void run_stress(int drop)
 {
-	struct stress_cfg cfg = { .records = n_records, .drop = drop, .timeout_ns = RING_WAIT_FOREVER,
+	struct stress_cfg cfg = { .records = n_records, .drop = drop, .timeout_ns = FR_RING_WAIT_FOREVER,
 				  .seed = 0xC0FFEE + (uint64_t)drop };
 	struct stress_shared *sh;
 	char name[256], msg[512], c = 0;
@@ -68,14 +68,14 @@ static void run_stress(int drop)
 	kids[0] = spawn();
 	if (kids[0] == 0) {
 		/* producer: creates the ring, says so, writes everything, closes (EOS + unlink) */
-		struct ring_create_opts o = { .capacity = STRESS_CAPACITY,
-					      .on_full = drop ? RING_FULL_DROP : RING_FULL_BLOCK };
-		ring_t *p = NULL;
-		int rc = ring_create(&p, name, &o);
+		struct fr_ring_create_opts o = { .capacity = STRESS_CAPACITY,
+					      .on_full = drop ? FR_RING_FULL_DROP : FR_RING_FULL_BLOCK };
+		fr_ring_t *p = NULL;
+		int rc = fr_ring_create(&p, name, &o);
 		c = rc == 0 ? 'y' : 'n';
 		(void)!write(ready[1], &c, 1);
 		if (rc < 0) {
-			snprintf(sh->prod.msg, sizeof(sh->prod.msg), "ring_create: %s", ring_strerror(rc));
+			snprintf(sh->prod.msg, sizeof(sh->prod.msg), "fr_ring_create: %s", fr_ring_strerror(rc));
 			sh->prod.failed = 1;
 			_exit(2);
 		}
@@ -83,17 +83,17 @@ static void run_stress(int drop)
 		 * a drop-mode producer runs at its own pace and overwrites, so a
 		 * consumer spawned late (a loaded machine) would miss records that
 		 * are then neither read nor counted as dropped. */
-		rc = ring_wait_consumers(p, 1, 60 * 1000000000ll);
+		rc = fr_ring_wait_consumers(p, 1, 60 * 1000000000ll);
 		if (rc < 0) {
-			snprintf(sh->prod.msg, sizeof(sh->prod.msg), "ring_wait_consumers: %s", ring_strerror(rc));
+			snprintf(sh->prod.msg, sizeof(sh->prod.msg), "fr_ring_wait_consumers: %s", fr_ring_strerror(rc));
 			sh->prod.failed = 1;
 			_exit(2);
 		}
-		struct ring_stats before;
-		ring_get_stats(p, &before);
+		struct fr_ring_stats before;
+		fr_ring_get_stats(p, &before);
 		sh->prod.setup_waits = before.producer_futex_waits;
 		rc = stress_produce(p, &cfg, sh);
-		ring_close(&p);
+		fr_ring_close(&p);
 		_exit(rc < 0 ? 1 : 0);
 	}
 	assert_int_equal(read(ready[0], &c, 1), 1);
@@ -103,16 +103,16 @@ static void run_stress(int drop)
 
 	kids[1] = spawn();
 	if (kids[1] == 0) {
-		ring_t *r = NULL;
-		int rc = ring_open(&r, name);
+		fr_ring_t *r = NULL;
+		int rc = fr_ring_open(&r, name);
 		if (rc < 0) {
-			snprintf(sh->cons.msg, sizeof(sh->cons.msg), "ring_open: %s", ring_strerror(rc));
+			snprintf(sh->cons.msg, sizeof(sh->cons.msg), "fr_ring_open: %s", fr_ring_strerror(rc));
 			sh->cons.failed = 1;
 			atomic_store(&sh->abort, 1);
 			_exit(2);
 		}
 		rc = stress_consume(r, &cfg, sh);
-		ring_close(&r);
+		fr_ring_close(&r);
 		_exit(rc < 0 ? 1 : 0);
 	}
 	int prc = rt_wait_child(kids[0]);
@@ -120,7 +120,7 @@ static void run_stress(int drop)
 	int crc = rt_wait_child(kids[1]);
 	kids[1] = 0;
 	rt_watchdog(0, "");
-	stress_report(drop ? "fork stress, RING_FULL_DROP" : "fork stress, RING_FULL_BLOCK", &cfg, sh,
+	stress_report(drop ? "fork stress, FR_RING_FULL_DROP" : "fork stress, FR_RING_FULL_BLOCK", &cfg, sh,
 		      (double)(rt_now_ns() - t0) / 1e9);
 	int ok = stress_check(&cfg, sh, msg, sizeof(msg));
 	munmap(sh, sizeof(*sh));
@@ -160,54 +160,54 @@ static void check_wakeups(const char *what, uint64_t waits, uint64_t wakes, uint
 static void test_pingpong_reader_sleeps(void **state)
 {
 	uint64_t iters = n_records / 50 < 100 ? 100 : n_records / 50;
-	struct ring_create_opts o = { .capacity = 4096 };
+	struct fr_ring_create_opts o = { .capacity = 4096 };
 	char a[256], b[256], c = 0;
-	ring_t *pa = NULL, *cb = NULL;
+	fr_ring_t *pa = NULL, *cb = NULL;
 	int ready[2];
-	struct ring_stats sa, sb;
+	struct fr_ring_stats sa, sb;
 
 	(void)state;
 	rt_name(a, sizeof(a), "ping");
 	rt_name(b, sizeof(b), "pong");
-	assert_int_equal(ring_create(&pa, a, &o), 0);
+	assert_int_equal(fr_ring_create(&pa, a, &o), 0);
 	assert_int_equal(pipe(ready), 0);
 	rt_watchdog(30, "ping-pong (reader sleeps)");
 	kids[0] = spawn();
 	if (kids[0] == 0) {
-		ring_t *ca = NULL, *pb = NULL;
+		fr_ring_t *ca = NULL, *pb = NULL;
 		uint64_t rng = 99, v;
 		int bad = 0;
 		/* pa is the parent's producer handle: left alone (closing it here would mark EOS and unlink) */
-		if (ring_open(&ca, a) < 0 || ring_create(&pb, b, &o) < 0)
+		if (fr_ring_open(&ca, a) < 0 || fr_ring_create(&pb, b, &o) < 0)
 			_exit(2);
 		(void)!write(ready[1], "y", 1);
 		for (uint64_t i = 0; i < iters && !bad; i++) {
-			if (ring_read(ca, &v, sizeof(v), RING_WAIT_FOREVER) != sizeof(v) || v != i)
+			if (fr_ring_read(ca, &v, sizeof(v), FR_RING_WAIT_FOREVER) != sizeof(v) || v != i)
 				bad = 3;
 			rt_sleep_ns(rt_rand(&rng) % 50000);
-			if (!bad && ring_write(pb, &i, sizeof(i), RING_WAIT_FOREVER) < 0)
+			if (!bad && fr_ring_write(pb, &i, sizeof(i), FR_RING_WAIT_FOREVER) < 0)
 				bad = 4;
 		}
-		ring_close(&pb);
-		ring_close(&ca);
+		fr_ring_close(&pb);
+		fr_ring_close(&ca);
 		_exit(bad);
 	}
 	assert_int_equal(read(ready[0], &c, 1), 1);
 	close(ready[0]);
 	close(ready[1]);
-	assert_int_equal(ring_open(&cb, b), 0);
+	assert_int_equal(fr_ring_open(&cb, b), 0);
 	uint64_t rng = 7, v;
 	for (uint64_t i = 0; i < iters; i++) {
 		rt_sleep_ns(rt_rand(&rng) % 50000);
-		assert_int_equal(ring_write(pa, &i, sizeof(i), RING_WAIT_FOREVER), 0);
-		assert_int_equal(ring_read(cb, &v, sizeof(v), RING_WAIT_FOREVER), sizeof(v));
+		assert_int_equal(fr_ring_write(pa, &i, sizeof(i), FR_RING_WAIT_FOREVER), 0);
+		assert_int_equal(fr_ring_read(cb, &v, sizeof(v), FR_RING_WAIT_FOREVER), sizeof(v));
 		assert_int_equal(v, i);
 	}
-	assert_int_equal(ring_read(cb, &v, sizeof(v), RING_WAIT_FOREVER), -ENODATA);
-	ring_get_stats(pa, &sa);
-	ring_get_stats(cb, &sb);
-	ring_close(&cb);
-	ring_close(&pa);
+	assert_int_equal(fr_ring_read(cb, &v, sizeof(v), FR_RING_WAIT_FOREVER), -ENODATA);
+	fr_ring_get_stats(pa, &sa);
+	fr_ring_get_stats(cb, &sb);
+	fr_ring_close(&cb);
+	fr_ring_close(&pa);
 	assert_int_equal(rt_wait_child(kids[0]), 0);
 	kids[0] = 0;
 	rt_watchdog(0, "");
@@ -220,11 +220,11 @@ static void test_pingpong_reader_sleeps(void **state)
 static void test_pingpong_writer_sleeps(void **state)
 {
 	uint64_t iters = n_records / 50 < 100 ? 100 : n_records / 50;
-	struct ring_create_opts o = { .capacity = 4096 };
+	struct fr_ring_create_opts o = { .capacity = 4096 };
 	char a[256], c = 0;
 	int ready[2];
-	ring_t *ca = NULL;
-	struct ring_stats st;
+	fr_ring_t *ca = NULL;
+	struct fr_ring_stats st;
 
 	(void)state;
 	rt_name(a, sizeof(a), "full");
@@ -232,46 +232,46 @@ static void test_pingpong_writer_sleeps(void **state)
 	rt_watchdog(30, "ping-pong (writer sleeps on a full ring)");
 	kids[0] = spawn();
 	if (kids[0] == 0) {
-		ring_t *p = NULL;
+		fr_ring_t *p = NULL;
 		int bad = 0;
-		if (ring_create(&p, a, &o) < 0)
+		if (fr_ring_create(&p, a, &o) < 0)
 			_exit(2);
 		(void)!write(ready[1], "y", 1);
-		size_t len = ring_max_record(p);
+		size_t len = fr_ring_max_record(p);
 		for (uint64_t i = 0; i < iters && !bad; i++) {
 			void *d;
-			if (ring_reserve(p, len, 8, &d, RING_WAIT_FOREVER) < 0) {
+			if (fr_ring_reserve(p, len, 8, &d, FR_RING_WAIT_FOREVER) < 0) {
 				bad = 3;
 				break;
 			}
 			memset(d, (int)(i & 0xff), len);
 			memcpy(d, &i, sizeof(i));
-			if (ring_commit(p, len) < 0)
+			if (fr_ring_commit(p, len) < 0)
 				bad = 4;
 		}
-		ring_close(&p);
+		fr_ring_close(&p);
 		_exit(bad);
 	}
 	assert_int_equal(read(ready[0], &c, 1), 1);
 	close(ready[0]);
 	close(ready[1]);
-	assert_int_equal(ring_open(&ca, a), 0);
+	assert_int_equal(fr_ring_open(&ca, a), 0);
 	uint64_t rng = 3, v;
 	for (uint64_t i = 0; i < iters; i++) {
 		const void *d;
 		size_t len;
-		assert_int_equal(ring_peek(ca, &d, &len, RING_WAIT_FOREVER), 0);
+		assert_int_equal(fr_ring_peek(ca, &d, &len, FR_RING_WAIT_FOREVER), 0);
 		memcpy(&v, d, sizeof(v));
 		assert_int_equal(v, i);
 		assert_int_equal(((const unsigned char *)d)[len - 1], (unsigned char)(i & 0xff));
 		rt_sleep_ns(rt_rand(&rng) % 50000);
-		assert_int_equal(ring_release(ca), 0);
+		assert_int_equal(fr_ring_release(ca), 0);
 	}
 	const void *d;
 	size_t len;
-	assert_int_equal(ring_peek(ca, &d, &len, RING_WAIT_FOREVER), -ENODATA);
-	ring_get_stats(ca, &st);
-	ring_close(&ca);
+	assert_int_equal(fr_ring_peek(ca, &d, &len, FR_RING_WAIT_FOREVER), -ENODATA);
+	fr_ring_get_stats(ca, &st);
+	fr_ring_close(&ca);
 	assert_int_equal(rt_wait_child(kids[0]), 0);
 	kids[0] = 0;
 	rt_watchdog(0, "");

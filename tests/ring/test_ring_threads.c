@@ -16,10 +16,10 @@
 #include "stress_common.h"
 
 static uint64_t n_records;
-static ring_t *P, *C;
+static fr_ring_t *P, *C;
 
 struct job {
-	ring_t *r;
+	fr_ring_t *r;
 	const struct stress_cfg *cfg;
 	struct stress_shared *sh;
 };
@@ -44,8 +44,8 @@ static int teardown(void **state)
 {
 	(void)state;
 	rt_watchdog(0, "");
-	ring_close(&C);
-	ring_close(&P);
+	fr_ring_close(&C);
+	fr_ring_close(&P);
 	rt_cleanup();
 	return 0;
 }
@@ -55,7 +55,7 @@ static void run_threads(int drop)
 	/* Finite timeouts: a side that fails sets sh.abort and the other one sees it. */
 	struct stress_cfg cfg = { .records = n_records, .drop = drop, .timeout_ns = 50 * 1000000ll,
 				  .seed = 0xBEEF + (uint64_t)drop };
-	struct ring_create_opts o = { .capacity = 4u << 20, .on_full = drop ? RING_FULL_DROP : RING_FULL_BLOCK };
+	struct fr_ring_create_opts o = { .capacity = 4u << 20, .on_full = drop ? FR_RING_FULL_DROP : FR_RING_FULL_BLOCK };
 	static struct stress_shared sh;
 	struct job jp = { NULL, &cfg, &sh }, jc = { NULL, &cfg, &sh };
 	pthread_t tp, tc;
@@ -64,8 +64,8 @@ static void run_threads(int drop)
 
 	memset(&sh, 0, sizeof(sh));
 	rt_name(name, sizeof(name), drop ? "thr-drop" : "thr-block");
-	assert_int_equal(ring_create(&P, name, &o), 0);
-	assert_int_equal(ring_open(&C, name), 0);
+	assert_int_equal(fr_ring_create(&P, name, &o), 0);
+	assert_int_equal(fr_ring_open(&C, name), 0);
 	jp.r = P;
 	jc.r = C;
 	rt_watchdog(570, drop ? "thread stress, drop" : "thread stress, block");
@@ -74,7 +74,7 @@ static void run_threads(int drop)
 	assert_int_equal(pthread_join(tp, NULL), 0);
 	assert_int_equal(pthread_join(tc, NULL), 0);
 	rt_watchdog(0, "");
-	stress_report(drop ? "thread stress, RING_FULL_DROP" : "thread stress, RING_FULL_BLOCK", &cfg, &sh,
+	stress_report(drop ? "thread stress, FR_RING_FULL_DROP" : "thread stress, FR_RING_FULL_BLOCK", &cfg, &sh,
 		      (double)(rt_now_ns() - t0) / 1e9);
 	if (stress_check(&cfg, &sh, msg, sizeof(msg)) < 0)
 		fail_msg("%s", msg);
@@ -92,9 +92,9 @@ static void test_threads_drop(void **state)
 	run_threads(1);
 }
 
-/* ring_set_meta / ring_get_meta under concurrency: the sequence lock never lets a torn value through. */
+/* fr_ring_set_meta / fr_ring_get_meta under concurrency: the sequence lock never lets a torn value through. */
 struct meta_job {
-	ring_t *r;
+	fr_ring_t *r;
 	uint64_t rounds;      /* at least this many writes ... */
 	_Atomic int enough;   /* ... and until the reader has read enough to mean something */
 	_Atomic int done;
@@ -104,14 +104,14 @@ struct meta_job {
 static void *meta_writer(void *arg)
 {
 	struct meta_job *j = arg;
-	unsigned char m[RING_META_SIZE];
+	unsigned char m[FR_RING_META_SIZE];
 
 	/* On a busy machine the reader may not run at all during a fixed number
 	 * of writes: keep writing until it has overlapped with us long enough. */
 	uint64_t i;
 	for (i = 0; i < j->rounds || !atomic_load(&j->enough); i++) {
 		memset(m, (int)(i & 0xff), sizeof(m));
-		if (ring_set_meta(j->r, m, sizeof(m)) != 0)
+		if (fr_ring_set_meta(j->r, m, sizeof(m)) != 0)
 			j->errors++;
 	}
 	j->rounds = i;
@@ -122,25 +122,25 @@ static void *meta_writer(void *arg)
 static void test_meta_seqlock(void **state)
 {
 	struct meta_job j = { .rounds = n_records / 5 + 1000 };
-	unsigned char m[RING_META_SIZE];
+	unsigned char m[FR_RING_META_SIZE];
 	char name[256];
 	pthread_t t;
 	uint64_t busy = 0;
 
 	(void)state;
 	rt_name(name, sizeof(name), "meta");
-	assert_int_equal(ring_create(&P, name, NULL), 0);
-	assert_int_equal(ring_open(&C, name), 0);
+	assert_int_equal(fr_ring_create(&P, name, NULL), 0);
+	assert_int_equal(fr_ring_open(&C, name), 0);
 	j.r = P;
 	rt_watchdog(120, "meta seqlock");
 	assert_int_equal(pthread_create(&t, NULL, meta_writer, &j), 0);
 	while (!atomic_load(&j.done)) {
-		int rc = ring_get_meta(C, m, sizeof(m));
+		int rc = fr_ring_get_meta(C, m, sizeof(m));
 		if (rc == -EAGAIN) { /* the writer kept it busy: allowed, counted */
 			busy++;
 			continue;
 		}
-		if (rc != (int)RING_META_SIZE && rc != 0) {
+		if (rc != (int)FR_RING_META_SIZE && rc != 0) {
 			j.errors++;
 			continue;
 		}

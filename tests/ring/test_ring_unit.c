@@ -20,7 +20,7 @@
 #include "ringtest.h"
 
 /* The rings a test opened; the teardown closes them even when an assert failed. */
-static ring_t *P, *C, *P2, *C2;
+static fr_ring_t *P, *C, *P2, *C2;
 static char name[256];
 
 static int setup(void **state)
@@ -34,176 +34,176 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	(void)state;
-	ring_close(&C);
-	ring_close(&C2);
-	ring_close(&P);
-	ring_close(&P2);
+	fr_ring_close(&C);
+	fr_ring_close(&C2);
+	fr_ring_close(&P);
+	fr_ring_close(&P2);
 	rt_cleanup();
 	return 0;
 }
 
-static void make_pair(uint64_t capacity, enum ring_full_policy policy)
+static void make_pair(uint64_t capacity, enum fr_ring_full_policy policy)
 {
-	struct ring_create_opts o = { .capacity = capacity, .mode = 0, .on_full = policy };
+	struct fr_ring_create_opts o = { .capacity = capacity, .mode = 0, .on_full = policy };
 
-	assert_int_equal(ring_create(&P, name, &o), 0);
+	assert_int_equal(fr_ring_create(&P, name, &o), 0);
 	assert_non_null(P);
-	assert_int_equal(ring_open(&C, name), 0);
+	assert_int_equal(fr_ring_open(&C, name), 0);
 	assert_non_null(C);
 }
 
 /* Whether [p, p+len) lies inside r's data area: the last `capacity` bytes of
  * the mapping (ring_layout.h: header first, data area after it). */
-static int in_mapping(const ring_t *r, const void *p, size_t len)
+static int in_mapping(const fr_ring_t *r, const void *p, size_t len)
 {
 	const void *base;
 	size_t size;
-	struct ring_stats st;
+	struct fr_ring_stats st;
 	uintptr_t b, q = (uintptr_t)p;
 
-	ring_mapping(r, &base, &size);
-	ring_get_stats(r, &st);
+	fr_ring_mapping(r, &base, &size);
+	fr_ring_get_stats(r, &st);
 	if (!base || size < st.capacity)
 		return 0;
 	b = (uintptr_t)base + (size - st.capacity);
 	return q >= b && q <= b + st.capacity && len <= b + st.capacity - q;
 }
 
-static size_t map_offset(const ring_t *r, const void *p)
+static size_t map_offset(const fr_ring_t *r, const void *p)
 {
 	const void *base;
 	size_t size;
 
-	ring_mapping(r, &base, &size);
+	fr_ring_mapping(r, &base, &size);
 	return (size_t)((const char *)p - (const char *)base);
 }
 
 static void test_create_defaults(void **state)
 {
-	struct ring_stats st;
+	struct fr_ring_stats st;
 	const void *base;
 	size_t size;
 
 	(void)state;
-	assert_int_equal(ring_create(&P, name, NULL), 0);
-	assert_string_equal(ring_name(P), name);
-	ring_get_stats(P, &st);
-	assert_int_equal(st.capacity, RING_DEFAULT_CAPACITY);
-	assert_int_equal(ring_max_record(P), RING_DEFAULT_CAPACITY / 2);
+	assert_int_equal(fr_ring_create(&P, name, NULL), 0);
+	assert_string_equal(fr_ring_name(P), name);
+	fr_ring_get_stats(P, &st);
+	assert_int_equal(st.capacity, FR_RING_DEFAULT_CAPACITY);
+	assert_int_equal(fr_ring_max_record(P), FR_RING_DEFAULT_CAPACITY / 2);
 	assert_int_equal(st.used, 0);
 	assert_int_equal(st.producer_pid, getpid());
 	assert_true(st.producer_alive);
 	assert_int_equal(st.consumer_pid, 0);
 	assert_false(st.consumer_alive);
 	assert_false(st.eos);
-	assert_int_equal(st.on_full, RING_FULL_BLOCK);
-	assert_false(ring_peer_alive(P));
-	ring_mapping(P, &base, &size);
+	assert_int_equal(st.on_full, FR_RING_FULL_BLOCK);
+	assert_false(fr_ring_peer_alive(P));
+	fr_ring_mapping(P, &base, &size);
 	assert_non_null(base);
-	assert_true(size >= RING_DEFAULT_CAPACITY);
+	assert_true(size >= FR_RING_DEFAULT_CAPACITY);
 
-	assert_int_equal(ring_open(&C, name), 0);
-	assert_string_equal(ring_name(C), name);
-	assert_true(ring_peer_alive(P));
-	assert_true(ring_peer_alive(C));
-	ring_get_stats(C, &st);
+	assert_int_equal(fr_ring_open(&C, name), 0);
+	assert_string_equal(fr_ring_name(C), name);
+	assert_true(fr_ring_peer_alive(P));
+	assert_true(fr_ring_peer_alive(C));
+	fr_ring_get_stats(C, &st);
 	assert_int_equal(st.consumer_pid, getpid());
 	assert_true(st.consumer_alive);
 
 	/* close on NULL is a no-op, and close sets the handle to NULL */
-	ring_t *none = NULL;
-	ring_close(&none);
-	ring_close(NULL);
-	ring_close(&C);
+	fr_ring_t *none = NULL;
+	fr_ring_close(&none);
+	fr_ring_close(NULL);
+	fr_ring_close(&C);
 	assert_null(C);
-	ring_close(&P);
+	fr_ring_close(&P);
 	assert_null(P);
 	assert_false(rt_shm_exists(name));
 }
 
 static void test_name_rules(void **state)
 {
-	char longname[RING_NAME_MAX + 16];
+	char longname[FR_RING_NAME_MAX + 16];
 	size_t plen = strlen(name);
 	const char *bad[] = { "", "a/b", "/abc", "abc/", "a b", "a*b", "a\\b", "tab\tx", "caf\xc3\xa9", "a:b", "?", ".", "..", NULL };
 
 	(void)state;
 	for (int i = 0; bad[i]; i++) {
-		int rc = ring_create(&P, bad[i], NULL);
+		int rc = fr_ring_create(&P, bad[i], NULL);
 		if (rc != -EINVAL)
-			print_error("ring_create(\"%s\") gave %d, expected -EINVAL\n", bad[i], rc);
+			print_error("fr_ring_create(\"%s\") gave %d, expected -EINVAL\n", bad[i], rc);
 		assert_int_equal(rc, -EINVAL);
 		assert_null(P);
-		assert_int_equal(ring_open(&C, bad[i]), -EINVAL);
+		assert_int_equal(fr_ring_open(&C, bad[i]), -EINVAL);
 		assert_null(C);
 	}
-	assert_int_equal(ring_create(&P, NULL, NULL), -EINVAL);
-	assert_int_equal(ring_open(&C, NULL), -EINVAL);
-	assert_int_equal(ring_create(NULL, name, NULL), -EINVAL);
+	assert_int_equal(fr_ring_create(&P, NULL, NULL), -EINVAL);
+	assert_int_equal(fr_ring_open(&C, NULL), -EINVAL);
+	assert_int_equal(fr_ring_create(NULL, name, NULL), -EINVAL);
 
-	/* exactly RING_NAME_MAX bytes is fine, one more is -ENAMETOOLONG */
+	/* exactly FR_RING_NAME_MAX bytes is fine, one more is -ENAMETOOLONG */
 	memcpy(longname, name, plen);
-	memset(longname + plen, 'x', RING_NAME_MAX - plen);
-	longname[RING_NAME_MAX] = '\0';
-	assert_int_equal(ring_create(&P, longname, NULL), 0);
+	memset(longname + plen, 'x', FR_RING_NAME_MAX - plen);
+	longname[FR_RING_NAME_MAX] = '\0';
+	assert_int_equal(fr_ring_create(&P, longname, NULL), 0);
 	assert_true(rt_shm_exists(longname));
-	assert_int_equal(ring_open(&C, longname), 0);
-	ring_close(&C);
-	ring_close(&P);
-	longname[RING_NAME_MAX] = 'y';
-	longname[RING_NAME_MAX + 1] = '\0';
-	assert_int_equal(ring_create(&P, longname, NULL), -ENAMETOOLONG);
-	assert_int_equal(ring_open(&C, longname), -ENAMETOOLONG);
+	assert_int_equal(fr_ring_open(&C, longname), 0);
+	fr_ring_close(&C);
+	fr_ring_close(&P);
+	longname[FR_RING_NAME_MAX] = 'y';
+	longname[FR_RING_NAME_MAX + 1] = '\0';
+	assert_int_equal(fr_ring_create(&P, longname, NULL), -ENAMETOOLONG);
+	assert_int_equal(fr_ring_open(&C, longname), -ENAMETOOLONG);
 
 	/* every allowed character class */
 	char okname[sizeof(name) + 16];
 	snprintf(okname, sizeof(okname), "%s.Az09_-x", name);
-	assert_int_equal(ring_create(&P, okname, NULL), 0);
-	ring_close(&P);
+	assert_int_equal(fr_ring_create(&P, okname, NULL), 0);
+	fr_ring_close(&P);
 }
 
 /* NULL out-pointers are -EINVAL, also when the ring exists (no crash). */
 static void test_null_args(void **state)
 {
-	struct ring_stats st;
+	struct fr_ring_stats st;
 
 	(void)state;
-	assert_int_equal(ring_create(&P, name, NULL), 0);
-	assert_int_equal(ring_create(NULL, name, NULL), -EINVAL);
-	assert_int_equal(ring_open(NULL, name), -EINVAL); /* the ring exists: must not store through NULL */
-	ring_close(&P);
-	assert_int_equal(ring_open(NULL, name), -EINVAL);
-	assert_int_equal(ring_create(&P, name, NULL), 0);
-	assert_int_equal(ring_open_wait(NULL, name, 0), -EINVAL);
-	assert_int_equal(ring_inspect(name, NULL), -EINVAL);
-	assert_int_equal(ring_inspect(name, &st), 0);
+	assert_int_equal(fr_ring_create(&P, name, NULL), 0);
+	assert_int_equal(fr_ring_create(NULL, name, NULL), -EINVAL);
+	assert_int_equal(fr_ring_open(NULL, name), -EINVAL); /* the ring exists: must not store through NULL */
+	fr_ring_close(&P);
+	assert_int_equal(fr_ring_open(NULL, name), -EINVAL);
+	assert_int_equal(fr_ring_create(&P, name, NULL), 0);
+	assert_int_equal(fr_ring_open_wait(NULL, name, 0), -EINVAL);
+	assert_int_equal(fr_ring_inspect(name, NULL), -EINVAL);
+	assert_int_equal(fr_ring_inspect(name, &st), 0);
 	assert_int_equal(st.consumer_pid, 0); /* the refused opens attached nothing */
 }
 
 static void test_capacity_rules(void **state)
 {
-	const uint64_t bad[] = { 1, 1000, 2048, RING_MIN_CAPACITY / 2, 3000, 6000, RING_MIN_CAPACITY + 1,
-				 (64u << 20) + 4096, RING_MAX_CAPACITY * 2, UINT64_MAX };
-	struct ring_create_opts o = { 0 };
-	struct ring_stats st;
+	const uint64_t bad[] = { 1, 1000, 2048, FR_RING_MIN_CAPACITY / 2, 3000, 6000, FR_RING_MIN_CAPACITY + 1,
+				 (64u << 20) + 4096, FR_RING_MAX_CAPACITY * 2, UINT64_MAX };
+	struct fr_ring_create_opts o = { 0 };
+	struct fr_ring_stats st;
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		o.capacity = bad[i];
-		assert_int_equal(ring_create(&P, name, &o), -EINVAL);
+		assert_int_equal(fr_ring_create(&P, name, &o), -EINVAL);
 		assert_null(P);
 		assert_false(rt_shm_exists(name));
 	}
 	o.capacity = 4096;
-	o.on_full = (enum ring_full_policy)7;
-	assert_int_equal(ring_create(&P, name, &o), -EINVAL);
-	o.on_full = RING_FULL_DROP;
-	o.capacity = RING_MIN_CAPACITY;
-	assert_int_equal(ring_create(&P, name, &o), 0);
-	ring_get_stats(P, &st);
-	assert_int_equal(st.capacity, RING_MIN_CAPACITY);
-	assert_int_equal(st.on_full, RING_FULL_DROP);
-	assert_int_equal(ring_max_record(P), RING_MIN_CAPACITY / 2);
+	o.on_full = (enum fr_ring_full_policy)7;
+	assert_int_equal(fr_ring_create(&P, name, &o), -EINVAL);
+	o.on_full = FR_RING_FULL_DROP;
+	o.capacity = FR_RING_MIN_CAPACITY;
+	assert_int_equal(fr_ring_create(&P, name, &o), 0);
+	fr_ring_get_stats(P, &st);
+	assert_int_equal(st.capacity, FR_RING_MIN_CAPACITY);
+	assert_int_equal(st.on_full, FR_RING_FULL_DROP);
+	assert_int_equal(fr_ring_max_record(P), FR_RING_MIN_CAPACITY / 2);
 }
 
 static void test_empty(void **state)
@@ -211,17 +211,17 @@ static void test_empty(void **state)
 	const void *d;
 	size_t len;
 	char buf[16];
-	struct ring_stats st;
+	struct fr_ring_stats st;
 
 	(void)state;
-	make_pair(4096, RING_FULL_BLOCK);
-	assert_int_equal(ring_peek(C, &d, &len, RING_NO_WAIT), -EAGAIN);
-	assert_int_equal(ring_peek(C, &d, &len, 20 * 1000000), -ETIMEDOUT);
-	assert_int_equal(ring_read(C, buf, sizeof(buf), RING_NO_WAIT), -EAGAIN);
-	assert_int_equal(ring_peek_latest(C, &d, &len, NULL, RING_NO_WAIT), -EAGAIN);
-	assert_int_equal(ring_skip_to_latest(C), 0);
-	assert_int_equal(ring_release(C), -EINVAL);
-	ring_get_stats(C, &st);
+	make_pair(4096, FR_RING_FULL_BLOCK);
+	assert_int_equal(fr_ring_peek(C, &d, &len, FR_RING_NO_WAIT), -EAGAIN);
+	assert_int_equal(fr_ring_peek(C, &d, &len, 20 * 1000000), -ETIMEDOUT);
+	assert_int_equal(fr_ring_read(C, buf, sizeof(buf), FR_RING_NO_WAIT), -EAGAIN);
+	assert_int_equal(fr_ring_peek_latest(C, &d, &len, NULL, FR_RING_NO_WAIT), -EAGAIN);
+	assert_int_equal(fr_ring_skip_to_latest(C), 0);
+	assert_int_equal(fr_ring_release(C), -EINVAL);
+	fr_ring_get_stats(C, &st);
 	assert_int_equal(st.used, 0);
 	assert_int_equal(st.records_read, 0);
 }
@@ -233,31 +233,31 @@ static void test_full(void **state)
 	const void *cd;
 	size_t len;
 	int n = 0, rc;
-	struct ring_stats st;
+	struct fr_ring_stats st;
 
 	(void)state;
-	make_pair(4096, RING_FULL_BLOCK);
-	while ((rc = ring_write(P, rec, 1000, RING_NO_WAIT)) == 0)
+	make_pair(4096, FR_RING_FULL_BLOCK);
+	while ((rc = fr_ring_write(P, rec, 1000, FR_RING_NO_WAIT)) == 0)
 		n++;
 	assert_int_equal(rc, -EAGAIN);
 	assert_in_range(n, 2, 4);
-	assert_int_equal(ring_reserve(P, 1000, 8, &d, 20 * 1000000), -ETIMEDOUT);
-	ring_get_stats(P, &st);
+	assert_int_equal(fr_ring_reserve(P, 1000, 8, &d, 20 * 1000000), -ETIMEDOUT);
+	fr_ring_get_stats(P, &st);
 	assert_int_equal(st.records_written, (uint64_t)n);
 	assert_int_equal(st.records_dropped, 0); /* blocking policy never counts a drop */
 	assert_true(st.used >= (uint64_t)n * 1000 && st.used <= 4096);
 	/* one release makes room again */
-	assert_int_equal(ring_peek(C, &cd, &len, RING_NO_WAIT), 0);
+	assert_int_equal(fr_ring_peek(C, &cd, &len, FR_RING_NO_WAIT), 0);
 	assert_int_equal(len, 1000);
-	assert_int_equal(ring_release(C), 0);
-	assert_int_equal(ring_write(P, rec, 1000, RING_NO_WAIT), 0);
+	assert_int_equal(fr_ring_release(C), 0);
+	assert_int_equal(fr_ring_write(P, rec, 1000, FR_RING_NO_WAIT), 0);
 	/* the largest record fits an empty ring exactly once it is drained */
-	while (ring_read(C, rec, sizeof(rec), RING_NO_WAIT) > 0)
+	while (fr_ring_read(C, rec, sizeof(rec), FR_RING_NO_WAIT) > 0)
 		;
-	assert_int_equal(ring_reserve(P, ring_max_record(P), 8, &d, RING_NO_WAIT), 0);
-	ring_abort(P);
-	assert_int_equal(ring_reserve(P, ring_max_record(P) + 1, 8, &d, RING_NO_WAIT), -EMSGSIZE);
-	assert_int_equal(ring_write(P, rec, ring_max_record(P) + 1, RING_NO_WAIT), -EMSGSIZE);
+	assert_int_equal(fr_ring_reserve(P, fr_ring_max_record(P), 8, &d, FR_RING_NO_WAIT), 0);
+	fr_ring_abort(P);
+	assert_int_equal(fr_ring_reserve(P, fr_ring_max_record(P) + 1, 8, &d, FR_RING_NO_WAIT), -EMSGSIZE);
+	assert_int_equal(fr_ring_write(P, rec, fr_ring_max_record(P) + 1, FR_RING_NO_WAIT), -EMSGSIZE);
 }
 
 /* Many records of changing sizes through a small ring: each payload is one
@@ -271,24 +271,24 @@ static void test_wrap_never_splits(void **state)
 	size_t last_off = 0;
 
 	(void)state;
-	make_pair(4096, RING_FULL_BLOCK);
-	ring_mapping(P, &pbase, &psize);
-	ring_mapping(C, &cbase, &csize);
+	make_pair(4096, FR_RING_FULL_BLOCK);
+	fr_ring_mapping(P, &pbase, &psize);
+	fr_ring_mapping(C, &cbase, &csize);
 	assert_int_equal(psize, csize);
 	for (int i = 0; i < 5000; i++) {
-		size_t len = 1 + rt_rand(&seed) % ring_max_record(P);
+		size_t len = 1 + rt_rand(&seed) % fr_ring_max_record(P);
 		size_t align = (size_t)8 << (rt_rand(&seed) % 5); /* 8..128 */
 		void *d;
 		const void *cd;
 		size_t clen;
 
-		assert_int_equal(ring_reserve(P, len, align, &d, RING_NO_WAIT), 0);
+		assert_int_equal(fr_ring_reserve(P, len, align, &d, FR_RING_NO_WAIT), 0);
 		assert_true(in_mapping(P, d, len));
 		assert_int_equal((uintptr_t)d % align, 0);
 		for (size_t k = 0; k < len; k++)
 			((unsigned char *)d)[k] = (unsigned char)(i + k);
-		assert_int_equal(ring_commit(P, len), 0);
-		assert_int_equal(ring_peek(C, &cd, &clen, RING_NO_WAIT), 0);
+		assert_int_equal(fr_ring_commit(P, len), 0);
+		assert_int_equal(fr_ring_peek(C, &cd, &clen, FR_RING_NO_WAIT), 0);
 		assert_int_equal(clen, len);
 		assert_true(in_mapping(C, cd, clen));
 		/* zero copy: the consumer reads the very bytes the producer wrote */
@@ -299,26 +299,26 @@ static void test_wrap_never_splits(void **state)
 		if (map_offset(C, cd) < last_off)
 			wraps_seen++;
 		last_off = map_offset(C, cd);
-		assert_int_equal(ring_release(C), 0);
+		assert_int_equal(fr_ring_release(C), 0);
 		total += len;
 	}
 	/* two records at a time in flight too, so padding meets a non-empty ring */
 	for (int i = 0; i < 2000; i++) {
-		size_t len = 1 + rt_rand(&seed) % (ring_max_record(P) / 2);
+		size_t len = 1 + rt_rand(&seed) % (fr_ring_max_record(P) / 2);
 		void *d;
 		const void *cd;
 		size_t clen;
 
-		assert_int_equal(ring_reserve(P, len, 64, &d, RING_NO_WAIT), 0);
+		assert_int_equal(fr_ring_reserve(P, len, 64, &d, FR_RING_NO_WAIT), 0);
 		assert_true(in_mapping(P, d, len));
 		memset(d, 0xA5, len);
-		assert_int_equal(ring_commit(P, len), 0);
+		assert_int_equal(fr_ring_commit(P, len), 0);
 		if (i % 2) {
 			for (int k = 0; k < 2; k++) {
-				assert_int_equal(ring_peek(C, &cd, &clen, RING_NO_WAIT), 0);
+				assert_int_equal(fr_ring_peek(C, &cd, &clen, FR_RING_NO_WAIT), 0);
 				assert_true(in_mapping(C, cd, clen));
 				assert_int_equal((uintptr_t)cd % 64, 0);
-				assert_int_equal(ring_release(C), 0);
+				assert_int_equal(fr_ring_release(C), 0);
 			}
 		}
 	}
@@ -333,35 +333,35 @@ static void test_alignment(void **state)
 	const size_t aligns[] = { 0, 8, 16, 64, 256, 4096 };
 
 	(void)state;
-	make_pair(1u << 16, RING_FULL_BLOCK);
+	make_pair(1u << 16, FR_RING_FULL_BLOCK);
 	for (int round = 0; round < 20; round++) {
 		for (size_t i = 0; i < sizeof(aligns) / sizeof(aligns[0]); i++) {
 			size_t a = aligns[i] ? aligns[i] : 8;
 			size_t len = 1 + (size_t)round * 37;
-			assert_int_equal(ring_reserve(P, len, aligns[i], &d, RING_NO_WAIT), 0);
+			assert_int_equal(fr_ring_reserve(P, len, aligns[i], &d, FR_RING_NO_WAIT), 0);
 			assert_int_equal((uintptr_t)d % a, 0);
 			assert_true(in_mapping(P, d, len));
-			assert_int_equal(ring_commit(P, len), 0);
+			assert_int_equal(fr_ring_commit(P, len), 0);
 			const void *cd;
 			size_t cl;
-			assert_int_equal(ring_peek(C, &cd, &cl, RING_NO_WAIT), 0);
+			assert_int_equal(fr_ring_peek(C, &cd, &cl, FR_RING_NO_WAIT), 0);
 			assert_int_equal((uintptr_t)cd % a, 0);
-			assert_int_equal(ring_release(C), 0);
+			assert_int_equal(fr_ring_release(C), 0);
 		}
 	}
-	assert_int_equal(ring_reserve(P, 10, 3, &d, RING_NO_WAIT), -EINVAL);
-	assert_int_equal(ring_reserve(P, 10, 48, &d, RING_NO_WAIT), -EINVAL);
-	assert_int_equal(ring_reserve(P, 10, RING_MAX_ALIGN * 2, &d, RING_NO_WAIT), -EINVAL);
-	assert_int_equal(ring_reserve(P, 10, 8, NULL, RING_NO_WAIT), -EINVAL);
-	/* ring.h: ALIGN is "a power of two up to RING_MAX_ALIGN", so 1, 2 and 4 are valid too */
+	assert_int_equal(fr_ring_reserve(P, 10, 3, &d, FR_RING_NO_WAIT), -EINVAL);
+	assert_int_equal(fr_ring_reserve(P, 10, 48, &d, FR_RING_NO_WAIT), -EINVAL);
+	assert_int_equal(fr_ring_reserve(P, 10, FR_RING_MAX_ALIGN * 2, &d, FR_RING_NO_WAIT), -EINVAL);
+	assert_int_equal(fr_ring_reserve(P, 10, 8, NULL, FR_RING_NO_WAIT), -EINVAL);
+	/* ring.h: ALIGN is "a power of two up to FR_RING_MAX_ALIGN", so 1, 2 and 4 are valid too */
 	for (size_t a = 1; a < 8; a *= 2) {
-		int rc = ring_reserve(P, 10, a, &d, RING_NO_WAIT);
+		int rc = fr_ring_reserve(P, 10, a, &d, FR_RING_NO_WAIT);
 		if (rc != 0)
-			print_error("ring_reserve(align=%zu) gave %d (%s); ring.h documents any power of two\n", a, rc,
-				    ring_strerror(rc));
+			print_error("fr_ring_reserve(align=%zu) gave %d (%s); ring.h documents any power of two\n", a, rc,
+				    fr_ring_strerror(rc));
 		assert_int_equal(rc, 0);
 		assert_int_equal((uintptr_t)d % a, 0);
-		ring_abort(P);
+		fr_ring_abort(P);
 	}
 }
 
@@ -370,33 +370,33 @@ static void test_alignment(void **state)
  * leaves the ring untouched. */
 static void test_align_impossible(void **state)
 {
-	struct ring_stats st;
+	struct fr_ring_stats st;
 	void *d;
 	int rc;
 
 	(void)state;
-	make_pair(RING_MIN_CAPACITY, RING_FULL_BLOCK);
-	rt_watchdog(20, "ring_reserve with an impossible alignment");
-	rc = ring_reserve(P, 1, RING_MAX_ALIGN, &d, RING_NO_WAIT);
+	make_pair(FR_RING_MIN_CAPACITY, FR_RING_FULL_BLOCK);
+	rt_watchdog(20, "fr_ring_reserve with an impossible alignment");
+	rc = fr_ring_reserve(P, 1, FR_RING_MAX_ALIGN, &d, FR_RING_NO_WAIT);
 	if (rc != -EMSGSIZE)
-		print_error("reserve(1 byte, align %u) in a %u-byte ring: %d (%s)\n", RING_MAX_ALIGN, RING_MIN_CAPACITY,
-			    rc, ring_strerror(rc));
+		print_error("reserve(1 byte, align %u) in a %u-byte ring: %d (%s)\n", FR_RING_MAX_ALIGN, FR_RING_MIN_CAPACITY,
+			    rc, fr_ring_strerror(rc));
 	if (rc == 0)
-		ring_abort(P);
-	ring_get_stats(P, &st);
-	int rc2 = ring_reserve(P, 1, RING_MAX_ALIGN, &d, 100 * 1000000);
+		fr_ring_abort(P);
+	fr_ring_get_stats(P, &st);
+	int rc2 = fr_ring_reserve(P, 1, FR_RING_MAX_ALIGN, &d, 100 * 1000000);
 	if (rc2 == 0)
-		ring_abort(P);
+		fr_ring_abort(P);
 	rt_watchdog(0, "");
 	print_message("impossible alignment: NO_WAIT %d (%s), 100 ms timeout %d (%s), %llu bytes used after\n", rc,
-		      ring_strerror(rc), rc2, ring_strerror(rc2), (unsigned long long)st.used);
+		      fr_ring_strerror(rc), rc2, fr_ring_strerror(rc2), (unsigned long long)st.used);
 	assert_int_equal(rc, -EMSGSIZE);
 	assert_int_equal(rc2, -EMSGSIZE);
 	assert_int_equal(st.used, 0);
 	/* the ring still works */
-	assert_int_equal(ring_write(P, "ok", 2, RING_NO_WAIT), 0);
+	assert_int_equal(fr_ring_write(P, "ok", 2, FR_RING_NO_WAIT), 0);
 	char buf[4];
-	assert_int_equal(ring_read(C, buf, sizeof(buf), RING_NO_WAIT), 2);
+	assert_int_equal(fr_ring_read(C, buf, sizeof(buf), FR_RING_NO_WAIT), 2);
 }
 
 static void test_reserve_commit_abort(void **state)
@@ -404,33 +404,33 @@ static void test_reserve_commit_abort(void **state)
 	void *d, *d2;
 	const void *cd;
 	size_t len;
-	struct ring_stats st;
+	struct fr_ring_stats st;
 
 	(void)state;
-	make_pair(4096, RING_FULL_BLOCK);
+	make_pair(4096, FR_RING_FULL_BLOCK);
 	/* abort: nothing becomes visible, nothing is counted */
-	assert_int_equal(ring_reserve(P, 100, 8, &d, RING_NO_WAIT), 0);
+	assert_int_equal(fr_ring_reserve(P, 100, 8, &d, FR_RING_NO_WAIT), 0);
 	memset(d, 1, 100);
-	assert_int_equal(ring_reserve(P, 100, 8, &d2, RING_NO_WAIT), -EALREADY);
-	ring_abort(P);
-	ring_abort(P); /* no reservation: a no-op */
-	assert_int_equal(ring_peek(C, &cd, &len, RING_NO_WAIT), -EAGAIN);
-	ring_get_stats(P, &st);
+	assert_int_equal(fr_ring_reserve(P, 100, 8, &d2, FR_RING_NO_WAIT), -EALREADY);
+	fr_ring_abort(P);
+	fr_ring_abort(P); /* no reservation: a no-op */
+	assert_int_equal(fr_ring_peek(C, &cd, &len, FR_RING_NO_WAIT), -EAGAIN);
+	fr_ring_get_stats(P, &st);
 	assert_int_equal(st.records_written, 0);
 	assert_int_equal(st.used, 0);
 	/* commit without a reservation, or longer than reserved */
-	assert_int_equal(ring_commit(P, 10), -EINVAL);
-	assert_int_equal(ring_reserve(P, 100, 8, &d, RING_NO_WAIT), 0);
-	assert_int_equal(ring_commit(P, 101), -EINVAL);
+	assert_int_equal(fr_ring_commit(P, 10), -EINVAL);
+	assert_int_equal(fr_ring_reserve(P, 100, 8, &d, FR_RING_NO_WAIT), 0);
+	assert_int_equal(fr_ring_commit(P, 101), -EINVAL);
 	/* commit shorter: the consumer sees the final length */
 	memcpy(d, "short", 5);
-	assert_int_equal(ring_commit(P, 5), 0);
-	assert_int_equal(ring_commit(P, 5), -EINVAL);
-	assert_int_equal(ring_peek(C, &cd, &len, RING_NO_WAIT), 0);
+	assert_int_equal(fr_ring_commit(P, 5), 0);
+	assert_int_equal(fr_ring_commit(P, 5), -EINVAL);
+	assert_int_equal(fr_ring_peek(C, &cd, &len, FR_RING_NO_WAIT), 0);
 	assert_int_equal(len, 5);
 	assert_memory_equal(cd, "short", 5);
-	assert_int_equal(ring_release(C), 0);
-	ring_get_stats(P, &st);
+	assert_int_equal(fr_ring_release(C), 0);
+	fr_ring_get_stats(P, &st);
 	assert_int_equal(st.records_written, 1);
 	assert_int_equal(st.bytes_written, 5);
 	assert_int_equal(st.records_read, 1);
@@ -438,18 +438,18 @@ static void test_reserve_commit_abort(void **state)
 	assert_int_equal(st.used, 0);
 	/* abort after a wrap-sized reservation leaves the ring usable */
 	for (int i = 0; i < 50; i++) {
-		assert_int_equal(ring_reserve(P, 1500, 64, &d, RING_NO_WAIT), 0);
+		assert_int_equal(fr_ring_reserve(P, 1500, 64, &d, FR_RING_NO_WAIT), 0);
 		if (i % 3 == 0) {
-			ring_abort(P);
+			fr_ring_abort(P);
 			continue;
 		}
 		memset(d, i, 1500);
-		assert_int_equal(ring_commit(P, 1500), 0);
-		assert_int_equal(ring_peek(C, &cd, &len, RING_NO_WAIT), 0);
+		assert_int_equal(fr_ring_commit(P, 1500), 0);
+		assert_int_equal(fr_ring_peek(C, &cd, &len, FR_RING_NO_WAIT), 0);
 		assert_int_equal(len, 1500);
 		assert_int_equal(((const unsigned char *)cd)[1499], (unsigned char)i);
-		assert_int_equal(ring_release(C), 0);
-		assert_int_equal(ring_peek(C, &cd, &len, RING_NO_WAIT), -EAGAIN);
+		assert_int_equal(fr_ring_release(C), 0);
+		assert_int_equal(fr_ring_peek(C, &cd, &len, FR_RING_NO_WAIT), -EAGAIN);
 	}
 }
 
@@ -460,21 +460,21 @@ static void test_peek_release(void **state)
 	char buf[8];
 
 	(void)state;
-	make_pair(4096, RING_FULL_BLOCK);
-	assert_int_equal(ring_write(P, "one", 3, RING_NO_WAIT), 0);
-	assert_int_equal(ring_write(P, "two", 3, RING_NO_WAIT), 0);
-	assert_int_equal(ring_peek(C, &cd, &len, RING_NO_WAIT), 0);
+	make_pair(4096, FR_RING_FULL_BLOCK);
+	assert_int_equal(fr_ring_write(P, "one", 3, FR_RING_NO_WAIT), 0);
+	assert_int_equal(fr_ring_write(P, "two", 3, FR_RING_NO_WAIT), 0);
+	assert_int_equal(fr_ring_peek(C, &cd, &len, FR_RING_NO_WAIT), 0);
 	assert_memory_equal(cd, "one", 3);
-	assert_int_equal(ring_peek(C, &cd2, &len, RING_NO_WAIT), -EALREADY);
-	assert_int_equal(ring_peek_latest(C, &cd2, &len, NULL, RING_NO_WAIT), -EALREADY);
-	assert_int_equal(ring_read(C, buf, sizeof(buf), RING_NO_WAIT), -EALREADY);
-	assert_int_equal(ring_release(C), 0);
-	assert_int_equal(ring_release(C), -EINVAL);
-	assert_int_equal(ring_peek(C, &cd, &len, RING_NO_WAIT), 0);
+	assert_int_equal(fr_ring_peek(C, &cd2, &len, FR_RING_NO_WAIT), -EALREADY);
+	assert_int_equal(fr_ring_peek_latest(C, &cd2, &len, NULL, FR_RING_NO_WAIT), -EALREADY);
+	assert_int_equal(fr_ring_read(C, buf, sizeof(buf), FR_RING_NO_WAIT), -EALREADY);
+	assert_int_equal(fr_ring_release(C), 0);
+	assert_int_equal(fr_ring_release(C), -EINVAL);
+	assert_int_equal(fr_ring_peek(C, &cd, &len, FR_RING_NO_WAIT), 0);
 	assert_memory_equal(cd, "two", 3);
-	assert_int_equal(ring_release(C), 0);
-	assert_int_equal(ring_peek(C, NULL, &len, RING_NO_WAIT), -EINVAL);
-	assert_int_equal(ring_peek(C, &cd, NULL, RING_NO_WAIT), -EINVAL);
+	assert_int_equal(fr_ring_release(C), 0);
+	assert_int_equal(fr_ring_peek(C, NULL, &len, FR_RING_NO_WAIT), -EINVAL);
+	assert_int_equal(fr_ring_peek(C, &cd, NULL, FR_RING_NO_WAIT), -EINVAL);
 }
 
 static void test_read_write(void **state)
@@ -482,14 +482,14 @@ static void test_read_write(void **state)
 	char small[3], big[64];
 
 	(void)state;
-	make_pair(4096, RING_FULL_BLOCK);
-	assert_int_equal(ring_write(P, "hello", 5, RING_NO_WAIT), 0);
-	assert_int_equal(ring_read(C, small, sizeof(small), RING_NO_WAIT), -EMSGSIZE);
+	make_pair(4096, FR_RING_FULL_BLOCK);
+	assert_int_equal(fr_ring_write(P, "hello", 5, FR_RING_NO_WAIT), 0);
+	assert_int_equal(fr_ring_read(C, small, sizeof(small), FR_RING_NO_WAIT), -EMSGSIZE);
 	/* the record stayed: a big enough buffer gets it */
-	assert_int_equal(ring_read(C, big, sizeof(big), RING_NO_WAIT), 5);
+	assert_int_equal(fr_ring_read(C, big, sizeof(big), FR_RING_NO_WAIT), 5);
 	assert_memory_equal(big, "hello", 5);
-	assert_int_equal(ring_read(C, big, sizeof(big), RING_NO_WAIT), -EAGAIN);
-	assert_int_equal(ring_write(P, NULL, 5, RING_NO_WAIT), -EINVAL);
+	assert_int_equal(fr_ring_read(C, big, sizeof(big), FR_RING_NO_WAIT), -EAGAIN);
+	assert_int_equal(fr_ring_write(P, NULL, 5, FR_RING_NO_WAIT), -EINVAL);
 }
 
 static void test_latest(void **state)
@@ -497,40 +497,40 @@ static void test_latest(void **state)
 	const void *cd;
 	size_t len;
 	uint64_t skipped = 99;
-	struct ring_stats st;
+	struct fr_ring_stats st;
 	char buf[16];
 
 	(void)state;
-	make_pair(4096, RING_FULL_BLOCK);
+	make_pair(4096, FR_RING_FULL_BLOCK);
 	for (int i = 0; i < 5; i++)
-		assert_int_equal(ring_write(P, &i, sizeof(i), RING_NO_WAIT), 0);
-	assert_int_equal(ring_peek_latest(C, &cd, &len, &skipped, RING_NO_WAIT), 0);
+		assert_int_equal(fr_ring_write(P, &i, sizeof(i), FR_RING_NO_WAIT), 0);
+	assert_int_equal(fr_ring_peek_latest(C, &cd, &len, &skipped, FR_RING_NO_WAIT), 0);
 	assert_int_equal(len, sizeof(int));
 	assert_int_equal(*(const int *)cd, 4);
 	assert_int_equal(skipped, 4);
-	assert_int_equal(ring_release(C), 0);
-	ring_get_stats(C, &st);
+	assert_int_equal(fr_ring_release(C), 0);
+	fr_ring_get_stats(C, &st);
 	assert_int_equal(st.records_skipped, 4);
 	assert_int_equal(st.bytes_skipped, 4 * sizeof(int));
 	assert_int_equal(st.records_read, 1);
 	assert_int_equal(st.used, 0);
 	/* only one record: nothing skipped */
-	assert_int_equal(ring_write(P, "x", 1, RING_NO_WAIT), 0);
-	assert_int_equal(ring_peek_latest(C, &cd, &len, &skipped, RING_NO_WAIT), 0);
+	assert_int_equal(fr_ring_write(P, "x", 1, FR_RING_NO_WAIT), 0);
+	assert_int_equal(fr_ring_peek_latest(C, &cd, &len, &skipped, FR_RING_NO_WAIT), 0);
 	assert_int_equal(skipped, 0);
-	assert_int_equal(ring_release(C), 0);
+	assert_int_equal(fr_ring_release(C), 0);
 	/* skip_to_latest keeps the newest for the next peek */
 	for (int i = 10; i < 13; i++)
-		assert_int_equal(ring_write(P, &i, sizeof(i), RING_NO_WAIT), 0);
-	assert_int_equal(ring_skip_to_latest(C), 2);
-	assert_int_equal(ring_skip_to_latest(C), 0);
-	assert_int_equal(ring_read(C, buf, sizeof(buf), RING_NO_WAIT), (ssize_t)sizeof(int));
+		assert_int_equal(fr_ring_write(P, &i, sizeof(i), FR_RING_NO_WAIT), 0);
+	assert_int_equal(fr_ring_skip_to_latest(C), 2);
+	assert_int_equal(fr_ring_skip_to_latest(C), 0);
+	assert_int_equal(fr_ring_read(C, buf, sizeof(buf), FR_RING_NO_WAIT), (ssize_t)sizeof(int));
 	assert_int_equal(*(int *)buf, 12);
-	ring_get_stats(C, &st);
+	fr_ring_get_stats(C, &st);
 	assert_int_equal(st.records_skipped, 6);
 	/* peek_latest waits for a record like peek */
-	assert_int_equal(ring_peek_latest(C, &cd, &len, NULL, 10 * 1000000), -ETIMEDOUT);
-	assert_int_equal(ring_skip_to_latest(P), -EPERM);
+	assert_int_equal(fr_ring_peek_latest(C, &cd, &len, NULL, 10 * 1000000), -ETIMEDOUT);
+	assert_int_equal(fr_ring_skip_to_latest(P), -EPERM);
 }
 
 static void test_eos(void **state)
@@ -538,41 +538,41 @@ static void test_eos(void **state)
 	const void *cd;
 	size_t len;
 	void *d;
-	struct ring_stats st;
+	struct fr_ring_stats st;
 
 	(void)state;
-	make_pair(4096, RING_FULL_BLOCK);
-	assert_int_equal(ring_write(P, "a", 1, RING_NO_WAIT), 0);
-	assert_int_equal(ring_write(P, "b", 1, RING_NO_WAIT), 0);
-	assert_int_equal(ring_mark_eos(P), 0);
-	assert_int_equal(ring_reserve(P, 1, 8, &d, RING_NO_WAIT), -EPIPE);
-	assert_int_equal(ring_write(P, "c", 1, RING_NO_WAIT), -EPIPE);
-	ring_get_stats(C, &st);
+	make_pair(4096, FR_RING_FULL_BLOCK);
+	assert_int_equal(fr_ring_write(P, "a", 1, FR_RING_NO_WAIT), 0);
+	assert_int_equal(fr_ring_write(P, "b", 1, FR_RING_NO_WAIT), 0);
+	assert_int_equal(fr_ring_mark_eos(P), 0);
+	assert_int_equal(fr_ring_reserve(P, 1, 8, &d, FR_RING_NO_WAIT), -EPIPE);
+	assert_int_equal(fr_ring_write(P, "c", 1, FR_RING_NO_WAIT), -EPIPE);
+	fr_ring_get_stats(C, &st);
 	assert_true(st.eos);
 	/* the consumer drains what came before EOS, then -ENODATA (also when waiting) */
-	assert_int_equal(ring_peek(C, &cd, &len, RING_WAIT_FOREVER), 0);
+	assert_int_equal(fr_ring_peek(C, &cd, &len, FR_RING_WAIT_FOREVER), 0);
 	assert_memory_equal(cd, "a", 1);
-	assert_int_equal(ring_release(C), 0);
-	assert_int_equal(ring_peek(C, &cd, &len, RING_WAIT_FOREVER), 0);
+	assert_int_equal(fr_ring_release(C), 0);
+	assert_int_equal(fr_ring_peek(C, &cd, &len, FR_RING_WAIT_FOREVER), 0);
 	assert_memory_equal(cd, "b", 1);
-	assert_int_equal(ring_release(C), 0);
-	assert_int_equal(ring_peek(C, &cd, &len, RING_WAIT_FOREVER), -ENODATA);
-	assert_int_equal(ring_peek(C, &cd, &len, RING_NO_WAIT), -ENODATA);
-	assert_int_equal(ring_peek_latest(C, &cd, &len, NULL, RING_WAIT_FOREVER), -ENODATA);
+	assert_int_equal(fr_ring_release(C), 0);
+	assert_int_equal(fr_ring_peek(C, &cd, &len, FR_RING_WAIT_FOREVER), -ENODATA);
+	assert_int_equal(fr_ring_peek(C, &cd, &len, FR_RING_NO_WAIT), -ENODATA);
+	assert_int_equal(fr_ring_peek_latest(C, &cd, &len, NULL, FR_RING_WAIT_FOREVER), -ENODATA);
 
 	/* closing the producer marks EOS and unlinks; the consumer still drains */
-	ring_close(&C);
-	ring_close(&P);
+	fr_ring_close(&C);
+	fr_ring_close(&P);
 	rt_name(name, sizeof(name), "eos2");
-	make_pair(4096, RING_FULL_BLOCK);
-	assert_int_equal(ring_write(P, "z", 1, RING_NO_WAIT), 0);
-	ring_close(&P);
+	make_pair(4096, FR_RING_FULL_BLOCK);
+	assert_int_equal(fr_ring_write(P, "z", 1, FR_RING_NO_WAIT), 0);
+	fr_ring_close(&P);
 	assert_false(rt_shm_exists(name));
-	assert_int_equal(ring_peek(C, &cd, &len, RING_WAIT_FOREVER), 0);
+	assert_int_equal(fr_ring_peek(C, &cd, &len, FR_RING_WAIT_FOREVER), 0);
 	assert_memory_equal(cd, "z", 1);
-	assert_int_equal(ring_release(C), 0);
-	assert_int_equal(ring_peek(C, &cd, &len, RING_WAIT_FOREVER), -ENODATA);
-	ring_get_stats(C, &st);
+	assert_int_equal(fr_ring_release(C), 0);
+	assert_int_equal(fr_ring_peek(C, &cd, &len, FR_RING_WAIT_FOREVER), -ENODATA);
+	fr_ring_get_stats(C, &st);
 	assert_true(st.eos);
 }
 
@@ -582,30 +582,30 @@ static void test_wrong_side(void **state)
 	const void *cd;
 	size_t len;
 	char buf[8];
-	char meta[RING_META_SIZE] = { 0 };
+	char meta[FR_RING_META_SIZE] = { 0 };
 
 	(void)state;
-	make_pair(4096, RING_FULL_BLOCK);
-	assert_int_equal(ring_reserve(C, 8, 8, &d, RING_NO_WAIT), -EPERM);
-	assert_int_equal(ring_write(C, "x", 1, RING_NO_WAIT), -EPERM);
-	int rc = ring_commit(C, 1); /* ring.h lists only -EINVAL for commit */
+	make_pair(4096, FR_RING_FULL_BLOCK);
+	assert_int_equal(fr_ring_reserve(C, 8, 8, &d, FR_RING_NO_WAIT), -EPERM);
+	assert_int_equal(fr_ring_write(C, "x", 1, FR_RING_NO_WAIT), -EPERM);
+	int rc = fr_ring_commit(C, 1); /* ring.h lists only -EINVAL for commit */
 	assert_true(rc == -EPERM || rc == -EINVAL);
-	assert_int_equal(ring_mark_eos(C), -EPERM);
-	assert_int_equal(ring_set_meta(C, meta, sizeof(meta)), -EPERM);
-	assert_int_equal(ring_peek(P, &cd, &len, RING_NO_WAIT), -EPERM);
-	assert_int_equal(ring_peek_latest(P, &cd, &len, NULL, RING_NO_WAIT), -EPERM);
-	assert_int_equal(ring_read(P, buf, sizeof(buf), RING_NO_WAIT), -EPERM);
-	assert_int_equal(ring_skip_to_latest(P), -EPERM);
+	assert_int_equal(fr_ring_mark_eos(C), -EPERM);
+	assert_int_equal(fr_ring_set_meta(C, meta, sizeof(meta)), -EPERM);
+	assert_int_equal(fr_ring_peek(P, &cd, &len, FR_RING_NO_WAIT), -EPERM);
+	assert_int_equal(fr_ring_peek_latest(P, &cd, &len, NULL, FR_RING_NO_WAIT), -EPERM);
+	assert_int_equal(fr_ring_read(P, buf, sizeof(buf), FR_RING_NO_WAIT), -EPERM);
+	assert_int_equal(fr_ring_skip_to_latest(P), -EPERM);
 	/* these are no-ops on the wrong side and must not corrupt anything */
-	ring_abort(C);
-	ring_note_drop(C, 10);
-	ring_set_full_policy(C, RING_FULL_DROP);
-	struct ring_stats st;
-	ring_get_stats(P, &st);
+	fr_ring_abort(C);
+	fr_ring_note_drop(C, 10);
+	fr_ring_set_full_policy(C, FR_RING_FULL_DROP);
+	struct fr_ring_stats st;
+	fr_ring_get_stats(P, &st);
 	assert_int_equal(st.records_dropped, 0);
-	assert_int_equal(st.on_full, RING_FULL_BLOCK);
+	assert_int_equal(st.on_full, FR_RING_FULL_BLOCK);
 	/* release on the producer: ring.h's -EPERM is "operation not allowed on this side" */
-	assert_int_equal(ring_release(P), -EPERM);
+	assert_int_equal(fr_ring_release(P), -EPERM);
 }
 
 static void test_open_errors(void **state)
@@ -615,28 +615,28 @@ static void test_open_errors(void **state)
 	int fd;
 
 	(void)state;
-	assert_int_equal(ring_open(&C, name), -ENOENT);
+	assert_int_equal(fr_ring_open(&C, name), -ENOENT);
 	assert_null(C);
 
 	/* -EBUSY: a second producer on a live ring; a consumer past the ring's
 	 * maximum (here 1) */
-	struct ring_create_opts one = { .capacity = 4096, .max_consumers = 1 };
-	assert_int_equal(ring_create(&P, name, &one), 0);
-	assert_int_equal(ring_open(&C, name), 0);
-	assert_int_equal(ring_create(&P2, name, NULL), -EBUSY);
+	struct fr_ring_create_opts one = { .capacity = 4096, .max_consumers = 1 };
+	assert_int_equal(fr_ring_create(&P, name, &one), 0);
+	assert_int_equal(fr_ring_open(&C, name), 0);
+	assert_int_equal(fr_ring_create(&P2, name, NULL), -EBUSY);
 	assert_null(P2);
-	assert_int_equal(ring_open(&C2, name), -EBUSY);
+	assert_int_equal(fr_ring_open(&C2, name), -EBUSY);
 	assert_null(C2);
 	/* the ring still works after the refused attempts */
-	assert_int_equal(ring_write(P, "ok", 2, RING_NO_WAIT), 0);
-	assert_int_equal(ring_read(C, junk, sizeof(junk), RING_NO_WAIT), 2);
+	assert_int_equal(fr_ring_write(P, "ok", 2, FR_RING_NO_WAIT), 0);
+	assert_int_equal(fr_ring_read(C, junk, sizeof(junk), FR_RING_NO_WAIT), 2);
 	/* after the consumer detaches, a new one may attach */
-	ring_close(&C);
-	assert_int_equal(ring_open(&C2, name), 0);
-	assert_int_equal(ring_write(P, "ok", 2, RING_NO_WAIT), 0);
-	assert_int_equal(ring_read(C2, junk, sizeof(junk), RING_NO_WAIT), 2);
-	ring_close(&C2);
-	ring_close(&P);
+	fr_ring_close(&C);
+	assert_int_equal(fr_ring_open(&C2, name), 0);
+	assert_int_equal(fr_ring_write(P, "ok", 2, FR_RING_NO_WAIT), 0);
+	assert_int_equal(fr_ring_read(C2, junk, sizeof(junk), FR_RING_NO_WAIT), 2);
+	fr_ring_close(&C2);
+	fr_ring_close(&P);
 
 	/* a segment that is not a ring: create -EEXIST, open -EBADMSG, inspect -EBADMSG */
 	rt_shm_path(path, sizeof(path), name);
@@ -645,11 +645,11 @@ static void test_open_errors(void **state)
 	memset(junk, 'x', sizeof(junk));
 	assert_int_equal(write(fd, junk, sizeof(junk)), (ssize_t)sizeof(junk));
 	close(fd);
-	assert_int_equal(ring_create(&P, name, NULL), -EEXIST);
+	assert_int_equal(fr_ring_create(&P, name, NULL), -EEXIST);
 	assert_true(rt_shm_exists(name)); /* not ours: left alone */
-	assert_int_equal(ring_open(&C, name), -EBADMSG);
-	struct ring_stats st;
-	assert_int_equal(ring_inspect(name, &st), -EBADMSG);
+	assert_int_equal(fr_ring_open(&C, name), -EBADMSG);
+	struct fr_ring_stats st;
+	assert_int_equal(fr_ring_inspect(name, &st), -EBADMSG);
 	unlink(path);
 
 	/* a tiny file is not a ring either */
@@ -657,20 +657,20 @@ static void test_open_errors(void **state)
 	assert_true(fd >= 0);
 	assert_int_equal(write(fd, "abc", 3), 3);
 	close(fd);
-	assert_int_equal(ring_open(&C, name), -EBADMSG);
-	assert_int_equal(ring_create(&P, name, NULL), -EEXIST);
+	assert_int_equal(fr_ring_open(&C, name), -EBADMSG);
+	assert_int_equal(fr_ring_create(&P, name, NULL), -EEXIST);
 	/* waiting for it does not turn it into a ring: -EBADMSG once the time is up */
-	rt_watchdog(20, "ring_open_wait on a non-ring");
-	assert_int_equal(ring_open_wait(&C, name, 100 * 1000000), -EBADMSG);
+	rt_watchdog(20, "fr_ring_open_wait on a non-ring");
+	assert_int_equal(fr_ring_open_wait(&C, name, 100 * 1000000), -EBADMSG);
 	rt_watchdog(0, "");
 
-	/* Not a ring, so not a stale ring either: ring_unlink_stale must leave a
-	 * foreign segment alone, as ring_create does (-EEXIST, "not ours"). */
-	int rc = ring_unlink_stale(name);
+	/* Not a ring, so not a stale ring either: fr_ring_unlink_stale must leave a
+	 * foreign segment alone, as fr_ring_create does (-EEXIST, "not ours"). */
+	int rc = fr_ring_unlink_stale(name);
 	int still_there = rt_shm_exists(name);
 	unlink(path);
 	if (rc >= 0 || !still_there)
-		fail_msg("ring_unlink_stale on a non-ring segment returned %d and %s it", rc,
+		fail_msg("fr_ring_unlink_stale on a non-ring segment returned %d and %s it", rc,
 			 still_there ? "kept" : "REMOVED");
 }
 
@@ -678,27 +678,27 @@ static void test_permissions(void **state)
 {
 	char path[512];
 	struct stat sb;
-	struct ring_create_opts o = { .capacity = 4096 };
+	struct fr_ring_create_opts o = { .capacity = 4096 };
 	mode_t old = umask(022);
 
 	(void)state;
 	rt_shm_path(path, sizeof(path), name);
-	assert_int_equal(ring_create(&P, name, NULL), 0);
+	assert_int_equal(fr_ring_create(&P, name, NULL), 0);
 	assert_int_equal(stat(path, &sb), 0);
 	assert_int_equal(sb.st_mode & 07777, 0600);
 	assert_int_equal(sb.st_uid, getuid());
-	ring_close(&P);
+	fr_ring_close(&P);
 
 	o.mode = 0640;
-	assert_int_equal(ring_create(&P, name, &o), 0);
+	assert_int_equal(fr_ring_create(&P, name, &o), 0);
 	assert_int_equal(stat(path, &sb), 0);
 	assert_int_equal(sb.st_mode & 07777, 0640);
-	ring_close(&P);
+	fr_ring_close(&P);
 
 	/* the mode asked for is the mode set, whatever the umask */
 	umask(077);
 	o.mode = 0666;
-	assert_int_equal(ring_create(&P, name, &o), 0);
+	assert_int_equal(fr_ring_create(&P, name, &o), 0);
 	umask(old);
 	assert_int_equal(stat(path, &sb), 0);
 	if ((sb.st_mode & 07777) != 0666)
@@ -710,93 +710,93 @@ static void test_drop_policy(void **state)
 {
 	char rec[1500] = { 0 };
 	void *d;
-	struct ring_stats st;
+	struct fr_ring_stats st;
 	int rc;
 
 	(void)state;
-	make_pair(4096, RING_FULL_DROP);
-	while ((rc = ring_write(P, rec, sizeof(rec), RING_WAIT_FOREVER)) == 0)
+	make_pair(4096, FR_RING_FULL_DROP);
+	while ((rc = fr_ring_write(P, rec, sizeof(rec), FR_RING_WAIT_FOREVER)) == 0)
 		;
 	assert_int_equal(rc, -ENOBUFS);
-	assert_int_equal(ring_reserve(P, 1100, 8, &d, RING_WAIT_FOREVER), -ENOBUFS);
-	ring_get_stats(P, &st);
+	assert_int_equal(fr_ring_reserve(P, 1100, 8, &d, FR_RING_WAIT_FOREVER), -ENOBUFS);
+	fr_ring_get_stats(P, &st);
 	assert_int_equal(st.records_dropped, 2);
 	assert_int_equal(st.bytes_dropped, 2600);
 	assert_int_equal(st.records_written, 2);
 
 	/* under BLOCK a full ring gives -EAGAIN / -ETIMEDOUT and counts nothing */
-	ring_set_full_policy(P, RING_FULL_BLOCK);
-	ring_get_stats(C, &st);
-	assert_int_equal(st.on_full, RING_FULL_BLOCK);
-	assert_int_equal(ring_reserve(P, 1000, 8, &d, RING_NO_WAIT), -EAGAIN);
-	assert_int_equal(ring_reserve(P, 1000, 8, &d, 1000000), -ETIMEDOUT);
-	ring_note_drop(P, 1000); /* the caller gave up on it */
-	ring_get_stats(P, &st);
+	fr_ring_set_full_policy(P, FR_RING_FULL_BLOCK);
+	fr_ring_get_stats(C, &st);
+	assert_int_equal(st.on_full, FR_RING_FULL_BLOCK);
+	assert_int_equal(fr_ring_reserve(P, 1000, 8, &d, FR_RING_NO_WAIT), -EAGAIN);
+	assert_int_equal(fr_ring_reserve(P, 1000, 8, &d, 1000000), -ETIMEDOUT);
+	fr_ring_note_drop(P, 1000); /* the caller gave up on it */
+	fr_ring_get_stats(P, &st);
 	assert_int_equal(st.records_dropped, 3);
 	assert_int_equal(st.bytes_dropped, 3600);
 
 	/* a record that can never fit is -EMSGSIZE, not a drop */
-	ring_set_full_policy(P, RING_FULL_DROP);
-	assert_int_equal(ring_reserve(P, ring_max_record(P) + 1, 8, &d, RING_NO_WAIT), -EMSGSIZE);
-	ring_get_stats(P, &st);
+	fr_ring_set_full_policy(P, FR_RING_FULL_DROP);
+	assert_int_equal(fr_ring_reserve(P, fr_ring_max_record(P) + 1, 8, &d, FR_RING_NO_WAIT), -EMSGSIZE);
+	fr_ring_get_stats(P, &st);
 	assert_int_equal(st.records_dropped, 3);
 	/* after the consumer drains, writing works again */
-	while (ring_read(C, rec, sizeof(rec), RING_NO_WAIT) > 0)
+	while (fr_ring_read(C, rec, sizeof(rec), FR_RING_NO_WAIT) > 0)
 		;
-	assert_int_equal(ring_write(P, rec, sizeof(rec), RING_NO_WAIT), 0);
+	assert_int_equal(fr_ring_write(P, rec, sizeof(rec), FR_RING_NO_WAIT), 0);
 }
 
 static void test_meta(void **state)
 {
-	unsigned char m[RING_META_SIZE], out[RING_META_SIZE], big[RING_META_SIZE + 1];
+	unsigned char m[FR_RING_META_SIZE], out[FR_RING_META_SIZE], big[FR_RING_META_SIZE + 1];
 
 	(void)state;
-	make_pair(4096, RING_FULL_BLOCK);
+	make_pair(4096, FR_RING_FULL_BLOCK);
 	for (unsigned i = 0; i < sizeof(m); i++)
 		m[i] = (unsigned char)(i * 7 + 1);
 	/* get_meta returns the length last set (a non-negative count, ring.h's convention) */
 	memset(out, 0xff, sizeof(out));
-	assert_int_equal(ring_get_meta(C, out, sizeof(out)), 0); /* nothing set yet */
+	assert_int_equal(fr_ring_get_meta(C, out, sizeof(out)), 0); /* nothing set yet */
 	assert_int_equal(out[0], 0);
-	assert_int_equal(ring_set_meta(P, m, sizeof(m)), 0);
-	assert_int_equal(ring_get_meta(C, out, sizeof(out)), RING_META_SIZE);
+	assert_int_equal(fr_ring_set_meta(P, m, sizeof(m)), 0);
+	assert_int_equal(fr_ring_get_meta(C, out, sizeof(out)), FR_RING_META_SIZE);
 	assert_memory_equal(out, m, sizeof(m));
 	memset(out, 0, sizeof(out));
-	assert_int_equal(ring_get_meta(P, out, sizeof(out)), RING_META_SIZE);
+	assert_int_equal(fr_ring_get_meta(P, out, sizeof(out)), FR_RING_META_SIZE);
 	assert_memory_equal(out, m, sizeof(m));
 	memset(out, 0, sizeof(out));
-	assert_int_equal(ring_inspect_meta(name, out, sizeof(out)), RING_META_SIZE);
+	assert_int_equal(fr_ring_inspect_meta(name, out, sizeof(out)), FR_RING_META_SIZE);
 	assert_memory_equal(out, m, sizeof(m));
 	/* a shorter read gets a prefix and touches nothing after it */
 	memset(out, 0, sizeof(out));
-	assert_true(ring_get_meta(C, out, 10) >= 0);
+	assert_true(fr_ring_get_meta(C, out, 10) >= 0);
 	assert_memory_equal(out, m, 10);
 	assert_int_equal(out[10], 0);
 	/* a shorter set */
-	assert_int_equal(ring_set_meta(P, "abc", 3), 0);
-	assert_int_equal(ring_get_meta(C, out, sizeof(out)), 3);
+	assert_int_equal(fr_ring_set_meta(P, "abc", 3), 0);
+	assert_int_equal(fr_ring_get_meta(C, out, sizeof(out)), 3);
 	assert_memory_equal(out, "abc", 3);
 	/* too large */
 	memset(big, 1, sizeof(big));
-	assert_int_equal(ring_set_meta(P, big, sizeof(big)), -EINVAL);
-	assert_int_equal(ring_get_meta(C, out, sizeof(out)), 3); /* unchanged by the refused set */
-	assert_int_equal(ring_inspect_meta("frt-no-such-ring-xyz", out, sizeof(out)), -ENOENT);
+	assert_int_equal(fr_ring_set_meta(P, big, sizeof(big)), -EINVAL);
+	assert_int_equal(fr_ring_get_meta(C, out, sizeof(out)), 3); /* unchanged by the refused set */
+	assert_int_equal(fr_ring_inspect_meta("frt-no-such-ring-xyz", out, sizeof(out)), -ENOENT);
 }
 
 static void test_inspect(void **state)
 {
-	struct ring_stats st;
+	struct fr_ring_stats st;
 	char buf[64];
 
 	(void)state;
-	assert_int_equal(ring_inspect(name, &st), -ENOENT);
-	make_pair(1u << 16, RING_FULL_DROP);
+	assert_int_equal(fr_ring_inspect(name, &st), -ENOENT);
+	make_pair(1u << 16, FR_RING_FULL_DROP);
 	for (int i = 0; i < 10; i++)
-		assert_int_equal(ring_write(P, "0123456789", 10, RING_NO_WAIT), 0);
+		assert_int_equal(fr_ring_write(P, "0123456789", 10, FR_RING_NO_WAIT), 0);
 	for (int i = 0; i < 4; i++)
-		assert_int_equal(ring_read(C, buf, sizeof(buf), RING_NO_WAIT), 10);
-	ring_note_drop(P, 77);
-	assert_int_equal(ring_inspect(name, &st), 0);
+		assert_int_equal(fr_ring_read(C, buf, sizeof(buf), FR_RING_NO_WAIT), 10);
+	fr_ring_note_drop(P, 77);
+	assert_int_equal(fr_ring_inspect(name, &st), 0);
 	assert_int_equal(st.capacity, 1u << 16);
 	assert_int_equal(st.records_written, 10);
 	assert_int_equal(st.bytes_written, 100);
@@ -810,47 +810,47 @@ static void test_inspect(void **state)
 	assert_true(st.producer_alive);
 	assert_true(st.consumer_alive);
 	assert_false(st.eos);
-	assert_int_equal(st.on_full, RING_FULL_DROP);
+	assert_int_equal(st.on_full, FR_RING_FULL_DROP);
 	/* inspect does not attach: a consumer could still... not here, one is attached; but after it leaves */
-	ring_close(&C);
-	assert_int_equal(ring_inspect(name, &st), 0);
+	fr_ring_close(&C);
+	assert_int_equal(fr_ring_inspect(name, &st), 0);
 	assert_int_equal(st.consumer_pid, 0);
 	assert_false(st.consumer_alive);
-	assert_int_equal(ring_open(&C, name), 0);
+	assert_int_equal(fr_ring_open(&C, name), 0);
 	/* the new consumer starts at the oldest record still in the ring */
-	assert_int_equal(ring_read(C, buf, sizeof(buf), RING_NO_WAIT), 10);
-	assert_int_equal(ring_inspect(name, &st), 0);
+	assert_int_equal(fr_ring_read(C, buf, sizeof(buf), FR_RING_NO_WAIT), 10);
+	assert_int_equal(fr_ring_inspect(name, &st), 0);
 	assert_int_equal(st.records_read, 5); /* the ring's total: 4 by the first consumer, 1 by this one */
-	ring_get_stats(C, &st);
+	fr_ring_get_stats(C, &st);
 	assert_int_equal(st.records_read, 1); /* a consumer's own */
-	assert_int_equal(ring_mark_eos(P), 0);
-	assert_int_equal(ring_inspect(name, &st), 0);
+	assert_int_equal(fr_ring_mark_eos(P), 0);
+	assert_int_equal(fr_ring_inspect(name, &st), 0);
 	assert_true(st.eos);
-	assert_int_equal(ring_inspect("bad/name", &st), -EINVAL);
+	assert_int_equal(fr_ring_inspect("bad/name", &st), -EINVAL);
 }
 
 static void test_unlink_stale(void **state)
 {
-	struct ring_create_opts o = { .capacity = 4096 };
+	struct fr_ring_create_opts o = { .capacity = 4096 };
 	int pfd[2];
 	pid_t pid;
 	char c;
 
 	(void)state;
-	assert_int_equal(ring_unlink_stale(name), -ENOENT);
-	assert_int_equal(ring_create(&P, name, &o), 0);
-	assert_int_equal(ring_unlink_stale(name), -EBUSY);
+	assert_int_equal(fr_ring_unlink_stale(name), -ENOENT);
+	assert_int_equal(fr_ring_create(&P, name, &o), 0);
+	assert_int_equal(fr_ring_unlink_stale(name), -EBUSY);
 	assert_true(rt_shm_exists(name));
-	ring_close(&P);
+	fr_ring_close(&P);
 
 	/* a producer killed by SIGKILL leaves a stale segment */
 	assert_int_equal(pipe(pfd), 0);
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
-		ring_t *r = NULL;
+		fr_ring_t *r = NULL;
 		close(pfd[0]);
-		int rc = ring_create(&r, name, &o);
+		int rc = fr_ring_create(&r, name, &o);
 		c = rc == 0 ? 'y' : 'n';
 		(void)!write(pfd[1], &c, 1);
 		pause();
@@ -861,16 +861,16 @@ static void test_unlink_stale(void **state)
 	assert_int_equal(read(pfd[0], &c, 1), 1);
 	close(pfd[0]);
 	assert_int_equal(c, 'y');
-	assert_int_equal(ring_unlink_stale(name), -EBUSY);
+	assert_int_equal(fr_ring_unlink_stale(name), -EBUSY);
 	kill(pid, SIGKILL);
 	assert_int_equal(rt_wait_child(pid), 128 + SIGKILL);
 	assert_true(rt_shm_exists(name));
-	struct ring_stats st;
-	assert_int_equal(ring_inspect(name, &st), 0);
+	struct fr_ring_stats st;
+	assert_int_equal(fr_ring_inspect(name, &st), 0);
 	assert_false(st.producer_alive);
-	assert_int_equal(ring_unlink_stale(name), 0);
+	assert_int_equal(fr_ring_unlink_stale(name), 0);
 	assert_false(rt_shm_exists(name));
-	assert_int_equal(ring_unlink_stale(name), -ENOENT);
+	assert_int_equal(fr_ring_unlink_stale(name), -ENOENT);
 }
 
 static void test_strerror(void **state)
@@ -881,14 +881,14 @@ static void test_strerror(void **state)
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
-		const char *s = ring_strerror(codes[i]);
+		const char *s = fr_ring_strerror(codes[i]);
 		assert_non_null(s);
 		assert_true(strlen(s) > 0);
 	}
-	assert_string_not_equal(ring_strerror(-ENODATA), ring_strerror(-EOWNERDEAD));
+	assert_string_not_equal(fr_ring_strerror(-ENODATA), fr_ring_strerror(-EOWNERDEAD));
 }
 
-/* ring_open_wait: a ring created later by another process is found; one never created times out. */
+/* fr_ring_open_wait: a ring created later by another process is found; one never created times out. */
 static void test_open_wait(void **state)
 {
 	int go[2], done[2];
@@ -898,10 +898,10 @@ static void test_open_wait(void **state)
 	char buf[16];
 
 	(void)state;
-	rt_watchdog(30, "ring_open_wait");
+	rt_watchdog(30, "fr_ring_open_wait");
 	t0 = rt_now_ns();
-	assert_int_equal(ring_open_wait(&C, name, 200 * 1000000), -ETIMEDOUT);
-	print_message("ring_open_wait(200 ms) on a missing ring returned after %.1f ms\n",
+	assert_int_equal(fr_ring_open_wait(&C, name, 200 * 1000000), -ETIMEDOUT);
+	print_message("fr_ring_open_wait(200 ms) on a missing ring returned after %.1f ms\n",
 		      (double)(rt_now_ns() - t0) / 1e6);
 	assert_null(C);
 
@@ -910,69 +910,69 @@ static void test_open_wait(void **state)
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
-		ring_t *r = NULL;
+		fr_ring_t *r = NULL;
 		int rc = 1;
 		close(go[0]);
 		close(done[1]);
 		rt_sleep_ns(300 * 1000000ull);
-		if (ring_create(&r, name, NULL) == 0 && ring_write(r, "late", 4, RING_NO_WAIT) == 0)
+		if (fr_ring_create(&r, name, NULL) == 0 && fr_ring_write(r, "late", 4, FR_RING_NO_WAIT) == 0)
 			rc = 0;
 		/* stay until the parent read, so close's unlink cannot race its open */
 		(void)!read(done[0], &c, 1);
-		ring_close(&r);
+		fr_ring_close(&r);
 		_exit(rc);
 	}
 	rt_track_child(pid);
 	close(go[0]);
 	close(go[1]);
 	close(done[0]);
-	int rc = ring_open_wait(&C, name, 10 * 1000000000ll);
+	int rc = fr_ring_open_wait(&C, name, 10 * 1000000000ll);
 	if (rc == 0)
-		rc = (int)ring_read(C, buf, sizeof(buf), 5 * 1000000000ll);
+		rc = (int)fr_ring_read(C, buf, sizeof(buf), 5 * 1000000000ll);
 	(void)!write(done[1], "x", 1);
 	close(done[1]);
 	assert_int_equal(rt_wait_child(pid), 0);
 	assert_int_equal(rc, 4);
 	assert_memory_equal(buf, "late", 4);
-	assert_int_equal(ring_peek(C, &(const void *){ NULL }, &(size_t){ 0 }, 5 * 1000000000ll), -ENODATA);
+	assert_int_equal(fr_ring_peek(C, &(const void *){ NULL }, &(size_t){ 0 }, 5 * 1000000000ll), -ENODATA);
 	rt_watchdog(0, "");
 }
 
-/* ring_wait_drained: at once when the consumer has read everything, -EAGAIN
+/* fr_ring_wait_drained: at once when the consumer has read everything, -EAGAIN
  * without waiting, and woken (not polled) by a consumer in another process
  * that attaches late and reads everything. */
 static void test_wait_drained(void **state)
 {
-	struct ring_create_opts o = { .capacity = 1 << 16 };
+	struct fr_ring_create_opts o = { .capacity = 1 << 16 };
 	char buf[64];
 
 	(void)state;
-	assert_int_equal(ring_create(&P, name, &o), 0);
-	assert_int_equal(ring_wait_drained(P, RING_NO_WAIT), 0); /* nothing written */
+	assert_int_equal(fr_ring_create(&P, name, &o), 0);
+	assert_int_equal(fr_ring_wait_drained(P, FR_RING_NO_WAIT), 0); /* nothing written */
 	for (int i = 0; i < 3; i++)
-		assert_int_equal(ring_write(P, "abc", 3, RING_NO_WAIT), 0);
-	assert_int_equal(ring_wait_drained(P, RING_NO_WAIT), -EAGAIN);
-	assert_int_equal(ring_wait_drained(P, 50 * 1000000ll), -ETIMEDOUT); /* no consumer yet: waits */
+		assert_int_equal(fr_ring_write(P, "abc", 3, FR_RING_NO_WAIT), 0);
+	assert_int_equal(fr_ring_wait_drained(P, FR_RING_NO_WAIT), -EAGAIN);
+	assert_int_equal(fr_ring_wait_drained(P, 50 * 1000000ll), -ETIMEDOUT); /* no consumer yet: waits */
 
 	rt_watchdog(30, "wait_drained with a late consumer");
 	pid_t child = fork();
 	assert_true(child >= 0);
 	if (child == 0) {
-		ring_t *c = NULL;
+		fr_ring_t *c = NULL;
 		rt_sleep_ns(100 * 1000000ull);
-		int ok = ring_open(&c, name) == 0;
+		int ok = fr_ring_open(&c, name) == 0;
 		for (int i = 0; ok && i < 3; i++)
-			ok = ring_read(c, buf, sizeof(buf), 5000000000ll) == 3;
-		ring_close(&c);
+			ok = fr_ring_read(c, buf, sizeof(buf), 5000000000ll) == 3;
+		fr_ring_close(&c);
 		_exit(ok ? 0 : 1);
 	}
 	rt_track_child(child);
-	assert_int_equal(ring_wait_drained(P, 10000000000ll), 0);
+	assert_int_equal(fr_ring_wait_drained(P, 10000000000ll), 0);
 	assert_int_equal(rt_wait_child(child), 0);
 	rt_untrack_child(child);
 	rt_watchdog(0, "");
-	struct ring_stats st;
-	ring_get_stats(P, &st);
+	struct fr_ring_stats st;
+	fr_ring_get_stats(P, &st);
 	assert_int_equal(st.records_read, 3);
 	assert_true(st.producer_futex_waits >= 1); /* it slept rather than spun */
 }
@@ -985,22 +985,22 @@ static void test_consumer_detached(void **state)
 	void *d;
 
 	(void)state;
-	make_pair(1 << 14, RING_FULL_BLOCK);
-	while (ring_reserve(P, 1000, 8, &d, RING_NO_WAIT) == 0)
-		assert_int_equal(ring_commit(P, 1000), 0);
-	ring_close(&C);
+	make_pair(1 << 14, FR_RING_FULL_BLOCK);
+	while (fr_ring_reserve(P, 1000, 8, &d, FR_RING_NO_WAIT) == 0)
+		assert_int_equal(fr_ring_commit(P, 1000), 0);
+	fr_ring_close(&C);
 	uint64_t t0 = rt_now_ns();
-	assert_int_equal(ring_reserve(P, 1000, 8, &d, 5000000000ll), -ENOTCONN);
-	assert_int_equal(ring_wait_drained(P, 5000000000ll), -ENOTCONN);
+	assert_int_equal(fr_ring_reserve(P, 1000, 8, &d, 5000000000ll), -ENOTCONN);
+	assert_int_equal(fr_ring_wait_drained(P, 5000000000ll), -ENOTCONN);
 	print_message("detached consumer noticed after %.1f ms\n", (double)(rt_now_ns() - t0) / 1e6);
 
-	assert_int_equal(ring_open(&C, name), 0);
+	assert_int_equal(fr_ring_open(&C, name), 0);
 	const void *data;
 	size_t len;
-	assert_int_equal(ring_peek(C, &data, &len, RING_NO_WAIT), 0);
-	assert_int_equal(ring_release(C), 0);
-	assert_int_equal(ring_reserve(P, 1000, 8, &d, RING_NO_WAIT), 0);
-	ring_abort(P);
+	assert_int_equal(fr_ring_peek(C, &data, &len, FR_RING_NO_WAIT), 0);
+	assert_int_equal(fr_ring_release(C), 0);
+	assert_int_equal(fr_ring_reserve(P, 1000, 8, &d, FR_RING_NO_WAIT), 0);
+	fr_ring_abort(P);
 }
 
 /* A producer blocked on a full ring wakes with -ENOTCONN when its consumer,
@@ -1012,28 +1012,28 @@ static void test_detach_wakes_waiting_producer(void **state)
 	int to_parent[2], to_child[2];
 
 	(void)state;
-	struct ring_create_opts o = { .capacity = 1 << 14 };
-	assert_int_equal(ring_create(&P, name, &o), 0);
+	struct fr_ring_create_opts o = { .capacity = 1 << 14 };
+	assert_int_equal(fr_ring_create(&P, name, &o), 0);
 	rt_watchdog(30, "producer waiting for a detaching consumer");
 	assert_int_equal(pipe(to_parent), 0);
 	assert_int_equal(pipe(to_child), 0);
 	pid_t child = fork();
 	assert_true(child >= 0);
 	if (child == 0) {
-		ring_t *c = NULL;
-		int ok = ring_open(&c, name) == 0;
+		fr_ring_t *c = NULL;
+		int ok = fr_ring_open(&c, name) == 0;
 		ok = ok && write(to_parent[1], "x", 1) == 1;
 		ok = ok && read(to_child[0], &b, 1) == 1; /* parent: ring full, about to wait */
 		rt_sleep_ns(100 * 1000000ull);
-		ring_close(&c);
+		fr_ring_close(&c);
 		_exit(ok ? 0 : 1);
 	}
 	rt_track_child(child);
 	assert_int_equal(read(to_parent[0], &b, 1), 1); /* consumer attached */
-	while (ring_reserve(P, 1000, 8, &d, RING_NO_WAIT) == 0)
-		assert_int_equal(ring_commit(P, 1000), 0);
+	while (fr_ring_reserve(P, 1000, 8, &d, FR_RING_NO_WAIT) == 0)
+		assert_int_equal(fr_ring_commit(P, 1000), 0);
 	assert_int_equal(write(to_child[1], "y", 1), 1);
-	assert_int_equal(ring_reserve(P, 1000, 8, &d, RING_WAIT_FOREVER), -ENOTCONN);
+	assert_int_equal(fr_ring_reserve(P, 1000, 8, &d, FR_RING_WAIT_FOREVER), -ENOTCONN);
 	assert_int_equal(rt_wait_child(child), 0);
 	rt_untrack_child(child);
 	rt_watchdog(0, "");

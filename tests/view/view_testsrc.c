@@ -46,7 +46,7 @@ static void rgb_to_yuv(const uint8_t rgb[3], uint8_t *y, uint8_t *u, uint8_t *v)
 
 /* Fill the planes of one frame; pixel (x, y) belongs to block (8x/w, 8y/h). GRAY8 carries the
  * luma of the block colour. Chroma of a 2x2 group is taken from its top-left pixel. */
-static void fill(const struct frame_header *h, uint8_t *rec, uint64_t n)
+static void fill(const struct fr_frame_header *h, uint8_t *rec, uint64_t n)
 {
 	unsigned w = h->width, ht = h->height;
 	uint8_t *p0 = rec + h->plane[0].offset;
@@ -57,20 +57,20 @@ static void fill(const struct frame_header *h, uint8_t *rec, uint64_t n)
 			uint8_t rgb[3], Y, U, V;
 			pattern_rgb(x * 8 / w, y * 8 / ht, n, rgb);
 			switch (h->fourcc) {
-			case FRAME_FMT_BGR24:
+			case FR_FRAME_FMT_BGR24:
 				p0[y * s0 + 3 * x + 0] = rgb[2];
 				p0[y * s0 + 3 * x + 1] = rgb[1];
 				p0[y * s0 + 3 * x + 2] = rgb[0];
 				break;
-			case FRAME_FMT_RGB24:
+			case FR_FRAME_FMT_RGB24:
 				memcpy(p0 + y * s0 + 3 * x, rgb, 3);
 				break;
 			default:
 				rgb_to_yuv(rgb, &Y, &U, &V);
 				p0[y * s0 + x] = Y;
-				if (h->fourcc == FRAME_FMT_GRAY8 || (x & 1) || (y & 1))
+				if (h->fourcc == FR_FRAME_FMT_GRAY8 || (x & 1) || (y & 1))
 					break;
-				if (h->fourcc == FRAME_FMT_I420) {
+				if (h->fourcc == FR_FRAME_FMT_I420) {
 					rec[h->plane[1].offset + (y / 2) * h->plane[1].stride + x / 2] = U;
 					rec[h->plane[2].offset + (y / 2) * h->plane[2].stride + x / 2] = V;
 				} else { /* NV12 */
@@ -85,11 +85,11 @@ static void fill(const struct frame_header *h, uint8_t *rec, uint64_t n)
 }
 
 /* Append the packed planes (no stride padding) of a frame to F. */
-static int write_raw(FILE *f, const struct frame_header *h, const uint8_t *rec)
+static int write_raw(FILE *f, const struct fr_frame_header *h, const uint8_t *rec)
 {
 	for (uint32_t i = 0; i < h->plane_count; i++) {
-		uint32_t rows = frame_plane_rows(h->fourcc, h->height, i);
-		uint32_t bytes = frame_plane_row_bytes(h->fourcc, h->width, i);
+		uint32_t rows = fr_frame_plane_rows(h->fourcc, h->height, i);
+		uint32_t bytes = fr_frame_plane_row_bytes(h->fourcc, h->width, i);
 		for (uint32_t y = 0; y < rows; y++)
 			if (fwrite(rec + h->plane[i].offset + (size_t)y * h->plane[i].stride, 1, bytes, f) != bytes)
 				return -1;
@@ -97,17 +97,17 @@ static int write_raw(FILE *f, const struct frame_header *h, const uint8_t *rec)
 	return 0;
 }
 
-/* A frame header like frame_header_init()'s, but every plane's stride padded by PAD bytes. */
-static int header_padded(struct frame_header *h, const struct stream *s, unsigned pad, size_t *record_len)
+/* A frame header like fr_frame_header_init()'s, but every plane's stride padded by PAD bytes. */
+static int header_padded(struct fr_frame_header *h, const struct stream *s, unsigned pad, size_t *record_len)
 {
-	int ret = frame_header_init(h, s->fourcc, s->w, s->h);
+	int ret = fr_frame_header_init(h, s->fourcc, s->w, s->h);
 	if (ret < 0)
 		return ret;
-	uint32_t off = FRAME_HEADER_SIZE;
+	uint32_t off = FR_FRAME_HEADER_SIZE;
 	for (uint32_t i = 0; i < h->plane_count; i++) {
 		h->plane[i].offset = off;
-		h->plane[i].stride = frame_plane_row_bytes(s->fourcc, s->w, i) + pad;
-		off += h->plane[i].stride * frame_plane_rows(s->fourcc, s->h, i);
+		h->plane[i].stride = fr_frame_plane_row_bytes(s->fourcc, s->w, i) + pad;
+		off += h->plane[i].stride * fr_frame_plane_rows(s->fourcc, s->h, i);
 	}
 	h->image_size = off - h->plane[0].offset;
 	*record_len = off;
@@ -139,11 +139,11 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *name = NULL, *raw_path = NULL;
-	struct stream s1 = { FRAME_FMT_BGR24, 320, 240 }, s2 = { 0, 0, 0 };
+	struct stream s1 = { FR_FRAME_FMT_BGR24, 320, 240 }, s2 = { 0, 0, 0 };
 	uint64_t frames = 10, switch_at = UINT64_MAX, pad = 0, slots = 4, prerender = 0;
 	uint8_t *cache = NULL;
 	double fps = 0, wait_consumer = 0, linger = 0;
-	ring_t *ring = NULL;
+	fr_ring_t *ring = NULL;
 	FILE *raw = NULL;
 	int c, ret, status = 1;
 
@@ -151,13 +151,13 @@ int main(int argc, char **argv)
 		switch (c) {
 		case 'r': name = optarg; break;
 		case 'p':
-			if (!(s1.fourcc = frame_format_from_name(optarg))) {
+			if (!(s1.fourcc = fr_frame_format_from_name(optarg))) {
 				fprintf(stderr, PROG ": unknown format '%s'\n", optarg);
 				return 1;
 			}
 			break;
 		case 'q':
-			if (!(s2.fourcc = frame_format_from_name(optarg))) {
+			if (!(s2.fourcc = fr_frame_format_from_name(optarg))) {
 				fprintf(stderr, PROG ": unknown format '%s'\n", optarg);
 				return 1;
 			}
@@ -218,19 +218,19 @@ int main(int argc, char **argv)
 
 	/* Capacity: SLOTS of the larger record (plus alignment), as a power of two; a record may
 	 * take at most half the ring, hence at least twice the record. */
-	struct frame_header tmp;
+	struct fr_frame_header tmp;
 	size_t len1, len2;
 	if (header_padded(&tmp, &s1, (unsigned)pad, &len1) < 0 || header_padded(&tmp, &s2, (unsigned)pad, &len2) < 0) {
 		fprintf(stderr, PROG ": bad format/size\n");
 		return 1;
 	}
-	uint64_t need = ((len1 > len2 ? len1 : len2) + FRAME_ALIGN + 64) * slots, cap = RING_MIN_CAPACITY;
+	uint64_t need = ((len1 > len2 ? len1 : len2) + FR_FRAME_ALIGN + 64) * slots, cap = FR_RING_MIN_CAPACITY;
 	while (cap < need)
 		cap <<= 1;
-	struct ring_create_opts ro = { .capacity = cap, .mode = 0600, .on_full = RING_FULL_BLOCK };
-	ret = ring_create(&ring, name, &ro);
+	struct fr_ring_create_opts ro = { .capacity = cap, .mode = 0600, .on_full = FR_RING_FULL_BLOCK };
+	ret = fr_ring_create(&ring, name, &ro);
 	if (ret < 0) {
-		fprintf(stderr, PROG ": ring_create('%s') failed: %s\n", name, ring_strerror(ret));
+		fprintf(stderr, PROG ": fr_ring_create('%s') failed: %s\n", name, fr_ring_strerror(ret));
 		return 1;
 	}
 	if (raw_path && !(raw = fopen(raw_path, "wb"))) {
@@ -242,9 +242,9 @@ int main(int argc, char **argv)
 	 * written and unlinked before the viewer has even opened the ring. */
 	if (wait_consumer > 0) {
 		uint64_t deadline = app_now_ns() + (uint64_t)(wait_consumer * 1e9);
-		struct ring_stats st;
+		struct fr_ring_stats st;
 		for (;;) {
-			ring_get_stats(ring, &st);
+			fr_ring_get_stats(ring, &st);
 			if (st.consumer_alive || app_stop_requested)
 				break;
 			if (app_now_ns() > deadline) {
@@ -258,7 +258,7 @@ int main(int argc, char **argv)
 	uint64_t t0 = app_now_ns();
 	for (uint64_t n = 0; frames == 0 || n < frames; n++) {
 		const struct stream *s = n >= switch_at ? &s2 : &s1;
-		struct frame_header h;
+		struct fr_frame_header h;
 		size_t len;
 		void *data;
 
@@ -274,11 +274,11 @@ int main(int argc, char **argv)
 		}
 		header_padded(&h, s, (unsigned)pad, &len);
 		do
-			ret = ring_reserve(ring, len, FRAME_ALIGN, &data, 100 * 1000000LL);
+			ret = fr_ring_reserve(ring, len, FR_FRAME_ALIGN, &data, 100 * 1000000LL);
 		while ((ret == -ETIMEDOUT || ret == -EAGAIN) && !app_stop_requested);
 		if (ret < 0) {
 			if (!app_stop_requested)
-				fprintf(stderr, PROG ": ring_reserve failed: %s\n", ring_strerror(ret));
+				fprintf(stderr, PROG ": fr_ring_reserve failed: %s\n", fr_ring_strerror(ret));
 			goto end;
 		}
 		h.seq = n;
@@ -286,7 +286,7 @@ int main(int argc, char **argv)
 		h.time_base_num = 1;
 		h.time_base_den = fps > 0 ? (int32_t)fps : 25;
 		if (n == switch_at)
-			h.flags |= FRAME_FLAG_DISCONTINUITY;
+			h.flags |= FR_FRAME_FLAG_DISCONTINUITY;
 		if (prerender) {
 			/* Benchmarks: frame n is a copy of prerendered frame n % K (one memcpy), so the
 			 * producer costs little next to the viewer it feeds. */
@@ -294,7 +294,7 @@ int main(int argc, char **argv)
 				cache = malloc(len * prerender);
 				if (!cache) {
 					fprintf(stderr, PROG ": out of memory\n");
-					ring_abort(ring);
+					fr_ring_abort(ring);
 					goto end;
 				}
 				for (uint64_t k = 0; k < prerender; k++) {
@@ -302,8 +302,8 @@ int main(int argc, char **argv)
 					fill(&h, cache + k * len, k);
 				}
 			}
-			memcpy((uint8_t *)data + FRAME_HEADER_SIZE, cache + (n % prerender) * len + FRAME_HEADER_SIZE,
-			       len - FRAME_HEADER_SIZE);
+			memcpy((uint8_t *)data + FR_FRAME_HEADER_SIZE, cache + (n % prerender) * len + FR_FRAME_HEADER_SIZE,
+			       len - FR_FRAME_HEADER_SIZE);
 			memcpy(data, &h, sizeof(h));
 		} else {
 			memcpy(data, &h, sizeof(h));
@@ -311,22 +311,22 @@ int main(int argc, char **argv)
 		}
 		if (raw && write_raw(raw, &h, data) < 0) {
 			fprintf(stderr, PROG ": cannot write '%s': %s\n", raw_path, strerror(errno));
-			ring_abort(ring);
+			fr_ring_abort(ring);
 			goto end;
 		}
 		/* capture_ns last: the latency the viewer measures starts when the frame is ready. */
-		((struct frame_header *)data)->capture_ns = frame_now_ns();
-		ret = ring_commit(ring, len);
+		((struct fr_frame_header *)data)->capture_ns = fr_frame_now_ns();
+		ret = fr_ring_commit(ring, len);
 		if (ret < 0) {
-			fprintf(stderr, PROG ": ring_commit failed: %s\n", ring_strerror(ret));
+			fprintf(stderr, PROG ": fr_ring_commit failed: %s\n", fr_ring_strerror(ret));
 			goto end;
 		}
 	}
 	if (linger > 0) {
 		/* End of stream is marked, the name stays: a consumer that comes back meets this ring. */
-		ret = ring_mark_eos(ring);
+		ret = fr_ring_mark_eos(ring);
 		if (ret < 0) {
-			fprintf(stderr, PROG ": ring_mark_eos failed: %s\n", ring_strerror(ret));
+			fprintf(stderr, PROG ": fr_ring_mark_eos failed: %s\n", fr_ring_strerror(ret));
 			goto end;
 		}
 		struct timespec ts = { (time_t)linger, (long)((linger - (double)(time_t)linger) * 1e9) };
@@ -339,7 +339,7 @@ end:
 		fprintf(stderr, PROG ": cannot write '%s': %s\n", raw_path, strerror(errno));
 		status = 1;
 	}
-	ring_close(&ring); /* marks end of stream and unlinks the name */
+	fr_ring_close(&ring); /* marks end of stream and unlinks the name */
 	free(cache);
 	return status;
 }

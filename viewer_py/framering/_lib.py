@@ -1,7 +1,7 @@
 """_lib - find libframering-ring.so and declare its C API for ctypes.
 
 The library is loaded with ctypes.CDLL (never PyDLL): every foreign call
-releases the GIL, so a consumer blocked in a futex wait inside ring_peek()
+releases the GIL, so a consumer blocked in a futex wait inside fr_ring_peek()
 does not stop the other Python threads.
 
 Search order (the first that loads wins):
@@ -31,7 +31,7 @@ c_int64_p = ctypes.POINTER(ctypes.c_int64)
 
 
 class RingStatsStruct(ctypes.Structure):
-    """struct ring_stats from ring.h (field order and C types must match)."""
+    """struct fr_ring_stats from ring.h (field order and C types must match)."""
 
     _fields_ = [
         ("capacity", ctypes.c_uint64),
@@ -62,7 +62,7 @@ class RingStatsStruct(ctypes.Structure):
 
 
 class RingCreateOpts(ctypes.Structure):
-    """struct ring_create_opts from ring.h."""
+    """struct fr_ring_create_opts from ring.h."""
 
     _fields_ = [
         ("capacity", ctypes.c_uint64),
@@ -73,7 +73,7 @@ class RingCreateOpts(ctypes.Structure):
 
 
 class RingAttachOpts(ctypes.Structure):
-    """struct ring_attach_opts from ring.h."""
+    """struct fr_ring_attach_opts from ring.h."""
 
     _fields_ = [
         ("mode", ctypes.c_int),  # enum ring_consumer_mode
@@ -82,7 +82,7 @@ class RingAttachOpts(ctypes.Structure):
 
 
 class ConsumerInfoStruct(ctypes.Structure):
-    """struct ring_consumer_info from ring.h."""
+    """struct fr_ring_consumer_info from ring.h."""
 
     _fields_ = [
         ("slot", ctypes.c_uint),
@@ -98,13 +98,13 @@ class ConsumerInfoStruct(ctypes.Structure):
 
 
 class FramePlane(ctypes.Structure):
-    """struct frame_plane from frame.h."""
+    """struct fr_frame_plane from frame.h."""
 
     _fields_ = [("offset", ctypes.c_uint32), ("stride", ctypes.c_uint32)]
 
 
 class FrameHeader(ctypes.Structure):
-    """struct frame_header from frame.h: 128 bytes, little-endian."""
+    """struct fr_frame_header from frame.h: 128 bytes, little-endian."""
 
     _fields_ = [
         ("magic", ctypes.c_uint32),
@@ -132,7 +132,7 @@ class FrameHeader(ctypes.Structure):
     ]
 
 
-assert ctypes.sizeof(FrameHeader) == 128, "struct frame_header must be 128 bytes"
+assert ctypes.sizeof(FrameHeader) == 128, "struct fr_frame_header must be 128 bytes"
 
 # The constants of frame.h and ring.h the binding mirrors: ctypes cannot read
 # a #define, so they are written here once, and tests/python/test_binding.py
@@ -148,7 +148,7 @@ FRAME_FLAG_DISCONTINUITY = 1 << 1
 FRAME_FLAG_EOS = 1 << 2
 PTS_UNKNOWN = -(1 << 63)  # INT64_MIN
 # Colorimetry (frame.h): the header fields in the order of enum frame_color_field,
-# and the codes the binding itself acts on (the names come from frame_color_name()).
+# and the codes the binding itself acts on (the names come from fr_frame_color_name()).
 COLOR_FIELDS = ("color_matrix", "color_range", "color_primaries", "color_transfer", "chroma_location")
 FRAME_MATRIX_RGB = 0
 FRAME_MATRIX_BT709 = 1
@@ -237,51 +237,51 @@ def _declare(lib: ctypes.CDLL) -> None:
     i64 = ctypes.c_int64
     cp = ctypes.c_char_p
     protos = {
-        "ring_create": (ctypes.c_int, [vpp, cp, ctypes.POINTER(RingCreateOpts)]),
-        "ring_replace": (ctypes.c_int, [vp, vpp, ctypes.POINTER(RingCreateOpts)]),
-        "ring_open": (ctypes.c_int, [vpp, cp]),
-        "ring_attach": (ctypes.c_int, [vpp, cp, ctypes.POINTER(RingAttachOpts)]),
-        "ring_consumers": (ctypes.c_int, [vp, ctypes.POINTER(ConsumerInfoStruct), ctypes.c_uint]),
-        "ring_wait_consumers": (ctypes.c_int, [vp, ctypes.c_uint, i64]),
-        "ring_inspect_consumers": (ctypes.c_int, [cp, ctypes.POINTER(ConsumerInfoStruct), ctypes.c_uint]),
-        "ring_open_wait": (ctypes.c_int, [vpp, cp, i64]),
-        "ring_close": (ctypes.c_int, [vpp]),
-        "ring_detach": (ctypes.c_int, [vp]),
-        "ring_interrupt": (ctypes.c_int, [vp]),
-        "ring_reserve": (ctypes.c_int, [vp, sz, sz, vpp, i64]),
-        "ring_commit": (ctypes.c_int, [vp, sz]),
-        "ring_abort": (ctypes.c_int, [vp]),
-        "ring_mark_eos": (ctypes.c_int, [vp]),
-        "ring_mark_eos_error": (ctypes.c_int, [vp, ctypes.c_int, cp]),
-        "ring_end_reason": (ctypes.c_int, [vp, ctypes.c_char_p, sz]),
-        "ring_note_drop": (None, [vp, sz]),
-        "ring_set_full_policy": (None, [vp, ctypes.c_int]),
-        "ring_max_record": (sz, [vp]),
-        "ring_release": (ctypes.c_int, [vp]),
-        "ring_skip_to_latest": (i64, [vp]),
-        "ring_get_stats": (None, [vp, ctypes.POINTER(RingStatsStruct)]),
-        "ring_inspect": (ctypes.c_int, [cp, ctypes.POINTER(RingStatsStruct)]),
-        "ring_unlink_stale": (ctypes.c_int, [cp]),
-        "ring_peer_alive": (ctypes.c_bool, [vp]),
-        "ring_mapping": (None, [vp, vpp, ctypes.POINTER(sz)]),
-        "ring_name": (cp, [vp]),
-        "ring_set_meta": (ctypes.c_int, [vp, vp, sz]),
-        "ring_get_meta": (ctypes.c_int, [vp, vp, sz]),
-        "ring_strerror": (cp, [ctypes.c_int]),
-        "frame_format_from_name": (ctypes.c_uint32, [cp]),
-        "frame_format_name": (cp, [ctypes.c_uint32]),
-        "frame_image_size": (sz, [ctypes.c_uint32, ctypes.c_uint32, ctypes.c_uint32]),
-        "frame_record_size": (sz, [ctypes.c_uint32, ctypes.c_uint32, ctypes.c_uint32]),
-        "frame_header_init": (ctypes.c_int, [ctypes.POINTER(FrameHeader), ctypes.c_uint32, ctypes.c_uint32,
+        "fr_ring_create": (ctypes.c_int, [vpp, cp, ctypes.POINTER(RingCreateOpts)]),
+        "fr_ring_replace": (ctypes.c_int, [vp, vpp, ctypes.POINTER(RingCreateOpts)]),
+        "fr_ring_open": (ctypes.c_int, [vpp, cp]),
+        "fr_ring_attach": (ctypes.c_int, [vpp, cp, ctypes.POINTER(RingAttachOpts)]),
+        "fr_ring_consumers": (ctypes.c_int, [vp, ctypes.POINTER(ConsumerInfoStruct), ctypes.c_uint]),
+        "fr_ring_wait_consumers": (ctypes.c_int, [vp, ctypes.c_uint, i64]),
+        "fr_ring_inspect_consumers": (ctypes.c_int, [cp, ctypes.POINTER(ConsumerInfoStruct), ctypes.c_uint]),
+        "fr_ring_open_wait": (ctypes.c_int, [vpp, cp, i64]),
+        "fr_ring_close": (ctypes.c_int, [vpp]),
+        "fr_ring_detach": (ctypes.c_int, [vp]),
+        "fr_ring_interrupt": (ctypes.c_int, [vp]),
+        "fr_ring_reserve": (ctypes.c_int, [vp, sz, sz, vpp, i64]),
+        "fr_ring_commit": (ctypes.c_int, [vp, sz]),
+        "fr_ring_abort": (ctypes.c_int, [vp]),
+        "fr_ring_mark_eos": (ctypes.c_int, [vp]),
+        "fr_ring_mark_eos_error": (ctypes.c_int, [vp, ctypes.c_int, cp]),
+        "fr_ring_end_reason": (ctypes.c_int, [vp, ctypes.c_char_p, sz]),
+        "fr_ring_note_drop": (None, [vp, sz]),
+        "fr_ring_set_full_policy": (None, [vp, ctypes.c_int]),
+        "fr_ring_max_record": (sz, [vp]),
+        "fr_ring_release": (ctypes.c_int, [vp]),
+        "fr_ring_skip_to_latest": (i64, [vp]),
+        "fr_ring_get_stats": (None, [vp, ctypes.POINTER(RingStatsStruct)]),
+        "fr_ring_inspect": (ctypes.c_int, [cp, ctypes.POINTER(RingStatsStruct)]),
+        "fr_ring_unlink_stale": (ctypes.c_int, [cp]),
+        "fr_ring_peer_alive": (ctypes.c_bool, [vp]),
+        "fr_ring_mapping": (None, [vp, vpp, ctypes.POINTER(sz)]),
+        "fr_ring_name": (cp, [vp]),
+        "fr_ring_set_meta": (ctypes.c_int, [vp, vp, sz]),
+        "fr_ring_get_meta": (ctypes.c_int, [vp, vp, sz]),
+        "fr_ring_strerror": (cp, [ctypes.c_int]),
+        "fr_frame_format_from_name": (ctypes.c_uint32, [cp]),
+        "fr_frame_format_name": (cp, [ctypes.c_uint32]),
+        "fr_frame_image_size": (sz, [ctypes.c_uint32, ctypes.c_uint32, ctypes.c_uint32]),
+        "fr_frame_record_size": (sz, [ctypes.c_uint32, ctypes.c_uint32, ctypes.c_uint32]),
+        "fr_frame_header_init": (ctypes.c_int, [ctypes.POINTER(FrameHeader), ctypes.c_uint32, ctypes.c_uint32,
                                              ctypes.c_uint32]),
-        "frame_plane_rows": (ctypes.c_uint32, [ctypes.c_uint32, ctypes.c_uint32, ctypes.c_uint32]),
-        "frame_plane_row_bytes": (ctypes.c_uint32, [ctypes.c_uint32, ctypes.c_uint32, ctypes.c_uint32]),
-        "frame_now_ns": (ctypes.c_uint64, []),
-        "frame_color_name": (cp, [ctypes.c_int, ctypes.c_uint]),
-        "frame_reserve": (ctypes.c_int, [vp, ctypes.c_uint32, ctypes.c_uint32, ctypes.c_uint32,
+        "fr_frame_plane_rows": (ctypes.c_uint32, [ctypes.c_uint32, ctypes.c_uint32, ctypes.c_uint32]),
+        "fr_frame_plane_row_bytes": (ctypes.c_uint32, [ctypes.c_uint32, ctypes.c_uint32, ctypes.c_uint32]),
+        "fr_frame_now_ns": (ctypes.c_uint64, []),
+        "fr_frame_color_name": (cp, [ctypes.c_int, ctypes.c_uint]),
+        "fr_frame_reserve": (ctypes.c_int, [vp, ctypes.c_uint32, ctypes.c_uint32, ctypes.c_uint32,
                                          ctypes.POINTER(ctypes.POINTER(FrameHeader)), i64]),
-        "frame_commit": (ctypes.c_int, [vp, ctypes.POINTER(FrameHeader)]),
-        "frame_peek": (ctypes.c_int, [vp, ctypes.POINTER(FrameHeader), vpp, ctypes.c_int,
+        "fr_frame_commit": (ctypes.c_int, [vp, ctypes.POINTER(FrameHeader)]),
+        "fr_frame_peek": (ctypes.c_int, [vp, ctypes.POINTER(FrameHeader), vpp, ctypes.c_int,
                                       ctypes.POINTER(ctypes.c_uint64), i64]),
     }
     missing = []

@@ -1,7 +1,7 @@
 """color - what a frame's colorimetry says, and turning I420/NV12 samples into BGR the way it says.
 
 The header codes are ITU-T H.273's (libring/include/frame.h); their names come
-from the C library (frame_color_name), so Python and the C tools print the same
+from the C library (fr_frame_color_name), so Python and the C tools print the same
 words. The conversion follows the header: the matrix's Kr/Kb, limited or full
 range, each chroma sample repeated over its 2 x 2 pixels (as swscale does at
 the same size, so the result is within 3 levels of ffmpeg's). An unspecified matrix is
@@ -31,12 +31,12 @@ _BT601 = (0.299, 0.114)
 def color_name(field: int, code: int) -> str:
     """The C library's name of CODE for colorimetry field FIELD (an index into
     _lib.COLOR_FIELDS), or the number as text when it has none."""
-    name = _lib.lib().frame_color_name(field, code)
+    name = _lib.lib().fr_frame_color_name(field, code)
     return name.decode() if name else str(code)
 
 
 def color_code(field: int, name: str) -> int:
-    """The code frame_color_name() calls NAME (a number in text is taken as is)."""
+    """The code fr_frame_color_name() calls NAME (a number in text is taken as is)."""
     if name.isdigit():
         return int(name)
     for code in range(256):

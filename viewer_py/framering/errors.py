@@ -2,7 +2,7 @@
 
 Every exception carries the negative errno value the C library returned
 (``err.code``, e.g. ``-errno.ENOENT``) and the library's own message
-(ring_strerror) in its text: ``str(err) == err.message``.
+(fr_ring_strerror) in its text: ``str(err) == err.message``.
 
 Every error the package itself raises is a FrameringError; where a builtin
 already says what happened, the class is that builtin too, so code that
@@ -21,7 +21,7 @@ class FrameringError(Exception):
 
     Attributes:
         code: the negative errno value returned by the C call (0 if none).
-        message: the human-readable text (includes ring_strerror()).
+        message: the human-readable text (includes fr_ring_strerror()).
     """
 
     def __init__(self, code: int, message: str) -> None:
@@ -96,7 +96,7 @@ class EndOfStream(FrameringError):
 
 
 class ProducerFailed(FrameringError):
-    """The producer ended the stream on an error (-EREMOTEIO, ring_mark_eos_error),
+    """The producer ended the stream on an error (-EREMOTEIO, fr_ring_mark_eos_error),
     after every frame before it was consumed: the stream is not complete.
     Iterating a Consumer raises it (a clean end just stops the iteration).
 

@@ -5,11 +5,11 @@ record inside the shared-memory ring (no byte is copied); ``out.array`` of a
 reserved frame is where the producer writes the pixels in place.
 
 Lifetime rule (why a view can never crash the interpreter): the C handle
-(``ring_t*``) and its mapping belong to a small owner object. Every numpy view
+(``fr_ring_t*``) and its mapping belong to a small owner object. Every numpy view
 keeps that owner alive through its ``.base`` chain, and so does every call
-that is inside the C library; the owner calls ``ring_close()`` (which
+that is inside the C library; the owner calls ``fr_ring_close()`` (which
 unmaps) only when the last reference is gone. ``close()`` detaches at once
-(``ring_detach()``: the current frame is released, the consumer slot is
+(``fr_ring_detach()``: the current frame is released, the consumer slot is
 free for the next consumer, a producer's name is removed), but the unmap
 waits until no view and no call needs the memory. At interpreter exit
 nothing is unmapped at all: rings still open are detached (end of stream
@@ -24,7 +24,7 @@ Threads (the rules, tested in tests/python/test_threads.py):
   ``mapping`` and ``meta`` do not wait for that lock.
 * ``close()`` may be called from any thread at any time (also while another
   thread waits in ``next_frame()``/``latest()``/``reserve_frame()``): it
-  wakes that call at once (``ring_interrupt()``), which then raises
+  wakes that call at once (``fr_ring_interrupt()``), which then raises
   RingClosed; nothing is freed while a call is inside the C library.
 * Only one frame is held per Consumer: asking for the next one (from any
   thread) releases the current one. Views of a released frame stay safe to
@@ -104,7 +104,7 @@ def _slice_ns(deadline: Optional[float]) -> int:
 
 def _raise(code: int, what: str) -> None:
     """Raise the exception for negative errno CODE, with the library's message."""
-    msg = _lib.lib().ring_strerror(code)
+    msg = _lib.lib().fr_ring_strerror(code)
     text = msg.decode() if msg else f"error {code}"
     raise error_class(code)(code, f"{what}: {text}")
 
@@ -131,13 +131,13 @@ def _wait_sliced(call, deadline: Optional[float], handle: Optional["_Handle"] = 
 
 def format_code(fmt: Union[str, int]) -> int:
     """The FRAME_FMT_* fourcc for a name ('bgr24', 'rgb24', 'gray'/'gray8',
-    'i420'/'yuv420p', 'nv12', case-insensitive: frame_format_from_name()) or a
+    'i420'/'yuv420p', 'nv12', case-insensitive: fr_frame_format_from_name()) or a
     fourcc int. InvalidArgument (a ValueError) for a format the library does not know."""
     if isinstance(fmt, int):
-        if not 0 <= fmt <= 0xFFFFFFFF or not _lib.lib().frame_format_name(fmt):
+        if not 0 <= fmt <= 0xFFFFFFFF or not _lib.lib().fr_frame_format_name(fmt):
             raise InvalidArgument(-errno.EINVAL, f"unknown frame format code {fmt:#x}")
         return fmt
-    code = 0 if "\0" in fmt else _lib.lib().frame_format_from_name(fmt.encode())
+    code = 0 if "\0" in fmt else _lib.lib().fr_frame_format_from_name(fmt.encode())
     if not code:
         known = ", ".join(format_name(c) for c in _lib.FORMATS)
         raise InvalidArgument(-errno.EINVAL, f"unknown frame format {fmt!r}: use one of {known}")
@@ -145,21 +145,21 @@ def format_code(fmt: Union[str, int]) -> int:
 
 
 def format_name(code: int) -> str:
-    """'bgr24', 'rgb24', 'gray8', 'i420' or 'nv12' for a fourcc (frame_format_name();
+    """'bgr24', 'rgb24', 'gray8', 'i420' or 'nv12' for a fourcc (fr_frame_format_name();
     hex text if unknown)."""
-    name = _lib.lib().frame_format_name(code) if 0 <= code <= 0xFFFFFFFF else None
+    name = _lib.lib().fr_frame_format_name(code) if 0 <= code <= 0xFFFFFFFF else None
     return name.decode() if name else f"{code:#010x}"
 
 
 @functools.lru_cache(maxsize=256)
 def _plane_geometry(fourcc: int, width: int, height: int) -> Tuple[Tuple[int, int], ...]:
-    """(rows, row_bytes) of each plane: the library's frame_plane_rows() and
-    frame_plane_row_bytes(), cached per format and size. Empty for an unknown
+    """(rows, row_bytes) of each plane: the library's fr_frame_plane_rows() and
+    fr_frame_plane_row_bytes(), cached per format and size. Empty for an unknown
     format or a size the library refuses (zero, above FRAME_MAX_DIM)."""
     lib = _lib.lib()
     planes = []
     for p in range(_lib.FRAME_MAX_PLANES):
-        rows, row_bytes = lib.frame_plane_rows(fourcc, height, p), lib.frame_plane_row_bytes(fourcc, width, p)
+        rows, row_bytes = lib.fr_frame_plane_rows(fourcc, height, p), lib.fr_frame_plane_row_bytes(fourcc, width, p)
         if not rows or not row_bytes:
             break
         planes.append((rows, row_bytes))
@@ -213,15 +213,15 @@ def _view_array(buf: np.ndarray, off: int, hdr: FrameHeader) -> np.ndarray:
 
 
 class _Handle:
-    """Owns one ring_t* and exposes its whole mapping to numpy (__array_interface__).
+    """Owns one fr_ring_t* and exposes its whole mapping to numpy (__array_interface__).
 
     Views of frames are slices of ``np.asarray(handle)``, so each keeps this
     object alive, and so does every call into C (it holds the handle in a
-    local while it runs); ring_close() (and with it munmap) runs from a weakref
+    local while it runs); fr_ring_close() (and with it munmap) runs from a weakref
     finalizer only once the last of them is gone, and never at interpreter
     exit (see _detach_all_at_exit).
 
-    ``calls`` serializes the calls that use the ring_t (ring_t is one
+    ``calls`` serializes the calls that use the fr_ring_t (fr_ring_t is one
     thread's at a time); ``state`` guards detaching against the getters,
     which do not wait for a blocked call. ``closing`` is set before a
     waiting call is interrupted, so that it knows to raise RingClosed.
@@ -233,7 +233,7 @@ class _Handle:
         self.ptr = ptr
         base = ctypes.c_void_p()
         size = ctypes.c_size_t()
-        lib.ring_mapping(ptr, ctypes.byref(base), ctypes.byref(size))
+        lib.fr_ring_mapping(ptr, ctypes.byref(base), ctypes.byref(size))
         self.base: int = base.value or 0
         self.size: int = size.value
         self.__array_interface__ = {
@@ -251,18 +251,18 @@ class _Handle:
         _LIVE_HANDLES.add(self)
 
     def interrupt(self) -> None:
-        """Wake the call waiting in C on this ring, from any thread (ring_interrupt)."""
+        """Wake the call waiting in C on this ring, from any thread (fr_ring_interrupt)."""
         self.closing = True
         if not self.detached:
-            self.lib.ring_interrupt(self.ptr)
+            self.lib.fr_ring_interrupt(self.ptr)
 
     def detach(self) -> int:
-        """ring_detach() once; the caller holds ``calls``. Returns its result."""
+        """fr_ring_detach() once; the caller holds ``calls``. Returns its result."""
         with self.state:
             if self.detached:
                 return 0
             self.detached = True
-            return self.lib.ring_detach(self.ptr)
+            return self.lib.fr_ring_detach(self.ptr)
 
 
 #: Every handle not yet collected, for the exit hook.
@@ -271,7 +271,7 @@ _LIVE_HANDLES: "weakref.WeakSet[_Handle]" = weakref.WeakSet()
 
 def _close_ring(lib: ctypes.CDLL, ptr: ctypes.c_void_p) -> None:
     if ptr.value:
-        lib.ring_close(ctypes.byref(ptr))
+        lib.fr_ring_close(ctypes.byref(ptr))
 
 
 @atexit.register
@@ -295,7 +295,7 @@ def _to_ns(timeout: Seconds) -> int:
 
 @dataclass(frozen=True)
 class RingStats:
-    """Counters and liveness of a ring (struct ring_stats)."""
+    """Counters and liveness of a ring (struct fr_ring_stats)."""
 
     capacity: int
     used: int
@@ -331,7 +331,7 @@ class RingStats:
 
 @dataclass(frozen=True)
 class ConsumerInfo:
-    """One attached consumer of a ring (struct ring_consumer_info)."""
+    """One attached consumer of a ring (struct fr_ring_consumer_info)."""
 
     slot: int
     pid: int
@@ -351,7 +351,7 @@ class ConsumerInfo:
 
 
 def _consumer_infos(fill) -> List[ConsumerInfo]:
-    """Call FILL(array, max) (ring_consumers / ring_inspect_consumers) and wrap what it gave."""
+    """Call FILL(array, max) (fr_ring_consumers / fr_ring_inspect_consumers) and wrap what it gave."""
     arr = (_lib.ConsumerInfoStruct * _lib.RING_MAX_CONSUMERS)()
     n = fill(arr, _lib.RING_MAX_CONSUMERS)
     if n < 0:
@@ -360,17 +360,17 @@ def _consumer_infos(fill) -> List[ConsumerInfo]:
 
 
 def inspect_consumers(name: str) -> List[ConsumerInfo]:
-    """The consumers attached to ring NAME, without attaching (ring_inspect_consumers)."""
-    out = _consumer_infos(lambda arr, n: _lib.lib().ring_inspect_consumers(name.encode(), arr, n))
+    """The consumers attached to ring NAME, without attaching (fr_ring_inspect_consumers)."""
+    out = _consumer_infos(lambda arr, n: _lib.lib().fr_ring_inspect_consumers(name.encode(), arr, n))
     if isinstance(out, int):
         _raise(out, f"inspect consumers of ring '{name}'")
     return out
 
 
 def inspect(name: str) -> RingStats:
-    """Counters of ring NAME without attaching to it (ring_inspect)."""
+    """Counters of ring NAME without attaching to it (fr_ring_inspect)."""
     st = _lib.RingStatsStruct()
-    rc = _lib.lib().ring_inspect(name.encode(), ctypes.byref(st))
+    rc = _lib.lib().fr_ring_inspect(name.encode(), ctypes.byref(st))
     if rc < 0:
         _raise(rc, f"inspect ring '{name}'")
     return RingStats._from_struct(st)
@@ -378,7 +378,7 @@ def inspect(name: str) -> RingStats:
 
 def unlink_stale(name: str) -> None:
     """Remove ring NAME if its producer is dead (RingBusy if alive, RingNotFound if none)."""
-    rc = _lib.lib().ring_unlink_stale(name.encode())
+    rc = _lib.lib().fr_ring_unlink_stale(name.encode())
     if rc < 0:
         _raise(rc, f"unlink ring '{name}'")
 
@@ -662,7 +662,7 @@ class OutFrame(_HeaderFields):
     __slots__ = ("_hdr", "_hdrp", "_buf", "_off", "_producer", "_done")
 
     def __init__(self, hdrp, buf: np.ndarray, off: int, producer: "Producer") -> None:
-        self._hdrp = hdrp  # POINTER(FrameHeader) for frame_commit
+        self._hdrp = hdrp  # POINTER(FrameHeader) for fr_frame_commit
         self._hdr = hdrp.contents
         self._buf = buf
         self._off = off
@@ -808,13 +808,13 @@ def _open_consumer(name: str, timeout: Seconds, mode: str) -> ctypes.c_void_p:
     ptr = ctypes.c_void_p()
     bname = name.encode()
     if timeout is not None and timeout <= 0:
-        rc = lib.ring_attach(ctypes.byref(ptr), bname, ctypes.byref(_lib.RingAttachOpts(_MODES[mode], 0)))
+        rc = lib.fr_ring_attach(ctypes.byref(ptr), bname, ctypes.byref(_lib.RingAttachOpts(_MODES[mode], 0)))
         if rc < 0:
             _raise(rc, f"open ring '{name}'")
         return ptr
     deadline = None if timeout is None else time.monotonic() + timeout
-    # ring_attach waits when wait_ns != 0: one slice at a time (a slice of 0 would not wait).
-    rc = _wait_sliced(lambda ns: lib.ring_attach(ctypes.byref(ptr), bname,
+    # fr_ring_attach waits when wait_ns != 0: one slice at a time (a slice of 0 would not wait).
+    rc = _wait_sliced(lambda ns: lib.fr_ring_attach(ctypes.byref(ptr), bname,
                                                  ctypes.byref(_lib.RingAttachOpts(_MODES[mode], max(ns, 1)))),
                       deadline)
     if rc == 0:
@@ -825,7 +825,7 @@ def _open_consumer(name: str, timeout: Seconds, mode: str) -> ctypes.c_void_p:
 
 
 class _RingSide:
-    """What Consumer and Producer share: the ring_t* (in a _Handle), its mapping as a
+    """What Consumer and Producer share: the fr_ring_t* (in a _Handle), its mapping as a
     numpy array, and the close/context-manager lifecycle. Subclasses clean up their
     side in _before_detach()."""
 
@@ -895,31 +895,31 @@ class _RingSide:
 
     @property
     def stats(self) -> "RingStats":
-        """Counters and liveness of the ring (ring_get_stats)."""
+        """Counters and liveness of the ring (fr_ring_get_stats)."""
         st = _lib.RingStatsStruct()
-        self._getter(self._lib.ring_get_stats, ctypes.byref(st))
+        self._getter(self._lib.fr_ring_get_stats, ctypes.byref(st))
         return RingStats._from_struct(st)
 
     @property
     def peer_alive(self) -> bool:
         """Whether the other side is attached (holds its lock)."""
-        return bool(self._getter(self._lib.ring_peer_alive))
+        return bool(self._getter(self._lib.fr_ring_peer_alive))
 
     def consumers(self) -> List["ConsumerInfo"]:
         """The consumers attached to the ring now: slot, pid, alive, mode, frames read and
-        skipped, lag (ring_consumers)."""
+        skipped, lag (fr_ring_consumers)."""
         handle = self._calls()
         with handle.state:
             if handle.detached:
                 raise RingClosed(0, f"{self._side} of ring '{self.name}' is closed")
-            out = _consumer_infos(lambda arr, n: self._lib.ring_consumers(handle.ptr, arr, n))
+            out = _consumer_infos(lambda arr, n: self._lib.fr_ring_consumers(handle.ptr, arr, n))
         if isinstance(out, int):
             _raise(out, f"consumers of ring '{self.name}'")
         return out
 
     @property
     def mapping(self) -> Tuple[int, int]:
-        """(address, size) of the whole shared mapping (ring_mapping)."""
+        """(address, size) of the whole shared mapping (fr_ring_mapping)."""
         handle = self._calls()
         return handle.base, handle.size
 
@@ -937,7 +937,7 @@ class Consumer(_RingSide):
     Args:
         name: ring name (as given to framering-capture -r).
         timeout: seconds to wait for a ring of that name with a live producer
-            (ring_attach); None waits forever, 0 does not wait (and attaches
+            (fr_ring_attach); None waits forever, 0 does not wait (and attaches
             even to a dead producer's ring, to read what it left).
             RingNotFound if none came.
         mode: "every" (lossless: every frame in order; the producer waits
@@ -982,7 +982,7 @@ class Consumer(_RingSide):
     def _before_detach(self, handle: _Handle) -> None:
         frame, self._current = self._current, None
         if frame is not None:
-            frame._drop()  # ring_detach() releases the record itself
+            frame._drop()  # fr_ring_detach() releases the record itself
 
     def __enter__(self) -> "Consumer":
         return self
@@ -1011,10 +1011,10 @@ class Consumer(_RingSide):
 
     def _peek_once(self, handle: _Handle, latest: bool, timeout: Seconds,
                    deadline: Optional[float]) -> Optional[Frame]:
-        """One frame_peek (waiting up to DEADLINE); None if the ring was replaced."""
+        """One fr_frame_peek (waiting up to DEADLINE); None if the ring was replaced."""
         hdr = FrameHeader()
         rec, skipped = ctypes.c_void_p(), ctypes.c_uint64()
-        peek = self._lib.frame_peek
+        peek = self._lib.fr_frame_peek
         with handle.calls:
             self._release_current(handle)
             rc = _wait_sliced(
@@ -1030,7 +1030,7 @@ class Consumer(_RingSide):
             if rc == -errno.EREMOTEIO:
                 self._raise_producer_failed(handle, rc)
             if rc < 0:
-                # frame_peek released (skipped) a record that was no frame; any other error
+                # fr_frame_peek released (skipped) a record that was no frame; any other error
                 # left nothing peeked. The next call goes on either way.
                 _raise(rc, f"read ring '{self.name}'")
             frame = Frame(hdr, self._map, rec.value - handle.base, self, skipped.value)
@@ -1040,7 +1040,7 @@ class Consumer(_RingSide):
     def _raise_producer_failed(self, handle: _Handle, rc: int) -> None:
         """Raise ProducerFailed with the producer's reason (handle.calls held)."""
         buf = ctypes.create_string_buffer(_lib.RING_EOS_MESSAGE_MAX)
-        error = self._lib.ring_end_reason(handle.ptr, buf, len(buf))
+        error = self._lib.fr_ring_end_reason(handle.ptr, buf, len(buf))
         reason = buf.value.decode("utf-8", "backslashreplace")
         # The producer's message says what failed; its errno only when there is none.
         why = reason or (os.strerror(-error) if error < 0 else "no reason given")
@@ -1085,7 +1085,7 @@ class Consumer(_RingSide):
         frame, self._current = self._current, None
         if frame is not None:
             frame._drop()
-            rc = self._lib.ring_release(handle.ptr)
+            rc = self._lib.fr_ring_release(handle.ptr)
             if rc < 0:
                 _raise(rc, f"release on ring '{self.name}'")
 
@@ -1102,7 +1102,7 @@ class Consumer(_RingSide):
         handle = self._calls()
         with handle.calls:
             self._release_current(handle)
-            n = self._lib.ring_skip_to_latest(handle.ptr)
+            n = self._lib.fr_ring_skip_to_latest(handle.ptr)
         if n < 0:
             _raise(int(n), f"skip on ring '{self.name}'")
         return int(n)
@@ -1110,9 +1110,9 @@ class Consumer(_RingSide):
     # -- state
     @property
     def meta(self) -> bytes:
-        """The producer's 64-byte stream description area (ring_get_meta)."""
+        """The producer's 64-byte stream description area (fr_ring_get_meta)."""
         buf = ctypes.create_string_buffer(_lib.RING_META_SIZE)
-        rc = self._getter(self._lib.ring_get_meta, buf, _lib.RING_META_SIZE)
+        rc = self._getter(self._lib.fr_ring_get_meta, buf, _lib.RING_META_SIZE)
         if rc < 0:
             _raise(rc, f"meta of ring '{self.name}'")
         return buf.raw
@@ -1138,8 +1138,8 @@ def capacity_for(slots: int, width: int, height: int, fmt: Union[str, int] = "bg
     """A ring capacity (power of two) that holds at least SLOTS frames of this size.
 
     Each record takes its 64-byte aligned size plus up to 64 bytes of ring
-    framing; a record may not exceed half the capacity (ring_max_record)."""
-    rec = _lib.lib().frame_record_size(format_code(fmt), width, height)
+    framing; a record may not exceed half the capacity (fr_ring_max_record)."""
+    rec = _lib.lib().fr_frame_record_size(format_code(fmt), width, height)
     if rec == 0:
         raise InvalidArgument(-errno.EINVAL, f"bad frame size {width}x{height} for {fmt}")
     per = (rec + 63) // 64 * 64 + 64
@@ -1187,7 +1187,7 @@ class Producer(_RingSide):
         self._opts = _lib.RingCreateOpts(_capacity(capacity, slots, width, height, format), mode,
                                          _policy(on_full), max_consumers)
         ptr = ctypes.c_void_p()
-        rc = self._lib.ring_create(ctypes.byref(ptr), name.encode(), ctypes.byref(self._opts))
+        rc = self._lib.fr_ring_create(ctypes.byref(ptr), name.encode(), ctypes.byref(self._opts))
         if rc < 0:
             _raise(rc, f"create ring '{name}'")
         self._attach(ptr, writable=True)
@@ -1208,17 +1208,17 @@ class Producer(_RingSide):
             if self._pending is not None:
                 raise FrameringError(-errno.EALREADY, f"ring '{self.name}': commit or abort the reserved frame first")
             ptr = ctypes.c_void_p()
-            rc = self._lib.ring_replace(handle.ptr, ctypes.byref(ptr), ctypes.byref(opts))
+            rc = self._lib.fr_ring_replace(handle.ptr, ctypes.byref(ptr), ctypes.byref(opts))
             if rc < 0:
                 _raise(rc, f"replace ring '{self.name}'")
-            handle.detach()  # ring_replace detached it already: this only says so
+            handle.detach()  # fr_ring_replace detached it already: this only says so
             self._opts = opts
             self._attach(ptr, writable=True)  # the old mapping is freed with its last view
 
     def _before_detach(self, handle: _Handle) -> None:
         out, self._pending = self._pending, None
         if out is not None:
-            out._drop()  # ring_detach() aborts the reservation and marks end of stream
+            out._drop()  # fr_ring_detach() aborts the reservation and marks end of stream
 
     def __enter__(self) -> "Producer":
         return self
@@ -1236,7 +1236,7 @@ class Producer(_RingSide):
         code = format_code(format)
         hdrp = ctypes.POINTER(FrameHeader)()
         deadline = None if timeout is None else time.monotonic() + timeout
-        reserve = self._lib.frame_reserve
+        reserve = self._lib.fr_frame_reserve
         with handle.calls:
             if self._pending is not None:
                 raise FrameringError(-errno.EALREADY, f"ring '{self.name}': a reserved frame is not committed yet")
@@ -1259,7 +1259,7 @@ class Producer(_RingSide):
             if self._pending is not out or handle.detached:
                 raise RingClosed(0, f"producer of ring '{self.name}' was closed before the commit")
             self._pending = None
-            rc = self._lib.frame_commit(handle.ptr, out._hdrp)
+            rc = self._lib.fr_frame_commit(handle.ptr, out._hdrp)
         if rc < 0:
             _raise(rc, f"commit to ring '{self.name}'")
 
@@ -1270,7 +1270,7 @@ class Producer(_RingSide):
         with handle.calls:
             if self._pending is out and not handle.detached:
                 self._pending = None
-                self._lib.ring_abort(handle.ptr)
+                self._lib.fr_ring_abort(handle.ptr)
 
     def write_frame(self, image: np.ndarray, format: Union[str, int] = "bgr24", *,
                     pts: Optional[int] = None, time_base: Union[Fraction, Tuple[int, int], None] = None,
@@ -1292,7 +1292,7 @@ class Producer(_RingSide):
         return seq
 
     def _call(self, fn, *args):
-        """FN(ring_t*, *ARGS) under the call lock (RingClosed once closed)."""
+        """FN(fr_ring_t*, *ARGS) under the call lock (RingClosed once closed)."""
         handle = self._calls()
         with handle.calls:
             if handle.detached:
@@ -1300,11 +1300,11 @@ class Producer(_RingSide):
             return fn(handle.ptr, *args)
 
     def wait_consumers(self, n: int, timeout: Seconds = None) -> None:
-        """Wait until at least N consumers are attached (ring_wait_consumers): e.g. every
+        """Wait until at least N consumers are attached (fr_ring_wait_consumers): e.g. every
         lossless reader of a pipeline, before the first frame. Timeout if they did not come."""
         handle = self._calls()
         deadline = None if timeout is None else time.monotonic() + timeout
-        wait = self._lib.ring_wait_consumers
+        wait = self._lib.fr_ring_wait_consumers
         with handle.calls:
             rc = _wait_sliced(lambda ns: wait(handle.ptr, n, ns), deadline, handle,
                               f"producer of ring '{self.name}' was closed while it waited")
@@ -1315,7 +1315,7 @@ class Producer(_RingSide):
 
     def mark_eos(self) -> None:
         """Mark end of stream: the consumer reads what is left, then gets EndOfStream."""
-        rc = self._call(self._lib.ring_mark_eos)
+        rc = self._call(self._lib.fr_ring_mark_eos)
         if rc < 0:
             _raise(rc, f"mark end of stream on ring '{self.name}'")
 
@@ -1324,14 +1324,14 @@ class Producer(_RingSide):
         then get ProducerFailed with REASON (one line, cut to 127 bytes) and CODE
         (a negative errno value). Raises FrameringError (-EALREADY) if end of
         stream was marked already: the first mark stands."""
-        rc = self._call(self._lib.ring_mark_eos_error, code,
+        rc = self._call(self._lib.fr_ring_mark_eos_error, code,
                         reason.encode("utf-8", "backslashreplace")[:_lib.RING_EOS_MESSAGE_MAX - 1])
         if rc < 0:
             _raise(rc, f"mark end of stream (error) on ring '{self.name}'")
 
     def note_drop(self, nbytes: int = 0) -> None:
         """Count a frame the caller chose not to write."""
-        self._call(self._lib.ring_note_drop, nbytes)
+        self._call(self._lib.fr_ring_note_drop, nbytes)
 
     @property
     def on_full(self) -> str:
@@ -1340,18 +1340,18 @@ class Producer(_RingSide):
 
     @on_full.setter
     def on_full(self, policy: str) -> None:
-        self._call(self._lib.ring_set_full_policy, _policy(policy))
+        self._call(self._lib.fr_ring_set_full_policy, _policy(policy))
         self._on_full = policy
 
     @property
     def max_record(self) -> int:
         """Largest record the ring accepts (capacity / 2)."""
-        return int(self._getter(self._lib.ring_max_record))
+        return int(self._getter(self._lib.fr_ring_max_record))
 
     def set_meta(self, data: bytes) -> None:
         """Fill the 64-byte stream description area consumers can read."""
         buf = ctypes.create_string_buffer(bytes(data), len(data))
-        rc = self._call(self._lib.ring_set_meta, buf, len(data))
+        rc = self._call(self._lib.fr_ring_set_meta, buf, len(data))
         if rc < 0:
             _raise(rc, f"set meta of ring '{self.name}'")
 

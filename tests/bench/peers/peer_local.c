@@ -14,23 +14,23 @@
 /* ------------------------------------------------------------ framering */
 
 struct fr_state {
-	ring_t *r;
-	struct frame_header *hdr; /* producer: the frame reserved in the ring */
+	fr_ring_t *r;
+	struct fr_frame_header *hdr; /* producer: the frame reserved in the ring */
 	uint8_t *buf;             /* copy mode: the private buffer */
 };
 
 static int fr_prod_open(struct endpoint *ep)
 {
 	struct fr_state *st = calloc(1, sizeof(*st));
-	struct ring_create_opts ro = {.capacity = ep->cd->ring_capacity, .on_full = RING_FULL_BLOCK};
+	struct fr_ring_create_opts ro = {.capacity = ep->cd->ring_capacity, .on_full = FR_RING_FULL_BLOCK};
 	if (!st) {
 		side_fail(ep->side, "out of memory");
 		return -1;
 	}
 	ep->priv = st;
-	int rc = ring_create(&st->r, ep->ctl->name, &ro);
+	int rc = fr_ring_create(&st->r, ep->ctl->name, &ro);
 	if (rc < 0) {
-		side_fail(ep->side, "ring_create(%s): %s", ep->ctl->name, ring_strerror(rc));
+		side_fail(ep->side, "fr_ring_create(%s): %s", ep->ctl->name, fr_ring_strerror(rc));
 		return -1;
 	}
 	if (ep->ctl->msg_size != FRAME_BYTES) {
@@ -46,13 +46,13 @@ static int fr_prod_open(struct endpoint *ep)
 static int fr_prod_get(struct endpoint *ep, void **buf)
 {
 	struct fr_state *st = ep->priv;
-	if (st->buf) { /* copy mode: fill a private buffer, ring_write() copies it */
+	if (st->buf) { /* copy mode: fill a private buffer, fr_ring_write() copies it */
 		*buf = st->buf;
 		return 0;
 	}
-	int rc = frame_reserve(st->r, FRAME_FMT_BGR24, FRAME_W, FRAME_H, &st->hdr, (int64_t)SIDE_TIMEOUT_NS);
+	int rc = fr_frame_reserve(st->r, FR_FRAME_FMT_BGR24, FRAME_W, FRAME_H, &st->hdr, (int64_t)SIDE_TIMEOUT_NS);
 	if (rc < 0) {
-		side_fail(ep->side, "frame_reserve: %s", ring_strerror(rc));
+		side_fail(ep->side, "fr_frame_reserve: %s", fr_ring_strerror(rc));
 		return -1;
 	}
 	*buf = (uint8_t *)st->hdr + st->hdr->plane[0].offset;
@@ -62,10 +62,10 @@ static int fr_prod_get(struct endpoint *ep, void **buf)
 static int fr_prod_put(struct endpoint *ep, void *buf)
 {
 	struct fr_state *st = ep->priv;
-	int rc = st->buf ? ring_write(st->r, buf, ep->ctl->msg_size, (int64_t)SIDE_TIMEOUT_NS)
-			 : frame_commit(st->r, st->hdr);
+	int rc = st->buf ? fr_ring_write(st->r, buf, ep->ctl->msg_size, (int64_t)SIDE_TIMEOUT_NS)
+			 : fr_frame_commit(st->r, st->hdr);
 	if (rc < 0) {
-		side_fail(ep->side, "%s: %s", st->buf ? "ring_write" : "frame_commit", ring_strerror(rc));
+		side_fail(ep->side, "%s: %s", st->buf ? "fr_ring_write" : "fr_frame_commit", fr_ring_strerror(rc));
 		return -1;
 	}
 	return 0;
@@ -76,7 +76,7 @@ static void fr_close(struct endpoint *ep)
 	struct fr_state *st = ep->priv;
 	if (!st)
 		return;
-	ring_close(&st->r);
+	fr_ring_close(&st->r);
 	free(st->buf);
 	free(st);
 	ep->priv = NULL;
@@ -90,9 +90,9 @@ static int fr_cons_open(struct endpoint *ep)
 		return -1;
 	}
 	ep->priv = st;
-	int rc = ring_open(&st->r, ep->ctl->name);
+	int rc = fr_ring_open(&st->r, ep->ctl->name);
 	if (rc < 0) {
-		side_fail(ep->side, "ring_open(%s): %s", ep->ctl->name, ring_strerror(rc));
+		side_fail(ep->side, "fr_ring_open(%s): %s", ep->ctl->name, fr_ring_strerror(rc));
 		return -1;
 	}
 	if (ep->ctl->msg_size != FRAME_BYTES) {
@@ -109,20 +109,20 @@ static int fr_cons_get(struct endpoint *ep, const void **buf, size_t *len)
 {
 	struct fr_state *st = ep->priv;
 	if (st->buf) {
-		ssize_t n = ring_read(st->r, st->buf, ep->ctl->msg_size, (int64_t)SIDE_TIMEOUT_NS);
+		ssize_t n = fr_ring_read(st->r, st->buf, ep->ctl->msg_size, (int64_t)SIDE_TIMEOUT_NS);
 		if (n < 0) {
-			side_fail(ep->side, "ring_read: %s", ring_strerror((int)n));
+			side_fail(ep->side, "fr_ring_read: %s", fr_ring_strerror((int)n));
 			return -1;
 		}
 		*buf = st->buf;
 		*len = (size_t)n;
 		return 0;
 	}
-	struct frame_header h;
+	struct fr_frame_header h;
 	const uint8_t *rec;
-	int rc = frame_peek(st->r, &h, &rec, 0, NULL, (int64_t)SIDE_TIMEOUT_NS);
+	int rc = fr_frame_peek(st->r, &h, &rec, 0, NULL, (int64_t)SIDE_TIMEOUT_NS);
 	if (rc < 0) {
-		side_fail(ep->side, "frame_peek: %s", ring_strerror(rc));
+		side_fail(ep->side, "fr_frame_peek: %s", fr_ring_strerror(rc));
 		return -1;
 	}
 	*buf = rec + h.plane[0].offset;
@@ -135,9 +135,9 @@ static int fr_cons_put(struct endpoint *ep)
 	struct fr_state *st = ep->priv;
 	if (st->buf)
 		return 0;
-	int rc = ring_release(st->r);
+	int rc = fr_ring_release(st->r);
 	if (rc < 0) {
-		side_fail(ep->side, "ring_release: %s", ring_strerror(rc));
+		side_fail(ep->side, "fr_ring_release: %s", fr_ring_strerror(rc));
 		return -1;
 	}
 	return 0;
@@ -149,11 +149,11 @@ static void fr_cleanup(struct ctl *c, const struct case_def *cd, pid_t prod, pid
 	(void)prod;
 	(void)cons;
 	/* A producer that was killed leaves its ring; only a dead producer's ring is removed. */
-	ring_unlink_stale(c->name);
+	fr_ring_unlink_stale(c->name);
 }
 
-/* Frames: frame_reserve/frame_commit and frame_peek/ring_release, in place;
- * 64 B messages (msg_size != FRAME_BYTES): ring_write and ring_read, copy mode. */
+/* Frames: fr_frame_reserve/fr_frame_commit and fr_frame_peek/fr_ring_release, in place;
+ * 64 B messages (msg_size != FRAME_BYTES): fr_ring_write and fr_ring_read, copy mode. */
 const struct peer_ops framering_ops = {
 	.prod_open = fr_prod_open,
 	.prod_get = fr_prod_get,

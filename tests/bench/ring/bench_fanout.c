@@ -1,23 +1,23 @@
 /* bench_fanout.c - fan-out throughput (issue 11): one producer, K lossless consumers at 1080p zero-copy, the cost of a slow live consumer, 64 B copy mode; separate processes.
  *
  * Cases (every consumer is its own process, forked before the ring exists and
- * attached with ring_attach(); the producer is this process):
- *   k1, k2, k4  1080p BGR24 zero-copy: the producer ring_reserve()s a 6,220,800 B
+ * attached with fr_ring_attach(); the producer is this process):
+ *   k1, k2, k4  1080p BGR24 zero-copy: the producer fr_ring_reserve()s a 6,220,800 B
  *               record (align 64), memsets every byte in place (the sequence number
- *               in the first word), commits; K EVERY consumers each ring_peek(), read
+ *               in the first word), commits; K EVERY consumers each fr_ring_peek(), read
  *               every byte (sum of 64-bit words, checked against the sequence
- *               number) and ring_release().
+ *               number) and fr_ring_release().
  *   live        the same with K = 1 on a larger ring, once without and once with an
  *               extra LATEST consumer that holds each frame it gets for 50 ms
  *               (usleep) before releasing it, checking before and after the hold
  *               that the frame was not written over.
- *   64          64 B copy mode: ring_write() / ring_read() + check, one EVERY consumer.
- * The producer waits for all consumers (ring_wait_consumers) before the first
+ *   64          64 B copy mode: fr_ring_write() / fr_ring_read() + check, one EVERY consumer.
+ * The producer waits for all consumers (fr_ring_wait_consumers) before the first
  * record and warms up (two laps of the ring and --warm seconds, so that a
  * lossless pair is in its steady state: the ring full if the consumers are the
  * slower side), then is timed; each process's rate is its own records over its
  * own timed span. A repetition ends with
- * ring_mark_eos(); every consumer must have got every record.
+ * fr_ring_mark_eos(); every consumer must have got every record.
  *
  * Every figure is the median over --reps repetitions, and the repetitions of the
  * cases are interleaved (rep 1 of every case, then rep 2, ...) so that a noisy
@@ -62,7 +62,7 @@ struct case_def {
 	const char *label; /* in the tables */
 	int every;         /* EVERY consumers */
 	int live;          /* LATEST consumers (holding each frame) */
-	bool zerocopy;     /* else ring_write / ring_read */
+	bool zerocopy;     /* else fr_ring_write / fr_ring_read */
 };
 
 static const struct case_def cases[NCASES] = {
@@ -202,16 +202,16 @@ static void acct_now(struct acct *a)
 
 /* ------------------------------------------------------------ consumer processes */
 
-static ring_t *volatile kid_ring;
+static fr_ring_t *volatile kid_ring;
 
 /* SIGTERM in a consumer: sent by the kernel when the producer (our parent) dies
  * (PR_SET_PDEATHSIG), or by whoever signals the whole group. */
 static void kid_on_term(int sig)
 {
 	(void)sig;
-	ring_t *r = kid_ring;
+	fr_ring_t *r = kid_ring;
 	if (r)
-		ring_interrupt(r);
+		fr_ring_interrupt(r);
 }
 
 static bool parent_gone(const struct shared *sh)
@@ -219,11 +219,11 @@ static bool parent_gone(const struct shared *sh)
 	return getppid() != sh->parent;
 }
 
-static void kid_every(struct shared *sh, struct kid_report *k, ring_t *r, int idx)
+static void kid_every(struct shared *sh, struct kid_report *k, fr_ring_t *r, int idx)
 {
 	uint64_t seq = 0;
 	struct acct a0 = {0}, a1;
-	struct ring_stats st0 = {0}, st1;
+	struct fr_ring_stats st0 = {0}, st1;
 	bool draining = false;
 	uint8_t buf[MSG_SMALL];
 	for (;;) {
@@ -231,9 +231,9 @@ static void kid_every(struct shared *sh, struct kid_report *k, ring_t *r, int id
 		size_t len;
 		int rc;
 		if (sh->zerocopy) {
-			rc = ring_peek(r, &p, &len, CALL_TIMEOUT_NS);
+			rc = fr_ring_peek(r, &p, &len, CALL_TIMEOUT_NS);
 		} else {
-			ssize_t n = ring_read(r, buf, sizeof(buf), CALL_TIMEOUT_NS);
+			ssize_t n = fr_ring_read(r, buf, sizeof(buf), CALL_TIMEOUT_NS);
 			rc = n < 0 ? (int)n : 0;
 			p = buf;
 			len = n < 0 ? 0 : (size_t)n;
@@ -248,7 +248,7 @@ static void kid_every(struct shared *sh, struct kid_report *k, ring_t *r, int id
 			continue; /* the producer decides when to stop */
 		}
 		if (rc < 0) {
-			set_error(sh, "consumer %d: record %" PRIu64 ": %s", idx, seq, ring_strerror(rc));
+			set_error(sh, "consumer %d: record %" PRIu64 ": %s", idx, seq, fr_ring_strerror(rc));
 			return;
 		}
 		if (draining) {
@@ -265,14 +265,14 @@ static void kid_every(struct shared *sh, struct kid_report *k, ring_t *r, int id
 				  idx, seq, got, got == seq ? "differs" : "not checked");
 			draining = true;
 		}
-		if (sh->zerocopy && (rc = ring_release(r)) < 0) {
-			set_error(sh, "consumer %d: ring_release: %s", idx, ring_strerror(rc));
+		if (sh->zerocopy && (rc = fr_ring_release(r)) < 0) {
+			set_error(sh, "consumer %d: fr_ring_release: %s", idx, fr_ring_strerror(rc));
 			return;
 		}
 		if (seq == atomic_load_explicit(&sh->warm, memory_order_relaxed)) {
 			k->t_first_ns = now_ns();
 			acct_now(&a0);
-			ring_get_stats(r, &st0);
+			fr_ring_get_stats(r, &st0);
 		}
 		seq++;
 	}
@@ -282,7 +282,7 @@ static void kid_every(struct shared *sh, struct kid_report *k, ring_t *r, int id
 		k->t_end_ns = now_ns();
 		k->timed = seq - warm - 1;
 		acct_now(&a1);
-		ring_get_stats(r, &st1);
+		fr_ring_get_stats(r, &st1);
 		k->cpu_ns = a1.cpu_ns - a0.cpu_ns;
 		k->nvcsw = a1.nvcsw - a0.nvcsw;
 		k->nivcsw = a1.nivcsw - a0.nivcsw;
@@ -292,17 +292,17 @@ static void kid_every(struct shared *sh, struct kid_report *k, ring_t *r, int id
 	}
 }
 
-static void kid_live(struct shared *sh, struct kid_report *k, ring_t *r, int idx)
+static void kid_live(struct shared *sh, struct kid_report *k, fr_ring_t *r, int idx)
 {
 	uint64_t last = UINT64_MAX, n = 0, timed = 0, skipped_all = 0;
 	struct acct a0 = {0}, a1;
-	struct ring_stats st0 = {0}, st1;
+	struct fr_ring_stats st0 = {0}, st1;
 	bool draining = false;
 	for (;;) {
 		const void *p;
 		size_t len;
 		uint64_t skipped = 0;
-		int rc = ring_peek_latest(r, &p, &len, &skipped, CALL_TIMEOUT_NS);
+		int rc = fr_ring_peek_latest(r, &p, &len, &skipped, CALL_TIMEOUT_NS);
 		if (rc == -ENODATA)
 			break;
 		if (rc == -EINTR || rc == -ECANCELED) {
@@ -314,7 +314,7 @@ static void kid_live(struct shared *sh, struct kid_report *k, ring_t *r, int idx
 		}
 		if (rc < 0) {
 			set_error(sh, "live consumer %d: after record %" PRId64 ": %s", idx,
-				  last == UINT64_MAX ? (int64_t)-1 : (int64_t)last, ring_strerror(rc));
+				  last == UINT64_MAX ? (int64_t)-1 : (int64_t)last, fr_ring_strerror(rc));
 			return;
 		}
 		uint64_t seq;
@@ -338,8 +338,8 @@ static void kid_live(struct shared *sh, struct kid_report *k, ring_t *r, int idx
 			set_error(sh, "live consumer %d: record %" PRIu64 " was written over while held", idx, seq);
 			draining = true;
 		}
-		if ((rc = ring_release(r)) < 0) {
-			set_error(sh, "live consumer %d: ring_release: %s", idx, ring_strerror(rc));
+		if ((rc = fr_ring_release(r)) < 0) {
+			set_error(sh, "live consumer %d: fr_ring_release: %s", idx, fr_ring_strerror(rc));
 			return;
 		}
 		if (last != UINT64_MAX)
@@ -350,7 +350,7 @@ static void kid_live(struct shared *sh, struct kid_report *k, ring_t *r, int idx
 			if (timed++ == 0) {
 				k->t_first_ns = now_ns();
 				acct_now(&a0);
-				ring_get_stats(r, &st0);
+				fr_ring_get_stats(r, &st0);
 			} else {
 				k->t_end_ns = now_ns();
 			}
@@ -361,7 +361,7 @@ static void kid_live(struct shared *sh, struct kid_report *k, ring_t *r, int idx
 	if (timed > 1) {
 		k->timed = timed - 1;
 		acct_now(&a1);
-		ring_get_stats(r, &st1);
+		fr_ring_get_stats(r, &st1);
 		k->cpu_ns = a1.cpu_ns - a0.cpu_ns;
 		k->nvcsw = a1.nvcsw - a0.nvcsw;
 		k->nivcsw = a1.nivcsw - a0.nivcsw;
@@ -375,7 +375,7 @@ static __attribute__((noreturn)) void kid_main(struct shared *sh, int idx)
 {
 	struct kid_report *k = &sh->kid[idx];
 	/* Die with the producer: our SIGTERM handler interrupts the ring call, and
-	 * ring_close() of the last consumer of a dead producer's ring removes its name. */
+	 * fr_ring_close() of the last consumer of a dead producer's ring removes its name. */
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
 	struct sigaction sa = {.sa_handler = kid_on_term}; /* no SA_RESTART */
 	sigemptyset(&sa.sa_mask);
@@ -385,11 +385,11 @@ static __attribute__((noreturn)) void kid_main(struct shared *sh, int idx)
 	if (parent_gone(sh))
 		_exit(1);
 
-	ring_t *r = NULL;
-	struct ring_attach_opts ao = {k->live ? RING_CONSUMER_LATEST : RING_CONSUMER_EVERY, CALL_TIMEOUT_NS};
-	int rc = ring_attach(&r, sh->name, &ao);
+	fr_ring_t *r = NULL;
+	struct fr_ring_attach_opts ao = {k->live ? FR_RING_CONSUMER_LATEST : FR_RING_CONSUMER_EVERY, CALL_TIMEOUT_NS};
+	int rc = fr_ring_attach(&r, sh->name, &ao);
 	if (rc < 0) {
-		set_error(sh, "consumer %d: ring_attach(%s): %s", idx, sh->name, ring_strerror(rc));
+		set_error(sh, "consumer %d: fr_ring_attach(%s): %s", idx, sh->name, fr_ring_strerror(rc));
 		atomic_store(&k->state, -1);
 	} else {
 		kid_ring = r;
@@ -399,10 +399,10 @@ static __attribute__((noreturn)) void kid_main(struct shared *sh, int idx)
 		else
 			kid_every(sh, k, r, idx);
 		kid_ring = NULL;
-		ring_close(&r);
+		fr_ring_close(&r);
 	}
 	if (parent_gone(sh))
-		ring_unlink_stale(sh->name); /* in case we never got to attach */
+		fr_ring_unlink_stale(sh->name); /* in case we never got to attach */
 	_exit(atomic_load(&sh->failed) ? 1 : 0);
 }
 
@@ -463,17 +463,17 @@ static int join_kids(struct shared *sh, struct kids *ks, uint64_t timeout_ns)
 	}
 }
 
-/* Wait until every consumer is attached: ring_wait_consumers in short slices,
+/* Wait until every consumer is attached: fr_ring_wait_consumers in short slices,
  * so that a consumer that failed to attach ends the wait at once. */
-static int wait_attached(struct shared *sh, ring_t *r, struct kids *ks)
+static int wait_attached(struct shared *sh, fr_ring_t *r, struct kids *ks)
 {
 	uint64_t deadline = now_ns() + (uint64_t)CALL_TIMEOUT_NS;
 	for (;;) {
-		int rc = ring_wait_consumers(r, (unsigned)ks->n, 100 * 1000000);
+		int rc = fr_ring_wait_consumers(r, (unsigned)ks->n, 100 * 1000000);
 		if (rc == 0)
 			return 0;
 		if (rc != -ETIMEDOUT && rc != -EINTR) {
-			set_error(sh, "ring_wait_consumers: %s", ring_strerror(rc));
+			set_error(sh, "fr_ring_wait_consumers: %s", fr_ring_strerror(rc));
 			return -1;
 		}
 		if (stop_requested || atomic_load(&sh->failed))
@@ -513,7 +513,7 @@ static int run_case(struct shared *sh, const struct options *o, enum case_id cid
 {
 	const struct case_def *cd = &cases[cid];
 	struct kids ks = {.n = cd->every + cd->live};
-	ring_t *r = NULL;
+	fr_ring_t *r = NULL;
 	uint8_t src[MSG_SMALL];
 	int ret = -1, rc;
 	uint64_t seq = 0, cap = case_cap(o, cid);
@@ -536,7 +536,7 @@ static int run_case(struct shared *sh, const struct options *o, enum case_id cid
 	*res = (struct run_result){0};
 
 	/* The consumers first, before the ring exists (they wait for it in
-	 * ring_attach): a child forked from the producer would share its segment
+	 * fr_ring_attach): a child forked from the producer would share its segment
 	 * file and keep the producer "alive" after its death. */
 	fflush(NULL);
 	for (int i = 0; i < ks.n; i++) {
@@ -550,9 +550,9 @@ static int run_case(struct shared *sh, const struct options *o, enum case_id cid
 			kid_main(sh, i);
 		ks.pid[i] = p;
 	}
-	struct ring_create_opts ro = {.capacity = cap, .on_full = RING_FULL_BLOCK};
-	if ((rc = ring_create(&r, sh->name, &ro)) < 0) {
-		set_error(sh, "ring_create(%s, %" PRIu64 " bytes): %s", sh->name, cap, ring_strerror(rc));
+	struct fr_ring_create_opts ro = {.capacity = cap, .on_full = FR_RING_FULL_BLOCK};
+	if ((rc = fr_ring_create(&r, sh->name, &ro)) < 0) {
+		set_error(sh, "fr_ring_create(%s, %" PRIu64 " bytes): %s", sh->name, cap, fr_ring_strerror(rc));
 		goto end;
 	}
 	if (wait_attached(sh, r, &ks) < 0)
@@ -562,14 +562,14 @@ static int run_case(struct shared *sh, const struct options *o, enum case_id cid
 	unsigned check_mask = cd->zerocopy ? 0 : 255; /* the clock costs about a 64 B message */
 	uint64_t t0 = 0, t_last = 0, deadline = UINT64_MAX;
 	struct acct a0 = {0}, a1;
-	struct ring_stats st0 = {0}, st1;
+	struct fr_ring_stats st0 = {0}, st1;
 	uint64_t warm_until = now_ns() + (uint64_t)(o->warm_s * 1e9);
 	for (;; seq++) {
 		if (warm == UINT64_MAX && seq >= warm_min && (seq & check_mask) == 0 && now_ns() >= warm_until) {
 			warm = seq;
 			atomic_store(&sh->warm, warm); /* before record WARM is committed: its readers see it */
 			acct_now(&a0);
-			ring_get_stats(r, &st0);
+			fr_ring_get_stats(r, &st0);
 			t0 = now_ns();
 			deadline = t0 + (uint64_t)(o->rep_s * 1e9);
 		}
@@ -580,34 +580,34 @@ static int run_case(struct shared *sh, const struct options *o, enum case_id cid
 			break;
 		if (cd->zerocopy) {
 			void *p;
-			rc = ring_reserve(r, sh->size, 64, &p, CALL_TIMEOUT_NS);
+			rc = fr_ring_reserve(r, sh->size, 64, &p, CALL_TIMEOUT_NS);
 			if (rc == 0) {
 				fill(p, sh->size, seq);
 				if (seq == corrupt_seq)
 					((uint8_t *)p)[sh->size / 2] ^= 0x40;
-				rc = ring_commit(r, sh->size);
+				rc = fr_ring_commit(r, sh->size);
 			}
 		} else {
 			fill(src, sizeof(src), seq);
 			if (seq == corrupt_seq)
 				src[sizeof(src) / 2] ^= 0x40;
-			rc = ring_write(r, src, sizeof(src), CALL_TIMEOUT_NS);
+			rc = fr_ring_write(r, src, sizeof(src), CALL_TIMEOUT_NS);
 		}
 		if (rc == -EINTR && stop_requested)
 			break;
 		if (rc < 0) {
-			set_error(sh, "producer: record %" PRIu64 ": %s", seq, ring_strerror(rc));
+			set_error(sh, "producer: record %" PRIu64 ": %s", seq, fr_ring_strerror(rc));
 			break;
 		}
 	}
 	acct_now(&a1);
-	ring_get_stats(r, &st1);
+	fr_ring_get_stats(r, &st1);
 	/* Everyone still attached at the end (and the roster agrees). */
-	struct ring_consumer_info info[RING_MAX_CONSUMERS];
-	int nc = ring_consumers(r, info, RING_MAX_CONSUMERS);
+	struct fr_ring_consumer_info info[FR_RING_MAX_CONSUMERS];
+	int nc = fr_ring_consumers(r, info, FR_RING_MAX_CONSUMERS);
 	if (!atomic_load(&sh->failed) && !stop_requested && nc != ks.n)
 		set_error(sh, "%d consumer(s) attached at the end, not %d", nc, ks.n);
-	ring_mark_eos(r);
+	fr_ring_mark_eos(r);
 	if (join_kids(sh, &ks, (uint64_t)CALL_TIMEOUT_NS) < 0 || atomic_load(&sh->failed))
 		goto end;
 	if (stop_requested) {
@@ -665,13 +665,13 @@ static int run_case(struct shared *sh, const struct options *o, enum case_id cid
 	ret = 0;
 end:
 	if (r)
-		ring_mark_eos(r); /* consumers still running drain and end */
+		fr_ring_mark_eos(r); /* consumers still running drain and end */
 	if (ret < 0 || stop_requested)
 		join_kids(sh, &ks, 2 * NS_PER_S); /* kills what is left after 2 s */
 	kill_kids(&ks);
-	ring_close(&r);
-	/* Unlink by name: normally ring_close() removed it already (-ENOENT). */
-	rc = ring_unlink_stale(sh->name);
+	fr_ring_close(&r);
+	/* Unlink by name: normally fr_ring_close() removed it already (-ENOENT). */
+	rc = fr_ring_unlink_stale(sh->name);
 	if (rc == 0)
 		fprintf(stderr, "bench_fanout: warning: ring %s was left behind and is removed now\n", sh->name);
 	return ret;
@@ -760,7 +760,7 @@ static void print_results(const struct options *o, const struct results *R)
 	char a[32], b[32], c[32];
 	printf("\nrings: %" PRIu64 " MiB for K every-consumers (%.1f frames), %" PRIu64
 	       " MiB for the slow-live pair (%.1f frames: one may be held), %" PRIu64
-	       " KiB for 64 B; RING_FULL_BLOCK\n",
+	       " KiB for 64 B; FR_RING_FULL_BLOCK\n",
 	       o->cap >> 20, (double)o->cap / (double)FRAME_1080P, o->cap_live >> 20,
 	       (double)o->cap_live / (double)FRAME_1080P, o->cap_small >> 10);
 	printf("1080p = 1920x1080 BGR24, 6220800 B, payload align 64; producer: memset of every byte + sequence "
@@ -815,7 +815,7 @@ static void print_results(const struct options *o, const struct results *R)
 	}
 
 	printf("\nwhere the time goes (medians over the timed spans): cpu = CPUs used (1 = one core all along),\n"
-	       "futex/rec = futex calls (waits + wakes, ring_get_stats) per record, vcs/s and ics/s = voluntary and\n"
+	       "futex/rec = futex calls (waits + wakes, fr_ring_get_stats) per record, vcs/s and ics/s = voluntary and\n"
 	       "involuntary context switches per second (getrusage), rq = %% of the time runnable but waiting for a\n"
 	       "CPU (/proc/self/schedstat); P = producer, C = the first every-consumer, L = the live consumer\n");
 	printf("%-26s %5s %9s %7s %7s %5s | %5s %9s %7s %7s %5s | %6s %5s\n", "case", "P cpu", "futex/rec", "vcs/s",
@@ -973,7 +973,7 @@ static int parse_num(const char *arg, double lo, double hi, double *out, const c
 static int parse_cap(const char *arg, uint64_t *out, const char *opt)
 {
 	double v;
-	if (parse_num(arg, RING_MIN_CAPACITY, (double)(1ull << 32), &v, opt) < 0)
+	if (parse_num(arg, FR_RING_MIN_CAPACITY, (double)(1ull << 32), &v, opt) < 0)
 		return -1;
 	uint64_t c = (uint64_t)v;
 	if ((double)c != v || (c & (c - 1)) != 0) {

@@ -6,10 +6,10 @@
  * The ratios in the "targets" section compare figures of this one run only.
  *
  * Modes (per message of SIZE bytes):
- *   copy      producer fills a private buffer, ring_write() copies it in;
- *             consumer ring_read()s into a private buffer and reads every byte.
- *   zerocopy  producer ring_reserve()s and fills the record in place, commits;
- *             consumer ring_peek()s, reads every byte in place, ring_release()s.
+ *   copy      producer fills a private buffer, fr_ring_write() copies it in;
+ *             consumer fr_ring_read()s into a private buffer and reads every byte.
+ *   zerocopy  producer fr_ring_reserve()s and fills the record in place, commits;
+ *             consumer fr_ring_peek()s, reads every byte in place, fr_ring_release()s.
  *   handoff   reserve/commit and peek/release, touching no payload byte.
  * "fill" is memset of every byte plus the sequence number in the first word;
  * "read" sums every 64-bit word. Both data modes check that sum against the
@@ -146,13 +146,13 @@ static size_t align_for(size_t size)
 
 static void consume(struct shared *sh)
 {
-	ring_t *r = NULL;
+	fr_ring_t *r = NULL;
 	uint8_t *buf = NULL;
 	uint64_t seq = 0;
 	bool draining = false;
-	int rc = ring_open(&r, sh->name);
+	int rc = fr_ring_open(&r, sh->name);
 	if (rc < 0) {
-		set_error(sh, "consumer: ring_open(%s): %s", sh->name, ring_strerror(rc));
+		set_error(sh, "consumer: fr_ring_open(%s): %s", sh->name, fr_ring_strerror(rc));
 		atomic_store(&sh->ready, -1);
 		return;
 	}
@@ -170,19 +170,19 @@ static void consume(struct shared *sh)
 		const void *p;
 		size_t len;
 		if (sh->mode == MODE_COPY) {
-			ssize_t n = ring_read(r, buf, sh->size, ring_timeout_ns);
+			ssize_t n = fr_ring_read(r, buf, sh->size, ring_timeout_ns);
 			rc = n < 0 ? (int)n : 0;
 			p = buf;
 			len = n < 0 ? 0 : (size_t)n;
 		} else {
-			rc = ring_peek(r, &p, &len, ring_timeout_ns);
+			rc = fr_ring_peek(r, &p, &len, ring_timeout_ns);
 		}
 		if (rc == -ENODATA)
 			break;
 		if (rc == -EINTR)
 			continue; /* the producer decides when to stop */
 		if (rc < 0) {
-			set_error(sh, "consumer: record %" PRIu64 ": %s", seq, ring_strerror(rc));
+			set_error(sh, "consumer: record %" PRIu64 ": %s", seq, fr_ring_strerror(rc));
 			goto end;
 		}
 		if (draining) {
@@ -207,8 +207,8 @@ static void consume(struct shared *sh)
 			set_error(sh, "consumer: record %" PRIu64 " is corrupt (sequence or content)", seq);
 			draining = true;
 		}
-		if (sh->mode != MODE_COPY && (rc = ring_release(r)) < 0) {
-			set_error(sh, "consumer: ring_release: %s", ring_strerror(rc));
+		if (sh->mode != MODE_COPY && (rc = fr_ring_release(r)) < 0) {
+			set_error(sh, "consumer: fr_ring_release: %s", fr_ring_strerror(rc));
 			goto end;
 		}
 		seq++;
@@ -216,7 +216,7 @@ static void consume(struct shared *sh)
 	sh->t_end_ns = now_ns();
 	sh->records = seq;
 end:
-	ring_close(&r);
+	fr_ring_close(&r);
 	free(buf);
 }
 
@@ -364,10 +364,10 @@ struct run_result {
 static int run_ring(struct shared *sh, enum where where, enum mode mode, size_t size, uint64_t cap, double secs,
 		    struct run_result *res)
 {
-	ring_t *r = NULL;
+	fr_ring_t *r = NULL;
 	uint8_t *src = NULL;
 	struct pair pr = {.thread = where == WHERE_THREAD};
-	struct ring_create_opts ro = {.capacity = cap, .on_full = RING_FULL_BLOCK};
+	struct fr_ring_create_opts ro = {.capacity = cap, .on_full = FR_RING_FULL_BLOCK};
 	int ret = -1, rc;
 	uint64_t seq = 0;
 
@@ -375,8 +375,8 @@ static int run_ring(struct shared *sh, enum where where, enum mode mode, size_t 
 	sh->mode = (int)mode;
 	sh->size = size;
 	sh->records = 0;
-	if ((rc = ring_create(&r, sh->name, &ro)) < 0) {
-		set_error(sh, "ring_create(%s): %s", sh->name, ring_strerror(rc));
+	if ((rc = fr_ring_create(&r, sh->name, &ro)) < 0) {
+		set_error(sh, "fr_ring_create(%s): %s", sh->name, fr_ring_strerror(rc));
 		goto end;
 	}
 	if (start_consumer(sh, &pr) < 0)
@@ -404,40 +404,40 @@ static int run_ring(struct shared *sh, enum where where, enum mode mode, size_t 
 			fill(src, size, seq);
 			if (seq == corrupt_seq)
 				src[size / 2] ^= 0x40;
-			rc = ring_write(r, src, size, ring_timeout_ns);
+			rc = fr_ring_write(r, src, size, ring_timeout_ns);
 			break;
 		case MODE_ZEROCOPY:
-			rc = ring_reserve(r, size, align, &p, ring_timeout_ns);
+			rc = fr_ring_reserve(r, size, align, &p, ring_timeout_ns);
 			if (rc == 0) {
 				fill(p, size, seq);
 				if (seq == corrupt_seq)
 					((uint8_t *)p)[size / 2] ^= 0x40;
-				rc = ring_commit(r, size);
+				rc = fr_ring_commit(r, size);
 			}
 			break;
 		default:
-			rc = ring_reserve(r, size, align, &p, ring_timeout_ns);
+			rc = fr_ring_reserve(r, size, align, &p, ring_timeout_ns);
 			if (rc == 0)
-				rc = ring_commit(r, size);
+				rc = fr_ring_commit(r, size);
 			break;
 		}
 		if (rc == -EINTR && stop_requested)
 			break;
 		if (rc < 0) {
-			set_error(sh, "producer: record %" PRIu64 ": %s", seq, ring_strerror(rc));
+			set_error(sh, "producer: record %" PRIu64 ": %s", seq, fr_ring_strerror(rc));
 			break;
 		}
 		seq++;
 	}
-	ring_mark_eos(r);
+	fr_ring_mark_eos(r);
 	if (join_consumer(sh, &pr) < 0 || sh->failed)
 		goto end;
 	if (sh->records != seq) {
 		set_error(sh, "consumer got %" PRIu64 " records, producer sent %" PRIu64, sh->records, seq);
 		goto end;
 	}
-	struct ring_stats st;
-	ring_get_stats(r, &st);
+	struct fr_ring_stats st;
+	fr_ring_get_stats(r, &st);
 	if (st.records_written != seq || st.records_read != seq) {
 		set_error(sh, "ring counters: %" PRIu64 " written, %" PRIu64 " read, %" PRIu64 " sent",
 			  st.records_written, st.records_read, seq);
@@ -453,10 +453,10 @@ static int run_ring(struct shared *sh, enum where where, enum mode mode, size_t 
 end:
 	if (pr.started) {
 		if (r)
-			ring_mark_eos(r); /* let a waiting consumer finish */
+			fr_ring_mark_eos(r); /* let a waiting consumer finish */
 		join_consumer(sh, &pr);
 	}
-	ring_close(&r);
+	fr_ring_close(&r);
 	free(src);
 	return ret;
 }
@@ -494,7 +494,7 @@ static int pace(struct shared *sh, const struct options *o, uint64_t *rng, int i
 static int run_latency(struct shared *sh, const struct options *o, enum lat kind, int n, uint64_t *rng,
 		       uint64_t *slept)
 {
-	ring_t *r = NULL;
+	fr_ring_t *r = NULL;
 	struct pair pr = {.thread = kind == LAT_RING_THREAD};
 	int ret = -1, rc;
 	const size_t size = 64;
@@ -524,12 +524,12 @@ static int run_latency(struct shared *sh, const struct options *o, enum lat kind
 		goto end;
 	}
 
-	struct ring_create_opts ro = {.capacity = o->cap_small, .on_full = RING_FULL_BLOCK};
+	struct fr_ring_create_opts ro = {.capacity = o->cap_small, .on_full = FR_RING_FULL_BLOCK};
 	make_name(sh);
 	sh->mode = MODE_LATENCY;
 	sh->size = size;
-	if ((rc = ring_create(&r, sh->name, &ro)) < 0) {
-		set_error(sh, "ring_create(%s): %s", sh->name, ring_strerror(rc));
+	if ((rc = fr_ring_create(&r, sh->name, &ro)) < 0) {
+		set_error(sh, "fr_ring_create(%s): %s", sh->name, fr_ring_strerror(rc));
 		goto end;
 	}
 	if (start_consumer(sh, &pr) < 0)
@@ -538,18 +538,18 @@ static int run_latency(struct shared *sh, const struct options *o, enum lat kind
 		void *p;
 		if (pace(sh, o, rng, i) < 0)
 			goto end;
-		if ((rc = ring_reserve(r, size, 8, &p, CALL_TIMEOUT_NS)) < 0) {
-			set_error(sh, "latency producer: ring_reserve: %s", ring_strerror(rc));
+		if ((rc = fr_ring_reserve(r, size, 8, &p, CALL_TIMEOUT_NS)) < 0) {
+			set_error(sh, "latency producer: fr_ring_reserve: %s", fr_ring_strerror(rc));
 			goto end;
 		}
 		uint64_t t = now_ns();
 		memcpy(p, &t, sizeof(t));
-		if ((rc = ring_commit(r, size)) < 0) {
-			set_error(sh, "latency producer: ring_commit: %s", ring_strerror(rc));
+		if ((rc = fr_ring_commit(r, size)) < 0) {
+			set_error(sh, "latency producer: fr_ring_commit: %s", fr_ring_strerror(rc));
 			goto end;
 		}
 	}
-	ring_mark_eos(r);
+	fr_ring_mark_eos(r);
 	if (join_consumer(sh, &pr) < 0)
 		goto end;
 	if (stop_requested)
@@ -558,8 +558,8 @@ static int run_latency(struct shared *sh, const struct options *o, enum lat kind
 		set_error(sh, "latency consumer got %" PRIu64 " of %d records", sh->records, n);
 		goto end;
 	}
-	struct ring_stats st;
-	ring_get_stats(r, &st);
+	struct fr_ring_stats st;
+	fr_ring_get_stats(r, &st);
 	*slept = st.consumer_futex_waits;
 	ret = 0;
 end:
@@ -569,10 +569,10 @@ end:
 		waitpid(pr.child, NULL, 0);
 	} else if (pr.started) {
 		if (r)
-			ring_mark_eos(r);
+			fr_ring_mark_eos(r);
 		join_consumer(sh, &pr);
 	}
-	ring_close(&r);
+	fr_ring_close(&r);
 	return ret;
 }
 
@@ -721,7 +721,7 @@ static void print_results(const struct options *o, struct results *R)
 	printf("\nring throughput: msgs/s and GB/s are medians, best = fastest repetition, spread = "
 	       "(max-min)/median,\nnoise = median %% of a CPU other processes used during a repetition, cpus = CPUs "
 	       "both sides used (2: never waited),\nfutex/rec = futex calls of both sides per record "
-	       "(ring_get_stats: producer waits/wakes, consumer waits/wakes, summed over the repetitions)\n");
+	       "(fr_ring_get_stats: producer waits/wakes, consumer waits/wakes, summed over the repetitions)\n");
 	printf("%-6s %-8s %-9s %11s %11s %9s %6s %6s %5s  %-29s %10s  %s\n", "size", "where", "mode", "msgs/s",
 	       "best", "GB/s", "spread", "noise", "cpus", "ratio (medians)", "futex/rec",
 	       "p.wait/p.wake/c.wait/c.wake");
@@ -876,8 +876,8 @@ static void usage(FILE *f)
 		"  --no-latency       skip the latency part\n"
 		"  --cap-small BYTES  ring capacity for 64 B..4 KiB (power of two, default 4 MiB)\n"
 		"  --cap-large BYTES  ring capacity for 1080p (power of two, default 32 MiB)\n"
-		"  --timeout SEC|forever  timeout passed to ring_reserve/ring_write/ring_peek/ring_read in the\n"
-		"                     throughput runs (default 10; 'forever' = RING_WAIT_FOREVER)\n"
+		"  --timeout SEC|forever  timeout passed to fr_ring_reserve/fr_ring_write/fr_ring_peek/fr_ring_read in the\n"
+		"                     throughput runs (default 10; 'forever' = FR_RING_WAIT_FOREVER)\n"
 		"  --noise-max PCT    retry a run during which other processes used more than PCT%% of one CPU\n"
 		"                     (default 20; up to 3 attempts per run, the quietest is kept)\n"
 		"  --retry-budget SEC at most this much time for such retries in all (default 40, --quick 0)\n"
@@ -931,7 +931,7 @@ static int parse_num(const char *arg, double lo, double hi, double *out, const c
 static int parse_cap(const char *arg, uint64_t *out, const char *opt)
 {
 	double v;
-	if (parse_num(arg, RING_MIN_CAPACITY, (double)(1ull << 34), &v, opt) < 0)
+	if (parse_num(arg, FR_RING_MIN_CAPACITY, (double)(1ull << 34), &v, opt) < 0)
 		return -1;
 	uint64_t c = (uint64_t)v;
 	if ((double)c != v || (c & (c - 1)) != 0) {
@@ -1018,7 +1018,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 			o->gap_max_us = hi;
 		} else if (strcmp(a, "--timeout") == 0) {
 			if (strcmp(val, "forever") == 0) {
-				ring_timeout_ns = RING_WAIT_FOREVER;
+				ring_timeout_ns = FR_RING_WAIT_FOREVER;
 			} else {
 				if (parse_num(val, 0.001, 3600, &v, a) < 0)
 					return -1;

@@ -15,8 +15,8 @@
  *
  * Cases (all interleaved, in a shuffled order every round, so that noise
  * hits them alike):
- *   ring    the bench_ring zero-copy case: ring_reserve, memset in place,
- *           commit / ring_peek, sum every word in place, release.
+ *   ring    the bench_ring zero-copy case: fr_ring_reserve, memset in place,
+ *           commit / fr_ring_peek, sum every word in place, release.
  *   flag    the control without the ring: the same frame slots, back to back
  *           in a shared mapping as the ring lays them out, handed over by two
  *           counters (futex wait when full / empty, a wake after each frame).
@@ -59,10 +59,10 @@
 #include "ring.h"
 
 #define FRAME_BYTES ((size_t)1920 * 1080 * 3) /* 6,220,800: a multiple of 64 */
-#define FRAME_ALIGN 64
+#define FR_FRAME_ALIGN 64
 /* What one 64-aligned 1080p record takes in the ring: 8 B record header,
  * padded so that the payload starts 64-aligned; records follow at this stride. */
-#define SLOT_STRIDE (FRAME_BYTES + FRAME_ALIGN)
+#define SLOT_STRIDE (FRAME_BYTES + FR_FRAME_ALIGN)
 #define CALL_TIMEOUT_NS ((int64_t)10 * 1000000000)
 #define MAX_CAPS 8
 #define MAX_RUNS 200
@@ -370,23 +370,23 @@ static int flag_wait(_Atomic uint32_t *word, uint32_t base, bool spin)
 	return 0;
 }
 
-/* --spin: ring_reserve / ring_peek polled with RING_NO_WAIT, so that the
+/* --spin: fr_ring_reserve / fr_ring_peek polled with FR_RING_NO_WAIT, so that the
  * side never sleeps (and its vCPU never idles); -ETIMEDOUT after 10 s. */
-static int reserve_spin(ring_t *r, void **p)
+static int reserve_spin(fr_ring_t *r, void **p)
 {
 	uint64_t deadline = now_ns() + (uint64_t)CALL_TIMEOUT_NS;
 	int rc;
-	while ((rc = ring_reserve(r, FRAME_BYTES, FRAME_ALIGN, p, RING_NO_WAIT)) == -EAGAIN)
+	while ((rc = fr_ring_reserve(r, FRAME_BYTES, FR_FRAME_ALIGN, p, FR_RING_NO_WAIT)) == -EAGAIN)
 		if (now_ns() > deadline)
 			return -ETIMEDOUT;
 	return rc;
 }
 
-static int peek_spin(ring_t *r, const void **p, size_t *len)
+static int peek_spin(fr_ring_t *r, const void **p, size_t *len)
 {
 	uint64_t deadline = now_ns() + (uint64_t)CALL_TIMEOUT_NS;
 	int rc;
-	while ((rc = ring_peek(r, p, len, RING_NO_WAIT)) == -EAGAIN)
+	while ((rc = fr_ring_peek(r, p, len, FR_RING_NO_WAIT)) == -EAGAIN)
 		if (now_ns() > deadline)
 			return -ETIMEDOUT;
 	return rc;
@@ -416,7 +416,7 @@ static void consumer_main(struct shared *sh)
 {
 	struct acct a;
 	struct side *s = &sh->cons;
-	ring_t *r = NULL;
+	fr_ring_t *r = NULL;
 	int rc;
 	if (sh->cpu >= 0) {
 		cpu_set_t set;
@@ -429,8 +429,8 @@ static void consumer_main(struct shared *sh)
 		atomic_store(&sh->ready, -1);
 		return;
 	}
-	if (sh->kind == K_RING && (rc = ring_open(&r, sh->name)) < 0) {
-		set_error(sh, "consumer: ring_open(%s): %s", sh->name, ring_strerror(rc));
+	if (sh->kind == K_RING && (rc = fr_ring_open(&r, sh->name)) < 0) {
+		set_error(sh, "consumer: fr_ring_open(%s): %s", sh->name, fr_ring_strerror(rc));
 		atomic_store(&sh->ready, -1);
 		acct_free(&a);
 		return;
@@ -453,9 +453,9 @@ static void consumer_main(struct shared *sh)
 		const void *p;
 		size_t len = FRAME_BYTES;
 		if (sh->kind == K_RING) {
-			rc = sh->spin ? peek_spin(r, &p, &len) : ring_peek(r, &p, &len, CALL_TIMEOUT_NS);
+			rc = sh->spin ? peek_spin(r, &p, &len) : fr_ring_peek(r, &p, &len, CALL_TIMEOUT_NS);
 			if (rc < 0) {
-				set_error(sh, "consumer: frame %" PRIu64 ": %s", seq, ring_strerror(rc));
+				set_error(sh, "consumer: frame %" PRIu64 ": %s", seq, fr_ring_strerror(rc));
 				break;
 			}
 		} else {
@@ -465,7 +465,7 @@ static void consumer_main(struct shared *sh)
 			}
 			slot = sh->kind == K_MRU ? atomic_load_explicit(&sh->slot_of[seq % sh->slots], memory_order_relaxed)
 						 : seq % sh->slots;
-			p = sh->buf + slot * SLOT_STRIDE + FRAME_ALIGN;
+			p = sh->buf + slot * SLOT_STRIDE + FR_FRAME_ALIGN;
 		}
 		uint32_t lag = atomic_load_explicit(&sh->produced, memory_order_relaxed) - (uint32_t)seq - 1u;
 		t1 = now_ns();
@@ -475,8 +475,8 @@ static void consumer_main(struct shared *sh)
 		}
 		t2 = now_ns();
 		if (sh->kind == K_RING) {
-			if ((rc = ring_release(r)) < 0) {
-				set_error(sh, "consumer: ring_release: %s", ring_strerror(rc));
+			if ((rc = fr_ring_release(r)) < 0) {
+				set_error(sh, "consumer: fr_ring_release: %s", fr_ring_strerror(rc));
 				break;
 			}
 		} else {
@@ -498,12 +498,12 @@ static void consumer_main(struct shared *sh)
 			/* The producer marks end of stream after the last frame. */
 			const void *p;
 			size_t len;
-			rc = ring_peek(r, &p, &len, CALL_TIMEOUT_NS);
+			rc = fr_ring_peek(r, &p, &len, CALL_TIMEOUT_NS);
 			if (rc != -ENODATA)
-				set_error(sh, "consumer: expected end of stream, got %s", rc < 0 ? ring_strerror(rc) : "a record");
+				set_error(sh, "consumer: expected end of stream, got %s", rc < 0 ? fr_ring_strerror(rc) : "a record");
 		}
 	}
-	ring_close(&r);
+	fr_ring_close(&r);
 	acct_free(&a);
 }
 
@@ -584,7 +584,7 @@ static int run_pair(struct shared *sh, const struct options *o, const struct con
 		    double *m)
 {
 	static unsigned counter;
-	ring_t *r = NULL;
+	fr_ring_t *r = NULL;
 	struct acct a;
 	struct side *s = &sh->prod;
 	pid_t child = -1;
@@ -612,14 +612,14 @@ static int run_pair(struct shared *sh, const struct options *o, const struct con
 		return -1;
 	}
 	if (c->kind == K_RING) {
-		struct ring_create_opts ro = {.capacity = c->cap, .on_full = RING_FULL_BLOCK};
+		struct fr_ring_create_opts ro = {.capacity = c->cap, .on_full = FR_RING_FULL_BLOCK};
 		snprintf(sh->name, sizeof(sh->name), "probe-1080p-%d-%u", (int)getpid(), counter++);
-		if ((rc = ring_create(&r, sh->name, &ro)) < 0) {
-			set_error(sh, "ring_create(%s, %" PRIu64 " B): %s", sh->name, c->cap, ring_strerror(rc));
+		if ((rc = fr_ring_create(&r, sh->name, &ro)) < 0) {
+			set_error(sh, "fr_ring_create(%s, %" PRIu64 " B): %s", sh->name, c->cap, fr_ring_strerror(rc));
 			goto end;
 		}
 	} else {
-		/* Shared memory as the ring's (shmem), populated as ring_create does. */
+		/* Shared memory as the ring's (shmem), populated as fr_ring_create does. */
 		buf = mmap(NULL, buf_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
 		if (buf == MAP_FAILED) {
 			set_error(sh, "mmap %zu B: %s", buf_size, strerror(errno));
@@ -649,7 +649,7 @@ static int run_pair(struct shared *sh, const struct options *o, const struct con
 		set_error(sh, "consumer did not attach");
 		goto end;
 	}
-	/* The warm-up lap's faults start here: ring_create's MAP_POPULATE (one
+	/* The warm-up lap's faults start here: fr_ring_create's MAP_POPULATE (one
 	 * fault per page of the data area) is not the stream's. */
 	ru_now(&a.ru0);
 	uint64_t base = now_ns(), period = o->pace > 0 ? (uint64_t)(1e9 / o->pace) : 0;
@@ -673,9 +673,9 @@ static int run_pair(struct shared *sh, const struct options *o, const struct con
 		uint64_t t0 = now_ns(), t1, t2, slot = 0;
 		void *p;
 		if (c->kind == K_RING) {
-			rc = o->spin ? reserve_spin(r, &p) : ring_reserve(r, FRAME_BYTES, FRAME_ALIGN, &p, CALL_TIMEOUT_NS);
+			rc = o->spin ? reserve_spin(r, &p) : fr_ring_reserve(r, FRAME_BYTES, FR_FRAME_ALIGN, &p, CALL_TIMEOUT_NS);
 			if (rc < 0) {
-				set_error(sh, "producer: frame %" PRIu64 ": %s", seq, ring_strerror(rc));
+				set_error(sh, "producer: frame %" PRIu64 ": %s", seq, fr_ring_strerror(rc));
 				break;
 			}
 		} else {
@@ -684,13 +684,13 @@ static int run_pair(struct shared *sh, const struct options *o, const struct con
 				break;
 			}
 			slot = c->kind == K_MRU ? mru_take(sh) : seq % sh->slots;
-			p = buf + slot * SLOT_STRIDE + FRAME_ALIGN;
+			p = buf + slot * SLOT_STRIDE + FR_FRAME_ALIGN;
 		}
 		t1 = now_ns();
 		fill(p, FRAME_BYTES, seq);
 		t2 = now_ns();
-		if (c->kind == K_RING && (rc = ring_commit(r, FRAME_BYTES)) < 0) {
-			set_error(sh, "producer: ring_commit: %s", ring_strerror(rc));
+		if (c->kind == K_RING && (rc = fr_ring_commit(r, FRAME_BYTES)) < 0) {
+			set_error(sh, "producer: fr_ring_commit: %s", fr_ring_strerror(rc));
 			break;
 		}
 		if (c->kind == K_MRU)
@@ -707,7 +707,7 @@ static int run_pair(struct shared *sh, const struct options *o, const struct con
 	if (!sh->failed && !stop_requested)
 		acct_end(&a, s);
 	if (r)
-		ring_mark_eos(r);
+		fr_ring_mark_eos(r);
 	ret = 0;
 end:
 	if (child > 0) {
@@ -715,7 +715,7 @@ end:
 		if (ret < 0 || stop_requested) {
 			sh->failed = 1;
 			if (r)
-				ring_mark_eos(r);
+				fr_ring_mark_eos(r);
 			/* A flag consumer may wait for a frame that will not come. */
 			kill(child, SIGKILL);
 		}
@@ -730,8 +730,8 @@ end:
 	if (ret == 0 && sh->failed)
 		ret = -1;
 	if (ret == 0 && r) {
-		struct ring_stats st;
-		ring_get_stats(r, &st);
+		struct fr_ring_stats st;
+		fr_ring_get_stats(r, &st);
 		if (st.records_written != sh->total || st.records_read != sh->total) {
 			set_error(sh, "ring counters: %" PRIu64 " written, %" PRIu64 " read, %" PRIu64 " sent",
 				  st.records_written, st.records_read, sh->total);
@@ -739,7 +739,7 @@ end:
 		}
 	}
 	pin_to(-1, all);
-	ring_close(&r);
+	fr_ring_close(&r);
 	if (buf != MAP_FAILED)
 		munmap(buf, buf_size);
 	acct_free(&a);
@@ -811,7 +811,7 @@ static int run_memset(struct shared *sh, const struct options *o, const struct c
 				acct_begin(&a[pass], s);
 			cpu_note(sh->pcpu, i, s, timed);
 			uint64_t k = i % c->slots;
-			uint8_t *p = buf + k * SLOT_STRIDE + FRAME_ALIGN;
+			uint8_t *p = buf + k * SLOT_STRIDE + FR_FRAME_ALIGN;
 			uint64_t t1 = now_ns();
 			if (pass == 0) {
 				fill(p, FRAME_BYTES, seq);
@@ -948,7 +948,7 @@ static void usage(FILE *f)
 		"  --cases LIST       comma list of ring,flag,mru,memset (default ring,flag,memset)\n"
 		"  --pace FPS         the producer makes at most FPS frames/s, as a live source (default: as\n"
 		"                     fast as the consumer takes them); memset cases ignore it\n"
-		"  --spin             neither side ever sleeps: the ring calls are polled with RING_NO_WAIT,\n"
+		"  --spin             neither side ever sleeps: the ring calls are polled with FR_RING_NO_WAIT,\n"
 		"                     the flag waits and the --pace waits spin (their CPUs never go idle)\n"
 		"  --places LIST      comma list of free,split,same (default all): nothing pinned, producer\n"
 		"                     on CPU A and consumer on CPU B, both on CPU A (memset: always free)\n"
