@@ -609,3 +609,15 @@ def test_invalid_frame_is_skipped(ring_name):
     assert r.returncode == 0, r.stderr.decode()
     assert f"end of stream: {total - 1} frames".encode() in r.stderr
     assert r.stderr.count(b"not a valid frame") == 1
+
+
+def test_latency_samples_are_bounded(monkeypatch):
+    """A viewer left running keeps only the newest latency samples (it grew 8 B per frame, for ever)."""
+    monkeypatch.setattr(view_mod.Stats, "LAT_MAX_SAMPLES", 1000)
+    stats = view_mod.Stats()
+    for i in range(2500):
+        stats.add(i / 1e3, 0)
+    assert stats.frames == 2500
+    assert len(stats.latencies) == 1000 and stats.latencies[0] == 1.5 and stats.latencies[-1] == 2.499
+    assert len(stats.times) == 60
+    assert "max 2499.00" in stats.summary("t", "end of stream")

@@ -22,12 +22,13 @@ ring, 5 display failure, 6 anything else, 7 the producer failed (ended the strea
 from __future__ import annotations
 
 import argparse
+import collections
 import errno
 import os
 import socket
 import sys
 import time
-from typing import List, Optional, Sequence
+from typing import Deque, List, Optional, Sequence
 
 import numpy as np
 
@@ -147,12 +148,15 @@ def to_bgr(frame, cv2) -> np.ndarray:
 
 
 class Stats:
-    """fps over a sliding window, latency samples, counters."""
+    """fps over a sliding window, latency samples (the newest LAT_MAX_SAMPLES, as framering-view
+    keeps: a viewer left running for days must not grow), counters."""
+
+    LAT_MAX_SAMPLES = 1 << 20  # ~4.8 h at 60 fps, 8 MiB of floats at most
 
     def __init__(self) -> None:
         self.start = time.monotonic()
-        self.times: List[float] = []
-        self.latencies: List[float] = []
+        self.times: Deque[float] = collections.deque(maxlen=60)
+        self.latencies: Deque[float] = collections.deque(maxlen=self.LAT_MAX_SAMPLES)
         self.frames = 0
         self.skipped = 0
         self.copy_s = 0.0
@@ -168,8 +172,6 @@ class Stats:
         self.skipped += skipped
         self.latencies.append(latency)
         self.times.append(now)
-        if len(self.times) > 60:
-            del self.times[0]
 
     @property
     def fps(self) -> float:
