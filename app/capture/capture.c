@@ -230,8 +230,9 @@ static void usage(FILE *out)
 "                          when the ring is full: wait for the consumer (default for\n"
 "                          files: lossless) or drop the frame and count it (default\n"
 "                          for live sources: lavfi, v4l2, network streams)\n"
-"      --slots N           ring holds at least N frames of the initial size (default\n"
-"                          4; the capacity is rounded up to a power of two)\n"
+"      --slots N           frames of the initial size in flight at once (default 4;\n"
+"                          the capacity is rounded up to a power of two; 2 keeps a\n"
+"                          1080p ring's lap in cache, more absorb slow consumers)\n"
 "      --max-consumers N   how many consumers may read the ring at once, each as\n"
 "                          'every' (lossless) or 'latest' (live) (1..12, default 8)\n"
 "      --wait-consumers N  before the first frame, wait until N consumers are\n"
@@ -649,14 +650,6 @@ static void complain_no_space(const struct options *o, uint64_t capacity, unsign
 		     grow);
 }
 
-static uint64_t next_pow2(uint64_t v)
-{
-	uint64_t p = FR_RING_MIN_CAPACITY;
-	while (p < v)
-		p <<= 1;
-	return p;
-}
-
 static void set_meta(struct capture *cap, unsigned w, unsigned h, unsigned src_w, unsigned src_h)
 {
 	struct capture_meta m = {
@@ -679,16 +672,14 @@ static void set_meta(struct capture *cap, unsigned w, unsigned h, unsigned src_w
 	fr_ring_set_meta(cap->ring, &m, sizeof(m)); /* informational: a failure costs nothing */
 }
 
-/* A ring for --slots records of REC bytes: per frame the record, the
- * ring's own record header and alignment padding, rounded to pages; one
- * slot more than asked, because a record never wraps and the end of the
- * data area may go unused. */
-static struct fr_ring_create_opts ring_opts(const struct capture *cap, size_t rec)
+/* A ring in which --slots frames of W x H are in flight at once; capacity 0
+ * when that would exceed the largest ring (the caller complains). */
+static struct fr_ring_create_opts ring_opts(const struct capture *cap, unsigned w, unsigned h)
 {
-	uint64_t slot = ((uint64_t)rec + 256 + 4095) & ~(uint64_t)4095;
-	return (struct fr_ring_create_opts){.capacity = next_pow2(slot * (cap->opt->slots + 1)),
-					 .on_full = cap->policy,
-					 .max_consumers = (unsigned)cap->opt->max_consumers};
+	return (struct fr_ring_create_opts){
+		.capacity = fr_frame_ring_capacity(cap->opt->fourcc, w, h, (unsigned)cap->opt->slots),
+		.on_full = cap->policy,
+		.max_consumers = (unsigned)cap->opt->max_consumers};
 }
 
 /* Create the ring sized for --slots frames of the first output size. */
@@ -708,7 +699,12 @@ static int open_ring(struct capture *cap)
 		app_complain("cannot make %ux%u %s frames", w, h, fr_frame_format_name(o->fourcc));
 		return EXIT_SIZE;
 	}
-	struct fr_ring_create_opts ro = ring_opts(cap, rec);
+	struct fr_ring_create_opts ro = ring_opts(cap, w, h);
+	if (!ro.capacity) {
+		app_complain("%" PRIu64 " frames of %ux%u %s do not fit the largest ring (%llu GiB): use fewer --slots or a smaller --size",
+			     o->slots, w, h, fr_frame_format_name(o->fourcc), (unsigned long long)(FR_RING_MAX_CAPACITY >> 30));
+		return EXIT_SIZE;
+	}
 	int ret = fr_ring_create(&cap->ring, o->ring_name, &ro);
 	if (ret == -EBUSY) {
 		struct fr_ring_stats st;
@@ -832,7 +828,12 @@ static int fail(struct capture *cap, int exit_code)
 static int grow_ring(struct capture *cap)
 {
 	const struct options *o = cap->opt;
-	struct fr_ring_create_opts ro = ring_opts(cap, fr_frame_record_size(o->fourcc, cap->conv.out_w, cap->conv.out_h));
+	struct fr_ring_create_opts ro = ring_opts(cap, cap->conv.out_w, cap->conv.out_h);
+	if (!ro.capacity) {
+		app_complain("%" PRIu64 " frames of %ux%u %s do not fit the largest ring: use fewer --slots or --size",
+			     o->slots, cap->conv.out_w, cap->conv.out_h, fr_frame_format_name(o->fourcc));
+		return fail(cap, EXIT_RUNTIME);
+	}
 	struct fr_ring_stats before;
 	fr_ring_get_stats(cap->ring, &before);
 	fr_ring_t *bigger;

@@ -149,6 +149,18 @@ size_t fr_frame_image_size(uint32_t fourcc, uint32_t width, uint32_t height);
 /* fr_frame_record_size - FR_FRAME_HEADER_SIZE + fr_frame_image_size(), or 0. */
 size_t fr_frame_record_size(uint32_t fourcc, uint32_t width, uint32_t height);
 
+/* fr_frame_ring_capacity - the smallest capacity (a power of two) of a ring in
+ * which FRAMES frames of FOURCC at WIDTH x HEIGHT can be in flight at once: a
+ * producer blocks on the (FRAMES+1)th unreleased one. FRAMES below 2 counts as
+ * 2 (a record takes at most half the capacity). Each frame takes its record
+ * rounded up to FR_FRAME_ALIGN plus 64 bytes of ring framing and alignment;
+ * records never wrap, so the end of the data area may go unused.
+ * Fewer frames in flight keep a lap of the ring in the CPU's cache (the
+ * producer writes where a consumer has just read); more absorb a slow
+ * consumer's jitter. Returns 0 for a bad format or size, or when the capacity
+ * would exceed FR_RING_MAX_CAPACITY. */
+uint64_t fr_frame_ring_capacity(uint32_t fourcc, uint32_t width, uint32_t height, unsigned frames);
+
 /* fr_frame_header_init - fill *h for a frame of FOURCC, WIDTH x HEIGHT: magic,
  * version, plane layout and image_size; seq, pts, flags zeroed, pts unknown,
  * colorimetry unspecified.

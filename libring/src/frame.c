@@ -109,6 +109,21 @@ RING_API size_t fr_frame_record_size(uint32_t fourcc, uint32_t width, uint32_t h
 	return image ? FR_FRAME_HEADER_SIZE + image : 0;
 }
 
+RING_API uint64_t fr_frame_ring_capacity(uint32_t fourcc, uint32_t width, uint32_t height, unsigned frames)
+{
+	size_t rec = fr_frame_record_size(fourcc, width, height);
+	if (!rec)
+		return 0;
+	/* the record rounded to its alignment, plus the 8-byte record header and
+	 * the alignment lead before its payload (at most FR_FRAME_ALIGN - 8) */
+	uint64_t per = (((uint64_t)rec + FR_FRAME_ALIGN - 1) & ~(uint64_t)(FR_FRAME_ALIGN - 1)) + FR_FRAME_ALIGN;
+	uint64_t need = per * (frames < 2 ? 2 : frames);
+	uint64_t cap = FR_RING_MIN_CAPACITY;
+	while (cap < need && cap <= FR_RING_MAX_CAPACITY / 2)
+		cap <<= 1;
+	return cap < need ? 0 : cap;
+}
+
 RING_API int fr_frame_header_init(struct fr_frame_header *h, uint32_t fourcc, uint32_t width, uint32_t height)
 {
 	const struct format_desc *f = find_format(fourcc);

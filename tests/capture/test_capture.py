@@ -1010,16 +1010,19 @@ def private_shm_shell():
 def test_short_shm_advice(ring, tmp_path):
     """On a 20 MiB /dev/shm a 1080p bgr24 ring of the default 4 slots (32 MiB + a page) cannot be
     made: one line with both sizes and the ways out, exit 7, nothing left behind; and the advice
-    works: --slots 2 --size 640x360 fits the same /dev/shm."""
+    works: --slots 2 --size 640x360 fits the same /dev/shm, and so does --slots 2 alone: two
+    1080p frames in flight take a 16 MiB ring (it took 32 MiB, one slot more than asked)."""
     shell = private_shm_shell()
-    err1, err2 = tmp_path / "big.err", tmp_path / "small.err"
+    err1, err2, err3 = tmp_path / "big.err", tmp_path / "small.err", tmp_path / "two.err"
     src = ["-f", "lavfi", "testsrc2=size=1920x1080:rate=30", "--frames", "5"]
     big = shlex.join([CAPTURE, "-r", ring] + src)
     small = shlex.join([CAPTURE, "-r", ring, "--quiet", "--slots", "2", "--size", "640x360"] + src)
+    two = shlex.join([CAPTURE, "-r", ring, "--quiet", "--slots", "2"] + src)
     script = ("mount -t tmpfs -o size=20m tmpfs /dev/shm || exit 90\n"
               "%s 2>%s; echo \"big=$?\"; echo \"after-big=$(ls -A /dev/shm | tr '\\n' ' ')\"\n"
               "%s 2>%s; echo \"small=$?\"; echo \"after-small=$(ls -A /dev/shm | tr '\\n' ' ')\"\n"
-              % (big, shlex.quote(str(err1)), small, shlex.quote(str(err2))))
+              "%s 2>%s; echo \"two=$?\"\n"
+              % (big, shlex.quote(str(err1)), small, shlex.quote(str(err2)), two, shlex.quote(str(err3))))
     r = subprocess.run(shell + [script], capture_output=True, text=True, timeout=TIMEOUT)
     assert r.returncode == 0, r.stdout + r.stderr
     out = dict(l.split("=", 1) for l in r.stdout.splitlines() if "=" in l)
@@ -1036,6 +1039,7 @@ def test_short_shm_advice(ring, tmp_path):
     assert out["after-big"].strip() == "", "left in /dev/shm: " + out["after-big"]
     assert out["small"] == "0", err2.read_text()
     assert out["after-small"].strip() == "", "left in /dev/shm: " + out["after-small"]
+    assert out["two"] == "0", err3.read_text()
 
 
 def test_dump_errors(ring):

@@ -416,6 +416,76 @@ static void test_ring_round_trip(void **state)
 	assert_int_equal(fr_frame_peek(C, &rh, &rec, 0, NULL, FR_RING_NO_WAIT), -ENODATA);
 }
 
+/* Frames written (and committed) into RING before it is full, with its one consumer reading nothing. */
+static unsigned fill_until_full(fr_ring_t *ring, uint32_t fourcc, uint32_t w, uint32_t h)
+{
+	struct fr_frame_header *wh;
+	unsigned n = 0;
+	while (fr_frame_reserve(ring, fourcc, w, h, &wh, FR_RING_NO_WAIT) == 0) {
+		assert_int_equal(fr_frame_commit(ring, wh), 0);
+		n++;
+	}
+	return n;
+}
+
+/* fr_frame_ring_capacity(N) keeps N frames in flight, across any number of wraps, and half of
+ * it would not: the promise framering-capture --slots and Python's capacity_for make. */
+static void test_ring_capacity_holds_frames(void **state)
+{
+	static const struct { uint32_t fourcc, w, h; unsigned frames; } cases[] = {
+		{ FR_FRAME_FMT_GRAY8, 64, 48, 3 },   { FR_FRAME_FMT_BGR24, 1920, 1080, 2 },
+		{ FR_FRAME_FMT_BGR24, 1920, 1080, 4 }, { FR_FRAME_FMT_I420, 321, 181, 5 },
+		{ FR_FRAME_FMT_NV12, 1280, 720, 3 },
+	};
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		uint32_t f = cases[i].fourcc, w = cases[i].w, h = cases[i].h;
+		unsigned want = cases[i].frames;
+		uint64_t cap = fr_frame_ring_capacity(f, w, h, want);
+		assert_true(cap >= FR_RING_MIN_CAPACITY && (cap & (cap - 1)) == 0);
+
+		struct fr_ring_create_opts o = { .capacity = cap };
+		assert_int_equal(fr_ring_create(&P, name, &o), 0);
+		assert_int_equal(fr_ring_open(&C, name), 0);
+		unsigned held = fill_until_full(P, f, w, h);
+		if (held < want)
+			fail_msg("case %zu: %u frames fit a ring sized for %u", i, held, want);
+		/* steady state over 6 laps: with one frame released, one more always fits */
+		struct fr_frame_header rh, *wh;
+		const uint8_t *rec;
+		for (unsigned k = 0; k < 6 * held; k++) {
+			assert_int_equal(fr_frame_peek(C, &rh, &rec, 0, NULL, FR_RING_NO_WAIT), 0);
+			assert_int_equal(fr_ring_release(C), 0);
+			if (fr_frame_reserve(P, f, w, h, &wh, FR_RING_NO_WAIT) != 0)
+				fail_msg("case %zu: frame %u did not fit with %u in flight", i, k, held - 1);
+			assert_int_equal(fr_frame_commit(P, wh), 0);
+		}
+		fr_ring_close(&C);
+		fr_ring_close(&P);
+
+		/* the smallest: half the capacity holds fewer (when it may hold such a frame at all) */
+		o.capacity = cap / 2;
+		if (o.capacity >= FR_RING_MIN_CAPACITY && o.capacity / 2 >= fr_frame_record_size(f, w, h)) {
+			assert_int_equal(fr_ring_create(&P, name, &o), 0);
+			assert_int_equal(fr_ring_open(&C, name), 0);
+			held = fill_until_full(P, f, w, h);
+			if (held >= want)
+				fail_msg("case %zu: half the capacity (%llu) holds %u frames too", i,
+					 (unsigned long long)o.capacity, held);
+			fr_ring_close(&C);
+			fr_ring_close(&P);
+		}
+	}
+	/* fewer than 2 counts as 2; a bad size or one past the largest ring gives 0 */
+	assert_int_equal(fr_frame_ring_capacity(FR_FRAME_FMT_BGR24, 1920, 1080, 0),
+			 fr_frame_ring_capacity(FR_FRAME_FMT_BGR24, 1920, 1080, 2));
+	assert_int_equal(fr_frame_ring_capacity(FR_FRAME_FMT_BGR24, 1920, 1080, 1), 16u << 20);
+	assert_int_equal(fr_frame_ring_capacity(0, 64, 48, 2), 0);
+	assert_int_equal(fr_frame_ring_capacity(FR_FRAME_FMT_GRAY8, 0, 48, 2), 0);
+	assert_int_equal(fr_frame_ring_capacity(FR_FRAME_FMT_BGR24, 16384, 16384, 2), 1ull << 31);
+	assert_int_equal(fr_frame_ring_capacity(FR_FRAME_FMT_BGR24, 16384, 16384, 6), 0);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -424,6 +494,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_header_init),
 		cmocka_unit_test(test_header_validate),
 		cmocka_unit_test_setup_teardown(test_ring_round_trip, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ring_capacity_holds_frames, setup, teardown),
 	};
 
 	rt_parse_args(argc, argv, "Tests of frame.h: image sizes, header init/validate with every corruption, ring round trip.");

@@ -272,6 +272,7 @@ def _declare(lib: ctypes.CDLL) -> None:
         "fr_frame_format_name": (cp, [ctypes.c_uint32]),
         "fr_frame_image_size": (sz, [ctypes.c_uint32, ctypes.c_uint32, ctypes.c_uint32]),
         "fr_frame_record_size": (sz, [ctypes.c_uint32, ctypes.c_uint32, ctypes.c_uint32]),
+        "fr_frame_ring_capacity": (ctypes.c_uint64, [ctypes.c_uint32, ctypes.c_uint32, ctypes.c_uint32, ctypes.c_uint]),
         "fr_frame_header_init": (ctypes.c_int, [ctypes.POINTER(FrameHeader), ctypes.c_uint32, ctypes.c_uint32,
                                              ctypes.c_uint32]),
         "fr_frame_plane_rows": (ctypes.c_uint32, [ctypes.c_uint32, ctypes.c_uint32, ctypes.c_uint32]),

@@ -1135,18 +1135,16 @@ def _policy(on_full: str) -> int:
 
 
 def capacity_for(slots: int, width: int, height: int, fmt: Union[str, int] = "bgr24") -> int:
-    """A ring capacity (power of two) that holds at least SLOTS frames of this size.
+    """A ring capacity (power of two) in which SLOTS frames of this size are in flight at once
+    (at least 2), as framering-capture --slots sizes its ring (fr_frame_ring_capacity).
 
-    Each record takes its 64-byte aligned size plus up to 64 bytes of ring
-    framing; a record may not exceed half the capacity (fr_ring_max_record)."""
-    rec = _lib.lib().fr_frame_record_size(format_code(fmt), width, height)
-    if rec == 0:
+    Fewer frames keep a lap of the ring in the CPU cache; more absorb a slow consumer."""
+    code = format_code(fmt)
+    if _lib.lib().fr_frame_record_size(code, width, height) == 0:
         raise InvalidArgument(-errno.EINVAL, f"bad frame size {width}x{height} for {fmt}")
-    per = (rec + 63) // 64 * 64 + 64
-    need = max(slots, 2) * per
-    cap = 4096
-    while cap < need:
-        cap <<= 1
+    cap = _lib.lib().fr_frame_ring_capacity(code, width, height, max(int(slots), 0))
+    if cap == 0:
+        raise InvalidArgument(-errno.EINVAL, f"{slots} frames of {width}x{height} {fmt} exceed the largest ring")
     return cap
 
 
