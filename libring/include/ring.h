@@ -337,6 +337,16 @@ int fr_ring_peek_latest(fr_ring_t *r, const void **data, size_t *len, uint64_t *
  * Errors: -EINVAL (nothing peeked), -EPERM (not a consumer). */
 int fr_ring_release(fr_ring_t *r);
 
+/* fr_ring_unpeek - give the record returned by the last peek back unread: it
+ * is not counted as read, and the next peek returns it again. An EVERY
+ * consumer gets exactly this record again; a LATEST consumer drops its hold
+ * and gets the newest record, which is this one unless a newer one came
+ * meanwhile (or the producer wrote over it once it was no longer held).
+ * For a reader that peeked a record it can no longer hand on, e.g. a wait
+ * in a worker thread whose caller gave up (a cancelled asyncio task).
+ * Errors: -EINVAL (nothing peeked), -EPERM (not a consumer). */
+int fr_ring_unpeek(fr_ring_t *r);
+
 /* fr_ring_read - copy the next record into BUF (BUFLEN bytes) and release it;
  * returns its length. -EMSGSIZE if it does not fit (the record stays);
  * other errors as fr_ring_peek(). */

@@ -702,14 +702,28 @@ static int release_unchecked(fr_ring_t *r)
 	return 0;
 }
 
-/* Forget a peek without consuming the record: the next peek returns it again. */
+/* Forget a peek without consuming the record: the next peek returns it again
+ * (a LATEST consumer: the newest record, which is this one unless a newer one
+ * came or the producer wrote over it once the hold was dropped). */
 static void unpeek(fr_ring_t *r)
 {
 	r->peeked = false;
 	if (r->mode == RING_MODE_LATEST) {
 		r->next_index--;
+		r->gone_index = r->next_index; /* hold_newest() left it one past this record */
 		atomic_store_explicit(&r->slot->hold, 0, memory_order_release);
 	}
+}
+
+static int unpeek_unchecked(fr_ring_t *r)
+{
+	int rc = check_consumer(r);
+	if (rc < 0)
+		return rc;
+	if (!r->peeked)
+		return -EINVAL;
+	unpeek(r);
+	return 0;
 }
 
 static int64_t skip_to_latest_unchecked(fr_ring_t *r)
@@ -846,6 +860,12 @@ RING_API int fr_ring_peek(fr_ring_t *r, const void **data, size_t *len, int64_t 
 RING_API int fr_ring_release(fr_ring_t *r)
 {
 	int rc = release_unchecked(r);
+	return r && mapping_lost(r) ? -EFAULT : rc;
+}
+
+RING_API int fr_ring_unpeek(fr_ring_t *r)
+{
+	int rc = unpeek_unchecked(r);
 	return r && mapping_lost(r) ? -EFAULT : rc;
 }
 

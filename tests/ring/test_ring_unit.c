@@ -477,6 +477,46 @@ static void test_peek_release(void **state)
 	assert_int_equal(fr_ring_peek(C, &cd, NULL, FR_RING_NO_WAIT), -EINVAL);
 }
 
+static void test_unpeek(void **state)
+{
+	const void *cd;
+	size_t len;
+	uint64_t skipped = 99;
+	struct fr_ring_stats st;
+	struct fr_ring_attach_opts live = { .mode = FR_RING_CONSUMER_LATEST, .wait_ns = 0 };
+
+	(void)state;
+	make_pair(4096, FR_RING_FULL_BLOCK);
+	assert_int_equal(fr_ring_attach(&C2, name, &live), 0);
+	assert_int_equal(fr_ring_unpeek(C), -EINVAL);
+	assert_int_equal(fr_ring_unpeek(P), -EPERM);
+	assert_int_equal(fr_ring_write(P, "one", 3, FR_RING_NO_WAIT), 0);
+	/* every: the same record again, not counted as read */
+	assert_int_equal(fr_ring_peek(C, &cd, &len, FR_RING_NO_WAIT), 0);
+	assert_int_equal(fr_ring_unpeek(C), 0);
+	assert_int_equal(fr_ring_unpeek(C), -EINVAL);
+	assert_int_equal(fr_ring_release(C), -EINVAL);
+	fr_ring_get_stats(C, &st);
+	assert_int_equal(st.records_read, 0);
+	assert_int_equal(fr_ring_peek(C, &cd, &len, FR_RING_NO_WAIT), 0);
+	assert_memory_equal(cd, "one", 3);
+	assert_int_equal(fr_ring_release(C), 0);
+	/* latest: the newest again while it is the newest ... */
+	assert_int_equal(fr_ring_peek(C2, &cd, &len, FR_RING_NO_WAIT), 0);
+	assert_memory_equal(cd, "one", 3);
+	assert_int_equal(fr_ring_unpeek(C2), 0);
+	assert_int_equal(fr_ring_peek(C2, &cd, &len, FR_RING_NO_WAIT), 0);
+	assert_memory_equal(cd, "one", 3);
+	assert_int_equal(fr_ring_unpeek(C2), 0);
+	/* ... and the newer one once it came, counting the given-back one as skipped */
+	assert_int_equal(fr_ring_write(P, "two", 3, FR_RING_NO_WAIT), 0);
+	assert_int_equal(fr_ring_peek_latest(C2, &cd, &len, &skipped, FR_RING_NO_WAIT), 0);
+	assert_memory_equal(cd, "two", 3);
+	assert_int_equal(skipped, 1);
+	assert_int_equal(fr_ring_release(C2), 0);
+	assert_int_equal(fr_ring_peek(C2, &cd, &len, FR_RING_NO_WAIT), -EAGAIN);
+}
+
 static void test_read_write(void **state)
 {
 	char small[3], big[64];
@@ -1071,6 +1111,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_wait_drained, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_consumer_detached, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_detach_wakes_waiting_producer, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unpeek, setup, teardown),
 		/* last: under UBSAN a NULL store aborts the whole program, let the others run first */
 		cmocka_unit_test_setup_teardown(test_null_args, setup, teardown),
 	};
