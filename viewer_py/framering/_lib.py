@@ -258,6 +258,7 @@ def _declare(lib: ctypes.CDLL) -> None:
         "fr_ring_set_full_policy": (None, [vp, ctypes.c_int]),
         "fr_ring_max_record": (sz, [vp]),
         "fr_ring_release": (ctypes.c_int, [vp]),
+        "fr_ring_unpeek": (ctypes.c_int, [vp]),
         "fr_ring_skip_to_latest": (i64, [vp]),
         "fr_ring_get_stats": (None, [vp, ctypes.POINTER(RingStatsStruct)]),
         "fr_ring_inspect": (ctypes.c_int, [cp, ctypes.POINTER(RingStatsStruct)]),

@@ -57,7 +57,7 @@ import weakref
 from dataclasses import dataclass
 from fractions import Fraction
 from types import TracebackType
-from typing import Iterator, List, Optional, Tuple, Union
+from typing import AsyncIterator, Iterator, List, Optional, Tuple, Union
 
 import numpy as np
 
@@ -109,21 +109,63 @@ def _raise(code: int, what: str) -> None:
     raise error_class(code)(code, f"{what}: {text}")
 
 
+class _WaitCancelled(Exception):
+    """A wait given up by its caller (an asyncio task cancelled meanwhile); nothing is held."""
+
+
+class _WaitTicket:
+    """The fate of one wait run in a worker thread for an asyncio caller, decided once
+    under a lock: the worker *delivers* the frame it peeked, or the caller *cancels*
+    first (then the worker gives the frame back unread, fr_ring_unpeek). See aio.py."""
+
+    __slots__ = ("_lock", "_state")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._state = "waiting"
+
+    def _settle(self, state: str) -> bool:
+        with self._lock:
+            if self._state != "waiting":
+                return False
+            self._state = state
+            return True
+
+    def deliver(self) -> bool:
+        """The worker has a frame: True if the caller still wants it (from now on it is theirs)."""
+        return self._settle("delivered")
+
+    def cancel(self) -> bool:
+        """The caller gives up: True if no frame was delivered (the worker will keep none)."""
+        return self._settle("cancelled")
+
+    @property
+    def cancelled(self) -> bool:
+        """Whether cancel() won."""
+        return self._state == "cancelled"
+
+
 def _wait_sliced(call, deadline: Optional[float], handle: Optional["_Handle"] = None,
-                 closed_msg: str = "") -> int:
+                 closed_msg: str = "", ticket: Optional[_WaitTicket] = None) -> int:
     """Run CALL(slice_ns) until it returns something other than a wait that ran out,
     in slices (signal handlers run between them); the one wait loop of the package.
     Returns 0 or the negative errno of the last slice (-ETIMEDOUT/-EAGAIN once DEADLINE,
     a time.monotonic() value or None, has passed). With a HANDLE: RingClosed if close()
-    woke the call (or had been called)."""
+    woke the call (or had been called). With a TICKET: _WaitCancelled once it was
+    cancelled (the canceller wakes the wait with fr_ring_interrupt())."""
     while True:
         if handle is not None and handle.closing:
             raise RingClosed(-errno.ECANCELED, closed_msg)
+        if ticket is not None and ticket.cancelled:
+            raise _WaitCancelled()
         rc = call(_slice_ns(deadline))
-        if handle is not None and (rc == -errno.ECANCELED or handle.closing):
+        if handle is not None and handle.closing:
             raise RingClosed(-errno.ECANCELED, closed_msg)
-        if rc == -errno.EINTR:
-            continue  # a signal; its Python handler runs now (Ctrl-C raises from here)
+        if rc in (-errno.EINTR, -errno.ECANCELED):
+            # A signal (its Python handler runs now: Ctrl-C raises from here), or a
+            # fr_ring_interrupt() that was not close()'s: a cancelled asyncio wait's, which
+            # may also reach the wait after it (the flag stays set until a wait takes it).
+            continue
         if rc in (-errno.ETIMEDOUT, -errno.EAGAIN) and (deadline is None or time.monotonic() < deadline):
             continue  # next slice: signal handlers ran in between
         return rc
@@ -971,6 +1013,8 @@ class Consumer(_RingSide):
         self.mode = mode
         self._lib = _lib.lib()
         self._current: Optional[Frame] = None
+        self._undelivered: Optional[Frame] = None
+        self._worker: Optional["_aio._Worker"] = None
         #: Records skipped because they were not valid frames (InvalidFrame).
         self.invalid_frames = 0
         #: Times the producer replaced the ring (e.g. larger, for frames that grew)
@@ -983,16 +1027,19 @@ class Consumer(_RingSide):
         frame, self._current = self._current, None
         if frame is not None:
             frame._drop()  # fr_ring_detach() releases the record itself
+        worker, self._worker = self._worker, None
+        if worker is not None:
+            worker.stop()  # its job in progress, if any, ends with RingClosed
 
     def __enter__(self) -> "Consumer":
         return self
 
     # -- reading
-    def _peek(self, latest: bool, timeout: Seconds) -> Frame:
+    def _peek(self, latest: bool, timeout: Seconds, ticket: Optional[_WaitTicket] = None) -> Frame:
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             handle = self._calls()
-            frame = self._peek_once(handle, latest, timeout, deadline)
+            frame = self._peek_once(handle, latest, timeout, deadline, ticket)
             if frame is not None:
                 return frame
             self._follow(handle)  # the producer replaced the ring: read on in the new one
@@ -1010,7 +1057,7 @@ class Consumer(_RingSide):
             self.replacements += 1
 
     def _peek_once(self, handle: _Handle, latest: bool, timeout: Seconds,
-                   deadline: Optional[float]) -> Optional[Frame]:
+                   deadline: Optional[float], ticket: Optional[_WaitTicket] = None) -> Optional[Frame]:
         """One fr_frame_peek (waiting up to DEADLINE); None if the ring was replaced."""
         hdr = FrameHeader()
         rec, skipped = ctypes.c_void_p(), ctypes.c_uint64()
@@ -1020,7 +1067,7 @@ class Consumer(_RingSide):
             rc = _wait_sliced(
                 lambda ns: peek(handle.ptr, ctypes.byref(hdr), ctypes.byref(rec), int(latest),
                                 ctypes.byref(skipped), ns),
-                deadline, handle, f"consumer of ring '{self.name}' was closed while it waited")
+                deadline, handle, f"consumer of ring '{self.name}' was closed while it waited", ticket)
             if rc == -errno.ESTALE:
                 return None
             if rc in (-errno.ETIMEDOUT, -errno.EAGAIN):
@@ -1033,6 +1080,9 @@ class Consumer(_RingSide):
                 # fr_frame_peek released (skipped) a record that was no frame; any other error
                 # left nothing peeked. The next call goes on either way.
                 _raise(rc, f"read ring '{self.name}'")
+            if ticket is not None and not ticket.deliver():
+                self._lib.fr_ring_unpeek(handle.ptr)  # its caller is gone: nothing held, nothing lost
+                raise _WaitCancelled()
             frame = Frame(hdr, self._map, rec.value - handle.base, self, skipped.value)
             self._current = frame
         return frame
@@ -1080,14 +1130,78 @@ class Consumer(_RingSide):
     def __iter__(self) -> Iterator[Frame]:
         return self.frames()
 
+    # -- asyncio (the machinery and its design: aio.py)
+    async def anext_frame(self, timeout: Seconds = None) -> Frame:
+        """next_frame() for asyncio: ``frame = await cons.anext_frame()``.
+
+        The wait runs in this consumer's worker thread; the event loop goes on meanwhile.
+        Cancelling the awaiting task (or ``asyncio.wait_for`` running out) leaves nothing
+        peeked and loses nothing: the next read returns the frame this one would have.
+        Raises what next_frame() raises."""
+        return await _aio.next_frame(self, False, timeout)
+
+    async def alatest(self, timeout: Seconds = None) -> Frame:
+        """latest() for asyncio: the newest frame, awaited as anext_frame() is."""
+        return await _aio.next_frame(self, True, timeout)
+
+    def aframes(self, latest: bool = False, timeout: Seconds = None) -> AsyncIterator[Frame]:
+        """frames() for asyncio: ``async for frame in cons.aframes(latest=True)``; ends at
+        end of stream, skips invalid records, releases each frame when the next is asked for."""
+        return _aio.frames(self, latest, timeout)
+
+    def __aiter__(self) -> AsyncIterator[Frame]:
+        """``async for frame in consumer``: aframes() in the consumer's mode."""
+        return self.aframes()
+
+    async def __aenter__(self) -> "Consumer":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.close()
+
+    def _async_worker(self) -> "_aio._Worker":
+        """The thread that runs this consumer's awaited waits (started on first use)."""
+        handle = self._calls()
+        with handle.state:
+            if self._worker is None:
+                self._worker = _aio._Worker(self.name)
+            return self._worker
+
+    def _interrupt_wait(self) -> None:
+        """Wake the wait in progress (a cancelled asyncio wait's) without closing anything."""
+        handle = self._handle
+        if handle is not None:
+            with handle.state:
+                if not handle.detached:
+                    self._lib.fr_ring_interrupt(handle.ptr)
+
     def _release_current(self, handle: _Handle) -> None:
-        """Give the held frame back (handle.calls held)."""
+        """Give the held frame back (handle.calls held): released, or unpeeked if it never
+        reached its caller (see _give_back)."""
         frame, self._current = self._current, None
         if frame is not None:
+            unread, self._undelivered = frame is self._undelivered, None
             frame._drop()
-            rc = self._lib.fr_ring_release(handle.ptr)
+            rc = (self._lib.fr_ring_unpeek if unread else self._lib.fr_ring_release)(handle.ptr)
             if rc < 0:
                 _raise(rc, f"release on ring '{self.name}'")
+
+    def _give_back(self, frame: Frame) -> None:
+        """FRAME was peeked for an asyncio caller that was cancelled before it got it:
+        give it back unread (fr_ring_unpeek), so the next read returns it again. Done by
+        the worker thread (never blocks the event loop); if any other read comes
+        first, it unpeeks instead of releasing (self._undelivered)."""
+        self._undelivered = frame
+
+        def unpeek() -> None:
+            handle = self._handle
+            if handle is None:
+                return
+            with handle.calls:
+                if self._current is frame and self._handle is handle and not handle.detached:
+                    self._release_current(handle)
+
+        self._async_worker().submit(unpeek)
 
     def _release(self, frame: Frame) -> None:
         handle = self._handle
@@ -1353,3 +1467,5 @@ class Producer(_RingSide):
         if rc < 0:
             _raise(rc, f"set meta of ring '{self.name}'")
 
+
+from . import aio as _aio  # noqa: E402  (aio uses this module's wait helpers)
