@@ -26,6 +26,12 @@ The shared library libframering-ring.so is found via $FRAMERING_LIB, next to
 this package, the build trees of the source checkout (newest first), then
 the system's library path; see framering.library_path().
 
+OpenCV code written for cv2.VideoCapture switches with one line:
+``cap = framering.VideoCapture("cam0")`` (see framering.videocapture for what
+differs: read() gives a read-only view unless copy=True). asyncio:
+``frame = await cons.anext_frame()`` and ``async for frame in cons`` never block
+the event loop, and a cancelled wait loses and holds nothing (framering.aio).
+
 The OpenCV viewer: python3 -m framering.view NAME  (--help).
 """
 
@@ -64,11 +70,12 @@ from .ring import (
 )
 from ._lib import lib_path as library_path
 from .color import Colorimetry
+from .videocapture import VideoCapture
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "Consumer", "Producer", "Frame", "OutFrame", "RingStats", "ConsumerInfo", "Colorimetry",
+    "Consumer", "Producer", "Frame", "OutFrame", "RingStats", "ConsumerInfo", "Colorimetry", "VideoCapture",
     "FrameringError", "RingNotFound", "RingBusy", "ForeignRing", "PeerDied", "Timeout",
     "EndOfStream", "ProducerFailed", "RingFull", "FrameReleased", "RingClosed", "RingShrunk", "InvalidFrame",
     "ConsumerDetached", "InvalidArgument",

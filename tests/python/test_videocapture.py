@@ -1,0 +1,177 @@
+"""test_videocapture - framering.VideoCapture behaves as cv2.VideoCapture: the same pixels, detections and properties.
+
+Why exact comparison is honest here: cv2.VideoCapture (Debian's OpenCV 4.6, FFmpeg
+backend) decodes with libavcodec and converts to BGR with swscale, SWS_BICUBIC,
+the untagged yuv420p source read as BT.601 limited range; framering-capture
+--format bgr24 does the same conversion as the ffmpeg CLI (app/capture/convert.c),
+and both equal `ffmpeg -pix_fmt bgr24` byte for byte on the samples (test_e2e.py
+checks capture against ffmpeg; measured for cv2: 0 bytes differ in 90 + 150
+frames). So frames match exactly and the tracker's float output must too. The
+ring must be at the source size (framering-capture's default output is 1920x1080:
+-s source), or the ring holds a scaled picture that cv2 never saw.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+import cv2
+import numpy as np
+import pytest
+
+import framering
+from framering import videocapture as vc
+from conftest import REPO, program, python_env, sample
+
+LK_TRACK = REPO / "viewer_py" / "examples" / "lk_track.py"
+
+
+def start_capture(procs, ring: str, video: str):
+    return procs([program("FRAMERING_CAPTURE"), "-r", ring, "--quiet", "-s", "source", "--format", "bgr24", video])
+
+
+def test_lk_track_detects_the_same_in_file_and_ring(ring_name, procs):
+    """OpenCV's lk_track sample, once on cv2.VideoCapture(file), once on framering.VideoCapture(ring):
+    the same corners found and the same track ends, frame by frame."""
+    video = sample("FRAMERING_SAMPLE_SMALL")
+    direct = subprocess.run([sys.executable, str(LK_TRACK), "--headless", video], env=python_env(),
+                            stdout=subprocess.PIPE, check=True, timeout=300).stdout.decode().splitlines()
+    cap = start_capture(procs, ring_name, video)
+    ring = subprocess.run([sys.executable, str(LK_TRACK), "--headless", "--ring", ring_name, "--timeout", "20"],
+                          env=python_env(), stdout=subprocess.PIPE, check=True, timeout=300).stdout.decode().splitlines()
+    assert cap.wait(timeout=30) == 0
+    a, b = [json.loads(x) for x in direct], [json.loads(x) for x in ring]
+    assert len(a) == 90, "the sample has 90 frames"
+    assert sum(len(x["found"]) for x in a) > 50 and sum(len(x["tracks"]) for x in a) > 500, \
+        "the tracker found too little to compare"
+    for fa, fb in zip(a, b):
+        assert fa == fb, f"frame {fa['frame']}: detections differ"
+    assert len(b) == len(a)
+
+
+def test_frames_and_properties_equal_cv2(ring_name, procs):
+    video = sample("FRAMERING_SAMPLE_SMALL")
+    start_capture(procs, ring_name, video)
+    ref = cv2.VideoCapture(video)
+    with framering.VideoCapture(ring_name, timeout=20) as cap:
+        assert cap.isOpened() and ref.isOpened()
+        # framering-capture describes the stream just after it created the ring; an attach
+        # that wakes at the creation can come before that: the size is 0 until it is there.
+        deadline = time.monotonic() + 10
+        while cap.get(cv2.CAP_PROP_FRAME_WIDTH) == 0 and time.monotonic() < deadline:
+            time.sleep(0.001)
+        for prop in (cv2.CAP_PROP_FRAME_WIDTH, cv2.CAP_PROP_FRAME_HEIGHT, cv2.CAP_PROP_FPS,
+                     cv2.CAP_PROP_POS_FRAMES):
+            assert cap.get(prop) == ref.get(prop), f"property {prop} before the first frame"
+        n = 0
+        while True:
+            ok, img = cap.read()
+            ok_ref, img_ref = ref.read()
+            assert ok == ok_ref, f"frame {n}: one ended before the other"
+            if not ok:
+                break
+            assert img.shape == img_ref.shape and img.dtype == img_ref.dtype
+            if not np.array_equal(img, img_ref):
+                d = np.abs(img.astype(np.int16) - img_ref)
+                pytest.fail(f"frame {n}: differs from cv2's decode, max {d.max()}, {np.count_nonzero(d)} bytes")
+            for prop in (cv2.CAP_PROP_POS_FRAMES, cv2.CAP_PROP_FRAME_WIDTH, cv2.CAP_PROP_FRAME_HEIGHT,
+                         cv2.CAP_PROP_FPS):
+                assert cap.get(prop) == ref.get(prop), f"frame {n}: property {prop}"
+            # The frame's pts. cv2 4.6 says 0 for the last frames, those it takes from the
+            # decoder once the file has no packets left (it times frames by their packet):
+            # compare where it knows, and with the 30 fps timeline everywhere.
+            assert cap.get(cv2.CAP_PROP_POS_MSEC) == pytest.approx(n * 1000 / 30)
+            if n < 85:
+                assert cap.get(cv2.CAP_PROP_POS_MSEC) == pytest.approx(ref.get(cv2.CAP_PROP_POS_MSEC))
+            n += 1
+        assert n == 90
+        assert cap.read() == (False, None)  # the end stays the end
+        assert cap.isOpened()  # as cv2's at the end of a file
+    assert not cap.isOpened()
+
+
+def test_read_gives_a_view_until_the_next_read_or_a_copy(ring_name):
+    with framering.Producer(ring_name, slots=4, width=8, height=4) as prod:
+        with framering.VideoCapture(ring_name, timeout=1) as cap:
+            for i in range(4):
+                prod.write_frame(np.full((4, 8, 3), i, np.uint8))
+            ok, view = cap.read()
+            assert ok and view.shape == (4, 8, 3) and int(view[0, 0, 0]) == 0
+            assert not view.flags.writeable
+            assert np.shares_memory(view, cap.frame.array), "bgr24 read() is zero-copy"
+            ok, copy = cap.read(copy=True)
+            assert ok and int(copy[0, 0, 0]) == 1 and copy.flags.writeable
+            assert not np.shares_memory(copy, cap.consumer._map)
+            out = np.zeros((4, 8, 3), np.uint8)
+            ok, filled = cap.read(out)
+            assert ok and filled is out and int(out[0, 0, 0]) == 2
+            cap.copy = True
+            ok, img = cap.read()
+            assert ok and img.flags.writeable and int(img[0, 0, 0]) == 3
+            cv2.circle(img, (2, 2), 1, (255, 255, 255), -1)  # drawing in place works on a copy
+            assert cap.get(cv2.CAP_PROP_POS_FRAMES) == 4
+
+
+@pytest.mark.parametrize("fmt", ["gray8", "i420", "nv12", "rgb24"])
+def test_other_formats_are_converted_or_raw(ring_name, fmt):
+    w, h = 16, 8
+    rng = np.random.default_rng(3)
+    with framering.Producer(ring_name, slots=4, width=w, height=h, format=fmt) as prod:
+        with framering.Consumer(ring_name, timeout=1) as check, framering.VideoCapture(ring_name, timeout=1) as cap:
+            shape = {"gray8": (h, w), "rgb24": (h, w, 3)}.get(fmt, (h * 3 // 2, w))
+            for _ in range(2):
+                prod.write_frame(rng.integers(0, 256, shape, np.uint8), fmt)
+            ok, img = cap.read()
+            want = check.next_frame(timeout=1).to_bgr()
+            assert ok and img.shape == (h, w, 3) and np.array_equal(img, want)
+            assert img.flags.writeable, "a converted image is a private copy"
+            assert cap.set(cv2.CAP_PROP_CONVERT_RGB, 0) and cap.get(cv2.CAP_PROP_CONVERT_RGB) == 0
+            ok, raw = cap.read()
+            assert ok and raw.shape == shape and np.array_equal(raw, check.next_frame(timeout=1).array)
+
+
+def test_open_failure_is_not_an_exception(ring_name):
+    cap = framering.VideoCapture(ring_name, timeout=0.2)
+    assert not cap.isOpened()
+    assert isinstance(cap.last_error, framering.RingNotFound)
+    assert cap.read() == (False, None) and not cap.grab()
+    assert cap.retrieve() == (False, None)
+    assert "closed" in repr(cap)
+    cap.release()
+    assert framering.VideoCapture().isOpened() is False
+
+
+def test_latest_mode_end_of_stream_and_release(ring_name):
+    with framering.Producer(ring_name, slots=8, width=8, height=4) as prod:
+        cap = framering.VideoCapture(ring_name, mode="latest", timeout=1, read_timeout=0.05)
+        assert "latest" in repr(cap)
+        assert cap.read() == (False, None) and isinstance(cap.last_error, framering.Timeout)
+        assert cap.isOpened(), "a read that timed out leaves the capture open"
+        for i in range(5):
+            prod.write_frame(np.full((4, 8, 3), i, np.uint8))
+        ok, img = cap.read()
+        assert ok and int(img[0, 0, 0]) == 4 and cap.frame.seq == 4 and cap.frame.skipped == 4
+        assert cap.get(cv2.CAP_PROP_POS_FRAMES) == 5 and cap.last_error is None
+        prod.mark_eos()
+        assert cap.read() == (False, None) and cap.last_error is None
+        cap.release()
+        assert not cap.isOpened() and cap.read() == (False, None)
+        cap.release()
+
+
+def test_properties_are_cv2s_numbers_and_set_refuses_what_the_producer_owns(ring_name):
+    for name in ("POS_MSEC", "POS_FRAMES", "FRAME_WIDTH", "FRAME_HEIGHT", "FPS", "FOURCC", "FRAME_COUNT",
+                 "FORMAT", "CONVERT_RGB"):
+        assert getattr(vc, "CAP_PROP_" + name) == getattr(cv2, "CAP_PROP_" + name)
+    with framering.Producer(ring_name, slots=2, width=8, height=4):
+        with framering.VideoCapture(ring_name, timeout=1) as cap:
+            assert not cap.set(cv2.CAP_PROP_POS_FRAMES, 10)
+            assert not cap.set(cv2.CAP_PROP_FRAME_WIDTH, 640)
+            assert cap.get(cv2.CAP_PROP_FRAME_COUNT) == -1
+            assert cap.get(cv2.CAP_PROP_FPS) == 0, "a Python producer leaves no capture meta: rate unknown"
+            assert cap.get(cv2.CAP_PROP_FOURCC) == cv2.VideoWriter_fourcc(*"BGR3")
+            assert cap.get(cv2.CAP_PROP_BRIGHTNESS) == 0
+            assert cap.getBackendName() == "framering"
