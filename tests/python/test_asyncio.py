@@ -215,3 +215,26 @@ def test_close_wakes_an_awaiting_reader(ring_name):
                 await cons.anext_frame()
 
     asyncio.run(main())
+
+
+def test_cancel_wakes_the_worker_at_once(ring_name, monkeypatch):
+    """A cancelled wait does not sit out its wait in the worker thread: fr_ring_interrupt() wakes
+    it, so the worker is free long before the 60 s its one C call would otherwise last."""
+    monkeypatch.setattr(ring_mod, "_SLICE_NS", 60 * 10**9)
+
+    async def main() -> None:
+        with framering.Producer(ring_name, slots=2, width=W, height=H) as prod, \
+                framering.Consumer(ring_name, timeout=1) as cons:
+            for _ in range(3):
+                wait = asyncio.create_task(cons.anext_frame())
+                await asyncio.sleep(0.05)  # in the C call by now (if not, the cancel finds it queued)
+                wait.cancel()
+                with pytest.raises(asyncio.CancelledError):
+                    await wait
+                await asyncio.wait_for(worker_idle(cons), 20)
+                assert not held(cons)
+            prod.write_frame(image(9))
+            frame = await asyncio.wait_for(cons.anext_frame(), 20)
+            assert frame.seq == 0 and int(frame.array[0, 0, 0]) == 9
+
+    asyncio.run(main())
