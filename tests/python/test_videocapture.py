@@ -24,7 +24,7 @@ import pytest
 
 import framering
 from framering import videocapture as vc
-from conftest import REPO, program, python_env, sample
+from conftest import REPO, program, python_env, remove_segment, sample
 
 LK_TRACK = REPO / "viewer_py" / "examples" / "lk_track.py"
 
@@ -175,3 +175,28 @@ def test_properties_are_cv2s_numbers_and_set_refuses_what_the_producer_owns(ring
             assert cap.get(cv2.CAP_PROP_FOURCC) == cv2.VideoWriter_fourcc(*"BGR3")
             assert cap.get(cv2.CAP_PROP_BRIGHTNESS) == 0
             assert cap.getBackendName() == "framering"
+
+
+def test_producer_death_ends_reading_with_its_reason(ring_name, procs):
+    code = ("import sys, numpy as np, framering, time\n"
+            "p = framering.Producer(sys.argv[1], slots=4, width=8, height=4)\n"
+            "p.write_frame(np.zeros((4, 8, 3), np.uint8))\n"
+            "print('ready', flush=True)\n"
+            "time.sleep(600)\n")
+    p = procs([sys.executable, "-c", code, ring_name], env=python_env())
+    try:
+        assert p.stdout.readline().strip() == b"ready"
+        with framering.VideoCapture(ring_name, timeout=10) as cap:
+            ok, _ = cap.read()
+            assert ok
+            p.kill()
+            p.wait(timeout=10)
+            assert cap.read() == (False, None)
+            assert isinstance(cap.last_error, framering.PeerDied)
+    finally:
+        remove_segment(ring_name)  # a killed producer cannot remove its segment
+
+
+def test_bad_mode_is_a_usage_error_not_a_closed_capture(ring_name):
+    with pytest.raises(ValueError):
+        framering.VideoCapture(ring_name, mode="fastest")

@@ -1192,6 +1192,10 @@ class Consumer(_RingSide):
         the worker thread (never blocks the event loop); if any other read comes
         first, it unpeeks instead of releasing (self._undelivered)."""
         self._undelivered = frame
+        try:
+            worker = self._async_worker()
+        except RingClosed:
+            return  # closed meanwhile: detaching let go of the record
 
         def unpeek() -> None:
             handle = self._handle
@@ -1201,7 +1205,7 @@ class Consumer(_RingSide):
                 if self._current is frame and self._handle is handle and not handle.detached:
                     self._release_current(handle)
 
-        self._async_worker().submit(unpeek)
+        worker.submit(unpeek)
 
     def _release(self, frame: Frame) -> None:
         handle = self._handle

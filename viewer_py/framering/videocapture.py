@@ -55,13 +55,14 @@ Frame headers (seq, pts, capture time, latency) are at ``cap.frame``.
 
 from __future__ import annotations
 
+import errno
 import struct
 from types import TracebackType
 from typing import Optional, Tuple, Type
 
 import numpy as np
 
-from .errors import EndOfStream, FrameringError, InvalidFrame
+from .errors import EndOfStream, FrameringError, InvalidArgument, InvalidFrame
 from .ring import Consumer, Frame
 
 # cv2's property numbers (videoio.hpp): the same ints, so cv2.CAP_PROP_* work unchanged
@@ -111,10 +112,15 @@ class VideoCapture:
         timeout: seconds open() waits for the ring (None: forever, 0: not at all).
         read_timeout: seconds read()/grab() wait for a frame (None: as long as the producer lives).
         copy: the default of read(copy=...): True gives private, writable images.
+
+    Raises InvalidArgument (a ValueError) for a bad mode: a mistake in the caller, unlike a
+    ring that cannot be opened (isOpened() False).
     """
 
     def __init__(self, name: Optional[str] = None, *, mode: str = "every", timeout: Optional[float] = 5.0,
                  read_timeout: Optional[float] = None, copy: bool = False) -> None:
+        if mode not in ("every", "latest"):  # a bug in the caller, not a ring that cannot be opened
+            raise InvalidArgument(-errno.EINVAL, f"mode must be 'every' or 'latest', not {mode!r}")
         self.mode = mode
         self.timeout = timeout
         #: Seconds read()/grab() wait for a frame (None: as long as the producer lives).
