@@ -19,6 +19,10 @@ What differs from cv2.VideoCapture, and why:
   (``cv2.circle(img, ...)``), reads with ``read(copy=True)`` or opens with
   ``VideoCapture(name, copy=True)``: then every image is a private, writable
   copy, as cv2's are.
+* Pixels: framering-capture --format bgr24 -s source decodes and converts as the
+  ffmpeg CLI does, and so does cv2 for an untagged or BT.601 source: the images
+  are the same, byte for byte. A source tagged BT.709 (most HD video) differs:
+  cv2 4.6 converts it as BT.601 regardless, framering-capture with its matrix.
 * A ring that is not bgr24 (rgb24, gray8, i420, nv12) is converted to BGR with
   ``frame.to_bgr()``, as cv2 converts whatever it decodes: that is a copy (the
   image is then private and stays valid). ``set(CAP_PROP_CONVERT_RGB, 0)``
