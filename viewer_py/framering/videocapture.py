@@ -155,7 +155,8 @@ class VideoCapture:
         return True
 
     def isOpened(self) -> bool:  # noqa: N802  (cv2's name)
-        """Whether a ring is attached (False after a failed open, release(), or the stream's end)."""
+        """Whether a ring is attached: False after a failed open() or release(); True at the end of
+        the stream, as cv2 stays open at the end of a file (read() then says (False, None))."""
         return self._cons is not None
 
     def grab(self) -> bool:
