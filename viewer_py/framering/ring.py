@@ -994,7 +994,9 @@ class Consumer(_RingSide):
     consumer slots taken), ForeignRing, InvalidArgument (bad mode).
 
     Reading: next_frame() returns the next frame (in order, or the newest for
-    a "latest" consumer), latest() the newest one (skipping older ones). Only
+    a "latest" consumer), latest() the newest one (skipping older ones); in
+    asyncio code ``await anext_frame()``, ``await alatest()`` and ``async for``
+    do the same without blocking the event loop (aio.py). Only
     one frame is held at a time: asking for another releases the current
     one. At end of stream they raise EndOfStream (iteration just stops);
     PeerDied if the producer died. When the producer replaces the ring by a
