@@ -22,14 +22,15 @@
 //
 // Handles: Producer, Consumer, Frame and Reservation are move-only. A moved-from or closed
 // object is inert: its destructor does nothing, close() is a no-op, and every other call
-// fails with EBADF ("closed handle"). So a ring is closed exactly once.
+// fails with EBADF (what() says "closed handle"). So a ring is closed exactly once.
 //
 // Lifetime (as in the Python binding): the fr_ring_t and its mapping belong to a small shared
 // owner. close() (or the destructor) of a Producer/Consumer ends its side at once
 // (fr_ring_detach: end of stream marked / consumer slot freed, name removed), but the memory
 // is unmapped only when the last Frame or Reservation taken from it is gone. A Frame or
-// Reservation may therefore outlive its Consumer/Producer: its pointers stay readable (and
-// a Reservation's writable) and it does nothing more on destruction.
+// Reservation may therefore outlive its Consumer/Producer, and be released, committed or
+// aborted: as long as the object lives its pointers stay readable (a Reservation's
+// writable), never a fault; what they show after the release is up to the producer.
 //
 // One frame at a time: a consumer holds at most one peeked record. Asking for the next
 // frame releases the one held before (so `f = cons.peek();` in a loop just works); the Frame
@@ -76,10 +77,7 @@ namespace framering {
 class ErrorCategory final : public std::error_category {
 public:
 	const char *name() const noexcept override { return "framering"; }
-	std::string message(int ev) const override
-	{
-		return ev == EBADF ? "closed handle (moved from, or closed)" : ::fr_ring_strerror(-ev);
-	}
+	std::string message(int ev) const override { return ::fr_ring_strerror(-ev); }
 	std::error_condition default_error_condition(int ev) const noexcept override
 	{
 		return std::error_condition(ev, std::generic_category());
@@ -221,11 +219,6 @@ inline std::string quoted(const char *what, const std::string &name)
 
 inline std::int64_t to_ns(Timeout t) noexcept { return t.count() < 0 ? FR_RING_WAIT_FOREVER : t.count(); }
 
-inline const std::uint8_t *record_of(const ::fr_frame_header *h) noexcept
-{
-	return reinterpret_cast<const std::uint8_t *>(h);
-}
-
 template <class Byte>
 BasicPlane<Byte> plane_at(Byte *record, const ::fr_frame_header &h, unsigned i)
 {
@@ -316,8 +309,8 @@ public:
 
 	// Whether this object holds a frame (it may be released() already).
 	explicit operator bool() const noexcept { return rec_ != nullptr; }
-	// Whether the record went back to the ring (or there is none): its pixels may now show
-	// newer data. Header fields stay as they were.
+	// Whether the record went back to the ring (or there is none): its pixels stay readable
+	// (the mapping lives as long as this object) but may show newer data. Header fields stay.
 	bool released() const noexcept { return !owner_ || !owner_->owns(gen_); }
 
 	// Give the record back to the producer now (idempotent).
@@ -336,7 +329,8 @@ public:
 			if (int rc = ::fr_ring_release(owner_->r); rc < 0)
 				ec = make_error(rc);
 		}
-		owner_.reset(); // the last Frame of a closed consumer unmaps here
+		// The mapping stays (owner_ kept) until this Frame is destroyed or assigned over,
+		// so that its pointers stay readable: the last Frame of a closed consumer unmaps.
 	}
 
 	// The checked copy of the header (fr_frame_header_validate()); valid after release too.
@@ -405,13 +399,14 @@ public:
 	explicit operator bool() const noexcept { return pending(); }
 
 	// Publish it. Errors: EPIPE (end of stream was marked meanwhile: dropped), EBADF (not
-	// pending: committed or aborted already, or an empty Reservation).
+	// pending: committed or aborted already, its producer closed, or an empty Reservation).
+	// Its memory stays mapped (writable, unseen) as long as this object lives.
 	void commit()
 	{
 		std::error_code ec;
 		commit(ec);
 		if (ec)
-			throw error(ec, "commit a frame");
+			throw error(ec, ec.value() == EBADF ? "commit a frame (not pending)" : "commit a frame");
 	}
 	void commit(std::error_code &ec) noexcept
 	{
@@ -423,7 +418,6 @@ public:
 		owner_->held = false;
 		if (int rc = ::fr_frame_commit(owner_->r, hdr_); rc < 0)
 			ec = make_error(rc);
-		owner_.reset();
 	}
 	// Give it back: the consumers never see it. A no-op when not pending.
 	void abort()
@@ -441,7 +435,6 @@ public:
 			if (int rc = ::fr_ring_abort(owner_->r); rc < 0)
 				ec = make_error(rc);
 		}
-		owner_.reset();
 	}
 
 	// The header in shared memory: the producer may set pts, time_base_*, flags, capture_ns
@@ -505,7 +498,7 @@ public:
 		std::vector<::fr_ring_consumer_info> out(FR_RING_MAX_CONSUMERS);
 		int n = ::fr_ring_consumers(handle("consumers of"), out.data(), FR_RING_MAX_CONSUMERS);
 		if (n < 0)
-			throw error(n, quoted("consumers of", name_));
+			throw error(n, where("consumers of"));
 		out.resize(static_cast<std::size_t>(n) < out.size() ? static_cast<std::size_t>(n) : out.size());
 		return out;
 	}
@@ -517,7 +510,7 @@ public:
 		std::error_code ec;
 		close(ec);
 		if (ec)
-			throw error(ec, quoted("close", name_));
+			throw error(ec, where("close"));
 	}
 	void close(std::error_code &ec) noexcept
 	{
@@ -560,8 +553,13 @@ protected:
 	::fr_ring_t *handle(const char *what) const
 	{
 		if (!owner_)
-			throw error(-EBADF, quoted(what, name_));
+			throw error(-EBADF, where(what));
 		return owner_->r;
+	}
+	// "WHAT ring 'NAME'" for a message, saying so when the handle is closed (EBADF).
+	std::string where(const char *what) const
+	{
+		return owner_ ? quoted(what, name_) : quoted(what, name_) + " (closed handle)";
 	}
 
 	std::shared_ptr<Owner> owner_;
@@ -593,7 +591,7 @@ public:
 		std::error_code ec;
 		Reservation out = try_reserve(format, width, height, ec, timeout);
 		if (ec)
-			throw error(ec, detail::quoted("reserve a frame in", name_));
+			throw error(ec, where("reserve a frame in"));
 		return out;
 	}
 	// The same without exceptions: an empty Reservation and EC set on failure.
@@ -670,7 +668,7 @@ private:
 	void check(int rc, const char *what) const
 	{
 		if (rc < 0)
-			throw error(rc, detail::quoted(what, name_));
+			throw error(rc, where(what));
 	}
 };
 
@@ -690,6 +688,7 @@ public:
 		: Side(attach(std::string(name), wait, mode), std::string(name)), mode_(mode)
 	{
 	}
+	Consumer(std::string_view name, Mode mode, Timeout wait = no_wait) : Consumer(name, wait, mode) {}
 	Consumer(Consumer &&) noexcept = default;
 	Consumer &operator=(Consumer &&) noexcept = default;
 
@@ -725,7 +724,7 @@ public:
 	{
 		std::int64_t n = ::fr_ring_skip_to_latest(handle("skip in"));
 		if (n < 0)
-			throw error(static_cast<int>(n), detail::quoted("skip in", name_));
+			throw error(static_cast<int>(n), where("skip in"));
 		return n;
 	}
 	// Why the stream ended: an empty code if it ended cleanly (or has not ended).
@@ -741,7 +740,7 @@ public:
 		std::vector<std::uint8_t> out(FR_RING_META_SIZE);
 		int n = ::fr_ring_get_meta(handle("the meta of"), out.data(), out.size());
 		if (n < 0)
-			throw error(n, detail::quoted("the meta of", name_));
+			throw error(n, where("the meta of"));
 		out.resize(static_cast<std::size_t>(n) < out.size() ? static_cast<std::size_t>(n) : out.size());
 		return out;
 	}
@@ -830,7 +829,7 @@ private:
 	}
 	[[noreturn]] void throw_last() const
 	{
-		std::string what = detail::quoted("read", name_);
+		std::string what = where("read");
 		if (last_.value() == EREMOTEIO && owner_) {
 			EndReason why = end_reason();
 			what += ": the producer failed: " + (why.message.empty() ? why.code.message() : detail::escaped(why.message));

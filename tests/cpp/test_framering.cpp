@@ -478,8 +478,18 @@ void outliving_the_ring_handle()
 		CHECK(!cons);
 		CHECK(f.released());
 		check_pixels(f); // still mapped: the Frame keeps the mapping
-		fr::Consumer next(name, 0s, fr::Mode::latest); // the slot went back at close()
+		fr::Consumer next(name, fr::Mode::latest); // the slot went back at close()
 		CHECK(next);
+		// Released by hand, its consumer closed: still mapped while the Frame lives.
+		fr::Reservation r2 = std::move(kept);
+		fill(r2);
+		r2.commit();
+		kept = prod.reserve(fr::Format::gray8, 32, 32);
+		fr::Frame g = next.peek(1s);
+		g.release();
+		next.close();
+		CHECK(g.released());
+		check_pixels(g); // the producer has not written there since: still its pixels
 	}
 	prod.close();
 	CHECK(!shm_exists(name));
