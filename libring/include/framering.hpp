@@ -644,6 +644,22 @@ public:
 	void note_drop(std::size_t len) { ::fr_ring_note_drop(handle("count a drop in"), len); }
 	// The largest record that fits (capacity / 2).
 	std::size_t max_record() const { return ::fr_ring_max_record(handle("size of")); }
+	// Go on in a new ring made with OPTS under the same name (fr_ring_replace), e.g. a larger one
+	// when frames grew: the consumers read this ring to its end, then attach to the new one
+	// (a Consumer does so by itself); frame numbers go on. Frames and Reservations of the
+	// old ring stay mapped. On failure this ring goes on (but see fr_ring_replace on EEXIST).
+	// Throws: EALREADY (a Reservation is pending), EPIPE (end of stream marked), and what
+	// creating the ring throws.
+	void replace(const ProducerOptions &opts)
+	{
+		::fr_ring_t *old = handle("replace");
+		auto next = std::make_shared<detail::Owner>(nullptr); // before: no failure after the swap
+		::fr_ring_create_opts c = convert(opts);
+		if (int rc = ::fr_ring_replace(old, &next->r, &c); rc < 0)
+			throw error(rc, where("replace"));
+		owner_->detach(); // fr_ring_replace detached it already: this only says so
+		owner_ = std::move(next);
+	}
 	// The stream description consumers read with Consumer::meta() (at most 256 bytes).
 	void set_meta(const void *data, std::size_t len)
 	{
@@ -651,14 +667,19 @@ public:
 	}
 
 private:
-	static ::fr_ring_t *create(std::string_view name, const ProducerOptions &o)
+	static ::fr_ring_create_opts convert(const ProducerOptions &o) noexcept
 	{
-		std::string n(name);
 		::fr_ring_create_opts c{};
 		c.capacity = o.capacity;
 		c.mode = static_cast<mode_t>(o.permissions);
 		c.on_full = static_cast<::fr_ring_full_policy>(o.on_full);
 		c.max_consumers = o.max_consumers;
+		return c;
+	}
+	static ::fr_ring_t *create(std::string_view name, const ProducerOptions &o)
+	{
+		std::string n(name);
+		::fr_ring_create_opts c = convert(o);
 		::fr_ring_t *r = nullptr;
 		int rc = n.find('\0') != std::string::npos ? -EINVAL : ::fr_ring_create(&r, n.c_str(), &c);
 		if (rc < 0)

@@ -535,6 +535,41 @@ void latest_skips_to_newest()
 	check_pixels(f);
 }
 
+// A producer that replaces its ring (a larger one): the consumer reads the old one to its
+// end, then follows to the new one by itself; frame numbers go on.
+void replaced_ring_is_followed()
+{
+	std::string name = unique_name("repl");
+	fr::Producer prod(name, {1u << 16});
+	fr::Consumer cons(name);
+	auto write = [&](std::uint32_t w, std::uint32_t h) {
+		fr::Reservation r = prod.reserve(fr::Format::gray8, w, h, 1s);
+		fill(r);
+		r.commit();
+	};
+	write(64, 64);
+	write(64, 64);
+	fr::Reservation pending = prod.reserve(fr::Format::gray8, 8, 8, 1s);
+	CHECK_THROWS(prod.replace({1u << 20}), EALREADY, "replace ring");
+	pending.abort();
+	void *old_handle = prod.native_handle();
+	prod.replace({1u << 20});
+	CHECK(prod.native_handle() != old_handle);
+	CHECK_EQ(prod.stats().capacity, static_cast<std::uint64_t>(1u << 20));
+	write(320, 240); // too large for the old ring's 32 KiB records
+	write(320, 240);
+	prod.mark_eos();
+	std::vector<std::uint64_t> seqs;
+	for (fr::Frame &f : cons) {
+		check_pixels(f);
+		seqs.push_back(f.seq());
+	}
+	CHECK_EQ(seqs.size(), static_cast<std::size_t>(4));
+	for (std::size_t i = 0; i < seqs.size(); i++)
+		CHECK_EQ(seqs[i], static_cast<std::uint64_t>(i)); // the aborted frame's number is reused
+	CHECK_EQ(cons.replacements(), static_cast<std::uint64_t>(1));
+}
+
 struct Case {
 	const char *name;
 	void (*fn)();
@@ -549,6 +584,7 @@ const Case all_cases[] = {
 	{"outliving_the_ring_handle", outliving_the_ring_handle},
 	{"interrupt_from_another_thread", interrupt_from_another_thread},
 	{"latest_skips_to_newest", latest_skips_to_newest},
+	{"replaced_ring_is_followed", replaced_ring_is_followed},
 };
 
 bool run(const Case &c)
