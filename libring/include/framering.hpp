@@ -199,7 +199,8 @@ inline std::string escaped(std::string_view text)
 {
 	static const char hex[] = "0123456789abcdef";
 	std::string s;
-	for (unsigned char c : text) {
+	for (char ch : text) {
+		auto c = static_cast<unsigned char>(ch);
 		if (c >= 0x20 && c < 0x7f && c != '\\') {
 			s += static_cast<char>(c);
 		} else {

@@ -50,7 +50,7 @@ int main(int argc, char **argv)
 				return bad(at + "image_size smaller than its plane");
 			unsigned sum = 0; // touch the first and the last row where they lie
 			for (std::size_t x = 0; x < p.row_bytes; x++)
-				sum += p.row(0)[x] + p.row(p.rows - 1)[x];
+				sum += static_cast<unsigned>(p.row(0)[x]) + p.row(p.rows - 1)[x];
 			if (sum == 0)
 				return bad(at + "first and last rows are black: testsrc2 is not");
 			n++;

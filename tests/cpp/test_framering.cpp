@@ -422,7 +422,7 @@ void iteration_to_end_of_stream()
 	CHECK_THROWS(cons.peek(0s), ENODATA, "end of stream");
 	unsigned again = 0;
 	for (fr::Frame &f : cons.frames(0s)) // already at the end: no frame, no throw
-		again += f ? 1 : 0;
+		again += f ? 1u : 0u;
 	CHECK_EQ(again, 0u);
 
 	// frames(timeout) throws ETIMEDOUT when the producer goes quiet without ending.
@@ -434,7 +434,7 @@ void iteration_to_end_of_stream()
 	unsigned seen = 0;
 	try {
 		for (fr::Frame &f : c2.frames(20ms))
-			seen += f ? 1 : 0;
+			seen += f ? 1u : 0u;
 		fail(__FILE__, __LINE__, "frames(20ms) ended without an error");
 	} catch (const fr::error &e) {
 		CHECK_EQ(e.errno_value(), ETIMEDOUT);
@@ -448,7 +448,7 @@ void iteration_to_end_of_stream()
 	seen = 0;
 	try {
 		for (fr::Frame &f : c2)
-			seen += f ? 1 : 0;
+			seen += f ? 1u : 0u;
 		fail(__FILE__, __LINE__, "iteration ended cleanly after a failed producer");
 	} catch (const fr::error &e) {
 		CHECK_EQ(e.errno_value(), EREMOTEIO);
