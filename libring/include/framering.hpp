@@ -220,6 +220,12 @@ inline std::string quoted(const char *what, const std::string &name)
 
 inline std::int64_t to_ns(Timeout t) noexcept { return t.count() < 0 ? FR_RING_WAIT_FOREVER : t.count(); }
 
+inline const ::fr_frame_header &no_header() noexcept
+{
+	static const ::fr_frame_header none{};
+	return none;
+}
+
 template <class Byte>
 BasicPlane<Byte> plane_at(Byte *record, const ::fr_frame_header &h, unsigned i)
 {
@@ -234,7 +240,8 @@ BasicPlane<Byte> plane_at(Byte *record, const ::fr_frame_header &h, unsigned i)
 	return p;
 }
 
-// The header fields both Frame and Reservation show. Derived classes give hdr().
+// The header fields both Frame and Reservation show (Derived::header() const gives the header;
+// all zero for an empty object).
 template <class Derived>
 class HeaderFields {
 public:
@@ -257,9 +264,16 @@ public:
 	}
 	std::int32_t time_base_num() const noexcept { return h().time_base_num; }
 	std::int32_t time_base_den() const noexcept { return h().time_base_den; }
-	// CLOCK_MONOTONIC (std::chrono::steady_clock on Linux) when it was captured/decoded.
-	Timeout capture_time() const noexcept { return Timeout(static_cast<std::int64_t>(h().capture_ns)); }
-	// From capture_time() to now.
+	// CLOCK_MONOTONIC nanoseconds when it was captured/decoded (fr_frame_now_ns()'s clock).
+	std::uint64_t capture_ns() const noexcept { return h().capture_ns; }
+	// The same as a time point of std::chrono::steady_clock, which is CLOCK_MONOTONIC on Linux
+	// (libstdc++ and libc++).
+	std::chrono::steady_clock::time_point capture_time() const noexcept
+	{
+		return std::chrono::steady_clock::time_point(std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+			Timeout(static_cast<std::int64_t>(h().capture_ns))));
+	}
+	// From the capture to now.
 	Timeout latency() const noexcept
 	{
 		return Timeout(static_cast<std::int64_t>(::fr_frame_now_ns() - h().capture_ns));
@@ -401,7 +415,8 @@ public:
 
 	// Publish it. Errors: EPIPE (end of stream was marked meanwhile: dropped), EBADF (not
 	// pending: committed or aborted already, its producer closed, or an empty Reservation).
-	// Its memory stays mapped (writable, unseen) as long as this object lives.
+	// Committed or not, its memory stays mapped while this object lives, but once it is not
+	// pending it is no longer this object's to write.
 	void commit()
 	{
 		std::error_code ec;
@@ -439,11 +454,18 @@ public:
 	}
 
 	// The header in shared memory: the producer may set pts, time_base_*, flags, capture_ns
-	// and the colorimetry fields before commit().
+	// and the colorimetry fields before commit(). The writing calls (header(), set_*) need
+	// a Reservation that holds a record (not empty, not moved from); the reading ones give
+	// zeros (and plane() std::out_of_range) on an empty one.
 	::fr_frame_header &header() noexcept { return *hdr_; }
-	const ::fr_frame_header &header() const noexcept { return *hdr_; }
+	const ::fr_frame_header &header() const noexcept { return hdr_ ? *hdr_ : detail::no_header(); }
+	// The record (its header first) in shared memory; nullptr for an empty Reservation.
 	std::uint8_t *record() const noexcept { return reinterpret_cast<std::uint8_t *>(hdr_); }
-	MutablePlane plane(unsigned i = 0) const { return detail::plane_at(record(), *hdr_, i); }
+	// Plane I (0 .. plane_count()-1), to write in place; std::out_of_range past the last.
+	MutablePlane plane(unsigned i = 0) const
+	{
+		return detail::plane_at(record(), static_cast<const Reservation &>(*this).header(), i);
+	}
 
 	void set_pts(std::optional<std::int64_t> pts) noexcept { hdr_->pts = pts ? *pts : INT64_MIN; }
 	void set_time_base(std::int32_t num, std::int32_t den) noexcept

@@ -177,6 +177,8 @@ void round_trip()
 		CHECK(f.is_key() && !f.is_eos() && !f.is_discontinuity());
 		CHECK_EQ(f.header().color_range, FR_FRAME_RANGE_FULL);
 		CHECK(f.latency() >= 0ns && f.latency() < 10s);
+		CHECK(f.capture_time() <= std::chrono::steady_clock::now()); // the same clock
+		CHECK(std::chrono::steady_clock::now() - f.capture_time() < 10s);
 		// Plane geometry is the C library's: chroma of 4:2:0 is (w+1)/2 x (h+1)/2.
 		fr::Plane y = f.plane(0);
 		CHECK_EQ(y.rows, c.h);
@@ -236,6 +238,14 @@ void move_semantics()
 	fill(r1);
 	fr::Reservation r2(std::move(r1));
 	CHECK(!r1.pending() && r2.pending());
+	CHECK(r1.record() == nullptr && r1.width() == 0u && r1.plane_count() == 0u); // empty: zeros, no fault
+	bool out_of_range = false;
+	try {
+		(void)r1.plane(0);
+	} catch (const std::out_of_range &) {
+		out_of_range = true;
+	}
+	CHECK(out_of_range);
 	CHECK_THROWS(r1.commit(), EBADF, "commit");
 	r1.abort(); // not pending: a no-op
 	{
