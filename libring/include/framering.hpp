@@ -547,9 +547,11 @@ public:
 
 protected:
 	Side() noexcept = default;
-	Side(::fr_ring_t *r, std::string name) : name_(std::move(name))
+	// Takes R over: closed again if what follows fails (no memory).
+	Side(::fr_ring_t *r, std::string_view name)
 	{
 		try {
+			name_ = name;
 			owner_ = std::make_shared<Owner>(r);
 		} catch (...) {
 			::fr_ring_close(&r);
@@ -599,7 +601,7 @@ public:
 	// Create ring NAME and attach as its producer (fr_ring_create). Throws framering::error:
 	// EINVAL, ENAMETOOLONG, EBUSY (a live producer has it), EEXIST, ENOSPC, ...
 	explicit Producer(std::string_view name, const ProducerOptions &opts = {})
-		: Side(create(name, opts), std::string(name))
+		: Side(create(name, opts), name)
 	{
 	}
 	Producer(Producer &&) noexcept = default;
@@ -729,7 +731,7 @@ public:
 	// ETIMEDOUT (none came within WAIT), EBUSY (every consumer slot taken), EPROTO, EBADMSG,
 	// EACCES, EINVAL, ENAMETOOLONG.
 	explicit Consumer(std::string_view name, Timeout wait = no_wait, Mode mode = Mode::every)
-		: Side(attach(std::string(name), wait, mode), std::string(name)), mode_(mode)
+		: Side(attach(std::string(name), wait, mode), name), mode_(mode)
 	{
 	}
 	Consumer(std::string_view name, Mode mode, Timeout wait = no_wait) : Consumer(name, wait, mode) {}

@@ -580,6 +580,43 @@ void replaced_ring_is_followed()
 	CHECK_EQ(cons.replacements(), static_cast<std::uint64_t>(1));
 }
 
+// A record that is no frame: peek() throws ENOMSG and goes on after it; iteration skips it
+// and counts it. The stream description (meta) goes from producer to consumer.
+void invalid_records_and_meta()
+{
+	std::string name = unique_name("junk");
+	fr::Producer prod(name, {1u << 20});
+	fr::Consumer cons(name);
+	const char desc[] = "gray8 16x16";
+	prod.set_meta(desc, sizeof desc);
+	std::vector<std::uint8_t> meta = cons.meta();
+	CHECK_EQ(meta.size(), sizeof desc);
+	CHECK(std::memcmp(meta.data(), desc, sizeof desc) == 0);
+	auto frame = [&] {
+		fr::Reservation r = prod.reserve(fr::Format::gray8, 16, 16);
+		fill(r);
+		r.commit();
+	};
+	auto junk = [&] { CHECK_EQ(fr_ring_write(prod.native_handle(), "not a frame", 11, 0), 0); };
+	frame();
+	junk();
+	frame();
+	CHECK_EQ(cons.peek(0s).seq(), 0u);
+	CHECK_THROWS(cons.peek(0s), ENOMSG, "not a valid frame");
+	CHECK_EQ(cons.peek(0s).seq(), 1u);
+	junk();
+	frame();
+	junk();
+	prod.mark_eos();
+	unsigned n = 0;
+	for (fr::Frame &f : cons) {
+		CHECK_EQ(f.seq(), 2u);
+		n++;
+	}
+	CHECK_EQ(n, 1u);
+	CHECK_EQ(cons.invalid_frames(), static_cast<std::uint64_t>(2));
+}
+
 struct Case {
 	const char *name;
 	void (*fn)();
@@ -595,6 +632,7 @@ const Case all_cases[] = {
 	{"interrupt_from_another_thread", interrupt_from_another_thread},
 	{"latest_skips_to_newest", latest_skips_to_newest},
 	{"replaced_ring_is_followed", replaced_ring_is_followed},
+	{"invalid_records_and_meta", invalid_records_and_meta},
 };
 
 bool run(const Case &c)
