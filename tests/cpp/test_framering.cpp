@@ -310,6 +310,8 @@ void errors_carry_errno()
 	CHECK_THROWS(fr::Producer(name), EBUSY, "in use");
 	CHECK_THROWS(prod.reserve(fr::Format::bgr24, 640, 480, 0s), EMSGSIZE, "too large");
 	CHECK_THROWS(prod.reserve(static_cast<fr::Format>(0x1234), 8, 8, 0s), EINVAL, "invalid");
+	CHECK_THROWS(prod.reserve(fr::Format::gray8, 0, 8, 0s), EINVAL, "reserve a frame in ring");
+	CHECK_THROWS(prod.reserve(fr::Format::gray8, 8, FR_FRAME_MAX_DIM + 1, 0s), EINVAL, "invalid argument");
 	fr::Consumer cons(name);
 	CHECK_THROWS(cons.peek(10ms), ETIMEDOUT, "timed out");
 	CHECK_THROWS(cons.peek(0s), EAGAIN, "would block");
