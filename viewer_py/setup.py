@@ -67,7 +67,8 @@ class BuildPyWithLibrary(build_py):
         build_dir = Path(self.get_finalized_command("build").build_temp) / "libring-cmake"
         jobs = str(max(1, min(os.cpu_count() or 1, 4)))
         subprocess.run([cmake, "-S", str(c_tree()), "-B", str(build_dir), "-DCMAKE_BUILD_TYPE=Release",
-                        "-DFRAMERING_APPS=OFF", "-DFRAMERING_PYTHON=OFF", "-DBUILD_TESTING=OFF"],
+                        "-DFRAMERING_APPS=OFF", "-DFRAMERING_PYTHON=OFF", "-DFRAMERING_PACKAGING=OFF",
+                        "-DBUILD_TESTING=OFF"],
                        check=True, stdout=subprocess.DEVNULL)
         subprocess.run([cmake, "--build", str(build_dir), "--target", "ring_shared", "-j", jobs], check=True)
         built = build_dir / "libring" / LIB
