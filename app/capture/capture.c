@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <math.h>
 #include <pthread.h>
@@ -42,6 +43,9 @@
 
 #ifndef FRAMERING_DEFAULT_INPUT
 #define FRAMERING_DEFAULT_INPUT "assets/sample.mp4"
+#endif
+#ifndef FRAMERING_DATADIR
+#define FRAMERING_DATADIR "share" /* CMAKE_INSTALL_DATADIR, relative to the install prefix */
 #endif
 
 /* Exit codes, one per class of failure (listed in --help). */
@@ -191,13 +195,38 @@ static uint64_t process_cpu_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* The input when none is given: the sample video installed with this program
+ * (<prefix>/bin/framering-capture -> <prefix>/share/framering/sample.mp4, so a package or an
+ * install under any prefix finds its own copy), else the one in the source tree it was built from. */
+static const char *default_input(void)
+{
+	static char path[PATH_MAX];
+	char exe[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n <= 0)
+		return FRAMERING_DEFAULT_INPUT;
+	exe[n] = '\0';
+	for (int up = 0; up < 2; up++) { /* drop "/framering-capture", then "/bin" */
+		char *slash = strrchr(exe, '/');
+		if (!slash)
+			return FRAMERING_DEFAULT_INPUT;
+		*slash = '\0';
+	}
+	int len = snprintf(path, sizeof(path), "%s/%s/framering/sample.mp4", exe, FRAMERING_DATADIR);
+	if (len > 0 && (size_t)len < sizeof(path) && access(path, R_OK) == 0)
+		return path;
+	return FRAMERING_DEFAULT_INPUT;
+}
+
 static void usage(FILE *out)
 {
 	fprintf(out,
 "usage: framering-capture [OPTIONS] [INPUT]\n"
 "Decode video with FFmpeg and write raw frames into the framering ring NAME in\n"
 "/dev/shm, converted straight into ring memory. INPUT is a file or URL, a V4L2\n"
-"device (/dev/videoN) or, with -f lavfi, a filter graph. Default INPUT:\n"
+"device (/dev/videoN) or, with -f lavfi, a filter graph. Default INPUT: the sample\n"
+"video installed with the program (../" FRAMERING_DATADIR "/framering/sample.mp4 from its\n"
+"directory), else the one in the source tree it was built from; here:\n"
 "  %s\n"
 "\n"
 "  -r, --ring NAME         ring name (default \"framering\")\n"
@@ -263,7 +292,7 @@ static void usage(FILE *out)
 "  7 ring name in use by a live producer, or the ring cannot be created\n"
 "    (e.g. /dev/shm too small for --slots frames of --size)\n"
 "  8 camera device missing\n",
-		FRAMERING_DEFAULT_INPUT);
+		default_input());
 }
 
 static int parse_options(int argc, char **argv, struct options *o)
@@ -295,7 +324,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
-	*o = (struct options){.ring_name = "framering", .input = FRAMERING_DEFAULT_INPUT,
+	*o = (struct options){.ring_name = "framering", .input = default_input(),
 			      .width = 1920, .height = 1080, .autorotate = true, .fourcc = FR_FRAME_FMT_BGR24,
 			      .realtime = -1, .duration = -1, .start = -1, .on_full = -1,
 			      .slots = 4};

@@ -71,7 +71,7 @@ want=(/usr/include/framering/ring.h /usr/include/framering/frame.h
       "/usr/$libdir/pkgconfig/framering.pc" "/usr/$libdir/cmake/framering/framering-config.cmake"
       "/usr/$libdir/cmake/framering/framering-config-version.cmake"
       "/usr/$libdir/cmake/framering/framering-targets.cmake"
-      $py/py.typed $py/libframering-ring.so)
+      $py/py.typed $py/libframering-ring.so /usr/share/framering/sample.mp4)
 for f in "$src"/viewer_py/framering/*.py; do want+=("$py/$(basename "$f")"); done
 for p in capture view dump ctl; do want+=(/usr/bin/framering-$p /usr/share/man/man1/framering-$p.1.gz); done
 for f in "${want[@]}"; do grep -qxF "$f" "$tmp/files" || fail "the .deb lacks $f"; done
@@ -114,6 +114,7 @@ bin=$prefix/bin
 for p in capture view dump ctl; do
   SDL_VIDEODRIVER=dummy "$bin/framering-$p" --help >"$tmp/help" 2>&1 || fail "framering-$p --help exited $?"
   grep -qi usage "$tmp/help" || fail "framering-$p --help printed no usage"
+  cp "$tmp/help" "$tmp/help-$p"
 done
 mkdir "$tmp/outside"
 cd "$tmp/outside"
@@ -127,7 +128,16 @@ wait $cap || { cat "$tmp/capture.log"; fail "framering-capture exited $?"; }
 [ "$(wc -l <headers.txt)" = 5 ] || fail "framering-dump wrote $(wc -l <headers.txt) header lines, expected 5"
 [ "$(stat -c %s frames.bgr)" = $((5 * 320 * 240 * 3)) ] || fail "frames.bgr: $(stat -c %s frames.bgr) bytes"
 "$bin/framering-ctl" list >/dev/null || fail "framering-ctl list exited $?"
-echo "deb: programs ran: --help x4, capture -> dump of 5 lavfi frames, ctl list; man pages render"
+# without INPUT, capture plays the sample installed with it, not a path of the build machine
+grep -qxF "  $prefix/share/framering/sample.mp4" "$tmp/help-capture" \
+  || fail "framering-capture's default input is not the packaged sample: $(grep -A1 'Default INPUT' "$tmp/help-capture")"
+"$bin/framering-capture" -r "$ring-sample" --frames 3 --size 320x240 --wait-consumers 1 >"$tmp/capture.log" 2>&1 &
+cap=$!
+"$bin/framering-dump" -r "$ring-sample" --wait 20 --headers sample.txt >"$tmp/dump.log" 2>&1 \
+  || { cat "$tmp/dump.log" "$tmp/capture.log"; fail "framering-dump of the default input exited $?"; }
+wait $cap || { cat "$tmp/capture.log"; fail "framering-capture of its default input exited $?"; }
+[ "$(wc -l <sample.txt)" = 3 ] || fail "default input: $(wc -l <sample.txt) frames, expected 3"
+echo "deb: programs ran: --help x4, capture -> dump of 5 lavfi frames and of 3 of the packaged sample, ctl list"
 
 # --- the Python package, with Debian's interpreter, from outside the checkout
 /usr/bin/python3 -c "import framering, sys; print(framering.__file__)" >"$tmp/import" \
