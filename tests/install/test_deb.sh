@@ -23,6 +23,7 @@ src=$(cd "$here/../.." && pwd)
 [ -f "$build/CPackConfig.cmake" ] || { echo "FAIL: no $build/CPackConfig.cmake: packaging not configured" >&2; exit 1; }
 version=$(sed -n 's/^set(CPACK_PACKAGE_VERSION "\(.*\)")$/\1/p' "$build/CPackConfig.cmake")
 libdir=$(sed -n 's/^CMAKE_INSTALL_LIBDIR:[A-Z]*=//p' "$build/CMakeCache.txt")
+so_major=${version%%.*}   # SOVERSION is the project's major version (libring/CMakeLists.txt)
 [ -n "$version" ] && [ -n "$libdir" ] || { echo "FAIL: version '$version' or libdir '$libdir' not found in $build" >&2; exit 1; }
 tmp=$(mktemp -d /tmp/framering-debtest-XXXXXX)
 installed=0
@@ -60,13 +61,13 @@ for member in shlibs postinst prerm postrm; do
   grep -Eq "^ +[0-9]+ bytes, +[0-9]+ lines +\*? +$member( |$)" "$tmp/info" || fail "control member $member missing"
 done
 # (no `cmd | grep -q` anywhere: under pipefail, grep's early exit would fail the pipeline by SIGPIPE)
-grep -qx "libframering-ring 0 framering (>= $version)" <<<"$(dpkg-deb -I "$deb" shlibs)" || fail "shlibs: $(dpkg-deb -I "$deb" shlibs)"
+grep -qx "libframering-ring $so_major framering (>= $version)" <<<"$(dpkg-deb -I "$deb" shlibs)" || fail "shlibs: $(dpkg-deb -I "$deb" shlibs)"
 
 # --- files
 dpkg-deb -c "$deb" | awk '{print $6}' | sed 's|^\./|/|; s|/$||' >"$tmp/files"
 py=/usr/lib/python3/dist-packages/framering
 want=(/usr/include/framering/ring.h /usr/include/framering/frame.h
-      "/usr/$libdir/libframering-ring.so" "/usr/$libdir/libframering-ring.so.0"
+      "/usr/$libdir/libframering-ring.so" "/usr/$libdir/libframering-ring.so.$so_major"
       "/usr/$libdir/libframering-ring.so.$version" "/usr/$libdir/libframering-ring.a"
       "/usr/$libdir/pkgconfig/framering.pc" "/usr/$libdir/cmake/framering/framering-config.cmake"
       "/usr/$libdir/cmake/framering/framering-config-version.cmake"
@@ -155,9 +156,9 @@ cc -std=c11 "$here/consumer/main.c" -o uses_static $(pkg-config --cflags frameri
 ./uses_static >/dev/null
 cc -std=c11 "$here/consumer/main.c" -o uses_shared $(pkg-config --cflags --libs framering)
 ./uses_shared >/dev/null
-so=$(ldd ./uses_shared | awk '$1 == "libframering-ring.so.0" {print $3}')   # /lib is /usr/lib (merged /usr)
+so=$(ldd ./uses_shared | awk -v n="libframering-ring.so.$so_major" '$1 == n {print $3}')   # /lib is /usr/lib (merged /usr)
 [ "$(realpath "$so")" = "$(realpath "$prefix/$libdir/libframering-ring.so.$version")" ] \
-  || fail "uses_shared loads libframering-ring.so.0 from '$so', not the package's"
+  || fail "uses_shared loads libframering-ring.so.$so_major from '$so', not the package's"
 cmake -S "$here/consumer" -B fp >/dev/null && cmake --build fp >/dev/null && ./fp/uses_find_package >/dev/null \
   || fail "find_package(framering) against the package"
 echo "deb: C library used through pkg-config (static, shared) and find_package"
