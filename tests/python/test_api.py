@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import inspect
+import re
 import typing
 
 import pytest
 
 import framering
+from conftest import REPO
 
 PUBLIC = [getattr(framering, n) for n in framering.__all__]
 
@@ -56,3 +58,9 @@ def test_functions_typed():
             if "return" not in hints or any(p not in hints for p in inspect.signature(o).parameters):
                 untyped.append(o.__name__)
     assert not untyped, f"missing type hints: {untyped}"
+
+
+def test_version_is_the_projects():
+    """framering.__version__ is the version of the C project (CMakeLists.txt) that the wheel and the .deb carry."""
+    m = re.search(r"project\(framering VERSION (\d+\.\d+\.\d+)", (REPO / "CMakeLists.txt").read_text())
+    assert m and framering.__version__ == m.group(1), (framering.__version__, m and m.group(1))
