@@ -41,8 +41,8 @@ def ring():
 
 def blocked_capture(ring, frames=10, max_consumers=8):
     """framering-capture writing FRAMES 160x120 frames of the small sample into RING, blocked once
-    the ring (2 slots: about 4 frames) is full; returns it and the mapped segment."""
-    prod = subprocess.Popen([CAPTURE, "--ring", ring, "--quiet", "--slots", "2", "-s", "160x120",
+    the ring (4 slots: 4 frames) is full; returns it and the mapped segment."""
+    prod = subprocess.Popen([CAPTURE, "--ring", ring, "--quiet", "--slots", "4", "-s", "160x120",
                              "--max-consumers", str(max_consumers), "--frames", str(frames), SMALL],
                             stderr=subprocess.PIPE, text=True)
     try:
