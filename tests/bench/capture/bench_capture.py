@@ -11,6 +11,8 @@ Per round, in this order, each timed from process start to exit:
                 framering-dump --sum reading every byte of every frame
   framering-noread  the same with a consumer that only peeks and releases
                 (shows what reading 6 MB per frame costs on a shared 2-core box)
+  framering-2slots  framering with --slots 2 (a 16 MiB ring whose lap can stay in
+                the cache) instead of the default 4 (32 MiB)
 
 Prints medians over --runs rounds, the ratio framering / ffmpeg (target >= 0.95),
 CPU time per frame (user+sys of each process, from wait4), and from the producer's
@@ -40,12 +42,12 @@ def timed(cmd, **kw):
     return wall, ru.ru_utime + ru.ru_stime, p.returncode
 
 
-def run_framering(args, inp, frames, tmp, read=True):
+def run_framering(args, inp, frames, tmp, read=True, extra=()):
     ring = "frbench-%d-%s" % (os.getpid(), uuid.uuid4().hex[:6])
     stats = os.path.join(tmp, "stats.json")
     t0 = time.monotonic()
     dump = subprocess.Popen([args.dump, "--ring", ring, "--wait", "30", "--quiet"] + (["--sum"] if read else []))
-    cap = subprocess.Popen([args.capture, "--ring", ring, "--quiet", "--stats-json", stats, inp])
+    cap = subprocess.Popen([args.capture, "--ring", ring, "--quiet", "--stats-json", stats] + list(extra) + [inp])
     _, cst, cru = os.wait4(cap.pid, 0)
     _, dst, dru = os.wait4(dump.pid, 0)
     wall = time.monotonic() - t0
@@ -82,7 +84,7 @@ def main():
             "ffmpeg-null": ff + ["-f", "null", "-"],
             "ffmpeg-raw": ff + ["-f", "rawvideo", "-y", "/dev/null"],
         }
-        res = {k: [] for k in list(contenders) + ["framering", "framering-noread"]}
+        res = {k: [] for k in list(contenders) + ["framering", "framering-noread", "framering-2slots"]}
         cpu = {k: [] for k in list(contenders) + ["framering-capture", "framering-dump"]}
         other_us, nodemux_us, conv_us, proc_us = [], [], [], []
         print("input: %s x%d = %d frames 1920x1080 H.264 -> bgr24; %d runs; %d CPUs" % (
@@ -104,6 +106,8 @@ def main():
             proc_us.append(st["cpu_process_per_frame_us"])
             wall, _, _, _ = run_framering(args, inp, frames, tmp, read=False)
             res["framering-noread"].append(frames / wall)
+            wall, _, _, _ = run_framering(args, inp, frames, tmp, extra=["--slots", "2"])
+            res["framering-2slots"].append(frames / wall)
             print("run %d: " % (r + 1) + "  ".join("%s %.1f fps" % (k, v[-1]) for k, v in res.items()),
                   flush=True)
 
@@ -119,6 +123,9 @@ def main():
             print("framering / %-11s = %.3f median, %.3f best of %d  (target >= 0.95: %s)" % (
                 base, ratio, best, args.runs, "met" if ratio >= 0.95 else "NOT met"))
         print("framering-noread / ffmpeg-null = %.3f" % (med["framering-noread"] / med["ffmpeg-null"]))
+        print("framering-2slots / framering = %.3f median (per run: %s)" % (
+            med["framering-2slots"] / med["framering"],
+            ", ".join("%.2f" % (a / b) for a, b in zip(res["framering-2slots"], res["framering"]))))
         print()
         print("CPU per frame (user+sys, median):")
         mcpu = {k: statistics.median(v) for k, v in cpu.items()}
