@@ -1,0 +1,108 @@
+/* output.h - framering-send's output side: convert a ring frame (swscale), encode it (libavcodec)
+ * and mux it (libavformat) to a file or a URL.
+ *
+ * The ring side (send.c) hands each frame over with send_out_frame() while it still
+ * holds the record; the pixels are converted into an AVFrame of the encoder's own
+ * (so the record is released before encoding starts). The output opens on the first
+ * frame, whose size and format the encoder takes; a later frame of another size or
+ * format is scaled to the first one or, with restart, gets a fresh encoder in the
+ * same stream (formats that carry codec headers in band: MPEG-TS).
+ */
+#ifndef FRAMERING_SEND_OUTPUT_H
+#define FRAMERING_SEND_OUTPUT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <libavcodec/avcodec.h>
+#include <libavformat/avformat.h>
+#include <libswscale/swscale.h>
+
+#include "frame.h"
+
+/* Exit statuses of framering-send beyond the consumer table (consumer_exit.h). */
+enum send_exit {
+	SEND_EXIT_ENCODER = 8, /* unknown encoder, or it refused the stream or its settings */
+	SEND_EXIT_OUTPUT = 9,  /* output cannot be opened: unknown format, unreachable URL, unwritable file */
+	SEND_EXIT_PEER = 10,   /* output failed while running: the network peer went away, write error */
+};
+
+/* What the user asked for (send.c fills it from the options). */
+struct send_out_cfg {
+	const char *url;
+	const AVOutputFormat *ofmt;
+	const AVCodec *codec;
+	enum AVPixelFormat pix_fmt; /* AV_PIX_FMT_NONE: chosen for the encoder */
+	unsigned width, height;     /* 0: the first frame's */
+	int64_t bit_rate;           /* 0: the encoder's default */
+	int gop;                    /* -1: default (low latency: one second) */
+	bool low_latency;
+	bool restart_on_change;     /* a new size/format restarts the encoder; else scaled */
+	bool capture_clock;         /* timestamps from capture_ns (1/90000) instead of pts */
+	AVRational frame_rate;      /* nominal rate if known (ring meta), else 0/0 */
+	AVDictionary *opts;         /* -o KEY=VALUE, --crf, --preset ...: encoder, muxer, protocol */
+	int (*interrupt)(void *);   /* FFmpeg's blocking I/O asks this whether to give up */
+	bool quiet_open;            /* say nothing when the output cannot be opened (--reconnect retries) */
+};
+
+struct send_out {
+	const struct send_out_cfg *cfg;
+	AVFormatContext *mux;
+	AVStream *st;
+	AVCodecContext *enc;
+	AVPacket *pkt;
+	struct SwsContext *sws;
+	uint32_t sws_fourcc;        /* the source the sws context was made for */
+	unsigned sws_w, sws_h;
+	uint8_t sws_matrix, sws_range;
+	uint32_t fourcc;            /* the ring format and size the encoder was opened for */
+	unsigned src_w, src_h;
+	unsigned out_w, out_h;
+	enum AVPixelFormat out_fmt;
+	AVRational tb;              /* encoder time base */
+	int64_t last_pts, pts_offset, frame_dur;
+	bool have_pts;
+	uint64_t first_capture_ns;
+	bool header_written, trailer_written;
+	bool created_file;          /* a file we created: removed if nothing is in it */
+	/* counters */
+	uint64_t frames_in, packets, bytes, restarts, scaled_changes;
+	uint64_t keyframes;
+	double latency_sum_ms;
+	double *lat_ms; size_t lat_n, lat_cap; /* capture -> written, per packet with a known frame */
+	uint64_t cpu_convert_ns, cpu_encode_ns, cpu_mux_ns;
+	int last_error;             /* AVERROR of the write that failed */
+};
+
+/* Open the encoder for the first frame H (its size and format unless the
+ * config says otherwise) and the output, and write the header. 0, or an exit
+ * status after the one line that says why (nothing is left behind then). */
+int send_out_open(struct send_out *o, const struct send_out_cfg *cfg, const struct fr_frame_header *h);
+
+/* Convert, encode and write one frame (REC: the record in the ring, still
+ * held). 0, or an exit status after its line. */
+int send_out_frame(struct send_out *o, const struct fr_frame_header *h, const uint8_t *rec);
+
+/* Drain the encoder and finalize the output (trailer, index). 0 or an exit status. */
+int send_out_finish(struct send_out *o);
+
+/* Free everything; a file with nothing written is removed. */
+void send_out_close(struct send_out *o);
+
+/* Packets the encoder holds: frames in, packets out. */
+uint64_t send_out_queue(const struct send_out *o);
+
+/* Whether the URL names a network output (a scheme other than file:). */
+bool send_is_network(const char *url);
+
+/* FFmpeg's messages: held back while muted (until the output is open), so
+ * that a bad setting gets one line from us, quoting the first error held
+ * back: send_ffmpeg_detail() is " (FFmpeg: ...)" or "". */
+void send_log_install(int level);
+void send_log_mute(bool muted);
+const char *send_ffmpeg_detail(void);
+
+/* The AVPixelFormat of a ring fourcc, or AV_PIX_FMT_NONE. */
+enum AVPixelFormat send_av_format(uint32_t fourcc);
+
+#endif

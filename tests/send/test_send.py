@@ -1,0 +1,457 @@
+"""test_send.py - end-to-end tests of framering-send: ring -> encoder -> file or network stream.
+
+Run by ctest (tests/send/CMakeLists.txt) with FRAMERING_PYTHON_EXE -m pytest; the programs
+and samples come from environment variables CMake sets: FRAMERING_CAPTURE, FRAMERING_DUMP,
+FRAMERING_SEND, FRAMERING_SAMPLE_SMALL.
+
+What the ring carried is read by a second consumer, framering-dump (--raw, --headers), next to
+framering-send; the producer waits for both (--wait-consumers 2, --on-full block). Recordings
+are decoded by the ffmpeg CLI and compared byte for byte when the path is lossless (FFV1, or
+libx264 -qp 0 in the ring's own yuv420p). Network tests use the ffmpeg CLI (or framering-capture)
+as the real peer on loopback, on free ports.
+"""
+
+import json
+import os
+import re
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import uuid
+
+import numpy as np
+import pytest
+
+CAPTURE = os.environ.get("FRAMERING_CAPTURE", "framering-capture")
+DUMP = os.environ.get("FRAMERING_DUMP", "framering-dump")
+SEND = os.environ.get("FRAMERING_SEND", "framering-send")
+SMALL = os.environ.get("FRAMERING_SAMPLE_SMALL", "assets/sample-320x240.mp4")
+TIMEOUT = 120
+FF_PIXFMT = {"bgr24": "bgr24", "i420": "yuv420p", "gray": "gray", "nv12": "nv12", "rgb24": "rgb24"}
+
+
+# ------------------------------------------------------------------ helpers
+
+def shm_path(name):
+    return os.path.join("/dev/shm", name)
+
+
+@pytest.fixture
+def ring():
+    name = "frtest-send-%d-%s" % (os.getpid(), uuid.uuid4().hex[:8])
+    yield name
+    for n in (name, name + "-b"):
+        left = os.path.exists(shm_path(n))
+        if left:
+            os.unlink(shm_path(n))
+        assert not left, "ring segment %s was left in /dev/shm" % n
+
+
+class Procs:
+    """Children of one test: all killed at the end, whatever happened."""
+
+    def __init__(self):
+        self.procs = []
+
+    def start(self, cmd, **kw):
+        kw.setdefault("stderr", subprocess.PIPE)
+        kw.setdefault("text", True)
+        p = subprocess.Popen(cmd, **kw)
+        self.procs.append(p)
+        return p
+
+    def kill_all(self):
+        for p in self.procs:
+            if p.poll() is None:
+                p.kill()
+            try:
+                p.communicate(timeout=10)
+            except Exception:
+                pass
+
+
+@pytest.fixture
+def procs():
+    p = Procs()
+    yield p
+    p.kill_all()
+
+
+def free_port(kind=socket.SOCK_STREAM):
+    s = socket.socket(socket.AF_INET, kind)
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait_for(path, timeout=20):
+    t = time.time() + timeout
+    while not os.path.exists(path):
+        assert time.time() < t, "%s did not appear" % path
+        time.sleep(0.02)
+
+
+def frame_bytes(fmt, w, h):
+    cw, ch = (w + 1) // 2, (h + 1) // 2
+    return {"bgr24": w * h * 3, "rgb24": w * h * 3, "gray": w * h, "i420": w * h + 2 * cw * ch,
+            "nv12": w * h + 2 * cw * ch}[fmt]
+
+
+def read_headers(path):
+    out = []
+    for line in open(path):
+        f = line.split()
+        out.append(dict(seq=int(f[0]), pts=int(f[1]), tb=(int(f[2]), int(f[3])), capture_ns=int(f[4]),
+                        width=int(f[5]), height=int(f[6]), fmt=f[7], flags=int(f[8])))
+    return out
+
+
+def decode(path, pix_fmt, out):
+    subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-i", str(path),
+                    "-f", "rawvideo", "-pix_fmt", pix_fmt, "-fps_mode", "passthrough", "-y", str(out)],
+                   check=True, timeout=TIMEOUT)
+    return np.fromfile(out, np.uint8)
+
+
+def probe_frames(path):
+    """(pts_time, key) of every decoded frame, in presentation order."""
+    out = subprocess.check_output(["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries",
+                                   "frame=best_effort_timestamp_time,key_frame", "-of", "csv=p=0",
+                                   str(path)], text=True, timeout=TIMEOUT)
+    frames = []
+    for line in out.split():
+        f = line.split(",")
+        frames.append(float(f[1]) if f[1] not in ("", "N/A") else None)
+    return frames
+
+
+def probe_sizes(path):
+    out = subprocess.check_output(["ffprobe", "-v", "error", "-show_entries", "frame=width,height",
+                                   "-of", "csv=p=0", str(path)], text=True, timeout=TIMEOUT)
+    return [tuple(int(x) for x in l.split(",")[:2]) for l in out.split()]
+
+
+def probe_count(path):
+    out = subprocess.check_output(["ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0",
+                                   "-show_entries", "stream=nb_read_frames", "-of", "csv=p=0", str(path)],
+                                  text=True, timeout=TIMEOUT)
+    return int(out.split()[0].split(",")[0])
+
+
+def one_line(err, pattern):
+    lines = [l for l in err.splitlines() if l.strip()]
+    assert len(lines) == 1, "expected one line, got: %r" % err
+    assert lines[0].startswith("framering-send: ") and re.search(pattern, lines[0]), lines[0]
+
+
+def record(tmp_path, procs, ring, cap_args, send_args, out_name, fmt="i420", size="320x240"):
+    """Producer -> ring -> (framering-dump, framering-send OUT). Returns (send, dump, cap, out, raw, hdrs, stats)."""
+    out = tmp_path / out_name
+    raw, hdr, stats = tmp_path / "ring.raw", tmp_path / "ring.hdr", tmp_path / "send.json"
+    dump = procs.start([DUMP, "-r", ring, "-w", "20", "--raw", str(raw), "--headers", str(hdr), "-q"])
+    send = procs.start([SEND, "-r", ring, "-w", "20", "--stats-json", str(stats)] + send_args + [str(out)])
+    cap = subprocess.run([CAPTURE, "-r", ring, "-q", "--wait-consumers", "2", "--on-full", "block", "-p", fmt]
+                         + (["-s", size] if size else []) + cap_args,
+                         stderr=subprocess.PIPE, text=True, timeout=TIMEOUT)
+    _, serr = send.communicate(timeout=TIMEOUT)
+    _, derr = dump.communicate(timeout=TIMEOUT)
+    assert cap.returncode == 0, cap.stderr
+    assert dump.returncode == 0, derr
+    assert send.returncode == 0, serr
+    return serr, out, np.fromfile(raw, np.uint8), read_headers(hdr), json.load(open(stats))
+
+
+def assert_frames_equal(ours, ref, n, fb, what):
+    assert ours.size == n * fb, "%s: %d bytes, expected %d frames of %d" % (what, ours.size, n, fb)
+    assert ref.size == n * fb
+    for i in range(n):
+        a, b = ours[i * fb:(i + 1) * fb], ref[i * fb:(i + 1) * fb]
+        if not np.array_equal(a, b):
+            d = np.abs(a.astype(np.int16) - b.astype(np.int16))
+            pytest.fail("%s: frame %d differs: max %d, %d bytes" % (what, i, d.max(), np.count_nonzero(d)))
+
+
+def assert_pts_equal(path, headers):
+    got = probe_frames(path)
+    want = [h["pts"] * h["tb"][0] / h["tb"][1] for h in headers]
+    assert len(got) == len(want), (len(got), len(want))
+    for i, (g, w) in enumerate(zip(got, want)):
+        assert g is not None and abs(g - w) < 0.0015, "frame %d at %s s, the ring said %.4f s" % (i, g, w)
+
+
+# ------------------------------------------------------------------ help
+
+def test_help():
+    r = subprocess.run([SEND, "--help"], capture_output=True, text=True, timeout=10)
+    assert r.returncode == 0 and r.stderr == ""
+    assert r.stdout.startswith("usage: framering-send")
+    for row in ("Exit status", "  3  the producer died", "  8  encoder", "  9  output cannot be opened",
+                " 10  output failed while running", "Examples:", "srt://"):
+        assert row in r.stdout, row
+
+
+# ------------------------------------------------------------------ exact recording
+
+def test_lossless_ffv1_bgr24(tmp_path, procs, ring):
+    """testsrc2 as bgr24 -> FFV1 in mkv: every frame decodes to what the ring carried, in order, same pts."""
+    n = 40
+    serr, out, raw, hdrs, st = record(tmp_path, procs, ring,
+                                      ["--frames", str(n), "-f", "lavfi", "testsrc2=size=320x240:rate=25"],
+                                      ["-c:v", "ffv1"], "rec.mkv", fmt="bgr24")
+    assert len(hdrs) == n and st["frames"] == n and st["frames_encoded"] == n, st
+    assert st["encoder"] == "ffv1" and st["format"] == "matroska" and st["timestamps"] == "pts", st
+    assert "%d frames" % n in serr and "end of stream" in serr, serr
+    dec = decode(out, "bgr24", tmp_path / "dec.raw")
+    assert_frames_equal(dec, raw, n, frame_bytes("bgr24", 320, 240), "ffv1")
+    assert_pts_equal(out, hdrs)
+
+
+def test_lossless_x264_qp0_i420(tmp_path, procs, ring):
+    """testsrc2 as i420 -> libx264 -qp 0 (yuv420p, the ring's own samples): exact, order and pts kept."""
+    n = 50
+    serr, out, raw, hdrs, st = record(tmp_path, procs, ring,
+                                      ["--frames", str(n), "-f", "lavfi", "testsrc2=size=320x240:rate=30"],
+                                      ["-o", "qp=0"], "rec.mkv")
+    assert st["encoder"] == "libx264" and st["pix_fmt"] == "yuv420p" and st["frames"] == n, st
+    dec = decode(out, "yuv420p", tmp_path / "dec.raw")
+    assert_frames_equal(dec, raw, n, frame_bytes("i420", 320, 240), "x264 qp 0")
+    assert_pts_equal(out, hdrs)
+
+
+def test_sample_video_lossless(tmp_path, procs, ring):
+    """The sample file through a ring into lossless H.264 in mp4: every frame of it, equal to
+    ffmpeg's own decode of the sample, with the sample's timestamps."""
+    n = probe_count(SMALL)
+    serr, out, raw, hdrs, st = record(tmp_path, procs, ring, [SMALL], ["-o", "qp=0", "--preset", "ultrafast"],
+                                      "rec.mp4", size="source")
+    assert len(hdrs) == n and st["frames"] == n, (n, st)
+    assert probe_count(out) == n
+    ref = decode(SMALL, "yuv420p", tmp_path / "ref.raw")
+    dec = decode(out, "yuv420p", tmp_path / "dec.raw")
+    fb = frame_bytes("i420", 320, 240)
+    assert_frames_equal(raw, ref, n, fb, "ring vs sample")
+    assert_frames_equal(dec, ref, n, fb, "recording vs sample")
+    src_pts = probe_frames(SMALL)
+    got = probe_frames(out)
+    assert len(got) == len(src_pts)
+    assert all(abs(a - b) < 0.0015 for a, b in zip(got, src_pts)), (got[:5], src_pts[:5])
+
+
+def test_vfr_keeps_timestamps(tmp_path, procs, ring):
+    """A variable-frame-rate source with a pause: the recording has the source's timestamps."""
+    src = tmp_path / "vfr.mkv"
+    # 30 frames at 25 fps, then a 1.5 s pause, then 20 frames at 10 fps
+    expr = "if(lt(N,30),N*0.04,1.16+1.5+(N-30)*0.1)/TB"
+    subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i",
+                    "testsrc2=size=320x240:rate=25", "-vf", "setpts='%s'" % expr, "-frames:v", "50",
+                    "-fps_mode", "vfr", "-c:v", "ffv1", "-y", str(src)], check=True, timeout=TIMEOUT)
+    want = probe_frames(src)
+    assert len(want) == 50 and want[30] - want[29] > 1.0  # the source really is VFR
+    for ext in ("mp4", "mkv"):
+        serr, out, raw, hdrs, st = record(tmp_path, procs, ring, [str(src)], ["--crf", "20"],
+                                          "rec." + ext, size="source")
+        got = probe_frames(out)
+        assert len(got) == 50, (ext, len(got))
+        start = got[0] - want[0]
+        for i, (g, w) in enumerate(zip(got, want)):
+            assert abs((g - start) - w) < 0.0015, "%s frame %d at %.4f, source %.4f" % (ext, i, g, w)
+        assert_pts_equal(out, hdrs)
+
+
+def test_size_change_scaled_or_restarted(tmp_path, procs, ring):
+    """A ring whose size changes: scaled to the first size (mp4), or a restarted encoder in one
+    MPEG-TS stream (each part at its own size)."""
+    a, b, src = tmp_path / "a.ts", tmp_path / "b.ts", tmp_path / "change.ts"
+    for path, size in ((a, "320x240"), (b, "640x360")):
+        subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i",
+                        "testsrc2=size=%s:rate=25" % size, "-frames:v", "20", "-c:v", "libx264", "-g", "10",
+                        "-f", "mpegts", "-y", str(path)], check=True, timeout=TIMEOUT)
+    src.write_bytes(a.read_bytes() + b.read_bytes())
+    serr, out, raw, hdrs, st = record(tmp_path, procs, ring, [str(src)], ["--crf", "20"], "scaled.mp4",
+                                      size="source")
+    assert {(h["width"], h["height"]) for h in hdrs} == {(320, 240), (640, 360)}
+    assert st["scaled_changes"] == 1 and st["encoder_restarts"] == 0 and st["frames"] == 40, st
+    assert probe_count(out) == 40
+    assert set(probe_sizes(out)) == {(320, 240)}
+    serr, out, raw, hdrs, st = record(tmp_path, procs, ring, [str(src)], ["--on-change", "restart"],
+                                      "restart.ts", size="source")
+    assert st["encoder_restarts"] == 1 and st["frames"] == 40, st
+    dims = probe_sizes(out)
+    assert dims == [(320, 240)] * 20 + [(640, 360)] * 20, dims
+
+
+# ------------------------------------------------------------------ bad options
+
+def bad(args, code, pattern, tmp_path=None):
+    r = subprocess.run([SEND, "-w", "0.2"] + args, capture_output=True, text=True, timeout=60)
+    assert r.returncode == code, (args, r.returncode, r.stderr)
+    one_line(r.stderr, pattern)
+    if tmp_path is not None:
+        assert os.listdir(tmp_path) == [], os.listdir(tmp_path)
+
+
+def test_bad_usage(tmp_path, ring):
+    out = str(tmp_path / "x.mp4")
+    bad(["-r", ring], 1, r"no OUTPUT given", tmp_path)
+    bad(["-r", ring, out, "more.mp4"], 1, r"more than one OUTPUT", tmp_path)
+    bad(["-r", ring, "--nope", out], 1, r"unknown option '--nope'", tmp_path)
+    bad(["-r", ring, "-b:v", "lots", out], 1, r"bad --bitrate 'lots'", tmp_path)
+    bad(["-r", ring, "--crf", "99", out], 1, r"bad --crf", tmp_path)
+    bad(["-r", ring, "--gop", "0", out], 1, r"bad --gop", tmp_path)
+    bad(["-r", ring, "-s", "0x5", out], 1, r"bad --size", tmp_path)
+    bad(["-r", ring, "--on-change", "bend", out], 1, r"bad --on-change", tmp_path)
+    bad(["-r", ring, "--timestamps", "wall", out], 1, r"bad --timestamps", tmp_path)
+    bad(["-r", ring, "-o", "novalue", out], 1, r"bad -o 'novalue'", tmp_path)
+    bad(["-r", ring, "--reconnect", out], 1, r"--reconnect is for network outputs", tmp_path)
+    bad(["-r", ring, "--on-change", "restart", out], 1, r"--on-change restart needs .* not mp4", tmp_path)
+    bad(["-r", ring, "-p", "yuv999", out], 1, r"unknown pixel format 'yuv999'", tmp_path)
+    bad(["-r", "bad/name", out], 1, r"bad ring name", tmp_path)
+
+
+def test_bad_encoder_format_output(tmp_path, ring):
+    out = str(tmp_path / "x.mp4")
+    bad(["-r", ring, "-c:v", "nosuchenc", out], 8, r"unknown encoder 'nosuchenc'", tmp_path)
+    bad(["-r", ring, "-c:v", "aac", out], 8, r"'aac' is not a video encoder", tmp_path)
+    bad(["-r", ring, "-c:v", "ffv1", "-p", "yuv420p10le", "-c:v", "mjpeg", out], 8,
+        r"mjpeg encoder does not take yuv420p10le", tmp_path)
+    bad(["-r", ring, "-f", "nosuchfmt", out], 9, r"unknown output format 'nosuchfmt'", tmp_path)
+    bad(["-r", ring, str(tmp_path / "x.nosuchext")], 9, r"cannot tell the output format", tmp_path)
+    bad(["-r", ring, "-c:v", "ffv1", out], 9, r"mp4 format cannot carry ffv1", tmp_path)
+    bad(["-r", ring, str(tmp_path / "no" / "dir.mp4")], 9, r"cannot write .*No such file", tmp_path)
+    bad(["-r", ring, out], 2, r"ring '%s' not found" % ring, tmp_path)
+
+
+def producer(procs, ring, frames=None, rate=25, extra=()):
+    args = [CAPTURE, "-r", ring, "-q", "-p", "i420", "-s", "320x240", "--on-full", "block"]
+    if frames:
+        args += ["--frames", str(frames)]
+    return procs.start(args + list(extra) + ["-f", "lavfi", "testsrc2=size=320x240:rate=%d" % rate])
+
+
+def test_bad_options_with_a_ring(tmp_path, procs, ring):
+    """Options that only the first frame can check (encoder and muxer options, the URL): one
+    line, their status, and no file left behind."""
+    cap = producer(procs, ring, extra=["--on-full", "drop"])  # outlives the consumers that leave
+    wait_for(shm_path(ring))
+    d = tmp_path / "out"
+    d.mkdir()
+    bad(["-r", ring, "-o", "nosuchopt=1", str(d / "x.mp4")], 1, r"option 'nosuchopt' is not known", d)
+    bad(["-r", ring, "-o", "preset=warpspeed", str(d / "x.mp4")], 8, r"unknown libx264 preset 'warpspeed'", d)
+    bad(["-r", ring, "-o", "qp=-7", str(d / "x.mp4")], 8, r"cannot open the libx264 encoder", d)
+    bad(["-r", ring, "-o", "movflags=+nosuchflag", str(d / "x.mp4")], 9, r"cannot start the mp4 output", d)
+    port = free_port()  # nobody listens there
+    bad(["-r", ring, "tcp://127.0.0.1:%d" % port], 9, r"cannot open output 'tcp://127.0.0.1:%d'.*refused" % port)
+    # a URL's options are the protocol's too: known once it is open (a listener here)
+    lsock = socket.socket()
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(1)
+    bad(["-r", ring, "-o", "nosuchopt=1", "tcp://127.0.0.1:%d" % lsock.getsockname()[1]], 1,
+        r"option 'nosuchopt' is not known .* protocol of 'tcp://")
+    lsock.close()
+    cap.send_signal(signal.SIGINT)
+    assert cap.wait(timeout=20) == 0
+
+
+# ------------------------------------------------------------------ ends: Ctrl-C, deaths
+
+def test_sigint_finishes_the_mp4(tmp_path, procs, ring):
+    """Ctrl-C mid-stream: status 0, a playable mp4 with every frame sent; the producer sees its
+    consumer leave and stops."""
+    out, stats = tmp_path / "rec.mp4", tmp_path / "s.json"
+    cap = producer(procs, ring)
+    send = procs.start([SEND, "-r", ring, "-w", "20", "--stats-json", str(stats), str(out)])
+    time.sleep(2.5)
+    send.send_signal(signal.SIGINT)
+    _, err = send.communicate(timeout=30)
+    assert send.returncode == 0, err
+    st = json.load(open(stats))
+    assert st["end"] == "stopped by signal" and st["frames"] > 10, st
+    assert probe_count(out) == st["frames"]
+    assert "stopped by signal" in err
+    assert cap.wait(timeout=30) == 0
+
+
+def test_producer_killed(tmp_path, procs, ring):
+    """The producer dies (SIGKILL): status 3, the mp4 is finished and plays up to the last frame."""
+    out, stats = tmp_path / "rec.mp4", tmp_path / "s.json"
+    cap = producer(procs, ring)
+    send = procs.start([SEND, "-r", ring, "-w", "20", "--stats-json", str(stats), str(out)])
+    time.sleep(2.5)
+    cap.kill()
+    _, err = send.communicate(timeout=30)
+    assert send.returncode == 3, err
+    assert re.search(r"the producer of ring '.*' died: finishing", err), err
+    st = json.load(open(stats))
+    assert st["end"] == "producer died" and st["frames"] > 10 and st["exit_code"] == 3, st
+    assert probe_count(out) == st["frames"]
+    if os.path.exists(shm_path(ring)):  # a killed producer may leave its segment (the next one reclaims it)
+        os.unlink(shm_path(ring))
+
+
+def test_sender_killed(tmp_path, procs, ring):
+    """The sender dies (SIGKILL) writing a fragmented mp4: what it wrote plays; the producer is
+    not left hanging (its consumer left)."""
+    out = tmp_path / "rec.mp4"
+    cap = producer(procs, ring)
+    # --low-latency: no look-ahead, so fragments reach the file while it runs
+    send = procs.start([SEND, "-r", ring, "-w", "20", "--low-latency", "-g", "10", "-o",
+                        "movflags=+frag_keyframe+empty_moov", str(out)])
+    time.sleep(3)
+    send.kill()
+    send.wait(timeout=10)
+    assert cap.wait(timeout=30) == 0
+    assert probe_count(out) >= 10
+
+
+def test_receiver_killed(tmp_path, procs, ring):
+    """The receiving side of a TCP stream dies: one line, status 10, no hang; with --reconnect the
+    sender waits and sends again to the next receiver."""
+    port = free_port()
+    url = "tcp://127.0.0.1:%d" % port
+    rx = procs.start(["ffmpeg", "-v", "error", "-nostdin", "-i", url + "?listen=1", "-f", "null", "-"])
+    time.sleep(0.5)
+    cap = producer(procs, ring, extra=["--on-full", "drop"])  # lives on after the first sender
+    send = procs.start([SEND, "-r", ring, "-w", "20", "--low-latency", url])
+    time.sleep(2.5)
+    rx.kill()
+    _, err = send.communicate(timeout=30)
+    assert send.returncode == 10, err
+    assert re.search(r"the receiver of '%s' went away" % re.escape(url), err), err
+    assert sum(1 for l in err.splitlines() if l.startswith("framering-send: the receiver")) == 1
+    # --reconnect: a second receiver gets the stream
+    stats = tmp_path / "s.json"
+    rx = procs.start(["ffmpeg", "-v", "error", "-nostdin", "-i", url + "?listen=1", "-f", "null", "-"])
+    time.sleep(0.5)
+    send = procs.start([SEND, "-r", ring, "-w", "20", "--low-latency", "--reconnect", "--stats-json",
+                        str(stats), url])
+    time.sleep(2)
+    rx.kill()
+    time.sleep(1)
+    rx2 = procs.start(["ffmpeg", "-v", "error", "-nostdin", "-i", url + "?listen=1", "-frames:v", "20",
+                       "-f", "null", "-"])
+    assert rx2.wait(timeout=30) == 0, rx2.stderr.read()
+    send.send_signal(signal.SIGINT)
+    _, err = send.communicate(timeout=30)
+    assert send.returncode == 0, err
+    assert "waiting for '%s' again" % url in err and "is back" in err, err
+    assert json.load(open(stats))["reconnects"] >= 1
+    cap.send_signal(signal.SIGINT)
+    assert cap.wait(timeout=20) == 0
+
+
+def test_progress_line_on_a_tty(tmp_path, procs, ring):
+    assert shutil.which("script")
+    producer(procs, ring, frames=60)
+    r = subprocess.run(["script", "-qfec", shlex.join([SEND, "-r", ring, "-w", "20", str(tmp_path / "p.mkv")]),
+                        "/dev/null"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=TIMEOUT)
+    out = r.stdout.decode(errors="replace")
+    assert r.returncode == 0, out
+    lines = [l for l in out.split("\r") if l.startswith("\x1b[K")]
+    assert lines, repr(out)
+    for word in ("frames", "fps", "kbit/s", "encoder queue", "lag"):
+        assert word in lines[-1], lines[-1]
+    assert "60 frames from ring" in out, out
