@@ -782,6 +782,13 @@ int main(int argc, char **argv)
 		}
 		av_free(dir);
 	}
+	/* SRT in live mode drops what is still unsent when the socket closes:
+	 * the last frames of a stream that ends. Linger a moment, as a file
+	 * would be flushed (-o linger=0 turns it off). */
+	if (!strncmp(opt.output, "srt://", 6) && !av_dict_get(opt.av_opts, "linger", NULL, 0) &&
+	    (r.code = set_opt(&opt, "linger", "2")) != 0)
+		goto end;
+	r.cfg.opts = opt.av_opts;
 	avformat_network_init();
 	app_install_stop_signals();
 
