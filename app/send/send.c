@@ -467,7 +467,7 @@ static int open_ring(struct run *r)
 	int ret = fr_ring_attach(&r->ring, o->ring_name, &ao);
 	if (ret == 0) {
 		struct capture_meta m;
-		if (fr_ring_get_meta(r->ring, &m, sizeof(m)) == 0 && m.magic == CAPTURE_META_MAGIC &&
+		if (fr_ring_get_meta(r->ring, &m, sizeof(m)) >= (int)sizeof(m) && m.magic == CAPTURE_META_MAGIC &&
 		    m.version >= 2) {
 			r->live_ring = m.flags & CAPTURE_META_LIVE;
 			if (m.fps_num > 0 && m.fps_den > 0 && !r->cfg.frame_rate.num)

@@ -596,3 +596,58 @@ def test_rtmp_push(tmp_path, procs, ring):
     assert st["format"] == "flv", st
     assert rx.wait(timeout=TIMEOUT) == 0, rx.stderr.read()
     assert_received(a_frames, out)
+
+
+def test_latest_live_uses_capture_time(tmp_path, procs, ring):
+    """A live ring read with --latest: frame times are the headers' capture times (the moments
+    the frames were captured, skipped ones and pauses included)."""
+    hdr, out, stats = tmp_path / "a.hdr", tmp_path / "l.mkv", tmp_path / "s.json"
+    cap = producer(procs, ring, extra=["--on-full", "drop"])
+    wait_for(shm_path(ring))
+    dump = procs.start([DUMP, "-r", ring, "-w", "20", "--headers", str(hdr), "-q"])
+    send = procs.start([SEND, "-r", ring, "-w", "20", "--latest", "--frames", "30", "--stats-json", str(stats),
+                        str(out)])
+    _, err = send.communicate(timeout=TIMEOUT)
+    assert send.returncode == 0, err
+    cap.send_signal(signal.SIGINT)
+    assert cap.wait(timeout=20) == 0
+    dump.communicate(timeout=20)
+    st = json.load(open(stats))
+    assert st["timestamps"] == "capture" and st["mode"] == "latest" and st["time_base"] == "1/90000", st
+    caps = [h["capture_ns"] for h in read_headers(hdr)]
+    got = probe_frames(out)
+    assert len(got) == 30
+    # the first frame sent is one of the ring's: from it, every frame time is a capture time
+    for c0 in caps:
+        if all(any(abs((c - c0) / 1e9 - t) < 0.0015 for c in caps) for t in got):
+            break
+    else:
+        pytest.fail("frame times %s are not the ring's capture times" % got[:8])
+
+
+def test_rtsp_to_capture_listener_killed(tmp_path, procs, ring):
+    """framering-send pushes RTSP to framering-capture -o rtsp_flags=listen (ring B); the receiving
+    capture is killed mid-stream: the sender says so in one line and exits 10 at once."""
+    port = free_port()
+    url = "rtsp://127.0.0.1:%d/live" % port
+    cap = producer(procs, ring, extra=["--on-full", "drop"])
+    ring_b = ring + "-b"
+    cap_b = procs.start([CAPTURE, "-r", ring_b, "-q", "-p", "i420", "-s", "source", "-o", "rtsp_flags=listen", url])
+    dump_b = procs.start([DUMP, "-r", ring_b, "-w", "20", "-q"])
+    time.sleep(0.5)
+    stats = tmp_path / "s.json"
+    send = procs.start([SEND, "-r", ring, "-w", "20", "--latest", "--low-latency", "--stats-json", str(stats),
+                        "-o", "rtsp_transport=tcp", url])
+    wait_for(shm_path(ring_b))
+    time.sleep(2)
+    assert send.poll() is None
+    cap_b.kill()
+    _, err = send.communicate(timeout=30)
+    assert send.returncode == 10, err
+    assert re.search(r"the receiver of '%s' went away" % re.escape(url), err), err
+    assert json.load(open(stats))["frames"] > 10
+    assert dump_b.wait(timeout=20) == 3  # ring B's producer died
+    if os.path.exists(shm_path(ring_b)):
+        os.unlink(shm_path(ring_b))
+    cap.send_signal(signal.SIGINT)
+    assert cap.wait(timeout=20) == 0
