@@ -446,7 +446,7 @@ static int64_t frame_pts(struct send_out *o, const struct fr_frame_header *h)
 	return pts;
 }
 
-int send_out_frame(struct send_out *o, const struct fr_frame_header *h, const uint8_t *rec)
+int send_out_convert(struct send_out *o, const struct fr_frame_header *h, const uint8_t *rec, AVFrame **out)
 {
 	int ret;
 	if (h->fourcc != o->fourcc || h->width != o->src_w || h->height != o->src_h) {
@@ -514,7 +514,16 @@ int send_out_frame(struct send_out *o, const struct fr_frame_header *h, const ui
 	f->pts = frame_pts(o, h);
 	pts_map[(uint64_t)f->pts % PTS_MAP].pts = f->pts;
 	pts_map[(uint64_t)f->pts % PTS_MAP].capture_ns = h->capture_ns;
-	c0 = thread_cpu_ns();
+	*out = f;
+	return 0;
+}
+
+int send_out_encode(struct send_out *o, AVFrame **frame)
+{
+	AVFrame *f = *frame;
+	*frame = NULL;
+	uint64_t c0 = thread_cpu_ns();
+	int ret;
 	ret = avcodec_send_frame(o->enc, f);
 	o->cpu_encode_ns += thread_cpu_ns() - c0;
 	av_frame_free(&f);

@@ -1,9 +1,9 @@
 /* output.h - framering-send's output side: convert a ring frame (swscale), encode it (libavcodec)
  * and mux it (libavformat) to a file or a URL.
  *
- * The ring side (send.c) hands each frame over with send_out_frame() while it still
- * holds the record; the pixels are converted into an AVFrame of the encoder's own
- * (so the record is released before encoding starts). The output opens on the first
+ * The ring side (send.c) hands each frame to send_out_convert() while it still
+ * holds the record; the pixels are converted into an AVFrame of the encoder's own,
+ * the record is released, and send_out_encode() encodes and writes. The output opens on the first
  * frame, whose size and format the encoder takes; a later frame of another size or
  * format is scaled to the first one or, with restart, gets a fresh encoder in the
  * same stream (formats that carry codec headers in band: MPEG-TS).
@@ -79,9 +79,14 @@ struct send_out {
  * status after the one line that says why (nothing is left behind then). */
 int send_out_open(struct send_out *o, const struct send_out_cfg *cfg, const struct fr_frame_header *h);
 
-/* Convert, encode and write one frame (REC: the record in the ring, still
- * held). 0, or an exit status after its line. */
-int send_out_frame(struct send_out *o, const struct fr_frame_header *h, const uint8_t *rec);
+/* Convert one frame (REC: the record in the ring, still held) into *OUT, a
+ * frame of the encoder's format, size and time base. 0, or an exit status
+ * after its line. */
+int send_out_convert(struct send_out *o, const struct fr_frame_header *h, const uint8_t *rec, AVFrame **out);
+
+/* Encode *FRAME (taken: *FRAME is NULL after) and write what the encoder
+ * gives. 0, or an exit status after its line. */
+int send_out_encode(struct send_out *o, AVFrame **frame);
 
 /* Drain the encoder and finalize the output (trailer, index). 0 or an exit status. */
 int send_out_finish(struct send_out *o);

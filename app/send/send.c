@@ -433,7 +433,6 @@ struct run {
 	uint64_t frames, skipped, invalid, reconnects, replacements;
 	uint64_t next_connect_ns;
 	uint64_t t_first, t_last, t_progress;
-	uint64_t last_capture_ns;
 	double lag_ms;
 	const char *end;
 	int code;
@@ -505,9 +504,24 @@ static void close_output(struct run *r)
 	r->out_open = false;
 }
 
+/* The output failed while writing (SEND_EXIT_PEER): under --reconnect, close it
+ * and wait for the receiver again (0); else the status stands. */
+static int output_failed(struct run *r, int code)
+{
+	if (code != SEND_EXIT_PEER || !r->opt->reconnect)
+		return code;
+	close_output(r);
+	r->reconnects++;
+	r->next_connect_ns = app_now_ns() + RECONNECT_EVERY_NS;
+	if (!r->opt->quiet)
+		app_complain("waiting for '%s' again (--reconnect)", r->opt->output);
+	return 0;
+}
+
 /* One frame, still held in the ring: open the output if it is not, then
- * hand the frame over. 0 to go on, else an exit status (after its line). */
-static int handle_frame(struct run *r, const struct fr_frame_header *h, const uint8_t *rec)
+ * convert the frame into *OUT (NULL: this frame is not sent). 0 to go on,
+ * else an exit status (after its line). */
+static int take_frame(struct run *r, const struct fr_frame_header *h, const uint8_t *rec, AVFrame **out)
 {
 	const struct options *o = r->opt;
 	int ret;
@@ -537,16 +551,7 @@ static int handle_frame(struct run *r, const struct fr_frame_header *h, const ui
 		if (r->reconnects && !o->quiet)
 			app_complain("'%s' is back: sending again", o->output);
 	}
-	ret = send_out_frame(&r->out, h, rec);
-	if (ret == SEND_EXIT_PEER && o->reconnect) {
-		close_output(r);
-		r->reconnects++;
-		r->next_connect_ns = app_now_ns() + RECONNECT_EVERY_NS;
-		if (!o->quiet)
-			app_complain("waiting for '%s' again (--reconnect)", o->output);
-		return 0;
-	}
-	return ret;
+	return output_failed(r, send_out_convert(&r->out, h, rec, out));
 }
 
 static void progress(struct run *r, bool force)
@@ -685,9 +690,14 @@ static void run_loop(struct run *r)
 			return;
 		}
 
-		r->last_capture_ns = h.capture_ns;
-		int code = handle_frame(r, &h, rec);
+		/* Convert while the frame is held, release it, then encode: the
+		 * record goes back to the producer before the encoder's work. */
+		AVFrame *f = NULL;
+		int code = take_frame(r, &h, rec, &f);
 		ret = fr_ring_release(r->ring);
+		if (code == 0 && f)
+			code = output_failed(r, send_out_encode(&r->out, &f));
+		av_frame_free(&f);
 		if (code < 0) {
 			break; /* stopped while connecting */
 		}

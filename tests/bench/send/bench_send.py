@@ -83,7 +83,8 @@ def throughput(a, tmp):
         stats = os.path.join(tmp, "send.json")
         ring = "bench-send-%d" % os.getpid()
         t0 = time.monotonic()
-        send = subprocess.Popen([a.send, "-q", "-r", ring, "-w", "20", "--stats-json", stats] + enc + [out])
+        send = subprocess.Popen([a.send, "-q", "-r", ring, "-w", "20", "--stats-json", stats, "--preset", a.preset,
+                                 "--crf", "23", out])
         subprocess.run([a.capture, "-q", "-r", ring, "--on-full", "block", "-p", "i420", "-s", "source",
                         "-f", "rawvideo", "-o", "video_size=%dx%d" % (w, h), "-o", "pixel_format=yuv420p",
                         "-o", "framerate=30", frames], check=True)
