@@ -837,13 +837,25 @@ int main(int argc, char **argv)
 		progress(&r, true);
 		app_progress_end();
 		uint64_t bytes = r.bytes + (r.out_open ? r.out.bytes : 0);
-		fprintf(stderr,
-			"framering-send: %" PRIu64 " frames from ring '%s' to '%s' (%s %ux%u %s, %s), %" PRIu64
-			" bytes, %.1f fps, %.0f kbit/s, %" PRIu64 " skipped%s%s\n",
-			r.frames, opt.ring_name, opt.output, r.cfg.codec->name, r.out.out_w, r.out.out_h,
-			r.out.out_fmt > AV_PIX_FMT_NONE ? av_get_pix_fmt_name(r.out.out_fmt) : "-",
-			r.cfg.ofmt->name, bytes, el > 0 ? (double)r.frames / el : 0.0,
-			el > 0 ? (double)bytes * 8 / el / 1e3 : 0.0, r.skipped, r.end[0] ? ", " : "", r.end);
+		if (!r.out.out_w) /* no frame came: nothing was opened or written */
+			fprintf(stderr, "framering-send: no frame from ring '%s': nothing written to '%s'%s%s",
+				opt.ring_name, opt.output, r.end[0] ? ", " : "", r.end);
+		else
+			fprintf(stderr,
+				"framering-send: %" PRIu64 " frames from ring '%s' to '%s' (%s %ux%u %s, %s), %" PRIu64
+				" bytes, %.1f fps, %.0f kbit/s, %" PRIu64 " skipped%s%s",
+				r.frames, opt.ring_name, opt.output, r.cfg.codec->name, r.out.out_w, r.out.out_h,
+				av_get_pix_fmt_name(r.out.out_fmt), r.cfg.ofmt->name, bytes,
+				el > 0 ? (double)r.frames / el : 0.0, el > 0 ? (double)bytes * 8 / el / 1e3 : 0.0,
+				r.skipped, r.end[0] ? ", " : "", r.end);
+		if (r.invalid)
+			fprintf(stderr, ", %" PRIu64 " invalid record%s skipped", r.invalid, r.invalid == 1 ? "" : "s");
+		if (r.reconnects)
+			fprintf(stderr, ", %" PRIu64 " reconnect%s", r.reconnects, r.reconnects == 1 ? "" : "s");
+		if (r.replacements)
+			fprintf(stderr, ", followed %" PRIu64 " ring replacement%s", r.replacements,
+				r.replacements == 1 ? "" : "s");
+		fputc('\n', stderr);
 	}
 	if (r.out_open) {
 		r.packets += r.out.packets;

@@ -705,3 +705,35 @@ def test_rtp_ts(tmp_path, procs, ring):
     rx.wait(timeout=30)
     # ffmpeg's RTP receiver without an SDP may miss the first packets: it joins at a key frame
     assert_received(a_frames, out, exact=False, fraction=0.4)
+
+
+def test_srt_caller_to_ffmpeg_listener(tmp_path, procs, ring):
+    """framering-send as the SRT caller, the ffmpeg CLI as the listener: every frame, exact."""
+    port, out = free_port(socket.SOCK_DGRAM), tmp_path / "rx.raw"
+    rx = ffmpeg_receiver(procs, "srt://127.0.0.1:%d?mode=listener" % port, out)
+    t = time.time() + 20
+    while not udp_port_bound(port):
+        assert time.time() < t and rx.poll() is None, "ffmpeg did not listen"
+        time.sleep(0.05)
+    a = start_ring_a(procs, ring, tmp_path, ["--low-latency"], "srt://127.0.0.1:%d" % port)
+    a_frames, st, _ = finish_ring_a(*a)
+    assert rx.wait(timeout=TIMEOUT) == 0, rx.stderr.read()
+    assert_received(a_frames, out)
+
+
+def test_low_latency_settings(tmp_path, procs, ring):
+    """--low-latency: no B-frames, a key frame every second (25 frames at 25 fps); without it
+    x264 reorders (B-frames)."""
+    types = {}
+    for name, args in (("ll.ts", ["--low-latency"]), ("default.ts", [])):
+        serr, out, raw, hdrs, st = record(tmp_path, procs, ring,
+                                          ["--frames", "60", "-f", "lavfi", "testsrc2=size=320x240:rate=25"],
+                                          args, name)
+        res = subprocess.check_output(["ffprobe", "-v", "error", "-show_entries", "frame=pict_type,key_frame",
+                                       "-of", "csv=p=0", str(out)], text=True, timeout=TIMEOUT).split()
+        types[name] = [tuple(l.split(",")[:2]) for l in res]
+        assert len(types[name]) == 60
+    ll = types["ll.ts"]
+    assert all(t != "B" for _, t in ll), ll
+    assert [i for i, (k, _) in enumerate(ll) if k == "1"] == [0, 25, 50], ll
+    assert any(t == "B" for _, t in types["default.ts"])
