@@ -271,10 +271,12 @@ def test_size_change_scaled_or_restarted(tmp_path, procs, ring):
                         "testsrc2=size=%s:rate=25" % size, "-frames:v", "20", "-c:v", "libx264", "-g", "10",
                         "-f", "mpegts", "-y", str(path)], check=True, timeout=TIMEOUT)
     src.write_bytes(a.read_bytes() + b.read_bytes())
-    serr, out, raw, hdrs, st = record(tmp_path, procs, ring, [str(src)], ["--crf", "20"], "scaled.mp4",
-                                      size="source")
+    # --slots 1: the 640x360 frames do not fit the ring made for 320x240, so the producer replaces it
+    serr, out, raw, hdrs, st = record(tmp_path, procs, ring, ["--slots", "1", str(src)], ["--crf", "20"],
+                                      "scaled.mp4", size="source")
     assert {(h["width"], h["height"]) for h in hdrs} == {(320, 240), (640, 360)}
     assert st["scaled_changes"] == 1 and st["encoder_restarts"] == 0 and st["frames"] == 40, st
+    assert st["ring_replacements"] == 1, st  # the producer outgrew its ring: followed into the new one
     assert probe_count(out) == 40
     assert set(probe_sizes(out)) == {(320, 240)}
     serr, out, raw, hdrs, st = record(tmp_path, procs, ring, [str(src)], ["--on-change", "restart"],
@@ -737,3 +739,28 @@ def test_low_latency_settings(tmp_path, procs, ring):
     assert all(t != "B" for _, t in ll), ll
     assert [i for i, (k, _) in enumerate(ll) if k == "1"] == [0, 25, 50], ll
     assert any(t == "B" for _, t in types["default.ts"])
+
+
+def test_sigint_while_waiting(tmp_path, procs, ring):
+    """Ctrl-C while waiting for the ring, and while an SRT listener waits for its caller: status 0
+    at once, no file, nothing hangs."""
+    send = procs.start([SEND, "-r", ring, str(tmp_path / "never.mp4")])
+    time.sleep(0.5)
+    send.send_signal(signal.SIGINT)
+    _, err = send.communicate(timeout=10)
+    assert send.returncode == 0 and "Traceback" not in err, err
+    port = free_port(socket.SOCK_DGRAM)
+    cap = producer(procs, ring, extra=["--on-full", "drop"])
+    send = procs.start([SEND, "-r", ring, "-w", "20", "srt://127.0.0.1:%d?mode=listener" % port])
+    t = time.time() + 20
+    while not udp_port_bound(port):
+        assert time.time() < t and send.poll() is None, "framering-send did not listen"
+        time.sleep(0.05)
+    t0 = time.time()
+    send.send_signal(signal.SIGINT)
+    _, err = send.communicate(timeout=10)
+    assert send.returncode == 0, err
+    assert time.time() - t0 < 3
+    assert os.listdir(tmp_path) == [], os.listdir(tmp_path)
+    cap.send_signal(signal.SIGINT)
+    assert cap.wait(timeout=20) == 0
