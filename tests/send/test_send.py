@@ -764,3 +764,22 @@ def test_sigint_while_waiting(tmp_path, procs, ring):
     assert os.listdir(tmp_path) == [], os.listdir(tmp_path)
     cap.send_signal(signal.SIGINT)
     assert cap.wait(timeout=20) == 0
+
+
+def test_srt_to_srt_live_transmit(tmp_path, procs, ring):
+    """framering-send as an SRT caller to the SRT project's own srt-live-transmit (srt-tools) as the
+    listener, which writes the MPEG-TS it receives to a file: every frame decodes exactly."""
+    slt = shutil.which("srt-live-transmit")
+    assert slt, "srt-live-transmit (Debian srt-tools, .ci/install-deps) is needed"
+    port, ts = free_port(socket.SOCK_DGRAM), tmp_path / "rx.ts"
+    with open(ts, "wb") as f:
+        rx = procs.start([slt, "-a:no", "-q", "srt://:%d?mode=listener" % port, "file://con"], stdout=f)
+    t = time.time() + 20
+    while not udp_port_bound(port):
+        assert time.time() < t and rx.poll() is None, "srt-live-transmit did not listen"
+        time.sleep(0.05)
+    a = start_ring_a(procs, ring, tmp_path, ["--low-latency"], "srt://127.0.0.1:%d" % port)
+    a_frames, st, _ = finish_ring_a(*a)
+    assert rx.wait(timeout=30) == 0, rx.stderr.read()  # it ends when the caller closes
+    decode(ts, "yuv420p", tmp_path / "rx.raw")
+    assert_received(a_frames, tmp_path / "rx.raw")
