@@ -783,3 +783,30 @@ def test_srt_to_srt_live_transmit(tmp_path, procs, ring):
     assert rx.wait(timeout=30) == 0, rx.stderr.read()  # it ends when the caller closes
     decode(ts, "yuv420p", tmp_path / "rx.raw")
     assert_received(a_frames, tmp_path / "rx.raw")
+
+
+def test_srt_receiver_killed(tmp_path, procs, ring):
+    """The receiving framering-capture of an SRT stream is killed: SRT notices the silent peer (its
+    idle timeout, 5 s by default) and the sender ends with one line and status 10."""
+    port = free_port(socket.SOCK_DGRAM)
+    cap = producer(procs, ring, extra=["--on-full", "drop"])
+    send = procs.start([SEND, "-r", ring, "-w", "20", "--latest", "--low-latency",
+                        "srt://127.0.0.1:%d?mode=listener" % port])
+    t = time.time() + 20
+    while not udp_port_bound(port):
+        assert time.time() < t and send.poll() is None, "framering-send did not listen"
+        time.sleep(0.05)
+    ring_b = ring + "-b"
+    cap_b = procs.start([CAPTURE, "-r", ring_b, "-q", "-p", "i420", "-s", "source", "srt://127.0.0.1:%d" % port])
+    wait_for(shm_path(ring_b))
+    time.sleep(1.5)
+    assert send.poll() is None
+    cap_b.kill()
+    cap_b.wait()
+    _, err = send.communicate(timeout=30)
+    assert send.returncode == 10, err
+    assert len(re.findall(r"the receiver of 'srt://.*' went away", err)) == 1, err
+    if os.path.exists(shm_path(ring_b)):
+        os.unlink(shm_path(ring_b))
+    cap.send_signal(signal.SIGINT)
+    assert cap.wait(timeout=20) == 0
