@@ -445,10 +445,27 @@ struct run {
  * period, so that the trailer still reaches a receiver that reads. */
 static bool opening;
 static uint64_t stop_seen_ns;
+/* While opening (a listener waiting for its caller can wait long), the
+ * producer is looked at now and then: one that died ends the wait. */
+static const fr_ring_t *opening_ring;
+static bool producer_gone;
+static uint64_t producer_checked_ns;
+#define PRODUCER_CHECK_NS 200000000ull
 
 static int interrupt_cb(void *opaque)
 {
 	(void)opaque;
+	if (opening && opening_ring) {
+		uint64_t now = app_now_ns();
+		if (now - producer_checked_ns > PRODUCER_CHECK_NS) {
+			producer_checked_ns = now;
+			struct fr_ring_stats st;
+			fr_ring_get_stats(opening_ring, &st);
+			producer_gone = !st.producer_alive && !st.eos;
+		}
+		if (producer_gone)
+			return 1;
+	}
 	if (!app_stop_requested)
 		return 0;
 	if (opening)
@@ -531,14 +548,23 @@ static int take_frame(struct run *r, const struct fr_frame_header *h, const uint
 		r->cfg.quiet_open = r->reconnects > 0; /* retried every second: said once already */
 		r->cfg.capture_clock = o->ts == TS_CAPTURE || (o->ts == TS_AUTO && r->live_ring && o->latest);
 		opening = true;
+		opening_ring = r->ring;
+		producer_gone = false;
 		send_log_mute(true);
 		if (send_is_network(o->output) && !o->quiet)
 			app_progress("opening '%s' ...", o->output);
 		ret = send_out_open(&r->out, &r->cfg, h);
 		opening = false;
 		send_log_mute(false);
+		opening_ring = NULL;
 		if (ret != 0) {
 			send_out_close(&r->out);
+			if (ret < 0 && producer_gone) {
+				app_complain("the producer of ring '%s' died while '%s' was being opened", o->ring_name,
+					     o->output);
+				r->end = "producer died";
+				return CONSUMER_EXIT_PRODUCER_DIED;
+			}
 			if (ret < 0)
 				return -1; /* stopped while connecting */
 			if (ret == SEND_EXIT_OUTPUT && o->reconnect && r->reconnects) {
@@ -703,7 +729,8 @@ static void run_loop(struct run *r)
 		}
 		if (code != 0) {
 			r->code = code;
-			r->end = "failure";
+			if (!r->end[0])
+				r->end = "failure";
 			return;
 		}
 		if (ret < 0) {

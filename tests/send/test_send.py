@@ -810,3 +810,21 @@ def test_srt_receiver_killed(tmp_path, procs, ring):
         os.unlink(shm_path(ring_b))
     cap.send_signal(signal.SIGINT)
     assert cap.wait(timeout=20) == 0
+
+
+def test_producer_dies_while_listening(tmp_path, procs, ring):
+    """An SRT listener waits for its caller, and the producer dies meanwhile: the sender does not
+    wait on for a stream that cannot come; it says so and exits 3, leaving nothing."""
+    port = free_port(socket.SOCK_DGRAM)
+    cap = producer(procs, ring, extra=["--on-full", "drop"])
+    send = procs.start([SEND, "-r", ring, "-w", "20", "srt://127.0.0.1:%d?mode=listener" % port])
+    t = time.time() + 20
+    while not udp_port_bound(port):
+        assert time.time() < t and send.poll() is None, "framering-send did not listen"
+        time.sleep(0.05)
+    cap.kill()
+    _, err = send.communicate(timeout=10)
+    assert send.returncode == 3, err
+    one_line(err, r"the producer of ring '%s' died while 'srt://.*' was being opened" % ring)
+    if os.path.exists(shm_path(ring)):
+        os.unlink(shm_path(ring))
