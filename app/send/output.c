@@ -298,9 +298,10 @@ int send_out_open(struct send_out *o, const struct send_out_cfg *cfg, const stru
 	while ((e = av_dict_get(cfg->opts, "", e, AV_DICT_IGNORE_SUFFIX))) {
 		if (known(o, e->key))
 			continue;
-		if (!(o->mux->oformat->flags & AVFMT_NOFILE) && send_is_network(cfg->url)) {
-			/* protocol options (srt latency, udp pkt_size, ...) are checked by
-			 * avio_open2 below, which leaves the unknown ones in its copy */
+		if (!(o->mux->oformat->flags & AVFMT_NOFILE)) {
+			/* protocol options (srt latency, udp pkt_size, file blocksize ...)
+			 * are checked after avio_open2 below, which leaves the unknown
+			 * ones in its copy (a file made by then is removed again) */
 			continue;
 		}
 		app_complain("option '%s' is not known to the %s encoder, the %s muxer or its protocol", e->key,
@@ -311,7 +312,6 @@ int send_out_open(struct send_out *o, const struct send_out_cfg *cfg, const stru
 	AVDictionary *d = NULL;
 	av_dict_copy(&d, cfg->opts, 0);
 	if (!(o->mux->oformat->flags & AVFMT_NOFILE)) {
-		bool existed = !send_is_network(cfg->url) && access(cfg->url, F_OK) == 0;
 		ret = avio_open2(&o->mux->pb, cfg->url, AVIO_FLAG_WRITE, &o->mux->interrupt_callback, &d);
 		if (ret < 0) {
 			av_dict_free(&d);
@@ -322,7 +322,9 @@ int send_out_open(struct send_out *o, const struct send_out_cfg *cfg, const stru
 					     send_ffmpeg_detail());
 			return SEND_EXIT_OUTPUT;
 		}
-		o->created_file = !send_is_network(cfg->url) && !existed;
+		/* A file: (re)made by us, so removed again if nothing gets into it (what
+		 * was there before was truncated by the open). */
+		o->created_file = !send_is_network(cfg->url);
 		/* The protocol's leftovers that neither encoder nor muxer know: typos. */
 		e = NULL;
 		while ((e = av_dict_get(d, "", e, AV_DICT_IGNORE_SUFFIX))) {
@@ -564,8 +566,12 @@ void send_out_close(struct send_out *o)
 {
 	if (o->mux && o->mux->pb && !(o->mux->oformat->flags & AVFMT_NOFILE))
 		avio_closep(&o->mux->pb);
-	if (o->created_file && o->packets == 0)
-		unlink(o->cfg->url); /* nothing in it: no half file */
+	if (o->created_file && o->packets == 0) {
+		/* nothing in it: no half file (a "file:" URL names the path after it) */
+		const char *path = strncmp(o->cfg->url, "file:", 5) ? o->cfg->url : o->cfg->url + 5;
+		if (strcmp(path, "-") && strncmp(o->cfg->url, "pipe:", 5))
+			unlink(path);
+	}
 	avformat_free_context(o->mux);
 	o->mux = NULL;
 	avcodec_free_context(&o->enc);

@@ -64,7 +64,7 @@ struct send_out {
 	bool have_pts;
 	uint64_t first_capture_ns;
 	bool header_written, trailer_written;
-	bool created_file;          /* a file we created: removed if nothing is in it */
+	bool created_file;          /* a file we opened: removed if nothing got into it */
 	/* counters */
 	uint64_t frames_in, packets, bytes, restarts, scaled_changes;
 	uint64_t keyframes;

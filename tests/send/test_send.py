@@ -342,6 +342,12 @@ def test_bad_options_with_a_ring(tmp_path, procs, ring):
     d = tmp_path / "out"
     d.mkdir()
     bad(["-r", ring, "-o", "nosuchopt=1", str(d / "x.mp4")], 1, r"option 'nosuchopt' is not known", d)
+    # a file that was there is truncated by the open: no half file is left in its place either
+    (d / "old.mp4").write_bytes(b"old")
+    bad(["-r", ring, "-o", "nosuchopt=1", str(d / "old.mp4")], 1, r"option 'nosuchopt' is not known", d)
+    # the file protocol's own options are options too
+    bad(["-r", ring, "-o", "blocksize=65536", "-o", "nosuchopt=1", str(d / "x.mkv")], 1, r"'nosuchopt'", d)
+    bad(["-r", ring, "-o", "blocksize=-5", str(d / "x.mkv")], 9, r"cannot open output .*blocksize", d)
     bad(["-r", ring, "-o", "preset=warpspeed", str(d / "x.mp4")], 8, r"unknown libx264 preset 'warpspeed'", d)
     bad(["-r", ring, "-o", "qp=-7", str(d / "x.mp4")], 8, r"cannot open the libx264 encoder", d)
     bad(["-r", ring, "-o", "movflags=+nosuchflag", str(d / "x.mp4")], 9, r"cannot start the mp4 output", d)
