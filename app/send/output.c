@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -227,6 +228,17 @@ static bool knows(void *obj, const char *key)
 	return obj && av_opt_find(obj, key, NULL, 0, AV_OPT_SEARCH_CHILDREN | AV_OPT_SEARCH_FAKE_OBJ);
 }
 
+/* The path of a file output ("file:" URLs name it after the colon), or NULL
+ * for anything else (a network URL, pipe:, "-"). */
+static const char *file_path(const char *url)
+{
+	if (!strncmp(url, "file:", 5))
+		url += 5;
+	if (send_is_network(url) || !strncmp(url, "pipe:", 5) || !strcmp(url, "-") || !*url)
+		return NULL;
+	return url;
+}
+
 /* Whether the encoder or the muxer (its generic or its own options) knows KEY. */
 static bool known(struct send_out *o, const char *key)
 {
@@ -312,6 +324,11 @@ int send_out_open(struct send_out *o, const struct send_out_cfg *cfg, const stru
 	AVDictionary *d = NULL;
 	av_dict_copy(&d, cfg->opts, 0);
 	if (!(o->mux->oformat->flags & AVFMT_NOFILE)) {
+		/* Only a regular file (or one the open makes) may be removed later:
+		 * never a device (/dev/full, /dev/stdout), a FIFO or a pipe: URL. */
+		struct stat sb;
+		const char *path = file_path(cfg->url);
+		bool plain_file = path && (stat(path, &sb) != 0 ? errno == ENOENT : S_ISREG(sb.st_mode));
 		ret = avio_open2(&o->mux->pb, cfg->url, AVIO_FLAG_WRITE, &o->mux->interrupt_callback, &d);
 		if (ret < 0) {
 			av_dict_free(&d);
@@ -324,7 +341,7 @@ int send_out_open(struct send_out *o, const struct send_out_cfg *cfg, const stru
 		}
 		/* A file: (re)made by us, so removed again if nothing gets into it (what
 		 * was there before was truncated by the open). */
-		o->created_file = !send_is_network(cfg->url);
+		o->created_file = plain_file;
 		/* The protocol's leftovers that neither encoder nor muxer know: typos. */
 		e = NULL;
 		while ((e = av_dict_get(d, "", e, AV_DICT_IGNORE_SUFFIX))) {
@@ -376,6 +393,8 @@ static int drain(struct send_out *o)
 		c0 = thread_cpu_ns();
 		ret = av_interleaved_write_frame(o->mux, o->pkt);
 		o->cpu_mux_ns += thread_cpu_ns() - c0;
+		if (ret >= 0 && o->mux->pb && o->mux->pb->error < 0)
+			ret = o->mux->pb->error; /* a buffered write that failed (disk full) */
 		if (ret < 0) {
 			o->last_error = ret;
 			if (ret == AVERROR_EXIT)
@@ -541,6 +560,8 @@ int send_out_finish(struct send_out *o)
 {
 	if (!o->header_written)
 		return 0;
+	if (o->last_error)
+		return SEND_EXIT_PEER; /* the output failed already (said then): nothing more goes there */
 	int code = 0;
 	if (o->enc && avcodec_send_frame(o->enc, NULL) == 0)
 		code = drain(o);
@@ -566,12 +587,8 @@ void send_out_close(struct send_out *o)
 {
 	if (o->mux && o->mux->pb && !(o->mux->oformat->flags & AVFMT_NOFILE))
 		avio_closep(&o->mux->pb);
-	if (o->created_file && o->packets == 0) {
-		/* nothing in it: no half file (a "file:" URL names the path after it) */
-		const char *path = strncmp(o->cfg->url, "file:", 5) ? o->cfg->url : o->cfg->url + 5;
-		if (strcmp(path, "-") && strncmp(o->cfg->url, "pipe:", 5))
-			unlink(path);
-	}
+	if (o->created_file && o->packets == 0)
+		unlink(file_path(o->cfg->url)); /* nothing in it: no half file */
 	avformat_free_context(o->mux);
 	o->mux = NULL;
 	avcodec_free_context(&o->enc);

@@ -834,3 +834,22 @@ def test_producer_dies_while_listening(tmp_path, procs, ring):
     one_line(err, r"the producer of ring '%s' died while 'srt://.*' was being opened" % ring)
     if os.path.exists(shm_path(ring)):
         os.unlink(shm_path(ring))
+
+
+def test_disk_full(tmp_path, procs, ring):
+    """Writing fails (/dev/full: no space left): one line, status 10, at once; the device is not
+    removed as if it were a half-written file."""
+    cap = producer(procs, ring, extra=["--on-full", "drop"])
+    wait_for(shm_path(ring))
+    t0 = time.time()
+    r = subprocess.run([SEND, "-r", ring, "-w", "20", "--low-latency", "-f", "mpegts", "/dev/full"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 10, r.stderr
+    assert time.time() - t0 < 10, r.stderr
+    lines = r.stderr.splitlines()
+    assert lines[0] == "framering-send: cannot write '/dev/full': No space left on device", r.stderr
+    assert len([l for l in lines if "cannot write" in l]) == 1, r.stderr
+    assert len(lines) == 1 or (len(lines) == 2 and lines[1].endswith(", failure")), r.stderr  # a summary if frames went
+    assert os.path.exists("/dev/full")
+    cap.send_signal(signal.SIGINT)
+    assert cap.wait(timeout=20) == 0
