@@ -452,6 +452,12 @@ static int64_t frame_pts(struct send_out *o, const struct fr_frame_header *h)
 		if (!o->have_pts)
 			o->first_capture_ns = h->capture_ns;
 		pts = av_rescale((int64_t)(h->capture_ns - o->first_capture_ns), 90000, 1000000000);
+	} else if (h->pts == INT64_MIN || h->time_base_num <= 0 || h->time_base_den <= 0) {
+		/* a frame without a time in a timed stream: one step after the last */
+		pts = o->have_pts ? o->last_pts + o->frame_dur : 0;
+		o->have_pts = true;
+		o->last_pts = pts;
+		return pts;
 	} else {
 		pts = av_rescale_q(h->pts, (AVRational){h->time_base_num, h->time_base_den}, o->tb);
 	}
