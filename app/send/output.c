@@ -591,6 +591,14 @@ int send_out_finish(struct send_out *o)
 
 void send_out_close(struct send_out *o)
 {
+	if (o->header_written && !o->trailer_written) {
+		/* The output failed (it was said): the trailer only lets the muxer
+		 * free what it holds (RTSP's streams); its own errors are no news. */
+		send_log_mute(true);
+		av_write_trailer(o->mux);
+		send_log_mute(false);
+		o->trailer_written = true;
+	}
 	if (o->mux && o->mux->pb && !(o->mux->oformat->flags & AVFMT_NOFILE))
 		avio_closep(&o->mux->pb);
 	if (o->created_file && o->packets == 0)
