@@ -853,3 +853,22 @@ def test_disk_full(tmp_path, procs, ring):
     assert os.path.exists("/dev/full")
     cap.send_signal(signal.SIGINT)
     assert cap.wait(timeout=20) == 0
+
+
+def test_bitrate_and_gop(tmp_path, procs, ring):
+    """-b:v sets the rate the encoder aims at, -g the distance between key frames."""
+    n = 100
+    serr, out, raw, hdrs, st = record(tmp_path, procs, ring,
+                                      ["--frames", str(n), "-f", "lavfi", "testsrc2=size=320x240:rate=25"],
+                                      ["-b:v", "150k", "-g", "7", "-o", "sc_threshold=0"], "rate.mp4")
+    kbps = st["bytes"] * 8 / (n / 25.0) / 1000
+    assert 150 * 0.5 < kbps < 150 * 1.6, kbps
+    res = subprocess.check_output(["ffprobe", "-v", "error", "-show_entries", "frame=key_frame", "-of", "csv=p=0",
+                                   str(out)], text=True, timeout=TIMEOUT).split()
+    keys = [i for i, k in enumerate(res) if k.startswith("1")]
+    assert keys == list(range(0, n, 7)), keys
+    # the same frames at a higher rate make a larger file
+    serr, out2, raw, hdrs, st2 = record(tmp_path, procs, ring,
+                                        ["--frames", str(n), "-f", "lavfi", "testsrc2=size=320x240:rate=25"],
+                                        ["-b:v", "600k"], "rate2.mp4")
+    assert st2["bytes"] > 2 * st["bytes"], (st["bytes"], st2["bytes"])
