@@ -85,10 +85,17 @@ def throughput(a, tmp):
         t0 = time.monotonic()
         send = subprocess.Popen([a.send, "-q", "-r", ring, "-w", "20", "--stats-json", stats, "--preset", a.preset,
                                  "--crf", "23", out])
-        subprocess.run([a.capture, "-q", "-r", ring, "--on-full", "block", "-p", "i420", "-s", "source",
-                        "-f", "rawvideo", "-o", "video_size=%dx%d" % (w, h), "-o", "pixel_format=yuv420p",
-                        "-o", "framerate=30", frames], check=True)
-        send.wait()
+        try:
+            subprocess.run([a.capture, "-q", "-r", ring, "--on-full", "block", "-p", "i420", "-s", "source",
+                            "-f", "rawvideo", "-o", "video_size=%dx%d" % (w, h), "-o", "pixel_format=yuv420p",
+                            "-o", "framerate=30", frames], check=True)
+            send.wait(timeout=600)
+        finally:
+            if send.poll() is None:
+                send.kill()
+                send.wait()
+            if os.path.exists("/dev/shm/" + ring):
+                os.unlink("/dev/shm/" + ring)
         send_t.append(time.monotonic() - t0)
         send_stats = json.load(open(stats))
         assert send_stats["frames"] == n, send_stats
