@@ -74,7 +74,7 @@ want=(/usr/include/framering/ring.h /usr/include/framering/frame.h
       "/usr/$libdir/cmake/framering/framering-targets.cmake"
       $py/py.typed $py/libframering-ring.so /usr/share/framering/sample.mp4)
 for f in "$src"/viewer_py/framering/*.py; do want+=("$py/$(basename "$f")"); done
-for p in capture view dump ctl; do want+=(/usr/bin/framering-$p /usr/share/man/man1/framering-$p.1.gz); done
+for p in capture view dump ctl send; do want+=(/usr/bin/framering-$p /usr/share/man/man1/framering-$p.1.gz); done
 for f in "${want[@]}"; do grep -qxF "$f" "$tmp/files" || fail "the .deb lacks $f"; done
 outside=$(grep -v '^/usr\(/\|$\)' "$tmp/files" | grep -vx '' || true)
 [ -z "$outside" ] || fail "files outside /usr: $outside"
@@ -83,7 +83,7 @@ echo "deb: $(basename "$deb"): ${#want[@]} expected files present; Depends: $dep
 
 # --- man pages: checked in the package's own files (a Docker image's dpkg excludes /usr/share/man)
 dpkg-deb -x "$deb" "$tmp/root"
-for p in capture view dump ctl; do
+for p in capture view dump ctl send; do
   man=$tmp/root/usr/share/man/man1/framering-$p.1.gz
   page=$(zcat "$man")
   grep -q "^\.TH FRAMERING-${p^^} \"1\"" <<<"$page" || fail "$man: no .TH header"
@@ -112,7 +112,7 @@ fi
 bin=$prefix/bin
 
 # --- the programs
-for p in capture view dump ctl; do
+for p in capture view dump ctl send; do
   SDL_VIDEODRIVER=dummy "$bin/framering-$p" --help >"$tmp/help" 2>&1 || fail "framering-$p --help exited $?"
   grep -qi usage "$tmp/help" || fail "framering-$p --help printed no usage"
   cp "$tmp/help" "$tmp/help-$p"
@@ -129,6 +129,15 @@ wait $cap || { cat "$tmp/capture.log"; fail "framering-capture exited $?"; }
 [ "$(wc -l <headers.txt)" = 5 ] || fail "framering-dump wrote $(wc -l <headers.txt) header lines, expected 5"
 [ "$(stat -c %s frames.bgr)" = $((5 * 320 * 240 * 3)) ] || fail "frames.bgr: $(stat -c %s frames.bgr) bytes"
 "$bin/framering-ctl" list >/dev/null || fail "framering-ctl list exited $?"
+# capture -> send: a recording of the same 5 frames, lossless (FFV1 in Matroska)
+"$bin/framering-capture" -r "$ring-send" -f lavfi --frames 5 --size source --wait-consumers 1 \
+  testsrc2=size=320x240:rate=30 >"$tmp/capture.log" 2>&1 &
+cap=$!
+"$bin/framering-send" -r "$ring-send" --wait 20 -c ffv1 -q rec.mkv >"$tmp/send.log" 2>&1 \
+  || { cat "$tmp/send.log" "$tmp/capture.log"; fail "framering-send exited $?"; }
+wait $cap || { cat "$tmp/capture.log"; fail "framering-capture (for send) exited $?"; }
+n=$(ffprobe -v error -count_frames -select_streams v:0 -show_entries stream=nb_read_frames -of csv=p=0 rec.mkv)
+[ "$n" = 5 ] || fail "framering-send recorded $n frames, expected 5"
 # without INPUT, capture plays the sample installed with it, not a path of the build machine
 grep -qxF "  $prefix/share/framering/sample.mp4" "$tmp/help-capture" \
   || fail "framering-capture's default input is not the packaged sample: $(grep -A1 'Default INPUT' "$tmp/help-capture")"
@@ -138,7 +147,7 @@ cap=$!
   || { cat "$tmp/dump.log" "$tmp/capture.log"; fail "framering-dump of the default input exited $?"; }
 wait $cap || { cat "$tmp/capture.log"; fail "framering-capture of its default input exited $?"; }
 [ "$(wc -l <sample.txt)" = 3 ] || fail "default input: $(wc -l <sample.txt) frames, expected 3"
-echo "deb: programs ran: --help x4, capture -> dump of 5 lavfi frames and of 3 of the packaged sample, ctl list"
+echo "deb: programs ran: --help x5, capture -> dump of 5 lavfi frames and of 3 of the packaged sample, capture -> send (5 FFV1 frames), ctl list"
 
 # --- the Python package, with Debian's interpreter, from outside the checkout
 /usr/bin/python3 -c "import framering, sys; print(framering.__file__)" >"$tmp/import" \
