@@ -1,5 +1,6 @@
 /* apputil.c - signals, clocks, progress lines and parsing shared by the framering programs. */
 #include "apputil.h"
+#include "consumer_exit.h"
 
 #include <errno.h>
 #include <sched.h>
@@ -214,4 +215,20 @@ double app_percentile(double *v, size_t n, double pct)
 	qsort(v, n, sizeof(*v), cmp_double);
 	size_t i = (size_t)(pct / 100.0 * (double)(n - 1) + 0.5);
 	return v[i < n ? i : n - 1];
+}
+
+int app_complain_attach_failed(const char *name, double wait_s, int err)
+{
+	if (err == -ETIMEDOUT || err == -ENOENT)
+		app_complain("ring '%s' not found (waited %.1f s for a producer to create it)", name, wait_s);
+	else if (err == -EBUSY)
+		app_complain("ring '%s' is busy: all its consumer slots are taken", name);
+	else if (err == -EINVAL || err == -ENAMETOOLONG)
+		app_complain("bad ring name '%s': 1..%u characters of A-Z a-z 0-9 . _ -", name, FR_RING_NAME_MAX);
+	else if (consumer_ring_broken(err))
+		app_complain("'%s' is not a valid framering ring (foreign, corrupt or another version): %s", name,
+			     fr_ring_strerror(err));
+	else
+		app_complain("cannot open ring '%s': %s", name, fr_ring_strerror(err));
+	return err == -EINVAL || err == -ENAMETOOLONG ? CONSUMER_EXIT_USAGE : consumer_exit_for(err);
 }

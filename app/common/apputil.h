@@ -50,6 +50,11 @@ const char *app_printable(const char *in, size_t inlen, char *out, size_t outlen
  * error (a read returned -EREMOTEIO): its reason, made printable. */
 void app_complain_producer_failed(const fr_ring_t *r, const char *name);
 
+/* The one line for a consumer whose attach to ring NAME failed with ERR (a
+ * negative errno; WAIT_S: how long it waited), and the consumer exit status
+ * for it (consumer_exit.h): not found, busy, bad name, not a ring, other. */
+int app_complain_attach_failed(const char *name, double wait_s, int err);
+
 /* The text of the last app_complain() (without the program's name), cut to
  * FR_RING_EOS_MESSAGE_MAX - 1 bytes: what a producer that fails passes on to its
  * consumers with fr_ring_mark_eos_error(). "" if nothing was complained about. */

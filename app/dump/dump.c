@@ -203,20 +203,7 @@ static int open_ring(fr_ring_t **ring, const struct options *o)
 		return CONSUMER_EXIT_DONE;
 	if (ret == -EINTR && app_stop_requested)
 		return -1; /* Ctrl-C while waiting: done, nothing to complain about */
-	if (ret == -ETIMEDOUT || ret == -ENOENT)
-		app_complain("ring '%s' not found (waited %.1f s for a producer to create it)", o->ring_name,
-			     o->wait_s);
-	else if (ret == -EBUSY)
-		app_complain("ring '%s' is busy: all its consumer slots are taken", o->ring_name);
-	else if (ret == -EINVAL || ret == -ENAMETOOLONG)
-		app_complain("bad ring name '%s': 1..%u characters of A-Z a-z 0-9 . _ -", o->ring_name,
-			     FR_RING_NAME_MAX);
-	else if (consumer_ring_broken(ret))
-		app_complain("'%s' is not a valid framering ring (foreign, corrupt or another version): %s",
-			     o->ring_name, fr_ring_strerror(ret));
-	else
-		app_complain("cannot open ring '%s': %s", o->ring_name, fr_ring_strerror(ret));
-	return ret == -EINVAL || ret == -ENAMETOOLONG ? CONSUMER_EXIT_USAGE : consumer_exit_for(ret);
+	return app_complain_attach_failed(o->ring_name, o->wait_s, ret);
 }
 
 int main(int argc, char **argv)
