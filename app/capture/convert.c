@@ -29,6 +29,7 @@
  * frame but one test.
  */
 #include "convert.h"
+#include "frame_av.h"
 #include "orient.h"
 
 #include <errno.h>
@@ -70,24 +71,12 @@ static struct plane_desc describe(uint32_t fourcc)
 	return d;
 }
 
-enum AVPixelFormat conv_av_format(uint32_t fourcc)
-{
-	switch (fourcc) {
-	case FR_FRAME_FMT_BGR24: return AV_PIX_FMT_BGR24;
-	case FR_FRAME_FMT_RGB24: return AV_PIX_FMT_RGB24;
-	case FR_FRAME_FMT_GRAY8: return AV_PIX_FMT_GRAY8;
-	case FR_FRAME_FMT_I420: return AV_PIX_FMT_YUV420P;
-	case FR_FRAME_FMT_NV12: return AV_PIX_FMT_NV12;
-	}
-	return AV_PIX_FMT_NONE;
-}
-
 int conv_init(struct conv *c, uint32_t fourcc, unsigned req_w, unsigned req_h, bool stretch,
 	      int sws_threads)
 {
 	memset(c, 0, sizeof(*c));
 	c->fourcc = fourcc;
-	c->dst_fmt = conv_av_format(fourcc);
+	c->dst_fmt = app_av_pix_fmt(fourcc);
 	if (c->dst_fmt == AV_PIX_FMT_NONE)
 		return AVERROR(EINVAL);
 	c->req_w = req_w;

@@ -62,7 +62,5 @@ int conv_frame(struct conv *c, const AVFrame *f, struct fr_frame_header *hdr);
 
 void conv_free(struct conv *c);
 
-/* conv_av_format - the AVPixelFormat of a FR_FRAME_FMT_* fourcc, AV_PIX_FMT_NONE if unknown. */
-enum AVPixelFormat conv_av_format(uint32_t fourcc);
 
 #endif

@@ -25,6 +25,7 @@
 
 #include "apputil.h"
 #include "consumer_exit.h"
+#include "frame_av.h"
 
 #define PTS_MAP 64 /* frames the encoder may hold whose capture time we keep */
 #define LAT_MAX (1u << 20)
@@ -90,18 +91,6 @@ const char *send_ffmpeg_detail(void)
 	return buf;
 }
 
-enum AVPixelFormat send_av_format(uint32_t fourcc)
-{
-	switch (fourcc) {
-	case FR_FRAME_FMT_BGR24: return AV_PIX_FMT_BGR24;
-	case FR_FRAME_FMT_RGB24: return AV_PIX_FMT_RGB24;
-	case FR_FRAME_FMT_GRAY8: return AV_PIX_FMT_GRAY8;
-	case FR_FRAME_FMT_I420: return AV_PIX_FMT_YUV420P;
-	case FR_FRAME_FMT_NV12: return AV_PIX_FMT_NV12;
-	default: return AV_PIX_FMT_NONE;
-	}
-}
-
 bool send_is_network(const char *url)
 {
 	const char *p = strstr(url, "://");
@@ -161,7 +150,7 @@ static int sws_space(uint8_t m)
 static int open_encoder(struct send_out *o, const struct fr_frame_header *h)
 {
 	const struct send_out_cfg *cfg = o->cfg;
-	enum AVPixelFormat src = send_av_format(h->fourcc);
+	enum AVPixelFormat src = app_av_pix_fmt(h->fourcc);
 	o->enc = avcodec_alloc_context3(cfg->codec);
 	if (!o->enc) {
 		app_complain("out of memory");
@@ -254,7 +243,7 @@ static void set_geometry(struct send_out *o, const struct fr_frame_header *h)
 	o->src_h = h->height;
 	o->out_w = cfg->width ? cfg->width : h->width;
 	o->out_h = cfg->height ? cfg->height : h->height;
-	o->out_fmt = pick_pix_fmt(cfg, send_av_format(h->fourcc));
+	o->out_fmt = pick_pix_fmt(cfg, app_av_pix_fmt(h->fourcc));
 	const AVPixFmtDescriptor *d = av_pix_fmt_desc_get(o->out_fmt);
 	if (d && d->log2_chroma_w && (o->out_w & 1) && !cfg->width) /* 4:2:x needs even sizes */
 		o->out_w++;
@@ -501,7 +490,7 @@ int send_out_convert(struct send_out *o, const struct fr_frame_header *h, const 
 		app_complain("out of memory");
 		return CONSUMER_EXIT_OTHER;
 	}
-	enum AVPixelFormat src = send_av_format(h->fourcc);
+	enum AVPixelFormat src = app_av_pix_fmt(h->fourcc);
 	const uint8_t *sp[4] = {0};
 	int ss[4] = {0};
 	for (uint32_t i = 0; i < h->plane_count && i < 4; i++) {

@@ -107,7 +107,4 @@ void send_log_install(int level);
 void send_log_mute(bool muted);
 const char *send_ffmpeg_detail(void);
 
-/* The AVPixelFormat of a ring fourcc, or AV_PIX_FMT_NONE. */
-enum AVPixelFormat send_av_format(uint32_t fourcc);
-
 #endif
