@@ -223,6 +223,69 @@ static int wait_for_space(fr_ring_t *r, uint64_t need, struct deadline *dl, bool
 	}
 }
 
+/* Where the hot lap ends for a record of BODY bytes aligned to ALIGN: two
+ * such records (one being read while the next is written), at least
+ * FR_RING_HOT_LAP_MIN so that small records still go out in batches, or
+ * what fr_ring_set_hot_lap() asked for. */
+static uint64_t hot_lap_end(const fr_ring_t *r, uint64_t body, size_t align)
+{
+	if (r->hot_lap)
+		return r->hot_lap;
+	uint64_t two = 2 * (body + align);
+	return two > FR_RING_HOT_LAP_MIN ? two : FR_RING_HOT_LAP_MIN;
+}
+
+/* The padding before a record's header at offset 0 that aligns its payload to ALIGN. */
+static uint64_t front_lead(size_t align)
+{
+	return (align - (RING_REC_HDR & (align - 1))) & (align - 1);
+}
+
+/* The record (BODY bytes, ALIGN) would end past the hot lap, at offset OFF:
+ * start the lap again at the front of the data area, whose lines the
+ * consumers touched last, once they have released it there. Wait for that
+ * up to the hot wait (never past the caller's deadline DL), and not at all
+ * when the caller may not wait or the front was already late this lap.
+ * Returns 1 when the tail moved (wrapped, or stepped over a held record:
+ * lay the record out again), 0 to place it at the tail as usual (the rest
+ * of the ring takes up the slack), or a negative errno. */
+static int wrap_early(fr_ring_t *r, uint64_t off, uint64_t body, size_t align, struct deadline *dl, bool may_wait)
+{
+	uint64_t pad = r->capacity - off;
+	uint64_t lead = front_lead(align);
+	bool wait = may_wait && r->hot_wait_ns > 0;
+	struct deadline front = {0, 0};
+	if (wait) {
+		uint64_t own = deadline_at(dl), until = plat_now_ns() + (uint64_t)r->hot_wait_ns;
+		front.timeout_ns = r->hot_wait_ns;
+		front.at = until < own ? until : own;
+	}
+	int rc = wait_for_space(r, pad + lead + body, &front, wait);
+	if (rc == 1)
+		return 1;
+	if (rc == 0) {
+		write_pad(r, pad);
+		publish_tail(r);
+		return 1;
+	}
+	if (rc == -ETIMEDOUT || rc == -EAGAIN) {
+		r->hot_spilled = true;
+		return 0;
+	}
+	return rc;
+}
+
+RING_API int fr_ring_set_hot_lap(fr_ring_t *r, uint64_t bytes, int64_t wait_ns)
+{
+	if (!r)
+		return -EINVAL;
+	if (!r->is_producer)
+		return -EPERM;
+	r->hot_lap = bytes;
+	r->hot_wait_ns = wait_ns < 0 ? FR_RING_HOT_WAIT_DEFAULT_NS : wait_ns;
+	return 0;
+}
+
 RING_API size_t fr_ring_max_record(const fr_ring_t *r)
 {
 	uint64_t m = r->capacity / 2;
@@ -268,6 +331,16 @@ static int reserve_unchecked(fr_ring_t *r, size_t len, size_t align, void **data
 		uint64_t off = r->tail & r->mask;
 		/* Padding so that the payload (after the 8-byte header) is aligned. */
 		uint64_t lead = (align - ((off + RING_REC_HDR) & (align - 1))) & (align - 1);
+		/* Past the hot lap: start it again at the front if the record fits
+		 * there below the tail's offset (so the two never overlap). */
+		if (!r->hot_spilled && r->hot_lap != FR_RING_HOT_LAP_OFF && off + lead + body > hot_lap_end(r, body, align) &&
+		    off + lead + body <= r->capacity && off >= front_lead(align) + body) {
+			rc = wrap_early(r, off, body, align, &dl, may_wait);
+			if (rc == 1)
+				continue;
+			if (rc < 0)
+				break;
+		}
 		if (off + lead + body <= r->capacity) {
 			rc = wait_for_space(r, lead + body, &dl, may_wait);
 			if (rc == 1)
@@ -291,6 +364,7 @@ static int reserve_unchecked(fr_ring_t *r, size_t len, size_t align, void **data
 			break;
 		write_pad(r, pad);
 		publish_tail(r);
+		r->hot_spilled = false; /* a new lap: the front may be waited for again */
 	}
 	if (drop && rc == -EAGAIN) {
 		fr_ring_note_drop(r, len);

@@ -40,6 +40,9 @@ struct fr_ring {
 	uint64_t lease_pos[LEASE_HISTORY], lease_index[LEASE_HISTORY];
 	unsigned lease_next;         /* where the next lease start is remembered */
 	enum fr_ring_full_policy policy;
+	uint64_t hot_lap;            /* fr_ring_set_hot_lap(): 0 auto, FR_RING_HOT_LAP_OFF */
+	int64_t hot_wait_ns;         /* how long a reserve waits for the front of the ring */
+	bool hot_spilled;            /* the front was not freed in time: no more waiting for it this lap */
 	bool reserved, eos_marked;
 	uint64_t gate_at_wait;       /* the gate when fr_ring_wait_drained() went to sleep */
 	uint32_t roster_at_wait;     /* the roster then */
@@ -117,6 +120,9 @@ struct deadline {
 };
 
 typedef bool (*ready_fn)(fr_ring_t *r);
+
+/* When the deadline D falls (UINT64_MAX: never), computed now if not yet. */
+uint64_t deadline_at(struct deadline *d);
 
 /* Sleep on WORD until READY(r) holds or the slice/deadline passes.
  * Returns 0 to re-check, -ETIMEDOUT at the deadline, -EOWNERDEAD, -EINTR,

@@ -302,6 +302,7 @@ static int build_segment(fr_ring_t **out, const char *name, const struct fr_ring
 	r->map_size = RING_HEADER_SIZE + cap;
 	r->max_consumers = consumers;
 	r->policy = policy;
+	r->hot_wait_ns = FR_RING_HOT_WAIT_DEFAULT_NS;
 	r->gate_seen = cap; /* the first consumer reads from the first record: wait for it (FR_RING_FULL_BLOCK) */
 	memcpy(r->name, name, strlen(name) + 1);
 
@@ -406,6 +407,8 @@ RING_API int fr_ring_replace(fr_ring_t *old, fr_ring_t **out, const struct fr_ri
 		return rc;
 	}
 	r->frame_seq = old->frame_seq; /* frame numbers go on */
+	r->hot_lap = old->hot_lap;
+	r->hot_wait_ns = old->hot_wait_ns;
 	/* Only now, with the new ring in place: consumers that read the mark
 	 * and come back for the name find the new ring. */
 	mark_eos_replaced(old);

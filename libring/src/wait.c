@@ -61,7 +61,7 @@ bool reap_if_dead(fr_ring_t *r, unsigned i)
 	return was_on;
 }
 
-static uint64_t deadline_at(struct deadline *d)
+uint64_t deadline_at(struct deadline *d)
 {
 	if (!d->at)
 		d->at = d->timeout_ns < 0 ? UINT64_MAX : plat_now_ns() + (uint64_t)d->timeout_ns;

@@ -142,6 +142,10 @@ int stress_produce(fr_ring_t *p, const struct stress_cfg *cfg, struct stress_sha
 	struct stress_side *s = &sh->prod;
 	uint64_t rng = cfg->seed ^ 0x1234;
 
+	if (cfg->hot_lap && fr_ring_set_hot_lap(p, cfg->hot_lap, cfg->hot_wait_ns) < 0) {
+		fail(s, sh, "fr_ring_set_hot_lap failed");
+		return -1;
+	}
 	for (uint64_t seq = 0; seq < cfg->records; seq++) {
 		size_t len = stress_record_len(cfg->seed, seq);
 		void *d;

@@ -13,6 +13,8 @@ struct stress_cfg {
 	int drop;           /* the ring runs FR_RING_FULL_DROP */
 	int64_t timeout_ns; /* per blocking call; finite ones re-check the abort flag */
 	uint64_t seed;
+	uint64_t hot_lap;       /* 0: the library's default; else fr_ring_set_hot_lap(hot_lap, hot_wait_ns) */
+	int64_t hot_wait_ns;
 };
 
 struct stress_side {

@@ -370,11 +370,10 @@ static void test_dead_consumers_reaped(void **state)
  * waits for a newer record when the newest is gone. Records near half the
  * ring and a live consumer that holds one make the producer renew and step
  * over often. */
-static void test_attach_while_producer_stopped(void **state)
+static void attach_while_producer_stopped(uint64_t hot_lap)
 {
 	uint64_t stops = rt_env_u64("RING_STOP_ROUNDS", 3000);
 
-	(void)state;
 	fflush(NULL);
 	pid_t producer = producer_child = fork();
 	assert_true(producer >= 0);
@@ -382,6 +381,8 @@ static void test_attach_while_producer_stopped(void **state)
 		struct fr_ring_create_opts o = { .capacity = CAP, .on_full = FR_RING_FULL_BLOCK, .max_consumers = 4 };
 		if (fr_ring_create(&P, name, &o) < 0)
 			_exit(20);
+		if (hot_lap && fr_ring_set_hot_lap(P, hot_lap, 100000) < 0)
+			_exit(22);
 		uint64_t rng = 7;
 		for (uint64_t seq = 0;; seq++)
 			if (write_seq(seq, 8 + rt_rand(&rng) % (CAP / 2 - 64), -1) < 0)
@@ -428,6 +429,21 @@ static void test_attach_while_producer_stopped(void **state)
 	if (failures)
 		fail_msg("%llu of %llu attaches to a stopped producer failed",
 			 (unsigned long long)failures, (unsigned long long)stops);
+}
+
+static void test_attach_while_producer_stopped(void **state)
+{
+	(void)state;
+	attach_while_producer_stopped(0);
+}
+
+/* The same with a short hot lap (a quarter of the ring): the producer wraps
+ * early at every lap, stepping over the held record at the front, and late
+ * every-consumers start from what that leaves whole. */
+static void test_attach_while_hot_producer_stopped(void **state)
+{
+	(void)state;
+	attach_while_producer_stopped(CAP / 4);
 }
 
 /* Random attach/detach of every and latest consumers (processes) under a
@@ -523,6 +539,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_slowest_gates_and_leaves, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dead_consumers_reaped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_attach_while_producer_stopped, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_attach_while_hot_producer_stopped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_attach_detach_stress, setup, teardown),
 	};
 

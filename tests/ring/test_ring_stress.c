@@ -48,10 +48,14 @@ static pid_t spawn(void)
 	return pid;
 }
 
-static void run_stress(int drop)
+/* HOT_LAP: 0 for the library's default (which a 4 MiB ring of these
+ * records never reaches), or a lap short enough that the producer wraps
+ * early and spills all the time (fr_ring_set_hot_lap, 100 us wait). */
+static void run_stress(int drop, uint64_t hot_lap)
 {
 	struct stress_cfg cfg = { .records = n_records, .drop = drop, .timeout_ns = FR_RING_WAIT_FOREVER,
-				  .seed = 0xC0FFEE + (uint64_t)drop };
+				  .seed = 0xC0FFEE + (uint64_t)drop + hot_lap, .hot_lap = hot_lap,
+				  .hot_wait_ns = 100000 };
 	struct stress_shared *sh;
 	char name[256], msg[512], c = 0;
 	int ready[2];
@@ -120,7 +124,8 @@ static void run_stress(int drop)
 	int crc = rt_wait_child(kids[1]);
 	kids[1] = 0;
 	rt_watchdog(0, "");
-	stress_report(drop ? "fork stress, FR_RING_FULL_DROP" : "fork stress, FR_RING_FULL_BLOCK", &cfg, sh,
+	stress_report(drop ? (hot_lap ? "fork stress, FR_RING_FULL_DROP, 1.5 MiB hot lap" : "fork stress, FR_RING_FULL_DROP")
+			   : (hot_lap ? "fork stress, FR_RING_FULL_BLOCK, 1.5 MiB hot lap" : "fork stress, FR_RING_FULL_BLOCK"), &cfg, sh,
 		      (double)(rt_now_ns() - t0) / 1e9);
 	int ok = stress_check(&cfg, sh, msg, sizeof(msg));
 	munmap(sh, sizeof(*sh));
@@ -134,13 +139,25 @@ static void run_stress(int drop)
 static void test_block(void **state)
 {
 	(void)state;
-	run_stress(0);
+	run_stress(0, 0);
+}
+
+static void test_block_hot_lap(void **state)
+{
+	(void)state;
+	run_stress(0, 3u << 19);
 }
 
 static void test_drop(void **state)
 {
 	(void)state;
-	run_stress(1);
+	run_stress(1, 0);
+}
+
+static void test_drop_hot_lap(void **state)
+{
+	(void)state;
+	run_stress(1, 3u << 19);
 }
 
 /* Lost wake-ups: a waiter that is not woken only gets out through the
@@ -283,6 +300,8 @@ int main(int argc, char **argv)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_teardown(test_block, teardown),
 		cmocka_unit_test_teardown(test_drop, teardown),
+		cmocka_unit_test_teardown(test_block_hot_lap, teardown),
+		cmocka_unit_test_teardown(test_drop_hot_lap, teardown),
 		cmocka_unit_test_teardown(test_pingpong_reader_sleeps, teardown),
 		cmocka_unit_test_teardown(test_pingpong_writer_sleeps, teardown),
 	};

@@ -517,6 +517,144 @@ static void test_unpeek(void **state)
 	assert_int_equal(fr_ring_peek(C2, &cd, &len, FR_RING_NO_WAIT), -EAGAIN);
 }
 
+/* Where payload P lies in R's data area (see in_mapping). */
+static uint64_t data_offset(const fr_ring_t *r, const void *p)
+{
+	const void *base;
+	size_t size;
+	struct fr_ring_stats st;
+
+	fr_ring_mapping(r, &base, &size);
+	fr_ring_get_stats(r, &st);
+	return (uint64_t)((const char *)p - (const char *)base) - (size - st.capacity);
+}
+
+/* Write record SEQ of LEN bytes (its bytes all SEQ) and return where it went. */
+static uint64_t put_seq(uint8_t seq, size_t len, int64_t timeout_ns)
+{
+	void *d;
+
+	assert_int_equal(fr_ring_reserve(P, len, 64, &d, timeout_ns), 0);
+	memset(d, seq, len);
+	assert_int_equal(fr_ring_commit(P, len), 0);
+	return data_offset(P, d);
+}
+
+/* Read the next record: it must be SEQ, whole. */
+static void take_seq(fr_ring_t *c, uint8_t seq, size_t len)
+{
+	const void *cd;
+	size_t got;
+
+	assert_int_equal(fr_ring_peek(c, &cd, &got, FR_RING_NO_WAIT), 0);
+	assert_int_equal(got, len);
+	for (size_t i = 0; i < len; i += 4093)
+		assert_int_equal(((const uint8_t *)cd)[i], seq);
+	assert_int_equal(((const uint8_t *)cd)[len - 1], seq);
+	assert_int_equal(fr_ring_release(c), 0);
+}
+
+/* With a consumer that keeps up, the default hot lap keeps frame-sized
+ * records in the first two records' worth of a large ring (they are written
+ * where the consumer just read), where the whole ring in turn would go
+ * through all of it; the consumer sees every record in order either way. */
+static void test_hot_lap_keeps_records_at_the_front(void **state)
+{
+	const size_t frame = 3u << 20; /* 3 MiB: the automatic lap is two of them */
+	const uint64_t cap = 32u << 20;
+	uint64_t highest = 0;
+
+	(void)state;
+	make_pair(cap, FR_RING_FULL_BLOCK);
+	for (int i = 0; i < 40; i++) {
+		uint64_t at = put_seq((uint8_t)i, frame, FR_RING_NO_WAIT);
+		highest = at > highest ? at : highest;
+		take_seq(C, (uint8_t)i, frame);
+	}
+	assert_true(highest + frame <= 2 * (frame + 64));
+	/* Off: the records go round the whole ring. */
+	assert_int_equal(fr_ring_set_hot_lap(P, FR_RING_HOT_LAP_OFF, -1), 0);
+	highest = 0;
+	for (int i = 0; i < 40; i++) {
+		uint64_t at = put_seq((uint8_t)i, frame, FR_RING_NO_WAIT);
+		highest = at > highest ? at : highest;
+		take_seq(C, (uint8_t)i, frame);
+	}
+	assert_true(highest + frame > cap - frame);
+	assert_int_equal(fr_ring_set_hot_lap(NULL, 0, -1), -EINVAL);
+	assert_int_equal(fr_ring_set_hot_lap(C, 0, -1), -EPERM);
+}
+
+/* A consumer that does not keep up: the producer waits for the front up to
+ * the hot wait, then goes on into the rest of the ring, so the ring holds as
+ * many records as without a hot lap and none is lost or reordered; a reserve
+ * that may not wait never waits for the front. */
+static void test_hot_lap_spills_when_the_consumer_lags(void **state)
+{
+	const size_t rec = 4000;
+	int whole = 0, n, rc;
+	void *d;
+
+	(void)state;
+	/* how many records the ring holds without a hot lap */
+	make_pair(64u << 10, FR_RING_FULL_BLOCK);
+	assert_int_equal(fr_ring_set_hot_lap(P, FR_RING_HOT_LAP_OFF, -1), 0);
+	while (fr_ring_reserve(P, rec, 64, &d, FR_RING_NO_WAIT) == 0) {
+		assert_int_equal(fr_ring_commit(P, rec), 0);
+		whole++;
+	}
+	assert_true(whole > 8);
+	fr_ring_close(&C);
+	fr_ring_close(&P);
+
+	for (int may_wait = 1; may_wait >= 0; may_wait--) {
+		/* Waiting: the first reserve past the 16 KiB lap waits 1 ms for the
+		 * front, then spills. Not waiting: it spills at once. */
+		make_pair(64u << 10, FR_RING_FULL_BLOCK);
+		assert_int_equal(fr_ring_set_hot_lap(P, 16u << 10, 1000000), 0);
+		int64_t timeout = may_wait ? 20 * 1000000ll : FR_RING_NO_WAIT;
+		for (n = 0; (rc = fr_ring_reserve(P, rec, 64, &d, timeout)) == 0; n++) {
+			memset(d, n, rec);
+			assert_int_equal(fr_ring_commit(P, rec), 0);
+		}
+		assert_int_equal(rc, may_wait ? -ETIMEDOUT : -EAGAIN);
+		assert_int_equal(n, whole);
+		for (int i = 0; i < n; i++)
+			take_seq(C, (uint8_t)i, rec);
+		assert_int_equal(fr_ring_peek(C, &(const void *){0}, &(size_t){0}, FR_RING_NO_WAIT), -EAGAIN);
+		fr_ring_close(&C);
+		fr_ring_close(&P);
+	}
+}
+
+/* A live consumer holding the front record: the producer's early wrap steps
+ * over it, the held bytes stay as they were, and an every-consumer reads
+ * every record in order. */
+static void test_hot_lap_steps_over_a_held_front(void **state)
+{
+	const size_t rec = 4000;
+	const void *held;
+	size_t len;
+	struct fr_ring_attach_opts live = { .mode = FR_RING_CONSUMER_LATEST, .wait_ns = 0 };
+
+	(void)state;
+	make_pair(64u << 10, FR_RING_FULL_BLOCK);
+	assert_int_equal(fr_ring_attach(&C2, name, &live), 0);
+	assert_int_equal(fr_ring_set_hot_lap(P, 12u << 10, 0), 0);
+	assert_int_equal(put_seq(0, rec, FR_RING_NO_WAIT), 64); /* aligned to 64 after the 8-byte header */
+	assert_int_equal(fr_ring_peek(C2, &held, &len, FR_RING_NO_WAIT), 0);
+	for (int i = 1; i < 30; i++) {
+		uint64_t at = put_seq((uint8_t)i, rec, FR_RING_NO_WAIT);
+		assert_true(at >= 4096); /* never over the held record */
+		assert_true(at + rec <= (12u << 10) + 4096 + 64);
+		take_seq(C, (uint8_t)(i - 1), rec);
+	}
+	take_seq(C, 29, rec);
+	for (size_t i = 0; i < rec; i++)
+		assert_int_equal(((const uint8_t *)held)[i], 0);
+	assert_int_equal(fr_ring_release(C2), 0);
+}
+
 static void test_read_write(void **state)
 {
 	char small[3], big[64];
@@ -1112,6 +1250,9 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_consumer_detached, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_detach_wakes_waiting_producer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unpeek, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hot_lap_keeps_records_at_the_front, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hot_lap_spills_when_the_consumer_lags, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hot_lap_steps_over_a_held_front, setup, teardown),
 		/* last: under UBSAN a NULL store aborts the whole program, let the others run first */
 		cmocka_unit_test_setup_teardown(test_null_args, setup, teardown),
 	};
