@@ -665,6 +665,16 @@ public:
 	{
 		::fr_ring_set_full_policy(handle("set the policy of"), static_cast<::fr_ring_full_policy>(p));
 	}
+	// Keep frames in the first BYTES of the ring while the consumers keep up, waiting up to WAIT
+	// for them to release the front (fr_ring_set_hot_lap): 0 sizes the lap for two frames (the
+	// default), hot_lap_off uses the whole ring in turn; a negative WAIT takes the library's default.
+	static constexpr std::uint64_t hot_lap_off = FR_RING_HOT_LAP_OFF;
+	void set_hot_lap(std::uint64_t bytes,
+			 std::chrono::nanoseconds wait = std::chrono::nanoseconds(FR_RING_HOT_WAIT_DEFAULT_NS))
+	{
+		check(::fr_ring_set_hot_lap(handle("set the hot lap of"), bytes, wait.count()),
+		      "set the hot lap of");
+	}
 	// Count a frame of LEN bytes the caller chose not to write.
 	void note_drop(std::size_t len) { ::fr_ring_note_drop(handle("count a drop in"), len); }
 	// The largest record that fits (capacity / 2).

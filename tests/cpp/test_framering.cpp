@@ -409,6 +409,34 @@ void next_peek_releases_previous()
 	CHECK_EQ(cons.stats().records_read, 2u);
 }
 
+// With a consumer that keeps up, frames stay in the front of a large ring (the default hot lap);
+// with hot_lap_off they go round all of it.
+void hot_lap_keeps_frames_at_the_front()
+{
+	std::string name = unique_name("hot");
+	fr::Producer prod(name, {64u << 20});
+	fr::Consumer cons(name);
+	auto spread = [&] {
+		std::uintptr_t lo = UINTPTR_MAX, hi = 0;
+		for (int i = 0; i < 30; i++) {
+			fr::Reservation r = prod.reserve(fr::Format::bgr24, 1280, 720);
+			fill(r);
+			r.commit();
+			fr::Frame f = cons.peek(1s);
+			check_pixels(f);
+			auto at = reinterpret_cast<std::uintptr_t>(f.record());
+			lo = at < lo ? at : lo;
+			hi = at > hi ? at : hi;
+		}
+		return hi - lo;
+	};
+	const std::size_t frame = 1280u * 720u * 3u;
+	CHECK(spread() <= frame + 4096);
+	prod.set_hot_lap(fr::Producer::hot_lap_off);
+	CHECK(spread() >= 5 * frame);
+	prod.set_hot_lap(0, 1ms);
+}
+
 // Range-for reads every frame to end of stream; a producer's failure is thrown with its reason.
 void iteration_to_end_of_stream()
 {
@@ -635,6 +663,7 @@ const Case all_cases[] = {
 	{"latest_skips_to_newest", latest_skips_to_newest},
 	{"replaced_ring_is_followed", replaced_ring_is_followed},
 	{"invalid_records_and_meta", invalid_records_and_meta},
+	{"hot_lap_keeps_frames_at_the_front", hot_lap_keeps_frames_at_the_front},
 };
 
 bool run(const Case &c)

@@ -237,3 +237,34 @@ def test_slots_hold_that_many_frames(ring_name, slots, w, h, fmt):
             with prod.reserve_frame(w, h, fmt, timeout=0):
                 pass  # must not need the (absent) consumer
         assert prod.stats.records_written == slots
+
+
+def _offsets(prod, cons, n, shape):
+    """Write and read n frames in turn; where each frame lay in the mapping."""
+    base, _ = cons.mapping
+    seen = []
+    for i in range(n):
+        prod.write_frame(np.full(shape, i % 251, np.uint8), "bgr24", pts=i)
+        with cons.next_frame(timeout=2) as f:
+            assert f.array[0, 0, 0] == i % 251 and f.array[-1, -1, -1] == i % 251
+            seen.append(f.array.__array_interface__["data"][0] - base)
+    return seen
+
+
+def test_hot_lap_keeps_frames_at_the_front(ring_name):
+    """A consumer that keeps up reads every frame from the first two frames'
+    worth of a 16-frame ring (the default hot lap); with HOT_LAP_OFF the
+    frames go round the whole ring."""
+    shape, nbytes = (720, 1280, 3), 1280 * 720 * 3
+    with framering.Producer(ring_name, slots=16, width=1280, height=720, format="bgr24") as prod, \
+            framering.Consumer(ring_name, timeout=2) as cons:
+        hot = _offsets(prod, cons, 40, shape)
+        assert max(hot) - min(hot) <= nbytes + 4096, hot
+        prod.set_hot_lap(framering.HOT_LAP_OFF)
+        whole = _offsets(prod, cons, 40, shape)
+        assert max(whole) - min(whole) >= 10 * nbytes, whole
+        prod.set_hot_lap(0, wait=0.001)
+        with pytest.raises(ValueError):
+            prod.set_hot_lap(-1)
+        with pytest.raises(ValueError):
+            prod.set_hot_lap(0, wait=-2)

@@ -53,6 +53,7 @@ from .errors import (
     Timeout,
 )
 from .ring import (
+    HOT_LAP_OFF,
     WAIT_SLICE,
     Consumer,
     ConsumerInfo,
@@ -72,7 +73,7 @@ from ._lib import lib_path as library_path
 from .color import Colorimetry
 from .videocapture import VideoCapture
 
-__version__ = "0.2.0"  # = project(framering VERSION) in CMakeLists.txt (test_version_is_the_projects)
+__version__ = "0.3.0"  # = project(framering VERSION) in CMakeLists.txt (test_version_is_the_projects)
 
 __all__ = [
     "Consumer", "Producer", "Frame", "OutFrame", "RingStats", "ConsumerInfo", "Colorimetry", "VideoCapture",
@@ -80,5 +81,5 @@ __all__ = [
     "EndOfStream", "ProducerFailed", "RingFull", "FrameReleased", "RingClosed", "RingShrunk", "InvalidFrame",
     "ConsumerDetached", "InvalidArgument",
     "inspect", "inspect_consumers", "unlink_stale", "capacity_for", "format_code", "format_name", "now_ns",
-    "library_path", "WAIT_SLICE",
+    "library_path", "WAIT_SLICE", "HOT_LAP_OFF",
 ]

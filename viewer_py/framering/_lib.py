@@ -256,6 +256,7 @@ def _declare(lib: ctypes.CDLL) -> None:
         "fr_ring_end_reason": (ctypes.c_int, [vp, ctypes.c_char_p, sz]),
         "fr_ring_note_drop": (None, [vp, sz]),
         "fr_ring_set_full_policy": (None, [vp, ctypes.c_int]),
+        "fr_ring_set_hot_lap": (ctypes.c_int, [vp, ctypes.c_uint64, i64]),
         "fr_ring_max_record": (sz, [vp]),
         "fr_ring_release": (ctypes.c_int, [vp]),
         "fr_ring_unpeek": (ctypes.c_int, [vp]),

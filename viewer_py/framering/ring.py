@@ -89,6 +89,9 @@ WAIT_SLICE = 0.1
 
 _SLICE_NS = int(WAIT_SLICE * 1e9)
 
+#: Producer.set_hot_lap(HOT_LAP_OFF): the whole ring in turn, as before 0.3.
+HOT_LAP_OFF = (1 << 64) - 1
+
 Seconds = Optional[float]
 
 
@@ -1460,6 +1463,22 @@ class Producer(_RingSide):
     def on_full(self, policy: str) -> None:
         self._call(self._lib.fr_ring_set_full_policy, _policy(policy))
         self._on_full = policy
+
+    def set_hot_lap(self, nbytes: int = 0, wait: Optional[float] = None) -> None:
+        """Keep frames in the front of the ring while the consumers keep up
+        (fr_ring_set_hot_lap): they are then written where the consumers
+        just read and read while still in the cache. nbytes 0 sizes the lap
+        for two frames (the default), HOT_LAP_OFF uses the whole ring in
+        turn; wait is how long, in seconds, a write waits for the front
+        before it uses the rest of the ring (None: the library's 4 ms)."""
+        if nbytes < 0 or nbytes > HOT_LAP_OFF:
+            raise ValueError(f"hot lap of {nbytes} bytes")
+        wait_ns = -1 if wait is None else int(wait * 1e9)
+        if wait_ns < -1:
+            raise ValueError(f"hot lap wait of {wait} s")
+        rc = self._call(self._lib.fr_ring_set_hot_lap, nbytes, wait_ns)
+        if rc < 0:
+            _raise(rc, f"set the hot lap of ring '{self.name}'")
 
     @property
     def max_record(self) -> int:
