@@ -81,6 +81,7 @@ struct options {
 	double start;           /* < 0: from the beginning */
 	int on_full;            /* -1: default for the source, else enum fr_ring_full_policy */
 	uint64_t slots;
+	bool whole_ring;        /* --hot-lap off */
 	uint64_t max_consumers;
 	uint64_t wait_consumers;
 	uint64_t conversion_threads; /* 0: chosen from the decoder's threading */
@@ -262,6 +263,10 @@ static void usage(FILE *out)
 "      --slots N           frames of the initial size in flight at once (default 4;\n"
 "                          the capacity is rounded up to a power of two; 2 keeps a\n"
 "                          1080p ring's lap in cache, more absorb slow consumers)\n"
+"      --hot-lap auto|off  auto (default): while the consumers keep up, frames stay\n"
+"                          in the first two frames of the ring, where they were just\n"
+"                          read (in cache); off: every frame a lap after the last\n"
+"                          (framering 0.2), for comparison\n"
 "      --max-consumers N   how many consumers may read the ring at once, each as\n"
 "                          'every' (lossless) or 'latest' (live) (1..12, default 8)\n"
 "      --wait-consumers N  before the first frame, wait until N consumers are\n"
@@ -299,7 +304,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 {
 	enum { OPT_FIT = 256, OPT_NO_AUTOROTATE, OPT_REALTIME, OPT_NO_REALTIME, OPT_LOOP, OPT_FRAMES,
 	       OPT_DURATION, OPT_START, OPT_ON_FULL, OPT_SLOTS, OPT_STATS, OPT_MAX_CONSUMERS, OPT_CONVERSION_THREADS,
-	       OPT_WAIT_CONSUMERS };
+	       OPT_WAIT_CONSUMERS, OPT_HOT_LAP };
 	static const struct option longopts[] = {
 		{"ring", required_argument, NULL, 'r'},
 		{"input-format", required_argument, NULL, 'f'},
@@ -316,6 +321,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 		{"start", required_argument, NULL, OPT_START},
 		{"on-full", required_argument, NULL, OPT_ON_FULL},
 		{"slots", required_argument, NULL, OPT_SLOTS},
+		{"hot-lap", required_argument, NULL, OPT_HOT_LAP},
 		{"max-consumers", required_argument, NULL, OPT_MAX_CONSUMERS},
 		{"conversion-threads", required_argument, NULL, OPT_CONVERSION_THREADS},
 		{"wait-consumers", required_argument, NULL, OPT_WAIT_CONSUMERS},
@@ -424,6 +430,13 @@ static int parse_options(int argc, char **argv, struct options *o)
 				app_complain("bad --slots '%s': expected 1..4096", optarg);
 				return EXIT_USAGE;
 			}
+			break;
+		case OPT_HOT_LAP:
+			if (strcmp(optarg, "auto") && strcmp(optarg, "off")) {
+				app_complain("bad --hot-lap '%s': expected auto or off", optarg);
+				return EXIT_USAGE;
+			}
+			o->whole_ring = !strcmp(optarg, "off");
 			break;
 		case OPT_WAIT_CONSUMERS:
 			if (app_parse_u64(optarg, &o->wait_consumers) < 0 || o->wait_consumers > FR_RING_MAX_CONSUMERS) {
@@ -757,6 +770,8 @@ static int open_ring(struct capture *cap)
 		app_complain("cannot create ring '%s': %s", o->ring_name, fr_ring_strerror(ret));
 		return EXIT_RING;
 	}
+	if (o->whole_ring) /* replacements keep it (fr_ring_replace) */
+		fr_ring_set_hot_lap(cap->ring, FR_RING_HOT_LAP_OFF, -1);
 	set_meta(cap, w, h, src_w, src_h);
 	if (o->wait_consumers) {
 		/* Before the first frame: every consumer the pipeline waits for reads

@@ -963,6 +963,7 @@ def test_bad_usage(ring):
     run_bad(["--frames", "x", SAMPLE], ring, 2, r"--frames")
     run_bad(["-f", "lavfi", "--loop", "testsrc2"], ring, 2, r"--loop")
     run_bad(["--on-full", "maybe", SAMPLE], ring, 2, r"--on-full")
+    run_bad(["--hot-lap", "maybe", SAMPLE], ring, 2, r"--hot-lap")
 
 
 def test_bad_ring_name(ring):
