@@ -85,6 +85,7 @@ struct peer_ops {
 };
 
 enum group { GROUP_FRAMES, GROUP_SMALL };
+enum { FR_WHOLE_RING = 1 }; /* framering's variant: fr_ring_set_hot_lap(FR_RING_HOT_LAP_OFF) */
 
 struct case_def {
 	const char *key;   /* --cases name */
@@ -92,7 +93,7 @@ struct case_def {
 	enum group group;
 	const struct peer_ops *ops;
 	uint64_t ring_capacity; /* framering: 0 = the library default */
-	int variant;            /* GStreamer: GST_ZEROCOPY / GST_APPSRC_COPY */
+	int variant;            /* GStreamer: GST_ZEROCOPY / GST_APPSRC_COPY; framering: 0 or FR_WHOLE_RING */
 	unsigned queue;         /* iceoryx subscriber queue */
 	char skip[256];         /* not empty: not measured, and why */
 };

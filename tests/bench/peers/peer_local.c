@@ -33,6 +33,9 @@ static int fr_prod_open(struct endpoint *ep)
 		side_fail(ep->side, "fr_ring_create(%s): %s", ep->ctl->name, fr_ring_strerror(rc));
 		return -1;
 	}
+	/* The ring as 0.2 used it: every frame a lap's length after the last one. */
+	if (ep->cd->variant == FR_WHOLE_RING)
+		fr_ring_set_hot_lap(st->r, FR_RING_HOT_LAP_OFF, -1);
 	if (ep->ctl->msg_size != FRAME_BYTES) {
 		if (!(st->buf = malloc(ep->ctl->msg_size))) {
 			side_fail(ep->side, "out of memory");
