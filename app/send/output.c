@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <libavutil/cpu.h>
 #include <libavutil/imgutils.h>
 #include <libavutil/opt.h>
 #include <libavutil/pixdesc.h>
@@ -211,6 +212,13 @@ static int open_encoder(struct send_out *o, const struct fr_frame_header *h)
 	return 0;
 }
 
+/* The zero-copy mode for a freshly opened encoder: a frame-threaded one hands
+ * its input to another thread and lets go of it later, so never. */
+static enum send_zero_copy zero_copy_for(const struct send_out *o, enum send_zero_copy want)
+{
+	return o->enc->active_thread_type & FF_THREAD_FRAME ? SEND_ZC_OFF : want;
+}
+
 /* Whether option KEY is one that component OBJ (with its AVClass) knows. */
 static bool knows(void *obj, const char *key)
 {
@@ -277,6 +285,7 @@ int send_out_open(struct send_out *o, const struct send_out_cfg *cfg, const stru
 	set_geometry(o, h);
 	if ((ret = open_encoder(o, h)) != 0)
 		return ret;
+	o->zc = zero_copy_for(o, cfg->zero_copy);
 
 	o->st = avformat_new_stream(o->mux, NULL);
 	o->pkt = av_packet_alloc();
@@ -426,8 +435,8 @@ static int restart_encoder(struct send_out *o, const struct fr_frame_header *h)
 	set_geometry(o, h);
 	if ((ret = open_encoder(o, h)) != 0)
 		return ret;
+	o->zc = zero_copy_for(o, o->zc);
 	avcodec_parameters_from_context(o->st->codecpar, o->enc);
-	o->restarts++;
 	return 0;
 }
 
@@ -462,6 +471,74 @@ static int64_t frame_pts(struct send_out *o, const struct fr_frame_header *h)
 	return pts;
 }
 
+/* The free callback of a buffer over ring memory: the encoder side let go of it. */
+static void ring_buffer_freed(void *opaque, uint8_t *data)
+{
+	(void)data;
+	atomic_fetch_sub(&((struct send_out *)opaque)->ring_refs, 1);
+}
+
+/* Whether the record's planes can be the encoder's frame as they lie: every
+ * plane and stride aligned as libavcodec's own frames are (SIMD loads). */
+static bool aligned_for_simd(const struct fr_frame_header *h, const uint8_t *rec)
+{
+	size_t align = av_cpu_max_align();
+	for (uint32_t i = 0; i < h->plane_count && i < 4; i++)
+		if (((uintptr_t)(rec + h->plane[i].offset) | h->plane[i].stride) & (align - 1))
+			return false;
+	return true;
+}
+
+/* Frame F over the record REC itself: its buffer is ring memory, read-only, and
+ * o->ring_refs counts it until the encoder side frees it. */
+static int wrap_record(struct send_out *o, const struct fr_frame_header *h, const uint8_t *rec, AVFrame *f)
+{
+	f->buf[0] = av_buffer_create((uint8_t *)rec + h->plane[0].offset, (size_t)h->image_size, ring_buffer_freed, o,
+				     AV_BUFFER_FLAG_READONLY);
+	if (!f->buf[0]) {
+		app_complain("out of memory");
+		return CONSUMER_EXIT_OTHER;
+	}
+	atomic_fetch_add(&o->ring_refs, 1);
+	for (uint32_t i = 0; i < h->plane_count && i < 4; i++) {
+		f->data[i] = (uint8_t *)rec + h->plane[i].offset;
+		f->linesize[i] = (int)h->plane[i].stride;
+	}
+	o->held = *h;
+	return 0;
+}
+
+/* Convert (swscale) the record's planes SP/SS into F, straight from the ring. */
+static int convert_into(struct send_out *o, const struct fr_frame_header *h, const uint8_t *const sp[4],
+			const int ss[4], AVFrame *f)
+{
+	enum AVPixelFormat src = app_av_pix_fmt(h->fourcc);
+	if (!o->sws || o->sws_fourcc != h->fourcc || o->sws_w != h->width || o->sws_h != h->height ||
+	    o->sws_matrix != h->color_matrix || o->sws_range != h->color_range) {
+		sws_freeContext(o->sws);
+		o->sws = sws_getContext((int)h->width, (int)h->height, src, (int)o->out_w, (int)o->out_h, o->out_fmt,
+					SWS_BICUBIC, NULL, NULL, NULL);
+		if (!o->sws) {
+			app_complain("cannot convert %ux%u %s to %ux%u %s", h->width, h->height,
+				     fr_frame_format_name(h->fourcc), o->out_w, o->out_h, av_get_pix_fmt_name(o->out_fmt));
+			return CONSUMER_EXIT_OTHER;
+		}
+		int in_full = is_rgb(src) || h->fourcc == FR_FRAME_FMT_GRAY8 || h->color_range == FR_FRAME_RANGE_FULL;
+		int out_full = o->enc->color_range == AVCOL_RANGE_JPEG;
+		const int *ci = sws_getCoefficients(sws_space(h->color_matrix));
+		const int *co = sws_getCoefficients(o->enc->colorspace == AVCOL_SPC_RGB ? SWS_CS_ITU601
+							: sws_space((uint8_t)o->enc->colorspace));
+		sws_setColorspaceDetails(o->sws, ci, in_full, co, out_full, 0, 1 << 16, 1 << 16);
+		o->sws_fourcc = h->fourcc;
+		o->sws_w = h->width;
+		o->sws_h = h->height;
+		o->sws_matrix = h->color_matrix;
+		o->sws_range = h->color_range;
+	}
+	sws_scale(o->sws, sp, ss, 0, (int)h->height, f->data, f->linesize);
+	return 0;
+}
+
 int send_out_convert(struct send_out *o, const struct fr_frame_header *h, const uint8_t *rec, AVFrame **out)
 {
 	int ret;
@@ -469,6 +546,7 @@ int send_out_convert(struct send_out *o, const struct fr_frame_header *h, const 
 		if (o->cfg->restart_on_change) {
 			if ((ret = restart_encoder(o, h)) != 0)
 				return ret;
+			o->restarts++;
 		} else {
 			o->scaled_changes++;
 		}
@@ -485,53 +563,86 @@ int send_out_convert(struct send_out *o, const struct fr_frame_header *h, const 
 	f->format = o->out_fmt;
 	f->width = (int)o->out_w;
 	f->height = (int)o->out_h;
-	if ((ret = av_frame_get_buffer(f, 0)) < 0) {
-		av_frame_free(&f);
+	bool same = app_av_pix_fmt(h->fourcc) == o->out_fmt && h->width == o->out_w && h->height == o->out_h;
+	bool in_place = same && aligned_for_simd(h, rec);
+	if (in_place && o->zc == SEND_ZC_ON) {
+		o->path = SEND_PATH_ZERO_COPY;
+		ret = wrap_record(o, h, rec, f);
+	} else if ((ret = av_frame_get_buffer(f, 0)) < 0) {
 		app_complain("out of memory");
-		return CONSUMER_EXIT_OTHER;
-	}
-	enum AVPixelFormat src = app_av_pix_fmt(h->fourcc);
-	const uint8_t *sp[4] = {0};
-	int ss[4] = {0};
-	for (uint32_t i = 0; i < h->plane_count && i < 4; i++) {
-		sp[i] = rec + h->plane[i].offset;
-		ss[i] = (int)h->plane[i].stride;
-	}
-	if (src == o->out_fmt && h->width == o->out_w && h->height == o->out_h) {
-		av_image_copy(f->data, f->linesize, sp, ss, src, (int)h->width, (int)h->height);
+		ret = CONSUMER_EXIT_OTHER;
 	} else {
-		if (!o->sws || o->sws_fourcc != h->fourcc || o->sws_w != h->width || o->sws_h != h->height ||
-		    o->sws_matrix != h->color_matrix || o->sws_range != h->color_range) {
-			sws_freeContext(o->sws);
-			o->sws = sws_getContext((int)h->width, (int)h->height, src, (int)o->out_w, (int)o->out_h,
-						o->out_fmt, SWS_BICUBIC, NULL, NULL, NULL);
-			if (!o->sws) {
-				av_frame_free(&f);
-				app_complain("cannot convert %ux%u %s to %ux%u %s", h->width, h->height,
-					     fr_frame_format_name(h->fourcc), o->out_w, o->out_h,
-					     av_get_pix_fmt_name(o->out_fmt));
-				return CONSUMER_EXIT_OTHER;
-			}
-			int in_full = is_rgb(src) || h->fourcc == FR_FRAME_FMT_GRAY8 || h->color_range == FR_FRAME_RANGE_FULL;
-			int out_full = o->enc->color_range == AVCOL_RANGE_JPEG;
-			const int *ci = sws_getCoefficients(sws_space(h->color_matrix));
-			const int *co = sws_getCoefficients(o->enc->colorspace == AVCOL_SPC_RGB ? SWS_CS_ITU601
-								: sws_space((uint8_t)o->enc->colorspace));
-			sws_setColorspaceDetails(o->sws, ci, in_full, co, out_full, 0, 1 << 16, 1 << 16);
-			o->sws_fourcc = h->fourcc;
-			o->sws_w = h->width;
-			o->sws_h = h->height;
-			o->sws_matrix = h->color_matrix;
-			o->sws_range = h->color_range;
+		const uint8_t *sp[4] = {0};
+		int ss[4] = {0};
+		for (uint32_t i = 0; i < h->plane_count && i < 4; i++) {
+			sp[i] = rec + h->plane[i].offset;
+			ss[i] = (int)h->plane[i].stride;
 		}
-		sws_scale(o->sws, sp, ss, 0, (int)h->height, f->data, f->linesize);
+		if (same) {
+			o->path = SEND_PATH_COPY;
+			av_image_copy(f->data, f->linesize, sp, ss, o->out_fmt, (int)h->width, (int)h->height);
+			/* a probe: does the encoder let go of this copy within the call? */
+			for (int i = 0; in_place && o->zc == SEND_ZC_AUTO && i < 4 && f->buf[i]; i++)
+				if (!(o->probe[i] = av_buffer_ref(f->buf[i]))) {
+					app_complain("out of memory");
+					ret = CONSUMER_EXIT_OTHER;
+				}
+		} else {
+			o->path = SEND_PATH_CONVERT;
+			ret = convert_into(o, h, sp, ss, f);
+		}
 	}
 	o->cpu_convert_ns += thread_cpu_ns() - c0;
+	if (ret != 0) {
+		av_frame_free(&f);
+		return ret;
+	}
 	f->pts = frame_pts(o, h);
 	pts_map[(uint64_t)f->pts % PTS_MAP].pts = f->pts;
 	pts_map[(uint64_t)f->pts % PTS_MAP].capture_ns = h->capture_ns;
 	*out = f;
 	return 0;
+}
+
+/* After a probe frame was sent and drained: count it if the encoder kept none
+ * of our copy's buffers; one it kept means no zero-copy with this encoder. */
+static void end_probe(struct send_out *o)
+{
+	bool kept = false;
+	for (int i = 0; i < 4 && o->probe[i]; i++) {
+		kept |= av_buffer_get_ref_count(o->probe[i]) > 1;
+		av_buffer_unref(&o->probe[i]);
+	}
+	if (o->zc != SEND_ZC_AUTO)
+		return;
+	if (kept)
+		o->zc = SEND_ZC_OFF;
+	else if (++o->zc_probes_ok >= SEND_ZC_PROBES)
+		o->zc = SEND_ZC_ON;
+}
+
+/* The encoder still holds ring memory after a send and a drain (it kept the
+ * zero-copy frame, against what it did before): drain it and close it, which
+ * frees every frame it holds, then open a new one in the same stream that
+ * gets copies. CODE: the status so far. */
+static int let_go_of_ring(struct send_out *o, int code)
+{
+	o->zc_fallbacks++;
+	o->zc = SEND_ZC_OFF;
+	if (code == 0) {
+		app_complain("the %s encoder kept a frame that lies in the ring: restarting it, and copying "
+			     "frames into it from now on", o->cfg->codec->name);
+		code = restart_encoder(o, &o->held);
+	}
+	if (atomic_load(&o->ring_refs) != 0)
+		avcodec_free_context(&o->enc); /* the run ends (CODE): closing frees what it held */
+	if (atomic_load(&o->ring_refs) != 0) {
+		/* libavcodec frees every frame a closed encoder held: cannot happen, and
+		 * releasing the record now would let the producer write under it */
+		app_complain("the %s encoder still holds a frame in the ring after closing", o->cfg->codec->name);
+		abort();
+	}
+	return code;
 }
 
 int send_out_encode(struct send_out *o, AVFrame **frame)
@@ -543,12 +654,31 @@ int send_out_encode(struct send_out *o, AVFrame **frame)
 	ret = avcodec_send_frame(o->enc, f);
 	o->cpu_encode_ns += thread_cpu_ns() - c0;
 	av_frame_free(&f);
+	int code = 0;
 	if (ret < 0) {
 		app_complain("the %s encoder refused a frame: %s", o->cfg->codec->name, av_err2str(ret));
-		return SEND_EXIT_ENCODER;
+		code = SEND_EXIT_ENCODER;
+	} else {
+		o->frames_in++;
+		code = drain(o);
 	}
-	o->frames_in++;
-	return drain(o);
+	switch (o->path) {
+	case SEND_PATH_ZERO_COPY: o->frames_zero_copy++; break;
+	case SEND_PATH_COPY: o->frames_copied++; break;
+	case SEND_PATH_CONVERT: o->frames_converted++; break;
+	case SEND_PATH_NONE: break;
+	}
+	if (o->probe[0])
+		end_probe(o);
+	if (atomic_load(&o->ring_refs) != 0)
+		code = let_go_of_ring(o, code);
+	return code;
+}
+
+const char *send_input_path_name(enum send_input_path p)
+{
+	static const char *const names[] = {"", "zero-copy", "copy", "convert"};
+	return names[p];
 }
 
 int send_out_finish(struct send_out *o)
@@ -595,6 +725,8 @@ void send_out_close(struct send_out *o)
 	avformat_free_context(o->mux);
 	o->mux = NULL;
 	avcodec_free_context(&o->enc);
+	for (int i = 0; i < 4; i++)
+		av_buffer_unref(&o->probe[i]);
 	av_packet_free(&o->pkt);
 	sws_freeContext(o->sws);
 	o->sws = NULL;

@@ -1,8 +1,9 @@
 /* send.c - framering-send: read a ring, encode with FFmpeg and write a file or a network stream.
  *
  * The other direction of framering-capture. One loop in main(): take the next
- * frame in place (fr_frame_peek), convert it into the encoder's frame and release
- * it (output.c), encode, write. The output opens on the first frame (the
+ * frame in place (fr_frame_peek), hand it to the encoder where it lies or convert
+ * it into the encoder's frame (output.c), encode, write, and release it (before
+ * encoding when it was converted or copied). The output opens on the first frame (the
  * encoder takes its size and format); end of stream, Ctrl-C and a dead producer
  * all finalize it (trailer, index) and the exit status says which.
  */
@@ -52,6 +53,7 @@ struct options {
 	enum timestamps ts;
 	bool low_latency;
 	bool reconnect;
+	enum send_zero_copy zero_copy;
 	uint64_t max_frames;
 	bool quiet;
 	const char *stats_json;
@@ -100,6 +102,14 @@ static void usage(FILE *out)
 	      "                         next frame)\n"
 	      "      --reconnect        a network receiver that goes away is waited for again\n"
 	      "                         (the output is reopened, from a key frame)\n"
+	      "      --zero-copy auto|on|off\n"
+	      "                         a frame already in the encoder's format and size goes\n"
+	      "                         to it where it lies in the ring, no copy, when the\n"
+	      "                         encoder lets go of it at once (libx264 copies it); auto\n"
+	      "                         (default): after the first 8 frames (copies) showed that\n"
+	      "                         it does; on: from the first frame; off: always a copy.\n"
+	      "                         An encoder that keeps a frame is restarted in the same\n"
+	      "                         stream and gets copies\n"
 	      "  -n, --frames N         stop after N frames\n"
 	      "  -q, --quiet            no progress line, no summary\n"
 	      "      --stats-json FILE  write counters and times to FILE at the end\n"
@@ -159,7 +169,7 @@ static int set_opt(struct options *o, const char *key, const char *value)
 static int parse_options(int argc, char **argv, struct options *o)
 {
 	enum { OPT_EVERY = 256, OPT_LATEST, OPT_CRF, OPT_PRESET, OPT_ON_CHANGE, OPT_TS, OPT_LOW_LATENCY,
-	       OPT_RECONNECT, OPT_STATS };
+	       OPT_RECONNECT, OPT_STATS, OPT_ZERO_COPY };
 	static const struct option longopts[] = {
 		{"ring", required_argument, NULL, 'r'},
 		{"wait", required_argument, NULL, 'w'},
@@ -178,6 +188,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 		{"timestamps", required_argument, NULL, OPT_TS},
 		{"low-latency", no_argument, NULL, OPT_LOW_LATENCY},
 		{"reconnect", no_argument, NULL, OPT_RECONNECT},
+		{"zero-copy", required_argument, NULL, OPT_ZERO_COPY},
 		{"frames", required_argument, NULL, 'n'},
 		{"quiet", no_argument, NULL, 'q'},
 		{"stats-json", required_argument, NULL, OPT_STATS},
@@ -294,6 +305,18 @@ static int parse_options(int argc, char **argv, struct options *o)
 			break;
 		case OPT_RECONNECT:
 			o->reconnect = true;
+			break;
+		case OPT_ZERO_COPY:
+			if (!strcmp(optarg, "auto"))
+				o->zero_copy = SEND_ZC_AUTO;
+			else if (!strcmp(optarg, "on"))
+				o->zero_copy = SEND_ZC_ON;
+			else if (!strcmp(optarg, "off"))
+				o->zero_copy = SEND_ZC_OFF;
+			else {
+				app_complain("bad --zero-copy '%s': expected auto, on or off", optarg);
+				return CONSUMER_EXIT_USAGE;
+			}
 			break;
 		case 'n':
 			if (app_parse_u64(optarg, &o->max_frames) < 0 || o->max_frames == 0) {
@@ -623,6 +646,15 @@ static void write_stats(struct run *r, double wall_s)
 	fprintf(f, "  \"skipped\": %" PRIu64 ",\n  \"invalid_records\": %" PRIu64 ",\n  \"encoder_restarts\": %" PRIu64
 		   ",\n  \"scaled_changes\": %" PRIu64 ",\n  \"reconnects\": %" PRIu64 ",\n  \"ring_replacements\": %" PRIu64 ",\n",
 		r->skipped, r->invalid, out->restarts, out->scaled_changes, r->reconnects, r->replacements);
+	/* how frames went into the encoder: the last one's path, then counts of each */
+	static const char *const zc_names[] = {"auto", "on", "off"};
+	int threading = out->enc ? out->enc->active_thread_type : 0;
+	fprintf(f, "  \"input_path\": \"%s\",\n  \"zero_copy\": \"%s\",\n  \"frames_zero_copy\": %" PRIu64
+		   ",\n  \"frames_copied\": %" PRIu64 ",\n  \"frames_converted\": %" PRIu64
+		   ",\n  \"zero_copy_fallbacks\": %" PRIu64 ",\n  \"encoder_threading\": \"%s\",\n",
+		send_input_path_name(out->path), zc_names[out->zc], out->frames_zero_copy, out->frames_copied,
+		out->frames_converted, out->zc_fallbacks,
+		threading & FF_THREAD_FRAME ? "frame" : threading & FF_THREAD_SLICE ? "slice" : "none");
 	double p50 = app_percentile(out->lat_ms, out->lat_n, 50), p99 = app_percentile(out->lat_ms, out->lat_n, 99);
 	fprintf(f, "  \"wall_s\": %.6f,\n  \"fps\": %.3f,\n  \"bitrate_bps\": %.0f,\n", wall_s,
 		wall_s > 0 ? (double)r->frames / wall_s : 0.0, wall_s > 0 ? (double)r->bytes * 8 / wall_s : 0.0);
@@ -703,14 +735,20 @@ static void run_loop(struct run *r)
 			return;
 		}
 
-		/* Convert while the frame is held, release it, then encode: the
-		 * record goes back to the producer before the encoder's work. */
+		/* A frame converted or copied while the record is held: the record
+		 * goes back to the producer before the encoder's work. A frame that
+		 * is the record (zero-copy): after it, when the encoder has let go
+		 * of it (send_out_encode makes sure it has, whatever happened). */
 		AVFrame *f = NULL;
 		int code = take_frame(r, &h, rec, &f);
-		ret = fr_ring_release(r->ring);
+		bool in_ring = f && r->out.path == SEND_PATH_ZERO_COPY;
+		if (!in_ring)
+			ret = fr_ring_release(r->ring);
 		if (code == 0 && f)
 			code = output_failed(r, send_out_encode(&r->out, &f));
 		av_frame_free(&f);
+		if (in_ring)
+			ret = fr_ring_release(r->ring);
 		if (code < 0) {
 			break; /* stopped while connecting */
 		}
@@ -758,7 +796,7 @@ int main(int argc, char **argv)
 	r.cfg = (struct send_out_cfg){.url = opt.output, .pix_fmt = AV_PIX_FMT_NONE, .width = opt.width,
 				      .height = opt.height, .bit_rate = opt.bit_rate, .gop = opt.gop,
 				      .low_latency = opt.low_latency, .restart_on_change = opt.restart_on_change,
-				      .opts = opt.av_opts, .interrupt = interrupt_cb};
+				      .opts = opt.av_opts, .interrupt = interrupt_cb, .zero_copy = opt.zero_copy};
 	/* Everything that can be checked without a frame is checked before the ring. */
 	if (!(r.cfg.codec = pick_codec(&opt))) {
 		r.code = SEND_EXIT_ENCODER;

@@ -307,6 +307,7 @@ def test_bad_usage(tmp_path, ring):
     bad(["-r", ring, "-s", "0x5", out], 1, r"bad --size", tmp_path)
     bad(["-r", ring, "--on-change", "bend", out], 1, r"bad --on-change", tmp_path)
     bad(["-r", ring, "--timestamps", "wall", out], 1, r"bad --timestamps", tmp_path)
+    bad(["-r", ring, "--zero-copy", "maybe", out], 1, r"bad --zero-copy 'maybe'", tmp_path)
     bad(["-r", ring, "-o", "novalue", out], 1, r"bad -o 'novalue'", tmp_path)
     bad(["-r", ring, "--reconnect", out], 1, r"--reconnect is for network outputs", tmp_path)
     bad(["-r", ring, "--on-change", "restart", out], 1, r"--on-change restart needs .* not mp4", tmp_path)
@@ -872,3 +873,75 @@ def test_bitrate_and_gop(tmp_path, procs, ring):
                                         ["--frames", str(n), "-f", "lavfi", "testsrc2=size=320x240:rate=25"],
                                         ["-b:v", "600k"], "rate2.mp4")
     assert st2["bytes"] > 2 * st["bytes"], (st["bytes"], st2["bytes"])
+
+
+# ------------------------------------------------------------------ zero-copy into the encoder
+# A ring of two slots: a record released too early is written over by the producer at once, so
+# an encoder that read the ring after the release would record the wrong picture.
+
+ZC_N, ZC_SIZE = 40, "384x256"  # strides 384 and 192: aligned for any CPU's SIMD (64 bytes)
+
+
+def zc_record(tmp_path, procs, ring, send_args, out_name):
+    return record(tmp_path, procs, ring,
+                  ["--slots", "2", "--frames", str(ZC_N), "-f", "lavfi", "testsrc2=size=%s:rate=30" % ZC_SIZE],
+                  send_args, out_name, size=ZC_SIZE)
+
+
+def packet_md5s(path):
+    out = subprocess.check_output(["ffmpeg", "-v", "error", "-nostdin", "-i", str(path), "-map", "0:v", "-c", "copy",
+                                   "-f", "framemd5", "-"], text=True, timeout=TIMEOUT)
+    return [l.split(",")[-1].strip() for l in out.splitlines() if l and not l.startswith("#")]
+
+
+def test_zero_copy_x264(tmp_path, procs, ring):
+    """An i420 ring into libx264 (yuv420p, the ring's own format): the first 8 frames are copies that
+    x264 lets go of within the call, every later one goes to it where it lies in the ring; the
+    recording (qp 0) is exact, in order, with the ring's pts. --zero-copy off copies every frame."""
+    serr, out, raw, hdrs, st = zc_record(tmp_path, procs, ring, ["-o", "qp=0"], "rec.mkv")
+    assert st["frames"] == ZC_N and st["input_path"] == "zero-copy" and st["zero_copy"] == "on", st
+    assert st["frames_copied"] == 8 and st["frames_zero_copy"] == ZC_N - 8, st
+    assert st["frames_converted"] == 0 and st["zero_copy_fallbacks"] == 0 and st["encoder_restarts"] == 0, st
+    w, h = (int(x) for x in ZC_SIZE.split("x"))
+    dec = decode(out, "yuv420p", tmp_path / "dec.raw")
+    assert_frames_equal(dec, raw, ZC_N, frame_bytes("i420", w, h), "x264 qp 0, zero-copy")
+    assert_pts_equal(out, hdrs)
+    serr, out, raw, hdrs, st = zc_record(tmp_path, procs, ring, ["-o", "qp=0", "--zero-copy", "off"], "off.mkv")
+    assert st["input_path"] == "copy" and st["frames_copied"] == ZC_N and st["frames_zero_copy"] == 0, st
+    # a bgr24 ring is converted (swscale reads the record) whatever --zero-copy says
+    serr, out, raw, hdrs, st = record(tmp_path, procs, ring, ["--frames", "5", "-f", "lavfi", "testsrc2=size=320x240"],
+                                      ["--zero-copy", "on"], "conv.mp4", fmt="bgr24")
+    assert st["input_path"] == "convert" and st["frames_converted"] == 5 and st["frames_zero_copy"] == 0, st
+
+
+def test_zero_copy_same_stream(tmp_path, procs, ring):
+    """mpeg4 with 2 B-frames (it reorders, and copies its input at this size) is deterministic: the
+    same frames give the same packets whether they went to it in place or copied."""
+    args = ["-c:v", "mpeg4", "-o", "bf=2", "-o", "threads=1", "-g", "12"]
+    serr, zc, raw, hdrs, st = zc_record(tmp_path, procs, ring, args + ["--zero-copy", "on"], "zc.mkv")
+    assert st["input_path"] == "zero-copy" and st["frames_zero_copy"] == ZC_N and st["zero_copy_fallbacks"] == 0, st
+    serr, cp, raw, hdrs, st = zc_record(tmp_path, procs, ring, args + ["--zero-copy", "off"], "copy.mkv")
+    assert st["input_path"] == "copy", st
+    a, b = packet_md5s(zc), packet_md5s(cp)
+    assert len(a) == ZC_N and a == b
+
+
+@pytest.mark.parametrize("mode", ["auto", "on"])
+def test_zero_copy_falls_back(tmp_path, procs, ring, mode):
+    """FFV1 keeps a reference to the last frame it was given. auto: the first probe copy shows it, and
+    every frame is copied. on: the first frame goes in place, is kept, and the encoder is drained,
+    closed (letting go of the ring) and restarted in the same stream with copies. Either way the
+    recording has every frame, exact."""
+    serr, out, raw, hdrs, st = zc_record(tmp_path, procs, ring, ["-c:v", "ffv1", "--zero-copy", mode], "rec.mkv")
+    assert st["frames"] == ZC_N and st["frames_encoded"] == ZC_N and st["input_path"] == "copy", st
+    assert st["zero_copy"] == "off", st
+    if mode == "auto":
+        assert st["frames_zero_copy"] == 0 and st["zero_copy_fallbacks"] == 0, st
+        assert "kept a frame" not in serr, serr
+    else:
+        assert st["frames_zero_copy"] == 1 and st["zero_copy_fallbacks"] == 1, st
+        assert "the ffv1 encoder kept a frame that lies in the ring: restarting it" in serr, serr
+    w, h = (int(x) for x in ZC_SIZE.split("x"))
+    dec = decode(out, "yuv420p", tmp_path / "dec.raw")
+    assert_frames_equal(dec, raw, ZC_N, frame_bytes("i420", w, h), "ffv1 " + mode)
+    assert_pts_equal(out, hdrs)
