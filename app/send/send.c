@@ -674,7 +674,18 @@ static void write_stats(struct run *r, double wall_s)
 		app_complain("cannot write --stats-json '%s': %s", o->stats_json, strerror(errno));
 }
 
-/* Read the ring until it ends; every frame goes to handle_frame(). */
+/* Give the frame's record back to the producer, which may write over it at
+ * once: never while a frame over it is in the encoder's hands. */
+static int release_record(struct run *r)
+{
+	if (atomic_load(&r->out.ring_refs) != 0) {
+		app_complain("ring '%s': releasing a record the encoder still reads (a bug)", r->opt->ring_name);
+		abort();
+	}
+	return fr_ring_release(r->ring);
+}
+
+/* Read the ring until it ends; every frame goes to take_frame() and the encoder. */
 static void run_loop(struct run *r)
 {
 	const struct options *o = r->opt;
@@ -743,12 +754,12 @@ static void run_loop(struct run *r)
 		int code = take_frame(r, &h, rec, &f);
 		bool in_ring = f && r->out.path == SEND_PATH_ZERO_COPY;
 		if (!in_ring)
-			ret = fr_ring_release(r->ring);
+			ret = release_record(r);
 		if (code == 0 && f)
 			code = output_failed(r, send_out_encode(&r->out, &f));
 		av_frame_free(&f);
 		if (in_ring)
-			ret = fr_ring_release(r->ring);
+			ret = release_record(r);
 		if (code < 0) {
 			break; /* stopped while connecting */
 		}
