@@ -6,7 +6,11 @@ latency of the loopback chain. A benchmark: it prints figures, it asserts nothin
    with libx264 at the same settings into an mp4 by
      ffmpeg:          cat frames.yuv | ffmpeg -f rawvideo -pix_fmt yuv420p -s 1920x1080 -r 30 -i pipe: -c:v libx264 ...
      framering-send:  framering-capture -f rawvideo frames.yuv (plain copy into ring) -> framering-send
-   Wall time from start to the finished file, best of --runs; the ratio is send fps / ffmpeg fps.
+   Wall time from start to the finished file; --runs interleaved runs (each runs every row once, in an
+   order rotated by the run), medians; the ratio is the median of the per-run ffmpeg time / send time.
+   CPU per frame of each process (getrusage of the child: all its threads): the feeder (cat, or
+   framering-capture reading the file into the ring) and the encoder process (ffmpeg, framering-send).
+   --compare-send adds another framering-send binary (an older build) as one more row.
 
 2. Latency (glass to glass) at 1080p30 and 720p30 with --low-latency:
      framering-capture testsrc2 (paced at 30 fps; "captured" when the frame falls due) -> ring A
@@ -62,51 +66,96 @@ def udp_bound(port):
     return False
 
 
+def wait_cpu(p):
+    """Wait for child P; its CPU seconds (user + system, all its threads)."""
+    _, status, ru = os.wait4(p.pid, 0)
+    p.returncode = os.waitstatus_to_exitcode(status)
+    return ru.ru_utime + ru.ru_stime
+
+
 def throughput(a, tmp):
     w, h, n = 1920, 1080, a.frames
     frames = os.path.join(tmp, "frames.yuv")
     subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=%dx%d:rate=30" % (w, h),
                     "-frames:v", str(n), "-pix_fmt", "yuv420p", "-f", "rawvideo", "-y", frames], check=True)
     enc = ["-preset", a.preset, "-crf", "23"]
-    ff_t, send_t, send_stats = [], [], None
-    for run in range(a.runs):
-        out = os.path.join(tmp, "ff.mp4")
-        t0 = time.monotonic()
-        cat = subprocess.Popen(["cat", frames], stdout=subprocess.PIPE)
-        subprocess.run(["ffmpeg", "-v", "error", "-nostdin", "-f", "rawvideo", "-pix_fmt", "yuv420p", "-s",
-                        "%dx%d" % (w, h), "-r", "30", "-i", "pipe:", "-c:v", "libx264"] + enc + ["-y", out],
-                       stdin=cat.stdout, check=True)
-        cat.wait()
-        ff_t.append(time.monotonic() - t0)
 
-        out = os.path.join(tmp, "send.mp4")
+    def run_ffmpeg(out):
+        t0 = time.monotonic()
+        r, wr = os.pipe()
+        cat = subprocess.Popen(["cat", frames], stdout=wr)
+        os.close(wr)
+        ff = subprocess.Popen(["ffmpeg", "-v", "error", "-nostdin", "-f", "rawvideo", "-pix_fmt", "yuv420p", "-s",
+                               "%dx%d" % (w, h), "-r", "30", "-i", "pipe:", "-c:v", "libx264"] + enc + ["-y", out],
+                              stdin=r)
+        os.close(r)
+        c_enc, c_feed = wait_cpu(ff), wait_cpu(cat)
+        if ff.returncode or cat.returncode:
+            raise RuntimeError("ffmpeg failed")
+        return time.monotonic() - t0, c_feed, c_enc, None
+
+    def run_send(send, out):
         stats = os.path.join(tmp, "send.json")
         ring = "bench-send-%d" % os.getpid()
         t0 = time.monotonic()
-        send = subprocess.Popen([a.send, "-q", "-r", ring, "-w", "20", "--stats-json", stats, "--preset", a.preset,
-                                 "--crf", "23", out])
+        sp = subprocess.Popen([send, "-q", "-r", ring, "-w", "20", "--stats-json", stats, "--preset", a.preset,
+                               "--crf", "23", out])
         try:
-            subprocess.run([a.capture, "-q", "-r", ring, "--on-full", "block", "-p", "i420", "-s", "source",
-                            "-f", "rawvideo", "-o", "video_size=%dx%d" % (w, h), "-o", "pixel_format=yuv420p",
-                            "-o", "framerate=30", frames], check=True)
-            send.wait(timeout=600)
+            cap = subprocess.Popen([a.capture, "-q", "-r", ring, "--on-full", "block", "-p", "i420", "-s", "source",
+                                    "-f", "rawvideo", "-o", "video_size=%dx%d" % (w, h), "-o", "pixel_format=yuv420p",
+                                    "-o", "framerate=30", frames])
+            c_feed = wait_cpu(cap)
+            if cap.returncode:
+                raise RuntimeError("framering-capture failed")
+            c_enc = wait_cpu(sp)
         finally:
-            if send.poll() is None:
-                send.kill()
-                send.wait()
+            if sp.returncode is None and sp.poll() is None:
+                sp.kill()
+                sp.wait()
             if os.path.exists("/dev/shm/" + ring):
                 os.unlink("/dev/shm/" + ring)
-        send_t.append(time.monotonic() - t0)
-        send_stats = json.load(open(stats))
-        assert send_stats["frames"] == n, send_stats
-    ff, se = min(ff_t), min(send_t)
-    sizes = (os.path.getsize(os.path.join(tmp, "ff.mp4")), os.path.getsize(os.path.join(tmp, "send.mp4")))
-    print("== encode throughput: %d frames 1920x1080 yuv420p, libx264 -preset %s -crf 23 -> mp4, best of %d"
+        st = json.load(open(stats))
+        assert st["frames"] == n, st
+        return time.monotonic() - t0, c_feed, c_enc, st
+
+    # rows: (label, function); every run does each row once, in an order rotated by the run
+    rows = [("ffmpeg -f rawvideo -i pipe:", lambda out: run_ffmpeg(out)),
+            ("framering-send (ring)", lambda out: run_send(a.send, out))]
+    for i, other in enumerate(a.compare_send):
+        rows.append(("  other send %d (ring)" % (i + 1), lambda out, s=other: run_send(s, out)))
+    res = [[] for _ in rows]
+    for run in range(a.runs):
+        for k in range(len(rows)):
+            i = (k + run) % len(rows)
+            res[i].append(rows[i][1](os.path.join(tmp, "out%d.mp4" % i)))
+    sizes = [os.path.getsize(os.path.join(tmp, "out%d.mp4" % i)) for i in range(len(rows))]
+    print("== encode throughput: %d frames 1920x1080 yuv420p, libx264 -preset %s -crf 23 -> mp4, %d interleaved runs"
           % (n, a.preset, a.runs))
-    print("  ffmpeg -f rawvideo -i pipe:   %6.2f s  %6.1f fps   (runs: %s)" % (ff, n / ff, " ".join("%.2f" % t for t in ff_t)))
-    print("  framering-send (ring)         %6.2f s  %6.1f fps   (runs: %s)" % (se, n / se, " ".join("%.2f" % t for t in send_t)))
-    print("  ratio send / ffmpeg: %.2fx   (files: ffmpeg %d bytes, send %d bytes: the same encode)"
-          % (ff / se, sizes[0], sizes[1]))
+    print("  %-30s %7s %7s %7s  %s" % ("", "median", "best", "fps", "CPU ms/frame: feeder (cat / framering-capture), "
+                                       "encoder process; runs"))
+    for i, (label, _) in enumerate(rows):
+        t = [r[0] for r in res[i]]
+        med = statistics.median(t)
+        print("  %-30s %6.2fs %6.2fs %7.1f  %5.2f %6.2f   (runs: %s)" % (
+            label, med, min(t), n / med, 1e3 * statistics.median(r[1] for r in res[i]) / n,
+            1e3 * statistics.median(r[2] for r in res[i]) / n, " ".join("%.2f" % x for x in t)))
+        st = res[i][-1][3]
+        if st:
+            print("  %-30s input path %s: %s zero-copy, %s copied, %s converted frames; main thread per frame:"
+                  " copy %.2f ms, x264 calls %.2f ms" % (
+                      "", st.get("input_path", "(not reported)"), st.get("frames_zero_copy", "-"),
+                      st.get("frames_copied", "-"), st.get("frames_converted", "-"),
+                      1e3 * st["cpu_convert_s"] / n, 1e3 * st["cpu_encode_s"] / n))
+    for i in range(1, len(rows)):
+        ratios = [f[0] / s[0] for f, s in zip(res[0], res[i])]
+        print("  ratio %s / ffmpeg: median %.2fx (per run %s)   (files: ffmpeg %d bytes, this %d bytes)" % (
+            rows[i][0].strip(), statistics.median(ratios), " ".join("%.2f" % r for r in ratios), sizes[0], sizes[i]))
+    if len(rows) > 2:
+        for i in range(2, len(rows)):
+            ratios = [o[0] / s[0] for s, o in zip(res[1], res[i])]
+            print("  framering-send / %s: median %.2fx (per run %s)" % (
+                rows[i][0].strip(), statistics.median(ratios), " ".join("%.2f" % r for r in ratios)))
+    print("  load after: %.2f %.2f %.2f" % os.getloadavg())
     os.unlink(frames)
 
 
@@ -198,6 +247,9 @@ def main():
     ap.add_argument("--seconds", type=int, default=12)
     ap.add_argument("--only", choices=["throughput", "latency"])
     ap.add_argument("--send-opt", action="append", default=[], help="extra -o KEY=VALUE for the sender")
+    ap.add_argument("--compare-send", action="append", default=[], metavar="PROGRAM",
+                    help="another framering-send (e.g. an older build) for the throughput case: one more row, "
+                         "interleaved with the others")
     a = ap.parse_args()
     if not shutil.which("ffmpeg"):
         sys.exit("bench_send: the ffmpeg program is needed")
