@@ -140,7 +140,8 @@ struct fr_ring_attach_opts {
 /* Counters and liveness, readable by either side or from outside (fr_ring_inspect). */
 struct fr_ring_stats {
 	uint64_t capacity;          /* data area bytes */
-	uint64_t used;              /* bytes committed and not yet released */
+	uint64_t used;              /* bytes committed and not yet released, pads included (after the
+	                               hot lap's early wrap, the rest of the lap: see lag_records) */
 	uint64_t records_written, bytes_written;   /* committed by the producer */
 	uint64_t records_dropped, bytes_dropped;   /* refused under FR_RING_FULL_DROP or fr_ring_note_drop() */
 	uint64_t records_read, bytes_read;         /* released by the consumer */
@@ -166,7 +167,7 @@ struct fr_ring_consumer_info {
 	uint64_t records_read, bytes_read;
 	uint64_t records_skipped;       /* EVERY: by skip_to_latest; LATEST: passed over for newer ones */
 	uint64_t lag_records;           /* committed records it has not come to yet */
-	uint64_t lag_bytes;             /* EVERY: bytes between its head and the tail */
+	uint64_t lag_bytes;             /* EVERY: bytes between its head and the tail, pads included */
 };
 
 /* fr_ring_create - create the ring NAME and attach as its producer.
