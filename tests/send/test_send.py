@@ -733,7 +733,7 @@ def test_srt_caller_to_ffmpeg_listener(tmp_path, procs, ring):
 def test_low_latency_settings(tmp_path, procs, ring):
     """--low-latency: no B-frames, a key frame every second (25 frames at 25 fps); without it
     x264 reorders (B-frames)."""
-    types = {}
+    types, said = {}, {}
     for name, args in (("ll.ts", ["--low-latency"]), ("default.ts", [])):
         serr, out, raw, hdrs, st = record(tmp_path, procs, ring,
                                           ["--frames", "60", "-f", "lavfi", "testsrc2=size=320x240:rate=25"],
@@ -741,10 +741,13 @@ def test_low_latency_settings(tmp_path, procs, ring):
         res = subprocess.check_output(["ffprobe", "-v", "error", "-show_entries", "frame=pict_type,key_frame",
                                        "-of", "csv=p=0", str(out)], text=True, timeout=TIMEOUT).split()
         types[name] = [tuple(l.split(",")[:2]) for l in res]
-        assert len(types[name]) == 60
+        # what framering-send said and counted, for a failure's message (it failed once, unexplained)
+        said[name] = (serr, {k: st.get(k) for k in ("frames", "input_path", "frames_zero_copy",
+                                                     "zero_copy_fallbacks", "encoder_restarts")})
+        assert len(types[name]) == 60, said[name]
     ll = types["ll.ts"]
-    assert all(t != "B" for _, t in ll), ll
-    assert [i for i, (k, _) in enumerate(ll) if k == "1"] == [0, 25, 50], ll
+    assert all(t != "B" for _, t in ll), (ll, said["ll.ts"])
+    assert [i for i, (k, _) in enumerate(ll) if k == "1"] == [0, 25, 50], (ll, said["ll.ts"])
     assert any(t == "B" for _, t in types["default.ts"])
 
 
