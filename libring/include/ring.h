@@ -327,10 +327,14 @@ void fr_ring_set_full_policy(fr_ring_t *r, enum fr_ring_full_policy policy);
  * but pads; no record is lost or reordered, and a late every-consumer
  * finds fewer old records to start from while the lap is short.
  * BYTES: 0 (the default) sizes the lap for two records of the size being
- * reserved, at least FR_RING_HOT_LAP_MIN; FR_RING_HOT_LAP_OFF uses the whole
- * ring in turn. WAIT_NS < 0 takes FR_RING_HOT_WAIT_DEFAULT_NS.
+ * reserved, at least FR_RING_HOT_LAP_MIN, for records of at least
+ * FR_RING_HOT_LAP_MIN_RECORD bytes (frames; smaller messages ran slower with
+ * a lap and go round the whole ring); FR_RING_HOT_LAP_OFF uses the whole ring
+ * in turn for every record; any other value is the lap for every record.
+ * WAIT_NS < 0 takes FR_RING_HOT_WAIT_DEFAULT_NS.
  * Errors: -EINVAL (NULL), -EPERM (not a producer). */
 #define FR_RING_HOT_LAP_MIN (4u << 20)
+#define FR_RING_HOT_LAP_MIN_RECORD 4096u
 #define FR_RING_HOT_LAP_OFF UINT64_MAX
 #define FR_RING_HOT_WAIT_DEFAULT_NS ((int64_t)4000000) /* 4 ms: longer than a consumer takes for a 1080p frame */
 int fr_ring_set_hot_lap(fr_ring_t *r, uint64_t bytes, int64_t wait_ns);

@@ -585,6 +585,34 @@ static void test_hot_lap_keeps_records_at_the_front(void **state)
 	assert_int_equal(fr_ring_set_hot_lap(C, 0, -1), -EPERM);
 }
 
+/* Records below FR_RING_HOT_LAP_MIN_RECORD get no automatic lap (64 B
+ * messages ran slower with one): they go round the whole ring; an explicit
+ * lap applies to them too. */
+static void test_hot_lap_leaves_small_records_alone(void **state)
+{
+	const size_t rec = 1000;
+	const uint64_t cap = 8u << 20;
+	uint64_t highest = 0;
+
+	(void)state;
+	make_pair(cap, FR_RING_FULL_BLOCK);
+	for (int i = 0; i < 9000; i++) { /* about 9 MB: more than a lap */
+		uint64_t at = put_seq((uint8_t)i, rec, FR_RING_NO_WAIT);
+		highest = at > highest ? at : highest;
+		take_seq(C, (uint8_t)i, rec);
+	}
+	assert_true(highest > cap - 2 * rec - 128);
+	/* an explicit 64 KiB lap: from the next record on, only the front */
+	assert_int_equal(fr_ring_set_hot_lap(P, 64u << 10, -1), 0);
+	uint64_t front_max = 0;
+	for (int i = 0; i < 200; i++) {
+		uint64_t at = put_seq((uint8_t)i, rec, FR_RING_NO_WAIT);
+		front_max = at > front_max ? at : front_max;
+		take_seq(C, (uint8_t)i, rec);
+	}
+	assert_true(front_max + rec <= (64u << 10));
+}
+
 /* A consumer that does not keep up: the producer waits for the front up to
  * the hot wait, then goes on into the rest of the ring, so the ring holds as
  * many records as without a hot lap and none is lost or reordered; a reserve
@@ -1252,6 +1280,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_unpeek, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hot_lap_keeps_records_at_the_front, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hot_lap_spills_when_the_consumer_lags, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hot_lap_leaves_small_records_alone, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hot_lap_steps_over_a_held_front, setup, teardown),
 		/* last: under UBSAN a NULL store aborts the whole program, let the others run first */
 		cmocka_unit_test_setup_teardown(test_null_args, setup, teardown),
