@@ -22,6 +22,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -84,12 +85,31 @@ uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-static uint64_t cpu_self_ns(void)
+/* What a side counts over its timed span: CPU, context switches, the transport's sleeps. */
+struct side_mark {
+	uint64_t cpu_ns, vcsw, ivcsw, sleeps;
+};
+
+static struct side_mark side_mark(struct endpoint *ep)
 {
 	struct rusage ru;
 	getrusage(RUSAGE_SELF, &ru);
-	return (uint64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000000u +
-	       (uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000u;
+	return (struct side_mark){
+		.cpu_ns = (uint64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000000u +
+			  (uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000u,
+		.vcsw = (uint64_t)ru.ru_nvcsw,
+		.ivcsw = (uint64_t)ru.ru_nivcsw,
+		.sleeps = ep->cd->ops->sleeps ? ep->cd->ops->sleeps(ep) : 0,
+	};
+}
+
+static void side_account(struct endpoint *ep, const struct side_mark *m0)
+{
+	struct side_mark m = side_mark(ep);
+	ep->side->cpu_ns = m.cpu_ns - m0->cpu_ns;
+	ep->side->vcsw = m.vcsw - m0->vcsw;
+	ep->side->ivcsw = m.ivcsw - m0->ivcsw;
+	ep->side->sleeps = m.sleeps - m0->sleeps;
 }
 
 void side_fail(struct side *s, const char *fmt, ...)
@@ -187,7 +207,8 @@ static int producer_loop(struct endpoint *ep)
 	uint64_t check_mask = c->msg_size < FRAME_BYTES ? 63 : 0;
 	uint64_t n = 0;
 	bool last = false;
-	uint64_t cpu0 = cpu_self_ns(), t0 = now_ns();
+	struct side_mark m0 = side_mark(ep);
+	uint64_t t0 = now_ns();
 	c->prod.t_start_ns = t0;
 	while (!last) {
 		uint64_t t_capture = 0;
@@ -204,7 +225,7 @@ static int producer_loop(struct endpoint *ep)
 		n++;
 	}
 	c->prod.t_end_ns = now_ns();
-	c->prod.cpu_ns = cpu_self_ns() - cpu0;
+	side_account(ep, &m0);
 	c->prod.count = n;
 	return 0;
 }
@@ -213,13 +234,13 @@ static int consumer_loop(struct endpoint *ep)
 {
 	struct ctl *c = ep->ctl;
 	const struct peer_ops *ops = ep->cd->ops;
-	uint64_t cpu0 = cpu_self_ns();
+	struct side_mark m0 = {0};
 	for (uint64_t seq = 0;; seq++) {
 		const void *p;
 		size_t len;
 		uint64_t h[HDR_WORDS];
 		if (seq == c->warmup) { /* the timed part starts */
-			cpu0 = cpu_self_ns();
+			m0 = side_mark(ep);
 			c->cons.t_start_ns = now_ns();
 		}
 		if (ops->cons_get(ep, &p, &len) < 0)
@@ -254,8 +275,61 @@ static int consumer_loop(struct endpoint *ep)
 		}
 	}
 	c->cons.t_end_ns = now_ns();
-	c->cons.cpu_ns = cpu_self_ns() - cpu0;
+	side_account(ep, &m0);
 	return 0;
+}
+
+/* --pin: run this process on the Nth CPU it may use (0 or 1), or say why not. */
+static void pin_self(int nth)
+{
+	cpu_set_t all, one;
+	CPU_ZERO(&one);
+	if (sched_getaffinity(0, sizeof(all), &all) == 0)
+		for (int cpu = 0, seen = 0; cpu < CPU_SETSIZE; cpu++)
+			if (CPU_ISSET(cpu, &all) && seen++ == nth) {
+				CPU_SET(cpu, &one);
+				break;
+			}
+	if (CPU_COUNT(&one) == 0 || sched_setaffinity(0, sizeof(one), &one) < 0)
+		fprintf(stderr, "bench_peers: --pin: no CPU number %d to run on (this run is unpinned)\n", nth);
+}
+
+/* --hog: a nice-19 process that stays busy until killed; its pid, or -1. */
+static pid_t start_hog(const char *what)
+{
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid != 0)
+		return pid;
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	signal(SIGINT, SIG_IGN);
+	if (setpriority(PRIO_PROCESS, 0, 19) < 0)
+		_exit(1);
+	if (strcmp(what, "mem") == 0) {
+		size_t n = (size_t)64 << 20;
+		volatile unsigned char *buf = malloc(n);
+		if (!buf)
+			_exit(1);
+		for (unsigned v = 0;; v++)
+			memset((unsigned char *)buf, (int)v, n);
+	}
+	for (volatile unsigned long spin = 0;; spin++)
+		;
+}
+
+/* End the hog; the CPU it used, ns (0 if there was none). */
+static uint64_t stop_hog(pid_t *pid)
+{
+	struct rusage ru;
+	int status;
+	if (*pid <= 0)
+		return 0;
+	kill(*pid, SIGKILL);
+	while (wait4(*pid, &status, 0, &ru) < 0 && errno == EINTR)
+		;
+	*pid = -1;
+	return (uint64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000000u +
+	       (uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000u;
 }
 
 /* A child process: one side of one run. Never returns. */
@@ -334,6 +408,9 @@ struct options {
 	const char *roudi;
 	const char *cases;
 	bool quick;
+	bool per_run;          /* a line per run: where the time went */
+	bool pin;              /* the producer on the first online CPU, the consumer on the second */
+	const char *hog;       /* NULL, "mem" or "cpu": a nice-19 process busy the whole time */
 };
 
 static struct case_def cases[] = {
@@ -394,6 +471,13 @@ static void usage(FILE *f)
 		"  --fps F            latency: frame rate (default 60)\n"
 		"  --small-time SEC   64 B messages: seconds per run (default 1)\n"
 		"  --no-throughput, --no-latency, --no-small   leave a part out\n"
+		"  --per-run          also a line per run, as it ends: rate, each side's CPU, sleeps (framering's\n"
+		"                     futex waits) and context switches per message, how often the driver saw\n"
+		"                     both sides runnable and both on one CPU (sampled every 2 ms), steal time\n"
+		"  --pin              the producer on one CPU, the consumer on another (default: unpinned)\n"
+		"  --hog mem|cpu      keep a nice-19 process busy meanwhile, as other work on a machine is:\n"
+		"                     mem writes a 64 MiB buffer over and over (it takes the cache and memory\n"
+		"                     bandwidth whenever a side sleeps), cpu only spins\n"
 		"  --cases LIST       comma list of case names (default all):\n",
 		MAX_ROUNDS);
 	for (int i = 0; i < NCASES; i++)
@@ -453,6 +537,12 @@ static int parse_options(int argc, char **argv, struct options *o)
 		} else if (strcmp(a, "--no-small") == 0) {
 			o->kind_on[KIND_SMALL] = false;
 			continue;
+		} else if (strcmp(a, "--per-run") == 0) {
+			o->per_run = true;
+			continue;
+		} else if (strcmp(a, "--pin") == 0) {
+			o->pin = true;
+			continue;
 		} else if (!val || strncmp(a, "--", 2) != 0) {
 			fprintf(stderr, "bench_peers: unknown option or missing value: '%s' (see --help)\n", a);
 			return -1;
@@ -481,6 +571,12 @@ static int parse_options(int argc, char **argv, struct options *o)
 			o->cases = val;
 		} else if (strcmp(a, "--roudi") == 0) {
 			o->roudi = val;
+		} else if (strcmp(a, "--hog") == 0) {
+			if (strcmp(val, "mem") != 0 && strcmp(val, "cpu") != 0) {
+				fprintf(stderr, "bench_peers: --hog wants mem or cpu, not '%s'\n", val);
+				return -1;
+			}
+			o->hog = val;
 		} else {
 			fprintf(stderr, "bench_peers: unknown option '%s' (see --help)\n", a);
 			return -1;
@@ -530,7 +626,54 @@ struct outcome {
 	double rate;                        /* frames/s or messages/s */
 	double cpu_prod, cpu_cons, cpu_daemon; /* ns per message */
 	double p50, p99, h50;               /* latency, us */
+	/* --per-run only: per message, and the driver's samples of where the sides were */
+	double sleeps_prod, sleeps_cons, vcsw_prod, vcsw_cons, ivcsw_prod, ivcsw_cons;
+	double both_runnable, same_cpu;     /* share of samples: both sides runnable / on one CPU */
+	double steal;                       /* share of the machine's CPU time taken by the hypervisor */
+	uint64_t samples;
 };
+
+/* Whether process PID is runnable ('R') and the CPU it is on or last ran on; false if unknown. */
+static bool sample_task(pid_t pid, bool *runnable, int *cpu)
+{
+	char path[64], buf[1024];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	buf[n] = '\0';
+	char *p = strrchr(buf, ')'); /* the command name may hold spaces */
+	if (!p || p[1] != ' ')
+		return false;
+	p += 2;
+	*runnable = *p == 'R';
+	/* Field 39 (processor) is the 37th after the name. */
+	for (int field = 3; field < 39; field++) {
+		p = strchr(p, ' ');
+		if (!p)
+			return false;
+		p++;
+	}
+	*cpu = atoi(p);
+	return true;
+}
+
+/* The machine's steal time so far (the hypervisor ran someone else on our CPUs), ns. */
+static uint64_t machine_steal_ns(void)
+{
+	unsigned long long v[8] = {0};
+	FILE *f = fopen("/proc/stat", "r");
+	if (!f)
+		return 0;
+	int n = fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5],
+		       &v[6], &v[7]);
+	fclose(f);
+	return n == 8 ? (uint64_t)((double)v[7] * 1e9 / (double)sysconf(_SC_CLK_TCK)) : 0;
+}
 
 static void kill_wait(pid_t *pid, int *status)
 {
@@ -584,6 +727,7 @@ static int run_one(struct ctl *c, struct case_def *cd, int kind, const struct op
 	int prod_status = 0, cons_status = 0;
 	bool stuck = false;
 	unsigned id = run_counter++;
+	uint64_t steal0 = 0, t_timed = 0, n_both = 0, n_same = 0; /* --per-run */
 	double *lat_cap = c->lat_capture, *lat_hand = c->lat_handoff;
 
 	memset(c, 0, sizeof(*c));
@@ -620,8 +764,11 @@ static int run_one(struct ctl *c, struct case_def *cd, int kind, const struct op
 		snprintf(why, sizeof(why), "fork: %s", strerror(errno));
 		goto report;
 	}
-	if (prod == 0)
+	if (prod == 0) {
+		if (o->pin)
+			pin_self(0);
 		child_main(c, cd, true, prod_log);
+	}
 	prod_pid = prod;
 	/* The consumer starts once the producer has made the transport. */
 	uint64_t deadline = now_ns() + SETUP_TIMEOUT_NS;
@@ -642,8 +789,11 @@ static int run_one(struct ctl *c, struct case_def *cd, int kind, const struct op
 		fflush(NULL);
 		if ((cons = fork()) < 0)
 			snprintf(why, sizeof(why), "fork: %s", strerror(errno));
-		else if (cons == 0)
+		else if (cons == 0) {
+			if (o->pin)
+				pin_self(1);
 			child_main(c, cd, false, cons_log);
+		}
 		cons_pid = cons;
 	}
 	if (c->fds[0] >= 0)
@@ -660,7 +810,18 @@ static int run_one(struct ctl *c, struct case_def *cd, int kind, const struct op
 		if (!timed && atomic_load(&c->cons_ready)) {
 			/* Both set up: from now on the run has its expected time and a margin. */
 			timed = true;
-			deadline = now_ns() + expect + WATCHDOG_MARGIN_NS;
+			t_timed = now_ns();
+			deadline = t_timed + expect + WATCHDOG_MARGIN_NS;
+			steal0 = machine_steal_ns();
+		}
+		if (o->per_run && timed && prod > 0 && cons > 0) {
+			bool run_p, run_c;
+			int cpu_p, cpu_c;
+			if (sample_task(prod, &run_p, &cpu_p) && sample_task(cons, &run_c, &cpu_c)) {
+				out->samples++;
+				n_both += run_p && run_c;
+				n_same += run_p && run_c && cpu_p == cpu_c;
+			}
 		}
 		if (prod > 0 && waitpid(prod, &prod_status, WNOHANG) == prod)
 			prod = -1;
@@ -725,6 +886,20 @@ report:
 	}
 	uint64_t n = c->cons.count;
 	double span = (double)(c->cons.t_end_ns - c->prod.t_start_ns) / 1e9;
+	if (t_timed) {
+		double ncpu = (double)sysconf(_SC_NPROCESSORS_ONLN);
+		out->steal = (double)(machine_steal_ns() - steal0) / ((double)(now_ns() - t_timed) * ncpu);
+	}
+	if (out->samples) {
+		out->both_runnable = (double)n_both / (double)out->samples;
+		out->same_cpu = (double)n_same / (double)out->samples;
+	}
+	out->sleeps_prod = (double)c->prod.sleeps / (double)n;
+	out->sleeps_cons = (double)c->cons.sleeps / (double)n;
+	out->vcsw_prod = (double)c->prod.vcsw / (double)n;
+	out->vcsw_cons = (double)c->cons.vcsw / (double)n;
+	out->ivcsw_prod = (double)c->prod.ivcsw / (double)n;
+	out->ivcsw_cons = (double)c->cons.ivcsw / (double)n;
 	out->ok = true;
 	out->rate = span > 0 ? (double)n / span : 0;
 	out->cpu_prod = (double)c->prod.cpu_ns / (double)n;
@@ -928,6 +1103,20 @@ static void print_results(const struct options *o, const struct results *R, int 
 	}
 }
 
+/* --per-run: one run's line. Sleeps and switches are per message; "+" separates
+ * voluntary (waited) from involuntary (preempted) switches. */
+static void print_run(const struct case_def *cd, int kind, int round, const struct outcome *oc, bool tty)
+{
+	if (tty)
+		fprintf(stderr, "\r\033[K");
+	printf("run %2d %-7s %-18s %10.0f/s  cpu ms p %.3f c %.3f  sleeps p %.2f c %.2f  csw p %.2f+%.2f "
+	       "c %.2f+%.2f  both runnable %3.0f%%  one CPU %3.0f%%  steal %4.1f%%\n",
+	       round + 1, kind_names[kind], cd->key, oc->rate, oc->cpu_prod / 1e6, oc->cpu_cons / 1e6, oc->sleeps_prod,
+	       oc->sleeps_cons, oc->vcsw_prod, oc->ivcsw_prod, oc->vcsw_cons, oc->ivcsw_cons,
+	       oc->both_runnable * 100, oc->same_cpu * 100, oc->steal * 100);
+	fflush(stdout);
+}
+
 /* ------------------------------------------------------------ machine */
 
 /* Busy CPU time of the whole machine, ns (from /proc/stat). */
@@ -1024,6 +1213,8 @@ int main(int argc, char **argv)
 	double *lat = MAP_FAILED;
 	int ret = 1, failures = 0, rounds_done = 0;
 	bool roudi_up = false; /* stays false without iceoryx */
+	pid_t hog = -1;         /* --hog */
+	uint64_t hog_ns = 0;
 	(void)roudi_up;
 	size_t lat_bytes;
 
@@ -1067,9 +1258,16 @@ int main(int argc, char **argv)
 	c->lat_handoff = lat + o.lat_frames;
 
 	uint64_t t_begin = now_ns(), busy0 = machine_busy_ns(), own0 = own_and_children_cpu_ns();
-	printf("bench_peers: %d round(s), 1080p BGR frames (%zu B), %ld online CPUs, nothing pinned%s\n", o.rounds,
-	       FRAME_BYTES, sysconf(_SC_NPROCESSORS_ONLN), o.quick ? " (--quick: figures are a smoke test)" : "");
+	printf("bench_peers: %d round(s), 1080p BGR frames (%zu B), %ld online CPUs, %s%s\n", o.rounds,
+	       FRAME_BYTES, sysconf(_SC_NPROCESSORS_ONLN), o.pin ? "each side pinned" : "nothing pinned",
+	       o.quick ? " (--quick: figures are a smoke test)" : "");
 	printf("framering %s (this tree)\n", BENCH_FRAMERING_VERSION);
+	if (o.hog) {
+		hog = start_hog(o.hog);
+		printf("--hog %s: a nice-19 process %s meanwhile%s\n", o.hog,
+		       strcmp(o.hog, "mem") == 0 ? "writes a 64 MiB buffer over and over" : "spins",
+		       hog < 0 ? " (NOT STARTED: fork failed)" : "");
+	}
 	fflush(stdout);
 
 	/* Peers that need a check or a daemon. */
@@ -1138,6 +1336,8 @@ int main(int argc, char **argv)
 				}
 				int rc = run_one(c, &cases[k], kind, &o, r, &R->r[k][kind][r], R->lat_cap[k],
 						 R->lat_hand[k], &R->nlat[k]);
+				if (rc == 0 && o.per_run)
+					print_run(&cases[k], kind, r, &R->r[k][kind][r], tty);
 				if (rc > 0) {
 					failures++;
 					R->failures[k][kind]++;
@@ -1159,6 +1359,7 @@ int main(int argc, char **argv)
 	}
 	roudi_up = false;
 #endif
+	hog_ns = stop_hog(&hog);
 	if (stop_requested) {
 		fprintf(stderr, "bench_peers: interrupted\n");
 		ret = 130;
@@ -1167,8 +1368,11 @@ int main(int argc, char **argv)
 	print_results(&o, R, rounds_done);
 	double wall = (double)(now_ns() - t_begin);
 	double ncpu = (double)sysconf(_SC_NPROCESSORS_ONLN);
-	double other = ((double)(machine_busy_ns() - busy0) - (double)(own_and_children_cpu_ns() - own0)) /
+	double other = ((double)(machine_busy_ns() - busy0) - (double)(own_and_children_cpu_ns() - own0 - hog_ns)) /
 		       (wall * ncpu) * 100.0;
+	if (o.hog)
+		printf("\nthe --hog process used %.0f%% of the %.0f CPUs (counted below with the others)\n",
+		       (double)hog_ns / (wall * ncpu) * 100.0, ncpu);
 	if (roudi_ms >= 0)
 		printf("\nRouDi, iceoryx's daemon, used %.0f ms of CPU in all (start-up included)\n", roudi_ms);
 	printf("\ntotal time %.1f s; other processes used %.0f%% of the %.0f CPUs meanwhile%s\n", wall / 1e9,
@@ -1177,6 +1381,7 @@ int main(int argc, char **argv)
 		printf("%d run(s) failed or got stuck: see the lines on stderr\n", failures);
 	ret = failures ? 1 : 0;
 end:
+	stop_hog(&hog);
 	fflush(stdout);
 #ifdef BENCH_HAVE_ICEORYX
 	if (roudi_up)

@@ -27,6 +27,8 @@ struct side {
 	uint64_t cpu_ns;               /* getrusage(RUSAGE_SELF) of the process over that span */
 	uint64_t count;
 	uint64_t retries;              /* transport-specific: e.g. iceoryx loans that found no chunk */
+	uint64_t sleeps;               /* the transport's own sleeps over that span (framering: futex waits) */
+	uint64_t vcsw, ivcsw;          /* getrusage: voluntary / involuntary context switches over that span */
 	int failed;
 	char err[240];
 };
@@ -80,6 +82,7 @@ struct peer_ops {
 	int (*cons_get)(struct endpoint *ep, const void **buf, size_t *len); /* next message, in hand */
 	int (*cons_put)(struct endpoint *ep);       /* done with it */
 	void (*cons_close)(struct endpoint *ep);
+	uint64_t (*sleeps)(struct endpoint *ep);    /* optional: this side's sleeps so far (--per-run) */
 	/* driver, after the run: remove whatever a killed side left behind */
 	void (*cleanup)(struct ctl *c, const struct case_def *cd, pid_t prod, pid_t cons);
 };

@@ -146,6 +146,14 @@ static int fr_cons_put(struct endpoint *ep)
 	return 0;
 }
 
+static uint64_t fr_sleeps(struct endpoint *ep)
+{
+	struct fr_state *st = ep->priv;
+	struct fr_ring_stats s;
+	fr_ring_get_stats(st->r, &s);
+	return ep->side == &ep->ctl->prod ? s.producer_futex_waits : s.consumer_futex_waits;
+}
+
 static void fr_cleanup(struct ctl *c, const struct case_def *cd, pid_t prod, pid_t cons)
 {
 	(void)cd;
@@ -166,6 +174,7 @@ const struct peer_ops framering_ops = {
 	.cons_get = fr_cons_get,
 	.cons_put = fr_cons_put,
 	.cons_close = fr_close,
+	.sleeps = fr_sleeps,
 	.cleanup = fr_cleanup,
 };
 
