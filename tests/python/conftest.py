@@ -20,9 +20,10 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "viewer_py"))
-sys.path.insert(0, str(REPO / "tests" / "common"))  # x11keys, shared with tests/view
+sys.path.insert(0, str(REPO / "tests" / "common"))  # x11keys (shared with tests/view), children
 
 import framering  # noqa: E402,F401  (fail early if the package does not import)
+from children import Children  # noqa: E402  (tests/common)
 
 SHM = Path("/dev/shm")
 PREFIX = f"pyt{os.getpid()}-"
@@ -95,23 +96,9 @@ def _no_segments_left():
 @pytest.fixture
 def procs():
     """Start subprocesses that are killed (by pid) when the test ends, passed or not."""
-    started: List[subprocess.Popen] = []
-
-    def start(cmd: List[str], **kw) -> subprocess.Popen:
-        kw.setdefault("stdout", subprocess.PIPE)
-        kw.setdefault("stderr", subprocess.PIPE)
-        p = subprocess.Popen(cmd, **kw)
-        started.append(p)
-        return p
-
-    yield start
-    for p in started:
-        if p.poll() is None:
-            p.kill()
-        try:
-            p.communicate(timeout=10)
-        except Exception:
-            pass
+    children = Children(stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    yield children.start
+    children.kill_all()
 
 
 def python_env(extra: Optional[dict] = None) -> dict:

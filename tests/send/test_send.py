@@ -19,11 +19,15 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 import uuid
 
 import numpy as np
 import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
+from children import Children  # noqa: E402  (tests/common)
 
 CAPTURE = os.environ.get("FRAMERING_CAPTURE", "framering-capture")
 DUMP = os.environ.get("FRAMERING_DUMP", "framering-dump")
@@ -50,34 +54,11 @@ def ring():
         assert not left, "ring segment %s was left in /dev/shm" % n
 
 
-class Procs:
-    """Children of one test: all killed at the end, whatever happened."""
-
-    def __init__(self):
-        self.procs = []
-
-    def start(self, cmd, **kw):
-        kw.setdefault("stderr", subprocess.PIPE)
-        kw.setdefault("text", True)
-        p = subprocess.Popen(cmd, **kw)
-        self.procs.append(p)
-        return p
-
-    def kill_all(self):
-        for p in self.procs:
-            if p.poll() is None:
-                p.kill()
-            try:
-                p.communicate(timeout=10)
-            except Exception:
-                pass
-
-
 @pytest.fixture
 def procs():
-    p = Procs()
-    yield p
-    p.kill_all()
+    children = Children(stderr=subprocess.PIPE, text=True)
+    yield children
+    children.kill_all()
 
 
 def free_port(kind=socket.SOCK_STREAM):
