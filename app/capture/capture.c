@@ -14,10 +14,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <math.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +33,7 @@
 
 #include "apputil.h"
 #include "capture_meta.h"
+#include "fflog.h"
 #include "convert.h"
 #include "frame.h"
 #include "orient.h"
@@ -136,45 +134,6 @@ struct capture {
 	int exit_code;
 };
 
-/* Decoder error reports arrive through av_log, from the decoder's worker
- * threads too (each has its own AVCodecContext), so count by class. */
-static atomic_uint_fast64_t decoder_log_errors;
-
-/* Until the first frame is out FFmpeg's own messages are held back: a bad
- * input gets one line from us naming the file and the problem, not a cascade.
- * The last error held back is kept to quote in that line. */
-static atomic_bool log_muted;
-static pthread_mutex_t muted_lock = PTHREAD_MUTEX_INITIALIZER;
-static char muted_error[160];
-
-static void log_callback(void *avcl, int level, const char *fmt, va_list vl)
-{
-	if (level <= AV_LOG_ERROR && avcl && *(const AVClass **)avcl == avcodec_get_class())
-		atomic_fetch_add(&decoder_log_errors, 1);
-	if (!atomic_load(&log_muted)) {
-		av_log_default_callback(avcl, level, fmt, vl);
-		return;
-	}
-	if (level > AV_LOG_ERROR)
-		return;
-	pthread_mutex_lock(&muted_lock);
-	vsnprintf(muted_error, sizeof(muted_error), fmt, vl);
-	muted_error[strcspn(muted_error, "\r\n")] = 0;
-	pthread_mutex_unlock(&muted_lock);
-}
-
-/* " (FFmpeg: <last held-back error>)" or "", for the one-line complaints. */
-static const char *ffmpeg_detail(void)
-{
-	static char buf[sizeof(muted_error) + 16];
-	pthread_mutex_lock(&muted_lock);
-	if (muted_error[0])
-		snprintf(buf, sizeof(buf), " (FFmpeg: %s)", muted_error);
-	else
-		buf[0] = 0;
-	pthread_mutex_unlock(&muted_lock);
-	return buf;
-}
 
 static int interrupt_cb(void *opaque)
 {
@@ -583,13 +542,13 @@ static int open_input(struct capture *cap, AVDictionary **av_opts)
 		}
 		if (ret == AVERROR_EXIT) /* interrupted by a signal */
 			return EXIT_OK;
-		app_complain("cannot open input '%s': %s%s", o->input, av_err2str(ret), ffmpeg_detail());
+		app_complain("cannot open input '%s': %s%s", o->input, av_err2str(ret), fflog_detail());
 		return EXIT_BAD_INPUT;
 	}
 	ret = avformat_find_stream_info(cap->fmt, NULL);
 	if (ret < 0) {
 		app_complain("cannot read stream information from '%s': %s%s", o->input, av_err2str(ret),
-			 ffmpeg_detail());
+			 fflog_detail());
 		return EXIT_BAD_INPUT;
 	}
 	ret = av_find_best_stream(cap->fmt, AVMEDIA_TYPE_VIDEO, -1, -1, NULL, 0);
@@ -937,7 +896,7 @@ static void wait_drained(struct capture *cap)
  * which also catches damage it concealed in a frame it still gave us. */
 static uint64_t decode_errors(const struct capture *cap)
 {
-	return cap->n.decode_failures + atomic_load(&decoder_log_errors);
+	return cap->n.decode_failures + fflog_counted();
 }
 
 static void progress(struct capture *cap, bool force)
@@ -1021,7 +980,7 @@ static int output_frame(struct capture *cap, AVFrame *f, uint64_t decoded_ns)
 	if (flags & FR_FRAME_FLAG_DISCONTINUITY)
 		cap->n.discontinuities++;
 	if (!cap->have_first)
-		atomic_store(&log_muted, false); /* the input works: FFmpeg may speak now */
+		fflog_mute(false); /* the input works: FFmpeg may speak now */
 	cap->have_first = true;
 
 	uint64_t capture_ns = decoded_ns;
@@ -1226,13 +1185,13 @@ int main(int argc, char **argv)
 		goto end;
 
 	app_install_stop_signals();
-	av_log_set_level(opt.quiet ? AV_LOG_FATAL : AV_LOG_WARNING);
-	av_log_set_callback(log_callback);
+	/* Decoder errors are counted by class: frame threads log through their own contexts. */
+	fflog_install(opt.quiet ? AV_LOG_FATAL : AV_LOG_WARNING, FFLOG_KEEP_LAST, avcodec_get_class());
 	avdevice_register_all();
 
-	atomic_store(&log_muted, true); /* until the first frame is out */
+	fflog_mute(true); /* until the first frame is out: a bad input gets one line from us, not a cascade */
 	cap.exit_code = open_input(&cap, &av_opts);
-	atomic_store(&decoder_log_errors, 0); /* probing decodes a few frames: not ours to count */
+	fflog_reset_counted(); /* probing decodes a few frames: not ours to count */
 	if (cap.exit_code != EXIT_OK || !cap.fmt)
 		goto end;
 	if (cap.live && (opt.loop || opt.start >= 0)) {
@@ -1314,7 +1273,7 @@ int main(int argc, char **argv)
 			app_complain("nothing to play after --start %.3f s in '%s'", opt.start, opt.input);
 		else
 			app_complain("no video frame could be decoded from '%s' (truncated or corrupt?)%s",
-				 opt.input, ffmpeg_detail());
+				 opt.input, fflog_detail());
 		cap.exit_code = EXIT_BAD_INPUT;
 	}
 

@@ -9,8 +9,6 @@
 #include "output.h"
 
 #include <errno.h>
-#include <pthread.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +24,7 @@
 
 #include "apputil.h"
 #include "consumer_exit.h"
+#include "fflog.h"
 #include "frame_av.h"
 
 #define PTS_MAP 64 /* frames the encoder may hold whose capture time we keep */
@@ -43,54 +42,6 @@ static struct {
 	int64_t pts;
 	uint64_t capture_ns;
 } pts_map[PTS_MAP];
-
-static atomic_bool log_muted;
-static pthread_mutex_t muted_lock = PTHREAD_MUTEX_INITIALIZER;
-static char muted_error[200];
-
-static void log_callback(void *avcl, int level, const char *fmt, va_list vl)
-{
-	if (level > av_log_get_level())
-		return;
-	if (!atomic_load(&log_muted)) {
-		av_log_default_callback(avcl, level, fmt, vl);
-		return;
-	}
-	if (level > AV_LOG_ERROR)
-		return;
-	pthread_mutex_lock(&muted_lock);
-	if (!muted_error[0]) {
-		vsnprintf(muted_error, sizeof(muted_error), fmt, vl);
-		muted_error[strcspn(muted_error, "\r\n")] = 0;
-	}
-	pthread_mutex_unlock(&muted_lock);
-}
-
-void send_log_install(int level)
-{
-	av_log_set_level(level);
-	av_log_set_callback(log_callback);
-}
-
-void send_log_mute(bool muted)
-{
-	pthread_mutex_lock(&muted_lock);
-	muted_error[0] = 0;
-	pthread_mutex_unlock(&muted_lock);
-	atomic_store(&log_muted, muted);
-}
-
-const char *send_ffmpeg_detail(void)
-{
-	static char buf[sizeof(muted_error) + 16];
-	pthread_mutex_lock(&muted_lock);
-	if (muted_error[0])
-		snprintf(buf, sizeof(buf), " (FFmpeg: %s)", muted_error);
-	else
-		buf[0] = 0;
-	pthread_mutex_unlock(&muted_lock);
-	return buf;
-}
 
 bool send_is_network(const char *url)
 {
@@ -206,7 +157,7 @@ static int open_encoder(struct send_out *o, const struct fr_frame_header *h)
 	if (ret < 0) {
 		app_complain("cannot open the %s encoder for %ux%u %s at time base %d/%d: %s%s", cfg->codec->name,
 			     o->out_w, o->out_h, av_get_pix_fmt_name(o->out_fmt), o->tb.num, o->tb.den,
-			     av_err2str(ret), send_ffmpeg_detail());
+			     av_err2str(ret), fflog_detail());
 		return SEND_EXIT_ENCODER;
 	}
 	return 0;
@@ -334,7 +285,7 @@ int send_out_open(struct send_out *o, const struct send_out_cfg *cfg, const stru
 				return -1; /* stopped while connecting */
 			if (!cfg->quiet_open)
 				app_complain("cannot open output '%s': %s%s", cfg->url, av_err2str(ret),
-					     send_ffmpeg_detail());
+					     fflog_detail());
 			return SEND_EXIT_OUTPUT;
 		}
 		/* A file: (re)made by us, so removed again if nothing gets into it (what
@@ -359,7 +310,7 @@ int send_out_open(struct send_out *o, const struct send_out_cfg *cfg, const stru
 		if (ret == AVERROR_EXIT)
 			return -1;
 		app_complain("cannot start the %s output '%s': %s%s", o->mux->oformat->name, cfg->url, av_err2str(ret),
-			     send_ffmpeg_detail());
+			     fflog_detail());
 		return SEND_EXIT_OUTPUT;
 	}
 	o->header_written = true;
@@ -713,9 +664,9 @@ void send_out_close(struct send_out *o)
 	if (o->header_written && !o->trailer_written) {
 		/* The output failed (it was said): the trailer only lets the muxer
 		 * free what it holds (RTSP's streams); its own errors are no news. */
-		send_log_mute(true);
+		fflog_mute(true);
 		av_write_trailer(o->mux);
-		send_log_mute(false);
+		fflog_mute(false);
 		o->trailer_written = true;
 	}
 	if (o->mux && o->mux->pb && !(o->mux->oformat->flags & AVFMT_NOFILE))

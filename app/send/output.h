@@ -139,11 +139,5 @@ uint64_t send_out_queue(const struct send_out *o);
 /* Whether the URL names a network output (a scheme other than file:). */
 bool send_is_network(const char *url);
 
-/* FFmpeg's messages: held back while muted (until the output is open), so
- * that a bad setting gets one line from us, quoting the first error held
- * back: send_ffmpeg_detail() is " (FFmpeg: ...)" or "". */
-void send_log_install(int level);
-void send_log_mute(bool muted);
-const char *send_ffmpeg_detail(void);
 
 #endif

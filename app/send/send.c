@@ -26,6 +26,7 @@
 #include "apputil.h"
 #include "capture_meta.h"
 #include "consumer_exit.h"
+#include "fflog.h"
 #include "frame.h"
 #include "output.h"
 #include "ring.h"
@@ -560,12 +561,12 @@ static int take_frame(struct run *r, const struct fr_frame_header *h, const uint
 		opening = true;
 		opening_ring = r->ring;
 		producer_gone = false;
-		send_log_mute(true);
+		fflog_mute(true);
 		if (send_is_network(o->output) && !o->quiet)
 			app_progress("opening '%s' ...", o->output);
 		ret = send_out_open(&r->out, &r->cfg, h);
 		opening = false;
-		send_log_mute(false);
+		fflog_mute(false);
 		opening_ring = NULL;
 		if (ret != 0) {
 			send_out_close(&r->out);
@@ -803,7 +804,8 @@ int main(int argc, char **argv)
 	r.code = parse_options(argc, argv, &opt);
 	if (r.code != CONSUMER_EXIT_DONE)
 		goto end;
-	send_log_install(opt.quiet ? AV_LOG_FATAL : AV_LOG_ERROR);
+	/* Held back until the output is open: a bad setting gets one line from us, quoting the first error. */
+	fflog_install(opt.quiet ? AV_LOG_FATAL : AV_LOG_ERROR, FFLOG_KEEP_FIRST, NULL);
 	r.cfg = (struct send_out_cfg){.url = opt.output, .pix_fmt = AV_PIX_FMT_NONE, .width = opt.width,
 				      .height = opt.height, .bit_rate = opt.bit_rate, .gop = opt.gop,
 				      .low_latency = opt.low_latency, .restart_on_change = opt.restart_on_change,
