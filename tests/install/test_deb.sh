@@ -57,8 +57,13 @@ for dep in 'libc6 [(]>=' 'libavformat[0-9]+ ' 'libavcodec[0-9]+ ' 'libswscale[0-
   grep -Eq "(^|, )$dep" <<<"$depends" || fail "Depends lacks $dep: $depends"
 done
 dpkg-deb -I "$deb" >"$tmp/info"
-for member in shlibs postinst prerm postrm; do
+for member in shlibs postinst prerm postrm triggers; do
   grep -Eq "^ +[0-9]+ bytes, +[0-9]+ lines +\*? +$member( |$)" "$tmp/info" || fail "control member $member missing"
+done
+# The linker cache is refreshed by dpkg's ldconfig trigger, not by the maintainer scripts.
+grep -qx "activate-noawait ldconfig" <<<"$(dpkg-deb -I "$deb" triggers)" || fail "triggers: $(dpkg-deb -I "$deb" triggers)"
+for script in postinst postrm; do
+  ! grep -q '^[^#]*ldconfig' <<<"$(dpkg-deb -I "$deb" $script)" || fail "$script calls ldconfig itself"
 done
 # (no `cmd | grep -q` anywhere: under pipefail, grep's early exit would fail the pipeline by SIGPIPE)
 grep -qx "libframering-ring $so_major framering (>= $version)" <<<"$(dpkg-deb -I "$deb" shlibs)" || fail "shlibs: $(dpkg-deb -I "$deb" shlibs)"
@@ -79,7 +84,23 @@ for f in "${want[@]}"; do grep -qxF "$f" "$tmp/files" || fail "the .deb lacks $f
 outside=$(grep -v '^/usr\(/\|$\)' "$tmp/files" | grep -vx '' || true)
 [ -z "$outside" ] || fail "files outside /usr: $outside"
 ! grep -Eq '__pycache__|\.pyc$|^/usr/local' "$tmp/files" || fail "bytecode or /usr/local in the .deb"
+# A native package's Debian changelog, whose newest entry is this version.
+changelog=$(dpkg-deb --fsys-tarfile "$deb" | tar -xOf - ./usr/share/doc/framering/changelog.gz | zcat)
+[ "$(head -1 <<<"$changelog")" = "framering ($version) unstable; urgency=medium" ] \
+  || fail "changelog.gz: the newest entry is '$(head -1 <<<"$changelog")', the package is $version"
 echo "deb: $(basename "$deb"): ${#want[@]} expected files present; Depends: $depends"
+
+# --- lintian (when installed: .ci/install-deps installs it). What it still finds is known and
+# written down in README (Debian package): anything else fails.
+if command -v lintian >/dev/null; then
+  known='bogus-mail-host|bogus-mail-host-in-debian-changelog|no-copyright-file|link-to-shared-library-in-wrong-package|package-name-doesnt-match-sonames'
+  lintian --tag-display-limit 0 "$deb" >"$tmp/lintian" 2>&1 || true
+  new_tags=$(grep -E '^[EW]: ' "$tmp/lintian" | grep -Ev "^[EW]: framering: ($known)( |$)" || true)
+  [ -z "$new_tags" ] || fail "lintian: $new_tags"
+  echo "deb: lintian finds only the known tags ($(grep -cE '^[EW]: ' "$tmp/lintian") lines: $known)"
+else
+  echo "deb: lintian not installed: not run"
+fi
 
 # --- man pages: checked in the package's own files (a Docker image's dpkg excludes /usr/share/man)
 dpkg-deb -x "$deb" "$tmp/root"
