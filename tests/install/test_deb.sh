@@ -94,6 +94,8 @@ echo "deb: $(basename "$deb"): ${#want[@]} expected files present; Depends: $dep
 # written down in README (Debian package): anything else fails.
 if command -v lintian >/dev/null; then
   known='bogus-mail-host|bogus-mail-host-in-debian-changelog|no-copyright-file|link-to-shared-library-in-wrong-package|package-name-doesnt-match-sonames'
+  # Configured without -DCMAKE_INSTALL_PREFIX=/usr, the library is in /usr/lib, not the multiarch directory.
+  [[ "$libdir" == lib/*-linux-* ]] || known+='|pkg-config-unavailable-for-cross-compilation'
   lintian --tag-display-limit 0 "$deb" >"$tmp/lintian" 2>&1 || true
   new_tags=$(grep -E '^[EW]: ' "$tmp/lintian" | grep -Ev "^[EW]: framering: ($known)( |$)" || true)
   [ -z "$new_tags" ] || fail "lintian: $new_tags"
