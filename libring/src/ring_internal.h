@@ -89,6 +89,16 @@ static inline uint64_t round8(uint64_t v)
 	return (v + 7) & ~(uint64_t)7;
 }
 
+/* The lock byte that says whether the producer of header H is alive
+ * (ring_layout.h: RING_LOCK_PRODUCER_LIVE, or RING_LOCK_PRODUCER for rings
+ * made before it). H may be a hostile peer's: any value gives one of the two. */
+static inline unsigned producer_live_byte(const struct ring_shm_header *h)
+{
+	return (atomic_load_explicit(&h->producer_flags, memory_order_relaxed) & RING_PRODUCER_HOLDS_LIVE)
+		       ? RING_LOCK_PRODUCER_LIVE
+		       : RING_LOCK_PRODUCER;
+}
+
 static inline bool mapping_lost(const fr_ring_t *r)
 {
 	return atomic_load_explicit(&r->lost, memory_order_relaxed);

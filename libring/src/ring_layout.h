@@ -105,6 +105,14 @@
  * checks that the name still refers to this file and unlinks it. */
 #define RING_LOCK_PRODUCER 0u
 #define RING_LOCK_CONSUMER 1u /* consumer slot i holds byte RING_LOCK_CONSUMER + i */
+/* A remover holds RING_LOCK_PRODUCER of a dead producer's ring for a moment,
+ * and a side that looked then would take it for a live producer. So a
+ * producer also holds RING_LOCK_PRODUCER_LIVE while attached, which nobody
+ * else ever takes, and says so in producer_flags (RING_PRODUCER_HOLDS_LIVE):
+ * its liveness is that byte. A ring whose producer_flags lack the bit (made
+ * by framering 0.3 or before) is alive while RING_LOCK_PRODUCER is locked. */
+#define RING_LOCK_PRODUCER_LIVE 32u
+#define RING_PRODUCER_HOLDS_LIVE 1u
 
 #define RING_CONSUMERS_MAX 12u   /* slots in the consumer table (it fills the header page) */
 #define RING_CONSUMERS_OFFSET 1024u
@@ -154,10 +162,10 @@ struct ring_shm_header {
 
 	/* line 1: producer control, written by the producer only. */
 	alignas(RING_LINE) _Atomic uint64_t tail; /* 128 bytes published; release after record bytes */
-	_Atomic uint32_t producer_pid;            /* 136 for display only (liveness: RING_LOCK_PRODUCER); 0 after close */
+	_Atomic uint32_t producer_pid;            /* 136 for display only (liveness: a lock byte, see above); 0 after close */
 	_Atomic uint32_t eos;                     /* 140 RING_EOS_*: no record follows the last one */
 	_Atomic uint32_t on_full;                 /* 144 enum fr_ring_full_policy, informative */
-	uint32_t pad1;                            /* 148 */
+	_Atomic uint32_t producer_flags;          /* 148 RING_PRODUCER_HOLDS_LIVE; written once, before magic */
 	_Atomic uint64_t records_written;         /* 152 */
 	_Atomic uint64_t bytes_written;           /* 160 */
 	_Atomic uint64_t records_dropped;         /* 168 */
@@ -209,6 +217,7 @@ RING_ASSERT_OFFSET(max_consumers, 32);
 RING_ASSERT_OFFSET(tail, 128);
 RING_ASSERT_OFFSET(producer_pid, 136);
 RING_ASSERT_OFFSET(eos, 140);
+RING_ASSERT_OFFSET(producer_flags, 148);
 RING_ASSERT_OFFSET(on_full, 144);
 RING_ASSERT_OFFSET(records_written, 152);
 RING_ASSERT_OFFSET(bytes_written, 160);

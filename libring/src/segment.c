@@ -149,7 +149,7 @@ static void fill_stats(const struct ring_shm_header *h, uint64_t capacity, unsig
 		st->consumer_pid = (pid_t)(atomic_load_explicit(&h->consumers[first].pid, memory_order_relaxed) & 0x7fffffff);
 		st->consumer_alive = side_alive(fd, self, RING_LOCK_CONSUMER + first);
 	}
-	st->producer_alive = side_alive(fd, self, RING_LOCK_PRODUCER);
+	st->producer_alive = side_alive(fd, self, producer_live_byte(h));
 }
 
 /* Describe the attached consumers of a header (up to MAX into OUT); returns how many are attached. */
@@ -318,6 +318,7 @@ static int build_segment(fr_ring_t **out, const char *name, const struct fr_ring
 	/* Our lock is in place before anyone can see the segment: a ring under
 	 * a name always has a live producer, or a dead one. */
 	if ((rc = plat_lock_byte(r->fd, RING_LOCK_PRODUCER)) < 0 ||
+	    (rc = plat_lock_byte(r->fd, RING_LOCK_PRODUCER_LIVE)) < 0 ||
 	    (rc = map_guarded(r, PROT_READ | PROT_WRITE, MAP_POPULATE)) < 0) {
 		plat_shm_discard(tmp_path);
 		unmap_and_free(r);
@@ -332,6 +333,7 @@ static int build_segment(fr_ring_t **out, const char *name, const struct fr_ring
 	h->max_consumers = consumers;
 	atomic_store_explicit(&h->on_full, (uint32_t)policy, memory_order_relaxed);
 	atomic_store_explicit(&h->producer_pid, (uint32_t)getpid(), memory_order_relaxed);
+	atomic_store_explicit(&h->producer_flags, RING_PRODUCER_HOLDS_LIVE, memory_order_relaxed);
 	atomic_store_explicit(&h->magic, RING_MAGIC, memory_order_release);
 	*out = r;
 	return 0;
@@ -464,7 +466,7 @@ int producer_alive(const fr_ring_t *r)
 {
 	if (r->fd < 0)
 		return 0;
-	return plat_byte_locked(r->fd, RING_LOCK_PRODUCER);
+	return plat_byte_locked(r->fd, producer_live_byte(r->hdr));
 }
 
 static int attach_wait(fr_ring_t **out, const char *name, const struct fr_ring_attach_opts *opts);
@@ -714,8 +716,12 @@ RING_API int fr_ring_detach(fr_ring_t *r)
 	r->detached = true;
 	/* Unlock before closing: our mapping holds a reference to the open
 	 * file, and an OFD lock lives until the open file's last reference. */
-	if (!r->read_only)
-		plat_unlock_byte(r->fd, r->is_producer ? RING_LOCK_PRODUCER : RING_LOCK_CONSUMER + r->slot_index);
+	if (!r->read_only && r->is_producer) {
+		plat_unlock_byte(r->fd, RING_LOCK_PRODUCER_LIVE); /* dead to the consumers from here */
+		plat_unlock_byte(r->fd, RING_LOCK_PRODUCER);
+	} else if (!r->read_only) {
+		plat_unlock_byte(r->fd, RING_LOCK_CONSUMER + r->slot_index);
+	}
 	close(r->fd);
 	r->fd = -1;
 	return rc;
@@ -738,7 +744,7 @@ static int own_lock(const fr_ring_t *r)
 {
 	if (r->read_only || r->detached)
 		return -1;
-	return r->is_producer ? (int)RING_LOCK_PRODUCER : (int)(RING_LOCK_CONSUMER + r->slot_index);
+	return r->is_producer ? (int)RING_LOCK_PRODUCER_LIVE : (int)(RING_LOCK_CONSUMER + r->slot_index);
 }
 
 RING_API void fr_ring_get_stats(const fr_ring_t *r, struct fr_ring_stats *st)
@@ -790,7 +796,7 @@ RING_API bool fr_ring_peer_alive(const fr_ring_t *r)
 	if (!r || r->read_only || r->fd < 0)
 		return false;
 	if (!r->is_producer)
-		return plat_byte_locked(r->fd, RING_LOCK_PRODUCER) == 1;
+		return plat_byte_locked(r->fd, producer_live_byte(r->hdr)) == 1;
 	for (uint32_t who = roster(r, NULL); who; who &= who - 1)
 		if (plat_byte_locked(r->fd, RING_LOCK_CONSUMER + (unsigned)__builtin_ctz(who)) == 1)
 			return true;

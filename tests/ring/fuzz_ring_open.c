@@ -199,7 +199,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		snprintf(file, sizeof(file), "/dev/shm%s", path);
 		live = open(file, O_RDWR);
 		struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = RING_LOCK_PRODUCER, .l_len = 1 };
-		if (live >= 0 && fcntl(live, F_OFD_SETLK, &fl) < 0) {
+		struct flock fl_live = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = RING_LOCK_PRODUCER_LIVE, .l_len = 1 };
+		if (live >= 0 && (fcntl(live, F_OFD_SETLK, &fl) < 0 || fcntl(live, F_OFD_SETLK, &fl_live) < 0)) {
 			close(live);
 			live = -1;
 		}

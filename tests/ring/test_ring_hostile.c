@@ -118,8 +118,12 @@ static void write_segment_as(const unsigned char *buf, size_t size, int alive)
 	assert_int_equal(write(fd, buf, size), (ssize_t)size);
 	close(fd);
 	if (alive) {
+		/* Both of a producer's bytes: whatever producer_flags a test writes,
+		 * the producer is alive (ring_layout.h). */
+		struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = RING_LOCK_PRODUCER_LIVE, .l_len = 1 };
 		live_producer = rt_hold_lock(name, RING_LOCK_PRODUCER);
 		assert_true(live_producer >= 0);
+		assert_int_equal(fcntl(live_producer, F_OFD_SETLK, &fl), 0);
 	}
 }
 
@@ -184,6 +188,38 @@ static void test_template_is_valid(void **state)
 	write_segment(tmpl, SEG);
 	assert_int_equal(open_and_drain(&n), -EAGAIN); /* live producer, ring drained */
 	assert_int_equal(n, 3);
+}
+
+/* Which lock byte says the producer is alive (ring_layout.h): the
+ * RING_LOCK_PRODUCER_LIVE byte of a producer that says it holds it, the
+ * RING_LOCK_PRODUCER byte of one made before (producer_flags 0). A remover
+ * holds only RING_LOCK_PRODUCER, so it never passes for a new producer. */
+static void test_producer_liveness_byte(void **state)
+{
+	struct fr_ring_stats st;
+	(void)state;
+	make_template();
+	assert_int_equal(hdr_of(tmpl)->producer_flags, RING_PRODUCER_HOLDS_LIVE); /* what fr_ring_create writes */
+	memcpy(seg, tmpl, SEG);
+	write_dead_segment(seg, SEG);
+	live_producer = rt_hold_lock(name, RING_LOCK_PRODUCER); /* a remover, in the middle of its work */
+	assert_true(live_producer >= 0);
+	assert_int_equal(fr_ring_inspect(name, &st), 0);
+	assert_false(st.producer_alive);
+	assert_int_equal(fr_ring_open(&C, name), 0);
+	assert_false(fr_ring_peer_alive(C));
+	fr_ring_close(&C);
+
+	/* A ring made before the live byte: its producer holds RING_LOCK_PRODUCER only. */
+	hdr_of(seg)->producer_flags = 0;
+	write_segment_as(seg, SEG, 0);
+	live_producer = rt_hold_lock(name, RING_LOCK_PRODUCER);
+	assert_true(live_producer >= 0);
+	assert_int_equal(fr_ring_inspect(name, &st), 0);
+	assert_true(st.producer_alive);
+	assert_int_equal(fr_ring_open(&C, name), 0);
+	assert_true(fr_ring_peer_alive(C));
+	fr_ring_close(&C);
 }
 
 /* Corrupt immutable header fields: -EBADMSG, or -EPROTO for another layout version. */
@@ -1042,6 +1078,7 @@ int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_template_is_valid, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_producer_liveness_byte, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_header_corruptions, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_truncated_and_random, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_index_corruptions, setup, teardown),

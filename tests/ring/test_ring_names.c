@@ -169,6 +169,29 @@ static void test_open_wait_passes_over_stale_ring(void **state)
 	assert_memory_equal(d, "fresh", 5);
 }
 
+/* A producer reclaiming a dead producer's ring, or a consumer or framering-ctl
+ * removing its name, holds that ring's RING_LOCK_PRODUCER for a moment. A
+ * consumer that looked in that moment took the remover for a live producer:
+ * fr_ring_open_wait() joined the dead ring (seen once in CI, as
+ * test_open_wait_passes_over_stale_ring's peer_alive failing after a
+ * reclaim). Here the remover holds the byte for the whole wait. */
+static void test_open_wait_not_fooled_by_a_remover(void **state)
+{
+	(void)state;
+	make_stale_ring();
+	int remover = rt_hold_lock(name, RING_LOCK_PRODUCER);
+	assert_true(remover >= 0);
+	assert_int_equal(fr_ring_open_wait(&C, name, 300 * 1000000ll), -ETIMEDOUT);
+	assert_null(C);
+	/* Attached anyway (fr_ring_open), it is the dead ring it is. */
+	assert_int_equal(fr_ring_open(&C, name), 0);
+	assert_false(fr_ring_peer_alive(C));
+	struct fr_ring_stats st;
+	assert_int_equal(fr_ring_inspect(name, &st), 0);
+	assert_false(st.producer_alive);
+	close(remover);
+}
+
 /* Linking a ring just before fr_ring_open_wait() sets up its inotify watch:
  * the test replaces inotify_add_watch() (this executable's definition wins
  * over libc's) and creates the ring from inside it when asked to. */
@@ -585,6 +608,7 @@ int main(int argc, char **argv)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_not_a_regular_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_wait_passes_over_stale_ring, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_open_wait_not_fooled_by_a_remover, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_wait_sees_ring_linked_before_watch, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_wait_keeps_ring_ended_while_joining, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_wait_huge_timeouts_sleep, setup, teardown),
