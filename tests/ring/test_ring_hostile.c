@@ -194,9 +194,18 @@ static void test_template_is_valid(void **state)
  * RING_LOCK_PRODUCER_LIVE byte of a producer that says it holds it, the
  * RING_LOCK_PRODUCER byte of one made before (producer_flags 0). A remover
  * holds only RING_LOCK_PRODUCER, so it never passes for a new producer. */
-static void test_producer_liveness_byte(void **state)
+static void expect_producer_alive(bool alive)
 {
 	struct fr_ring_stats st;
+	assert_int_equal(fr_ring_inspect(name, &st), 0);
+	assert_int_equal(st.producer_alive, alive);
+	assert_int_equal(fr_ring_open(&C, name), 0);
+	assert_int_equal(fr_ring_peer_alive(C), alive);
+	fr_ring_close(&C);
+}
+
+static void test_producer_liveness_byte(void **state)
+{
 	(void)state;
 	make_template();
 	assert_int_equal(hdr_of(tmpl)->producer_flags, RING_PRODUCER_HOLDS_LIVE); /* what fr_ring_create writes */
@@ -204,22 +213,14 @@ static void test_producer_liveness_byte(void **state)
 	write_dead_segment(seg, SEG);
 	live_producer = rt_hold_lock(name, RING_LOCK_PRODUCER); /* a remover, in the middle of its work */
 	assert_true(live_producer >= 0);
-	assert_int_equal(fr_ring_inspect(name, &st), 0);
-	assert_false(st.producer_alive);
-	assert_int_equal(fr_ring_open(&C, name), 0);
-	assert_false(fr_ring_peer_alive(C));
-	fr_ring_close(&C);
+	expect_producer_alive(false);
 
 	/* A ring made before the live byte: its producer holds RING_LOCK_PRODUCER only. */
 	hdr_of(seg)->producer_flags = 0;
 	write_segment_as(seg, SEG, 0);
 	live_producer = rt_hold_lock(name, RING_LOCK_PRODUCER);
 	assert_true(live_producer >= 0);
-	assert_int_equal(fr_ring_inspect(name, &st), 0);
-	assert_true(st.producer_alive);
-	assert_int_equal(fr_ring_open(&C, name), 0);
-	assert_true(fr_ring_peer_alive(C));
-	fr_ring_close(&C);
+	expect_producer_alive(true);
 }
 
 /* Corrupt immutable header fields: -EBADMSG, or -EPROTO for another layout version. */

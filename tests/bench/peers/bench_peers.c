@@ -662,17 +662,27 @@ static bool sample_task(pid_t pid, bool *runnable, int *cpu)
 	return true;
 }
 
-/* The machine's steal time so far (the hypervisor ran someone else on our CPUs), ns. */
-static uint64_t machine_steal_ns(void)
+/* The machine's CPU time so far from /proc/stat's first line, ns per field:
+ * user nice system idle iowait irq softirq steal. False if unreadable. */
+static bool machine_cpu_ns(double ns[8])
 {
 	unsigned long long v[8] = {0};
 	FILE *f = fopen("/proc/stat", "r");
 	if (!f)
-		return 0;
+		return false;
 	int n = fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5],
 		       &v[6], &v[7]);
 	fclose(f);
-	return n == 8 ? (uint64_t)((double)v[7] * 1e9 / (double)sysconf(_SC_CLK_TCK)) : 0;
+	for (int i = 0; i < 8; i++)
+		ns[i] = (double)v[i] * 1e9 / (double)sysconf(_SC_CLK_TCK);
+	return n == 8;
+}
+
+/* The machine's steal time so far (the hypervisor ran someone else on our CPUs), ns. */
+static uint64_t machine_steal_ns(void)
+{
+	double ns[8];
+	return machine_cpu_ns(ns) ? (uint64_t)ns[7] : 0;
 }
 
 static void kill_wait(pid_t *pid, int *status)
@@ -1122,17 +1132,10 @@ static void print_run(const struct case_def *cd, int kind, int round, const stru
 /* Busy CPU time of the whole machine, ns (from /proc/stat). */
 static uint64_t machine_busy_ns(void)
 {
-	unsigned long long v[8] = {0};
-	FILE *f = fopen("/proc/stat", "r");
-	if (!f)
+	double ns[8];
+	if (!machine_cpu_ns(ns))
 		return 0;
-	int n = fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5],
-		       &v[6], &v[7]);
-	fclose(f);
-	if (n != 8)
-		return 0;
-	/* user nice system idle iowait irq softirq steal */
-	return (uint64_t)((double)(v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) * 1e9 / (double)sysconf(_SC_CLK_TCK));
+	return (uint64_t)(ns[0] + ns[1] + ns[2] + ns[5] + ns[6] + ns[7]);
 }
 
 static uint64_t own_and_children_cpu_ns(void)
