@@ -64,6 +64,7 @@ struct fr_ring {
 	uint64_t peek_span, peek_len;
 
 	uint64_t last_liveness_check;
+	unsigned producer_lock;      /* the producer's liveness byte, from the validated header copy */
 	uint32_t spin_misses;        /* consecutive waits whose spin found nothing */
 	uint32_t spin_skipped;       /* waits since spinning was given up */
 };

@@ -297,6 +297,7 @@ static int build_segment(fr_ring_t **out, const char *name, const struct fr_ring
 	if (!r)
 		return -ENOMEM;
 	r->is_producer = true;
+	r->producer_lock = RING_LOCK_PRODUCER_LIVE;
 	r->capacity = cap;
 	r->mask = cap - 1;
 	r->map_size = RING_HEADER_SIZE + cap;
@@ -447,6 +448,9 @@ static int map_segment(fr_ring_t **out, const char *name, bool writable)
 	r->map_size = h.segment_size;
 	r->max_consumers = h.max_consumers;
 	r->read_only = !writable;
+	/* Read once, from the copy: a liveness check never touches the mapping
+	 * (a shrunk segment would fault there), and a producer cannot switch it. */
+	r->producer_lock = producer_live_byte(&h);
 	memcpy(r->name, name, strlen(name) + 1);
 	/* No MAP_POPULATE: what the segment claims is not ours to allocate. */
 	if ((rc = map_guarded(r, writable ? PROT_READ | PROT_WRITE : PROT_READ, 0)) < 0) {
@@ -466,7 +470,7 @@ int producer_alive(const fr_ring_t *r)
 {
 	if (r->fd < 0)
 		return 0;
-	return plat_byte_locked(r->fd, producer_live_byte(r->hdr));
+	return plat_byte_locked(r->fd, r->producer_lock);
 }
 
 static int attach_wait(fr_ring_t **out, const char *name, const struct fr_ring_attach_opts *opts);
@@ -796,7 +800,7 @@ RING_API bool fr_ring_peer_alive(const fr_ring_t *r)
 	if (!r || r->read_only || r->fd < 0)
 		return false;
 	if (!r->is_producer)
-		return plat_byte_locked(r->fd, producer_live_byte(r->hdr)) == 1;
+		return plat_byte_locked(r->fd, r->producer_lock) == 1;
 	for (uint32_t who = roster(r, NULL); who; who &= who - 1)
 		if (plat_byte_locked(r->fd, RING_LOCK_CONSUMER + (unsigned)__builtin_ctz(who)) == 1)
 			return true;

@@ -39,7 +39,7 @@ bool peer_dead(fr_ring_t *r)
 		return reaped && roster(r, NULL) == 0;
 	}
 	/* A ring under a name got its producer's lock before it got the name. */
-	return plat_byte_locked(r->fd, producer_live_byte(r->hdr)) == 0;
+	return plat_byte_locked(r->fd, r->producer_lock) == 0;
 }
 
 bool reap_if_dead(fr_ring_t *r, unsigned i)
