@@ -415,19 +415,35 @@ HANDLER_CODE static void on_sigbus(int sig, siginfo_t *si, void *ctx)
 	errno = saved_errno;
 }
 
+/* Whether two actions would do the same: the same function (or default or
+ * ignore), flags and mask. Not memcmp: sigaction() fills only the words of
+ * sa_mask the kernel has, and the rest of the struct is whatever was there. */
+static bool same_action(const struct sigaction *a, const struct sigaction *b)
+{
+	if (a->sa_flags != b->sa_flags)
+		return false;
+	if (a->sa_flags & SA_SIGINFO ? a->sa_sigaction != b->sa_sigaction : a->sa_handler != b->sa_handler)
+		return false;
+	for (int sig = 1; sig <= SIGRTMAX; sig++)
+		if (sigismember(&a->sa_mask, sig) != sigismember(&b->sa_mask, sig))
+			return false;
+	return true;
+}
+
 /* Put our handler in unless it is there (a handler installed since may
  * have replaced it; it is what we hand other SIGBUS on to from then on). */
 static int install_sigbus_handler(void)
 {
 	struct sigaction cur, sa;
 	int rc = 0;
+	memset(&cur, 0, sizeof(cur));
 	pthread_mutex_lock(&sigbus_lock);
 	if (sigaction(SIGBUS, NULL, &cur) < 0) {
 		rc = -errno;
 	} else if (!(cur.sa_flags & SA_SIGINFO) || cur.sa_sigaction != on_sigbus) {
 		const struct sigaction *keep = NULL;
 		for (int i = 0; i < sigbus_before_count && !keep; i++)
-			if (memcmp(&sigbus_before_seen[i], &cur, sizeof(cur)) == 0)
+			if (same_action(&sigbus_before_seen[i], &cur))
 				keep = &sigbus_before_seen[i];
 		if (!keep && sigbus_before_count < SIGBUS_BEFORE_MAX) {
 			sigbus_before_seen[sigbus_before_count] = cur;

@@ -963,6 +963,59 @@ static void test_guard_survives_foreign_sigbus(void **state)
 	rt_cleanup();
 }
 
+/* Leave different bytes on the stack below us (where the library's frames go next). */
+static __attribute__((noinline)) void scribble_stack(int value)
+{
+	volatile unsigned char junk[8192];
+	for (size_t k = 0; k < sizeof(junk); k++)
+		junk[k] = (unsigned char)(value + (int)k);
+}
+
+/* A program (or a test framework, as cmocka does around every test) that
+ * puts the same SIGBUS handler back again and again. The guard recorded
+ * each as a new handler: it compared whole struct sigactions, whose mask
+ * beyond the kernel's words is whatever was on the stack. After 16 it gave
+ * up silently, and a shrunk ring's fault went to the program's handler
+ * (this test, and test_guard_survives_foreign_sigbus once a test was added
+ * before it, under ASan+UBSan in CI). */
+static void test_guard_survives_its_handler_put_back_often(void **state)
+{
+	struct fr_ring_create_opts o = { .capacity = CAP };
+	(void)state;
+	fflush(NULL);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct sigaction sa;
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_sigaction = own_sigbus_handler; /* aborts on any fault but its own mapping's */
+		sa.sa_flags = SA_SIGINFO;
+		sigemptyset(&sa.sa_mask);
+		fr_ring_t *p = NULL, *c = NULL;
+		if (fr_ring_create(&p, name, &o) < 0)
+			_exit(3);
+		for (int i = 0; i < 40; i++) {
+			sigaction(SIGBUS, &sa, NULL);
+			scribble_stack(i);
+			if (fr_ring_open(&c, name) < 0) /* puts the guard back in */
+				_exit(3);
+			fr_ring_close(&c);
+		}
+		char path[512];
+		rt_shm_path(path, sizeof(path), name);
+		if (truncate(path, 0) < 0)
+			_exit(3);
+		if (fr_ring_write(p, "x", 1, FR_RING_NO_WAIT) != -EFAULT)
+			_exit(6);
+		_exit(0);
+	}
+	int rc = rt_wait_child(pid);
+	if (rc != 0)
+		fail_msg("child ended with %d (%s)", rc,
+			 rc == 128 + SIGABRT ? "the shrunk ring's fault reached the program's handler: guard off" : "see code");
+	rt_cleanup();
+}
+
 /* A handler installed after ours that hands unknown faults back to what it
  * replaced (ours), with ours put back over it by a later ring: forwarding
  * each to the other would recurse until the stack overflows. The loop is
@@ -1096,6 +1149,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_shrunk_under_mapping, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_other_sigbus_still_fatal, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_guard_survives_foreign_sigbus, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_guard_survives_its_handler_put_back_often, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_guard_handler_loop_ends, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_guard_churn, setup, teardown),
 	};
