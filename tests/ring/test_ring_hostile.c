@@ -913,26 +913,59 @@ static void own_sigbus_handler(int sig, siginfo_t *si, void *ctx)
 	abort();
 }
 
+static const struct fr_ring_create_opts guard_opts = { .capacity = CAP };
+
+/* In a child: own_sigbus_handler in SIGBUS's place (it aborts on any fault but its own mapping's). */
+static void put_own_sigbus_handler(void)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = own_sigbus_handler;
+	sa.sa_flags = SA_SIGINFO;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGBUS, &sa, NULL);
+}
+
+/* In a child: shrink ring NAME under producer P (and consumer C, if any);
+ * their next access must be the guard's -EFAULT. Exits 0 if so. */
+static void __attribute__((noreturn)) shrink_and_exit_on_efault(fr_ring_t *p, fr_ring_t *c)
+{
+	char path[512];
+	const void *d;
+	size_t len;
+	rt_shm_path(path, sizeof(path), name);
+	if (truncate(path, 0) < 0)
+		_exit(3);
+	if (fr_ring_write(p, "x", 1, FR_RING_NO_WAIT) != -EFAULT)
+		_exit(6);
+	if (c && fr_ring_peek(c, &d, &len, FR_RING_NO_WAIT) != -EFAULT)
+		_exit(7);
+	_exit(0);
+}
+
+static void expect_guarded_child(pid_t pid)
+{
+	int rc = rt_wait_child(pid);
+	if (rc != 0)
+		fail_msg("child ended with %d (%s)", rc,
+			 rc == 128 + SIGABRT ? "the shrunk ring's fault reached the program's handler: guard off" : "see code");
+	rt_cleanup();
+}
+
 /* Issue 9.13: an unrelated SIGBUS (handled by the program's own handler)
  * switched the ring guard off for good: the guard stepped aside by putting
  * the old handler back, and a shrunk ring afterwards went to that handler,
  * which aborted. Now the guard forwards the foreign fault and stays. */
 static void test_guard_survives_foreign_sigbus(void **state)
 {
-	struct fr_ring_create_opts o = { .capacity = CAP };
 	(void)state;
 	fflush(NULL);
 	pid_t pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
-		struct sigaction sa;
-		memset(&sa, 0, sizeof(sa));
-		sa.sa_sigaction = own_sigbus_handler;
-		sa.sa_flags = SA_SIGINFO;
-		sigemptyset(&sa.sa_mask);
-		sigaction(SIGBUS, &sa, NULL);
+		put_own_sigbus_handler();
 		fr_ring_t *p = NULL, *c = NULL;
-		if (fr_ring_create(&p, name, &o) < 0 || fr_ring_open(&c, name) < 0) /* the guard goes in */
+		if (fr_ring_create(&p, name, &guard_opts) < 0 || fr_ring_open(&c, name) < 0) /* the guard goes in */
 			_exit(3);
 		for (int i = 0; i < 3; i++) { /* foreign faults, handled by the program's handler */
 			volatile unsigned char *m = shrunk_file_mapping();
@@ -943,24 +976,9 @@ static void test_guard_survives_foreign_sigbus(void **state)
 		}
 		if (own_faults != 3)
 			_exit(5);
-		/* now the ring is shrunk: still the guard's, not the program's */
-		char path[512];
-		rt_shm_path(path, sizeof(path), name);
-		if (truncate(path, 0) < 0)
-			_exit(3);
-		if (fr_ring_write(p, "x", 1, FR_RING_NO_WAIT) != -EFAULT)
-			_exit(6);
-		const void *d;
-		size_t len;
-		if (fr_ring_peek(c, &d, &len, FR_RING_NO_WAIT) != -EFAULT)
-			_exit(7);
-		_exit(0);
+		shrink_and_exit_on_efault(p, c); /* the ring's fault is still the guard's, not the program's */
 	}
-	int rc = rt_wait_child(pid);
-	if (rc != 0)
-		fail_msg("child ended with %d (%s)", rc,
-			 rc == 128 + SIGABRT ? "the shrunk ring's fault reached the program's handler: guard off" : "see code");
-	rt_cleanup();
+	expect_guarded_child(pid);
 }
 
 /* Leave different bytes on the stack below us (where the library's frames go next). */
@@ -980,40 +998,24 @@ static __attribute__((noinline)) void scribble_stack(int value)
  * before it, under ASan+UBSan in CI). */
 static void test_guard_survives_its_handler_put_back_often(void **state)
 {
-	struct fr_ring_create_opts o = { .capacity = CAP };
 	(void)state;
 	fflush(NULL);
 	pid_t pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
-		struct sigaction sa;
-		memset(&sa, 0, sizeof(sa));
-		sa.sa_sigaction = own_sigbus_handler; /* aborts on any fault but its own mapping's */
-		sa.sa_flags = SA_SIGINFO;
-		sigemptyset(&sa.sa_mask);
 		fr_ring_t *p = NULL, *c = NULL;
-		if (fr_ring_create(&p, name, &o) < 0)
+		if (fr_ring_create(&p, name, &guard_opts) < 0)
 			_exit(3);
 		for (int i = 0; i < 40; i++) {
-			sigaction(SIGBUS, &sa, NULL);
+			put_own_sigbus_handler();
 			scribble_stack(i);
 			if (fr_ring_open(&c, name) < 0) /* puts the guard back in */
 				_exit(3);
 			fr_ring_close(&c);
 		}
-		char path[512];
-		rt_shm_path(path, sizeof(path), name);
-		if (truncate(path, 0) < 0)
-			_exit(3);
-		if (fr_ring_write(p, "x", 1, FR_RING_NO_WAIT) != -EFAULT)
-			_exit(6);
-		_exit(0);
+		shrink_and_exit_on_efault(p, NULL);
 	}
-	int rc = rt_wait_child(pid);
-	if (rc != 0)
-		fail_msg("child ended with %d (%s)", rc,
-			 rc == 128 + SIGABRT ? "the shrunk ring's fault reached the program's handler: guard off" : "see code");
-	rt_cleanup();
+	expect_guarded_child(pid);
 }
 
 /* A handler installed after ours that hands unknown faults back to what it
