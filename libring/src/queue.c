@@ -212,8 +212,15 @@ static int wait_for_space(fr_ring_t *r, uint64_t need, struct deadline *dl, bool
 			step_over_hold(r);
 			return 1;
 		}
-		if (!may_wait)
+		if (!may_wait) {
+			/* A dead every-consumer gates us until it is reaped, and
+			 * only a wait looks for the dead: without this a producer
+			 * that never waits (FR_RING_FULL_DROP, FR_RING_NO_WAIT)
+			 * would drop every record from now on, for everyone. */
+			if (reap_dead_consumers(r))
+				continue;
 			return -EAGAIN;
+		}
 		if (consumer_detached(r))
 			return -ENOTCONN; /* like a pipe without a reader: nobody will make room */
 		r->want_space = need;

@@ -150,6 +150,11 @@ void wake_if_sleeping_fenced(_Atomic uint32_t *word, _Atomic uint64_t *wake_coun
  * (rate-limited to one look per LIVENESS_CHECK_INTERVAL). */
 bool peer_dead(fr_ring_t *r);
 
+/* The producer takes dead consumers off the roster (rate-limited like
+ * peer_dead); returns whether it took any off. For a producer that does not
+ * wait: a dead every-consumer's head would gate it for ever. */
+bool reap_dead_consumers(fr_ring_t *r);
+
 /* Whether the producer holds its lock; 1 yes, 0 no, or a negative errno. */
 int producer_alive(const fr_ring_t *r);
 

@@ -21,23 +21,39 @@
 
 /* ------------------------------------------------------------ waiting */
 
-bool peer_dead(fr_ring_t *r)
+/* Whether a liveness look is due (one per LIVENESS_CHECK_INTERVAL_NS). */
+static bool liveness_due(fr_ring_t *r)
 {
 	uint64_t now = plat_now_ns();
 	if (now - r->last_liveness_check < LIVENESS_CHECK_INTERVAL_NS)
 		return false;
 	r->last_liveness_check = now;
-	if (r->fd < 0)
+	return r->fd >= 0;
+}
+
+/* Take the dead off the roster (a clean detach took itself off); the others
+ * go on. Returns whether any was taken off. */
+static bool reap_all_dead(fr_ring_t *r)
+{
+	bool reaped = false;
+	for (uint32_t who = roster(r, NULL); who; who &= who - 1)
+		reaped |= reap_if_dead(r, (unsigned)__builtin_ctz(who));
+	return reaped;
+}
+
+bool reap_dead_consumers(fr_ring_t *r)
+{
+	return liveness_due(r) && reap_all_dead(r);
+}
+
+bool peer_dead(fr_ring_t *r)
+{
+	if (!liveness_due(r))
 		return false;
-	if (r->is_producer) {
-		/* Take the dead off the roster (a clean detach took itself off);
-		 * the others go on. Only the last reader's death is the
-		 * producer's business: like a pipe's reader dying. */
-		bool reaped = false;
-		for (uint32_t who = roster(r, NULL); who; who &= who - 1)
-			reaped |= reap_if_dead(r, (unsigned)__builtin_ctz(who));
-		return reaped && roster(r, NULL) == 0;
-	}
+	/* Only the last reader's death is the producer's business: like a
+	 * pipe's reader dying. */
+	if (r->is_producer)
+		return reap_all_dead(r) && roster(r, NULL) == 0;
 	/* A ring under a name got its producer's lock before it got the name. */
 	return plat_byte_locked(r->fd, r->producer_lock) == 0;
 }

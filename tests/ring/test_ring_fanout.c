@@ -363,6 +363,44 @@ static void test_dead_consumers_reaped(void **state)
 	fr_ring_close(&mine);
 }
 
+/* kill -9 of an every-consumer under FR_RING_FULL_DROP (or with FR_RING_NO_WAIT
+ * reserves): the producer never waits, so it must reap the dead one without
+ * waiting, or the dead head gates it forever and every later record is
+ * dropped, for the live consumers too. */
+static void test_dead_consumer_reaped_without_waiting(void **state)
+{
+	const void *d;
+	size_t len;
+
+	(void)state;
+	create(2, FR_RING_FULL_DROP);
+	fr_ring_t *mine = attach(FR_RING_CONSUMER_EVERY);
+	pid_t every = spawn_reader(FR_RING_CONSUMER_EVERY, false);
+	uint64_t seq = 0;
+	while (write_seq(seq, 1000, FR_RING_NO_WAIT) == 0)
+		seq++;
+	kill(every, SIGKILL);
+	assert_int_equal(rt_wait_child(every), 128 + SIGKILL);
+	while (fr_ring_peek(mine, &d, &len, FR_RING_NO_WAIT) == 0)
+		assert_int_equal(fr_ring_release(mine), 0);
+	/* The ring is empty for the consumer that is left: a record gets in
+	 * once the dead one is reaped (the watchdog says if it never is). */
+	rt_watchdog(30, "a non-waiting producer gated by a dead consumer");
+	int rc;
+	while ((rc = write_seq(seq, 1000, FR_RING_NO_WAIT)) == -ENOBUFS)
+		rt_sleep_ns(1000000);
+	rt_watchdog(0, NULL);
+	assert_int_equal(rc, 0);
+	assert_int_equal(fr_ring_peek(mine, &d, &len, FR_RING_NO_WAIT), 0);
+	assert_int_equal(check_record(d, len), seq);
+	assert_int_equal(fr_ring_release(mine), 0);
+	struct fr_ring_stats st;
+	fr_ring_get_stats(P, &st);
+	assert_int_equal(st.consumers, 1);
+	assert_int_equal(st.consumers_reaped, 1);
+	fr_ring_close(&mine);
+}
+
 /* A consumer attaching while the producer is stopped at any point of its
  * loop (mid-lease-renewal, just after stepping over a held record) gets in
  * and reads a whole record or "nothing yet", never "corrupt": an every-
@@ -538,6 +576,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_late_attach_and_maximum, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_slowest_gates_and_leaves, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dead_consumers_reaped, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dead_consumer_reaped_without_waiting, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_attach_while_producer_stopped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_attach_while_hot_producer_stopped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_attach_detach_stress, setup, teardown),
