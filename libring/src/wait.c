@@ -237,6 +237,10 @@ static int wait_consumers_unchecked(fr_ring_t *r, unsigned n, int64_t timeout_ns
 	struct deadline dl = {timeout_ns, 0};
 	r->want_consumers = n;
 	for (;;) {
+		/* A consumer that died is not attached, though it stays on the
+		 * roster until reaped: a pipeline waiting for its lossless
+		 * consumers must not start without one of them. */
+		reap_all_dead(r);
 		if (enough_consumers(r))
 			return 0;
 		if (timeout_ns == 0)

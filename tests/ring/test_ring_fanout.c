@@ -401,6 +401,25 @@ static void test_dead_consumer_reaped_without_waiting(void **state)
 	fr_ring_close(&mine);
 }
 
+/* A consumer that died is not attached: fr_ring_wait_consumers() does not
+ * count it, or a pipeline would start without the lossless consumer it
+ * waited for. */
+static void test_wait_consumers_counts_the_living(void **state)
+{
+	(void)state;
+	create(2, FR_RING_FULL_BLOCK);
+	pid_t every = spawn_reader(FR_RING_CONSUMER_EVERY, false);
+	assert_int_equal(fr_ring_wait_consumers(P, 1, FR_RING_NO_WAIT), 0);
+	kill(every, SIGKILL);
+	assert_int_equal(rt_wait_child(every), 128 + SIGKILL);
+	assert_int_equal(fr_ring_wait_consumers(P, 1, FR_RING_NO_WAIT), -EAGAIN);
+	assert_int_equal(fr_ring_wait_consumers(P, 1, 1000000), -ETIMEDOUT);
+	fr_ring_t *c = attach(FR_RING_CONSUMER_LATEST);
+	assert_int_equal(fr_ring_wait_consumers(P, 1, FR_RING_NO_WAIT), 0);
+	assert_int_equal(fr_ring_wait_consumers(P, 2, FR_RING_NO_WAIT), -EAGAIN);
+	fr_ring_close(&c);
+}
+
 /* A consumer attaching while the producer is stopped at any point of its
  * loop (mid-lease-renewal, just after stepping over a held record) gets in
  * and reads a whole record or "nothing yet", never "corrupt": an every-
@@ -577,6 +596,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_slowest_gates_and_leaves, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dead_consumers_reaped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dead_consumer_reaped_without_waiting, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_wait_consumers_counts_the_living, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_attach_while_producer_stopped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_attach_while_hot_producer_stopped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_attach_detach_stress, setup, teardown),
