@@ -208,8 +208,13 @@ static int wait_drained_unchecked(fr_ring_t *r, int64_t timeout_ns)
 			return 0;
 		if (done < 0 && consumer_detached(r))
 			return -ENOTCONN; /* they left with records unread */
-		if (timeout_ns == 0)
+		if (timeout_ns == 0) {
+			/* Only a wait looks for the dead otherwise: a caller that
+			 * polls would hear "not yet" for ever from a dead consumer. */
+			if (peer_dead(r))
+				return -EOWNERDEAD;
 			return -EAGAIN;
+		}
 		r->roster_at_wait = roster(r, NULL);
 		r->gate_at_wait = atomic_load_explicit(&r->hdr->consumer_attaches, memory_order_relaxed);
 		int rc = wait_until(r, &r->hdr->producer_sleeping, &r->hdr->producer_futex_waits,

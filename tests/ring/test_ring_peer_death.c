@@ -270,6 +270,27 @@ static void test_producer_waiting_consumer_killed_reaped(void **state)
 	consumer_killed(1);
 }
 
+/* A producer that polls fr_ring_wait_drained(FR_RING_NO_WAIT) while its only
+ * consumer is SIGKILLed with records unread learns of the death, as one
+ * that waits does, instead of "not yet" for ever. */
+static void test_drained_poll_sees_consumer_killed(void **state)
+{
+	(void)state;
+	assert_int_equal(fr_ring_create(&P, name, NULL), 0);
+	kid = spawn_consumer();
+	assert_int_equal(fr_ring_write(P, "x", 1, FR_RING_NO_WAIT), 0);
+	assert_int_equal(fr_ring_wait_drained(P, FR_RING_NO_WAIT), -EAGAIN);
+	kill(kid, SIGKILL);
+	assert_int_equal(rt_wait_child(kid), 128 + SIGKILL);
+	kid = 0;
+	rt_watchdog(WATCHDOG_S, "fr_ring_wait_drained(NO_WAIT) with a dead consumer");
+	int rc;
+	while ((rc = fr_ring_wait_drained(P, FR_RING_NO_WAIT)) == -EAGAIN)
+		rt_sleep_ns(1000000);
+	rt_watchdog(0, "");
+	assert_int_equal(rc, -EOWNERDEAD);
+}
+
 /* A new producer reclaims the segment of a SIGKILLed one, zombie or reaped;
  * a consumer still on the old segment sees the death and does not remove the new one. */
 static void reclaim(int reap_first)
@@ -360,6 +381,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_consumer_waiting_producer_killed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_producer_waiting_consumer_killed_zombie, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_producer_waiting_consumer_killed_reaped, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_drained_poll_sees_consumer_killed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reclaim_zombie, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reclaim_reaped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dead_consumer_replaced, setup, teardown),
