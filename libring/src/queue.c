@@ -630,23 +630,35 @@ static int next_record(fr_ring_t *r, uint32_t *len, uint64_t *span, int64_t time
 
 /* ------------------------------------------------------------ latest-consumer (live) */
 
-/* The newest record as of now: its position and index, read consistently
- * (the position again after the index: positions only grow). */
-static void load_newest(const fr_ring_t *r, uint64_t *pos, uint64_t *index)
+/* The newest record as of now: its position and index, read consistently.
+ * A commit stores newest_index, then newest, then records_written
+ * (commit_unchecked). So with records_written = W read first, an index of
+ * W - 1 says the position is that record's (a newer position, loaded with
+ * acquire, would come with its newer index). A larger index is a commit
+ * under way: its index may be out with the old position still there, and
+ * the two cannot be told apart until records_written moves (the producer
+ * may be stopped right there). Returns 0, or 1 for a commit under way
+ * (*written is then what records_written moves past when it is done). */
+static int load_newest(const fr_ring_t *r, uint64_t *pos, uint64_t *index, uint64_t *written)
 {
-	uint64_t p;
-	do {
-		p = atomic_load_explicit(&r->hdr->newest, memory_order_acquire);
+	for (int attempt = 0; attempt < 64; attempt++) {
+		*written = atomic_load_explicit(&r->hdr->records_written, memory_order_acquire);
+		*pos = atomic_load_explicit(&r->hdr->newest, memory_order_acquire);
 		*index = atomic_load_explicit(&r->hdr->newest_index, memory_order_acquire);
-	} while (atomic_load_explicit(&r->hdr->newest, memory_order_acquire) != p);
-	*pos = p;
+		if (*index + 1 == *written)
+			return 0;
+		plat_cpu_relax();
+	}
+	return 1;
 }
 
 /* The index a live consumer waits for: past the last one delivered, and
  * past a newest one that was gone when we reached for it. */
 static uint64_t latest_wanted(const fr_ring_t *r)
 {
-	return r->next_index > r->gone_index ? r->next_index : r->gone_index;
+	uint64_t want = r->next_index > r->gone_index ? r->next_index : r->gone_index;
+	/* A commit under way is waited for only while its producer lives. */
+	return !r->peer_gone && r->commit_index > want ? r->commit_index : want;
 }
 
 static bool newer_record_now(fr_ring_t *r)
@@ -662,11 +674,17 @@ static bool newer_record(fr_ring_t *r)
 /* Take the newest record and hold it (see ring_layout.h: the hold goes out,
  * then the claim is checked). A newest record that is gone, or that the
  * producer may already be writing over, is given up: returns 1, and only a
- * newer one is waited for (the producer may be stopped right there). */
+ * newer one is waited for (the producer may be stopped right there). So is
+ * a commit under way: returns 1, and that commit is waited for. */
 static int hold_newest(fr_ring_t *r, uint32_t *len, uint64_t *span, uint64_t *skipped)
 {
-	uint64_t pos, index;
-	load_newest(r, &pos, &index);
+	uint64_t pos, index, written;
+	if (load_newest(r, &pos, &index, &written) != 0 && !r->peer_gone) {
+		r->commit_index = written; /* wait for the commit under way, then take it */
+		return 1;
+	}
+	/* (A producer that died inside a commit never ends it: the position
+	 * there is the newest there will be, whichever index goes with it.) */
 	uint64_t tail = atomic_load_explicit(&r->hdr->tail, memory_order_acquire);
 	uint64_t off = pos & r->mask;
 	if ((pos & 7) != 0 || off + RING_REC_HDR > r->capacity || index < r->next_index)

@@ -58,6 +58,7 @@ struct fr_ring {
 	uint64_t cached_tail;        /* only ever holds a tail that passed load_tail()'s check */
 	uint64_t next_index;         /* index of the next data record (EVERY), last delivered + 1 (LATEST) */
 	uint64_t gone_index;         /* LATEST: the newest record was gone below this index when we reached for it */
+	uint64_t commit_index;       /* LATEST: a commit was under way until records_written passes this */
 	bool peeked, peer_gone;
 	bool eos_seen;               /* end of stream was returned: it is returned from now on */
 	uint32_t eos_kind;           /* ... and which end it was: RING_EOS_CLEAN / _ERROR / _REPLACED */

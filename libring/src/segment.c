@@ -541,9 +541,10 @@ static int join_latest(fr_ring_t *r)
 {
 	struct ring_shm_header *h = r->hdr;
 	uint32_t bit = 1u << r->slot_index;
+	/* The newest committed record is written - 1; newest_index may already
+	 * be that of a commit under way (queue.c: load_newest). */
 	uint64_t written = atomic_load_explicit(&h->records_written, memory_order_acquire);
-	uint64_t newest = atomic_load_explicit(&h->newest_index, memory_order_relaxed);
-	r->next_index = written ? newest : 0;
+	r->next_index = written ? written - 1 : 0;
 	r->head = r->head_published = atomic_load_explicit(&h->tail, memory_order_acquire);
 	if ((r->head & 7) != 0)
 		return -EBADMSG;

@@ -420,6 +420,95 @@ static void test_wait_consumers_counts_the_living(void **state)
 	fr_ring_close(&c);
 }
 
+/* A live consumer that looks while the producer is stopped inside a commit,
+ * between storing the newest record's index and its position (a preempted
+ * producer), must not take the index of the record being committed for the
+ * record before it: it would then wait for one record too many, and never
+ * get the one being committed (a stream's last frame is lost). */
+static void test_latest_during_commit(void **state)
+{
+	const void *d;
+	size_t len;
+	void *w;
+
+	(void)state;
+	create(2, FR_RING_FULL_BLOCK);
+	fr_ring_t *live = attach(FR_RING_CONSUMER_LATEST);
+	const void *base;
+	fr_ring_mapping(P, &base, NULL);
+	struct ring_shm_header *h = (struct ring_shm_header *)base;
+	assert_int_equal(write_seq(0, 100, FR_RING_NO_WAIT), 0);
+	assert_int_equal(fr_ring_reserve(P, 100, 8, &w, FR_RING_NO_WAIT), 0);
+	fill_record(w, 100, 1);
+	/* The first store of fr_ring_commit(): the index of record 1 is out,
+	 * its position and records_written not yet. */
+	atomic_store(&h->newest_index, 1);
+	int rc = fr_ring_peek(live, &d, &len, FR_RING_NO_WAIT);
+	if (rc == 0) {
+		assert_int_equal(check_record(d, len), 0);
+		assert_int_equal(fr_ring_release(live), 0);
+	} else {
+		assert_int_equal(rc, -EAGAIN); /* record 0 may wait for the commit under way */
+	}
+	assert_int_equal(fr_ring_commit(P, 100), 0); /* the rest of the commit */
+	assert_int_equal(fr_ring_peek(live, &d, &len, FR_RING_NO_WAIT), 0);
+	assert_int_equal(check_record(d, len), 1);
+	assert_int_equal(fr_ring_release(live), 0);
+	assert_int_equal(fr_ring_mark_eos(P), 0);
+	assert_int_equal(fr_ring_peek(live, &d, &len, FR_RING_NO_WAIT), -ENODATA);
+	fr_ring_close(&live);
+}
+
+/* The producer dies (SIGKILL) inside a commit, between the newest record's
+ * index and its position: that commit never ends. A live consumer that has
+ * not read the record before it still gets that one (the newest there will
+ * be), then -EOWNERDEAD, not the death at once. */
+static void test_latest_producer_dies_during_commit(void **state)
+{
+	const void *d;
+	size_t len;
+	int ready[2];
+	char c = 0;
+
+	(void)state;
+	assert_int_equal(pipe(ready), 0);
+	fflush(NULL);
+	pid_t pid = producer_child = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct fr_ring_create_opts o = { .capacity = CAP, .max_consumers = 2 };
+		void *w;
+		const void *base;
+		c = 'n';
+		if (fr_ring_create(&P, name, &o) == 0 && write_seq(0, 100, FR_RING_NO_WAIT) == 0 &&
+		    fr_ring_reserve(P, 100, 8, &w, FR_RING_NO_WAIT) == 0) {
+			fill_record(w, 100, 1);
+			fr_ring_mapping(P, &base, NULL);
+			atomic_store(&((struct ring_shm_header *)base)->newest_index, 1); /* commit begun */
+			c = 'y';
+		}
+		(void)!write(ready[1], &c, 1);
+		for (;;)
+			pause();
+	}
+	close(ready[1]);
+	assert_int_equal(read(ready[0], &c, 1), 1);
+	close(ready[0]);
+	assert_int_equal(c, 'y');
+	fr_ring_t *live = attach(FR_RING_CONSUMER_LATEST);
+	kill(pid, SIGKILL);
+	assert_int_equal(rt_wait_child(pid), 128 + SIGKILL);
+	producer_child = 0;
+	rt_watchdog(30, "a live consumer of a producer that died in a commit");
+	int rc = fr_ring_peek(live, &d, &len, 10 * 1000000000ll);
+	rt_watchdog(0, NULL);
+	assert_int_equal(rc, 0);
+	assert_int_equal(check_record(d, len), 0);
+	assert_int_equal(fr_ring_release(live), 0);
+	assert_int_equal(fr_ring_peek(live, &d, &len, 10 * 1000000000ll), -EOWNERDEAD);
+	fr_ring_close(&live);
+}
+
 /* A consumer attaching while the producer is stopped at any point of its
  * loop (mid-lease-renewal, just after stepping over a held record) gets in
  * and reads a whole record or "nothing yet", never "corrupt": an every-
@@ -597,6 +686,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_dead_consumers_reaped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dead_consumer_reaped_without_waiting, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wait_consumers_counts_the_living, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_latest_during_commit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_latest_producer_dies_during_commit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_attach_while_producer_stopped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_attach_while_hot_producer_stopped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_attach_detach_stress, setup, teardown),
