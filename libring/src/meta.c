@@ -19,7 +19,8 @@ static int set_meta_unchecked(fr_ring_t *r, const void *meta, size_t len)
 		return -ESHUTDOWN;
 	struct ring_shm_header *h = r->hdr;
 	uint64_t words[RING_META_WORDS] = {0};
-	memcpy(words, meta, len);
+	if (len) /* META may be NULL then: memcpy from NULL is undefined even for 0 bytes */
+		memcpy(words, meta, len);
 	uint32_t seq = atomic_load_explicit(&h->meta_seq, memory_order_relaxed);
 	atomic_store_explicit(&h->meta_seq, seq + 1, memory_order_relaxed);
 	atomic_thread_fence(memory_order_release);
@@ -50,8 +51,10 @@ static int read_meta(const struct ring_shm_header *h, void *meta, size_t len)
 	if (mlen > FR_RING_META_SIZE)
 		return -EBADMSG;
 	size_t n = len < mlen ? len : mlen;
-	memset(meta, 0, len);
-	memcpy(meta, words, n);
+	if (len) { /* META may be NULL then (a caller asking only for the length) */
+		memset(meta, 0, len);
+		memcpy(meta, words, n);
+	}
 	return (int)mlen;
 }
 

@@ -982,6 +982,13 @@ static void test_meta(void **state)
 	assert_int_equal(fr_ring_set_meta(P, "abc", 3), 0);
 	assert_int_equal(fr_ring_get_meta(C, out, sizeof(out)), 3);
 	assert_memory_equal(out, "abc", 3);
+	/* only the length: no buffer (meta.c must not pass NULL to memset/memcpy,
+	 * undefined even for 0 bytes; the UBSAN build aborts on it) */
+	assert_int_equal(fr_ring_get_meta(C, NULL, 0), 3);
+	assert_int_equal(fr_ring_inspect_meta(name, NULL, 0), 3);
+	assert_int_equal(fr_ring_set_meta(P, NULL, 0), 0);
+	assert_int_equal(fr_ring_get_meta(C, NULL, 0), 0);
+	assert_int_equal(fr_ring_set_meta(P, "abc", 3), 0);
 	/* too large */
 	memset(big, 1, sizeof(big));
 	assert_int_equal(fr_ring_set_meta(P, big, sizeof(big)), -EINVAL);
