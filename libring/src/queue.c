@@ -918,7 +918,8 @@ RING_API ssize_t fr_ring_read(fr_ring_t *r, void *buf, size_t buflen, int64_t ti
 		unpeek(r);
 		return -EMSGSIZE;
 	}
-	memcpy(buf, data, len);
+	if (len) /* BUF may be NULL for an empty record: memcpy to NULL is undefined even for 0 bytes */
+		memcpy(buf, data, len);
 	fr_ring_release(r);
 	return (ssize_t)len;
 }
