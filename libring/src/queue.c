@@ -285,12 +285,20 @@ static int wrap_early(fr_ring_t *r, uint64_t off, uint64_t body, size_t align, s
 	return rc;
 }
 
-RING_API int fr_ring_set_hot_lap(fr_ring_t *r, uint64_t bytes, int64_t wait_ns)
+static int check_producer(const fr_ring_t *r)
 {
 	if (!r)
 		return -EINVAL;
 	if (!r->is_producer)
 		return -EPERM;
+	return r->detached ? -ESHUTDOWN : 0;
+}
+
+RING_API int fr_ring_set_hot_lap(fr_ring_t *r, uint64_t bytes, int64_t wait_ns)
+{
+	int rc = check_producer(r);
+	if (rc < 0)
+		return rc;
 	r->hot_lap = bytes;
 	r->hot_wait_ns = wait_ns < 0 ? FR_RING_HOT_WAIT_DEFAULT_NS : wait_ns;
 	return 0;
@@ -300,15 +308,6 @@ RING_API size_t fr_ring_max_record(const fr_ring_t *r)
 {
 	uint64_t m = r->capacity / 2;
 	return (size_t)(m > UINT32_MAX - 4096 ? UINT32_MAX - 4096 : m);
-}
-
-static int check_producer(const fr_ring_t *r)
-{
-	if (!r)
-		return -EINVAL;
-	if (!r->is_producer)
-		return -EPERM;
-	return r->detached ? -ESHUTDOWN : 0;
 }
 
 static int reserve_unchecked(fr_ring_t *r, size_t len, size_t align, void **data, int64_t timeout_ns)
@@ -417,10 +416,9 @@ static int commit_unchecked(fr_ring_t *r, size_t len)
 
 RING_API int fr_ring_abort(fr_ring_t *r)
 {
-	if (!r)
-		return -EINVAL;
-	if (!r->is_producer)
-		return -EPERM;
+	int rc = check_producer(r);
+	if (rc < 0)
+		return rc; /* detached: -ESHUTDOWN, as every call but close and the getters */
 	if (!r->reserved)
 		return -EINVAL;
 	r->reserved = false;

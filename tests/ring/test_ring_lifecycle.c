@@ -179,6 +179,7 @@ static void test_detach_keeps_mapping(void **state)
 	assert_int_equal(fr_ring_peek(C, &d, &len, FR_RING_NO_WAIT), -ESHUTDOWN);
 	assert_int_equal(fr_ring_release(C), -ESHUTDOWN);
 	assert_int_equal(fr_ring_skip_to_latest(C), -ESHUTDOWN);
+	assert_int_equal(fr_ring_unpeek(C), -ESHUTDOWN);
 	assert_false(fr_ring_peer_alive(C));
 	assert_false(fr_ring_peer_alive(P));
 	/* the slot is free: the next consumer takes it, and (an every-consumer)
@@ -196,6 +197,10 @@ static void test_detach_keeps_mapping(void **state)
 	assert_int_equal(fr_ring_reserve(P, 8, 8, &w, FR_RING_NO_WAIT), -ESHUTDOWN);
 	assert_int_equal(fr_ring_mark_eos(P), -ESHUTDOWN);
 	assert_int_equal(fr_ring_wait_drained(P, FR_RING_NO_WAIT), -ESHUTDOWN);
+	assert_int_equal(fr_ring_abort(P), -ESHUTDOWN);
+	assert_int_equal(fr_ring_set_hot_lap(P, 0, -1), -ESHUTDOWN);
+	assert_int_equal(fr_ring_wait_consumers(P, 1, FR_RING_NO_WAIT), -ESHUTDOWN);
+	assert_int_equal(fr_ring_set_meta(P, "m", 1), -ESHUTDOWN);
 	assert_int_equal(fr_ring_peek(c2, &d, &len, FR_RING_NO_WAIT), -ENODATA);
 	struct fr_ring_stats st;
 	fr_ring_get_stats(P, &st); /* getters still work */
