@@ -252,7 +252,9 @@ static int wait_consumers_unchecked(fr_ring_t *r, unsigned n, int64_t timeout_ns
 			return -EAGAIN;
 		/* Woken by every attach (fr_ring_attach wakes a sleeping producer). */
 		int rc = wait_until(r, &r->hdr->producer_sleeping, &r->hdr->producer_futex_waits, enough_consumers, &dl);
-		if (rc < 0 && !enough_consumers(r))
+		/* -EOWNERDEAD: the last consumer died meanwhile. For this wait
+		 * that is one fewer attached, not an end: wait on for N. */
+		if (rc < 0 && rc != -EOWNERDEAD && !enough_consumers(r))
 			return rc;
 	}
 }

@@ -420,6 +420,43 @@ static void test_wait_consumers_counts_the_living(void **state)
 	fr_ring_close(&c);
 }
 
+/* While the producer sleeps in fr_ring_wait_consumers(), a consumer comes
+ * and dies: the wait goes on for the N it was asked for (a dead consumer is
+ * one fewer, not an error; ring.h lists no -EOWNERDEAD for this call). */
+struct come_and_die {
+	struct ring_shm_header *h;
+	pid_t pid;
+};
+
+static void *come_and_die_main(void *arg)
+{
+	struct come_and_die *cd = arg;
+	while (!atomic_load(&cd->h->producer_sleeping))
+		rt_sleep_ns(1000000);
+	cd->pid = spawn_reader(FR_RING_CONSUMER_EVERY, false);
+	while (!atomic_load(&cd->h->producer_sleeping))
+		rt_sleep_ns(1000000); /* woken by the attach, asleep again: 1 of 2 */
+	kill(cd->pid, SIGKILL);
+	rt_wait_child(cd->pid);
+	return NULL;
+}
+
+static void test_wait_consumers_outlives_a_death(void **state)
+{
+	(void)state;
+	create(2, FR_RING_FULL_BLOCK);
+	const void *base;
+	fr_ring_mapping(P, &base, NULL);
+	struct come_and_die cd = { (struct ring_shm_header *)base, 0 };
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, come_and_die_main, &cd), 0);
+	rt_watchdog(60, "fr_ring_wait_consumers with a consumer that died");
+	int rc = fr_ring_wait_consumers(P, 2, 2000 * 1000000ll);
+	rt_watchdog(0, NULL);
+	pthread_join(t, NULL);
+	assert_int_equal(rc, -ETIMEDOUT);
+}
+
 /* A live consumer that looks while the producer is stopped inside a commit,
  * between storing the newest record's index and its position (a preempted
  * producer), must not take the index of the record being committed for the
@@ -686,6 +723,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_dead_consumers_reaped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dead_consumer_reaped_without_waiting, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wait_consumers_counts_the_living, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_wait_consumers_outlives_a_death, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_latest_during_commit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_latest_producer_dies_during_commit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_attach_while_producer_stopped, setup, teardown),
