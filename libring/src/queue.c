@@ -278,7 +278,9 @@ static int wrap_early(fr_ring_t *r, uint64_t off, uint64_t body, size_t align, s
 		publish_tail(r);
 		return 1;
 	}
-	if (rc == -ETIMEDOUT || rc == -EAGAIN) {
+	/* -ENOTCONN: the consumers left, the front will not come free; but the
+	 * record may still fit at the tail, where it goes without a hot lap. */
+	if (rc == -ETIMEDOUT || rc == -EAGAIN || rc == -ENOTCONN) {
 		r->hot_spilled = true;
 		return 0;
 	}

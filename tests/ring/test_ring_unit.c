@@ -655,6 +655,34 @@ static void test_hot_lap_spills_when_the_consumer_lags(void **state)
 	}
 }
 
+/* The consumers have left, records unread: the front is not coming free, but
+ * a record that fits at the tail still goes there (as without a hot lap),
+ * waiting or not; "nobody left" only once the ring is full. */
+static void test_hot_lap_after_the_consumers_left(void **state)
+{
+	const size_t rec = 1000;
+	void *d;
+	int n, rc;
+
+	(void)state;
+	for (int may_wait = 1; may_wait >= 0; may_wait--) {
+		int64_t timeout = may_wait ? 1000 * 1000000ll : FR_RING_NO_WAIT;
+		make_pair(64u << 10, FR_RING_FULL_BLOCK);
+		assert_int_equal(fr_ring_set_hot_lap(P, 8u << 10, -1), 0);
+		for (n = 0; n < 8; n++) { /* the 8 KiB lap, unread */
+			assert_int_equal(fr_ring_reserve(P, rec, 8, &d, FR_RING_NO_WAIT), 0);
+			assert_int_equal(fr_ring_commit(P, rec), 0);
+		}
+		fr_ring_close(&C);
+		/* past the lap: the front is taken, the rest of the ring free */
+		for (; (rc = fr_ring_reserve(P, rec, 8, &d, timeout)) == 0; n++)
+			assert_int_equal(fr_ring_commit(P, rec), 0);
+		assert_int_equal(rc, may_wait ? -ENOTCONN : -EAGAIN); /* a reserve that may not wait: "not now" */
+		assert_true(n > 60); /* the whole ring was used, not the lap only */
+		fr_ring_close(&P);
+	}
+}
+
 /* A live consumer holding the front record: the producer's early wrap steps
  * over it, the held bytes stay as they were, and an every-consumer reads
  * every record in order. */
@@ -1292,6 +1320,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_unpeek, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hot_lap_keeps_records_at_the_front, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hot_lap_spills_when_the_consumer_lags, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hot_lap_after_the_consumers_left, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hot_lap_leaves_small_records_alone, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hot_lap_steps_over_a_held_front, setup, teardown),
 		/* last: under UBSAN a NULL store aborts the whole program, let the others run first */
