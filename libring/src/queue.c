@@ -212,6 +212,8 @@ static int wait_for_space(fr_ring_t *r, uint64_t need, struct deadline *dl, bool
 			step_over_hold(r);
 			return 1;
 		}
+		if (consumer_detached(r))
+			return -ENOTCONN; /* like a pipe without a reader: nobody will make room, waiting or not */
 		if (!may_wait) {
 			/* A dead every-consumer gates us until it is reaped, and
 			 * only a wait looks for the dead: without this a producer
@@ -221,8 +223,6 @@ static int wait_for_space(fr_ring_t *r, uint64_t need, struct deadline *dl, bool
 				continue;
 			return -EAGAIN;
 		}
-		if (consumer_detached(r))
-			return -ENOTCONN; /* like a pipe without a reader: nobody will make room */
 		r->want_space = need;
 		rc = wait_until(r, &r->hdr->producer_sleeping, &r->hdr->producer_futex_waits, space_ready, dl);
 		if (rc < 0 && renew_lease(r, need) != 0)
