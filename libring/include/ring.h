@@ -339,7 +339,7 @@ void fr_ring_set_full_policy(fr_ring_t *r, enum fr_ring_full_policy policy);
 #define FR_RING_HOT_WAIT_DEFAULT_NS ((int64_t)4000000) /* 4 ms: longer than a consumer takes for a 1080p frame */
 int fr_ring_set_hot_lap(fr_ring_t *r, uint64_t bytes, int64_t wait_ns);
 
-/* fr_ring_max_record - the largest LEN fr_ring_reserve() accepts (capacity / 2). */
+/* fr_ring_max_record - the largest LEN fr_ring_reserve() accepts (capacity / 2); 0 for NULL. */
 size_t fr_ring_max_record(const fr_ring_t *r);
 
 /* ------------------------------------------------------------ consumer */

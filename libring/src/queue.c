@@ -308,6 +308,8 @@ RING_API int fr_ring_set_hot_lap(fr_ring_t *r, uint64_t bytes, int64_t wait_ns)
 
 RING_API size_t fr_ring_max_record(const fr_ring_t *r)
 {
+	if (!r)
+		return 0; /* no ring: no record fits (a size_t has no room for -EINVAL) */
 	uint64_t m = r->capacity / 2;
 	return (size_t)(m > UINT32_MAX - 4096 ? UINT32_MAX - 4096 : m);
 }

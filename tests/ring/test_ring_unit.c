@@ -178,6 +178,10 @@ static void test_null_args(void **state)
 	assert_int_equal(fr_ring_inspect(name, NULL), -EINVAL);
 	assert_int_equal(fr_ring_inspect(name, &st), 0);
 	assert_int_equal(st.consumer_pid, 0); /* the refused opens attached nothing */
+	/* the getters take NULL like every other call (no record fits no ring) */
+	assert_int_equal(fr_ring_max_record(NULL), 0);
+	assert_null(fr_ring_name(NULL));
+	assert_false(fr_ring_peer_alive(NULL));
 }
 
 static void test_capacity_rules(void **state)
