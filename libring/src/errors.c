@@ -1,5 +1,6 @@
 /* errors.c - fr_ring_strerror: what each negative error code of the library means. */
 #include <errno.h>
+#include <limits.h>
 #include <string.h>
 
 #include "ring.h"
@@ -34,6 +35,7 @@ RING_API const char *fr_ring_strerror(int err)
 	case -ECANCELED: return "the wait was interrupted (fr_ring_interrupt)";
 	case -ESHUTDOWN: return "this side has detached from the ring";
 	case -ENOMSG: return "a record that is not a valid frame was skipped";
-	default: return err < 0 ? strerror(-err) : "unknown error";
+	/* Any int may come here: -INT_MIN would overflow, and is no errno anyway. */
+	default: return err < 0 && err != INT_MIN ? strerror(-err) : "unknown error";
 	}
 }

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -1127,7 +1128,7 @@ static void test_strerror(void **state)
 {
 	const int codes[] = { 0, -EINVAL, -ENAMETOOLONG, -ENOENT, -EBUSY, -EEXIST, -EPROTO, -EBADMSG, -EMSGSIZE,
 			      -EAGAIN, -ETIMEDOUT, -ENOBUFS, -ENODATA, -EOWNERDEAD, -EALREADY, -EPERM, -EPIPE,
-			      -ENOMEM, -EACCES, -12345, 12345 };
+			      -ENOMEM, -EACCES, -12345, 12345, INT_MIN, INT_MAX }; /* any int: -INT_MIN overflows */
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
