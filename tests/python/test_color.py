@@ -92,3 +92,43 @@ def test_packed_formats_and_bad_names(ring_name):
             want = img if fmt != "gray8" else np.repeat(img[:, :, 1:2], 3, 2)
             assert np.array_equal(frame.to_bgr(), want), fmt
         assert np.shares_memory(frame.to_bgr(), frame.array) is False  # gray8 gives a new image
+
+
+@pytest.mark.parametrize("fmt", ["i420", "nv12"])
+def test_padded_planes_at_an_even_size_convert(ring_name, fmt):
+    """A producer may pad its rows (strides above the row bytes; the library accepts it). Such a
+    frame has no (H*3/2, W) view, but to_bgr() converts it all the same -- also at an even size
+    in BT.601 limited range, which otherwise goes through OpenCV's cvtColor -- and gives what the
+    same samples packed give (within the 3 levels by which its own conversion and OpenCV's differ)."""
+    w, h = 32, 24
+    yuv = np.random.default_rng(2).integers(16, 236, w * h * 3 // 2, np.uint8)
+    y, chroma = yuv[:w * h].reshape(h, w), yuv[w * h:]
+    with framering.Producer(ring_name, capacity=1 << 20) as prod, \
+            framering.Consumer(ring_name, timeout=0) as cons:
+        with prod.reserve_frame(w, h, fmt) as out:
+            out.array.reshape(-1)[:] = yuv
+        with cons.next_frame(timeout=5) as packed:
+            want = packed.to_bgr().copy()
+        # The same picture with every row padded to twice its bytes: reserved as a frame twice
+        # as wide, then described as w x h with the strides of the wider one.
+        with prod.reserve_frame(2 * w, h, fmt) as out:
+            hdr = out._hdr
+            hdr.width = w
+            for p in out.planes:
+                p[...] = 0
+            off, planes = hdr.plane[0].offset, [y]
+            if fmt == "i420":
+                planes += [chroma[:w * h // 4].reshape(h // 2, w // 2), chroma[w * h // 4:].reshape(h // 2, w // 2)]
+            else:
+                planes += [chroma.reshape(h // 2, w)]
+            for i, data in enumerate(planes):
+                stride = 2 * data.shape[1]
+                hdr.plane[i].offset, hdr.plane[i].stride = off, stride
+                rows = out._buf[out._off + off:out._off + off + stride * data.shape[0]].reshape(-1, stride)
+                rows[:, :data.shape[1]] = data
+                off += stride * data.shape[0]
+        with cons.next_frame(timeout=5) as padded:
+            assert padded.strides[0] == 2 * w and padded.colorimetry.matrix == "unspecified"
+            with pytest.raises(ValueError):
+                padded.array  # no single view of padded planes
+            assert np.abs(padded.to_bgr().astype(np.int16) - want).max() <= 3

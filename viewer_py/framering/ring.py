@@ -241,20 +241,27 @@ def _view_array(buf: np.ndarray, off: int, hdr: FrameHeader) -> np.ndarray:
             return np.ndarray((h, w), np.uint8, buffer=buf, offset=off + p0.offset, strides=(p0.stride, 1))
         return np.ndarray((h, w, ch), np.uint8, buffer=buf, offset=off + p0.offset,
                           strides=(p0.stride, ch, 1))
-    # Planar 4:2:0 (i420, nv12) as OpenCV wants it for cvtColor: one (H*3/2, W)
-    # block. That is only a view when W and H are even and the planes lie back
-    # to back without padding (stride = row bytes).
-    packed = w % 2 == 0 and h % 2 == 0
-    end = p0.offset
-    for i, (rows, row_bytes) in enumerate(planes):
-        p = hdr.plane[i]
-        packed = packed and p.offset == end and p.stride == row_bytes
-        end += rows * row_bytes
-    if not packed:
+    # Planar 4:2:0 (i420, nv12) as OpenCV wants it for cvtColor: one (H*3/2, W) block.
+    if not _planes_packed(hdr):
         strides = [hdr.plane[i].stride for i in range(hdr.plane_count)]
         raise InvalidArgument(-errno.EINVAL, f"{format_name(hdr.fourcc)} {w}x{h} with strides {strides} cannot be"
                               " one (H*3/2, W) view (odd size or padded planes): use frame.planes")
-    return np.ndarray(((end - p0.offset) // w, w), np.uint8, buffer=buf, offset=off + p0.offset, strides=(w, 1))
+    size = sum(rows * row_bytes for rows, row_bytes in planes)
+    return np.ndarray((size // w, w), np.uint8, buffer=buf, offset=off + p0.offset, strides=(w, 1))
+
+
+def _planes_packed(hdr: FrameHeader) -> bool:
+    """Whether a 4:2:0 frame is one (H*3/2, W) block: W and H even and the planes back to
+    back without padding (stride = row bytes)."""
+    if hdr.width % 2 or hdr.height % 2:
+        return False
+    end = hdr.plane[0].offset
+    for i, (rows, row_bytes) in enumerate(_plane_geometry(hdr.fourcc, hdr.width, hdr.height)):
+        p = hdr.plane[i]
+        if p.offset != end or p.stride != row_bytes:
+            return False
+        end += rows * row_bytes
+    return True
 
 
 class _Handle:
@@ -541,9 +548,10 @@ class _HeaderFields:
 
 
 def _opencv_converts(hdr: FrameHeader) -> bool:
-    """Whether cv2.cvtColor's YUV 4:2:0 conversion (BT.601, limited range, even sizes only) is the
-    one frame HDR asks for, and OpenCV is there to do it."""
-    if hdr.width % 2 or hdr.height % 2 or hdr.color_range == _lib.FRAME_RANGE_FULL:
+    """Whether cv2.cvtColor's YUV 4:2:0 conversion (BT.601, limited range, even sizes only, of
+    one (H*3/2, W) block: planes not padded) is the one frame HDR asks for, and OpenCV is there
+    to do it."""
+    if not _planes_packed(hdr) or hdr.color_range == _lib.FRAME_RANGE_FULL:
         return False
     if hdr.color_matrix not in (_lib.FRAME_MATRIX_BT601, _lib.FRAME_MATRIX_BT470BG, _lib.FRAME_MATRIX_UNSPECIFIED):
         return False
