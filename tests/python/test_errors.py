@@ -145,6 +145,26 @@ def test_bad_arguments_are_value_errors(ring_name):
     assert not (SHM / ring_name).exists()
 
 
+def test_time_base_consumers_would_refuse_is_refused(ring_name):
+    """A frame's time base must be positive (consumers skip a frame whose is not, as invalid):
+    setting one that is not -- unset, zero, negative, or beyond the header's int32 fields
+    (as a float's exact fraction is) -- raises InvalidArgument and leaves the frame as it was,
+    instead of committing a frame every consumer throws away."""
+    from fractions import Fraction
+    with framering.Producer(ring_name, capacity=1 << 16) as prod, \
+            framering.Consumer(ring_name, timeout=0) as cons:
+        with prod.reserve_frame(8, 8, "gray8") as out:
+            out.time_base = (1, 30)
+            for bad in (None, (0, 1), (1, 0), (-1, 30), Fraction(-1, 25), 1 / 30, (1, 1 << 31)):
+                with pytest.raises(ValueError) as e:
+                    out.time_base = bad
+                assert isinstance(e.value, framering.InvalidArgument), bad
+                assert e.value.code == -errno.EINVAL and "time base" in str(e.value), bad
+                assert out.time_base == Fraction(1, 30), bad
+        frame = cons.next_frame(timeout=1)  # not an InvalidFrame
+        assert frame.time_base == Fraction(1, 30)
+
+
 def test_timeout_and_no_wait_are_timeout_errors(ring_name):
     with framering.Producer(ring_name, capacity=1 << 16), framering.Consumer(ring_name, timeout=1) as cons:
         for call, code in ((lambda: cons.next_frame(timeout=0.05), errno.ETIMEDOUT),

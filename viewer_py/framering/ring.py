@@ -745,16 +745,21 @@ class OutFrame(_HeaderFields):
         self._hdr.pts = PTS_UNKNOWN if value is None else int(value)
 
     @_HeaderFields.time_base.setter
-    def time_base(self, value: Union[Fraction, Tuple[int, int], None]) -> None:
+    def time_base(self, value: Union[Fraction, Tuple[int, int]]) -> None:
+        """Numerator and denominator must be positive and fit the header's int32 fields
+        (InvalidArgument otherwise: consumers would skip the frame as invalid)."""
         self._check()
-        if value is None:
+        if isinstance(value, tuple):
+            n, d = (int(x) for x in value)
+        elif value is None:
             n, d = 0, 0
-        elif isinstance(value, tuple):
-            n, d = value
         else:
             value = Fraction(value)
             n, d = value.numerator, value.denominator
-        self._hdr.time_base_num, self._hdr.time_base_den = int(n), int(d)
+        if not (0 < n < 1 << 31 and 0 < d < 1 << 31):
+            raise InvalidArgument(-errno.EINVAL, f"time base {value!r}: numerator and denominator must be"
+                                  " positive 32-bit ints (a tuple or a Fraction, not a float)")
+        self._hdr.time_base_num, self._hdr.time_base_den = n, d
 
     @_HeaderFields.capture_ns.setter
     def capture_ns(self, value: int) -> None:
