@@ -165,6 +165,28 @@ def test_time_base_consumers_would_refuse_is_refused(ring_name):
         assert frame.time_base == Fraction(1, 30)
 
 
+def test_nul_in_a_ring_name_is_refused_not_cut(ring_name):
+    """A ring name with a NUL byte is an InvalidArgument everywhere, as in the C++ wrapper; it
+    must not be cut at the NUL (the C string ctypes passes), which would create, attach to,
+    inspect or remove another ring: the one named by the part before it."""
+    with framering.Producer(ring_name, capacity=1 << 16):
+        calls = {
+            "Producer": lambda: framering.Producer(ring_name + "-p\0x", capacity=1 << 16),
+            "Consumer": lambda: framering.Consumer(ring_name + "\0x", timeout=0),
+            "Consumer waiting": lambda: framering.Consumer(ring_name + "\0x", timeout=1),
+            "inspect": lambda: framering.inspect(ring_name + "\0x"),
+            "inspect_consumers": lambda: framering.inspect_consumers(ring_name + "\0x"),
+            "unlink_stale": lambda: framering.unlink_stale(ring_name + "\0x"),
+        }
+        for what, call in calls.items():
+            with pytest.raises(ValueError) as e:
+                call()
+            assert isinstance(e.value, framering.InvalidArgument), what
+            assert e.value.code == -errno.EINVAL and "NUL" in str(e.value), what
+        assert framering.inspect(ring_name).consumers == 0
+    assert not (SHM / (ring_name + "-p")).exists()
+
+
 def test_timeout_and_no_wait_are_timeout_errors(ring_name):
     with framering.Producer(ring_name, capacity=1 << 16), framering.Consumer(ring_name, timeout=1) as cons:
         for call, code in ((lambda: cons.next_frame(timeout=0.05), errno.ETIMEDOUT),

@@ -174,6 +174,14 @@ def _wait_sliced(call, deadline: Optional[float], handle: Optional["_Handle"] = 
         return rc
 
 
+def _c_name(name: str) -> bytes:
+    """Ring NAME as the C string the library takes; InvalidArgument for a NUL in it (the C
+    string would end there, and name another ring)."""
+    if "\0" in name:
+        raise InvalidArgument(-errno.EINVAL, f"ring name {name!r}: a NUL byte in it")
+    return name.encode()
+
+
 def format_code(fmt: Union[str, int]) -> int:
     """The FRAME_FMT_* fourcc for a name ('bgr24', 'rgb24', 'gray'/'gray8',
     'i420'/'yuv420p', 'nv12', case-insensitive: fr_frame_format_from_name()) or a
@@ -413,7 +421,7 @@ def _consumer_infos(fill) -> List[ConsumerInfo]:
 
 def inspect_consumers(name: str) -> List[ConsumerInfo]:
     """The consumers attached to ring NAME, without attaching (fr_ring_inspect_consumers)."""
-    out = _consumer_infos(lambda arr, n: _lib.lib().fr_ring_inspect_consumers(name.encode(), arr, n))
+    out = _consumer_infos(lambda arr, n: _lib.lib().fr_ring_inspect_consumers(_c_name(name), arr, n))
     if isinstance(out, int):
         _raise(out, f"inspect consumers of ring '{name}'")
     return out
@@ -422,7 +430,7 @@ def inspect_consumers(name: str) -> List[ConsumerInfo]:
 def inspect(name: str) -> RingStats:
     """Counters of ring NAME without attaching to it (fr_ring_inspect)."""
     st = _lib.RingStatsStruct()
-    rc = _lib.lib().fr_ring_inspect(name.encode(), ctypes.byref(st))
+    rc = _lib.lib().fr_ring_inspect(_c_name(name), ctypes.byref(st))
     if rc < 0:
         _raise(rc, f"inspect ring '{name}'")
     return RingStats._from_struct(st)
@@ -430,7 +438,7 @@ def inspect(name: str) -> RingStats:
 
 def unlink_stale(name: str) -> None:
     """Remove ring NAME if its producer is dead (RingBusy if alive, RingNotFound if none)."""
-    rc = _lib.lib().fr_ring_unlink_stale(name.encode())
+    rc = _lib.lib().fr_ring_unlink_stale(_c_name(name))
     if rc < 0:
         _raise(rc, f"unlink ring '{name}'")
 
@@ -864,7 +872,7 @@ REPLACE_WAIT = 5.0
 def _open_consumer(name: str, timeout: Seconds, mode: str) -> ctypes.c_void_p:
     lib = _lib.lib()
     ptr = ctypes.c_void_p()
-    bname = name.encode()
+    bname = _c_name(name)
     if timeout is not None and timeout <= 0:
         rc = lib.fr_ring_attach(ctypes.byref(ptr), bname, ctypes.byref(_lib.RingAttachOpts(_MODES[mode], 0)))
         if rc < 0:
@@ -1321,7 +1329,7 @@ class Producer(_RingSide):
         self._opts = _lib.RingCreateOpts(_capacity(capacity, slots, width, height, format), mode,
                                          _policy(on_full), max_consumers)
         ptr = ctypes.c_void_p()
-        rc = self._lib.fr_ring_create(ctypes.byref(ptr), name.encode(), ctypes.byref(self._opts))
+        rc = self._lib.fr_ring_create(ctypes.byref(ptr), _c_name(name), ctypes.byref(self._opts))
         if rc < 0:
             _raise(rc, f"create ring '{name}'")
         self._attach(ptr, writable=True)
