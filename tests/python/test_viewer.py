@@ -58,6 +58,21 @@ def test_no_display_refuses_cleanly(ring_name):
     assert r.returncode == 5 and b"cannot connect" in r.stderr and b"--headless" in r.stderr
 
 
+def test_wayland_display_nobody_serves_refuses_cleanly(ring_name, tmp_path):
+    """WAYLAND_DISPLAY set, DISPLAY not, and no compositor at that socket: the viewer says it has
+    no display (5) before the first frame would make OpenCV open a window, instead of Qt
+    aborting the process there."""
+    env = python_env({"WAYLAND_DISPLAY": "wayland-framering-test", "XDG_RUNTIME_DIR": str(tmp_path)})
+    env.pop("DISPLAY", None)
+    with framering.Producer(ring_name, capacity=1 << 20) as prod:
+        prod.write_frame(np.zeros((48, 64, 3), np.uint8))
+        prod.mark_eos()
+        r = subprocess.run(VIEW + [ring_name, "--every", "--timeout", "5"], env=env, stderr=subprocess.PIPE,
+                           timeout=60)
+    assert r.returncode == 5, (r.returncode, r.stderr)
+    assert b"wayland-framering-test" in r.stderr and b"--headless" in r.stderr
+
+
 @pytest.mark.parametrize("kind", ["directory", "fifo"])
 def test_not_a_file_at_the_name_ends_with_4(ring_name, kind):
     """10.7: a directory or a FIFO at the ring's name is 'not a ring' (4), as for framering-view

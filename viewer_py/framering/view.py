@@ -122,6 +122,18 @@ def display_problem() -> Optional[str]:
     wayland = os.environ.get("WAYLAND_DISPLAY")
     if not disp and not wayland:
         return "no display (neither DISPLAY nor WAYLAND_DISPLAY is set)"
+    if wayland and not disp:
+        # A name relative to $XDG_RUNTIME_DIR, or a path: the compositor's socket.
+        runtime = os.environ.get("XDG_RUNTIME_DIR")
+        if not wayland.startswith("/") and not runtime:
+            return f"WAYLAND_DISPLAY={wayland!r}, but XDG_RUNTIME_DIR is not set"
+        path = os.path.join(runtime or "/", wayland)
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+                s.settimeout(1.0)
+                s.connect(path)
+        except OSError as e:
+            return f"cannot connect to Wayland display {wayland!r} ({path}): {e.strerror or e}"
     if disp and not wayland:
         # ":N" / "unix:N" -> the local X socket; "host:N" -> TCP 6000+N.
         host, _, rest = disp.rpartition(":")
