@@ -184,6 +184,31 @@ def test_properties_are_cv2s_numbers_and_set_refuses_what_the_producer_owns(ring
             assert cap.getBackendName() == "framering"
 
 
+def test_a_capture_not_open_answers_as_cv2s(ring_name):
+    """Not opened, failed to open, or released: get() is 0.0 for every property and set() False,
+    as cv2.VideoCapture answers when nothing is open -- not the last ring's size, position and
+    format, nor a set() that claims to have done something."""
+    props = [getattr(cv2, "CAP_PROP_" + n) for n in ("POS_MSEC", "POS_FRAMES", "FRAME_WIDTH", "FRAME_HEIGHT",
+                                                     "FPS", "FOURCC", "FRAME_COUNT", "FORMAT", "CONVERT_RGB")]
+    ref = cv2.VideoCapture()
+
+    def same_as_cv2(cap, when):
+        for prop in props:
+            assert cap.get(prop) == ref.get(prop) == 0.0, (when, prop)
+        assert cap.set(cv2.CAP_PROP_CONVERT_RGB, 0) is ref.set(cv2.CAP_PROP_CONVERT_RGB, 0) is False, when
+
+    same_as_cv2(framering.VideoCapture(), "never opened")
+    same_as_cv2(framering.VideoCapture(ring_name + "-none", timeout=0), "open failed")
+    with framering.Producer(ring_name, slots=4, width=8, height=4) as prod:
+        cap = framering.VideoCapture(ring_name, timeout=1)
+        prod.write_frame(np.zeros((4, 8, 3), np.uint8), pts=3, time_base=(1, 30))
+        assert cap.read()[0] and cap.get(cv2.CAP_PROP_FRAME_WIDTH) == 8
+        cap.release()
+        same_as_cv2(cap, "released")
+        assert cap.open(ring_name) and cap.get(cv2.CAP_PROP_CONVERT_RGB) == 1.0, "open again: as new"
+        cap.release()
+
+
 def test_producer_death_ends_reading_with_its_reason(ring_name, procs):
     code = ("import sys, numpy as np, framering, time\n"
             "p = framering.Producer(sys.argv[1], slots=4, width=8, height=4)\n"

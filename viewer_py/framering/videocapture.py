@@ -52,7 +52,8 @@ What differs from cv2.VideoCapture, and why:
   CAP_PROP_FOURCC / CAP_PROP_FORMAT as cv2 reports them for BGR. Anything else: 0.
   set(): only CAP_PROP_CONVERT_RGB (True); the rest -- seeking, a size, a rate --
   is the producer's business (False, as cv2 answers for a property a backend
-  does not support).
+  does not support). While no ring is open (before open(), after it failed, after
+  release()), get() is 0.0 and set() False for every property, as cv2's.
 
 Frame headers (seq, pts, capture time, latency) are at ``cap.frame``.
 """
@@ -225,8 +226,11 @@ class VideoCapture:
             cons.close()
 
     def get(self, prop_id: int) -> float:
-        """A property (cv2.CAP_PROP_*; see the module docstring for which); 0.0 if unsupported."""
-        if self._meta is None and self._cons is not None:
+        """A property (cv2.CAP_PROP_*; see the module docstring for which); 0.0 if unsupported,
+        and for every property while no ring is open (as cv2 answers)."""
+        if self._cons is None:
+            return 0.0
+        if self._meta is None:
             # framering-capture writes it just after creating the ring: we may have come first.
             self._meta = _capture_meta(self._cons)
         meta = self._meta or {}
@@ -253,8 +257,9 @@ class VideoCapture:
 
     def set(self, prop_id: int, value: float) -> bool:
         """Set a property: only CAP_PROP_CONVERT_RGB (0: frames as the ring holds them) is
-        supported; anything else is the producer's to choose and returns False."""
-        if prop_id == CAP_PROP_CONVERT_RGB:
+        supported; anything else is the producer's to choose and returns False, as does any set()
+        while no ring is open (as cv2 answers)."""
+        if prop_id == CAP_PROP_CONVERT_RGB and self._cons is not None:
             self._convert = bool(value)
             return True
         return False
