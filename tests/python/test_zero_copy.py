@@ -229,6 +229,16 @@ def test_stats_and_meta(pair):
     assert framering.inspect(cons.name).capacity == st.capacity
 
 
+def test_meta_reads_back_what_was_set(pair):
+    """cons.meta is the bytes the producer set, of their length (fr_ring_get_meta returns it; the
+    C++ Consumer::meta() gives the same): a trailing NUL kept, an empty description empty, not
+    every one padded with zeros to the area's 256 bytes."""
+    prod, cons = pair
+    for data in (b'{"fps": 30}', b"x\0\0", b"", bytes(range(256))):
+        prod.set_meta(data)
+        assert cons.meta == data
+
+
 @pytest.mark.parametrize("slots,w,h,fmt", [(2, 640, 480, "bgr24"), (3, 1920, 1080, "i420"), (4, 33, 17, "gray8"),
                                            (8, 320, 240, "nv12")])
 def test_slots_hold_that_many_frames(ring_name, slots, w, h, fmt):

@@ -1254,12 +1254,13 @@ class Consumer(_RingSide):
     # -- state
     @property
     def meta(self) -> bytes:
-        """The producer's 64-byte stream description area (fr_ring_get_meta)."""
+        """The producer's stream description (Producer.set_meta; at most 256 bytes), as long
+        as it was set (fr_ring_get_meta)."""
         buf = ctypes.create_string_buffer(_lib.RING_META_SIZE)
         rc = self._getter(self._lib.fr_ring_get_meta, buf, _lib.RING_META_SIZE)
         if rc < 0:
             _raise(rc, f"meta of ring '{self.name}'")
-        return buf.raw
+        return buf.raw[:rc]
 
 
 
@@ -1507,7 +1508,7 @@ class Producer(_RingSide):
         return int(self._getter(self._lib.fr_ring_max_record))
 
     def set_meta(self, data: bytes) -> None:
-        """Fill the 64-byte stream description area consumers can read."""
+        """Fill the stream description consumers read (Consumer.meta; at most 256 bytes)."""
         buf = ctypes.create_string_buffer(bytes(data), len(data))
         rc = self._call(self._lib.fr_ring_set_meta, buf, len(data))
         if rc < 0:
