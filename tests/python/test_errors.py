@@ -301,6 +301,8 @@ def test_use_after_release_and_close_never_crash(ring_name):
         f.array
     with pytest.raises(framering.FrameReleased):
         f.planes
+    with pytest.raises(framering.FrameReleased):
+        f.address  # the record is no longer this frame's (not an AttributeError from inside)
     assert f.seq == 0 and f.width == 64  # header fields are a private copy
     assert int(view.max()) == 77  # stale but readable
 

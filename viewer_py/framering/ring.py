@@ -623,7 +623,9 @@ class Frame(_HeaderFields):
 
     @property
     def address(self) -> int:
-        """Address of the record (its header) in memory."""
+        """Address of the record (its header) in memory. Raises FrameReleased after release()."""
+        if self._released:
+            raise FrameReleased(0, f"frame {self.seq} was released; keep data with frame.copy()")
         return self._buf.__array_interface__["data"][0] + self._off
 
     @property
