@@ -202,6 +202,22 @@ def test_timeout_and_no_wait_are_timeout_errors(ring_name):
                 pytest.fail("no Timeout")
 
 
+def test_infinite_timeouts_are_no_limit_and_no_wait(ring_name):
+    """timeout=math.inf waits without a limit, as None does, and -math.inf does not wait, as 0
+    does: in every call that waits (not an OverflowError from turning it into nanoseconds)."""
+    import math
+    with framering.Producer(ring_name, capacity=1 << 16) as prod:
+        with framering.Consumer(ring_name, timeout=math.inf) as cons:
+            prod.wait_consumers(1, timeout=math.inf)
+            with prod.reserve_frame(8, 8, "gray8", timeout=math.inf):
+                pass
+            assert cons.next_frame(timeout=math.inf).seq == 0
+            with pytest.raises(framering.Timeout):
+                cons.next_frame(timeout=-math.inf)
+            with pytest.raises(framering.Timeout):
+                prod.wait_consumers(2, timeout=-math.inf)
+
+
 ALL_ERRORS = [getattr(framering, n) for n in framering.__all__
               if isinstance(getattr(framering, n), type) and issubclass(getattr(framering, n), Exception)]
 

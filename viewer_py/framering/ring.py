@@ -102,7 +102,8 @@ def _slice_ns(deadline: Optional[float]) -> int:
     (time.monotonic(); None: no deadline). Between slices Python runs signal handlers."""
     if deadline is None:
         return _SLICE_NS
-    return max(0, min(_SLICE_NS, int((deadline - time.monotonic()) * 1e9)))
+    # Bounded before int(): a deadline of +-inf (timeout=math.inf) has no integer.
+    return int(max(0.0, min(_SLICE_NS, (deadline - time.monotonic()) * 1e9)))
 
 
 def _raise(code: int, what: str) -> None:
