@@ -187,6 +187,26 @@ def test_nul_in_a_ring_name_is_refused_not_cut(ring_name):
     assert not (SHM / (ring_name + "-p")).exists()
 
 
+def test_colorimetry_and_hot_lap_refusals_are_invalid_argument(ring_name):
+    """The package's own refusals are InvalidArgument too (a FrameringError, as errors.py promises,
+    and a ValueError): an unknown colorimetry name, a code that does not fit the header's byte
+    (it was cut to 8 bits and written: 300 became 44), a negative hot lap or wait."""
+    with framering.Producer(ring_name, capacity=1 << 16) as prod:
+        with prod.reserve_frame(8, 8, "gray8") as out:
+            before = out.colorimetry
+            for bad in (framering.Colorimetry("bt999", "full", "bt709", "bt709", "left"),
+                        framering.Colorimetry("bt709", "full", "300", "bt709", "left")):
+                with pytest.raises(framering.InvalidArgument) as e:
+                    out.colorimetry = bad
+                assert isinstance(e.value, ValueError) and e.value.code == -errno.EINVAL
+                assert out.colorimetry == before, bad
+            out.colorimetry = framering.Colorimetry("bt709", "full", "255", "bt709", "left")
+            assert out.colorimetry.primaries == "255"  # a number the library has no name for
+        for nbytes, wait in ((-1, None), (0, -2.0)):
+            with pytest.raises(framering.InvalidArgument):
+                prod.set_hot_lap(nbytes, wait)
+
+
 def test_timeout_and_no_wait_are_timeout_errors(ring_name):
     with framering.Producer(ring_name, capacity=1 << 16), framering.Consumer(ring_name, timeout=1) as cons:
         for call, code in ((lambda: cons.next_frame(timeout=0.05), errno.ETIMEDOUT),

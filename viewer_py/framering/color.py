@@ -10,12 +10,14 @@ taken as BT.601 and an unspecified range as limited, as swscale and ffmpeg do.
 
 from __future__ import annotations
 
+import errno
 from dataclasses import dataclass
 from typing import Optional
 
 import numpy as np
 
 from . import _lib
+from .errors import InvalidArgument
 
 #: Luma weights (Kr, Kb) per matrix code; anything else converts as BT.601.
 _KR_KB = {
@@ -36,13 +38,14 @@ def color_name(field: int, code: int) -> str:
 
 
 def color_code(field: int, name: str) -> int:
-    """The code fr_frame_color_name() calls NAME (a number in text is taken as is)."""
-    if name.isdigit():
+    """The code fr_frame_color_name() calls NAME (a number in text, 0..255, is taken as is);
+    InvalidArgument (a ValueError) for anything else."""
+    if name.isdecimal() and int(name) < 256:
         return int(name)
     for code in range(256):
         if color_name(field, code) == name:
             return code
-    raise ValueError(f"unknown {_lib.COLOR_FIELDS[field]} {name!r}")
+    raise InvalidArgument(-errno.EINVAL, f"unknown {_lib.COLOR_FIELDS[field]} {name!r}")
 
 
 @dataclass(frozen=True)

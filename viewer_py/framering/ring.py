@@ -1497,10 +1497,10 @@ class Producer(_RingSide):
         turn; wait is how long, in seconds, a write waits for the front
         before it uses the rest of the ring (None: the library's 4 ms)."""
         if nbytes < 0 or nbytes > HOT_LAP_OFF:
-            raise ValueError(f"hot lap of {nbytes} bytes")
+            raise InvalidArgument(-errno.EINVAL, f"hot lap of {nbytes} bytes")
         wait_ns = -1 if wait is None else int(wait * 1e9)
         if wait_ns < -1:
-            raise ValueError(f"hot lap wait of {wait} s")
+            raise InvalidArgument(-errno.EINVAL, f"hot lap wait of {wait} s")
         rc = self._call(self._lib.fr_ring_set_hot_lap, nbytes, wait_ns)
         if rc < 0:
             _raise(rc, f"set the hot lap of ring '{self.name}'")
