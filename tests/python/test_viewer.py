@@ -59,9 +59,9 @@ def test_no_display_refuses_cleanly(ring_name):
 
 
 def test_wayland_display_nobody_serves_refuses_cleanly(ring_name, tmp_path):
-    """WAYLAND_DISPLAY set, DISPLAY not, and no compositor at that socket: the viewer says it has
-    no display (5) before the first frame would make OpenCV open a window, instead of Qt
-    aborting the process there."""
+    """WAYLAND_DISPLAY set, DISPLAY not (or nobody's either), and no compositor at that socket: the
+    viewer says it has no display (5) before the first frame would make OpenCV open a window,
+    instead of Qt aborting the process there."""
     env = python_env({"WAYLAND_DISPLAY": "wayland-framering-test", "XDG_RUNTIME_DIR": str(tmp_path)})
     env.pop("DISPLAY", None)
     with framering.Producer(ring_name, capacity=1 << 20) as prod:
@@ -69,8 +69,13 @@ def test_wayland_display_nobody_serves_refuses_cleanly(ring_name, tmp_path):
         prod.mark_eos()
         r = subprocess.run(VIEW + [ring_name, "--every", "--timeout", "5"], env=env, stderr=subprocess.PIPE,
                            timeout=60)
-    assert r.returncode == 5, (r.returncode, r.stderr)
-    assert b"wayland-framering-test" in r.stderr and b"--headless" in r.stderr
+        assert r.returncode == 5, (r.returncode, r.stderr)
+        assert b"wayland-framering-test" in r.stderr and b"--headless" in r.stderr
+        env["DISPLAY"] = ":4095"  # both set, neither served: both said, still no abort
+        r = subprocess.run(VIEW + [ring_name, "--every", "--timeout", "5"], env=env, stderr=subprocess.PIPE,
+                           timeout=60)
+        assert r.returncode == 5, (r.returncode, r.stderr)
+        assert b"wayland-framering-test" in r.stderr and b":4095" in r.stderr
 
 
 @pytest.mark.parametrize("kind", ["directory", "fifo"])

@@ -116,40 +116,54 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
 
 
 def display_problem() -> Optional[str]:
-    """Why no window can be opened (None if one probably can). Checked before
-    cv2 touches Qt, which aborts the whole process when it finds no display."""
+    """Why no window can be opened (None if one probably can): neither DISPLAY's X server nor
+    WAYLAND_DISPLAY's compositor (whichever are set) answers. Checked before cv2 touches Qt,
+    which aborts the whole process when it finds no display."""
     disp = os.environ.get("DISPLAY")
     wayland = os.environ.get("WAYLAND_DISPLAY")
     if not disp and not wayland:
         return "no display (neither DISPLAY nor WAYLAND_DISPLAY is set)"
-    if wayland and not disp:
-        # A name relative to $XDG_RUNTIME_DIR, or a path: the compositor's socket.
-        runtime = os.environ.get("XDG_RUNTIME_DIR")
-        if not wayland.startswith("/") and not runtime:
-            return f"WAYLAND_DISPLAY={wayland!r}, but XDG_RUNTIME_DIR is not set"
-        path = os.path.join(runtime or "/", wayland)
-        try:
+    problems = []
+    for check, value in ((x_display_problem, disp), (wayland_display_problem, wayland)):
+        if value:
+            problem = check(value)
+            if problem is None:
+                return None
+            problems.append(problem)
+    return "; ".join(problems)
+
+
+def x_display_problem(disp: str) -> Optional[str]:
+    """Why X display DISP does not answer, or None."""
+    # ":N" / "unix:N" -> the local X socket; "host:N" -> TCP 6000+N.
+    host, _, rest = disp.rpartition(":")
+    num = rest.split(".")[0]
+    if not num.isdigit():
+        return f"DISPLAY={disp!r} is not a valid X display name"
+    try:
+        if host in ("", "unix"):
             with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
                 s.settimeout(1.0)
-                s.connect(path)
-        except OSError as e:
-            return f"cannot connect to Wayland display {wayland!r} ({path}): {e.strerror or e}"
-    if disp and not wayland:
-        # ":N" / "unix:N" -> the local X socket; "host:N" -> TCP 6000+N.
-        host, _, rest = disp.rpartition(":")
-        num = rest.split(".")[0]
-        if not num.isdigit():
-            return f"DISPLAY={disp!r} is not a valid X display name"
-        try:
-            if host in ("", "unix"):
-                s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                s.settimeout(1.0)
                 s.connect(f"/tmp/.X11-unix/X{num}")
-            else:
-                s = socket.create_connection((host, 6000 + int(num)), timeout=1.0)
-            s.close()
-        except OSError as e:
-            return f"cannot connect to X display {disp!r}: {e.strerror or e}"
+        else:
+            socket.create_connection((host, 6000 + int(num)), timeout=1.0).close()
+    except OSError as e:
+        return f"cannot connect to X display {disp!r}: {e.strerror or e}"
+    return None
+
+
+def wayland_display_problem(wayland: str) -> Optional[str]:
+    """Why Wayland display WAYLAND (a name in $XDG_RUNTIME_DIR, or a path) does not answer, or None."""
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    if not wayland.startswith("/") and not runtime:
+        return f"WAYLAND_DISPLAY={wayland!r}, but XDG_RUNTIME_DIR is not set"
+    path = os.path.join(runtime or "/", wayland)
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(1.0)
+            s.connect(path)
+    except OSError as e:
+        return f"cannot connect to Wayland display {wayland!r} ({path}): {e.strerror or e}"
     return None
 
 
