@@ -775,10 +775,17 @@ public:
 	FrameIterator begin();
 	FrameIterator end() noexcept;
 
-	// Discard every committed frame but the newest, without waiting; how many went.
+	// Discard every committed frame but the newest, without waiting; how many went. Releases
+	// the frame held before, as peek() does.
 	std::int64_t skip_to_latest()
 	{
-		std::int64_t n = ::fr_ring_skip_to_latest(handle("skip in"));
+		::fr_ring_t *r = handle("skip in");
+		if (owner_->held) {
+			owner_->held = false;
+			if (int rc = ::fr_ring_release(r); rc < 0)
+				throw error(rc, where("skip in"));
+		}
+		std::int64_t n = ::fr_ring_skip_to_latest(r);
 		if (n < 0)
 			throw error(static_cast<int>(n), where("skip in"));
 		return n;

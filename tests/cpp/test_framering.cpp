@@ -575,6 +575,40 @@ void latest_skips_to_newest()
 	check_pixels(f);
 }
 
+// skip_to_latest() while a frame is held (the loop that catches up: peek, fall behind, skip)
+// releases that frame, as asking for the next one does, instead of failing with EALREADY.
+void skip_to_latest_with_a_frame_held()
+{
+	std::string name = unique_name("skip");
+	fr::Producer prod(name, {1u << 20});
+	fr::Consumer cons(name, 0s, fr::Mode::every);
+	auto write = [&]() {
+		fr::Reservation r = prod.reserve(fr::Format::gray8, 8, 8);
+		fill(r);
+		r.commit();
+	};
+	for (int i = 0; i < 5; i++)
+		write();
+	fr::Frame f = cons.peek(1s);
+	CHECK_EQ(f.seq(), 0u);
+	CHECK_EQ(cons.skip_to_latest(), static_cast<std::int64_t>(3)); // 1, 2 and 3 go; 4 stays
+	CHECK(f.released());
+	f.release(); // released already: nothing to give back twice
+	fr::Frame g = cons.peek(1s);
+	CHECK_EQ(g.seq(), 4u);
+	check_pixels(g);
+	CHECK_EQ(cons.stats().records_read, 1u); // frame 0, given back by the skip
+	write();
+	for (fr::Frame &h : cons) { // the same from inside the iteration, which holds its frame
+		CHECK_EQ(h.seq(), 5u);
+		write();
+		write();
+		CHECK_EQ(cons.skip_to_latest(), static_cast<std::int64_t>(1));
+		break;
+	}
+	CHECK_EQ(cons.peek(1s).seq(), 7u);
+}
+
 // A producer that replaces its ring (a larger one): the consumer reads the old one to its
 // end, then follows to the new one by itself; frame numbers go on.
 void replaced_ring_is_followed()
@@ -661,6 +695,7 @@ const Case all_cases[] = {
 	{"outliving_the_ring_handle", outliving_the_ring_handle},
 	{"interrupt_from_another_thread", interrupt_from_another_thread},
 	{"latest_skips_to_newest", latest_skips_to_newest},
+	{"skip_to_latest_with_a_frame_held", skip_to_latest_with_a_frame_held},
 	{"replaced_ring_is_followed", replaced_ring_is_followed},
 	{"invalid_records_and_meta", invalid_records_and_meta},
 	{"hot_lap_keeps_frames_at_the_front", hot_lap_keeps_frames_at_the_front},
