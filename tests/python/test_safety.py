@@ -203,6 +203,41 @@ def test_two_threads_share_a_consumer(ring_name):
     assert "all once: True in order: True" in r.stdout
 
 
+def test_close_while_another_thread_fills_a_reserved_frame(ring_name):
+    """A writer thread sets the header of its reserved frame (out.colorimetry: calls into C,
+    the GIL released, between its check and its writes) while another thread closes the
+    producer and drops it. The reservation's header in shared memory kept nothing alive, so
+    the ring was unmapped under the writer: a segfault. Now the writer gets FrameReleased."""
+    r = run_script("""
+        import gc
+        name = sys.argv[1]
+        col = framering.Colorimetry("bt709", "full", "bt709", "smpte2084", "topleft")
+        ended = set()
+        for i in range(200):
+            prod = framering.Producer(name, capacity=1 << 16)
+            out = prod.reserve_frame(8, 8, "gray8")
+
+            def writer():
+                try:
+                    while True:
+                        out.colorimetry = col
+                        out.pts = i
+                except framering.FrameReleased:
+                    ended.add("FrameReleased")
+
+            t = threading.Thread(target=writer)
+            t.start()
+            prod.close()
+            del prod
+            gc.collect()
+            t.join(20)
+            assert not t.is_alive()
+        print("writer ended with", sorted(ended), flush=True)
+    """, ring_name)
+    assert_clean_exit(r)
+    assert "writer ended with ['FrameReleased']" in r.stdout
+
+
 # ---------------------------------------------------------------- 9.2: interpreter exit
 
 @pytest.mark.parametrize("attempt", range(3))

@@ -727,7 +727,10 @@ class OutFrame(_HeaderFields):
 
     def __init__(self, hdrp, buf: np.ndarray, off: int, producer: "Producer") -> None:
         self._hdrp = hdrp  # POINTER(FrameHeader) for fr_frame_commit
-        self._hdr = hdrp.contents
+        # The header in shared memory, as a view of BUF that keeps the mapping alive (as every
+        # numpy view does; hdrp.contents would not): a setter another thread's close() races
+        # writes into memory still mapped, never into a hole.
+        self._hdr = FrameHeader.from_buffer(buf, off)
         self._buf = buf
         self._off = off
         self._producer = producer
