@@ -122,6 +122,29 @@ def test_read_gives_a_view_until_the_next_read_or_a_copy(ring_name):
             assert cap.get(cv2.CAP_PROP_POS_FRAMES) == 4
 
 
+def test_an_image_to_fill_that_does_not_fit_gives_a_private_image(ring_name):
+    """read(image) with an image that cannot take the frame (another size: the stream changed
+    size; or the read-only view the last read() gave, passed back as cv2 code does) gives a
+    new private, writable image, as cv2 allocates one -- not the shared read-only view that
+    the next read overwrites."""
+    with framering.Producer(ring_name, slots=4, width=8, height=4) as prod:
+        with framering.VideoCapture(ring_name, timeout=1) as cap:
+            for i in range(4):
+                prod.write_frame(np.full((4, 8, 3), i, np.uint8))
+            ok, img = cap.read(np.zeros((2, 2, 3), np.uint8))
+            assert ok and img.shape == (4, 8, 3) and int(img[0, 0, 0]) == 0
+            assert img.flags.writeable and not np.shares_memory(img, cap.consumer._map)
+            ok, view = cap.read()
+            assert ok and not view.flags.writeable  # no image given: the zero-copy view
+            ok, img = cap.read(view)
+            assert ok and int(img[0, 0, 0]) == 2 and img.flags.writeable
+            assert not np.shares_memory(img, cap.consumer._map)
+            assert cap.set(cv2.CAP_PROP_CONVERT_RGB, 0)
+            ok, img = cap.read(np.zeros((1, 1), np.uint8))
+            assert ok and int(img[0, 0, 0]) == 3 and img.flags.writeable
+            assert not np.shares_memory(img, cap.consumer._map)
+
+
 @pytest.mark.parametrize("fmt", ["gray8", "i420", "nv12", "rgb24"])
 def test_other_formats_are_converted_or_raw(ring_name, fmt):
     w, h = 16, 8

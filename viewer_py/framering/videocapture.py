@@ -189,16 +189,17 @@ class VideoCapture:
     def retrieve(self, image: Optional[np.ndarray] = None, flag: int = 0, *,
                  copy: Optional[bool] = None) -> Tuple[bool, Optional[np.ndarray]]:
         """The frame grab() took, as (ok, image): BGR (H, W, 3) uint8; a read-only zero-copy view of
-        a bgr24 ring unless COPY (default: the capture's ``copy``) or IMAGE (filled if its shape
-        fits) asks for a private one. Non-BGR rings are converted (a copy). (False, None) if no
-        frame was grabbed. FLAG is cv2's channel selector, accepted and ignored."""
+        a bgr24 ring unless COPY (default: the capture's ``copy``) or IMAGE asks for a private one:
+        IMAGE is filled if it fits (shape, dtype, writable), else a new image is made, as cv2
+        does. Non-BGR rings are converted (a copy). (False, None) if no frame was grabbed. FLAG is
+        cv2's channel selector, accepted and ignored."""
         frame = self._frame
         if frame is None or frame.released:
             return False, None
-        copy = self.copy if copy is None else copy
+        copy = (self.copy if copy is None else copy) or image is not None
         if not self._convert:  # CAP_PROP_CONVERT_RGB off: the frame as the ring holds it
             raw = frame.array
-            if image is not None and image.shape == raw.shape and image.dtype == raw.dtype:
+            if image is not None and image.shape == raw.shape and image.dtype == raw.dtype and image.flags.writeable:
                 np.copyto(image, raw)
                 return True, image
             return True, raw.copy() if copy else raw
