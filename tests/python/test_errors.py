@@ -207,6 +207,22 @@ def test_colorimetry_and_hot_lap_refusals_are_invalid_argument(ring_name):
                 prod.set_hot_lap(nbytes, wait)
 
 
+def test_commit_after_the_producer_closed_is_ring_closed(ring_name):
+    """commit() of a frame whose producer was closed meanwhile raises RingClosed, as its docstring
+    says (close() aborted the reservation), not FrameReleased; the header fields stay readable;
+    a second commit() or an abort() changes nothing."""
+    prod = framering.Producer(ring_name, capacity=1 << 16)
+    out = prod.reserve_frame(8, 8, "gray8")
+    out.pts = 7
+    prod.close()
+    with pytest.raises(framering.RingClosed):
+        out.commit()
+    with pytest.raises(framering.RingClosed):
+        out.array
+    out.abort()
+    assert out.pts == 7 and out.width == 8
+
+
 def test_timeout_and_no_wait_are_timeout_errors(ring_name):
     with framering.Producer(ring_name, capacity=1 << 16), framering.Consumer(ring_name, timeout=1) as cons:
         for call, code in ((lambda: cons.next_frame(timeout=0.05), errno.ETIMEDOUT),

@@ -207,7 +207,7 @@ def test_close_while_another_thread_fills_a_reserved_frame(ring_name):
     """A writer thread sets the header of its reserved frame (out.colorimetry: calls into C,
     the GIL released, between its check and its writes) while another thread closes the
     producer and drops it. The reservation's header in shared memory kept nothing alive, so
-    the ring was unmapped under the writer: a segfault. Now the writer gets FrameReleased."""
+    the ring was unmapped under the writer: a segfault. Now the writer gets RingClosed."""
     r = run_script("""
         import gc
         name = sys.argv[1]
@@ -222,8 +222,8 @@ def test_close_while_another_thread_fills_a_reserved_frame(ring_name):
                     while True:
                         out.colorimetry = col
                         out.pts = i
-                except framering.FrameReleased:
-                    ended.add("FrameReleased")
+                except framering.RingClosed:
+                    ended.add("RingClosed")
 
             t = threading.Thread(target=writer)
             t.start()
@@ -235,7 +235,7 @@ def test_close_while_another_thread_fills_a_reserved_frame(ring_name):
         print("writer ended with", sorted(ended), flush=True)
     """, ring_name)
     assert_clean_exit(r)
-    assert "writer ended with ['FrameReleased']" in r.stdout
+    assert "writer ended with ['RingClosed']" in r.stdout
 
 
 # ---------------------------------------------------------------- 9.2: interpreter exit

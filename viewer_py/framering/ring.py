@@ -723,7 +723,7 @@ class OutFrame(_HeaderFields):
     The header lives in shared memory; setting fields writes there directly.
     """
 
-    __slots__ = ("_hdr", "_hdrp", "_buf", "_off", "_producer", "_done")
+    __slots__ = ("_hdr", "_hdrp", "_buf", "_off", "_producer", "_done", "_closed")
 
     def __init__(self, hdrp, buf: np.ndarray, off: int, producer: "Producer") -> None:
         self._hdrp = hdrp  # POINTER(FrameHeader) for fr_frame_commit
@@ -735,8 +735,12 @@ class OutFrame(_HeaderFields):
         self._off = off
         self._producer = producer
         self._done = False
+        self._closed = False  # the producer was closed with this frame reserved
 
     def _check(self) -> None:
+        if self._closed:
+            raise RingClosed(0, f"producer of ring '{self._producer.name}' was closed: frame {self._hdr.seq}"
+                             " was aborted")
         if self._done:
             raise FrameReleased(0, f"frame {self._hdr.seq} was already committed or aborted")
 
@@ -828,10 +832,12 @@ class OutFrame(_HeaderFields):
         finally:
             self._drop()
 
-    def _drop(self, hdr: Optional[FrameHeader] = None) -> None:
+    def _drop(self, hdr: Optional[FrameHeader] = None, closed: bool = False) -> None:
         """Done with the shared record: from now on the fields read a private copy (the
-        shared header may be reused once the consumer released the record)."""
+        shared header may be reused once the consumer released the record). CLOSED: because
+        the producer was closed (then commit() and the pixels raise RingClosed)."""
         if not self._done:
+            self._closed = closed
             self._done = True
             self._buf = None
             self._hdr = hdr if hdr is not None else FrameHeader.from_buffer_copy(self._hdr)
@@ -1367,7 +1373,7 @@ class Producer(_RingSide):
     def _before_detach(self, handle: _Handle) -> None:
         out, self._pending = self._pending, None
         if out is not None:
-            out._drop()  # fr_ring_detach() aborts the reservation and marks end of stream
+            out._drop(closed=True)  # fr_ring_detach() aborts the reservation and marks end of stream
 
     def __enter__(self) -> "Producer":
         return self
