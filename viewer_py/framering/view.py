@@ -141,15 +141,22 @@ def x_display_problem(disp: str) -> Optional[str]:
     if not num.isdigit():
         return f"DISPLAY={disp!r} is not a valid X display name"
     try:
-        if host in ("", "unix"):
+        if host not in ("", "unix"):
+            socket.create_connection((host, 6000 + int(num)), timeout=1.0).close()
+            return None
+        # Linux's abstract socket first, as libxcb tries it: it answers without the file
+        # (a container that shares the network namespace but not /tmp); then the file.
+        for path in (f"\0/tmp/.X11-unix/X{num}", f"/tmp/.X11-unix/X{num}"):
             with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
                 s.settimeout(1.0)
-                s.connect(f"/tmp/.X11-unix/X{num}")
-        else:
-            socket.create_connection((host, 6000 + int(num)), timeout=1.0).close()
+                try:
+                    s.connect(path)
+                    return None
+                except OSError as e:
+                    error = e
+        raise error
     except OSError as e:
         return f"cannot connect to X display {disp!r}: {e.strerror or e}"
-    return None
 
 
 def wayland_display_problem(wayland: str) -> Optional[str]:
