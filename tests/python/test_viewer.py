@@ -58,6 +58,23 @@ def test_no_display_refuses_cleanly(ring_name):
     assert r.returncode == 5 and b"cannot connect" in r.stderr and b"--headless" in r.stderr
 
 
+def test_no_opencv_says_so(ring_name, xvfb):
+    """OpenCV is optional for the package, needed only for a window: without it the viewer says
+    so in one line and exits 5 (no window possible; --headless still works), not with an
+    ImportError traceback and exit 1 ("bad usage")."""
+    code = ("import sys; sys.modules['cv2'] = None  # as if python3-opencv were not installed\n"
+            "from framering import view; sys.exit(view.main(sys.argv[1:]))")
+    env = python_env({"DISPLAY": xvfb})
+    env.pop("WAYLAND_DISPLAY", None)
+    r = subprocess.run([sys.executable, "-c", code, ring_name, "--timeout", "0"], env=env,
+                       stderr=subprocess.PIPE, timeout=60)
+    assert r.returncode == 5, (r.returncode, r.stderr)
+    assert b"Traceback" not in r.stderr and b"OpenCV" in r.stderr and b"--headless" in r.stderr
+    r = subprocess.run([sys.executable, "-c", code, ring_name, "--timeout", "0", "--headless"], env=env,
+                       stderr=subprocess.PIPE, timeout=60)
+    assert r.returncode == 2 and b"Traceback" not in r.stderr, r.stderr  # no ring: headless needs no OpenCV
+
+
 def test_wayland_display_nobody_serves_refuses_cleanly(ring_name, tmp_path):
     """WAYLAND_DISPLAY set, DISPLAY not (or nobody's either), and no compositor at that socket: the
     viewer says it has no display (5) before the first frame would make OpenCV open a window,

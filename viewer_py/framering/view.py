@@ -443,7 +443,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             return EXIT_DISPLAY
     cv2 = None
     if not args.headless:
-        import cv2  # only now: importing it needs no display, but keep headless runs lean
+        try:
+            import cv2  # only now: importing it needs no display, but keep headless runs lean
+        except ImportError as e:
+            sys.stderr.write(f"{PROG}: OpenCV is needed for a window ({e}); install it (python3-opencv), "
+                             "or use --headless for statistics only.\n")
+            return EXIT_DISPLAY
 
     status = EXIT_DONE
     why = "end of stream"
