@@ -454,10 +454,11 @@ public:
 	}
 
 	// The header in shared memory: the producer may set pts, time_base_*, flags, capture_ns
-	// and the colorimetry fields before commit(). The writing calls (header(), set_*) need
-	// a Reservation that holds a record (not empty, not moved from); the reading ones give
-	// zeros (and plane() std::out_of_range) on an empty one.
-	::fr_frame_header &header() noexcept { return *hdr_; }
+	// and the colorimetry fields before commit(). The writing calls (header(), set_*) throw
+	// EBADF when it is not pending (committed, aborted, its producer closed, empty or moved
+	// from): the record is no longer this object's, and after an abort the next reservation
+	// lies there. The reading ones give zeros (and plane() std::out_of_range) on an empty one.
+	::fr_frame_header &header() { return *writable(); }
 	const ::fr_frame_header &header() const noexcept { return hdr_ ? *hdr_ : detail::no_header(); }
 	// The record (its header first) in shared memory; nullptr for an empty Reservation.
 	std::uint8_t *record() const noexcept { return reinterpret_cast<std::uint8_t *>(hdr_); }
@@ -467,16 +468,23 @@ public:
 		return detail::plane_at(record(), static_cast<const Reservation &>(*this).header(), i);
 	}
 
-	void set_pts(std::optional<std::int64_t> pts) noexcept { hdr_->pts = pts ? *pts : INT64_MIN; }
-	void set_time_base(std::int32_t num, std::int32_t den) noexcept
+	void set_pts(std::optional<std::int64_t> pts) { writable()->pts = pts ? *pts : INT64_MIN; }
+	void set_time_base(std::int32_t num, std::int32_t den)
 	{
-		hdr_->time_base_num = num;
-		hdr_->time_base_den = den;
+		::fr_frame_header *h = writable();
+		h->time_base_num = num;
+		h->time_base_den = den;
 	}
-	void set_flags(std::uint32_t flags) noexcept { hdr_->flags = flags; }
+	void set_flags(std::uint32_t flags) { writable()->flags = flags; }
 
 private:
 	friend class Producer;
+	::fr_frame_header *writable() const
+	{
+		if (!pending())
+			throw error(-EBADF, "write the header of a frame (not pending)");
+		return hdr_;
+	}
 	Reservation(std::shared_ptr<detail::Owner> owner, ::fr_frame_header *h) noexcept
 		: owner_(std::move(owner)), hdr_(h)
 	{

@@ -575,6 +575,35 @@ void latest_skips_to_newest()
 	check_pixels(f);
 }
 
+// The header of a Reservation that is no longer pending is not written through it: after an
+// abort the next reservation lies at the same address, and set_pts() on the old one used to
+// change the new frame's pts; on a moved-from one it dereferenced a null pointer.
+void header_of_a_reservation_not_pending_is_not_written()
+{
+	std::string name = unique_name("notpend");
+	fr::Producer prod(name, {1u << 20});
+	fr::Consumer cons(name);
+	fr::Reservation old = prod.reserve(fr::Format::gray8, 8, 8, 1s);
+	old.abort();
+	fr::Reservation cur = prod.reserve(fr::Format::gray8, 8, 8, 1s);
+	CHECK(old.record() == cur.record()); // the same space, reused
+	cur.set_pts(1);
+	CHECK_THROWS(old.set_pts(5), EBADF, "not pending");
+	CHECK_THROWS(old.set_time_base(1, 2), EBADF, "not pending");
+	CHECK_THROWS(old.set_flags(FR_FRAME_FLAG_EOS), EBADF, "not pending");
+	CHECK_THROWS(old.header().pts = 5, EBADF, "not pending");
+	fr::Reservation moved(std::move(cur));
+	CHECK_THROWS(cur.set_pts(5), EBADF, "not pending");
+	CHECK_THROWS(cur.header(), EBADF, "not pending");
+	CHECK_EQ(old.width(), 8u); // reading stays possible
+	moved.commit();
+	CHECK_THROWS(moved.set_pts(5), EBADF, "not pending");
+	fr::Frame f = cons.peek(1s);
+	CHECK(f.pts() && *f.pts() == 1);
+	CHECK(!f.is_eos());
+	CHECK_EQ(f.time_base_den(), 1000000000);
+}
+
 // skip_to_latest() while a frame is held (the loop that catches up: peek, fall behind, skip)
 // releases that frame, as asking for the next one does, instead of failing with EALREADY.
 void skip_to_latest_with_a_frame_held()
@@ -696,6 +725,7 @@ const Case all_cases[] = {
 	{"interrupt_from_another_thread", interrupt_from_another_thread},
 	{"latest_skips_to_newest", latest_skips_to_newest},
 	{"skip_to_latest_with_a_frame_held", skip_to_latest_with_a_frame_held},
+	{"header_of_a_reservation_not_pending_is_not_written", header_of_a_reservation_not_pending_is_not_written},
 	{"replaced_ring_is_followed", replaced_ring_is_followed},
 	{"invalid_records_and_meta", invalid_records_and_meta},
 	{"hot_lap_keeps_frames_at_the_front", hot_lap_keeps_frames_at_the_front},
