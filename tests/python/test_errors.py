@@ -207,6 +207,51 @@ def test_colorimetry_and_hot_lap_refusals_are_invalid_argument(ring_name):
                 prod.set_hot_lap(nbytes, wait)
 
 
+def test_integers_that_do_not_fit_c_are_refused_not_wrapped(ring_name):
+    """An integer that does not fit the C type it is passed as is an InvalidArgument naming
+    the argument: ctypes would cut it to the type's width without a word (2**32 + 8 became
+    a width of 8, 2**64 + 65536 a 65536-byte ring, 2**63 a pts of "unknown", -1 dropped
+    bytes 2**64 - 1), and the call would go on with another value than the caller's."""
+    with framering.Producer(ring_name, capacity=1 << 16) as prod:
+        refusals = [
+            ("width", lambda: prod.reserve_frame(2 ** 32 + 8, 8, "gray8", timeout=0)),
+            ("height", lambda: prod.reserve_frame(8, -1, "gray8", timeout=0)),
+            ("capacity", lambda: framering.Producer(ring_name + "-p", capacity=2 ** 64 + 65536)),
+            ("capacity", lambda: framering.Producer(ring_name + "-p", capacity=-1)),
+            ("mode", lambda: framering.Producer(ring_name + "-p", capacity=1 << 16, mode=2 ** 32 + 0o600)),
+            ("max_consumers", lambda: framering.Producer(ring_name + "-p", capacity=1 << 16,
+                                                         max_consumers=2 ** 32 + 1)),
+            ("capacity", lambda: prod.replace(2 ** 64 + 65536)),
+            ("slots", lambda: framering.capacity_for(2 ** 32 + 2, 64, 64, "gray8")),
+            ("width", lambda: framering.capacity_for(2, 2 ** 32 + 64, 64, "gray8")),
+            ("nbytes", lambda: prod.note_drop(-1)),
+            ("nbytes", lambda: prod.note_drop(2 ** 64)),
+            ("n", lambda: prod.wait_consumers(2 ** 32, timeout=0)),
+            ("code", lambda: prod.mark_eos_error("x", -(2 ** 31) - 1)),
+            ("wait", lambda: prod.set_hot_lap(0, 1e10)),
+            ("nbytes", lambda: prod.set_hot_lap(2 ** 64)),
+        ]
+        for what, call in refusals:
+            with pytest.raises(ValueError) as e:
+                call()
+            assert isinstance(e.value, framering.InvalidArgument), what
+            assert e.value.code == -errno.EINVAL and what in str(e.value), (what, str(e.value))
+        with prod.reserve_frame(8, 8, "gray8", timeout=0) as out:
+            for field, bad in (("pts", 2 ** 63), ("pts", framering.ring.PTS_UNKNOWN),
+                               ("capture_ns", -1), ("capture_ns", 2 ** 64), ("flags", 2 ** 32 + 1)):
+                before = getattr(out, field)
+                with pytest.raises(framering.InvalidArgument) as e:
+                    setattr(out, field, bad)
+                assert field in str(e.value), field
+                assert getattr(out, field) == before, field
+            out.pts = 2 ** 63 - 1
+            assert out.pts == 2 ** 63 - 1
+        st = prod.stats
+        assert st.capacity == 1 << 16 and st.records_dropped == 0 and st.records_written == 1
+        assert not prod.closed and prod.max_record == 1 << 15
+    assert not (SHM / (ring_name + "-p")).exists()
+
+
 def test_commit_after_the_producer_closed_is_ring_closed(ring_name):
     """commit() of a frame whose producer was closed meanwhile raises RingClosed, as its docstring
     says (close() aborted the reservation), not FrameReleased; the header fields stay readable;

@@ -50,6 +50,8 @@ import atexit
 import ctypes
 import errno
 import functools
+import math
+import operator
 import os
 import threading
 import time
@@ -173,6 +175,21 @@ def _wait_sliced(call, deadline: Optional[float], handle: Optional["_Handle"] = 
         if rc in (-errno.ETIMEDOUT, -errno.EAGAIN) and (deadline is None or time.monotonic() < deadline):
             continue  # next slice: signal handlers ran in between
         return rc
+
+
+def _c_int(value: int, ctype: type, what: str, low: Optional[int] = None) -> int:
+    """VALUE as an int if it fits the ctypes integer type CTYPE (and is at least LOW), else
+    InvalidArgument naming WHAT: ctypes would cut it to the type's width without a word (a
+    width of 2**32 + 8 would be 8). Every integer the caller gives that goes into C goes
+    through here."""
+    v = operator.index(value)
+    bits = 8 * ctypes.sizeof(ctype)
+    lo, hi = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if ctype(-1).value < 0 else (0, (1 << bits) - 1)
+    if low is not None:
+        lo = max(lo, low)
+    if not lo <= v <= hi:
+        raise InvalidArgument(-errno.EINVAL, f"{what} {v} out of range (from {lo} to {hi})")
+    return v
 
 
 def _c_name(name: str) -> bytes:
@@ -760,7 +777,8 @@ class OutFrame(_HeaderFields):
     @_HeaderFields.pts.setter
     def pts(self, value: Optional[int]) -> None:
         self._check()
-        self._hdr.pts = PTS_UNKNOWN if value is None else int(value)
+        # INT64_MIN is PTS_UNKNOWN: a pts of that value would read back as None.
+        self._hdr.pts = PTS_UNKNOWN if value is None else _c_int(int(value), ctypes.c_int64, "pts", PTS_UNKNOWN + 1)
 
     @_HeaderFields.time_base.setter
     def time_base(self, value: Union[Fraction, Tuple[int, int]]) -> None:
@@ -782,12 +800,12 @@ class OutFrame(_HeaderFields):
     @_HeaderFields.capture_ns.setter
     def capture_ns(self, value: int) -> None:
         self._check()
-        self._hdr.capture_ns = int(value)
+        self._hdr.capture_ns = _c_int(int(value), ctypes.c_uint64, "capture_ns")
 
     @_HeaderFields.flags.setter
     def flags(self, value: int) -> None:
         self._check()
-        self._hdr.flags = int(value)
+        self._hdr.flags = _c_int(int(value), ctypes.c_uint32, "flags")
 
     def _set_flag(self, bit: int, on: bool) -> None:
         self._check()
@@ -869,7 +887,7 @@ def _capacity(capacity: Optional[int], slots: Optional[int], width: Optional[int
               format: Union[str, int]) -> int:
     """A ring's data bytes from CAPACITY, or from SLOTS frames of WIDTH x HEIGHT FORMAT (0: default)."""
     if slots is None:
-        return capacity or 0
+        return _c_int(capacity or 0, ctypes.c_uint64, "capacity")
     if capacity is not None:
         raise InvalidArgument(-errno.EINVAL, "give capacity or slots, not both")
     if width is None or height is None:
@@ -1297,9 +1315,11 @@ def capacity_for(slots: int, width: int, height: int, fmt: Union[str, int] = "bg
 
     Fewer frames keep a lap of the ring in the CPU cache; more absorb a slow consumer."""
     code = format_code(fmt)
+    width, height = _c_int(width, ctypes.c_uint32, "width"), _c_int(height, ctypes.c_uint32, "height")
+    slots = _c_int(max(int(slots), 0), ctypes.c_uint, "slots")
     if _lib.lib().fr_frame_record_size(code, width, height) == 0:
         raise InvalidArgument(-errno.EINVAL, f"bad frame size {width}x{height} for {fmt}")
-    cap = _lib.lib().fr_frame_ring_capacity(code, width, height, max(int(slots), 0))
+    cap = _lib.lib().fr_frame_ring_capacity(code, width, height, slots)
     if cap == 0:
         raise InvalidArgument(-errno.EINVAL, f"{slots} frames of {width}x{height} {fmt} exceed the largest ring")
     return cap
@@ -1339,8 +1359,9 @@ class Producer(_RingSide):
         self._lib = _lib.lib()
         self._pending: Optional[OutFrame] = None
         self._on_full = on_full
-        self._opts = _lib.RingCreateOpts(_capacity(capacity, slots, width, height, format), mode,
-                                         _policy(on_full), max_consumers)
+        self._opts = _lib.RingCreateOpts(_capacity(capacity, slots, width, height, format),
+                                         _c_int(mode, ctypes.c_uint32, "mode"), _policy(on_full),
+                                         _c_int(max_consumers, ctypes.c_uint, "max_consumers"))
         ptr = ctypes.c_void_p()
         rc = self._lib.fr_ring_create(ctypes.byref(ptr), _c_name(name), ctypes.byref(self._opts))
         if rc < 0:
@@ -1389,6 +1410,7 @@ class Producer(_RingSide):
         """
         handle = self._calls()
         code = format_code(format)
+        width, height = _c_int(width, ctypes.c_uint32, "width"), _c_int(height, ctypes.c_uint32, "height")
         hdrp = ctypes.POINTER(FrameHeader)()
         deadline = None if timeout is None else time.monotonic() + timeout
         reserve = self._lib.fr_frame_reserve
@@ -1457,6 +1479,7 @@ class Producer(_RingSide):
     def wait_consumers(self, n: int, timeout: Seconds = None) -> None:
         """Wait until at least N consumers are attached (fr_ring_wait_consumers): e.g. every
         lossless reader of a pipeline, before the first frame. Timeout if they did not come."""
+        n = _c_int(n, ctypes.c_uint, "n")
         handle = self._calls()
         deadline = None if timeout is None else time.monotonic() + timeout
         wait = self._lib.fr_ring_wait_consumers
@@ -1479,14 +1502,14 @@ class Producer(_RingSide):
         then get ProducerFailed with REASON (one line, cut to 127 bytes) and CODE
         (a negative errno value). Raises FrameringError (-EALREADY) if end of
         stream was marked already: the first mark stands."""
-        rc = self._call(self._lib.fr_ring_mark_eos_error, code,
+        rc = self._call(self._lib.fr_ring_mark_eos_error, _c_int(code, ctypes.c_int, "code"),
                         reason.encode("utf-8", "backslashreplace")[:_lib.RING_EOS_MESSAGE_MAX - 1])
         if rc < 0:
             _raise(rc, f"mark end of stream (error) on ring '{self.name}'")
 
     def note_drop(self, nbytes: int = 0) -> None:
         """Count a frame the caller chose not to write."""
-        self._call(self._lib.fr_ring_note_drop, nbytes)
+        self._call(self._lib.fr_ring_note_drop, _c_int(nbytes, ctypes.c_size_t, "nbytes"))
 
     @property
     def on_full(self) -> str:
@@ -1505,11 +1528,10 @@ class Producer(_RingSide):
         for two frames (the default), HOT_LAP_OFF uses the whole ring in
         turn; wait is how long, in seconds, a write waits for the front
         before it uses the rest of the ring (None: the library's 4 ms)."""
-        if nbytes < 0 or nbytes > HOT_LAP_OFF:
-            raise InvalidArgument(-errno.EINVAL, f"hot lap of {nbytes} bytes")
-        wait_ns = -1 if wait is None else int(wait * 1e9)
-        if wait_ns < -1:
+        nbytes = _c_int(nbytes, ctypes.c_uint64, "nbytes")
+        if wait is not None and not (math.isfinite(wait) and wait >= 0):
             raise InvalidArgument(-errno.EINVAL, f"hot lap wait of {wait} s")
+        wait_ns = -1 if wait is None else _c_int(int(wait * 1e9), ctypes.c_int64, "wait (in ns)")
         rc = self._call(self._lib.fr_ring_set_hot_lap, nbytes, wait_ns)
         if rc < 0:
             _raise(rc, f"set the hot lap of ring '{self.name}'")
