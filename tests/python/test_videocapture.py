@@ -252,6 +252,37 @@ def test_producer_death_ends_reading_with_its_reason(ring_name, procs):
         remove_segment(ring_name)  # a killed producer cannot remove its segment
 
 
+def test_cv2s_open_signatures_with_api_preference_and_params(ring_name):
+    """VideoCapture(name, apiPreference[, params]) and open(name, apiPreference[, params]) are
+    cv2's signatures, so code that names a backend switches by the class name alone: the
+    preference is ignored (the producer decodes), params are cv2's (prop, value) pairs:
+    open and read timeouts in ms and CONVERT_RGB are taken, any other makes open() False
+    (last_error says which), as cv2's backends refuse parameters they do not support."""
+    with framering.Producer(ring_name, slots=4, width=8, height=4) as prod:
+        for i in range(3):
+            prod.write_frame(np.full((4, 8, 3), i, np.uint8))
+        with framering.VideoCapture(ring_name, cv2.CAP_FFMPEG, timeout=1) as cap:
+            assert cap.isOpened() and int(cap.read()[1][0, 0, 0]) == 0
+        with framering.VideoCapture(ring_name, cv2.CAP_ANY, []) as cap:
+            assert cap.isOpened() and int(cap.read()[1][0, 0, 0]) == 0
+        with framering.VideoCapture(apiPreference=cv2.CAP_ANY) as cap:
+            assert not cap.isOpened()
+            assert cap.open(ring_name, cv2.CAP_ANY) and cap.isOpened()
+            assert cap.open(ring_name, cv2.CAP_FFMPEG, [cv2.CAP_PROP_CONVERT_RGB, 0,
+                                                       cv2.CAP_PROP_READ_TIMEOUT_MSEC, 50,
+                                                       cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, 1000])
+            assert cap.get(cv2.CAP_PROP_CONVERT_RGB) == 0 and cap.read_timeout == 0.05
+            ok, raw = cap.read()
+            assert ok and raw.shape == (4, 8, 3)
+            assert not cap.open(ring_name, cv2.CAP_ANY, [cv2.CAP_PROP_BRIGHTNESS, 5])
+            assert not cap.isOpened() and isinstance(cap.last_error, framering.InvalidArgument)
+            assert str(cv2.CAP_PROP_BRIGHTNESS) in str(cap.last_error)
+            with pytest.raises(TypeError):
+                cap.open(ring_name, "ffmpeg")
+            with pytest.raises(ValueError):
+                cap.open(ring_name, cv2.CAP_ANY, [cv2.CAP_PROP_CONVERT_RGB])
+
+
 def test_bad_mode_is_a_usage_error_not_a_closed_capture(ring_name):
     with pytest.raises(ValueError):
         framering.VideoCapture(ring_name, mode="fastest")

@@ -28,6 +28,13 @@ What differs from cv2.VideoCapture, and why:
   image is then private and stays valid). ``set(CAP_PROP_CONVERT_RGB, 0)``
   gives the frame as it lies in the ring instead (``frame.array``, zero-copy:
   (H, W) gray, (H*3/2, W) i420/nv12), as cv2's raw mode does.
+* cv2's signatures ``VideoCapture(name, apiPreference[, params])`` and ``open(name,
+  apiPreference[, params])`` work. apiPreference (cv2.CAP_ANY, cv2.CAP_FFMPEG, ...: any
+  integer) is ignored: which backend decodes is the producer's choice, and a ring has one
+  way in. params are cv2's (prop, value, ...) pairs: CAP_PROP_OPEN_TIMEOUT_MSEC and
+  CAP_PROP_READ_TIMEOUT_MSEC set ``timeout`` (for that open) and ``read_timeout``,
+  CAP_PROP_CONVERT_RGB does what set() does; any other makes open() False (``last_error``
+  names it), as cv2's FFmpeg backend refuses a parameter it does not support.
 * Opening waits up to ``timeout`` seconds for a ring of that name with a live
   producer. A ring that does not come, is busy (all consumer slots taken) or is
   not a ring makes isOpened() False, as cv2 does for a file it cannot open
@@ -61,9 +68,10 @@ Frame headers (seq, pts, capture time, latency) are at ``cap.frame``.
 from __future__ import annotations
 
 import errno
+import operator
 import struct
 from types import TracebackType
-from typing import Optional, Tuple, Type
+from typing import Optional, Sequence, Tuple, Type
 
 import numpy as np
 
@@ -81,6 +89,9 @@ CAP_PROP_FOURCC = 6
 CAP_PROP_FRAME_COUNT = 7
 CAP_PROP_FORMAT = 8
 CAP_PROP_CONVERT_RGB = 16
+CAP_PROP_OPEN_TIMEOUT_MSEC = 53
+CAP_PROP_READ_TIMEOUT_MSEC = 54
+CAP_ANY = 0
 
 _BGR24_FOURCC = struct.unpack("<I", b"BGR3")[0]  # what cv2 reports for its BGR output
 _CV_8UC3 = 16
@@ -113,6 +124,8 @@ class VideoCapture:
 
     Args:
         name: ring name (framering-capture -r NAME); None: open() it later.
+        apiPreference: cv2's backend preference, accepted and ignored (see open()).
+        params: cv2's open parameters, (prop, value) pairs (see open()).
         mode: "every" (each frame in order) or "latest" (always the newest).
         timeout: seconds open() waits for the ring (None: forever, 0: not at all).
         read_timeout: seconds read()/grab() wait for a frame (None: as long as the producer lives).
@@ -122,7 +135,8 @@ class VideoCapture:
     ring that cannot be opened (isOpened() False).
     """
 
-    def __init__(self, name: Optional[str] = None, *, mode: str = "every", timeout: Optional[float] = 5.0,
+    def __init__(self, name: Optional[str] = None, apiPreference: int = CAP_ANY,  # noqa: N803  (cv2's name)
+                 params: Sequence[int] = (), *, mode: str = "every", timeout: Optional[float] = 5.0,
                  read_timeout: Optional[float] = None, copy: bool = False) -> None:
         if mode not in ("every", "latest"):  # a bug in the caller, not a ring that cannot be opened
             raise InvalidArgument(-errno.EINVAL, f"mode must be 'every' or 'latest', not {mode!r}")
@@ -140,19 +154,44 @@ class VideoCapture:
         self._meta: Optional[dict] = None
         self._pos, self._msec, self._size = 0, 0.0, None
         if name is not None:
-            self.open(name)
+            self.open(name, apiPreference, params)
 
-    def open(self, name: str) -> bool:
-        """Attach to ring NAME (closing what was open); False if it cannot be read (last_error says why)."""
+    def open(self, name: str, apiPreference: int = CAP_ANY, params: Sequence[int] = ()) -> bool:  # noqa: N803
+        """Attach to ring NAME (closing what was open); False if it cannot be read (last_error says why).
+
+        APIPREFERENCE (cv2.CAP_*, an int) is ignored: the producer decodes. PARAMS are cv2's
+        (prop, value, ...) pairs: CAP_PROP_OPEN_TIMEOUT_MSEC (this open's timeout),
+        CAP_PROP_READ_TIMEOUT_MSEC (read_timeout) and CAP_PROP_CONVERT_RGB (as set()); any other
+        makes open() False, as cv2 does for a parameter its backend does not support. TypeError
+        for a preference that is not an int, InvalidArgument for PARAMS of odd length."""
+        operator.index(apiPreference)  # cv2 refuses anything but an int, too
+        values = [operator.index(v) for v in params]
+        if len(values) % 2:
+            raise InvalidArgument(-errno.EINVAL, f"params {values}: (property, value) pairs, not an odd count")
         self.release()
         self._pos, self._msec, self._size = 0, 0.0, None
+        timeout, read_timeout, convert = self.timeout, self.read_timeout, None
+        for prop, value in zip(values[0::2], values[1::2]):
+            if prop == CAP_PROP_OPEN_TIMEOUT_MSEC:
+                timeout = value / 1000
+            elif prop == CAP_PROP_READ_TIMEOUT_MSEC:
+                read_timeout = value / 1000
+            elif prop == CAP_PROP_CONVERT_RGB:
+                convert = bool(value)
+            else:
+                self.last_error = InvalidArgument(-errno.EINVAL, f"open parameter {prop} is not supported (only"
+                                                  " CAP_PROP_OPEN_TIMEOUT_MSEC, _READ_TIMEOUT_MSEC, _CONVERT_RGB)")
+                return False
         try:
-            self._cons = Consumer(name, timeout=self.timeout, mode=self.mode)
+            self._cons = Consumer(name, timeout=timeout, mode=self.mode)
         except FrameringError as e:
             self.last_error = e
             return False
         self.last_error = None
         self._meta = _capture_meta(self._cons)
+        self.read_timeout = read_timeout
+        if convert is not None:
+            self._convert = convert
         return True
 
     def isOpened(self) -> bool:  # noqa: N802  (cv2's name)
