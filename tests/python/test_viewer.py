@@ -45,6 +45,18 @@ def test_bad_option_one_line_exit_1():
     assert r.stderr.count(b"\n") == 1 and b"--exit-at-eos needs --reconnect" in r.stderr
 
 
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "-1", "1e10", "five"])
+def test_a_timeout_that_is_no_number_of_seconds_is_bad_usage(value, capsys):
+    """--timeout must be a finite number of seconds from 0 to 1e9, as the C tools' (apputil.c
+    app_parse_seconds): nan passed the "not negative" check and the wait for the ring then
+    never ended (a deadline of nan is never reached), inf neither. One line, exit 1."""
+    with pytest.raises(SystemExit) as e:
+        view_mod.parse_args(["ring", "--timeout=" + value])
+    assert e.value.code == view_mod.EXIT_USAGE
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--timeout" in err and value in err
+
+
 def test_no_display_refuses_cleanly(ring_name):
     env = python_env()
     env.pop("DISPLAY", None)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import collections
 import errno
+import math
 import os
 import socket
 import sys
@@ -73,6 +74,18 @@ class _Parser(argparse.ArgumentParser):
         sys.exit(EXIT_USAGE)
 
 
+def _seconds(text: str) -> float:
+    """An option's seconds: a finite number from 0 to 1e9, as the C tools take (apputil.c
+    app_parse_seconds); nan or inf would make a wait that never ends."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 <= value <= 1e9:  # also false for nan
+        raise argparse.ArgumentTypeError(f"seconds from 0 to 1e9 expected, not {text!r}")
+    return value
+
+
 def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     p = _Parser(
         prog=PROG,
@@ -88,7 +101,7 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     mode.add_argument("--every", action="store_true",
                       help="show every frame in order (a blocking producer waits for the viewer)")
     p.add_argument("--frames", type=int, metavar="N", help="stop after N frames")
-    p.add_argument("--timeout", type=float, metavar="SEC",
+    p.add_argument("--timeout", type=_seconds, metavar="SEC",
                    help="seconds to wait for the ring to appear, each time (default 5; with --reconnect: "
                         "forever)")
     p.add_argument("--reconnect", action="store_true",
@@ -106,8 +119,6 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     a = p.parse_args(argv)
     if a.frames is not None and a.frames <= 0:
         p.error(f"--frames must be positive, not {a.frames}")
-    if a.timeout is not None and a.timeout < 0:
-        p.error(f"--timeout must not be negative, not {a.timeout}")
     if a.exit_at_eos and not a.reconnect:
         p.error("--exit-at-eos needs --reconnect (without it every end of stream ends the viewer)")
     if a.timeout is None and not a.reconnect:
