@@ -42,7 +42,8 @@
 // signal handler, via native_handle() and fr_ring_interrupt()) may call while a call waits.
 //
 // Timeouts are std::chrono durations (any integral one converts to nanoseconds): zero
-// (no_wait) never waits, a negative one (wait_forever) waits without a limit.
+// (no_wait) or a negative one never waits, as std::chrono's waits (sleep_for, wait_for): the
+// time left until a deadline that has passed is no wait; wait_forever waits without a limit.
 #ifndef FRAMERING_FRAMERING_HPP
 #define FRAMERING_FRAMERING_HPP
 
@@ -110,7 +111,7 @@ public:
 // ---------------------------------------------------------------- small types
 
 using Timeout = std::chrono::nanoseconds;
-inline constexpr Timeout wait_forever{-1};
+inline constexpr Timeout wait_forever = Timeout::max(); // no other duration waits without a limit
 inline constexpr Timeout no_wait{0};
 
 enum class Format : std::uint32_t {
@@ -218,7 +219,11 @@ inline std::string quoted(const char *what, const std::string &name)
 	return std::string(what) + " ring '" + escaped(name) + "'";
 }
 
-inline std::int64_t to_ns(Timeout t) noexcept { return t.count() < 0 ? FR_RING_WAIT_FOREVER : t.count(); }
+// The C library's nanoseconds, where a negative value waits forever: only wait_forever is that.
+inline std::int64_t to_ns(Timeout t) noexcept
+{
+	return t == wait_forever ? FR_RING_WAIT_FOREVER : t.count() < 0 ? FR_RING_NO_WAIT : t.count();
+}
 
 inline const ::fr_frame_header &no_header() noexcept
 {

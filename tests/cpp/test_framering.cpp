@@ -710,6 +710,34 @@ void invalid_records_and_meta()
 	CHECK_EQ(cons.invalid_frames(), static_cast<std::uint64_t>(2));
 }
 
+// A negative timeout does not wait, as std::chrono's waits (sleep_for, wait_for) do not: the
+// time left until a deadline that has passed, `deadline - steady_clock::now()`, must not turn
+// into a wait without a limit. wait_forever still waits (interrupt_from_another_thread).
+void negative_timeout_does_not_wait()
+{
+	std::string name = unique_name("neg");
+	fr::Producer prod(name, {1u << 16});
+	fr::Consumer cons(name);
+	const auto deadline = std::chrono::steady_clock::now();
+	std::error_code ec;
+	cons.try_peek(ec, deadline - std::chrono::steady_clock::now() - 1ms);
+	CHECK_EQ(ec.value(), EAGAIN); // as no_wait's
+	CHECK_THROWS(cons.peek(-1ns), EAGAIN, "ring");
+	CHECK_THROWS(prod.wait_consumers(2, -1ms), EAGAIN, "ring");
+	for (;;) { // fill the ring; then a reserve with a negative timeout does not wait for room
+		fr::Reservation r = prod.try_reserve(fr::Format::gray8, 64, 64, ec);
+		if (ec)
+			break;
+		fill(r);
+		r.commit();
+	}
+	CHECK_EQ(ec.value(), EAGAIN);
+	prod.try_reserve(fr::Format::gray8, 64, 64, ec, -1s);
+	CHECK_EQ(ec.value(), EAGAIN);
+	CHECK_THROWS(fr::Consumer(name + "-none", -1s), ENOENT, "attach to");
+	CHECK_EQ(cons.peek(-1s).seq(), 0u); // a frame that is there is still taken
+}
+
 struct Case {
 	const char *name;
 	void (*fn)();
@@ -729,6 +757,7 @@ const Case all_cases[] = {
 	{"replaced_ring_is_followed", replaced_ring_is_followed},
 	{"invalid_records_and_meta", invalid_records_and_meta},
 	{"hot_lap_keeps_frames_at_the_front", hot_lap_keeps_frames_at_the_front},
+	{"negative_timeout_does_not_wait", negative_timeout_does_not_wait},
 };
 
 bool run(const Case &c)
