@@ -57,6 +57,7 @@
 #include <cstdint>
 #include <iterator>
 #include <memory>
+#include <mutex>
 #include <new>
 #include <optional>
 #include <stdexcept>
@@ -192,6 +193,46 @@ struct Owner {
 		return ::fr_ring_detach(r);
 	}
 	bool owns(std::uint64_t g) const noexcept { return held && gen == g && !detached; }
+};
+
+// What interrupt() wakes, shared by a Producer/Consumer with the thread that interrupts it: the
+// ring a call may be waiting on, swapped under the lock when a replaced ring is followed (so
+// interrupt() never reads a handle being replaced, nor one being closed). While the consumer
+// attaches to the ring that replaced its own there is none: an interrupt() is then kept
+// (pending) for that wait to take, or handed to the new ring once it is attached.
+struct Waker {
+	std::mutex lock;
+	::fr_ring_t *r = nullptr;
+	bool pending = false;
+
+	explicit Waker(::fr_ring_t *ring) noexcept : r(ring) {}
+	void interrupt() noexcept
+	{
+		std::lock_guard<std::mutex> hold(lock);
+		if (r)
+			::fr_ring_interrupt(r);
+		else
+			pending = true;
+	}
+	// From now on interrupt() wakes RING (nullptr: keep interrupts pending); one kept pending
+	// goes to RING, whose next wait then fails with ECANCELED.
+	void target(::fr_ring_t *ring) noexcept
+	{
+		std::lock_guard<std::mutex> hold(lock);
+		r = ring;
+		if (r && pending) {
+			pending = false;
+			::fr_ring_interrupt(r);
+		}
+	}
+	// Whether interrupt() was called while there was no ring to wake (and forget it).
+	bool take_pending() noexcept
+	{
+		std::lock_guard<std::mutex> hold(lock);
+		bool was = pending;
+		pending = false;
+		return was;
+	}
 };
 
 // TEXT for a message: bytes that are not printable ASCII (and '\\') as \\xNN, so that a
@@ -518,8 +559,8 @@ public:
 	// ECANCELED at once.
 	void interrupt() noexcept
 	{
-		if (owner_)
-			::fr_ring_interrupt(owner_->r);
+		if (waker_)
+			waker_->interrupt();
 	}
 	// Whether the other side is attached (for a producer: any consumer).
 	bool peer_alive() const noexcept { return owner_ && ::fr_ring_peer_alive(owner_->r); }
@@ -553,6 +594,7 @@ public:
 		ec.clear();
 		if (!owner_)
 			return;
+		waker_->target(nullptr);
 		if (int rc = owner_->detach(); rc < 0)
 			ec = make_error(rc);
 		owner_.reset();
@@ -565,19 +607,23 @@ protected:
 	{
 		try {
 			name_ = name;
+			waker_ = std::make_unique<Waker>(r);
 			owner_ = std::make_shared<Owner>(r);
 		} catch (...) {
 			::fr_ring_close(&r);
 			throw;
 		}
 	}
-	Side(Side &&o) noexcept : owner_(std::move(o.owner_)), name_(std::move(o.name_)) {}
+	Side(Side &&o) noexcept : owner_(std::move(o.owner_)), waker_(std::move(o.waker_)), name_(std::move(o.name_))
+	{
+	}
 	Side &operator=(Side &&o) noexcept
 	{
 		if (this != &o) {
 			std::error_code ignored;
 			close(ignored);
 			owner_ = std::move(o.owner_);
+			waker_ = std::move(o.waker_);
 			name_ = std::move(o.name_);
 		}
 		return *this;
@@ -600,7 +646,16 @@ protected:
 		return owner_ ? quoted(what, name_) : quoted(what, name_) + " (closed handle)";
 	}
 
+	// Go on in ring NEXT (a replacement): interrupt() wakes it from now on, this one is detached.
+	void switch_to(std::shared_ptr<Owner> next) noexcept
+	{
+		waker_->target(next->r);
+		owner_->detach();
+		owner_ = std::move(next);
+	}
+
 	std::shared_ptr<Owner> owner_;
+	std::unique_ptr<Waker> waker_; // never replaced while open: interrupt() reads it from any thread
 	std::string name_;
 };
 
@@ -705,8 +760,7 @@ public:
 		::fr_ring_create_opts c = convert(opts);
 		if (int rc = ::fr_ring_replace(old, &next->r, &c); rc < 0)
 			throw error(rc, where("replace"));
-		owner_->detach(); // fr_ring_replace detached it already: this only says so
-		owner_ = std::move(next);
+		switch_to(std::move(next)); // fr_ring_replace detached the old one already
 	}
 	// The stream description consumers read with Consumer::meta() (at most 256 bytes).
 	void set_meta(const void *data, std::size_t len)
@@ -765,7 +819,8 @@ public:
 
 	// The next frame (every: in order; latest: the newest), waiting up to TIMEOUT. Releases
 	// the frame held before. A ring replaced by its producer (ESTALE) is followed: attached
-	// again by name, as the Python Consumer does. Throws framering::error:
+	// again by name, as the Python Consumer does, waiting up to TIMEOUT for the new ring (the
+	// errors of the Consumer constructor if it does not come). Throws framering::error:
 	//   ENODATA end of stream; EREMOTEIO the producer failed (what() has its reason);
 	//   ETIMEDOUT / EAGAIN nothing within TIMEOUT; EOWNERDEAD the producer died;
 	//   ENOMSG a record that is no valid frame was skipped, EPROTO a frame of another
@@ -866,7 +921,7 @@ private:
 			const std::uint8_t *rec = nullptr;
 			std::uint64_t skipped = 0;
 			int rc = ::fr_frame_peek(o.r, &h, &rec, latest, &skipped, detail::to_ns(timeout));
-			if (rc == -ESTALE && follow(timeout) == 0)
+			if (rc == -ESTALE && (rc = follow(timeout)) == 0)
 				continue;
 			if (rc < 0) {
 				ec = make_error(rc);
@@ -878,23 +933,46 @@ private:
 		}
 	}
 
-	// The producer replaced the ring: attach to its name again (the new ring is in place).
+	// The producer replaced the ring: attach to its name again (the new ring is normally in
+	// place), waiting up to TIMEOUT; ECANCELED if interrupt() came meanwhile.
 	int follow(Timeout timeout) noexcept
 	{
+		waker_->target(nullptr); // no handle to wake while attaching: interrupt() is kept for us
 		::fr_ring_t *r = nullptr;
-		int rc = try_attach(name_, timeout, mode_, &r);
-		if (rc < 0)
-			return rc;
-		try {
-			auto next = std::make_shared<detail::Owner>(r);
-			owner_->detach();
-			owner_ = std::move(next);
-		} catch (const std::bad_alloc &) {
-			::fr_ring_close(&r);
-			return -ENOMEM;
+		int rc = attach_next(timeout, &r);
+		std::shared_ptr<detail::Owner> next;
+		if (rc == 0) {
+			try {
+				next = std::make_shared<detail::Owner>(r);
+			} catch (const std::bad_alloc &) {
+				::fr_ring_close(&r);
+				rc = -ENOMEM;
+			}
 		}
+		if (rc < 0) {
+			waker_->target(owner_->r); // an interrupt() that came late goes to the next call
+			return rc;
+		}
+		switch_to(std::move(next));
 		++replacements_;
 		return 0;
+	}
+	// fr_ring_attach() to our name, waiting up to TIMEOUT in short slices: there is no handle
+	// that interrupt() could wake meanwhile, so it is looked for between them.
+	int attach_next(Timeout timeout, ::fr_ring_t **r) noexcept
+	{
+		using clock = std::chrono::steady_clock;
+		constexpr Timeout slice = std::chrono::milliseconds(10);
+		const auto start = clock::now();
+		for (;;) {
+			if (waker_->take_pending())
+				return -ECANCELED;
+			Timeout left = timeout == wait_forever ? wait_forever
+				: timeout - std::chrono::duration_cast<Timeout>(clock::now() - start);
+			int rc = try_attach(name_, left < slice ? left : slice, mode_, r);
+			if (rc != -ETIMEDOUT || left <= slice)
+				return rc;
+		}
 	}
 
 	Frame checked(Frame f)

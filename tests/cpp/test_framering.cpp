@@ -738,6 +738,73 @@ void negative_timeout_does_not_wait()
 	CHECK_EQ(cons.peek(-1s).seq(), 0u); // a frame that is there is still taken
 }
 
+// interrupt() from another thread while the consumer follows a replaced ring. Following swaps
+// the consumer's handle, which interrupt() must not read at the same time (a data race on a
+// shared_ptr, and the old ring closed under fr_ring_interrupt(); seen by the TSAN build,
+// FRAMERING_SANITIZE=thread). And it must wake the wait for the new ring too: when the producer
+// replaced its ring and then closed, no ring comes under the name, and only interrupt() ends
+// the wait, with ECANCELED.
+void interrupt_while_following_a_replaced_ring()
+{
+	std::string name = unique_name("intrf");
+	{
+		fr::Producer prod(name, {1u << 16});
+		fr::Consumer cons(name);
+		std::atomic<bool> done{false};
+		int frames = 0, last = 0;
+		std::thread reader([&] {
+			while (frames < 20) {
+				try {
+					cons.peek(fr::wait_forever);
+					frames++;
+				} catch (const fr::error &e) {
+					if (e.errno_value() != ECANCELED) { // ECANCELED: the interrupter's
+						last = e.errno_value();
+						return;
+					}
+				}
+			}
+		});
+		std::thread interrupter([&] {
+			while (!done)
+				cons.interrupt();
+		});
+		for (int i = 0; i < 20; i++) {
+			if (i > 0) // the consumer followed: a ring replaced before it came would be missed
+				prod.wait_consumers(1, 10s);
+			fr::Reservation r = prod.reserve(fr::Format::gray8, 16, 16, 10s);
+			fill(r);
+			r.commit();
+			prod.replace({1u << 16});
+		}
+		reader.join();
+		done = true;
+		interrupter.join();
+		CHECK_EQ(last, 0);
+		CHECK_EQ(frames, 20);
+		CHECK_EQ(cons.replacements(), static_cast<std::uint64_t>(19));
+	}
+	fr::Producer prod(name, {1u << 16});
+	fr::Consumer cons(name);
+	prod.replace({1u << 16});
+	prod.close(); // the name is gone: following waits for a ring that does not come
+	std::atomic<int> got{0};
+	std::thread reader([&] {
+		try {
+			cons.peek(fr::wait_forever);
+		} catch (const fr::error &e) {
+			got = e.errno_value();
+		}
+	});
+	std::this_thread::sleep_for(50ms); // the reader is waiting for the new ring by now
+	while (got.load() == 0) {
+		cons.interrupt();
+		std::this_thread::sleep_for(1ms);
+	}
+	reader.join();
+	CHECK_EQ(got.load(), ECANCELED);
+}
+
 struct Case {
 	const char *name;
 	void (*fn)();
@@ -758,6 +825,7 @@ const Case all_cases[] = {
 	{"invalid_records_and_meta", invalid_records_and_meta},
 	{"hot_lap_keeps_frames_at_the_front", hot_lap_keeps_frames_at_the_front},
 	{"negative_timeout_does_not_wait", negative_timeout_does_not_wait},
+	{"interrupt_while_following_a_replaced_ring", interrupt_while_following_a_replaced_ring},
 };
 
 bool run(const Case &c)
