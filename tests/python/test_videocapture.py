@@ -163,6 +163,40 @@ def test_other_formats_are_converted_or_raw(ring_name, fmt):
             assert ok and raw.shape == shape and np.array_equal(raw, check.next_frame(timeout=1).array)
 
 
+@pytest.mark.parametrize("fmt", ["i420", "nv12"])
+def test_raw_mode_gives_a_4_2_0_frame_that_is_no_h3_2_by_w_view(ring_name, fmt):
+    """CAP_PROP_CONVERT_RGB 0 on a 4:2:0 frame of an odd size (or with padded planes) has no
+    (H*3/2, W) zero-copy view: read() raised InvalidArgument out of the read loop. It gives the
+    planes packed back to back in a copy instead, as cv2 gives raw data: (H*3/2, W), which
+    cvtColor takes, when the size is even; one row (1, N) when no image shape fits; and goes on
+    with the next frame."""
+    w, h = 15, 9
+    rng = np.random.default_rng(5)
+    with framering.Producer(ring_name, slots=4, width=16, height=16, format=fmt) as prod:
+        with framering.VideoCapture(ring_name, timeout=1) as cap:
+            assert cap.set(cv2.CAP_PROP_CONVERT_RGB, 0)
+            with prod.reserve_frame(w, h, fmt) as out:
+                planes = [rng.integers(0, 256, p.shape, np.uint8) for p in out.planes]
+                for p, v in zip(out.planes, planes):
+                    p[...] = v
+            with prod.reserve_frame(32, 16, fmt) as out:  # 16x16 in rows of 32: padded planes
+                out._hdr.width = 16                      # (as a C producer with its own strides)
+                padded = [rng.integers(0, 256, p.shape, np.uint8) for p in out.planes]
+                for p, v in zip(out.planes, padded):
+                    p[...] = v
+            prod.write_frame(np.full((24, 16), 7, np.uint8), fmt)
+            ok, raw = cap.read()
+            assert ok and raw.shape == (1, sum(p.size for p in planes)) and raw.dtype == np.uint8
+            assert np.array_equal(raw[0], np.concatenate([p.ravel() for p in planes]))
+            ok, raw = cap.read()
+            assert ok and cap.frame.strides[0] == 32 and raw.shape == (24, 16)
+            assert np.array_equal(raw.ravel(), np.concatenate([p.ravel() for p in cap.frame.planes]))
+            code = cv2.COLOR_YUV2BGR_I420 if fmt == "i420" else cv2.COLOR_YUV2BGR_NV12
+            assert cv2.cvtColor(raw, code).shape == (16, 16, 3)
+            ok, raw = cap.read()
+            assert ok and raw.shape == (24, 16) and int(raw[0, 0]) == 7
+
+
 def test_open_failure_is_not_an_exception(ring_name):
     cap = framering.VideoCapture(ring_name, timeout=0.2)
     assert not cap.isOpened()

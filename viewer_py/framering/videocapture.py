@@ -27,7 +27,10 @@ What differs from cv2.VideoCapture, and why:
   ``frame.to_bgr()``, as cv2 converts whatever it decodes: that is a copy (the
   image is then private and stays valid). ``set(CAP_PROP_CONVERT_RGB, 0)``
   gives the frame as it lies in the ring instead (``frame.array``, zero-copy:
-  (H, W) gray, (H*3/2, W) i420/nv12), as cv2's raw mode does.
+  (H, W) gray, (H*3/2, W) i420/nv12), as cv2's raw mode does. A 4:2:0 frame that is no
+  such view (padded planes, from a producer with its own strides; an odd size) comes as its
+  planes packed back to back, a copy: (H*3/2, W) at an even size, which cvtColor takes, and
+  one row (1, N) at an odd one, which no image shape fits (as cv2 gives raw buffers).
 * cv2's signatures ``VideoCapture(name, apiPreference[, params])`` and ``open(name,
   apiPreference[, params])`` work. apiPreference (cv2.CAP_ANY, cv2.CAP_FFMPEG, ...: any
   integer) is ignored: which backend decodes is the producer's choice, and a ring has one
@@ -76,7 +79,7 @@ from typing import Optional, Sequence, Tuple, Type
 import numpy as np
 
 from .errors import EndOfStream, FrameringError, InvalidArgument, InvalidFrame
-from .ring import Consumer, Frame
+from .ring import Consumer, Frame, _planes_packed
 
 # cv2's property numbers (videoio.hpp): the same ints, so cv2.CAP_PROP_* work unchanged
 # and this module does not need OpenCV.
@@ -114,6 +117,17 @@ def _capture_meta(cons: Consumer) -> Optional[dict]:
     if magic != _CAPTURE_META_MAGIC or version < 1:
         return None
     return {"width": w, "height": h, "fps": fps_n / fps_d if fps_n > 0 and fps_d > 0 else 0.0}
+
+
+def _raw_image(frame: Frame) -> np.ndarray:
+    """FRAME as the ring holds it (raw mode): frame.array, or for a 4:2:0 frame that is no
+    (H*3/2, W) view its planes packed back to back (a copy), (H*3/2, W) at an even size and
+    (1, N) at an odd one."""
+    if frame.plane_count == 1 or _planes_packed(frame._hdr):
+        return frame.array
+    packed = np.concatenate([p.ravel() for p in frame.planes])
+    even = frame.width % 2 == 0 and frame.height % 2 == 0
+    return packed.reshape(-1, frame.width) if even else packed.reshape(1, -1)
 
 
 class VideoCapture:
@@ -237,7 +251,7 @@ class VideoCapture:
             return False, None
         copy = (self.copy if copy is None else copy) or image is not None
         if not self._convert:  # CAP_PROP_CONVERT_RGB off: the frame as the ring holds it
-            raw = frame.array
+            raw = _raw_image(frame)
             if image is not None and image.shape == raw.shape and image.dtype == raw.dtype and image.flags.writeable:
                 np.copyto(image, raw)
                 return True, image
