@@ -81,6 +81,41 @@ def test_close_wakes_a_waiting_reader(ring_name):
     assert "reader: ['closed']" in r.stdout
 
 
+def test_close_wakes_a_reader_following_a_replaced_ring(ring_name):
+    """close() from another thread also wakes a reader that waits for the ring that replaced
+    its own (here the producer replaced its ring and went away, so none comes): RingClosed at
+    once, as for any wait. It went on waiting until REPLACE_WAIT ran out (made endless here),
+    as the attach did not look at close()."""
+    r = run_script("""
+        name = sys.argv[1]
+        framering.ring.REPLACE_WAIT = None  # only close() can end the wait for the new ring
+        prod = framering.Producer(name, capacity=1 << 16)
+        cons = framering.Consumer(name, timeout=1)
+        prod.replace(1 << 16)
+        prod.close()  # the name is gone with it
+        result = []
+
+        def reader():
+            try:
+                cons.next_frame(timeout=None)
+                result.append("frame")
+            except framering.RingClosed:
+                result.append("closed")
+            except Exception as e:
+                result.append(repr(e))
+
+        t = threading.Thread(target=reader, daemon=True)
+        t.start()
+        time.sleep(0.3)  # the reader is waiting for the new ring by now (if not, it is closed before)
+        cons.close()
+        t.join(20)
+        assert not t.is_alive(), "the reader still waits after close()"
+        print("reader:", result, flush=True)
+    """, ring_name)
+    assert_clean_exit(r)
+    assert "reader: ['closed']" in r.stdout
+
+
 def test_close_wakes_a_waiting_writer(ring_name):
     """The same for a producer thread blocked in reserve_frame() on a full ring."""
     r = run_script("""

@@ -899,7 +899,9 @@ def _capacity(capacity: Optional[int], slots: Optional[int], width: Optional[int
 REPLACE_WAIT = 5.0
 
 
-def _open_consumer(name: str, timeout: Seconds, mode: str) -> ctypes.c_void_p:
+def _open_consumer(name: str, timeout: Seconds, mode: str, handle: Optional[_Handle] = None) -> ctypes.c_void_p:
+    """Attach to ring NAME, waiting up to TIMEOUT for it; with HANDLE (the ring it replaces),
+    RingClosed as soon as that is closed."""
     lib = _lib.lib()
     ptr = ctypes.c_void_p()
     bname = _c_name(name)
@@ -910,9 +912,13 @@ def _open_consumer(name: str, timeout: Seconds, mode: str) -> ctypes.c_void_p:
         return ptr
     deadline = None if timeout is None else time.monotonic() + timeout
     # fr_ring_attach waits when wait_ns != 0: one slice at a time (a slice of 0 would not wait).
-    rc = _wait_sliced(lambda ns: lib.fr_ring_attach(ctypes.byref(ptr), bname,
-                                                 ctypes.byref(_lib.RingAttachOpts(_MODES[mode], max(ns, 1)))),
-                      deadline)
+    try:
+        rc = _wait_sliced(lambda ns: lib.fr_ring_attach(ctypes.byref(ptr), bname,
+                                                     ctypes.byref(_lib.RingAttachOpts(_MODES[mode], max(ns, 1)))),
+                          deadline, handle, f"consumer of ring '{name}' was closed while it waited")
+    except RingClosed:
+        _close_ring(lib, ptr)  # attached just as close() came: let go of the new ring too
+        raise
     if rc == 0:
         return ptr
     if rc == -errno.ETIMEDOUT:
@@ -1103,7 +1109,7 @@ class Consumer(_RingSide):
     def _follow(self, handle: _Handle) -> None:
         """Attach to the ring that replaced HANDLE's under the same name (it is in place
         before the old one says so), and read on there; counted in ``replacements``."""
-        ptr = _open_consumer(self.name, REPLACE_WAIT, self.mode)
+        ptr = _open_consumer(self.name, REPLACE_WAIT, self.mode, handle)
         with handle.calls:
             if self._handle is not handle or handle.closing:  # close() came meanwhile
                 _close_ring(self._lib, ptr)
