@@ -940,22 +940,18 @@ private:
 		waker_->target(nullptr); // no handle to wake while attaching: interrupt() is kept for us
 		::fr_ring_t *r = nullptr;
 		int rc = attach_next(timeout, &r);
-		std::shared_ptr<detail::Owner> next;
 		if (rc == 0) {
 			try {
-				next = std::make_shared<detail::Owner>(r);
+				switch_to(std::make_shared<detail::Owner>(r));
+				++replacements_;
+				return 0;
 			} catch (const std::bad_alloc &) {
 				::fr_ring_close(&r);
 				rc = -ENOMEM;
 			}
 		}
-		if (rc < 0) {
-			waker_->target(owner_->r); // an interrupt() that came late goes to the next call
-			return rc;
-		}
-		switch_to(std::move(next));
-		++replacements_;
-		return 0;
+		waker_->target(owner_->r); // an interrupt() that came late goes to the next call
+		return rc;
 	}
 	// fr_ring_attach() to our name, waiting up to TIMEOUT in short slices: there is no handle
 	// that interrupt() could wake meanwhile, so it is looked for between them.
