@@ -53,6 +53,7 @@
 
 #include <cerrno>
 #include <chrono>
+#include <climits>
 #include <cstddef>
 #include <cstdint>
 #include <iterator>
@@ -79,7 +80,8 @@ namespace framering {
 class ErrorCategory final : public std::error_category {
 public:
 	const char *name() const noexcept override { return "framering"; }
-	std::string message(int ev) const override { return ::fr_ring_strerror(-ev); }
+	// (INT_MIN has no negation: fr_ring_strerror calls it unknown, as it does any code it lacks)
+	std::string message(int ev) const override { return ::fr_ring_strerror(ev == INT_MIN ? ev : -ev); }
 	std::error_condition default_error_condition(int ev) const noexcept override
 	{
 		return std::error_condition(ev, std::generic_category());
@@ -95,6 +97,8 @@ inline const std::error_category &category() noexcept
 // A negative errno value from the C library as an error code (0 stays "no error").
 inline std::error_code make_error(int negative_errno) noexcept
 {
+	if (negative_errno == INT_MIN) // no errno, and no int is its negation
+		return std::error_code(INT_MAX, category());
 	return std::error_code(negative_errno < 0 ? -negative_errno : negative_errno, category());
 }
 

@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <climits>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
@@ -300,6 +301,10 @@ void errors_carry_errno()
 		CHECK(std::strstr(e.what(), "no such ring"));
 	}
 	CHECK_THROWS(fr::Consumer(missing, 20ms), ETIMEDOUT, "timed out");
+	// a code no errno has, INT_MIN included (negating it overflows: UBSan aborts there)
+	CHECK_EQ(fr::make_error(INT_MIN).value(), INT_MAX);
+	CHECK_EQ(fr::category().message(INT_MIN), std::string(fr_ring_strerror(INT_MIN)));
+	CHECK(!fr::category().message(INT_MAX).empty());
 	CHECK_THROWS(fr::Producer(unique_name("cap"), {1000}), EINVAL, "invalid argument");
 	CHECK_THROWS(fr::Producer(std::string(FR_RING_NAME_MAX + 1, 'x')), ENAMETOOLONG, "too long");
 	CHECK_THROWS(fr::Producer("a/b"), EINVAL, "'a/b'");
