@@ -806,6 +806,8 @@ static int reserve(struct capture *cap, struct fr_frame_header **hdr)
 			return 0;
 		if (ret == -ENOBUFS)
 			return 1;
+		if (ret == -ECANCELED) /* the stop handler cut the wait short (a replaced ring is registered) */
+			return 2;
 		if (ret == -EOWNERDEAD || ret == -ENOTCONN) {
 			cap->stopped_by_consumer = true;
 			return 2;
@@ -1309,6 +1311,7 @@ end:
 	if (cap.ring) {
 		const char *name = opt.ring_name;
 		end_stream(&cap); /* a failure before the loop: consumers learn why (no-op if marked) */
+		app_interrupt_ring(NULL); /* before the handler could see a freed ring (grow_ring registers it) */
 		int rc = fr_ring_close(&cap.ring);
 		/* Detaching happens whatever failed (end of stream marked, the name
 		 * removed if it was still ours): worth a warning, not a failure; and

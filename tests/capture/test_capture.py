@@ -919,6 +919,46 @@ def test_sigint_stops_cleanly(tmp_path, ring, live):
     assert not os.path.exists(shm_path(ring))
 
 
+def test_sigint_after_ring_replacement(tmp_path, ring):
+    """SIGINT while blocked on a full ring that replaced the first one (the frames grew) is a
+    stop like any other: exit 0, one summary, a clean end of stream for the consumer; never
+    "cannot reserve a frame" (the interrupted wait) passed on to it as the producer's failure."""
+    parts = []
+    for i, (size, n) in enumerate([("160x90", 60), ("640x360", 300)]):
+        p = tmp_path / ("part%d.ts" % i)
+        subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i",
+                        "testsrc2=size=%s:rate=10" % size, "-frames:v", str(n), "-c:v", "libx264", "-preset",
+                        "ultrafast", "-bf", "0", "-f", "mpegts", "-y", str(p)], check=True, timeout=TIMEOUT)
+        parts.append(p.read_bytes())
+    src = tmp_path / "grow.ts"
+    src.write_bytes(b"".join(parts))
+    hdr = tmp_path / "out.hdr"
+    cap = subprocess.Popen([CAPTURE, "--ring", ring, "--slots", "2", "-s", "source", str(src)],
+                           stderr=subprocess.PIPE, text=True)
+    dump = subprocess.Popen([DUMP, "--ring", ring, "--wait", "20", "--slow-ms", "20", "--quiet",
+                             "--headers", str(hdr)], stderr=subprocess.PIPE, text=True)
+    try:
+        # a slow consumer keeps the producer blocked on the full ring; once it reads the large
+        # frames, the ring was replaced and the producer waits in the new one
+        t = time.monotonic()
+        while not (hdr.exists() and " 640 360 " in hdr.read_text()):
+            assert time.monotonic() - t < 60 and cap.poll() is None, "the frames never grew"
+            time.sleep(0.05)
+        cap.send_signal(signal.SIGINT)
+        _, err = cap.communicate(timeout=20)
+        _, derr = dump.communicate(timeout=20)
+    finally:
+        for p in (cap, dump):
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    assert cap.returncode == 0, err
+    assert "stopped by signal" in err and "1 ring replacements" in err, err
+    assert "cannot reserve" not in err, err
+    assert dump.returncode == 0, derr
+    assert not os.path.exists(shm_path(ring))
+
+
 # ------------------------------------------------------------------ bad input
 
 def run_bad(args, ring, code, pattern):
