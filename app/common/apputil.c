@@ -3,6 +3,7 @@
 #include "consumer_exit.h"
 
 #include <errno.h>
+#include <getopt.h>
 #include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -113,6 +114,15 @@ void app_complain(const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
+}
+
+void app_complain_unknown_option(char *const argv[])
+{
+	/* getopt_long sets optopt to the character of an unknown short option, to 0 for a long one */
+	if (optopt > 0 && optopt < 0x80)
+		app_complain("unknown option '-%c' (see --help)", optopt);
+	else
+		app_complain("unknown option '%s' (see --help)", argv[optind - 1]);
 }
 
 const char *app_last_complaint(void)

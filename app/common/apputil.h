@@ -55,6 +55,11 @@ void app_complain_producer_failed(const fr_ring_t *r, const char *name);
  * for it (consumer_exit.h): not found, busy, bad name, not a ring, other. */
 int app_complain_attach_failed(const char *name, double wait_s, int err);
 
+/* The one line for an option getopt_long() did not know (it returned '?'):
+ * "-x" for a short one, which may sit inside a cluster ("-qx", "-b:v") where
+ * argv[optind - 1] is still the argument before it, else the long one as given. */
+void app_complain_unknown_option(char *const argv[]);
+
 /* The text of the last app_complain() (without the program's name), cut to
  * FR_RING_EOS_MESSAGE_MAX - 1 bytes: what a producer that fails passes on to its
  * consumers with fr_ring_mark_eos_error(). "" if nothing was complained about. */

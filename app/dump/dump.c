@@ -127,7 +127,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 			app_complain("option '%s' needs a value (see --help)", argv[optind - 1]);
 			return CONSUMER_EXIT_USAGE;
 		default:
-			app_complain("unknown option '%s' (see --help)", argv[optind - 1]);
+			app_complain_unknown_option(argv);
 			return CONSUMER_EXIT_USAGE;
 		}
 	}

@@ -282,7 +282,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 			app_complain("option '%s' needs an argument (see --help)", argv[optind - 1]);
 			return -1;
 		default:
-			app_complain("unknown option '%s' (see --help)", argv[optind - 1]);
+			app_complain_unknown_option(argv);
 			return -1;
 		}
 	}

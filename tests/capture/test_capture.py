@@ -998,6 +998,8 @@ def test_bad_size(ring, size):
 
 def test_bad_usage(ring):
     run_bad(["--no-such-option"], ring, 2, r"unknown option")
+    # inside a cluster the line names the option, not the argument before it
+    run_bad(["--frames", "5", "-Zq", SAMPLE], ring, 2, r"unknown option '-Z'")
     run_bad(["-o", "nosuchopt=1", SAMPLE], ring, 2, r"'nosuchopt'")
     run_bad(["-o", "novalue", SAMPLE], ring, 2, r"KEY=VALUE")
     run_bad(["--frames", "x", SAMPLE], ring, 2, r"--frames")

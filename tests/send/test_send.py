@@ -282,6 +282,7 @@ def test_bad_usage(tmp_path, ring):
     bad(["-r", ring], 1, r"no OUTPUT given", tmp_path)
     bad(["-r", ring, out, "more.mp4"], 1, r"more than one OUTPUT", tmp_path)
     bad(["-r", ring, "--nope", out], 1, r"unknown option '--nope'", tmp_path)
+    bad(["-r", ring, "-Xq", out], 1, r"unknown option '-X'", tmp_path)  # not the argument before it
     bad(["-r", ring, "-b:v", "lots", out], 1, r"bad --bitrate 'lots'", tmp_path)
     bad(["-r", ring, "--crf", "99", out], 1, r"bad --crf", tmp_path)
     bad(["-r", ring, "--gop", "0", out], 1, r"bad --gop", tmp_path)

@@ -60,6 +60,9 @@ def test_help_and_bad_options():
         r = subprocess.run([VIEW] + bad, capture_output=True, text=True, timeout=TIMEOUT)
         assert r.returncode == 1, bad
         assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+    # an unknown short option in a cluster is named, not the argument before it
+    r = subprocess.run([VIEW, "--wait", "0", "-xq"], capture_output=True, text=True, timeout=TIMEOUT)
+    assert r.returncode == 1 and "unknown option '-x'" in r.stderr, r.stderr
 
 
 @pytest.mark.parametrize("viewer_first", [True, False], ids=["viewer-first", "producer-first"])
