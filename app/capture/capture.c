@@ -249,7 +249,8 @@ static void usage(FILE *out)
 "\n"
 "Exit status: 0 done (end of input, limit reached, consumer left, or stopped by a\n"
 "  signal)\n"
-"  1 failure while running (ring, conversion, frame too large for the ring)\n"
+"  1 failure while running (ring, conversion, frame too large for the ring,\n"
+"    --stats-json FILE cannot be written)\n"
 "  2 bad option or value            3 input file not found\n"
 "  4 input unreadable or corrupt, no video stream, no decoder\n"
 "  5 unknown input format or pixel format   6 bad --size\n"
@@ -1108,13 +1109,14 @@ static void json_string(FILE *f, const char *s)
 	fputc('"', f);
 }
 
-static void write_stats(struct capture *cap, double wall_s, uint64_t cpu_main_ns, uint64_t cpu_proc_ns)
+/* Write --stats-json; -1 if it cannot be written (said). */
+static int write_stats(struct capture *cap, double wall_s, uint64_t cpu_main_ns, uint64_t cpu_proc_ns)
 {
 	const struct options *o = cap->opt;
 	FILE *f = fopen(o->stats_json, "w");
 	if (!f) {
 		app_complain("cannot write --stats-json '%s': %s", o->stats_json, strerror(errno));
-		return;
+		return -1;
 	}
 	struct fr_ring_stats rs = {0};
 	if (cap->ring)
@@ -1170,8 +1172,11 @@ static void write_stats(struct capture *cap, double wall_s, uint64_t cpu_main_ns
 		   "  \"ring_records_dropped\": %" PRIu64 ",\n  \"ring_records_read\": %" PRIu64 ",\n",
 		rs.capacity, rs.records_written, rs.records_dropped, rs.records_read);
 	fprintf(f, "  \"exit_code\": %d\n}\n", cap->exit_code);
-	if (fclose(f) != 0)
+	if (fclose(f) != 0) {
 		app_complain("cannot write --stats-json '%s': %s", o->stats_json, strerror(errno));
+		return -1;
+	}
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -1304,8 +1309,8 @@ int main(int argc, char **argv)
 			app_stop_requested ? ", stopped by signal"
 			: cap.stopped_by_consumer ? ", stopped: the consumer left" : "");
 	}
-	if (opt.stats_json)
-		write_stats(&cap, wall_s, cpu_main, cpu_proc);
+	if (opt.stats_json && write_stats(&cap, wall_s, cpu_main, cpu_proc) < 0 && cap.exit_code == EXIT_OK)
+		cap.exit_code = EXIT_RUNTIME; /* an output that cannot be written, as framering-view's */
 
 end:
 	if (cap.ring) {

@@ -620,13 +620,14 @@ static void json_string(FILE *f, const char *s)
 	fputc('"', f);
 }
 
-static void write_stats(struct run *r, double wall_s)
+/* Write --stats-json; -1 if it cannot be written (said). */
+static int write_stats(struct run *r, double wall_s)
 {
 	const struct options *o = r->opt;
 	FILE *f = fopen(o->stats_json, "w");
 	if (!f) {
 		app_complain("cannot write --stats-json '%s': %s", o->stats_json, strerror(errno));
-		return;
+		return -1;
 	}
 	struct send_out *out = &r->out;
 	fputs("{\n  \"ring\": ", f);
@@ -671,8 +672,11 @@ static void write_stats(struct run *r, double wall_s)
 	fputs("  \"end\": ", f);
 	json_string(f, r->end);
 	fprintf(f, ",\n  \"exit_code\": %d\n}\n", r->code);
-	if (fclose(f) != 0)
+	if (fclose(f) != 0) {
 		app_complain("cannot write --stats-json '%s': %s", o->stats_json, strerror(errno));
+		return -1;
+	}
+	return 0;
 }
 
 /* Give the frame's record back to the producer, which may write over it at
@@ -926,8 +930,9 @@ int main(int argc, char **argv)
 		r.packets += r.out.packets;
 		r.bytes += r.out.bytes;
 	}
-	if (opt.stats_json)
-		write_stats(&r, (double)(app_now_ns() - r.t_first) / 1e9);
+	if (opt.stats_json && write_stats(&r, (double)(app_now_ns() - r.t_first) / 1e9) < 0 &&
+	    r.code == CONSUMER_EXIT_DONE)
+		r.code = CONSUMER_EXIT_OTHER; /* an output file that cannot be written */
 	if (r.out_open) {
 		send_out_close(&r.out);
 		r.out_open = false;

@@ -1008,6 +1008,18 @@ def test_bad_usage(ring):
     run_bad(["--hot-lap", "maybe", SAMPLE], ring, 2, r"--hot-lap")
 
 
+def test_bad_stats_json(ring, tmp_path):
+    """--stats-json that cannot be written (at the end of a run that went well) is a failure:
+    one line and a non-zero status, never exit 0 with the counters lost."""
+    r = subprocess.run([CAPTURE, "--ring", ring, "-q", "--frames", "3", "-s", "64x48", "--stats-json",
+                        str(tmp_path / "no" / "dir" / "s.json"), "-f", "lavfi", "testsrc2=size=64x48:rate=30"],
+                       capture_output=True, text=True, timeout=60)
+    lines = [l for l in r.stderr.splitlines() if l.strip()]
+    assert r.returncode == 1, r.stderr
+    assert len(lines) == 1 and re.search(r"cannot write --stats-json", lines[0]), r.stderr
+    assert not os.path.exists(shm_path(ring))
+
+
 def test_bad_ring_name(ring):
     run_bad(["--ring", "a/b", SAMPLE], ring, 2, r"bad ring name")
 

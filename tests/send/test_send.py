@@ -343,6 +343,14 @@ def test_bad_options_with_a_ring(tmp_path, procs, ring):
     bad(["-r", ring, "-o", "nosuchopt=1", "tcp://127.0.0.1:%d" % lsock.getsockname()[1]], 1,
         r"option 'nosuchopt' is not known .* protocol of 'tcp://")
     lsock.close()
+    # --stats-json that cannot be written is an output that failed: its line and status 6, as
+    # framering-view's (the recording itself is finished)
+    r = subprocess.run([SEND, "-r", ring, "-w", "5", "-q", "--frames", "3", "--stats-json",
+                        str(d / "no" / "dir" / "s.json"), str(d / "x.mkv")],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 6, r.stderr
+    one_line(r.stderr, r"cannot write --stats-json")
+    assert probe_count(d / "x.mkv") == 3
     cap.send_signal(signal.SIGINT)
     assert cap.wait(timeout=20) == 0
 
