@@ -541,7 +541,9 @@ static int open_input(struct capture *cap, AVDictionary **av_opts)
 			app_complain("input '%s' not found: no such file", o->input);
 			return EXIT_NOT_FOUND;
 		}
-		if (ret == AVERROR_EXIT) /* interrupted by a signal */
+		/* Interrupted by a signal: through the interrupt callback, or an open()
+		 * that waited in the kernel (a FIFO without a writer) and got EINTR. */
+		if (ret == AVERROR_EXIT || (ret == AVERROR(EINTR) && app_stop_requested))
 			return EXIT_OK;
 		app_complain("cannot open input '%s': %s%s", o->input, av_err2str(ret), fflog_detail());
 		return EXIT_BAD_INPUT;

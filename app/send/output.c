@@ -281,8 +281,10 @@ int send_out_open(struct send_out *o, const struct send_out_cfg *cfg, const stru
 		ret = avio_open2(&o->mux->pb, cfg->url, AVIO_FLAG_WRITE, &o->mux->interrupt_callback, &d);
 		if (ret < 0) {
 			av_dict_free(&d);
-			if (ret == AVERROR_EXIT)
-				return -1; /* stopped while connecting */
+			/* stopped while connecting, or while open() waited in the kernel
+			 * (a FIFO without a reader) and got EINTR */
+			if (ret == AVERROR_EXIT || (ret == AVERROR(EINTR) && app_stop_requested))
+				return -1;
 			if (!cfg->quiet_open)
 				app_complain("cannot open output '%s': %s%s", cfg->url, av_err2str(ret),
 					     fflog_detail());

@@ -919,6 +919,35 @@ def test_sigint_stops_cleanly(tmp_path, ring, live):
     assert not os.path.exists(shm_path(ring))
 
 
+def test_sigint_while_opening_a_fifo(tmp_path, ring):
+    """A FIFO as the input (another program writes the stream into it): opening it waits in the
+    kernel for a writer, and Ctrl-C there stops cleanly (0, not "cannot open input", 4)."""
+    fifo = tmp_path / "in.fifo"
+    os.mkfifo(fifo)
+    cap = subprocess.Popen([CAPTURE, "--ring", ring, "-f", "mpegts", str(fifo)], stderr=subprocess.PIPE,
+                           text=True)
+    try:
+        t = time.monotonic()
+        while True:
+            try:
+                with open("/proc/%d/wchan" % cap.pid) as f:
+                    if f.read().strip() == "wait_for_partner":
+                        break
+            except OSError:
+                pass
+            assert time.monotonic() - t < 20 and cap.poll() is None, "capture did not open the FIFO"
+            time.sleep(0.05)
+        cap.send_signal(signal.SIGINT)
+        _, err = cap.communicate(timeout=20)
+    finally:
+        if cap.poll() is None:
+            cap.kill()
+            cap.wait()
+    assert cap.returncode == 0, err
+    assert "cannot open" not in err, err
+    assert not os.path.exists(shm_path(ring))
+
+
 def test_sigint_after_ring_replacement(tmp_path, ring):
     """SIGINT while blocked on a full ring that replaced the first one (the frames grew) is a
     stop like any other: exit 0, one summary, a clean end of stream for the consumer; never

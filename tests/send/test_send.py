@@ -762,8 +762,30 @@ def test_sigint_while_waiting(tmp_path, procs, ring):
     assert send.returncode == 0, err
     assert time.time() - t0 < 3
     assert os.listdir(tmp_path) == [], os.listdir(tmp_path)
+    # a FIFO as the output (a player reads it): opening it waits in the kernel for a reader, and
+    # Ctrl-C there is a stop too, not "cannot open output" (status 9)
+    fifo = tmp_path / "out.fifo"
+    os.mkfifo(fifo)
+    send = procs.start([SEND, "-r", ring, "-w", "20", "-f", "mpegts", str(fifo)])
+    t = time.time() + 20
+    while not blocked_opening_fifo(send.pid):
+        assert time.time() < t and send.poll() is None, "framering-send did not open the FIFO"
+        time.sleep(0.05)
+    send.send_signal(signal.SIGINT)
+    _, err = send.communicate(timeout=10)
+    assert send.returncode == 0, err
+    assert "cannot open" not in err, err
     cap.send_signal(signal.SIGINT)
     assert cap.wait(timeout=20) == 0
+
+
+def blocked_opening_fifo(pid):
+    """Whether process PID waits in open() for the other end of a FIFO."""
+    try:
+        with open("/proc/%d/wchan" % pid) as f:
+            return f.read().strip() == "wait_for_partner"
+    except OSError:
+        return False
 
 
 def test_srt_to_srt_live_transmit(tmp_path, procs, ring):
