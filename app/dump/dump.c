@@ -179,11 +179,14 @@ static int handle_pixels(const struct fr_frame_header *h, const uint8_t *rec, FI
 	return 0;
 }
 
+/* Open output PATH; NULL after its line, or without one when a stop cut the open short. */
 static FILE *open_out(const char *path, size_t bufsize)
 {
 	FILE *f = fopen(path, "wb");
 	if (!f) {
-		app_complain("cannot write '%s': %s", path, strerror(errno));
+		/* EINTR on a stop: open() of a FIFO waited for its reader; not a failure */
+		if (errno != EINTR || !app_stop_requested)
+			app_complain("cannot write '%s': %s", path, strerror(errno));
 		return NULL;
 	}
 	setvbuf(f, NULL, _IOFBF, bufsize);
@@ -221,11 +224,11 @@ int main(int argc, char **argv)
 		goto end;
 	app_install_stop_signals();
 	if (opt.raw_path && !(raw = open_out(opt.raw_path, 1 << 20))) {
-		code = CONSUMER_EXIT_OTHER;
+		code = app_stop_requested ? CONSUMER_EXIT_DONE : CONSUMER_EXIT_OTHER;
 		goto end;
 	}
 	if (opt.headers_path && !(headers = open_out(opt.headers_path, 1 << 16))) {
-		code = CONSUMER_EXIT_OTHER;
+		code = app_stop_requested ? CONSUMER_EXIT_DONE : CONSUMER_EXIT_OTHER;
 		goto end;
 	}
 

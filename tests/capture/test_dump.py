@@ -10,6 +10,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 import uuid
 
 import pytest
@@ -205,3 +206,31 @@ def test_dump_sigint_while_waiting(ring):
         finish_capture(prod)
     assert rc == 0, err
     assert "stopped by signal" in err.strip().splitlines()[-1], err
+
+
+def test_dump_sigint_while_opening_a_fifo(tmp_path, ring):
+    """--raw FILE may be a FIFO another program reads; opening it waits in the kernel for that
+    reader, and Ctrl-C there is a stop (0), not 'cannot write' (6)."""
+    fifo = tmp_path / "raw.fifo"
+    os.mkfifo(fifo)
+    dump = subprocess.Popen([DUMP, "--ring", ring, "--wait", "20", "--raw", str(fifo)], stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        t = time.monotonic()
+        while True:
+            try:
+                with open("/proc/%d/wchan" % dump.pid) as f:
+                    if f.read().strip() == "wait_for_partner":
+                        break
+            except OSError:
+                pass
+            assert time.monotonic() - t < HANG and dump.poll() is None, "dump did not open the FIFO"
+            time.sleep(0.05)
+        dump.send_signal(signal.SIGINT)
+        _, err = dump.communicate(timeout=HANG)
+    finally:
+        if dump.poll() is None:
+            dump.kill()
+            dump.wait()
+    assert dump.returncode == 0, err
+    assert "cannot write" not in err, err
