@@ -77,7 +77,8 @@ bool app_stderr_is_tty(void)
 	return cached == 1;
 }
 
-static bool progress_open;
+/* Atomic: FFmpeg's threads end the line too (fflog.c) before they print. */
+static atomic_bool progress_open;
 
 void app_progress(const char *fmt, ...)
 {
@@ -89,15 +90,13 @@ void app_progress(const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fflush(stderr);
-	progress_open = true;
+	atomic_store(&progress_open, true);
 }
 
 void app_progress_end(void)
 {
-	if (progress_open) {
+	if (atomic_exchange(&progress_open, false))
 		fputc('\n', stderr);
-		progress_open = false;
-	}
 }
 
 static char last_complaint[FR_RING_EOS_MESSAGE_MAX];

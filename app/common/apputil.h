@@ -32,7 +32,8 @@ double app_now_s(void);
 bool app_stderr_is_tty(void);
 
 /* Rewrite the one live progress line on stderr (printf-style). Does nothing
- * unless stderr is a TTY; app_progress_end() finishes the line. */
+ * unless stderr is a TTY; app_progress_end() finishes the line (from any
+ * thread: whatever else goes to stderr calls it first). */
 void app_progress(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void app_progress_end(void);
 

@@ -1,5 +1,6 @@
 /* fflog.c - FFmpeg's own log messages, held back while a program finds out whether its input or output works. */
 #include "fflog.h"
+#include "apputil.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -19,6 +20,8 @@ static void log_callback(void *avcl, int level, const char *fmt, va_list vl)
 	if (level <= AV_LOG_ERROR && counted_class && avcl && *(const AVClass **)avcl == counted_class)
 		atomic_fetch_add(&counted_errors, 1);
 	if (!atomic_load(&muted)) {
+		if (level <= av_log_get_level())
+			app_progress_end(); /* a message of its own, not the end of the progress line */
 		av_log_default_callback(avcl, level, fmt, vl); /* it filters by the level itself */
 		return;
 	}

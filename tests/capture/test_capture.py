@@ -549,6 +549,36 @@ def test_progress_line_on_a_tty(ring):
     assert re.search(r"\d+ frames written .* \d+ dropped", piped.stderr), piped.stderr
 
 
+def test_ffmpeg_messages_end_the_progress_line(tmp_path, ring):
+    """On a terminal FFmpeg's own messages about a damaged stream start on a line of their own,
+    as every complaint does: never glued to the end of the live progress line."""
+    import shlex, shutil
+    assert shutil.which("script"), "script (bsdutils) is needed to give the programs a terminal"
+    src = tmp_path / "good.ts"
+    subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i",
+                    "testsrc2=size=320x240:rate=30:duration=3", "-c:v", "libx264", "-preset", "fast",
+                    "-g", "15", "-f", "mpegts", "-y", str(src)], check=True, timeout=TIMEOUT)
+    data = bytearray(src.read_bytes())
+    rng = np.random.default_rng(1)
+    npk = len(data) // 188
+    for i in range(npk // 5, npk, 23):  # damage payloads, keep the TS headers
+        data[i * 188 + 8:(i + 1) * 188] = rng.integers(0, 256, 180, dtype=np.uint8).tobytes()
+    bad = tmp_path / "damaged.ts"
+    bad.write_bytes(bytes(data))
+    dump = subprocess.Popen([DUMP, "--ring", ring, "--wait", "20", "--quiet"])
+    cap = subprocess.run(["script", "-qfec", shlex.join([CAPTURE, "--ring", ring, "-s", "160x120", "--realtime",
+                                                         str(bad)]), "/dev/null"],
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=TIMEOUT)
+    out = cap.stdout.decode(errors="replace")
+    assert dump.wait(timeout=TIMEOUT) == 0
+    assert cap.returncode == 0, out
+    assert re.search(r"\[h264 @ ", out), "no FFmpeg message to look at: %r" % out
+    assert "decode errors" in out, out
+    for line in out.split("\n"):
+        if "decode errors" in line:  # a progress line (or the summary): nothing after it
+            assert " @ 0x" not in line, "FFmpeg's message glued to the progress line: %r" % line
+
+
 def test_loop(tmp_path, ring):
     n = ffprobe_count(SMALL)
     total = 2 * n + 20
