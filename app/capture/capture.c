@@ -607,7 +607,7 @@ static int open_decoder(struct capture *cap, AVDictionary **av_opts)
 	cap->dec->thread_type = cap->live ? FF_THREAD_SLICE : FF_THREAD_FRAME | FF_THREAD_SLICE;
 	ret = avcodec_open2(cap->dec, codec, av_opts);
 	if (ret < 0) {
-		app_complain("cannot open the %s decoder: %s", codec->name, av_err2str(ret));
+		app_complain("cannot open the %s decoder: %s%s", codec->name, av_err2str(ret), fflog_detail());
 		return EXIT_BAD_INPUT;
 	}
 	const AVDictionaryEntry *e = av_dict_get(*av_opts, "", NULL, AV_DICT_IGNORE_SUFFIX);

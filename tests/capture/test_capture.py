@@ -1061,6 +1061,8 @@ def test_bad_usage(ring):
     run_bad(["--frames", "5", "-Zq", SAMPLE], ring, 2, r"unknown option '-Z'")
     run_bad(["-o", "nosuchopt=1", SAMPLE], ring, 2, r"'nosuchopt'")
     run_bad(["-o", "novalue", SAMPLE], ring, 2, r"KEY=VALUE")
+    # a decoder option with a bad value: the line says which (FFmpeg's reason), not only EINVAL
+    run_bad(["-o", "threads=2x", SAMPLE], ring, 4, r"decoder.*threads.*2x")
     run_bad(["--frames", "x", SAMPLE], ring, 2, r"--frames")
     run_bad(["-f", "lavfi", "--loop", "testsrc2"], ring, 2, r"--loop")
     run_bad(["--on-full", "maybe", SAMPLE], ring, 2, r"--on-full")
