@@ -958,7 +958,8 @@ static int output_frame(struct capture *cap, AVFrame *f, uint64_t decoded_ns)
 	} else {
 		t = cap->last_t + cap->frame_dur;
 	}
-	if (o->duration > 0 && t >= o->duration - 1e-6)
+	/* (1 us of slack for rounding; the first frame, at 0, is always in) */
+	if (o->duration > 0 && cap->have_first && t >= o->duration - 1e-6)
 		return 1;
 	cap->last_t = t;
 

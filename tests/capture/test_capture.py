@@ -608,6 +608,9 @@ def test_seek_start(tmp_path, ring):
 def test_duration(tmp_path, ring):
     run = run_pipeline(tmp_path, ring, [SAMPLE, "--duration", "1", "-s", "160x90"], raw=False)
     assert len(run.headers) == 30
+    # shorter than a frame: the first frame (at 0 s) is in it, never "no frame could be decoded"
+    run = run_pipeline(tmp_path, ring, [SAMPLE, "--duration", "0.0000001", "-s", "160x90"], raw=False)
+    assert len(run.headers) == 1
     run_bad([SAMPLE, "--start", "100"], ring, 4, r"nothing to play after --start")
 
 
