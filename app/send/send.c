@@ -852,8 +852,10 @@ int main(int argc, char **argv)
 		goto end;
 	}
 	if (!send_is_network(opt.output)) {
-		/* A file: its directory must be there and writable now, not after the wait. */
-		char *dir = av_strdup(opt.output), *slash = dir ? strrchr(dir, '/') : NULL;
+		/* A file: its directory must be there and writable now, not after the wait
+		 * (FFmpeg's "file:PATH" names the file PATH). */
+		const char *path = strncmp(opt.output, "file:", 5) ? opt.output : opt.output + 5;
+		char *dir = av_strdup(path), *slash = dir ? strrchr(dir, '/') : NULL;
 		const char *d = slash ? (slash == dir ? "/" : (*slash = 0, dir)) : ".";
 		if (access(d, W_OK) != 0) {
 			app_complain("cannot write '%s': %s", opt.output, strerror(errno));

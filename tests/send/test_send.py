@@ -308,6 +308,9 @@ def test_bad_encoder_format_output(tmp_path, ring):
     bad(["-r", ring, "-c:v", "ffv1", out], 9, r"mp4 format cannot carry ffv1", tmp_path)
     bad(["-r", ring, str(tmp_path / "no" / "dir.mp4")], 9, r"cannot write .*No such file", tmp_path)
     bad(["-r", ring, out], 2, r"ring '%s' not found" % ring, tmp_path)
+    # FFmpeg's file: URL names the same file: its directory is the one checked
+    bad(["-r", ring, "file:" + out], 2, r"ring '%s' not found" % ring, tmp_path)
+    bad(["-r", ring, "file:" + str(tmp_path / "no" / "dir.mp4")], 9, r"cannot write .*No such file", tmp_path)
 
 
 def producer(procs, ring, frames=None, rate=25, extra=()):
