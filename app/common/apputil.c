@@ -168,7 +168,8 @@ const char *app_color_name(unsigned field, unsigned code, char buf[static 12])
 
 int app_parse_u64(const char *s, uint64_t *out)
 {
-	if (!s || !*s || *s == '-')
+	/* digits first: strtoull skips blanks and takes " -5" as 2^64 - 5 */
+	if (!s || *s < '0' || *s > '9')
 		return -1;
 	char *end;
 	errno = 0;

@@ -1067,6 +1067,7 @@ def test_bad_usage(ring):
     # a decoder option with a bad value: the line says which (FFmpeg's reason), not only EINVAL
     run_bad(["-o", "threads=2x", SAMPLE], ring, 4, r"decoder.*threads.*2x")
     run_bad(["--frames", "x", SAMPLE], ring, 2, r"--frames")
+    run_bad(["--frames", " -5", SAMPLE], ring, 2, r"--frames")  # strtoull would wrap it to 2^64 - 5
     run_bad(["-f", "lavfi", "--loop", "testsrc2"], ring, 2, r"--loop")
     run_bad(["--on-full", "maybe", SAMPLE], ring, 2, r"--on-full")
     run_bad(["--hot-lap", "maybe", SAMPLE], ring, 2, r"--hot-lap")

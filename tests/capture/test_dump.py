@@ -168,6 +168,7 @@ def test_dump_exit_codes(tmp_path, ring):
         assert len(lines) == 1 and re.search(pattern, lines[0]), (args, r.stderr)
 
     run(["--bogus"], 1, r"unknown option")
+    run(["--frames", " -1"], 1, r"bad --frames")  # a negative number, blank first, is no count
     run(["--wait", "0", "-xq"], 1, r"unknown option '-x'")  # the option, not the argument before it
     run(["--ring", "a/b", "--wait", "0"], 1, r"bad ring name 'a/b'")
     run(["--ring", ring, "--wait", "0.2"], 2, r"ring '%s' not found" % ring)
