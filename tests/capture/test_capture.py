@@ -1085,8 +1085,21 @@ def test_bad_stats_json(ring, tmp_path):
     assert not os.path.exists(shm_path(ring))
 
 
-def test_bad_ring_name(ring):
+def test_bad_ring_name(ring, tmp_path):
     run_bad(["--ring", "a/b", SAMPLE], ring, 2, r"bad ring name")
+    # said before the input is opened: not "input not found", and a listener does not wait first
+    run_bad(["--ring", "a/b", str(tmp_path / "nope.mp4")], ring, 2, r"bad ring name")
+    run_bad(["--ring", "a/b", "-f", "mpegts", "tcp://127.0.0.1:%d?listen=1" % free_tcp_port()], ring, 2,
+            r"bad ring name")
+
+
+def free_tcp_port():
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
 
 
 def test_bad_missing_camera(ring):
