@@ -1199,6 +1199,8 @@ int main(int argc, char **argv)
 	AVDictionary *av_opts = NULL;
 	int ret;
 
+	app_open_std_fds();
+
 	cap.exit_code = parse_options(argc, argv, &opt);
 	av_opts = opt.av_opts; /* open_input/open_decoder consume what they know */
 	if (cap.exit_code != EXIT_OK)

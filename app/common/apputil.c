@@ -3,6 +3,7 @@
 #include "consumer_exit.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <sched.h>
 #include <stdarg.h>
@@ -44,6 +45,19 @@ void app_interrupt_ring(fr_ring_t *r)
 	atomic_store(&stop_ring, r);
 	while (atomic_load(&stop_handlers) > 0)
 		sched_yield(); /* a handler never blocks: this ends at once */
+}
+
+void app_open_std_fds(void)
+{
+	for (int fd = 0; fd <= 2; fd++) {
+		if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF)
+			continue;
+		int n = open("/dev/null", fd ? O_WRONLY : O_RDONLY); /* the lowest free fd: this one */
+		if (n > fd) {
+			dup2(n, fd);
+			close(n);
+		}
+	}
 }
 
 void app_install_stop_signals(void)

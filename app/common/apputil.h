@@ -9,6 +9,12 @@
 
 #include "ring.h"
 
+/* First thing in main(): open /dev/null on each of fds 0, 1, 2 that is closed
+ * (a program started with 2>&-). Else the first file the program opens gets
+ * fd 2 and every line meant for stderr is written into it: a --raw output, a
+ * recording, a ring segment. */
+void app_open_std_fds(void);
+
 /* Set by SIGINT/SIGTERM once app_install_stop_signals() ran; the main loop polls it. */
 extern volatile sig_atomic_t app_stop_requested;
 

@@ -298,6 +298,7 @@ static int cmd_rm(const char *name)
 
 int main(int argc, char **argv)
 {
+	app_open_std_fds();
 	if (argc < 2) {
 		usage(stderr);
 		return EXIT_USAGE;

@@ -219,6 +219,8 @@ int main(int argc, char **argv)
 	bool eos = false;
 	int ret;
 
+	app_open_std_fds();
+
 	int code = parse_options(argc, argv, &opt);
 	if (code != CONSUMER_EXIT_DONE)
 		goto end;

@@ -805,6 +805,8 @@ int main(int argc, char **argv)
 	struct options opt;
 	struct run r = {.opt = &opt, .end = "not started"};
 
+	app_open_std_fds();
+
 	r.code = parse_options(argc, argv, &opt);
 	if (r.code != CONSUMER_EXIT_DONE)
 		goto end;

@@ -1409,6 +1409,8 @@ int main(int argc, char **argv)
 {
 	struct app app = { .why = "end of stream", .status = CONSUMER_EXIT_DONE };
 
+	app_open_std_fds();
+
 	if (parse_options(argc, argv, &app.o) < 0)
 		return CONSUMER_EXIT_USAGE;
 	app_install_stop_signals();

@@ -235,3 +235,19 @@ def test_dump_sigint_while_opening_a_fifo(tmp_path, ring):
             dump.wait()
     assert dump.returncode == 0, err
     assert "cannot write" not in err, err
+
+
+def test_dump_stderr_closed_keeps_raw_clean(tmp_path, ring):
+    """Started with stderr closed (2>&-), dump's lines must not land in the first file it opens
+    (--raw took fd 2): the raw file is the frames' bytes and nothing else."""
+    raw = tmp_path / "out.raw"
+    prod = subprocess.Popen([CAPTURE, "--ring", ring, "--quiet", "-s", "64x48", "--frames", "10", SMALL])
+    try:
+        dump = subprocess.run([DUMP, "--ring", ring, "--wait", "20", "--raw", str(raw)],
+                              preexec_fn=lambda: os.close(2), timeout=TIMEOUT)
+        assert dump.returncode == 0
+    finally:
+        finish_capture(prod)
+    data = raw.read_bytes()
+    assert b"framering-dump" not in data
+    assert len(data) == 10 * 64 * 48 * 3, len(data)

@@ -782,6 +782,18 @@ def test_sigint_while_waiting(tmp_path, procs, ring):
     assert cap.wait(timeout=20) == 0
 
 
+def test_stderr_closed_keeps_the_recording_clean(tmp_path, procs, ring):
+    """Started with stderr closed (2>&-), framering-send's lines (its summary) must not go into the
+    first file it opens, the recording, which took fd 2: the file is the stream and nothing else."""
+    out = tmp_path / "rec.ts"
+    producer(procs, ring, frames=10)
+    send = subprocess.run([SEND, "-r", ring, "-w", "20", str(out)], preexec_fn=lambda: os.close(2),
+                          timeout=TIMEOUT)
+    assert send.returncode == 0
+    assert b"framering-send" not in out.read_bytes()
+    assert probe_count(out) == 10
+
+
 def blocked_opening_fifo(pid):
     """Whether process PID waits in open() for the other end of a FIFO."""
     try:
