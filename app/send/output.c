@@ -98,8 +98,9 @@ static int sws_space(uint8_t m)
 	}
 }
 
-/* Open the encoder for frames of H's format at the output size. */
-static int open_encoder(struct send_out *o, const struct fr_frame_header *h)
+/* Open the encoder for frames of H's format at the output size. QUIET: a
+ * first attempt, whose failure is not said (the caller tries again). */
+static int open_encoder(struct send_out *o, const struct fr_frame_header *h, bool quiet)
 {
 	const struct send_out_cfg *cfg = o->cfg;
 	enum AVPixelFormat src = app_av_pix_fmt(h->fourcc);
@@ -154,6 +155,8 @@ static int open_encoder(struct send_out *o, const struct fr_frame_header *h)
 		av_dict_set(&d, "tune", "zerolatency", 0);
 	int ret = avcodec_open2(e, cfg->codec, &d);
 	av_dict_free(&d);
+	if (ret < 0 && quiet)
+		return SEND_EXIT_ENCODER;
 	if (ret < 0) {
 		app_complain("cannot open the %s encoder for %ux%u %s at time base %d/%d: %s%s", cfg->codec->name,
 			     o->out_w, o->out_h, av_get_pix_fmt_name(o->out_fmt), o->tb.num, o->tb.den,
@@ -193,8 +196,9 @@ static bool known(struct send_out *o, const char *key)
 	return knows(o->enc, key) || knows(o->mux, key);
 }
 
-/* Set the output's geometry and timing from the first frame H. */
-static void set_geometry(struct send_out *o, const struct fr_frame_header *h)
+/* Set the output's geometry and timing from the first frame H; EVEN: one more
+ * column / row for an odd 4:2:x size (an encoder that wants even sizes). */
+static void set_geometry(struct send_out *o, const struct fr_frame_header *h, bool even)
 {
 	const struct send_out_cfg *cfg = o->cfg;
 	o->fourcc = h->fourcc;
@@ -204,10 +208,31 @@ static void set_geometry(struct send_out *o, const struct fr_frame_header *h)
 	o->out_h = cfg->height ? cfg->height : h->height;
 	o->out_fmt = pick_pix_fmt(cfg, app_av_pix_fmt(h->fourcc));
 	const AVPixFmtDescriptor *d = av_pix_fmt_desc_get(o->out_fmt);
-	if (d && d->log2_chroma_w && (o->out_w & 1) && !cfg->width) /* 4:2:x needs even sizes */
+	if (even && d && d->log2_chroma_w && (o->out_w & 1) && !cfg->width)
 		o->out_w++;
-	if (d && d->log2_chroma_h && (o->out_h & 1) && !cfg->height)
+	if (even && d && d->log2_chroma_h && (o->out_h & 1) && !cfg->height)
 		o->out_h++;
+}
+
+/* Set the geometry for H and open the encoder: at the frame's own size when
+ * the encoder takes it (FFV1 keeps an odd-sized 4:2:0 picture whole, and
+ * lossless), else, for one that wants even 4:2:x sizes (libx264), one more
+ * column / row. MUTED: FFmpeg's log is held back already (fflog). */
+static int geometry_and_encoder(struct send_out *o, const struct fr_frame_header *h, bool muted)
+{
+	set_geometry(o, h, true);
+	unsigned even_w = o->out_w, even_h = o->out_h;
+	set_geometry(o, h, false);
+	if (o->out_w != even_w || o->out_h != even_h) {
+		fflog_mute(true); /* the refusal of the odd size is no news */
+		int ret = open_encoder(o, h, true);
+		fflog_mute(muted);
+		if (ret == 0)
+			return 0;
+		avcodec_free_context(&o->enc);
+		set_geometry(o, h, true);
+	}
+	return open_encoder(o, h, false);
 }
 
 int send_out_open(struct send_out *o, const struct send_out_cfg *cfg, const struct fr_frame_header *h)
@@ -233,8 +258,7 @@ int send_out_open(struct send_out *o, const struct send_out_cfg *cfg, const stru
 	o->frame_dur = cfg->frame_rate.num > 0 ? av_rescale_q(1, av_inv_q(cfg->frame_rate), o->tb) : 1;
 	if (o->frame_dur < 1)
 		o->frame_dur = 1;
-	set_geometry(o, h);
-	if ((ret = open_encoder(o, h)) != 0)
+	if ((ret = geometry_and_encoder(o, h, true)) != 0)
 		return ret;
 	o->zc = zero_copy_for(o, cfg->zero_copy);
 
@@ -385,8 +409,7 @@ static int restart_encoder(struct send_out *o, const struct fr_frame_header *h)
 	avcodec_free_context(&o->enc);
 	sws_freeContext(o->sws);
 	o->sws = NULL;
-	set_geometry(o, h);
-	if ((ret = open_encoder(o, h)) != 0)
+	if ((ret = geometry_and_encoder(o, h, false)) != 0)
 		return ret;
 	o->zc = zero_copy_for(o, o->zc);
 	avcodec_parameters_from_context(o->st->codecpar, o->enc);

@@ -668,6 +668,26 @@ def test_lossless_ffv1_every_format(tmp_path, procs, ring, fmt):
     assert_frames_equal(dec, raw, n, frame_bytes(fmt, 320, 240), "ffv1 " + fmt)
 
 
+@pytest.mark.parametrize("fmt", ["i420", "nv12"])
+def test_lossless_ffv1_odd_size(tmp_path, procs, ring, fmt):
+    """An odd-sized 4:2:0 ring (65x49) through FFV1, which takes odd sizes: recorded at the ring's
+    own size and exact, not scaled to 66x50; libx264, which does not, still gets one more column
+    and row instead of a failure."""
+    n = 6
+    serr, out, raw, hdrs, st = record(tmp_path, procs, ring,
+                                      ["--frames", str(n), "-f", "lavfi", "testsrc2=size=64x48:rate=25"],
+                                      ["-c:v", "ffv1"], "rec.mkv", fmt=fmt, size="65x49")
+    assert (st["width"], st["height"]) == (65, 49), st
+    dec = decode(out, FF_PIXFMT[fmt], tmp_path / "dec.raw")
+    assert_frames_equal(dec, raw, n, frame_bytes(fmt, 65, 49), "ffv1 odd " + fmt)
+    serr, out, raw, hdrs, st = record(tmp_path, procs, ring,
+                                      ["--frames", str(n), "-f", "lavfi", "testsrc2=size=64x48:rate=25"],
+                                      [], "rec.mp4", fmt=fmt, size="65x49")
+    assert (st["width"], st["height"]) == (66, 50), st
+    assert "width not divisible" not in serr, serr
+    assert probe_count(out) == n
+
+
 def test_bgr_ring_to_h264_colours(tmp_path, procs, ring):
     """A bgr24 ring into H.264 (yuv420p, converted with the matrix the record names): decoded back to
     bgr24 it is the ring's picture within the loss of 4:2:0 and a high-quality encode; --size scales."""
