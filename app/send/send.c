@@ -507,16 +507,8 @@ static int open_ring(struct run *r)
 	struct fr_ring_attach_opts ao = {o->latest ? FR_RING_CONSUMER_LATEST : FR_RING_CONSUMER_EVERY,
 				      o->wait_forever ? -1 : o->wait_s > 0 ? (int64_t)(o->wait_s * 1e9) : 0};
 	int ret = fr_ring_attach(&r->ring, o->ring_name, &ao);
-	if (ret == 0) {
-		struct capture_meta m;
-		if (fr_ring_get_meta(r->ring, &m, sizeof(m)) >= (int)sizeof(m) && m.magic == CAPTURE_META_MAGIC &&
-		    m.version >= 2) {
-			r->live_ring = m.flags & CAPTURE_META_LIVE;
-			if (m.fps_num > 0 && m.fps_den > 0 && !r->cfg.frame_rate.num)
-				r->cfg.frame_rate = (AVRational){m.fps_num, m.fps_den};
-		}
+	if (ret == 0)
 		return 0;
-	}
 	if (ret == -EINTR && app_stop_requested)
 		return -1;
 	return app_complain_attach_failed(o->ring_name, o->wait_s, ret);
@@ -546,6 +538,20 @@ static int output_failed(struct run *r, int code)
 	return 0;
 }
 
+/* What framering-capture says of its stream (capture_meta.h): live or not, the
+ * frame rate. Read when a frame is there: the producer writes it after the ring
+ * appears, so a consumer that attached at once may have found none yet. */
+static void read_meta(struct run *r)
+{
+	struct capture_meta m;
+	if (fr_ring_get_meta(r->ring, &m, sizeof(m)) >= (int)sizeof(m) && m.magic == CAPTURE_META_MAGIC &&
+	    m.version >= 2) {
+		r->live_ring = m.flags & CAPTURE_META_LIVE;
+		if (m.fps_num > 0 && m.fps_den > 0 && !r->cfg.frame_rate.num)
+			r->cfg.frame_rate = (AVRational){m.fps_num, m.fps_den};
+	}
+}
+
 /* One frame, still held in the ring: open the output if it is not, then
  * convert the frame into *OUT (NULL: this frame is not sent). 0 to go on,
  * else an exit status (after its line). */
@@ -556,6 +562,7 @@ static int take_frame(struct run *r, const struct fr_frame_header *h, const uint
 	if (!r->out_open) {
 		if (r->reconnects && app_now_ns() < r->next_connect_ns)
 			return 0; /* waiting for the receiver again: this frame is not sent */
+		read_meta(r);
 		r->cfg.quiet_open = r->reconnects > 0; /* retried every second: said once already */
 		r->cfg.capture_clock = o->ts == TS_CAPTURE || (o->ts == TS_AUTO && r->live_ring && o->latest);
 		opening = true;

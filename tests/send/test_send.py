@@ -32,6 +32,7 @@ from children import Children  # noqa: E402  (tests/common)
 CAPTURE = os.environ.get("FRAMERING_CAPTURE", "framering-capture")
 DUMP = os.environ.get("FRAMERING_DUMP", "framering-dump")
 SEND = os.environ.get("FRAMERING_SEND", "framering-send")
+CTL = os.environ.get("FRAMERING_CTL", "framering-ctl")
 SMALL = os.environ.get("FRAMERING_SAMPLE_SMALL", "assets/sample-320x240.mp4")
 TIMEOUT = 120
 FF_PIXFMT = {"bgr24": "bgr24", "i420": "yuv420p", "gray": "gray", "nv12": "nv12", "rgb24": "rgb24"}
@@ -762,6 +763,30 @@ def test_low_latency_settings(tmp_path, procs, ring):
     assert all(t != "B" for _, t in ll), (ll, said["ll.ts"])
     assert [i for i, (k, _) in enumerate(ll) if k == "1"] == [0, 25, 50], (ll, said["ll.ts"])
     assert any(t == "B" for _, t in types["default.ts"])
+
+
+def test_meta_written_after_attach(tmp_path, procs, ring):
+    """framering-capture writes its stream description (the frame rate) into the ring just after
+    the ring appears; a framering-send already waiting attaches in between. It must still use the
+    source's rate: --low-latency's key frame every second is every 25 frames at 25 fps, not 30.
+    gdb holds the producer at its fr_ring_set_meta() until framering-send has attached."""
+    gdb = shutil.which("gdb")
+    assert gdb, "gdb is needed to hold the producer between creating the ring and describing it"
+    out, stats = tmp_path / "ll.ts", tmp_path / "send.json"
+    send = procs.start([SEND, "-r", ring, "-w", "60", "--low-latency", "--stats-json", str(stats), str(out)])
+    # attached, and a moment to read what the ring says (nothing yet, here) before the producer goes on
+    attached = "until %s stat %s | grep -q '^consumers: 1'; do sleep 0.05; done; sleep 0.5" % (shlex.quote(CTL), ring)
+    cap = subprocess.run([gdb, "-q", "-batch", "-ex", "set breakpoint pending on", "-ex", "break fr_ring_set_meta",
+                          "-ex", "run", "-ex", "shell " + attached, "-ex", "delete", "-ex", "continue", "--args",
+                          CAPTURE, "-r", ring, "-q", "-p", "i420", "-s", "320x240", "--frames", "60", "--on-full",
+                          "block", "-f", "lavfi", "testsrc2=size=320x240:rate=25"],
+                         capture_output=True, text=True, timeout=TIMEOUT)
+    assert "exited normally" in cap.stdout, cap.stdout + cap.stderr
+    _, serr = send.communicate(timeout=TIMEOUT)
+    assert send.returncode == 0, serr
+    keys = subprocess.check_output(["ffprobe", "-v", "error", "-show_entries", "frame=key_frame", "-of", "csv=p=0",
+                                    str(out)], text=True, timeout=TIMEOUT).split()
+    assert [i for i, k in enumerate(keys) if k.startswith("1")] == [0, 25, 50], keys
 
 
 def test_sigint_while_waiting(tmp_path, procs, ring):
