@@ -442,15 +442,9 @@ static int parse_options(int argc, char **argv, struct options *o)
 		return EXIT_USAGE;
 	}
 	/* A bad ring name is bad usage: said now, before the input is opened (a
-	 * listener would wait for its caller first). fr_ring_inspect() checks the
-	 * name before it looks at anything. */
-	struct fr_ring_stats st;
-	int rc = fr_ring_inspect(o->ring_name, &st);
-	if (rc == -EINVAL || rc == -ENAMETOOLONG) {
-		app_complain("bad ring name '%s': 1..%u characters of A-Z a-z 0-9 . _ -", o->ring_name,
-			     FR_RING_NAME_MAX);
+	 * listener would wait for its caller first). */
+	if (!app_ring_name_ok(o->ring_name))
 		return EXIT_USAGE;
-	}
 	uint64_t most = o->max_consumers ? o->max_consumers : FR_RING_DEFAULT_CONSUMERS;
 	if (o->wait_consumers > most) {
 		app_complain("--wait-consumers %" PRIu64 " is more than the ring admits (--max-consumers %" PRIu64 ")",

@@ -241,6 +241,16 @@ double app_percentile(double *v, size_t n, double pct)
 	return v[i < n ? i : n - 1];
 }
 
+bool app_ring_name_ok(const char *name)
+{
+	struct fr_ring_stats st;
+	int err = fr_ring_inspect(name, &st);
+	if (err != -EINVAL && err != -ENAMETOOLONG)
+		return true;
+	app_complain("bad ring name '%s': 1..%u characters of A-Z a-z 0-9 . _ -", name, FR_RING_NAME_MAX);
+	return false;
+}
+
 int app_complain_attach_failed(const char *name, double wait_s, int err)
 {
 	if (err == -ETIMEDOUT || err == -ENOENT)

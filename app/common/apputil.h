@@ -62,6 +62,11 @@ void app_complain_producer_failed(const fr_ring_t *r, const char *name);
  * for it (consumer_exit.h): not found, busy, bad name, not a ring, other. */
 int app_complain_attach_failed(const char *name, double wait_s, int err);
 
+/* Whether NAME can be a ring's name; if not, the one line for it. For a check
+ * at parse time, before a program opens anything (fr_ring_inspect() checks the
+ * name before it looks at a segment). */
+bool app_ring_name_ok(const char *name);
+
 /* The one line for an option getopt_long() did not know (it returned '?'):
  * "-x" for a short one, which may sit inside a cluster ("-qx", "-b:v") where
  * argv[optind - 1] is still the argument before it, else the long one as given. */

@@ -135,6 +135,9 @@ static int parse_options(int argc, char **argv, struct options *o)
 		app_complain("unexpected argument '%s' (see --help)", argv[optind]);
 		return CONSUMER_EXIT_USAGE;
 	}
+	/* before --raw and --headers are opened (truncated) */
+	if (!app_ring_name_ok(o->ring_name))
+		return CONSUMER_EXIT_USAGE;
 	return CONSUMER_EXIT_DONE;
 }
 

@@ -171,6 +171,11 @@ def test_dump_exit_codes(tmp_path, ring):
     run(["--frames", " -1"], 1, r"bad --frames")  # a negative number, blank first, is no count
     run(["--wait", "0", "-xq"], 1, r"unknown option '-x'")  # the option, not the argument before it
     run(["--ring", "a/b", "--wait", "0"], 1, r"bad ring name 'a/b'")
+    # bad usage touches nothing: a file that is there is not truncated for a bad ring name
+    keep = tmp_path / "keep.raw"
+    keep.write_bytes(b"frames of yesterday")
+    run(["--ring", "a/b", "--raw", str(keep), "--headers", str(keep)], 1, r"bad ring name 'a/b'")
+    assert keep.read_bytes() == b"frames of yesterday"
     run(["--ring", ring, "--wait", "0.2"], 2, r"ring '%s' not found" % ring)
     run(["--ring", ring, "--raw", str(tmp_path / "no" / "such" / "dir")], 6, r"cannot write")
     prod, seg = blocked_capture(ring, frames=1000, max_consumers=1)
