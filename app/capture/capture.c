@@ -703,8 +703,9 @@ static int open_ring(struct capture *cap)
 		h = 1080;
 	}
 	size_t rec = fr_frame_record_size(o->fourcc, w, h);
-	if (!rec) {
-		app_complain("cannot make %ux%u %s frames", w, h, fr_frame_format_name(o->fourcc));
+	if (!rec) { /* the only reason left: a source larger than any frame (-s source) */
+		app_complain("cannot make %ux%u %s frames: at most %ux%u; use --size", w, h,
+			     fr_frame_format_name(o->fourcc), FR_FRAME_MAX_DIM, FR_FRAME_MAX_DIM);
 		return EXIT_SIZE;
 	}
 	struct fr_ring_create_opts ro = ring_opts(cap, w, h);

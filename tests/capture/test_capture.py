@@ -1056,6 +1056,9 @@ def test_bad_formats(ring):
 @pytest.mark.parametrize("size", ["0x10", "abc", "20000x100", "640x", "-640x480"])
 def test_bad_size(ring, size):
     run_bad(["-s", size, SAMPLE], ring, 6, r"bad size")
+    # -s source of a picture wider than any frame: the line says what the limit is and what to do
+    run_bad(["-s", "source", "-f", "lavfi", "testsrc2=size=20000x16:d=0.1"], ring, 6,
+            r"20000x16 .*16384x16384.*--size")
 
 
 def test_bad_usage(ring):
