@@ -1116,6 +1116,10 @@ static void follow_replacement(struct app *a)
 	fr_ring_close(&a->ring);
 	struct fr_ring_attach_opts ao = {a->o.latest ? FR_RING_CONSUMER_LATEST : FR_RING_CONSUMER_EVERY, REPLACE_WAIT_NS};
 	int ret = fr_ring_attach(&a->ring, a->o.ring_name, &ao);
+	if (ret == -EINTR && app_stop_requested) {
+		end_run(a, "interrupted", CONSUMER_EXIT_DONE); /* Ctrl-C while waiting for it: a stop */
+		return;
+	}
 	if (ret < 0) {
 		open_failed(a, ret);
 		return;

@@ -8,8 +8,10 @@ converts with swscale as the ffmpeg CLI does, so tolerance 0 holds (measured).
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
+import time
 from fractions import Fraction
 from pathlib import Path
 
@@ -183,3 +185,29 @@ def test_pipeline_to_c_viewer_headless(procs, tmp_path):
     info = json.loads(text)
     shown = info.get("frames_shown", info.get("frames"))
     assert shown == 20, text
+
+
+@pytest.mark.parametrize("var,args", [("FRAMERING_VIEW", ["--headless", "--every"]), ("FRAMERING_DUMP", [])])
+def test_ctrl_c_while_following_a_replaced_ring(ring_name, procs, var, args):
+    """Ctrl-C while a C consumer waits for the ring that replaced the one it read to its end (none
+    comes: the producer replaced its ring and closed the new one at once) is a stop: exit 0 and
+    the summary, not 'cannot open ring' (exit 6). The consumer is stopped (SIGSTOP) meanwhile, so
+    it finds the old ring replaced and the name gone, whatever the timing."""
+    exe = program(var)
+    prod = framering.Producer(ring_name, slots=4, width=64, height=48, format="gray8")
+    try:
+        c = procs([exe, "-r", ring_name, "--wait", "10"] + args)
+        prod.wait_consumers(1, timeout=20)
+        c.send_signal(signal.SIGSTOP)
+        with prod.reserve_frame(64, 48, "gray8", timeout=10) as out:
+            out.array[...] = 7
+        prod.replace(slots=4, width=128, height=96, format="gray8")
+    finally:
+        prod.close()  # the new ring, and its name, go with it: there is nothing to follow
+    c.send_signal(signal.SIGCONT)
+    time.sleep(1)  # it reads the frame, finds the ring replaced and waits (5 s) for the new one
+    c.send_signal(signal.SIGINT)
+    rc = c.wait(timeout=30)
+    err = c.stderr.read().decode()
+    assert rc == 0, err
+    assert "cannot open" not in err and "1 frame" in err, err
