@@ -153,7 +153,7 @@ static int64_t parse_rate(const char *s)
 		v *= 1e6, end++;
 	else if (*end == 'G' || *end == 'g')
 		v *= 1e9, end++;
-	if (*end || v > 1e12)
+	if (*end || v > 1e12 || v < 1) /* below 1 bit/s it would be 0: the encoder's default, silently */
 		return -1;
 	return (int64_t)v;
 }
@@ -240,7 +240,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 		case OPT_CRF: {
 			char *end;
 			double v = strtod(optarg, &end);
-			if (*end || end == optarg || v < 0 || v > 63) {
+			if (*end || end == optarg || !(v >= 0 && v <= 63)) { /* NaN too */
 				app_complain("bad --crf '%s': expected 0..63", optarg);
 				return CONSUMER_EXIT_USAGE;
 			}

@@ -286,6 +286,8 @@ def test_bad_usage(tmp_path, ring):
     bad(["-r", ring, "-Xq", out], 1, r"unknown option '-X'", tmp_path)  # not the argument before it
     bad(["-r", ring, "-b:v", "lots", out], 1, r"bad --bitrate 'lots'", tmp_path)
     bad(["-r", ring, "--crf", "99", out], 1, r"bad --crf", tmp_path)
+    bad(["-r", ring, "--crf", "nan", out], 1, r"bad --crf 'nan'", tmp_path)
+    bad(["-r", ring, "-b", "0.5", out], 1, r"bad --bitrate '0.5'", tmp_path)  # not 0, which means unset
     bad(["-r", ring, "--gop", "0", out], 1, r"bad --gop", tmp_path)
     bad(["-r", ring, "-s", "0x5", out], 1, r"bad --size", tmp_path)
     bad(["-r", ring, "--on-change", "bend", out], 1, r"bad --on-change", tmp_path)
