@@ -179,12 +179,20 @@ static void write_pad(fr_ring_t *r, uint64_t span)
  * every-consumers passed it a lap ago), and go on behind it. */
 static void step_over_hold(fr_ring_t *r)
 {
+	uint64_t start = r->tail;
 	while (r->tail < r->step_pos) {
 		uint64_t to_end = r->capacity - (r->tail & r->mask);
 		uint64_t gap = r->step_pos - r->tail;
 		write_pad(r, gap < to_end ? gap : to_end);
 	}
 	write_pad(r, r->step_span);
+	/* The hot lap grows by what is held in it (hot_lap_end): else a live
+	 * consumer holding one of its two records leaves the producer one, the
+	 * one the every-consumers are reading, and it waits for them each time. */
+	uint64_t lap = r->tail & ~r->mask;
+	uint64_t held = r->tail - ((start & ~r->mask) == lap ? start : lap); /* in this lap, with the pad before it */
+	r->lap_held = (lap == r->lap_held_lap ? r->lap_held : 0) + held;
+	r->lap_held_lap = lap;
 	r->lease_end = r->tail;
 	/* Published now, not with the next record: the start the next renewal
 	 * offers late every-consumers must not lie past the shared tail. */
@@ -233,16 +241,19 @@ static int wait_for_space(fr_ring_t *r, uint64_t need, struct deadline *dl, bool
 /* Where the hot lap ends for a record of BODY bytes aligned to ALIGN: two
  * such records (one being read while the next is written), at least
  * FR_RING_HOT_LAP_MIN so that small records still go out in batches, or
- * what fr_ring_set_hot_lap() asked for. Automatically, records below
- * FR_RING_HOT_LAP_MIN_RECORD have none: 64 B messages ran slower with it. */
+ * what fr_ring_set_hot_lap() asked for; plus the records held by live
+ * consumers that were stepped over in this lap (step_over_hold). Records
+ * below FR_RING_HOT_LAP_MIN_RECORD have no automatic lap: 64 B messages ran
+ * slower with it. */
 static uint64_t hot_lap_end(const fr_ring_t *r, uint64_t body, size_t align)
 {
+	uint64_t held = (r->tail & ~r->mask) == r->lap_held_lap ? r->lap_held : 0;
 	if (r->hot_lap)
-		return r->hot_lap;
+		return r->hot_lap + held;
 	if (body < FR_RING_HOT_LAP_MIN_RECORD)
 		return UINT64_MAX;
 	uint64_t two = 2 * (body + align);
-	return two > FR_RING_HOT_LAP_MIN ? two : FR_RING_HOT_LAP_MIN;
+	return (two > FR_RING_HOT_LAP_MIN ? two : FR_RING_HOT_LAP_MIN) + held;
 }
 
 /* The padding before a record's header at offset 0 that aligns its payload to ALIGN. */
@@ -251,18 +262,46 @@ static uint64_t front_lead(size_t align)
 	return (align - (RING_REC_HDR & (align - 1))) & (align - 1);
 }
 
-/* The record (BODY bytes, ALIGN) would end past the hot lap, at offset OFF:
+/* The record (BODY bytes, ALIGN, LEAD before it at offset OFF) would end past
+ * the hot lap, and the front of the next lap, PAD bytes on, is held by a live
+ * consumer. Stepping over it would leave the next lap one free record at its
+ * front, the one the every-consumers are reading now: the producer would
+ * wait for them every record. Rather, let this lap grow by the held record,
+ * once: the record goes at the tail (while the lap's own records come free
+ * again), and the next lap grows likewise when it steps over the hold
+ * (step_over_hold). Returns whether the lap grew. */
+static bool grow_lap_by_front_hold(fr_ring_t *r, uint64_t off, uint64_t lead, uint64_t body, size_t align,
+				   uint64_t pad)
+{
+	uint64_t lap = r->tail & ~r->mask;
+	if (r->lap_held_lap == lap && r->lap_held)
+		return false; /* grown once, or stepped over a hold already: this lap ends here */
+	uint64_t end = hot_lap_end(r, body, align);
+	if (renew_lease(r, pad + front_lead(align) + body) != 1 || r->step_pos - (r->tail + pad) >= end)
+		return false; /* free, gated by a slow every-consumer, or held beyond the front */
+	uint64_t held = r->step_pos + r->step_span - (r->tail + pad); /* with the lead before it */
+	if (off + lead + body > end + held)
+		return false;
+	r->lap_held = held;
+	r->lap_held_lap = lap;
+	return true;
+}
+
+/* The record (BODY bytes, ALIGN, LEAD_HERE before it) would end past the hot lap, at offset OFF:
  * start the lap again at the front of the data area, whose lines the
  * consumers touched last, once they have released it there. Wait for that
  * up to the hot wait (never past the caller's deadline DL), and not at all
  * when the caller may not wait or the front was already late this lap.
  * Returns 1 when the tail moved (wrapped, or stepped over a held record:
  * lay the record out again), 0 to place it at the tail as usual (the rest
- * of the ring takes up the slack), or a negative errno. */
-static int wrap_early(fr_ring_t *r, uint64_t off, uint64_t body, size_t align, struct deadline *dl, bool may_wait)
+ * of the ring takes up the slack, or the lap grew by a held front), or a negative errno. */
+static int wrap_early(fr_ring_t *r, uint64_t off, uint64_t lead_here, uint64_t body, size_t align,
+		      struct deadline *dl, bool may_wait)
 {
 	uint64_t pad = r->capacity - off;
 	uint64_t lead = front_lead(align);
+	if (grow_lap_by_front_hold(r, off, lead_here, body, align, pad))
+		return 0;
 	bool wait = may_wait && r->hot_wait_ns > 0;
 	struct deadline front = {0, 0};
 	if (wait) {
@@ -348,7 +387,7 @@ static int reserve_unchecked(fr_ring_t *r, size_t len, size_t align, void **data
 		 * there below the tail's offset (so the two never overlap). */
 		if (!r->hot_spilled && r->hot_lap != FR_RING_HOT_LAP_OFF && off + lead + body > hot_lap_end(r, body, align) &&
 		    off + lead + body <= r->capacity && off >= front_lead(align) + body) {
-			rc = wrap_early(r, off, body, align, &dl, may_wait);
+			rc = wrap_early(r, off, lead, body, align, &dl, may_wait);
 			if (rc == 1)
 				continue;
 			if (rc < 0)

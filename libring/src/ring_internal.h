@@ -43,6 +43,7 @@ struct fr_ring {
 	uint64_t hot_lap;            /* fr_ring_set_hot_lap(): 0 auto, FR_RING_HOT_LAP_OFF */
 	int64_t hot_wait_ns;         /* how long a reserve waits for the front of the ring */
 	bool hot_spilled;            /* the front was not freed in time: no more waiting for it this lap */
+	uint64_t lap_held, lap_held_lap; /* bytes of held records stepped over in the lap starting at lap_held_lap */
 	bool reserved, eos_marked;
 	uint64_t gate_at_wait;       /* the gate when fr_ring_wait_drained() went to sleep */
 	uint32_t roster_at_wait;     /* the roster then */

@@ -716,6 +716,37 @@ static void test_hot_lap_steps_over_a_held_front(void **state)
 	assert_int_equal(fr_ring_release(C2), 0);
 }
 
+/* A live consumer holding a frame in the automatic lap (two records) would
+ * leave the producer one record there, the one the every-consumer is still
+ * reading: the producer then waited for it every frame (bench_fanout's slow
+ * live consumer halved the rate). The lap grows by the record it steps over,
+ * so two records stay free to alternate between, still at the front. */
+static void test_hot_lap_grows_by_a_held_record(void **state)
+{
+	const size_t frame = 3u << 20; /* the automatic lap is two of them */
+	const uint64_t slot = frame + 64;
+	const void *held;
+	size_t len;
+	struct fr_ring_attach_opts live = { .mode = FR_RING_CONSUMER_LATEST, .wait_ns = 0 };
+
+	(void)state;
+	make_pair(32u << 20, FR_RING_FULL_BLOCK);
+	assert_int_equal(fr_ring_attach(&C2, name, &live), 0);
+	assert_int_equal(put_seq(0, frame, FR_RING_NO_WAIT), 64);
+	assert_int_equal(fr_ring_peek(C2, &held, &len, FR_RING_NO_WAIT), 0);
+	for (int i = 1; i < 20; i++) {
+		/* record i - 1 is not read yet: it needs no wait all the same */
+		uint64_t at = put_seq((uint8_t)i, frame, FR_RING_NO_WAIT);
+		assert_true(at >= slot);                /* never over the held record */
+		assert_true(at + frame <= 3 * slot + 64); /* within three records of the front */
+		take_seq(C, (uint8_t)(i - 1), frame);
+	}
+	take_seq(C, 19, frame);
+	for (size_t i = 0; i < frame; i += 4093)
+		assert_int_equal(((const uint8_t *)held)[i], 0);
+	assert_int_equal(fr_ring_release(C2), 0);
+}
+
 static void test_read_write(void **state)
 {
 	char small[3], big[64];
@@ -1332,6 +1363,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_hot_lap_after_the_consumers_left, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hot_lap_leaves_small_records_alone, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hot_lap_steps_over_a_held_front, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hot_lap_grows_by_a_held_record, setup, teardown),
 		/* last: under UBSAN a NULL store aborts the whole program, let the others run first */
 		cmocka_unit_test_setup_teardown(test_null_args, setup, teardown),
 	};
