@@ -549,22 +549,29 @@ def test_progress_line_on_a_tty(ring):
     assert re.search(r"\d+ frames written .* \d+ dropped", piped.stderr), piped.stderr
 
 
+def damaged_ts(tmp_path, seconds):
+    """An H.264 MPEG-TS of SECONDS of testsrc2 (320x240, 30 fps) whose packets past the first
+    fifth have every 23rd payload replaced by noise (the TS headers kept): decode errors, no end."""
+    src = tmp_path / "good.ts"
+    subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i",
+                    f"testsrc2=size=320x240:rate=30:duration={seconds}", "-c:v", "libx264", "-preset", "fast",
+                    "-g", "15", "-f", "mpegts", "-y", str(src)], check=True, timeout=TIMEOUT)
+    data = bytearray(src.read_bytes())
+    rng = np.random.default_rng(1)
+    npk = len(data) // 188
+    for i in range(npk // 5, npk, 23):
+        data[i * 188 + 8:(i + 1) * 188] = rng.integers(0, 256, 180, dtype=np.uint8).tobytes()
+    bad = tmp_path / "damaged.ts"
+    bad.write_bytes(bytes(data))
+    return bad
+
+
 def test_ffmpeg_messages_end_the_progress_line(tmp_path, ring):
     """On a terminal FFmpeg's own messages about a damaged stream start on a line of their own,
     as every complaint does: never glued to the end of the live progress line."""
     import shlex, shutil
     assert shutil.which("script"), "script (bsdutils) is needed to give the programs a terminal"
-    src = tmp_path / "good.ts"
-    subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i",
-                    "testsrc2=size=320x240:rate=30:duration=3", "-c:v", "libx264", "-preset", "fast",
-                    "-g", "15", "-f", "mpegts", "-y", str(src)], check=True, timeout=TIMEOUT)
-    data = bytearray(src.read_bytes())
-    rng = np.random.default_rng(1)
-    npk = len(data) // 188
-    for i in range(npk // 5, npk, 23):  # damage payloads, keep the TS headers
-        data[i * 188 + 8:(i + 1) * 188] = rng.integers(0, 256, 180, dtype=np.uint8).tobytes()
-    bad = tmp_path / "damaged.ts"
-    bad.write_bytes(bytes(data))
+    bad = damaged_ts(tmp_path, 3)
     dump = subprocess.Popen([DUMP, "--ring", ring, "--wait", "20", "--quiet"])
     cap = subprocess.run(["script", "-qfec", shlex.join([CAPTURE, "--ring", ring, "-s", "160x120", "--realtime",
                                                          str(bad)]), "/dev/null"],
@@ -853,17 +860,7 @@ def test_block_mode_consumer_leaves(tmp_path, ring):
 
 
 def test_corrupt_packets_keep_going(tmp_path, ring):
-    src = tmp_path / "good.ts"
-    subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i",
-                    "testsrc2=size=320x240:rate=30:duration=2", "-c:v", "libx264", "-preset", "fast",
-                    "-g", "15", "-f", "mpegts", "-y", str(src)], check=True, timeout=TIMEOUT)
-    data = bytearray(src.read_bytes())
-    rng = np.random.default_rng(1)
-    npk = len(data) // 188
-    for i in range(npk // 5, npk, 23):  # damage payloads, keep the TS headers
-        data[i * 188 + 8:(i + 1) * 188] = rng.integers(0, 256, 180, dtype=np.uint8).tobytes()
-    bad = tmp_path / "damaged.ts"
-    bad.write_bytes(bytes(data))
+    bad = damaged_ts(tmp_path, 2)
     run = run_pipeline(tmp_path, ring, [str(bad), "-s", "source", "--quiet"], raw=False)
     assert run.stats["decode_errors"] > 0
     assert run.stats["frames_written"] > 30 and len(run.headers) == run.stats["frames_written"]
