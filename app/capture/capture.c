@@ -129,6 +129,8 @@ struct capture {
 	double pace_t0;
 
 	bool stopped_by_consumer;
+	const char *drain_end;  /* the consumer left / died with frames unread at the end (NULL: drained) */
+	uint64_t frames_unread; /* how many */
 	uint64_t t_start_ns, t_progress_ns, cpu_start_ns;
 	struct counters n;
 	int exit_code;
@@ -890,9 +892,13 @@ static void wait_drained(struct capture *cap)
 	while (!app_stop_requested) {
 		/* Slices only so that Ctrl-C is seen; the wait itself is a futex. */
 		int ret = fr_ring_wait_drained(cap->ring, RESERVE_SLICE_NS);
+		fr_ring_get_stats(cap->ring, &rs);
+		if (ret == -ENOTCONN || ret == -EOWNERDEAD) { /* the summary says so: not delivered */
+			cap->drain_end = ret == -ENOTCONN ? "left" : "died";
+			cap->frames_unread = rs.records_written - rs.records_read - rs.records_skipped;
+		}
 		if (ret != -ETIMEDOUT && ret != -EINTR)
 			return; /* drained, or the consumer left or died */
-		fr_ring_get_stats(cap->ring, &rs);
 		if (!rs.consumer_pid && !noted && !cap->opt->quiet) {
 			app_complain("waiting for a consumer to read the last %" PRIu64 " frames (Ctrl-C to quit)",
 				 rs.records_written - rs.records_read - rs.records_skipped);
@@ -1153,8 +1159,8 @@ static int write_stats(struct capture *cap, double wall_s, uint64_t cpu_main_ns,
 		cap->live ? "true" : "false", cap->pace ? "true" : "false",
 		cap->policy == FR_RING_FULL_DROP ? "drop" : "block");
 	fprintf(f, "  \"frames_produced\": %" PRIu64 ",\n  \"frames_written\": %" PRIu64 ",\n"
-		   "  \"frames_dropped\": %" PRIu64 ",\n",
-		n->produced, n->written, n->dropped);
+		   "  \"frames_dropped\": %" PRIu64 ",\n  \"frames_unread\": %" PRIu64 ",\n",
+		n->produced, n->written, n->dropped, cap->frames_unread);
 	fprintf(f, "  \"decode_errors\": %" PRIu64 ",\n  \"decode_failures\": %" PRIu64 ",\n"
 		   "  \"corrupt_frames\": %" PRIu64 ",\n",
 		decode_errors(cap), n->decode_failures, n->corrupt_frames);
@@ -1310,7 +1316,7 @@ int main(int argc, char **argv)
 		fprintf(stderr,
 			"framering-capture: %" PRIu64 " frames written to ring '%s' (%ux%u %s%s%s), %" PRIu64
 			" dropped, %" PRIu64 " decode errors, %" PRIu64 " loops, %" PRIu64
-			" ring replacements, in %.2f s (%.1f fps)%s\n",
+			" ring replacements, in %.2f s (%.1f fps)%s",
 			cap.n.written, opt.ring_name, cap.conv.out_w, cap.conv.out_h,
 			fr_frame_format_name(opt.fourcc), cap.conv.orient ? ", autorotated: " : "",
 			cap.conv.orient ? orient_name(cap.conv.orient) : "", cap.n.dropped,
@@ -1318,6 +1324,10 @@ int main(int argc, char **argv)
 			wall_s > 0 ? (double)cap.n.written / wall_s : 0.0,
 			app_stop_requested ? ", stopped by signal"
 			: cap.stopped_by_consumer ? ", stopped: the consumer left" : "");
+		if (cap.drain_end)
+			fprintf(stderr, "; the consumer %s with %" PRIu64 " frame%s unread", cap.drain_end,
+				cap.frames_unread, cap.frames_unread == 1 ? "" : "s");
+		fputc('\n', stderr);
 	}
 	if (opt.stats_json && write_stats(&cap, wall_s, cpu_main, cpu_proc) < 0 && cap.exit_code == EXIT_OK)
 		cap.exit_code = EXIT_RUNTIME; /* an output that cannot be written, as framering-view's */

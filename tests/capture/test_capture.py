@@ -859,6 +859,32 @@ def test_block_mode_consumer_leaves(tmp_path, ring):
     assert st["ring_records_read"] == 10 and st["frames_written"] < ffprobe_count(SAMPLE)
 
 
+def test_consumer_killed_while_capture_waits_for_the_last_frames(tmp_path, ring):
+    """Block mode: after its last frame capture waits until a consumer has read them all. A
+    consumer killed meanwhile leaves frames unread: the summary says so (exit 0: the input was
+    played), and the stats count them; it used to read as if every frame had been delivered."""
+    dump = subprocess.Popen([DUMP, "--ring", ring, "--wait", "20", "--slow-ms", "300", "--quiet"])
+    try:
+        cap = subprocess.Popen([CAPTURE, "--ring", ring, "-f", "lavfi", "--on-full", "block", "-s", "source",
+                                "--slots", "16", "--frames", "12", "--stats-json", str(tmp_path / "s.json"),
+                                "testsrc2=size=160x120:rate=30"], stderr=subprocess.PIPE, text=True)
+        t = time.time() + TIMEOUT
+        while True:  # all 12 written and the consumer reading the first ones: capture waits to drain
+            st = subprocess.run([CTL, "stat", ring], capture_output=True, text=True).stdout
+            st = dict(l.split(": ", 1) for l in st.splitlines() if ": " in l)
+            if st.get("records_written") == "12" and int(st.get("records_read", 0)) >= 1:
+                break
+            assert time.time() < t and cap.poll() is None, "capture did not write its 12 frames"
+            time.sleep(0.05)
+    finally:
+        dump.kill()
+    dump.wait()
+    err = cap.communicate(timeout=TIMEOUT)[1]
+    assert cap.returncode == 0, err
+    assert re.search(r"the consumer died with \d+ frames? unread", err), err
+    assert json.load(open(tmp_path / "s.json"))["frames_unread"] > 0
+
+
 def test_corrupt_packets_keep_going(tmp_path, ring):
     bad = damaged_ts(tmp_path, 2)
     run = run_pipeline(tmp_path, ring, [str(bad), "-s", "source", "--quiet"], raw=False)
