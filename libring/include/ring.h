@@ -273,7 +273,11 @@ int fr_ring_mark_eos(fr_ring_t *r);
  * detached (fr_ring_detach: pointers into it stay valid until fr_ring_close(&R)).
  * On failure R is unchanged and goes on working, except after -EEXIST
  * (another producer took the name in the moment it was free): then R has no
- * name any more.
+ * name any more. Consumers follow by name: a ring replaced again before one
+ * of R's consumers has attached to its successor leaves that consumer the
+ * newest ring, and the records of the rings between are lost to it, even to
+ * an every-consumer (fr_ring_wait_consumers on the new ring tells when they
+ * have followed; framering-capture replaces a ring only when frames grew).
  * Errors: as fr_ring_create(), -EPERM (not a producer), -EALREADY (a
  * reservation is outstanding), -EPIPE (end of stream was marked). */
 int fr_ring_replace(fr_ring_t *r, fr_ring_t **out, const struct fr_ring_create_opts *opts);
