@@ -555,3 +555,19 @@ def test_ctrl_c_during_long_wait(ring_name, procs):
     q.send_signal(signal.SIGINT)
     out, err = q.communicate(timeout=10)
     assert b"KeyboardInterrupt" in err and b"never" not in out
+
+
+def test_a_timeout_also_bounds_following_a_replaced_ring(ring_name, monkeypatch):
+    """next_frame(timeout=T) on a ring whose producer replaced it and went away (the new ring
+    gone with it) is a Timeout after T, as any wait for a frame: not a wait of REPLACE_WAIT
+    seconds for the new ring, ended by RingNotFound."""
+    monkeypatch.setattr(framering.ring, "REPLACE_WAIT", 10.0)
+    prod = framering.Producer(ring_name, capacity=1 << 16)
+    with framering.Consumer(ring_name, timeout=1) as cons:
+        prod.replace(1 << 16)
+        prod.close()  # the name is gone with it
+        with pytest.raises(framering.Timeout):
+            cons.next_frame(timeout=0.2)
+        with pytest.raises(framering.Timeout):
+            cons.next_frame(timeout=0)  # no wait at all: the new ring is not there now
+        assert cons.replacements == 0

@@ -1104,12 +1104,22 @@ class Consumer(_RingSide):
             frame = self._peek_once(handle, latest, timeout, deadline, ticket)
             if frame is not None:
                 return frame
-            self._follow(handle)  # the producer replaced the ring: read on in the new one
+            self._follow(handle, timeout, deadline)  # the producer replaced the ring: read on in the new one
 
-    def _follow(self, handle: _Handle) -> None:
+    def _follow(self, handle: _Handle, timeout: Seconds, deadline: Optional[float]) -> None:
         """Attach to the ring that replaced HANDLE's under the same name (it is in place
-        before the old one says so), and read on there; counted in ``replacements``."""
-        ptr = _open_consumer(self.name, REPLACE_WAIT, self.mode, handle)
+        before the old one says so), and read on there; counted in ``replacements``. The
+        caller's DEADLINE bounds the wait for it too: Timeout, as for a frame that does not come."""
+        wait = REPLACE_WAIT
+        left = None if deadline is None else max(deadline - time.monotonic(), 0.0)
+        cut = left is not None and (wait is None or left < wait)
+        try:
+            ptr = _open_consumer(self.name, left if cut else wait, self.mode, handle)
+        except RingNotFound as e:
+            if not cut:
+                raise
+            raise Timeout(-errno.ETIMEDOUT, f"ring '{self.name}': no frame within {timeout:g} s "
+                          "(the ring that replaced it has not appeared)") from e
         with handle.calls:
             if self._handle is not handle or handle.closing:  # close() came meanwhile
                 _close_ring(self._lib, ptr)
