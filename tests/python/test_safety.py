@@ -29,6 +29,22 @@ PRELUDE = textwrap.dedent("""
                 print("TIMEOUT waiting for", what, flush=True)
                 sys.exit(9)
             time.sleep(0.005)
+
+    # A thread waiting for CONS's next frame without a limit; what ended the wait goes into
+    # RESULT: "frame", "closed" (RingClosed) or the repr of another exception.
+    def start_reader(cons, result):
+        def reader():
+            try:
+                cons.next_frame(timeout=None)
+                result.append("frame")
+            except framering.RingClosed:
+                result.append("closed")
+            except Exception as e:
+                result.append(repr(e))
+
+        t = threading.Thread(target=reader, daemon=True)
+        t.start()
+        return t
 """)
 
 
@@ -55,18 +71,7 @@ def test_close_wakes_a_waiting_reader(ring_name):
         prod = framering.Producer(name, slots=2, width=64, height=48)
         cons = framering.Consumer(name, timeout=1)
         result = []
-
-        def reader():
-            try:
-                cons.next_frame(timeout=None)
-                result.append("frame")
-            except framering.RingClosed:
-                result.append("closed")
-            except Exception as e:
-                result.append(repr(e))
-
-        t = threading.Thread(target=reader)
-        t.start()
+        t = start_reader(cons, result)
         wait_for(lambda: prod.stats.consumer_futex_waits >= 1, "the reader to sleep in C")
         cons.close()
         t.join(20)
@@ -94,18 +99,7 @@ def test_close_wakes_a_reader_following_a_replaced_ring(ring_name):
         prod.replace(1 << 16)
         prod.close()  # the name is gone with it
         result = []
-
-        def reader():
-            try:
-                cons.next_frame(timeout=None)
-                result.append("frame")
-            except framering.RingClosed:
-                result.append("closed")
-            except Exception as e:
-                result.append(repr(e))
-
-        t = threading.Thread(target=reader, daemon=True)
-        t.start()
+        t = start_reader(cons, result)
         time.sleep(0.3)  # the reader is waiting for the new ring by now (if not, it is closed before)
         cons.close()
         t.join(20)
