@@ -544,19 +544,25 @@ void outliving_the_ring_handle()
 }
 
 // interrupt() from another thread ends a wait without a limit with ECANCELED.
-void interrupt_from_another_thread()
+// A thread peeking at CONS without a limit; the errno that ended the wait goes into GOT.
+std::thread peek_in_thread(fr::Consumer &cons, std::atomic<int> &got)
 {
-	std::string name = unique_name("intr");
-	fr::Producer prod(name, {1u << 20});
-	fr::Consumer cons(name);
-	std::atomic<int> got{0};
-	std::thread reader([&] {
+	return std::thread([&cons, &got] {
 		try {
 			cons.peek(fr::wait_forever);
 		} catch (const fr::error &e) {
 			got = e.errno_value();
 		}
 	});
+}
+
+void interrupt_from_another_thread()
+{
+	std::string name = unique_name("intr");
+	fr::Producer prod(name, {1u << 20});
+	fr::Consumer cons(name);
+	std::atomic<int> got{0};
+	std::thread reader = peek_in_thread(cons, got);
 	std::this_thread::sleep_for(50ms);
 	cons.interrupt();
 	reader.join();
@@ -794,13 +800,7 @@ void interrupt_while_following_a_replaced_ring()
 	prod.replace({1u << 16});
 	prod.close(); // the name is gone: following waits for a ring that does not come
 	std::atomic<int> got{0};
-	std::thread reader([&] {
-		try {
-			cons.peek(fr::wait_forever);
-		} catch (const fr::error &e) {
-			got = e.errno_value();
-		}
-	});
+	std::thread reader = peek_in_thread(cons, got);
 	std::this_thread::sleep_for(50ms); // the reader is waiting for the new ring by now
 	while (got.load() == 0) {
 		cons.interrupt();
