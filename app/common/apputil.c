@@ -47,6 +47,31 @@ void app_interrupt_ring(fr_ring_t *r)
 		sched_yield(); /* a handler never blocks: this ends at once */
 }
 
+int app_attach(fr_ring_t **r, const char *name, const struct fr_ring_attach_opts *ao)
+{
+	const int64_t slice = 100 * 1000000LL;
+	struct fr_ring_attach_opts one = *ao;
+	uint64_t end = ao->wait_ns > 0 ? app_now_ns() + (uint64_t)ao->wait_ns : 0;
+	for (;;) {
+		if (app_stop_requested)
+			return -EINTR;
+		if (ao->wait_ns < 0) {
+			one.wait_ns = slice;
+		} else if (ao->wait_ns > 0) {
+			uint64_t now = app_now_ns();
+			int64_t left = now < end ? (int64_t)(end - now) : 1; /* past it: one look that barely waits */
+			one.wait_ns = left < slice ? left : slice;
+		}
+		int ret = fr_ring_attach(r, name, &one);
+		if (ret == 0)
+			return 0;
+		if (app_stop_requested)
+			return -EINTR;
+		if (ret != -ETIMEDOUT || ao->wait_ns == 0 || (ao->wait_ns > 0 && app_now_ns() >= end))
+			return ret;
+	}
+}
+
 void app_open_std_fds(void)
 {
 	for (int fd = 0; fd <= 2; fd++) {

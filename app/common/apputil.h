@@ -57,6 +57,13 @@ const char *app_printable(const char *in, size_t inlen, char *out, size_t outlen
  * error (a read returned -EREMOTEIO): its reason, made printable. */
 void app_complain_producer_failed(const fr_ring_t *r, const char *name);
 
+/* fr_ring_attach() that also ends on a stop: it waits (as AO says) in slices
+ * of at most 100 ms and returns -EINTR once app_stop_requested is set, also
+ * for a stop that came before the call or between two slices (nothing can
+ * interrupt a handle that does not exist yet, and a signal that lands just
+ * before a blocking call does not wake it). */
+int app_attach(fr_ring_t **r, const char *name, const struct fr_ring_attach_opts *ao);
+
 /* The one line for a consumer whose attach to ring NAME failed with ERR (a
  * negative errno; WAIT_S: how long it waited), and the consumer exit status
  * for it (consumer_exit.h): not found, busy, bad name, not a ring, other. */

@@ -204,7 +204,7 @@ static int open_ring(fr_ring_t **ring, const struct options *o)
 	 * consumers); else a lossless one, that the producer waits for. */
 	struct fr_ring_attach_opts ao = {o->latest ? FR_RING_CONSUMER_LATEST : FR_RING_CONSUMER_EVERY,
 				      o->wait_s > 0 ? (int64_t)(o->wait_s * 1e9) : 1};
-	int ret = fr_ring_attach(ring, o->ring_name, &ao);
+	int ret = app_attach(ring, o->ring_name, &ao);
 	if (ret == 0)
 		return CONSUMER_EXIT_DONE;
 	if (ret == -EINTR && app_stop_requested)

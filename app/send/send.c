@@ -506,7 +506,7 @@ static int open_ring(struct run *r)
 	const struct options *o = r->opt;
 	struct fr_ring_attach_opts ao = {o->latest ? FR_RING_CONSUMER_LATEST : FR_RING_CONSUMER_EVERY,
 				      o->wait_forever ? -1 : o->wait_s > 0 ? (int64_t)(o->wait_s * 1e9) : 0};
-	int ret = fr_ring_attach(&r->ring, o->ring_name, &ao);
+	int ret = app_attach(&r->ring, o->ring_name, &ao);
 	if (ret == 0)
 		return 0;
 	if (ret == -EINTR && app_stop_requested)

@@ -899,7 +899,7 @@ static int try_attach(struct app *a, int64_t slice)
 	/* --latest (the default): a live consumer, which never slows the producer
 	 * or the other consumers; --every: a lossless one. */
 	struct fr_ring_attach_opts ao = {a->o.latest ? FR_RING_CONSUMER_LATEST : FR_RING_CONSUMER_EVERY, slice};
-	return fr_ring_attach(&a->ring, a->o.ring_name, &ao);
+	return app_attach(&a->ring, a->o.ring_name, &ao);
 }
 
 /* The ring cannot be read on (consumer_ring_broken: -EBADMSG, -EFAULT, or -EPROTO for frames
@@ -1115,7 +1115,7 @@ static void follow_replacement(struct app *a)
 	app_interrupt_ring(NULL);
 	fr_ring_close(&a->ring);
 	struct fr_ring_attach_opts ao = {a->o.latest ? FR_RING_CONSUMER_LATEST : FR_RING_CONSUMER_EVERY, REPLACE_WAIT_NS};
-	int ret = fr_ring_attach(&a->ring, a->o.ring_name, &ao);
+	int ret = app_attach(&a->ring, a->o.ring_name, &ao);
 	if (ret == -EINTR && app_stop_requested) {
 		end_run(a, "interrupted", CONSUMER_EXIT_DONE); /* Ctrl-C while waiting for it: a stop */
 		return;
