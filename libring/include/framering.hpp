@@ -511,12 +511,13 @@ public:
 	::fr_frame_header &header() { return *writable(); }
 	const ::fr_frame_header &header() const noexcept { return hdr_ ? *hdr_ : detail::no_header(); }
 	// The record (its header first) in shared memory; nullptr for an empty Reservation.
-	std::uint8_t *record() const noexcept { return reinterpret_cast<std::uint8_t *>(hdr_); }
+	// Through a const Reservation it is read-only, as are its planes: a const reference
+	// (handed to code that only looks at the frame) must not let that code write it.
+	std::uint8_t *record() noexcept { return reinterpret_cast<std::uint8_t *>(hdr_); }
+	const std::uint8_t *record() const noexcept { return reinterpret_cast<const std::uint8_t *>(hdr_); }
 	// Plane I (0 .. plane_count()-1), to write in place; std::out_of_range past the last.
-	MutablePlane plane(unsigned i = 0) const
-	{
-		return detail::plane_at(record(), static_cast<const Reservation &>(*this).header(), i);
-	}
+	MutablePlane plane(unsigned i = 0) { return detail::plane_at(record(), std::as_const(*this).header(), i); }
+	Plane plane(unsigned i = 0) const { return detail::plane_at(record(), header(), i); }
 
 	void set_pts(std::optional<std::int64_t> pts) { writable()->pts = pts ? *pts : INT64_MIN; }
 	void set_time_base(std::int32_t num, std::int32_t den)

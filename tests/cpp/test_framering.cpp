@@ -16,6 +16,7 @@
 #include <thread>
 #include <type_traits>
 #include <unistd.h>
+#include <utility>
 #include <vector>
 
 using namespace std::chrono_literals;
@@ -133,6 +134,13 @@ static_assert(!std::is_copy_constructible_v<fr::Frame> && std::is_nothrow_move_c
 static_assert(!std::is_copy_constructible_v<fr::Reservation> && std::is_nothrow_move_constructible_v<fr::Reservation>);
 static_assert(!std::is_copy_assignable_v<fr::Frame> && std::is_nothrow_move_assignable_v<fr::Frame>);
 static_assert(std::is_base_of_v<std::system_error, fr::error>);
+// A frame being written, seen through a const Reservation (e.g. handed to code that only checks
+// it), is read-only: its planes and record are pointers to const. Writing takes a non-const one.
+static_assert(std::is_same_v<decltype(std::declval<const fr::Reservation &>().plane(0)), fr::Plane>);
+static_assert(std::is_same_v<decltype(std::declval<const fr::Reservation &>().plane(0).data), const std::uint8_t *>);
+static_assert(std::is_same_v<decltype(std::declval<const fr::Reservation &>().record()), const std::uint8_t *>);
+static_assert(std::is_same_v<decltype(std::declval<fr::Reservation &>().plane(0)), fr::MutablePlane>);
+static_assert(std::is_same_v<decltype(std::declval<fr::Reservation &>().record()), std::uint8_t *>);
 
 // ---------------------------------------------------------------- cases
 
