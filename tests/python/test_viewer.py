@@ -7,6 +7,7 @@ import os
 import shlex
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -105,6 +106,61 @@ def test_wayland_display_nobody_serves_refuses_cleanly(ring_name, tmp_path):
                            timeout=60)
         assert r.returncode == 5, (r.returncode, r.stderr)
         assert b"wayland-framering-test" in r.stderr and b":4095" in r.stderr
+
+
+@pytest.fixture
+def live_wayland_socket(tmp_path):
+    """A listening Unix socket standing in for a Wayland compositor (it answers the viewer's
+    connect, nothing more); yields the environment that names it (WAYLAND_DISPLAY in a private
+    XDG_RUNTIME_DIR), QT_QPA_PLATFORM unset so that Qt picks its platform itself."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.bind(str(tmp_path / "wayland-framering-live"))
+        s.listen(8)
+        env = python_env({"WAYLAND_DISPLAY": "wayland-framering-live", "XDG_RUNTIME_DIR": str(tmp_path)})
+        env.pop("QT_QPA_PLATFORM", None)
+        yield env
+
+
+def qt_wayland_plugin_missing() -> bool:
+    """Whether the Qt that OpenCV uses here has platform plugins but no wayland one (the case the
+    next tests are about; a machine with qtwayland5 installed cannot show it)."""
+    dirs = view_mod.qt_platform_plugin_dirs(cv2) if view_mod.opencv_uses_qt(cv2) else []
+    return bool(dirs) and not any(n.startswith("libqwayland") for d in dirs for n in os.listdir(d))
+
+
+def test_live_wayland_without_qt_wayland_plugin_refuses_cleanly(ring_name, live_wayland_socket):
+    """A compositor answers at WAYLAND_DISPLAY, DISPLAY is unset, and OpenCV's Qt has no wayland
+    platform plugin: Qt would try xcb, find no X server and abort the process (SIGABRT) at the
+    first window. The viewer says so in one line and exits 5 instead."""
+    if not qt_wayland_plugin_missing():
+        pytest.skip("OpenCV here does not use a Qt without a wayland plugin")
+    env = live_wayland_socket
+    env.pop("DISPLAY", None)
+    with framering.Producer(ring_name, capacity=1 << 20) as prod:
+        prod.write_frame(np.zeros((48, 64, 3), np.uint8))
+        prod.mark_eos()
+        r = subprocess.run(VIEW + [ring_name, "--every", "--timeout", "5"], env=env, stderr=subprocess.PIPE,
+                           timeout=60)
+    assert r.returncode == 5, (r.returncode, r.stderr)
+    lines = r.stderr.decode().splitlines()
+    assert len(lines) == 1 and "wayland-framering-live" in lines[0] and "plugin" in lines[0], lines
+
+
+def test_live_wayland_and_x_without_qt_wayland_plugin_uses_x(ring_name, live_wayland_socket, xvfb):
+    """The same with an X server too, in a session that says it is Wayland's: Qt would look for
+    its missing wayland plugin first. The viewer sends it to X (QT_QPA_PLATFORM=xcb), which
+    shows the frame: no word from Qt about a plugin."""
+    if not qt_wayland_plugin_missing():
+        pytest.skip("OpenCV here does not use a Qt without a wayland plugin")
+    env = live_wayland_socket
+    env.update({"DISPLAY": xvfb, "XDG_SESSION_TYPE": "wayland", "XDG_CURRENT_DESKTOP": "sway"})
+    with framering.Producer(ring_name, capacity=1 << 20) as prod:
+        prod.write_frame(np.zeros((48, 64, 3), np.uint8))
+        prod.mark_eos()
+        r = subprocess.run(VIEW + [ring_name, "--every", "--timeout", "5"], env=env, stderr=subprocess.PIPE,
+                           timeout=60)
+    assert r.returncode == 0, (r.returncode, r.stderr)
+    assert b"qt.qpa" not in r.stderr, r.stderr
 
 
 @pytest.mark.parametrize("kind", ["directory", "fifo"])

@@ -185,6 +185,80 @@ def wayland_display_problem(wayland: str) -> Optional[str]:
     return None
 
 
+def qt_platform_problem(cv2) -> Optional[str]:
+    """Why OpenCV's Qt cannot open a window on the display that answers, or None; may set
+    QT_QPA_PLATFORM so that it can. Qt picks its platform plugin by itself (xcb by default in
+    Qt 5, wayland for XDG_SESSION_TYPE=wayland) and aborts the process when that one cannot
+    start, so a live Wayland socket is no display for a Qt without the wayland plugin (Debian
+    and Ubuntu ship it apart, qtwayland5). Called after importing CV2, before its first window:
+    Qt reads QT_QPA_PLATFORM then. A platform the user chose (QT_QPA_PLATFORM) is left alone,
+    and so is a Qt whose plugin directory cannot be found (nothing to go by)."""
+    if os.environ.get("QT_QPA_PLATFORM") or not opencv_uses_qt(cv2):
+        return None
+    wayland = os.environ.get("WAYLAND_DISPLAY")
+    if not wayland or wayland_display_problem(wayland) is not None:
+        return None  # no compositor: Qt goes to X, which display_problem() found answering
+    dirs = qt_platform_plugin_dirs(cv2)
+    if not dirs:
+        return None
+    has_wayland = any(name.startswith("libqwayland") for d in dirs for name in os.listdir(d))
+    disp = os.environ.get("DISPLAY")
+    if disp and x_display_problem(disp) is None:
+        if not has_wayland:
+            os.environ["QT_QPA_PLATFORM"] = "xcb"  # not wayland, even where the session says so
+        return None
+    if has_wayland:
+        os.environ["QT_QPA_PLATFORM"] = "wayland"  # Qt 5 would try xcb, with no X server to answer
+        return None
+    return (f"WAYLAND_DISPLAY={wayland!r} answers, but the Qt that OpenCV uses has no Wayland platform "
+            f"plugin (none in {', '.join(dirs)}: install qtwayland5 or set DISPLAY to an X server)")
+
+
+def opencv_uses_qt(cv2) -> bool:
+    """Whether CV2's windows are Qt's (its build information's "GUI:" line)."""
+    for line in cv2.getBuildInformation().splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "GUI":
+            return value.strip().upper().startswith("QT")
+    return False
+
+
+def qt_platform_plugin_dirs(cv2) -> List[str]:
+    """The Qt platform plugin directories that exist where the Qt of CV2 looks: the
+    environment's (QT_QPA_PLATFORM_PLUGIN_PATH, QT_PLUGIN_PATH) and its built-in one, found
+    next to the libQt*Core loaded with OpenCV (lib/qt5/plugins, lib/qt6/plugins,
+    lib/qt/plugins, lib/../plugins), or inside the opencv-python wheel (cv2/qt/plugins)."""
+    candidates = [os.environ.get("QT_QPA_PLATFORM_PLUGIN_PATH", "")]
+    candidates += [os.path.join(p, "platforms") for p in os.environ.get("QT_PLUGIN_PATH", "").split(os.pathsep) if p]
+    for core in loaded_qt_core():
+        lib = os.path.dirname(core)
+        for sub in ("qt5/plugins", "qt6/plugins", "qt/plugins", "../plugins"):
+            candidates.append(os.path.join(lib, sub, "platforms"))
+    if getattr(cv2, "__file__", None):
+        candidates.append(os.path.join(os.path.dirname(cv2.__file__), "qt", "plugins", "platforms"))
+    seen: List[str] = []
+    for c in candidates:
+        path = os.path.normpath(c) if c else ""
+        if path and path not in seen and os.path.isdir(path):
+            seen.append(path)
+    return seen
+
+
+def loaded_qt_core() -> List[str]:
+    """Paths of the libQt5Core/libQt6Core mapped into this process (by importing cv2)."""
+    found: List[str] = []
+    try:
+        with open("/proc/self/maps") as maps:
+            for line in maps:
+                path = line.split(None, 5)[-1].strip()
+                base = os.path.basename(path)
+                if base.startswith(("libQt5Core", "libQt6Core")) and path not in found:
+                    found.append(path)
+    except OSError:
+        pass
+    return found
+
+
 def to_bgr(frame, cv2) -> np.ndarray:
     """The frame as a BGR image, converted as its colorimetry says: the ring view itself for
     bgr24, else frame.to_bgr() (OpenCV's cvtColor for BT.601 limited range)."""
@@ -459,6 +533,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         except ImportError as e:
             sys.stderr.write(f"{PROG}: OpenCV is needed for a window ({e}); install it (python3-opencv), "
                              "or use --headless for statistics only.\n")
+            return EXIT_DISPLAY
+        why = qt_platform_problem(cv2)
+        if why:
+            sys.stderr.write(f"{PROG}: {why}; cannot open a window. Use --headless for statistics only.\n")
             return EXIT_DISPLAY
 
     status = EXIT_DONE
