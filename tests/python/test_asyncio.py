@@ -241,3 +241,34 @@ def test_cancel_wakes_the_worker_at_once(ring_name, monkeypatch):
             assert frame.seq == 0 and int(frame.array[0, 0, 0]) == 9
 
     asyncio.run(main())
+
+
+def test_cancel_while_following_a_replaced_ring_is_prompt(ring_name):
+    """A wait cancelled while the worker waits for the ring that replaced its own (the producer
+    replaced it and went away: none comes) lets the worker go at once, not after the attach
+    wait of REPLACE_WAIT (5 s) that the cancel was not looked for in; a later read follows the
+    ring that does come. The bound (2.5 s) only tells "at once" from "after the wait"."""
+    assert ring_mod.REPLACE_WAIT is not None and ring_mod.REPLACE_WAIT >= 5
+
+    async def main() -> None:
+        prod = framering.Producer(ring_name, slots=2, width=W, height=H)
+        with framering.Consumer(ring_name, timeout=1) as cons:
+            prod.replace(slots=2, width=W, height=H)
+            prod.close()  # the name goes with it: the worker waits for a ring that is not there
+            wait = asyncio.create_task(cons.anext_frame())
+            await asyncio.sleep(0.3)  # in the attach wait by now (if not, the cancel finds it queued)
+            wait.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await wait
+            loop = asyncio.get_running_loop()
+            cancelled_at = loop.time()
+            await asyncio.wait_for(worker_idle(cons), 20)
+            assert loop.time() - cancelled_at < 2.5, "the worker sat out the wait for the new ring"
+            assert cons.replacements == 0
+            with framering.Producer(ring_name, slots=2, width=W, height=H) as again:
+                again.write_frame(image(7))
+                frame = await asyncio.wait_for(cons.anext_frame(), 20)
+                assert int(frame.array[0, 0, 0]) == 7 and cons.replacements == 1
+                frame.release()
+
+    asyncio.run(main())

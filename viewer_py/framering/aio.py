@@ -28,7 +28,9 @@ record peeked and loses none. Each wait carries a ticket that is either
 
 * cancelled while waiting: the canceller wakes the wait at once
   (fr_ring_interrupt(), whose flag a later wait may take: then that wait just goes
-  on) and the worker stops with nothing peeked;
+  on) and the worker stops with nothing peeked; while it waits for the ring that
+  replaced its own (an attach, with no handle to interrupt) it sees the cancel
+  within one wait slice;
 * cancelled just as the frame came: the worker finds the ticket cancelled and
   gives the record back unread (fr_ring_unpeek()) before anyone sees it;
 * delivered, but the task was cancelled before it resumed with the frame:

@@ -899,9 +899,11 @@ def _capacity(capacity: Optional[int], slots: Optional[int], width: Optional[int
 REPLACE_WAIT = 5.0
 
 
-def _open_consumer(name: str, timeout: Seconds, mode: str, handle: Optional[_Handle] = None) -> ctypes.c_void_p:
+def _open_consumer(name: str, timeout: Seconds, mode: str, handle: Optional[_Handle] = None,
+                   ticket: Optional[_WaitTicket] = None) -> ctypes.c_void_p:
     """Attach to ring NAME, waiting up to TIMEOUT for it; with HANDLE (the ring it replaces),
-    RingClosed as soon as that is closed."""
+    RingClosed as soon as that is closed; with TICKET (an asyncio caller's), _WaitCancelled
+    within a slice of its cancel (no ring handle then for the canceller's interrupt to wake)."""
     lib = _lib.lib()
     ptr = ctypes.c_void_p()
     bname = _c_name(name)
@@ -915,7 +917,7 @@ def _open_consumer(name: str, timeout: Seconds, mode: str, handle: Optional[_Han
     try:
         rc = _wait_sliced(lambda ns: lib.fr_ring_attach(ctypes.byref(ptr), bname,
                                                      ctypes.byref(_lib.RingAttachOpts(_MODES[mode], max(ns, 1)))),
-                          deadline, handle, f"consumer of ring '{name}' was closed while it waited")
+                          deadline, handle, f"consumer of ring '{name}' was closed while it waited", ticket)
     except RingClosed:
         _close_ring(lib, ptr)  # attached just as close() came: let go of the new ring too
         raise
@@ -1104,17 +1106,19 @@ class Consumer(_RingSide):
             frame = self._peek_once(handle, latest, timeout, deadline, ticket)
             if frame is not None:
                 return frame
-            self._follow(handle, timeout, deadline)  # the producer replaced the ring: read on in the new one
+            self._follow(handle, timeout, deadline, ticket)  # the producer replaced the ring: read on in the new one
 
-    def _follow(self, handle: _Handle, timeout: Seconds, deadline: Optional[float]) -> None:
+    def _follow(self, handle: _Handle, timeout: Seconds, deadline: Optional[float],
+                ticket: Optional[_WaitTicket] = None) -> None:
         """Attach to the ring that replaced HANDLE's under the same name (it is in place
         before the old one says so), and read on there; counted in ``replacements``. The
-        caller's DEADLINE bounds the wait for it too: Timeout, as for a frame that does not come."""
+        caller's DEADLINE bounds the wait for it too: Timeout, as for a frame that does not come.
+        A cancelled TICKET ends the wait (_WaitCancelled), as it ends the wait for a frame."""
         wait = REPLACE_WAIT
         left = None if deadline is None else max(deadline - time.monotonic(), 0.0)
         cut = left is not None and (wait is None or left < wait)
         try:
-            ptr = _open_consumer(self.name, left if cut else wait, self.mode, handle)
+            ptr = _open_consumer(self.name, left if cut else wait, self.mode, handle, ticket)
         except RingNotFound as e:
             if not cut:
                 raise
