@@ -71,6 +71,12 @@
 #include "frame.h"
 #include "ring.h"
 
+// A test seam (tests/cpp): a statement Consumer runs where a peek has just said ESTALE, before
+// it follows the ring that replaced its own. Nothing in any other build.
+#ifndef FRAMERING_TEST_SEAM_AFTER_STALE
+#define FRAMERING_TEST_SEAM_AFTER_STALE() ((void)0)
+#endif
+
 namespace framering {
 
 // ---------------------------------------------------------------- errors
@@ -204,19 +210,28 @@ struct Owner {
 // interrupt() never reads a handle being replaced, nor one being closed). While the consumer
 // attaches to the ring that replaced its own there is none: an interrupt() is then kept
 // (pending) for that wait to take, or handed to the new ring once it is attached.
+//
+// The C library keeps an interrupt in a flag of the fr_ring_t until a wait takes it. One that
+// reaches the old ring after the peek there looked for the last time (it lands between the
+// peek's ESTALE and the consumer turning to following) would die with that ring, and the call
+// would wait on in the new one. So the Waker remembers an interrupt sent to R that no call has
+// seen end with ECANCELED (sent), and following keeps it pending instead.
 struct Waker {
 	std::mutex lock;
 	::fr_ring_t *r = nullptr;
 	bool pending = false;
+	bool sent = false;
 
 	explicit Waker(::fr_ring_t *ring) noexcept : r(ring) {}
 	void interrupt() noexcept
 	{
 		std::lock_guard<std::mutex> hold(lock);
-		if (r)
+		if (r) {
 			::fr_ring_interrupt(r);
-		else
+			sent = true;
+		} else {
 			pending = true;
+		}
 	}
 	// From now on interrupt() wakes RING (nullptr: keep interrupts pending); one kept pending
 	// goes to RING, whose next wait then fails with ECANCELED.
@@ -224,10 +239,28 @@ struct Waker {
 	{
 		std::lock_guard<std::mutex> hold(lock);
 		r = ring;
+		sent = false;
 		if (r && pending) {
 			pending = false;
 			::fr_ring_interrupt(r);
+			sent = true;
 		}
+	}
+	// The ring is being left for the one that replaced it: keep interrupts pending from now
+	// on, and one sent to the ring being left that no wait took as well.
+	void leave() noexcept
+	{
+		std::lock_guard<std::mutex> hold(lock);
+		r = nullptr;
+		pending = pending || sent;
+		sent = false;
+	}
+	// A call ended with ECANCELED: the interrupt sent was taken. (One sent just after the
+	// wait took the flag is forgotten here but stays in the flag, for the next wait on R.)
+	void taken() noexcept
+	{
+		std::lock_guard<std::mutex> hold(lock);
+		sent = false;
 	}
 	// Whether interrupt() was called while there was no ring to wake (and forget it).
 	bool take_pending() noexcept
@@ -926,8 +959,12 @@ private:
 			const std::uint8_t *rec = nullptr;
 			std::uint64_t skipped = 0;
 			int rc = ::fr_frame_peek(o.r, &h, &rec, latest, &skipped, detail::to_ns(timeout));
+			if (rc == -ESTALE)
+				FRAMERING_TEST_SEAM_AFTER_STALE();
 			if (rc == -ESTALE && (rc = follow(timeout)) == 0)
 				continue;
+			if (rc == -ECANCELED)
+				waker_->taken();
 			if (rc < 0) {
 				ec = make_error(rc);
 				return Frame();
@@ -939,10 +976,11 @@ private:
 	}
 
 	// The producer replaced the ring: attach to its name again (the new ring is normally in
-	// place), waiting up to TIMEOUT; ECANCELED if interrupt() came meanwhile.
+	// place), waiting up to TIMEOUT; ECANCELED if interrupt() came meanwhile, or came to the
+	// old ring during the peek that said ESTALE (or before it) and no wait took it.
 	int follow(Timeout timeout) noexcept
 	{
-		waker_->target(nullptr); // no handle to wake while attaching: interrupt() is kept for us
+		waker_->leave(); // no handle to wake while attaching: interrupt() is kept for us
 		::fr_ring_t *r = nullptr;
 		int rc = attach_next(timeout, &r);
 		if (rc == 0) {

@@ -3,9 +3,18 @@
 // test_framering [CASE...]: run the named cases (all without arguments); each case is one
 // function below. A failed CHECK prints file:line, the expression and the values, and the
 // case fails; a hang is ended by an alarm (a failure, never an endless run).
+#include <atomic>
+
+// framering.hpp's test seam: where a peek has just said ESTALE (its ring was replaced) and the
+// consumer has not yet turned to following, the consumer interrupts itself once when asked to,
+// which is an interrupt() from another thread landing exactly there.
+namespace {
+std::atomic<bool> interrupt_after_stale{false};
+}
+#define FRAMERING_TEST_SEAM_AFTER_STALE() (interrupt_after_stale.exchange(false) ? interrupt() : (void)0)
+
 #include <framering/framering.hpp>
 
-#include <atomic>
 #include <chrono>
 #include <climits>
 #include <csignal>
@@ -818,6 +827,30 @@ void interrupt_while_following_a_replaced_ring()
 	CHECK_EQ(got.load(), ECANCELED);
 }
 
+// interrupt() landing after a peek said ESTALE but before the consumer turns to following the
+// replacement (the test seam above puts it there): it reached the old ring, whose flag no wait
+// looks at again, so the call followed and then waited on in the new ring as if never
+// interrupted. It must end that call with ECANCELED, once: the next call reads on.
+void interrupt_between_stale_and_following()
+{
+	std::string name = unique_name("intrs");
+	fr::Producer prod(name, {1u << 16});
+	fr::Consumer cons(name);
+	prod.replace({1u << 16}); // the new ring is in place before the old one says ESTALE
+	interrupt_after_stale = true;
+	std::error_code ec;
+	fr::Frame none = cons.try_peek(ec, 2s); // no frame comes: only the interrupt can end it early
+	CHECK(!interrupt_after_stale);          // the seam ran
+	CHECK_EQ(ec.value(), ECANCELED);
+	fr::Reservation r = prod.reserve(fr::Format::gray8, 16, 16, 10s);
+	fill(r);
+	r.commit();
+	fr::Frame f = cons.peek(10s);
+	CHECK_EQ(f.seq(), 0u);
+	check_pixels(f);
+	CHECK_EQ(cons.replacements(), static_cast<std::uint64_t>(1));
+}
+
 struct Case {
 	const char *name;
 	void (*fn)();
@@ -839,6 +872,7 @@ const Case all_cases[] = {
 	{"hot_lap_keeps_frames_at_the_front", hot_lap_keeps_frames_at_the_front},
 	{"negative_timeout_does_not_wait", negative_timeout_does_not_wait},
 	{"interrupt_while_following_a_replaced_ring", interrupt_while_following_a_replaced_ring},
+	{"interrupt_between_stale_and_following", interrupt_between_stale_and_following},
 };
 
 bool run(const Case &c)
