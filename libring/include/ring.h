@@ -35,14 +35,16 @@
  *   -ESTALE        the producer replaced this ring by a new one under the
  *                  same name (fr_ring_replace) and every record of this one has
  *                  been read: close it and attach to the name again
- *   -EOWNERDEAD    the peer process died (producer: consumer died while we
- *                  waited for space; consumer: producer died and its records
- *                  are drained)
+ *   -EOWNERDEAD    the peer process died (producer: the last consumer died and
+ *                  the record does not fit in what it left, on every call
+ *                  until a consumer attaches; consumer: producer died and its
+ *                  records are drained)
  *   -EALREADY      a reservation / peeked record is already outstanding
  *   -EPERM         operation not allowed on this side (e.g. peek on a producer)
  *   -EPIPE         reserve after fr_ring_mark_eos()
  *   -ENOTCONN      producer waited for a consumer that has detached (cleanly) and
  *                  none is attached now: like writing to a pipe without a reader
+ *                  (-EOWNERDEAD instead when the last one to go died)
  *   -EINTR         a blocking call was interrupted by a signal handler (call again,
  *                  or stop: this is how Ctrl-C reaches a program that waits)
  *   -EFAULT        the peer shrank the segment (ftruncate) under our mapping: the
@@ -243,8 +245,11 @@ int fr_ring_interrupt(fr_ring_t *r);
  * (-EAGAIN for FR_RING_NO_WAIT, -ETIMEDOUT after a wait); FR_RING_FULL_DROP never
  * waits and returns -ENOBUFS, counted as a dropped record.
  * Errors: -EMSGSIZE, -EINVAL, -EALREADY, -EPERM, -EAGAIN, -ETIMEDOUT,
- * -ENOBUFS, -EOWNERDEAD (the consumer died while we waited), -ENOTCONN (the
- * consumer detached; while none has attached yet, a full ring just waits). */
+ * -ENOBUFS, -EOWNERDEAD / -ENOTCONN (no consumer is attached, the last one
+ * died / detached, and the record does not fit in what it left: the call
+ * fails so, waiting or not, until a consumer attaches; a record that fits
+ * still goes in, whenever the death was noticed; while none has attached
+ * yet, a full ring just waits). */
 int fr_ring_reserve(fr_ring_t *r, size_t len, size_t align, void **data, int64_t timeout_ns);
 
 /* fr_ring_commit - publish the reserved record with its final length LEN
@@ -297,7 +302,7 @@ int fr_ring_mark_eos_error(fr_ring_t *r, int err, const char *message);
  * every committed record (so closing the ring loses nothing). Waits for a
  * consumer to attach if none has yet; woken by release, attach and detach,
  * no polling. Errors: -ETIMEDOUT, -EAGAIN (FR_RING_NO_WAIT), -ENOTCONN (the
- * consumer detached with records unread), -EOWNERDEAD, -EINTR, -EPERM. */
+ * consumer detached with records unread), -EOWNERDEAD (it died so), -EINTR, -EPERM. */
 int fr_ring_wait_drained(fr_ring_t *r, int64_t timeout_ns);
 
 /* fr_ring_wait_consumers - wait up to timeout_ns until at least N consumers are

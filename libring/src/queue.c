@@ -221,7 +221,7 @@ static int wait_for_space(fr_ring_t *r, uint64_t need, struct deadline *dl, bool
 			return 1;
 		}
 		if (consumer_detached(r))
-			return -ENOTCONN; /* like a pipe without a reader: nobody will make room, waiting or not */
+			return no_consumer_error(r); /* like a pipe without a reader: nobody will make room, waiting or not */
 		if (!may_wait) {
 			/* A dead every-consumer gates us until it is reaped, and
 			 * only a wait looks for the dead: without this a producer
@@ -317,9 +317,11 @@ static int wrap_early(fr_ring_t *r, uint64_t off, uint64_t lead_here, uint64_t b
 		publish_tail(r);
 		return 1;
 	}
-	/* -ENOTCONN: the consumers left, the front will not come free; but the
-	 * record may still fit at the tail, where it goes without a hot lap. */
-	if (rc == -ETIMEDOUT || rc == -EAGAIN || rc == -ENOTCONN) {
+	/* -ENOTCONN, -EOWNERDEAD: the last consumer left or died, the front
+	 * will not come free; but the record may still fit at the tail, where
+	 * it goes without a hot lap (and the death is reported once the ring is
+	 * full, as it is without one: no_consumer_error). */
+	if (rc == -ETIMEDOUT || rc == -EAGAIN || rc == -ENOTCONN || rc == -EOWNERDEAD) {
 		r->hot_spilled = true;
 		return 0;
 	}

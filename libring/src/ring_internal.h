@@ -36,6 +36,8 @@ struct fr_ring {
 	uint64_t step_pos, step_span; /* a held record at the lease's end, to step over */
 	uint64_t want_space;         /* what wait_for_space() waits for */
 	unsigned want_consumers;     /* what fr_ring_wait_consumers() waits for */
+	bool last_died;              /* the roster emptied by reaping a dead consumer ... */
+	uint64_t died_attaches;      /* ... when consumer_attaches was this (nobody came since) */
 	uint64_t index;              /* data records committed (the next one's index) */
 	uint64_t lease_pos[LEASE_HISTORY], lease_index[LEASE_HISTORY];
 	unsigned lease_next;         /* where the next lease start is remembered */
@@ -162,6 +164,10 @@ int producer_alive(const fr_ring_t *r);
 
 /* Whether consumers have been attached and none is now (a pipe without a reader). */
 bool consumer_detached(fr_ring_t *r);
+
+/* What the producer reports when consumer_detached(): -EOWNERDEAD if the
+ * last consumer died, -ENOTCONN if it detached. */
+int no_consumer_error(fr_ring_t *r);
 
 /* queue.c: how far behind the tail the slowest attached every-consumer is
  * (bytes), or UINT64_MAX when none is attached. */

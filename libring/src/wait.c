@@ -70,8 +70,18 @@ bool reap_if_dead(fr_ring_t *r, unsigned i)
 	struct ring_consumer_slot *s = &r->hdr->consumers[i];
 	atomic_store_explicit(&s->hold, 0, memory_order_relaxed);
 	atomic_store_explicit(&s->pid, 0, memory_order_relaxed);
-	if (was_on)
+	if (was_on) {
 		counter_add(&r->hdr->consumers_reaped, 1);
+		/* Remembered, not reported once: whichever call happens to reap
+		 * the last consumer (a wait for the front of a hot lap, a
+		 * non-waiting reserve, wait_consumers), every later "nobody will
+		 * make room" says it died. */
+		uint64_t attaches = atomic_load_explicit(&r->hdr->consumer_attaches, memory_order_relaxed);
+		if (roster(r, NULL) == 0) { /* read after ATTACHES: one that joins now is counted past it */
+			r->last_died = true;
+			r->died_attaches = attaches;
+		}
+	}
 	plat_unlock_byte(r->fd, RING_LOCK_CONSUMER + i);
 	r->lease_end = r->tail; /* the gate and the holds changed: look again before writing on */
 	return was_on;
@@ -171,6 +181,13 @@ bool consumer_detached(fr_ring_t *r)
 	return roster(r, NULL) == 0 && atomic_load_explicit(&r->hdr->consumer_attaches, memory_order_relaxed) > 0;
 }
 
+int no_consumer_error(fr_ring_t *r)
+{
+	bool died = r->last_died &&
+		    atomic_load_explicit(&r->hdr->consumer_attaches, memory_order_relaxed) == r->died_attaches;
+	return died ? -EOWNERDEAD : -ENOTCONN;
+}
+
 /* Everything committed has been read by every attached every-consumer (live
  * consumers take what they want and leave the rest). -1: nobody is attached. */
 static int all_read(fr_ring_t *r)
@@ -207,7 +224,7 @@ static int wait_drained_unchecked(fr_ring_t *r, int64_t timeout_ns)
 		if (done == 1)
 			return 0;
 		if (done < 0 && consumer_detached(r))
-			return -ENOTCONN; /* they left with records unread */
+			return no_consumer_error(r); /* they left (or died) with records unread */
 		if (timeout_ns == 0) {
 			/* Only a wait looks for the dead otherwise: a caller that
 			 * polls would hear "not yet" for ever from a dead consumer. */

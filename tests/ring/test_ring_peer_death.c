@@ -270,6 +270,49 @@ static void test_producer_waiting_consumer_killed_reaped(void **state)
 	consumer_killed(1);
 }
 
+/* The only consumer dies, records unread, and the producer goes on past the
+ * hot lap: the reserve waits for the front of the ring, where the dead
+ * consumer's head is, and finds the death there. The record still fits at
+ * the tail, so it goes there, as it does without a lap; once the ring is
+ * full the producer hears that its last consumer died, on that reserve and
+ * every later one (and from fr_ring_wait_drained), never the -ENOTCONN of a
+ * consumer that detached: the same with the lap and without. */
+static void test_hot_lap_front_wait_consumer_killed(void **state)
+{
+	struct fr_ring_create_opts o = { .capacity = 64u << 10 };
+	char rec[1000];
+	int n, rc;
+
+	(void)state;
+	memset(rec, 'r', sizeof(rec));
+	for (int lap = 1; lap >= 0; lap--) {
+		assert_int_equal(fr_ring_create(&P, name, &o), 0);
+		/* A front wait far longer than the watchdog: only the death ends it. */
+		assert_int_equal(fr_ring_set_hot_lap(P, lap ? 8u << 10 : FR_RING_HOT_LAP_OFF, 60 * 1000000000ll), 0);
+		kid = spawn_consumer();
+		for (n = 0; n < 8; n++) /* the 8 KiB lap, unread */
+			assert_int_equal(fr_ring_write(P, rec, sizeof(rec), FR_RING_NO_WAIT), 0);
+		kill(kid, SIGKILL);
+		assert_int_equal(rt_wait_child(kid), 128 + SIGKILL);
+		kid = 0;
+		rt_watchdog(WATCHDOG_S, "fr_ring_write past the hot lap after the consumer's SIGKILL");
+		while ((rc = fr_ring_write(P, rec, sizeof(rec), FR_RING_WAIT_FOREVER)) == 0)
+			n++;
+		print_message("hot lap %s: %d records, then %s\n", lap ? "on" : "off", n, fr_ring_strerror(rc));
+		assert_int_equal(rc, -EOWNERDEAD);
+		assert_true(n >= 60); /* the whole ring was used, the first record past the lap too */
+		assert_int_equal(fr_ring_write(P, rec, sizeof(rec), FR_RING_NO_WAIT), -EOWNERDEAD);
+		assert_int_equal(fr_ring_write(P, rec, sizeof(rec), FR_RING_WAIT_FOREVER), -EOWNERDEAD);
+		assert_int_equal(fr_ring_wait_drained(P, FR_RING_WAIT_FOREVER), -EOWNERDEAD);
+		rt_watchdog(0, "");
+		/* A consumer that comes and leaves cleanly: now it is -ENOTCONN. */
+		assert_int_equal(fr_ring_open(&C, name), 0);
+		fr_ring_close(&C);
+		assert_int_equal(fr_ring_write(P, rec, sizeof(rec), FR_RING_NO_WAIT), -ENOTCONN);
+		fr_ring_close(&P);
+	}
+}
+
 /* A producer that polls fr_ring_wait_drained(FR_RING_NO_WAIT) while its only
  * consumer is SIGKILLed with records unread learns of the death, as one
  * that waits does, instead of "not yet" for ever. */
@@ -381,6 +424,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_consumer_waiting_producer_killed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_producer_waiting_consumer_killed_zombie, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_producer_waiting_consumer_killed_reaped, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hot_lap_front_wait_consumer_killed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_drained_poll_sees_consumer_killed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reclaim_zombie, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reclaim_reaped, setup, teardown),

@@ -73,7 +73,8 @@ class InvalidFrame(FrameringError):
 
 class ConsumerDetached(FrameringError):
     """The producer waited for room, but the consumer detached (-ENOTCONN), as a pipe
-    without a reader: nobody will make room until another consumer attaches."""
+    without a reader: nobody will make room until another consumer attaches. (If the
+    last consumer died instead, the producer gets PeerDied, likewise until then.)"""
 
 
 class PeerDied(FrameringError):
