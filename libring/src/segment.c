@@ -101,9 +101,11 @@ static uint32_t attached_slots(const struct ring_shm_header *h, unsigned max_con
 	return attached;
 }
 
-/* ONLY: the one slot whose counters count (a consumer's own), or -1 for the sum over all slots. */
+/* ONLY: the one slot whose counters count (a consumer's own), or -1 for the sum over all slots.
+ * PRODUCER_LOCK: the producer's liveness byte, from a validated header copy (the mapping's
+ * producer_flags are the peer's to rewrite after that: liveness never reads them). */
 static void fill_stats(const struct ring_shm_header *h, uint64_t capacity, unsigned max_consumers, int fd, int self,
-		       int only, struct fr_ring_stats *st)
+		       int only, unsigned producer_lock, struct fr_ring_stats *st)
 {
 	memset(st, 0, sizeof(*st));
 	st->capacity = capacity;
@@ -149,7 +151,7 @@ static void fill_stats(const struct ring_shm_header *h, uint64_t capacity, unsig
 		st->consumer_pid = (pid_t)(atomic_load_explicit(&h->consumers[first].pid, memory_order_relaxed) & 0x7fffffff);
 		st->consumer_alive = side_alive(fd, self, RING_LOCK_CONSUMER + first);
 	}
-	st->producer_alive = side_alive(fd, self, producer_live_byte(h));
+	st->producer_alive = side_alive(fd, self, producer_lock);
 }
 
 /* Describe the attached consumers of a header (up to MAX into OUT); returns how many are attached. */
@@ -757,7 +759,7 @@ RING_API void fr_ring_get_stats(const fr_ring_t *r, struct fr_ring_stats *st)
 	if (!r || !st)
 		return;
 	fill_stats(r->hdr, r->capacity, r->max_consumers, r->fd, own_lock(r),
-		   r->is_producer || r->read_only ? -1 : (int)r->slot_index, st);
+		   r->is_producer || r->read_only ? -1 : (int)r->slot_index, r->producer_lock, st);
 }
 
 RING_API int fr_ring_inspect(const char *name, struct fr_ring_stats *st)
@@ -772,7 +774,7 @@ RING_API int fr_ring_inspect(const char *name, struct fr_ring_stats *st)
 	int fd = open_checked(path, false, &h);
 	if (fd < 0)
 		return fd;
-	fill_stats(&h, h.capacity, h.max_consumers, fd, -1, -1, st);
+	fill_stats(&h, h.capacity, h.max_consumers, fd, -1, -1, producer_live_byte(&h), st);
 	close(fd);
 	return 0;
 }

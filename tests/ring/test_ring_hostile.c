@@ -223,6 +223,36 @@ static void test_producer_liveness_byte(void **state)
 	expect_producer_alive(true);
 }
 
+/* The producer_flags a consumer validated at attach choose the liveness
+ * byte for good: a peer that flips them in the mapping afterwards changes
+ * neither what the consumer's liveness checks nor what its stats report. */
+static void test_producer_flags_flipped_after_attach(void **state)
+{
+	struct fr_ring_stats st;
+	const void *base;
+
+	(void)state;
+	make_template();
+	for (int was_live = 1; was_live >= 0; was_live--) {
+		memcpy(seg, tmpl, SEG);
+		hdr_of(seg)->producer_flags = was_live ? RING_PRODUCER_HOLDS_LIVE : 0;
+		/* Only RING_LOCK_PRODUCER is held: a remover for a ring with the
+		 * live byte (dead), its live producer for a ring without (alive). */
+		write_dead_segment(seg, SEG);
+		live_producer = rt_hold_lock(name, RING_LOCK_PRODUCER);
+		assert_true(live_producer >= 0);
+		assert_int_equal(fr_ring_open(&C, name), 0);
+		bool alive = !was_live;
+		assert_int_equal(fr_ring_peer_alive(C), alive);
+		fr_ring_mapping(C, &base, NULL);
+		atomic_store(&((struct ring_shm_header *)base)->producer_flags, was_live ? 0 : RING_PRODUCER_HOLDS_LIVE);
+		fr_ring_get_stats(C, &st);
+		assert_int_equal(st.producer_alive, alive);
+		assert_int_equal(fr_ring_peer_alive(C), alive);
+		fr_ring_close(&C);
+	}
+}
+
 /* Corrupt immutable header fields: -EBADMSG, or -EPROTO for another layout version. */
 static void test_header_corruptions(void **state)
 {
@@ -1135,6 +1165,7 @@ int main(int argc, char **argv)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_template_is_valid, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_producer_liveness_byte, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_producer_flags_flipped_after_attach, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_header_corruptions, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_truncated_and_random, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_index_corruptions, setup, teardown),
