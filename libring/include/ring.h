@@ -51,6 +51,8 @@
  *                  ring is unusable; every later call fails the same way
  *   -ENOSPC        not enough shared memory for the segment (fr_ring_create: the
  *                  file system of /dev/shm is too small or full)
+ *   -EFBIG         the segment is larger than a size_t can hold, so this process
+ *                  cannot map it (only on a 32-bit build: a capacity of 4 GiB)
  *   -ECANCELED     a waiting call was cut short by fr_ring_interrupt()
  *   -ESHUTDOWN     the handle was detached (fr_ring_detach()): only fr_ring_close()
  *                  and the read-only getters remain
@@ -181,8 +183,9 @@ struct fr_ring_consumer_info {
  * producers reclaiming one name cannot both win); one held by a live
  * producer gives -EBUSY. opts may be NULL for the defaults.
  * Errors: -EINVAL, -ENAMETOOLONG, -EBUSY, -EEXIST (the name is taken by
- * something that is not a ring of this version), -ENOSPC, or an errno from
- * open or mmap (e.g. -EACCES, -ENOMEM). */
+ * something that is not a ring of this version), -ENOSPC, -EFBIG (32-bit
+ * build: capacity too large to map), or an errno from open or mmap (e.g.
+ * -EACCES, -ENOMEM). */
 int fr_ring_create(fr_ring_t **out, const char *name, const struct fr_ring_create_opts *opts);
 
 /* fr_ring_attach - attach to ring NAME as a consumer in OPTS->mode (NULL: an
@@ -197,7 +200,8 @@ int fr_ring_attach(fr_ring_t **out, const char *name, const struct fr_ring_attac
  * starts at the oldest unread record. A ring whose producer is gone is
  * opened too (to read what it left; then -EOWNERDEAD).
  * Errors: -ENOENT, -EBUSY (every consumer slot is taken), -EPROTO (other
- * layout version), -EBADMSG (not a ring, or corrupt), -EACCES, -EINVAL. */
+ * layout version), -EBADMSG (not a ring, or corrupt), -EACCES, -EINVAL,
+ * -EFBIG (32-bit build: a segment too large to map). */
 int fr_ring_open(fr_ring_t **out, const char *name);
 
 /* fr_ring_open_wait - fr_ring_open(), but wait up to timeout_ns for a ring NAME

@@ -35,6 +35,7 @@ RING_API const char *fr_ring_strerror(int err)
 	case -ECANCELED: return "the wait was interrupted (fr_ring_interrupt)";
 	case -ESHUTDOWN: return "this side has detached from the ring";
 	case -ENOMSG: return "a record that is not a valid frame was skipped";
+	case -EFBIG: return "the ring is larger than this (32-bit) process can map";
 	/* Any int may come here: -INT_MIN would overflow, and is no errno anyway. */
 	default: return err < 0 && err != INT_MIN ? strerror(-err) : "unknown error";
 	}

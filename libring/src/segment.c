@@ -61,6 +61,17 @@ static int validate_header(const struct ring_shm_header *h, const struct stat *s
 	return 0;
 }
 
+/* SEGMENT_SIZE (header and data area, up to 4 GiB + the header) as a mapping
+ * length in *MAP_SIZE, or -EFBIG where a size_t cannot hold it (a 32-bit
+ * build): truncated, it would map less than the capacity the ring indexes. */
+static int map_size_of(uint64_t segment_size, size_t *map_size)
+{
+	if ((uint64_t)(size_t)segment_size != segment_size)
+		return -EFBIG;
+	*map_size = (size_t)segment_size;
+	return 0;
+}
+
 /* Open the segment PATH, read a header copy with pread (no mapping yet)
  * and validate it. Returns the descriptor or a negative errno. */
 static int open_checked(const char *path, bool writable, struct ring_shm_header *h)
@@ -294,6 +305,9 @@ static int build_segment(fr_ring_t **out, const char *name, const struct fr_ring
 	unsigned consumers = opts && opts->max_consumers ? opts->max_consumers : FR_RING_DEFAULT_CONSUMERS;
 	if (consumers > FR_RING_MAX_CONSUMERS)
 		return -EINVAL;
+	size_t map_size;
+	if ((rc = map_size_of(RING_HEADER_SIZE + cap, &map_size)) < 0)
+		return rc;
 
 	fr_ring_t *r = calloc(1, sizeof(*r));
 	if (!r)
@@ -302,7 +316,7 @@ static int build_segment(fr_ring_t **out, const char *name, const struct fr_ring
 	r->producer_lock = RING_LOCK_PRODUCER_LIVE;
 	r->capacity = cap;
 	r->mask = cap - 1;
-	r->map_size = RING_HEADER_SIZE + cap;
+	r->map_size = map_size;
 	r->max_consumers = consumers;
 	r->policy = policy;
 	r->hot_wait_ns = FR_RING_HOT_WAIT_DEFAULT_NS;
@@ -437,6 +451,11 @@ static int map_segment(fr_ring_t **out, const char *name, bool writable)
 	int fd = open_checked(path, writable, &h);
 	if (fd < 0)
 		return fd;
+	size_t map_size;
+	if ((rc = map_size_of(h.segment_size, &map_size)) < 0) {
+		close(fd);
+		return rc;
+	}
 	fr_ring_t *r = calloc(1, sizeof(*r));
 	if (!r) {
 		close(fd);
@@ -447,7 +466,7 @@ static int map_segment(fr_ring_t **out, const char *name, bool writable)
 	r->fd = fd;
 	r->capacity = h.capacity;
 	r->mask = h.capacity - 1;
-	r->map_size = h.segment_size;
+	r->map_size = map_size;
 	r->max_consumers = h.max_consumers;
 	r->read_only = !writable;
 	/* Read once, from the copy: a liveness check never touches the mapping
