@@ -248,8 +248,8 @@ static int wait_for_space(fr_ring_t *r, uint64_t need, struct deadline *dl, bool
 static uint64_t hot_lap_end(const fr_ring_t *r, uint64_t body, size_t align)
 {
 	uint64_t held = (r->tail & ~r->mask) == r->lap_held_lap ? r->lap_held : 0;
-	if (r->hot_lap)
-		return r->hot_lap + held;
+	if (r->hot_lap) /* any size the caller likes: past UINT64_MAX it is still the whole ring */
+		return r->hot_lap > UINT64_MAX - held ? UINT64_MAX : r->hot_lap + held;
 	if (body < FR_RING_HOT_LAP_MIN_RECORD)
 		return UINT64_MAX;
 	uint64_t two = 2 * (body + align);

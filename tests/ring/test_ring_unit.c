@@ -747,6 +747,36 @@ static void test_hot_lap_grows_by_a_held_record(void **state)
 	assert_int_equal(fr_ring_release(C2), 0);
 }
 
+/* A lap larger than any ring (a caller's "never wrap early" short of
+ * FR_RING_HOT_LAP_OFF) stays so once a live consumer's held record is added
+ * to it: the sum wrapped round to a few bytes, and from the lap after the
+ * first step-over each lap tried to wrap early, waiting for a front the
+ * consumer had not released yet (the pads just written before it). */
+static void test_hot_lap_huge_with_a_held_record(void **state)
+{
+	const size_t rec = 4000;
+	const void *held;
+	size_t len;
+	struct fr_ring_stats st;
+	struct fr_ring_attach_opts live = { .mode = FR_RING_CONSUMER_LATEST, .wait_ns = 0 };
+
+	(void)state;
+	make_pair(64u << 10, FR_RING_FULL_BLOCK);
+	assert_int_equal(fr_ring_attach(&C2, name, &live), 0);
+	assert_int_equal(fr_ring_set_hot_lap(P, UINT64_MAX - 1, 1000000), 0);
+	assert_int_equal(put_seq(0, rec, FR_RING_NO_WAIT), 64);
+	assert_int_equal(fr_ring_peek(C2, &held, &len, FR_RING_NO_WAIT), 0);
+	take_seq(C, 0, rec);
+	for (int i = 1; i < 60; i++) { /* about four laps, each stepping over the held record */
+		assert_true(put_seq((uint8_t)i, rec, 10 * 1000000000ll) >= 4096); /* never over the held record */
+		take_seq(C, (uint8_t)i, rec);
+	}
+	/* Every record found room at the tail at once: nothing to wait for. */
+	fr_ring_get_stats(P, &st);
+	assert_int_equal(st.producer_futex_waits, 0);
+	assert_int_equal(fr_ring_release(C2), 0);
+}
+
 static void test_read_write(void **state)
 {
 	char small[3], big[64];
@@ -1367,6 +1397,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_hot_lap_leaves_small_records_alone, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hot_lap_steps_over_a_held_front, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hot_lap_grows_by_a_held_record, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hot_lap_huge_with_a_held_record, setup, teardown),
 		/* last: under UBSAN a NULL store aborts the whole program, let the others run first */
 		cmocka_unit_test_setup_teardown(test_null_args, setup, teardown),
 	};
