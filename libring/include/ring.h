@@ -247,7 +247,10 @@ int fr_ring_interrupt(fr_ring_t *r);
  * record never wraps. LEN + ALIGN must fit in the capacity (-EMSGSIZE). Publish it with fr_ring_commit(), or give it back with fr_ring_abort().
  * Waiting follows the ring's policy: FR_RING_FULL_BLOCK waits up to timeout_ns
  * (-EAGAIN for FR_RING_NO_WAIT, -ETIMEDOUT after a wait); FR_RING_FULL_DROP never
- * waits and returns -ENOBUFS, counted as a dropped record.
+ * waits and returns -ENOBUFS, counted as a dropped record. Records held by
+ * latest-consumers are written around; when they leave no span long enough
+ * for LEN, the ring counts as full until one is released (a blocking reserve
+ * looks again every millisecond: a release does not wake the producer).
  * Errors: -EMSGSIZE, -EINVAL, -EALREADY, -EPERM, -EAGAIN, -ETIMEDOUT,
  * -ENOBUFS, -EOWNERDEAD / -ENOTCONN (no consumer is attached, the last one
  * died / detached, and the record does not fit in what it left: the call

@@ -328,6 +328,35 @@ static int wrap_early(fr_ring_t *r, uint64_t off, uint64_t lead_here, uint64_t b
 	return rc;
 }
 
+/* How often a producer that only a release can make room for looks again. */
+#define HOLD_POLL_NS (1000 * 1000ll)
+
+static bool never_ready(fr_ring_t *r)
+{
+	(void)r;
+	return false;
+}
+
+/* Stepping over the live consumers' holds took the tail round the whole
+ * ring within one reserve: every span between two holds is too short for
+ * the record, and only a release (or a holder leaving) makes room. Live
+ * consumers do not wake the producer when they release, as nothing else
+ * waits on them, so look again after HOLD_POLL_NS, within the caller's
+ * deadline DL. Returns 0 to look again, -EAGAIN when the caller may not
+ * wait, or wait_until's errors (-ETIMEDOUT at the deadline). */
+static int wait_for_a_release(fr_ring_t *r, struct deadline *dl, bool may_wait)
+{
+	if (!may_wait)
+		return -EAGAIN;
+	uint64_t until = deadline_at(dl), now = plat_now_ns();
+	if (now >= until)
+		return -ETIMEDOUT;
+	struct deadline tick = {until - now < HOLD_POLL_NS ? (int64_t)(until - now) : HOLD_POLL_NS, 0};
+	int rc = wait_until(r, &r->hdr->producer_sleeping, &r->hdr->producer_futex_waits, never_ready, &tick);
+	/* A holder that died was reaped, its hold with it: look again. */
+	return rc == -ETIMEDOUT || rc == -EOWNERDEAD ? 0 : rc;
+}
+
 static int check_producer(const fr_ring_t *r)
 {
 	if (!r)
@@ -381,7 +410,15 @@ static int reserve_unchecked(fr_ring_t *r, size_t len, size_t align, void **data
 	if (align - RING_REC_HDR + body > r->capacity)
 		return -EMSGSIZE;
 
+	uint64_t lap_start = r->tail;
 	for (;;) {
+		if (r->tail - lap_start >= r->capacity) {
+			/* Without it a producer that only live consumers read stepped
+			 * over their holds for ever, whatever its timeout. */
+			if ((rc = wait_for_a_release(r, &dl, may_wait)) < 0)
+				break;
+			lap_start = r->tail;
+		}
 		uint64_t off = r->tail & r->mask;
 		/* Padding so that the payload (after the 8-byte header) is aligned. */
 		uint64_t lead = (align - ((off + RING_REC_HDR) & (align - 1))) & (align - 1);

@@ -747,6 +747,47 @@ static void test_hot_lap_grows_by_a_held_record(void **state)
 	assert_int_equal(fr_ring_release(C2), 0);
 }
 
+/* Live consumers holding records spread round the ring, closer together
+ * than the record being reserved: no span between two holds can take it.
+ * The producer stepped over hold after hold, lap after lap, for ever,
+ * whatever the caller's timeout (a paused viewer per hold is enough, once
+ * the frames grow). It is "no room" now: -EAGAIN without waiting, and
+ * -ETIMEDOUT at the deadline; the room comes back with a release. */
+static void test_holds_closer_than_the_record(void **state)
+{
+	enum { LIVE = 4 };
+	const size_t small = 4000, big = 100u << 10; /* 4 KiB spans; holds 64 KiB apart in 256 KiB */
+	fr_ring_t *live[LIVE] = { NULL };
+	struct fr_ring_attach_opts opts = { .mode = FR_RING_CONSUMER_LATEST, .wait_ns = 0 };
+	const void *held;
+	size_t len;
+	void *d;
+
+	(void)state;
+	make_pair(256u << 10, FR_RING_FULL_BLOCK);
+	assert_int_equal(fr_ring_set_hot_lap(P, FR_RING_HOT_LAP_OFF, 0), 0);
+	for (int i = 0; i < LIVE; i++) {
+		assert_int_equal(fr_ring_attach(&live[i], name, &opts), 0);
+		for (int k = 0; k < 15; k++) {
+			put_seq((uint8_t)k, small, FR_RING_NO_WAIT);
+			take_seq(C, (uint8_t)k, small);
+		}
+		assert_int_equal(fr_ring_peek(live[i], &held, &len, FR_RING_NO_WAIT), 0);
+	}
+	fr_ring_close(&C); /* only live consumers now: nothing gates the producer */
+	assert_int_equal(fr_ring_reserve(P, big, 64, &d, FR_RING_NO_WAIT), -EAGAIN);
+	assert_int_equal(fr_ring_reserve(P, big, 64, &d, 20 * 1000000ll), -ETIMEDOUT);
+	for (int i = 0; i < LIVE; i++)
+		assert_int_equal(fr_ring_release(live[i]), 0);
+	assert_int_equal(fr_ring_reserve(P, big, 64, &d, FR_RING_NO_WAIT), 0);
+	assert_int_equal(fr_ring_commit(P, big), 0);
+	for (int i = 0; i < LIVE; i++) {
+		assert_int_equal(fr_ring_peek(live[i], &held, &len, FR_RING_NO_WAIT), 0);
+		assert_int_equal(len, big);
+		fr_ring_close(&live[i]);
+	}
+}
+
 /* A lap larger than any ring (a caller's "never wrap early" short of
  * FR_RING_HOT_LAP_OFF) stays so once a live consumer's held record is added
  * to it: the sum wrapped round to a few bytes, and from the lap after the
@@ -1398,6 +1439,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_hot_lap_steps_over_a_held_front, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hot_lap_grows_by_a_held_record, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hot_lap_huge_with_a_held_record, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_holds_closer_than_the_record, setup, teardown),
 		/* last: under UBSAN a NULL store aborts the whole program, let the others run first */
 		cmocka_unit_test_setup_teardown(test_null_args, setup, teardown),
 	};
