@@ -5,12 +5,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
 #include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -273,6 +275,71 @@ bool app_ring_name_ok(const char *name)
 	if (err != -EINVAL && err != -ENAMETOOLONG)
 		return true;
 	app_complain("bad ring name '%s': 1..%u characters of A-Z a-z 0-9 . _ -", name, FR_RING_NAME_MAX);
+	return false;
+}
+
+static bool same_file(const struct stat *a, const struct stat *b)
+{
+	return a->st_dev == b->st_dev && a->st_ino == b->st_ino;
+}
+
+/* The name under which the existing file OUT (PATH) sits in APP_SHM_DIR, into
+ * NAME; false if it is not there. By the file's own directory entry, so a
+ * symlink to a segment, a bind mount of /dev/shm and "/dev/shm/./x" are found. */
+static bool name_in_shm(const char *path, const struct stat *out, char name[FR_RING_NAME_MAX + 1])
+{
+	char *real = realpath(path, NULL);
+	if (!real)
+		return false;
+	const char *base = strrchr(real, '/') ? strrchr(real, '/') + 1 : real;
+	char seg[sizeof(APP_SHM_DIR) + FR_RING_NAME_MAX + 1];
+	struct stat st;
+	bool found = strlen(base) <= FR_RING_NAME_MAX &&
+		     snprintf(seg, sizeof(seg), APP_SHM_DIR "/%s", base) < (int)sizeof(seg) &&
+		     stat(seg, &st) == 0 && same_file(&st, out);
+	if (found)
+		memcpy(name, base, strlen(base) + 1);
+	free(real);
+	return found;
+}
+
+/* Whether PATH, which is not there, would be made as APP_SHM_DIR/RING: its
+ * directory is /dev/shm (however spelled) and its last part is RING. */
+static bool would_be_segment(const char *path, const char *ring)
+{
+	const char *slash = strrchr(path, '/');
+	if (strcmp(slash ? slash + 1 : path, ring) != 0)
+		return false;
+	char dir[PATH_MAX];
+	int n = slash ? snprintf(dir, sizeof(dir), "%.*s", slash == path ? 1 : (int)(slash - path), path)
+		      : snprintf(dir, sizeof(dir), ".");
+	struct stat d, shm;
+	return n > 0 && n < (int)sizeof(dir) && stat(dir, &d) == 0 && stat(APP_SHM_DIR, &shm) == 0 &&
+	       same_file(&d, &shm);
+}
+
+bool app_output_ok(const char *what, const char *path, const char *ring)
+{
+	char seg[sizeof(APP_SHM_DIR) + FR_RING_NAME_MAX + 1], name[FR_RING_NAME_MAX + 1];
+	struct stat out, st;
+	const char *hit = NULL;
+	snprintf(seg, sizeof(seg), APP_SHM_DIR "/%s", ring);
+	if (stat(path, &out) == 0) {
+		if (stat(seg, &st) == 0 && same_file(&st, &out)) {
+			hit = ring;
+		} else if (S_ISREG(out.st_mode) && name_in_shm(path, &out, name)) {
+			/* -EPROTO: a ring of another layout version is still somebody's ring */
+			int err = fr_ring_inspect(name, &(struct fr_ring_stats){0});
+			if (err == 0 || err == -EPROTO)
+				hit = name;
+		}
+	} else if (errno == ENOENT && would_be_segment(path, ring)) {
+		hit = ring;
+	}
+	if (!hit)
+		return true; /* any other trouble with PATH is the open's to report */
+	app_complain("%s '%s' is the shared-memory segment of ring '%s': writing it would destroy the ring",
+		     what, path, hit);
 	return false;
 }
 

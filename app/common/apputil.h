@@ -74,6 +74,20 @@ int app_complain_attach_failed(const char *name, double wait_s, int err);
  * name before it looks at a segment). */
 bool app_ring_name_ok(const char *name);
 
+/* Where libring keeps a ring's segment: ring NAME is the file APP_SHM_DIR "/NAME"
+ * (libring/src/platform_linux.c, SHM_DIR). */
+#define APP_SHM_DIR "/dev/shm"
+
+/* Whether PATH may be opened for writing (and truncated) as output WHAT ("--raw",
+ * "output", ...) of a consumer of ring RING; if not, the one line for it. It may
+ * not when it is the segment of RING (the same file, by device and inode, under
+ * any name or link), the place that segment has or will have (APP_SHM_DIR/RING,
+ * there or not), or the segment of any other framering ring: truncating a
+ * segment shrinks it under its producer and every consumer (-EFAULT for all).
+ * Any other file, in /dev/shm or not, may be written. For a check before a
+ * program opens any output. */
+bool app_output_ok(const char *what, const char *path, const char *ring);
+
 /* The one line for an option getopt_long() did not know (it returned '?'):
  * "-x" for a short one, which may sit inside a cluster ("-qx", "-b:v") where
  * argv[optind - 1] is still the argument before it, else the long one as given. */

@@ -138,6 +138,9 @@ static int parse_options(int argc, char **argv, struct options *o)
 	/* before --raw and --headers are opened (truncated) */
 	if (!app_ring_name_ok(o->ring_name))
 		return CONSUMER_EXIT_USAGE;
+	if ((o->raw_path && !app_output_ok("--raw", o->raw_path, o->ring_name)) ||
+	    (o->headers_path && !app_output_ok("--headers", o->headers_path, o->ring_name)))
+		return CONSUMER_EXIT_USAGE;
 	return CONSUMER_EXIT_DONE;
 }
 

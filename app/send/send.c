@@ -445,6 +445,18 @@ static int check_x264_names(const struct options *o, const AVCodec *c)
 	return 0;
 }
 
+/* Whether OUTPUT (when a file) and --stats-json may be written: neither may be
+ * a ring's segment (app_output_ok), else the one line for it. Checked before the
+ * wait for the ring and again before the output is opened, as the segment may
+ * have appeared (under a link) meanwhile. */
+static bool outputs_ok(const struct options *o)
+{
+	const char *path = strncmp(o->output, "file:", 5) ? o->output : o->output + 5;
+	bool file = !send_is_network(o->output) && strncmp(o->output, "pipe:", 5) && strcmp(o->output, "-");
+	return (!file || app_output_ok("output", path, o->ring_name)) &&
+	       (!o->stats_json || app_output_ok("--stats-json", o->stats_json, o->ring_name));
+}
+
 /* ------------------------------------------------------------ the run */
 
 struct run {
@@ -562,6 +574,10 @@ static int take_frame(struct run *r, const struct fr_frame_header *h, const uint
 	if (!r->out_open) {
 		if (r->reconnects && app_now_ns() < r->next_connect_ns)
 			return 0; /* waiting for the receiver again: this frame is not sent */
+		if (!outputs_ok(o)) {
+			r->end = "bad output";
+			return CONSUMER_EXIT_USAGE;
+		}
 		read_meta(r);
 		r->cfg.quiet_open = r->reconnects > 0; /* retried every second: said once already */
 		r->cfg.capture_clock = o->ts == TS_CAPTURE || (o->ts == TS_AUTO && r->live_ring && o->latest);
@@ -858,6 +874,10 @@ int main(int argc, char **argv)
 	if (avformat_query_codec(r.cfg.ofmt, r.cfg.codec->id, FF_COMPLIANCE_NORMAL) == 0) {
 		app_complain("the %s format cannot carry %s video", r.cfg.ofmt->name, r.cfg.codec->name);
 		r.code = SEND_EXIT_OUTPUT;
+		goto end;
+	}
+	if (!outputs_ok(&opt)) {
+		r.code = CONSUMER_EXIT_USAGE;
 		goto end;
 	}
 	if (!send_is_network(opt.output)) {

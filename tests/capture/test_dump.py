@@ -190,6 +190,49 @@ def test_dump_exit_codes(tmp_path, ring):
         shmring.stop(prod)
 
 
+def test_dump_refuses_a_ring_segment_as_output(tmp_path, ring):
+    """--raw or --headers naming a ring's segment (/dev/shm/NAME, a link to it, the segment of
+    another ring, the place of a ring yet to come) is bad usage: one line, status 1, and the
+    segment keeps every byte (its truncation shrank the ring under the producer, which failed).
+    Any other file in /dev/shm may be written."""
+    seg_path = os.path.join("/dev/shm", ring)
+    link = tmp_path / "link"
+    os.symlink(seg_path, link)
+    other, later = ring + "-b", ring + "-c"
+    plain = os.path.join("/dev/shm", ring + "-raw")
+    prod, seg = blocked_capture(ring, frames=10)
+    prod_b = None
+    try:
+        prod_b, seg_b = blocked_capture(other, frames=10)
+        seg_b.close()
+        size, size_b = os.path.getsize(seg_path), os.path.getsize(os.path.join("/dev/shm", other))
+        for opt, path, owner, name in [("--raw", seg_path, ring, ring), ("--headers", str(link), ring, ring),
+                                       ("--raw", "/dev/shm/./" + other, ring, other),
+                                       ("--headers", os.path.join("/dev/shm", later), later, later)]:
+            r = subprocess.run([DUMP, "--ring", owner, "--wait", "0.2", opt, path], capture_output=True,
+                               text=True, timeout=HANG)
+            lines = r.stderr.strip().splitlines()
+            assert r.returncode == 1, (opt, path, r.stderr)
+            assert lines == ["framering-dump: %s '%s' is the shared-memory segment of ring '%s': writing it "
+                             "would destroy the ring" % (opt, path, name)], r.stderr
+        assert not os.path.exists(os.path.join("/dev/shm", later))
+        assert os.path.getsize(os.path.join("/dev/shm", other)) == size_b
+        assert os.path.getsize(seg_path) == size
+        # the ring is whole: every frame reads, and the producer ends well
+        r = subprocess.run([DUMP, "--ring", ring, "--wait", "20", "--raw", plain], capture_output=True, text=True,
+                           timeout=TIMEOUT)
+        assert r.returncode == 0, r.stderr
+        assert os.path.getsize(plain) == 10 * 160 * 120 * 3
+    finally:
+        seg.close()
+        shmring.stop(prod_b)
+        for n in (other, later, ring + "-raw"):
+            if os.path.exists(os.path.join("/dev/shm", n)):
+                os.unlink(os.path.join("/dev/shm", n))
+    rc, err = finish_capture(prod)
+    assert rc == 0, err
+
+
 def test_dump_sigint_while_waiting(ring):
     """Ctrl-C while dump waits for the next frame ends it as done: exit 0, 'stopped by signal'."""
     prod = subprocess.Popen([CAPTURE, "--ring", ring, "--quiet", "-f", "lavfi",

@@ -361,6 +361,45 @@ def test_bad_options_with_a_ring(tmp_path, procs, ring):
     assert cap.wait(timeout=20) == 0
 
 
+def test_refuses_a_ring_segment_as_output(tmp_path, procs, ring):
+    """An OUTPUT or --stats-json that is a ring's segment (/dev/shm/NAME, as a file: URL, through a
+    link) is bad usage: one line, status 1, and the segment keeps every byte (the open truncated
+    it under the producer and every consumer). A link to a ring that appears while send waits
+    is refused when the output would be opened."""
+    cap = producer(procs, ring, extra=["--on-full", "drop"])
+    wait_for(shm_path(ring))
+    size = os.path.getsize(shm_path(ring))
+    links = tmp_path / "links"
+    links.mkdir()
+    os.symlink(shm_path(ring), links / "seg")
+    os.symlink(shm_path(ring + "-b"), links / "later")
+    d = tmp_path / "out"
+    d.mkdir()
+    says = r"'%s' is the shared-memory segment of ring '%s': writing it would destroy the ring"
+    bad(["-r", ring, "-f", "mpegts", shm_path(ring)], 1, "output " + says % (shm_path(ring), ring), d)
+    bad(["-r", ring, "-f", "mpegts", "file:" + shm_path(ring)], 1, "output " + says % (shm_path(ring), ring), d)
+    bad(["-r", ring, "-f", "mpegts", str(links / "seg")], 1, "output " + says % (links / "seg", ring), d)
+    bad(["-r", ring, "--stats-json", str(links / "seg"), str(d / "x.mkv")], 1,
+        "--stats-json " + says % (links / "seg", ring), d)
+    assert os.path.getsize(shm_path(ring)) == size
+    send = procs.start([SEND, "-r", ring + "-b", "-w", "20", "-f", "mpegts", str(links / "later")])
+    cap_b = producer(procs, ring + "-b", extra=["--on-full", "drop"])
+    wait_for(shm_path(ring + "-b"))
+    size_b = os.path.getsize(shm_path(ring + "-b"))
+    _, err = send.communicate(timeout=60)
+    assert send.returncode == 1, err
+    one_line(err, "output " + says % (links / "later", ring + "-b"))
+    assert os.path.getsize(shm_path(ring + "-b")) == size_b
+    # the rings are whole: frames still go through, and the producers end well
+    r = subprocess.run([SEND, "-r", ring, "-w", "5", "-q", "--frames", "3", str(d / "x.mkv")],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert probe_count(d / "x.mkv") == 3
+    for c in (cap, cap_b):
+        c.send_signal(signal.SIGINT)
+        assert c.wait(timeout=20) == 0
+
+
 # ------------------------------------------------------------------ ends: Ctrl-C, deaths
 
 def test_sigint_finishes_the_mp4(tmp_path, procs, ring):
