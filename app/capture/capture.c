@@ -506,6 +506,37 @@ static int frame_orient(struct capture *cap, const AVFrame *f)
 	return cap->stream_orient;
 }
 
+/* Set every -o in OPTS that OBJ (WHOSE: "the h264 decoder") knows on OBJ now.
+ * avformat_open_input() and avcodec_open2() fail a value an option cannot
+ * take (threads=abc) with EINVAL, as they fail an input or a stream they
+ * cannot open: set here first, one at a time, the typo is told apart, and
+ * named. The opens set the same values again. EXIT_OK or the status after
+ * its line. */
+static int set_known_options(void *obj, const AVDictionary *opts, const char *whose)
+{
+	const AVDictionaryEntry *e = NULL;
+	while ((e = av_dict_get(opts, "", e, AV_DICT_IGNORE_SUFFIX))) {
+		const AVOption *opt = av_opt_find(obj, e->key, NULL, 0, AV_OPT_SEARCH_CHILDREN);
+		if (!opt)
+			continue; /* someone else's, or a typo that is said later */
+		if (opt->flags & AV_OPT_FLAG_READONLY) {
+			app_complain("bad -o %s=%s: option '%s' of %s is read-only", e->key, e->value, e->key, whose);
+			return EXIT_USAGE;
+		}
+		int ret = av_opt_set(obj, e->key, e->value, AV_OPT_SEARCH_CHILDREN);
+		if (ret == AVERROR(EINVAL) || ret == AVERROR(ERANGE)) {
+			app_complain("bad -o %s=%s: option '%s' of %s does not take '%s'%s", e->key, e->value, e->key,
+				     whose, e->value, ret == AVERROR(ERANGE) ? " (out of its range)" : "");
+			return EXIT_USAGE;
+		}
+		if (ret < 0) {
+			app_complain("cannot set option '%s' of %s: %s", e->key, whose, av_err2str(ret));
+			return EXIT_RUNTIME;
+		}
+	}
+	return EXIT_OK;
+}
+
 /* Open the input and find its video stream. Sets cap->live/camera. */
 static int open_input(struct capture *cap, AVDictionary **av_opts)
 {
@@ -535,7 +566,11 @@ static int open_input(struct capture *cap, AVDictionary **av_opts)
 		return EXIT_RUNTIME;
 	}
 	cap->fmt->interrupt_callback = (AVIOInterruptCB){interrupt_cb, NULL};
-	int ret = avformat_open_input(&cap->fmt, o->input, ifmt, av_opts);
+	/* the generic ones (probesize, fflags ...): the demuxer's own are known only once it is open */
+	int ret = set_known_options(cap->fmt, *av_opts, "the demuxer");
+	if (ret != EXIT_OK)
+		return ret;
+	ret = avformat_open_input(&cap->fmt, o->input, ifmt, av_opts);
 	if (ret < 0) {
 		/* avformat_open_input freed the context */
 		if (cap->camera && (ret == AVERROR(ENOENT) || ret == AVERROR(ENODEV) ||
@@ -611,6 +646,10 @@ static int open_decoder(struct capture *cap, AVDictionary **av_opts)
 	 * delays output by a frame per thread, so live sources get slice threads. */
 	cap->dec->thread_count = 0;
 	cap->dec->thread_type = cap->live ? FF_THREAD_SLICE : FF_THREAD_FRAME | FF_THREAD_SLICE;
+	char whose[64];
+	snprintf(whose, sizeof(whose), "the %s decoder", codec->name);
+	if ((ret = set_known_options(cap->dec, *av_opts, whose)) != EXIT_OK)
+		return ret;
 	ret = avcodec_open2(cap->dec, codec, av_opts);
 	if (ret < 0) {
 		app_complain("cannot open the %s decoder: %s%s", codec->name, av_err2str(ret), fflog_detail());

@@ -1069,6 +1069,19 @@ def test_bad_corrupt_file(ring, tmp_path):
     empty = tmp_path / "empty.mp4"
     empty.write_bytes(b"")
     run_bad([str(empty)], ring, 4, r"empty\.mp4")
+    # a decoder that cannot open the stream (raw video of 7 bits a pixel) is a bad input, also with
+    # -o values it takes: EINVAL from avcodec_open2 is not always the user's option
+    good = tmp_path / "raw.avi"
+    subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i",
+                    "testsrc2=size=64x48:rate=5:d=1", "-c:v", "rawvideo", "-pix_fmt", "bgr24", "-vtag", "0",
+                    str(good)], check=True, timeout=60)
+    data = bytearray(good.read_bytes())
+    bit_count = data.index(b"strf") + 8 + 14  # BITMAPINFOHEADER.biBitCount
+    assert data[bit_count:bit_count + 2] == (24).to_bytes(2, "little")
+    data[bit_count:bit_count + 2] = (7).to_bytes(2, "little")
+    odd = tmp_path / "odd.avi"
+    odd.write_bytes(bytes(data))
+    run_bad(["-o", "threads=1", str(odd)], ring, 4, r"cannot open the rawvideo decoder")
 
 
 def test_bad_formats(ring):
@@ -1090,8 +1103,14 @@ def test_bad_usage(ring):
     run_bad(["--frames", "5", "-Zq", SAMPLE], ring, 2, r"unknown option '-Z'")
     run_bad(["-o", "nosuchopt=1", SAMPLE], ring, 2, r"'nosuchopt'")
     run_bad(["-o", "novalue", SAMPLE], ring, 2, r"KEY=VALUE")
-    # a decoder option with a bad value: the line says which (FFmpeg's reason), not only EINVAL
-    run_bad(["-o", "threads=2x", SAMPLE], ring, 4, r"decoder.*threads.*2x")
+    # an option value its decoder or demuxer cannot take is a typo (2), not a bad input (4): avcodec_open2
+    # and avformat_open_input say EINVAL for both; the line names the option
+    run_bad(["-o", "threads=2x", SAMPLE], ring, 2,
+            r"bad -o threads=2x: option 'threads' of the h264 decoder does not take '2x'$")
+    run_bad(["-o", "skip_frame=bogus", SAMPLE], ring, 2, r"option 'skip_frame' of the h264 decoder")
+    run_bad(["-o", "threads=-3", SAMPLE], ring, 2, r"option 'threads' of the h264 decoder .*out of its range")
+    run_bad(["-o", "threads=1", "-o", "probesize=abc", SAMPLE], ring, 2,
+            r"bad -o probesize=abc: option 'probesize' of the demuxer does not take 'abc'")
     run_bad(["--frames", "x", SAMPLE], ring, 2, r"--frames")
     run_bad(["--frames", " -5", SAMPLE], ring, 2, r"--frames")  # strtoull would wrap it to 2^64 - 5
     run_bad(["-f", "lavfi", "--loop", "testsrc2"], ring, 2, r"--loop")
