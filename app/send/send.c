@@ -465,6 +465,7 @@ struct run {
 	struct send_out out;
 	bool out_open;
 	fr_ring_t *ring;
+	bool opened;    /* the output was open at some time: something was sent */
 	bool live_ring;
 	uint64_t frames, skipped, invalid, reconnects, replacements;
 	uint64_t next_connect_ns;
@@ -607,7 +608,7 @@ static int take_frame(struct run *r, const struct fr_frame_header *h, const uint
 			}
 			return ret;
 		}
-		r->out_open = true;
+		r->out_open = r->opened = true;
 		if (r->reconnects && !o->quiet)
 			app_complain("'%s' is back: sending again", o->output);
 	}
@@ -789,7 +790,8 @@ static void run_loop(struct run *r)
 		if (in_ring)
 			ret = release_record(r);
 		if (code < 0) {
-			break; /* stopped while connecting */
+			r->end = r->opened ? "stopped by signal" : "stopped by signal while it was being opened";
+			return;
 		}
 		if (code != 0) {
 			r->code = code;
@@ -940,6 +942,9 @@ int main(int argc, char **argv)
 		if (!r.out.out_w) /* no frame came: nothing was opened or written */
 			fprintf(stderr, "framering-send: no frame from ring '%s': nothing written to '%s'%s%s",
 				opt.ring_name, opt.output, r.end[0] ? ", " : "", r.end);
+		else if (!r.opened) /* Ctrl-C while connecting: the encoder and format never got a frame */
+			fprintf(stderr, "framering-send: nothing written to '%s'%s%s", opt.output,
+				r.end[0] ? ", " : "", r.end);
 		else
 			fprintf(stderr,
 				"framering-send: %" PRIu64 " frames from ring '%s' to '%s' (%s %ux%u %s, %s), %" PRIu64

@@ -851,6 +851,24 @@ def test_sigint_while_waiting(tmp_path, procs, ring):
     assert send.returncode == 0, err
     assert time.time() - t0 < 3
     assert os.listdir(tmp_path) == [], os.listdir(tmp_path)
+    # the summary says what happened: nothing was sent; no encoder, size or format it never used
+    one_line(err, r"^framering-send: nothing written to 'srt://127\.0\.0\.1:%d\?mode=listener', "
+                  r"stopped by signal while it was being opened$" % port)
+    # the same for an RTMP server that takes the connection and never answers the handshake
+    lsock = socket.socket()
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(1)
+    lsock.settimeout(20)
+    url = "rtmp://127.0.0.1:%d/live/x" % lsock.getsockname()[1]
+    send = procs.start([SEND, "-r", ring, "-w", "20", url])
+    conn, _ = lsock.accept()  # send is in the handshake now
+    send.send_signal(signal.SIGINT)
+    _, err = send.communicate(timeout=10)
+    conn.close()
+    lsock.close()
+    assert send.returncode == 0, err
+    one_line(err, r"^framering-send: nothing written to '%s', stopped by signal while it was being opened$"
+             % re.escape(url))
     # a FIFO as the output (a player reads it): opening it waits in the kernel for a reader, and
     # Ctrl-C there is a stop too, not "cannot open output" (status 9)
     fifo = tmp_path / "out.fifo"
