@@ -185,9 +185,16 @@ static int handle_pixels(const struct fr_frame_header *h, const uint8_t *rec, FI
 	return 0;
 }
 
-/* Open output PATH; NULL after its line, or without one when a stop cut the open short. */
-static FILE *open_out(const char *path, size_t bufsize)
+/* Open output PATH with a buffer of BUFSIZE bytes, *BUF (free it after fclose);
+ * NULL after its line, or without one when a stop cut the open short. */
+static FILE *open_out(const char *path, size_t bufsize, char **buf)
 {
+	/* Ours: glibc's setvbuf() ignores the size when it is to allocate the
+	 * buffer itself, and takes st_blksize (4 KiB): two write()s a frame. */
+	if (!(*buf = malloc(bufsize))) {
+		app_complain("out of memory");
+		return NULL;
+	}
 	FILE *f = fopen(path, "wb");
 	if (!f) {
 		/* EINTR on a stop: open() of a FIFO waited for its reader; not a failure */
@@ -195,7 +202,7 @@ static FILE *open_out(const char *path, size_t bufsize)
 			app_complain("cannot write '%s': %s", path, strerror(errno));
 		return NULL;
 	}
-	setvbuf(f, NULL, _IOFBF, bufsize);
+	setvbuf(f, *buf, _IOFBF, bufsize);
 	return f;
 }
 
@@ -220,6 +227,7 @@ int main(int argc, char **argv)
 	struct options opt;
 	fr_ring_t *ring = NULL;
 	FILE *raw = NULL, *headers = NULL;
+	char *raw_buf = NULL, *headers_buf = NULL;
 	uint64_t frames = 0, skipped = 0, invalid = 0, checksum = 0, replacements = 0;
 	uint64_t t_first = 0, t_last = 0, t_progress = 0;
 	bool eos = false;
@@ -231,11 +239,11 @@ int main(int argc, char **argv)
 	if (code != CONSUMER_EXIT_DONE)
 		goto end;
 	app_install_stop_signals();
-	if (opt.raw_path && !(raw = open_out(opt.raw_path, 1 << 20))) {
+	if (opt.raw_path && !(raw = open_out(opt.raw_path, 1 << 20, &raw_buf))) {
 		code = app_stop_requested ? CONSUMER_EXIT_DONE : CONSUMER_EXIT_OTHER;
 		goto end;
 	}
-	if (opt.headers_path && !(headers = open_out(opt.headers_path, 1 << 16))) {
+	if (opt.headers_path && !(headers = open_out(opt.headers_path, 1 << 16, &headers_buf))) {
 		code = app_stop_requested ? CONSUMER_EXIT_DONE : CONSUMER_EXIT_OTHER;
 		goto end;
 	}
@@ -392,5 +400,7 @@ end:
 		app_complain("cannot write '%s': %s", opt.headers_path, strerror(errno));
 		code = CONSUMER_EXIT_OTHER;
 	}
+	free(raw_buf);
+	free(headers_buf);
 	return code;
 }

@@ -1023,10 +1023,22 @@ def test_sigint_after_ring_replacement(tmp_path, ring):
     dump = subprocess.Popen([DUMP, "--ring", ring, "--wait", "20", "--slow-ms", "20", "--quiet",
                              "--headers", str(hdr)], stderr=subprocess.PIPE, text=True)
     try:
-        # a slow consumer keeps the producer blocked on the full ring; once it reads the large
-        # frames, the ring was replaced and the producer waits in the new one
+        # a slow consumer keeps the producer blocked on the full ring; once the consumer maps
+        # another segment of the ring's name, the ring was replaced, the consumer reads the
+        # large frames and the producer waits in the new one (not told by --headers: dump
+        # writes it in 64 KiB blocks, long after the frames grew)
         t = time.monotonic()
-        while not (hdr.exists() and " 640 360 " in hdr.read_text()):
+        first = None
+        while True:
+            try:
+                ino = os.stat(shm_path(ring)).st_ino
+                with open("/proc/%d/maps" % dump.pid) as f:
+                    mapped = {int(line.split()[4]) for line in f if ring in line}
+            except FileNotFoundError:  # not made yet, or between the two segments
+                ino, mapped = None, set()
+            first = first or ino
+            if ino and ino != first and ino in mapped:
+                break
             assert time.monotonic() - t < 60 and cap.poll() is None, "the frames never grew"
             time.sleep(0.05)
         cap.send_signal(signal.SIGINT)

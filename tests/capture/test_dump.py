@@ -299,3 +299,30 @@ def test_dump_stderr_closed_keeps_raw_clean(tmp_path, ring):
     data = raw.read_bytes()
     assert b"framering-dump" not in data
     assert len(data) == 10 * 64 * 48 * 3, len(data)
+
+
+def test_dump_raw_is_written_in_large_blocks(tmp_path, ring):
+    """--raw is written through its 1 MiB buffer: 300 frames of 64x64 (3.6 MB) take a handful of
+    write() calls, not two a frame (glibc's setvbuf with no buffer of ours ignores the size and
+    buffers 4 KiB). Counted by the kernel (/proc/PID/io syscw), read while dump is a zombie."""
+    raw = tmp_path / "out.raw"
+    frames, frame_bytes = 300, 64 * 64 * 3
+    prod = subprocess.Popen([CAPTURE, "--ring", ring, "--quiet", "-s", "64x64", "--frames", str(frames),
+                             "--no-realtime", "--on-full", "block", "--wait-consumers", "1", "-f", "lavfi",
+                             "testsrc2=size=64x64:rate=30"], stderr=subprocess.PIPE, text=True)
+    dump = subprocess.Popen([DUMP, "--ring", ring, "--wait", "20", "--quiet", "--raw", str(raw)],
+                            stderr=subprocess.PIPE)
+    try:
+        # -q: nothing goes to stderr, so every write() is one of --raw
+        os.waitid(os.P_PID, dump.pid, os.WEXITED | os.WNOWAIT)
+        with open("/proc/%d/io" % dump.pid) as f:
+            io = dict(line.split(": ") for line in f.read().splitlines())
+        _, err = dump.communicate(timeout=HANG)
+    finally:
+        shmring.stop(dump)
+        rc, perr = finish_capture(prod)
+    assert dump.returncode == 0 and err == b"", err
+    assert rc == 0, perr
+    assert raw.stat().st_size == frames * frame_bytes
+    assert int(io["wchar"]) == frames * frame_bytes, io
+    assert int(io["syscw"]) <= frames * frame_bytes // (1 << 20) + 2, io
