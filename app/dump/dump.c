@@ -47,7 +47,8 @@ static void usage(FILE *out)
 	      "      --headers FILE  write one line per frame to FILE:\n"
 	      "                      seq pts tb_num tb_den capture_ns width height fourcc_name\n"
 	      "                      flags plane_count stride0 stride1 stride2 matrix range\n"
-	      "                      primaries transfer chroma_location (fr_frame_color_name())\n"
+	      "                      primaries transfer chroma_location (fr_frame_color_name());\n"
+	      "                      each line is in FILE as soon as its frame is read\n"
 	      "      --latest        read as a live consumer: always the newest frame, skipping\n"
 	      "                      older ones, never slowing the producer or other consumers\n"
 	      "                      (default: every frame, in order; the producer waits for it)\n"
@@ -185,13 +186,14 @@ static int handle_pixels(const struct fr_frame_header *h, const uint8_t *rec, FI
 	return 0;
 }
 
-/* Open output PATH with a buffer of BUFSIZE bytes, *BUF (free it after fclose);
- * NULL after its line, or without one when a stop cut the open short. */
+/* Open output PATH with a buffer of BUFSIZE bytes, *BUF (free it after fclose),
+ * or line-buffered for BUFSIZE 0; NULL after its line, or without one when a
+ * stop cut the open short. */
 static FILE *open_out(const char *path, size_t bufsize, char **buf)
 {
 	/* Ours: glibc's setvbuf() ignores the size when it is to allocate the
 	 * buffer itself, and takes st_blksize (4 KiB): two write()s a frame. */
-	if (!(*buf = malloc(bufsize))) {
+	if (bufsize && !(*buf = malloc(bufsize))) {
 		app_complain("out of memory");
 		return NULL;
 	}
@@ -202,7 +204,7 @@ static FILE *open_out(const char *path, size_t bufsize, char **buf)
 			app_complain("cannot write '%s': %s", path, strerror(errno));
 		return NULL;
 	}
-	setvbuf(f, *buf, _IOFBF, bufsize);
+	setvbuf(f, *buf, bufsize ? _IOFBF : _IOLBF, bufsize);
 	return f;
 }
 
@@ -243,7 +245,7 @@ int main(int argc, char **argv)
 		code = app_stop_requested ? CONSUMER_EXIT_DONE : CONSUMER_EXIT_OTHER;
 		goto end;
 	}
-	if (opt.headers_path && !(headers = open_out(opt.headers_path, 1 << 16, &headers_buf))) {
+	if (opt.headers_path && !(headers = open_out(opt.headers_path, 0, &headers_buf))) {
 		code = app_stop_requested ? CONSUMER_EXIT_DONE : CONSUMER_EXIT_OTHER;
 		goto end;
 	}
