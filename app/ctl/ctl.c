@@ -20,7 +20,6 @@
 #include "frame.h"
 #include "ring.h"
 
-#define SHM_DIR "/dev/shm"
 /* libring's creation temporaries (where O_TMPFILE cannot be used): a ring
  * being built under a private name, never a ring of that name. */
 #define CREATING_PREFIX ".framering-creating-"
@@ -38,7 +37,7 @@ static void usage(FILE *out)
 	fputs("usage: framering-ctl list [--all]\n"
 	      "       framering-ctl stat NAME\n"
 	      "       framering-ctl rm NAME\n"
-	      "Inspect and clean up framering rings (POSIX shared memory in " SHM_DIR ").\n"
+	      "Inspect and clean up framering rings (POSIX shared memory in " APP_SHM_DIR ").\n"
 	      "\n"
 	      "  list        one line per ring: name, producer pid (+ alive or dead),\n"
 	      "              consumers attached / at most, frames written/read (by all\n"
@@ -47,7 +46,7 @@ static void usage(FILE *out)
 	      "              framering-capture stored in the ring; then one line per\n"
 	      "              consumer: slot, pid (+ alive or dead), every/latest, frames\n"
 	      "              read and skipped, lag in frames.\n"
-	      "              --all also names files in " SHM_DIR " that are not rings.\n"
+	      "              --all also names files in " APP_SHM_DIR " that are not rings.\n"
 	      "  stat NAME   every counter of ring NAME, one 'key: value' per line, and\n"
 	      "              consumer.N.* keys for each attached consumer\n"
 	      "  rm NAME     remove ring NAME if its producer is gone (a stale ring);\n"
@@ -89,9 +88,9 @@ static void format_side(char *buf, size_t len, pid_t pid, bool alive)
  * NULL for a regular file or one that is gone. */
 static const char *file_kind(const char *name)
 {
-	char path[sizeof(SHM_DIR) + NAME_MAX + 2]; /* any name in the directory, not only ring names */
+	char path[sizeof(APP_SHM_DIR) + NAME_MAX + 2]; /* any name in the directory, not only ring names */
 	struct stat st;
-	snprintf(path, sizeof(path), SHM_DIR "/%s", name);
+	snprintf(path, sizeof(path), APP_SHM_DIR "/%s", name);
 	if (lstat(path, &st) < 0)
 		return NULL;
 	switch (st.st_mode & S_IFMT) {
@@ -141,9 +140,9 @@ static bool not_a_ring_name(const char *name)
 
 static int cmd_list(bool all)
 {
-	DIR *d = opendir(SHM_DIR);
+	DIR *d = opendir(APP_SHM_DIR);
 	if (!d) {
-		app_complain("cannot read " SHM_DIR ": %s", strerror(errno));
+		app_complain("cannot read " APP_SHM_DIR ": %s", strerror(errno));
 		return EXIT_ERROR;
 	}
 	printf("%-24s %-16s %-9s %10s %10s %8s %5s %-4s %s\n", "NAME", "PRODUCER", "CONSUMERS",
@@ -206,11 +205,11 @@ static int inspect_error(const char *name, int ret, const char *doing)
 	}
 	const char *kind = ret == -EBADMSG || ret == -EEXIST ? file_kind(name) : NULL;
 	if (kind)
-		app_complain("'%s' in " SHM_DIR " is %s, not a framering ring%s", name, kind, doing);
+		app_complain("'%s' in " APP_SHM_DIR " is %s, not a framering ring%s", name, kind, doing);
 	else if (ret == -EPROTO)
 		app_complain("'%s' is a framering ring of another layout version%s", name, doing);
 	else if (ret == -EBADMSG || ret == -EEXIST)
-		app_complain("'%s' in " SHM_DIR " is not a framering ring (another program's segment, or "
+		app_complain("'%s' in " APP_SHM_DIR " is not a framering ring (another program's segment, or "
 			     "corrupt)%s", name, doing);
 	else
 		app_complain("'%s': %s%s", name, fr_ring_strerror(ret), doing);
