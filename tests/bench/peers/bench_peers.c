@@ -1039,6 +1039,32 @@ static int reference_case(enum group group)
 
 #define FIELD(f) offsetof(struct outcome, f)
 
+/* Throughput: in how many rounds another case ran faster than the reference
+ * (issue 13 asks that no peer does in any round); one line for all of them. */
+static void print_rounds_ahead(const struct results *R, int ref, int rounds)
+{
+	bool any = false;
+	for (int k = 0; k < NCASES; k++) {
+		if (k == ref || cases[k].group != GROUP_FRAMES || cases[k].skip[0])
+			continue;
+		int both = 0, ahead = 0;
+		for (int r = 0; r < rounds; r++) {
+			const struct outcome *a = &R->r[k][KIND_THROUGHPUT][r], *b = &R->r[ref][KIND_THROUGHPUT][r];
+			if (!a->ok || !b->ok)
+				continue;
+			both++;
+			ahead += a->rate > b->rate;
+		}
+		if (!both)
+			continue;
+		printf("%s %s %d of %d", any ? "," : "Rounds in which a case ran faster than the first row:", cases[k].key,
+		       ahead, both);
+		any = true;
+	}
+	if (any)
+		printf("\n");
+}
+
 static void print_results(const struct options *o, const struct results *R, int rounds)
 {
 	char a[64], b[64], d[32], e[32], g[32];
@@ -1067,6 +1093,7 @@ static void print_results(const struct options *o, const struct results *R, int 
 			       fmt_ms(d, sizeof(d), cp), fmt_ms(e, sizeof(e), cc), fmt_ms(g, sizeof(g), cdm),
 			       completed(R, k, KIND_THROUGHPUT, rounds) < rounds ? "  (some rounds failed)" : "");
 		}
+		print_rounds_ahead(R, ref, rounds);
 	}
 	if (o->kind_on[KIND_LATENCY]) {
 		printf("\nLatency at %.0f fps: %" PRIu64 " frames per run; capture stamp (CLOCK_MONOTONIC) taken before "
