@@ -73,7 +73,7 @@ from ._lib import lib_path as library_path
 from .color import Colorimetry
 from .videocapture import VideoCapture
 
-__version__ = "0.5.0"  # = project(framering VERSION) in CMakeLists.txt (test_version_is_the_projects)
+__version__ = "0.5.1"  # = project(framering VERSION) in CMakeLists.txt (test_version_is_the_projects)
 
 __all__ = [
     "Consumer", "Producer", "Frame", "OutFrame", "RingStats", "ConsumerInfo", "Colorimetry", "VideoCapture",
