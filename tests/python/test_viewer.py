@@ -88,24 +88,33 @@ def test_no_opencv_says_so(ring_name, xvfb):
     assert r.returncode == 2 and b"Traceback" not in r.stderr, r.stderr  # no ring: headless needs no OpenCV
 
 
+def view_one_frame(ring_name, env, again_with=None):
+    """Run the viewer (a window, not --headless) in ENV on a ring with one 64x48 frame and end of
+    stream; AGAIN_WITH: environment changes for a second run on the same ring. Returns the
+    completed run(s)."""
+    with framering.Producer(ring_name, capacity=1 << 20) as prod:
+        prod.write_frame(np.zeros((48, 64, 3), np.uint8))
+        prod.mark_eos()
+        runs = []
+        for change in [{}] + ([again_with] if again_with else []):
+            env.update(change)
+            runs.append(subprocess.run(VIEW + [ring_name, "--every", "--timeout", "5"], env=env,
+                                       stderr=subprocess.PIPE, timeout=60))
+    return runs if again_with else runs[0]
+
+
 def test_wayland_display_nobody_serves_refuses_cleanly(ring_name, tmp_path):
     """WAYLAND_DISPLAY set, DISPLAY not (or nobody's either), and no compositor at that socket: the
     viewer says it has no display (5) before the first frame would make OpenCV open a window,
     instead of Qt aborting the process there."""
     env = python_env({"WAYLAND_DISPLAY": "wayland-framering-test", "XDG_RUNTIME_DIR": str(tmp_path)})
     env.pop("DISPLAY", None)
-    with framering.Producer(ring_name, capacity=1 << 20) as prod:
-        prod.write_frame(np.zeros((48, 64, 3), np.uint8))
-        prod.mark_eos()
-        r = subprocess.run(VIEW + [ring_name, "--every", "--timeout", "5"], env=env, stderr=subprocess.PIPE,
-                           timeout=60)
-        assert r.returncode == 5, (r.returncode, r.stderr)
-        assert b"wayland-framering-test" in r.stderr and b"--headless" in r.stderr
-        env["DISPLAY"] = ":4095"  # both set, neither served: both said, still no abort
-        r = subprocess.run(VIEW + [ring_name, "--every", "--timeout", "5"], env=env, stderr=subprocess.PIPE,
-                           timeout=60)
-        assert r.returncode == 5, (r.returncode, r.stderr)
-        assert b"wayland-framering-test" in r.stderr and b":4095" in r.stderr
+    # the second run: both set, neither served: both said, still no abort
+    r, r2 = view_one_frame(ring_name, env, again_with={"DISPLAY": ":4095"})
+    assert r.returncode == 5, (r.returncode, r.stderr)
+    assert b"wayland-framering-test" in r.stderr and b"--headless" in r.stderr
+    assert r2.returncode == 5, (r2.returncode, r2.stderr)
+    assert b"wayland-framering-test" in r2.stderr and b":4095" in r2.stderr
 
 
 @pytest.fixture
@@ -136,11 +145,7 @@ def test_live_wayland_without_qt_wayland_plugin_refuses_cleanly(ring_name, live_
         pytest.skip("OpenCV here does not use a Qt without a wayland plugin")
     env = live_wayland_socket
     env.pop("DISPLAY", None)
-    with framering.Producer(ring_name, capacity=1 << 20) as prod:
-        prod.write_frame(np.zeros((48, 64, 3), np.uint8))
-        prod.mark_eos()
-        r = subprocess.run(VIEW + [ring_name, "--every", "--timeout", "5"], env=env, stderr=subprocess.PIPE,
-                           timeout=60)
+    r = view_one_frame(ring_name, env)
     assert r.returncode == 5, (r.returncode, r.stderr)
     lines = r.stderr.decode().splitlines()
     assert len(lines) == 1 and "wayland-framering-live" in lines[0] and "plugin" in lines[0], lines
@@ -154,11 +159,7 @@ def test_live_wayland_and_x_without_qt_wayland_plugin_uses_x(ring_name, live_way
         pytest.skip("OpenCV here does not use a Qt without a wayland plugin")
     env = live_wayland_socket
     env.update({"DISPLAY": xvfb, "XDG_SESSION_TYPE": "wayland", "XDG_CURRENT_DESKTOP": "sway"})
-    with framering.Producer(ring_name, capacity=1 << 20) as prod:
-        prod.write_frame(np.zeros((48, 64, 3), np.uint8))
-        prod.mark_eos()
-        r = subprocess.run(VIEW + [ring_name, "--every", "--timeout", "5"], env=env, stderr=subprocess.PIPE,
-                           timeout=60)
+    r = view_one_frame(ring_name, env)
     assert r.returncode == 0, (r.returncode, r.stderr)
     assert b"qt.qpa" not in r.stderr, r.stderr
 
