@@ -21,11 +21,15 @@ import shlex
 import signal
 import struct
 import subprocess
+import sys
 import time
 import uuid
 
 import numpy as np
 import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
+import procinfo  # noqa: E402  (tests/common)
 
 CAPTURE = os.environ.get("FRAMERING_CAPTURE", "framering-capture")
 DUMP = os.environ.get("FRAMERING_DUMP", "framering-dump")
@@ -983,16 +987,7 @@ def test_sigint_while_opening_a_fifo(tmp_path, ring):
     cap = subprocess.Popen([CAPTURE, "--ring", ring, "-f", "mpegts", str(fifo)], stderr=subprocess.PIPE,
                            text=True)
     try:
-        t = time.monotonic()
-        while True:
-            try:
-                with open("/proc/%d/wchan" % cap.pid) as f:
-                    if f.read().strip() == "wait_for_partner":
-                        break
-            except OSError:
-                pass
-            assert time.monotonic() - t < 20 and cap.poll() is None, "capture did not open the FIFO"
-            time.sleep(0.05)
+        procinfo.wait_opening_fifo(cap, 20, "capture")
         cap.send_signal(signal.SIGINT)
         _, err = cap.communicate(timeout=20)
     finally:

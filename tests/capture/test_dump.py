@@ -16,6 +16,7 @@ import uuid
 import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
+import procinfo  # noqa: E402  (tests/common)
 import shmring  # noqa: E402  (tests/common)
 
 CAPTURE = os.environ.get("FRAMERING_CAPTURE", "framering-capture")
@@ -265,16 +266,7 @@ def test_dump_sigint_while_opening_a_fifo(tmp_path, ring):
     dump = subprocess.Popen([DUMP, "--ring", ring, "--wait", "20", "--raw", str(fifo)], stderr=subprocess.PIPE,
                             text=True)
     try:
-        t = time.monotonic()
-        while True:
-            try:
-                with open("/proc/%d/wchan" % dump.pid) as f:
-                    if f.read().strip() == "wait_for_partner":
-                        break
-            except OSError:
-                pass
-            assert time.monotonic() - t < HANG and dump.poll() is None, "dump did not open the FIFO"
-            time.sleep(0.05)
+        procinfo.wait_opening_fifo(dump, HANG, "dump")
         dump.send_signal(signal.SIGINT)
         _, err = dump.communicate(timeout=HANG)
     finally:

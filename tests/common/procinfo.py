@@ -1,7 +1,8 @@
 """procinfo.py - what a process holds, from /proc: file descriptors, /dev/shm mappings, anonymous memory.
 
 Used by the reconnect tests of both viewers (tests/view, tests/python) to check that a viewer
-that outlives many producers holds no more after the last one than after the first.
+that outlives many producers holds no more after the last one than after the first, and by the
+Ctrl-C-while-opening-a-FIFO tests of capture, dump and send (wait_opening_fifo).
 """
 import os
 import time
@@ -30,3 +31,19 @@ def resources(pid, samples=3):
         if i + 1 < samples:
             time.sleep(0.02)
     return best
+
+
+def wait_opening_fifo(proc, bound, what):
+    """Wait until PROC (a Popen) waits in open() for the other end of a FIFO (its wchan is
+    wait_for_partner), failing the test with "WHAT did not open the FIFO" if it ends first or
+    BOUND seconds pass."""
+    t = time.monotonic()
+    while True:
+        try:
+            with open("/proc/%d/wchan" % proc.pid) as f:
+                if f.read().strip() == "wait_for_partner":
+                    return
+        except OSError:
+            pass
+        assert time.monotonic() - t < bound and proc.poll() is None, "%s did not open the FIFO" % what
+        time.sleep(0.05)

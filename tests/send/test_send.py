@@ -28,6 +28,7 @@ import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
 from children import Children  # noqa: E402  (tests/common)
+import procinfo  # noqa: E402  (tests/common)
 
 CAPTURE = os.environ.get("FRAMERING_CAPTURE", "framering-capture")
 DUMP = os.environ.get("FRAMERING_DUMP", "framering-dump")
@@ -874,10 +875,7 @@ def test_sigint_while_waiting(tmp_path, procs, ring):
     fifo = tmp_path / "out.fifo"
     os.mkfifo(fifo)
     send = procs.start([SEND, "-r", ring, "-w", "20", "-f", "mpegts", str(fifo)])
-    t = time.time() + 20
-    while not blocked_opening_fifo(send.pid):
-        assert time.time() < t and send.poll() is None, "framering-send did not open the FIFO"
-        time.sleep(0.05)
+    procinfo.wait_opening_fifo(send, 20, "framering-send")
     send.send_signal(signal.SIGINT)
     _, err = send.communicate(timeout=10)
     assert send.returncode == 0, err
@@ -896,15 +894,6 @@ def test_stderr_closed_keeps_the_recording_clean(tmp_path, procs, ring):
     assert send.returncode == 0
     assert b"framering-send" not in out.read_bytes()
     assert probe_count(out) == 10
-
-
-def blocked_opening_fifo(pid):
-    """Whether process PID waits in open() for the other end of a FIFO."""
-    try:
-        with open("/proc/%d/wchan" % pid) as f:
-            return f.read().strip() == "wait_for_partner"
-    except OSError:
-        return False
 
 
 def test_srt_to_srt_live_transmit(tmp_path, procs, ring):
